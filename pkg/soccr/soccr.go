@@ -41,6 +41,8 @@ type State struct {
 
 	Cork, NoDelay bool
 
+	SndBuf, RcvBuf uint32 // SO_SNDBUF and SO_RCVBUF as the kernel reports them
+
 	// Window state (TCP_REPAIR_WINDOW); HaveWindow is false for states
 	// saved by a kernel without it.
 	HaveWindow bool

@@ -141,6 +141,15 @@ func saveRepaired(fd int, options, wscale byte) (*State, error) {
 		return nil, fmt.Errorf("get TCP_NODELAY: %w", err)
 	}
 	st.Cork, st.NoDelay = cork != 0, nodelay != 0
+	sndbuf, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return nil, fmt.Errorf("get SO_SNDBUF: %w", err)
+	}
+	rcvbuf, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	if err != nil {
+		return nil, fmt.Errorf("get SO_RCVBUF: %w", err)
+	}
+	st.SndBuf, st.RcvBuf = uint32(sndbuf), uint32(rcvbuf)
 	return st, nil
 }
 
