@@ -48,20 +48,20 @@ func ToImages(st *State, id, ino uint32) (*images.FileEntry, *images.TcpStreamEn
 		family = afInet
 	}
 	isk := &images.InetSkEntry{
-		Id:       proto.Uint32(id),
-		Ino:      proto.Uint32(ino),
-		Family:   proto.Uint32(family),
-		Type:     proto.Uint32(sockStream),
-		Proto:    proto.Uint32(ipprotoTCP),
-		State:    proto.Uint32(tcpStateEstab),
-		SrcPort:  proto.Uint32(uint32(st.Src.Port())),
-		DstPort:  proto.Uint32(uint32(st.Dst.Port())),
-		Flags:    proto.Uint32(fileFlagsRdwr),
-		Backlog:  proto.Uint32(0),
-		SrcAddr:  addrWords(st.Src.Addr()),
-		DstAddr:  addrWords(st.Dst.Addr()),
-		Fown:     &images.FownEntry{Uid: proto.Uint32(0), Euid: proto.Uint32(0), Signum: proto.Uint32(0), PidType: proto.Uint32(0), Pid: proto.Uint32(0)},
-		Opts:     &images.SkOptsEntry{SoSndbuf: proto.Uint32(st.SndBuf), SoRcvbuf: proto.Uint32(st.RcvBuf), SoSndTmoSec: proto.Uint64(0), SoSndTmoUsec: proto.Uint64(0), SoRcvTmoSec: proto.Uint64(0), SoRcvTmoUsec: proto.Uint64(0)},
+		Id:      proto.Uint32(id),
+		Ino:     proto.Uint32(ino),
+		Family:  proto.Uint32(family),
+		Type:    proto.Uint32(sockStream),
+		Proto:   proto.Uint32(ipprotoTCP),
+		State:   proto.Uint32(tcpStateEstab),
+		SrcPort: proto.Uint32(uint32(st.Src.Port())),
+		DstPort: proto.Uint32(uint32(st.Dst.Port())),
+		Flags:   proto.Uint32(fileFlagsRdwr),
+		Backlog: proto.Uint32(0),
+		SrcAddr: addrWords(st.Src.Addr()),
+		DstAddr: addrWords(st.Dst.Addr()),
+		Fown:    &images.FownEntry{Uid: proto.Uint32(0), Euid: proto.Uint32(0), Signum: proto.Uint32(0), PidType: proto.Uint32(0), Pid: proto.Uint32(0)},
+		Opts:    &images.SkOptsEntry{SoSndbuf: proto.Uint32(st.SndBuf), SoRcvbuf: proto.Uint32(st.RcvBuf), SoSndTmoSec: proto.Uint64(0), SoSndTmoUsec: proto.Uint64(0), SoRcvTmoSec: proto.Uint64(0), SoRcvTmoUsec: proto.Uint64(0)},
 	}
 	if family == afInet6 {
 		isk.V6Only = proto.Bool(false)
