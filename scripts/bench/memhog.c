@@ -1,0 +1,52 @@
+/* memhog: holds N MiB of touched anonymous memory for the dump and restore
+ * benchmarks, and checks every page after restore.
+ * Usage: memhog MIB PIDFILE OUTFILE
+ * Follows the C/R test protocol: writes its pid when ready, waits for
+ * SIGTERM, then writes PASS or FAIL to OUTFILE. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t got_term;
+static void on_term(int s) { (void)s; got_term = 1; }
+
+int main(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	size_t size = (size_t)atol(argv[1]) << 20;
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return 1;
+	/* Every page differs, so a page restored at the wrong place shows. */
+	for (size_t off = 0; off < size; off += pg) {
+		memset(m + off, (int)((off / pg) * 31 % 255) + 1, pg);
+		*(size_t *)(m + off) = off;
+	}
+	signal(SIGTERM, on_term);
+	FILE *f = fopen(argv[2], "w");
+	if (!f)
+		return 1;
+	fprintf(f, "%d\n", getpid());
+	fclose(f);
+	while (!got_term)
+		pause();
+	const char *res = "PASS";
+	for (size_t off = 0; off < size; off += pg) {
+		unsigned char want = (unsigned char)((off / pg) * 31 % 255) + 1;
+		if (*(size_t *)(m + off) != off || m[off + pg - 1] != want) {
+			res = "FAIL: page content differs";
+			break;
+		}
+	}
+	f = fopen(argv[3], "w");
+	if (!f)
+		return 1;
+	fprintf(f, "%s\n", res);
+	fclose(f);
+	return 0;
+}
