@@ -1,0 +1,97 @@
+// Package testutil holds helpers shared by the project's tests: where the
+// CRIU fixture images live and how a test that needs root says so.
+package testutil
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+)
+
+// FixturesEnv names an environment variable that, when set, overrides where
+// FixturesDir looks for the shared fixtures.
+const FixturesEnv = "CRIUGO_FIXTURES"
+
+// FixturesDir returns the directory holding the shared CRIU fixtures
+// (criu-4.2/, criu-4.2-zoo/). It looks at $CRIUGO_FIXTURES, then
+// /work/shared/fixtures, then ../shared/fixtures beside the repository root.
+// When none exists the test is skipped with a message saying where it looked.
+func FixturesDir(t testing.TB) string {
+	t.Helper()
+	var tried []string
+	if d := os.Getenv(FixturesEnv); d != "" {
+		if isDir(d) {
+			return d
+		}
+		tried = append(tried, d)
+	}
+	cands := []string{"/work/shared/fixtures"}
+	if root, ok := repoRoot(); ok {
+		cands = append(cands, filepath.Join(root, "..", "shared", "fixtures"))
+	}
+	for _, d := range cands {
+		if isDir(d) {
+			return d
+		}
+		tried = append(tried, d)
+	}
+	t.Skipf("fixtures not found (looked in %v; set %s)", tried, FixturesEnv)
+	return ""
+}
+
+// ImageSets returns every directory of fixture images: the restorable sets
+// under criu-4.2/images and the zoo sets under criu-4.2-zoo/images, sorted.
+// It fails the test when the fixtures exist but hold no image set.
+func ImageSets(t testing.TB) []string {
+	t.Helper()
+	base := FixturesDir(t)
+	var sets []string
+	for _, tree := range []string{"criu-4.2", "criu-4.2-zoo"} {
+		ents, err := os.ReadDir(filepath.Join(base, tree, "images"))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				sets = append(sets, filepath.Join(base, tree, "images", e.Name()))
+			}
+		}
+	}
+	if len(sets) == 0 {
+		t.Fatalf("no image sets under %s", base)
+	}
+	sort.Strings(sets)
+	return sets
+}
+
+// RequireRoot skips the test with a message when it does not run as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("test requires root")
+	}
+}
+
+// repoRoot walks up from the working directory to the directory holding go.mod.
+func repoRoot() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
