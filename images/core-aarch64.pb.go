@@ -149,19 +149,232 @@ func (x *UserAarch64FpsimdContextEntry) GetFpcr() uint32 {
 	return 0
 }
 
+type PacAddressKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiakeyLo     *uint64                `protobuf:"varint,1,req,name=apiakey_lo,json=apiakeyLo" json:"apiakey_lo,omitempty"`
+	ApiakeyHi     *uint64                `protobuf:"varint,2,req,name=apiakey_hi,json=apiakeyHi" json:"apiakey_hi,omitempty"`
+	ApibkeyLo     *uint64                `protobuf:"varint,3,req,name=apibkey_lo,json=apibkeyLo" json:"apibkey_lo,omitempty"`
+	ApibkeyHi     *uint64                `protobuf:"varint,4,req,name=apibkey_hi,json=apibkeyHi" json:"apibkey_hi,omitempty"`
+	ApdakeyLo     *uint64                `protobuf:"varint,5,req,name=apdakey_lo,json=apdakeyLo" json:"apdakey_lo,omitempty"`
+	ApdakeyHi     *uint64                `protobuf:"varint,6,req,name=apdakey_hi,json=apdakeyHi" json:"apdakey_hi,omitempty"`
+	ApdbkeyLo     *uint64                `protobuf:"varint,7,req,name=apdbkey_lo,json=apdbkeyLo" json:"apdbkey_lo,omitempty"`
+	ApdbkeyHi     *uint64                `protobuf:"varint,8,req,name=apdbkey_hi,json=apdbkeyHi" json:"apdbkey_hi,omitempty"`
+	PacEnabledKey *uint64                `protobuf:"varint,9,req,name=pac_enabled_key,json=pacEnabledKey" json:"pac_enabled_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PacAddressKeys) Reset() {
+	*x = PacAddressKeys{}
+	mi := &file_core_aarch64_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PacAddressKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PacAddressKeys) ProtoMessage() {}
+
+func (x *PacAddressKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_core_aarch64_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PacAddressKeys.ProtoReflect.Descriptor instead.
+func (*PacAddressKeys) Descriptor() ([]byte, []int) {
+	return file_core_aarch64_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PacAddressKeys) GetApiakeyLo() uint64 {
+	if x != nil && x.ApiakeyLo != nil {
+		return *x.ApiakeyLo
+	}
+	return 0
+}
+
+func (x *PacAddressKeys) GetApiakeyHi() uint64 {
+	if x != nil && x.ApiakeyHi != nil {
+		return *x.ApiakeyHi
+	}
+	return 0
+}
+
+func (x *PacAddressKeys) GetApibkeyLo() uint64 {
+	if x != nil && x.ApibkeyLo != nil {
+		return *x.ApibkeyLo
+	}
+	return 0
+}
+
+func (x *PacAddressKeys) GetApibkeyHi() uint64 {
+	if x != nil && x.ApibkeyHi != nil {
+		return *x.ApibkeyHi
+	}
+	return 0
+}
+
+func (x *PacAddressKeys) GetApdakeyLo() uint64 {
+	if x != nil && x.ApdakeyLo != nil {
+		return *x.ApdakeyLo
+	}
+	return 0
+}
+
+func (x *PacAddressKeys) GetApdakeyHi() uint64 {
+	if x != nil && x.ApdakeyHi != nil {
+		return *x.ApdakeyHi
+	}
+	return 0
+}
+
+func (x *PacAddressKeys) GetApdbkeyLo() uint64 {
+	if x != nil && x.ApdbkeyLo != nil {
+		return *x.ApdbkeyLo
+	}
+	return 0
+}
+
+func (x *PacAddressKeys) GetApdbkeyHi() uint64 {
+	if x != nil && x.ApdbkeyHi != nil {
+		return *x.ApdbkeyHi
+	}
+	return 0
+}
+
+func (x *PacAddressKeys) GetPacEnabledKey() uint64 {
+	if x != nil && x.PacEnabledKey != nil {
+		return *x.PacEnabledKey
+	}
+	return 0
+}
+
+type PacGenericKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApgakeyLo     *uint64                `protobuf:"varint,1,req,name=apgakey_lo,json=apgakeyLo" json:"apgakey_lo,omitempty"`
+	ApgakeyHi     *uint64                `protobuf:"varint,2,req,name=apgakey_hi,json=apgakeyHi" json:"apgakey_hi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PacGenericKeys) Reset() {
+	*x = PacGenericKeys{}
+	mi := &file_core_aarch64_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PacGenericKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PacGenericKeys) ProtoMessage() {}
+
+func (x *PacGenericKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_core_aarch64_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PacGenericKeys.ProtoReflect.Descriptor instead.
+func (*PacGenericKeys) Descriptor() ([]byte, []int) {
+	return file_core_aarch64_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PacGenericKeys) GetApgakeyLo() uint64 {
+	if x != nil && x.ApgakeyLo != nil {
+		return *x.ApgakeyLo
+	}
+	return 0
+}
+
+func (x *PacGenericKeys) GetApgakeyHi() uint64 {
+	if x != nil && x.ApgakeyHi != nil {
+		return *x.ApgakeyHi
+	}
+	return 0
+}
+
+type PacKeys struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PacAddressKeys *PacAddressKeys        `protobuf:"bytes,6,opt,name=pac_address_keys,json=pacAddressKeys" json:"pac_address_keys,omitempty"`
+	PacGenericKeys *PacGenericKeys        `protobuf:"bytes,7,opt,name=pac_generic_keys,json=pacGenericKeys" json:"pac_generic_keys,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PacKeys) Reset() {
+	*x = PacKeys{}
+	mi := &file_core_aarch64_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PacKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PacKeys) ProtoMessage() {}
+
+func (x *PacKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_core_aarch64_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PacKeys.ProtoReflect.Descriptor instead.
+func (*PacKeys) Descriptor() ([]byte, []int) {
+	return file_core_aarch64_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PacKeys) GetPacAddressKeys() *PacAddressKeys {
+	if x != nil {
+		return x.PacAddressKeys
+	}
+	return nil
+}
+
+func (x *PacKeys) GetPacGenericKeys() *PacGenericKeys {
+	if x != nil {
+		return x.PacGenericKeys
+	}
+	return nil
+}
+
 type ThreadInfoAarch64 struct {
 	state         protoimpl.MessageState         `protogen:"open.v1"`
 	ClearTidAddr  *uint64                        `protobuf:"varint,1,req,name=clear_tid_addr,json=clearTidAddr" json:"clear_tid_addr,omitempty"`
 	Tls           *uint64                        `protobuf:"varint,2,req,name=tls" json:"tls,omitempty"`
 	Gpregs        *UserAarch64RegsEntry          `protobuf:"bytes,3,req,name=gpregs" json:"gpregs,omitempty"`
 	Fpsimd        *UserAarch64FpsimdContextEntry `protobuf:"bytes,4,req,name=fpsimd" json:"fpsimd,omitempty"`
+	PacKeys       *PacKeys                       `protobuf:"bytes,5,opt,name=pac_keys,json=pacKeys" json:"pac_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ThreadInfoAarch64) Reset() {
 	*x = ThreadInfoAarch64{}
-	mi := &file_core_aarch64_proto_msgTypes[2]
+	mi := &file_core_aarch64_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -173,7 +386,7 @@ func (x *ThreadInfoAarch64) String() string {
 func (*ThreadInfoAarch64) ProtoMessage() {}
 
 func (x *ThreadInfoAarch64) ProtoReflect() protoreflect.Message {
-	mi := &file_core_aarch64_proto_msgTypes[2]
+	mi := &file_core_aarch64_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -186,7 +399,7 @@ func (x *ThreadInfoAarch64) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadInfoAarch64.ProtoReflect.Descriptor instead.
 func (*ThreadInfoAarch64) Descriptor() ([]byte, []int) {
-	return file_core_aarch64_proto_rawDescGZIP(), []int{2}
+	return file_core_aarch64_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ThreadInfoAarch64) GetClearTidAddr() uint64 {
@@ -217,6 +430,13 @@ func (x *ThreadInfoAarch64) GetFpsimd() *UserAarch64FpsimdContextEntry {
 	return nil
 }
 
+func (x *ThreadInfoAarch64) GetPacKeys() *PacKeys {
+	if x != nil {
+		return x.PacKeys
+	}
+	return nil
+}
+
 var File_core_aarch64_proto protoreflect.FileDescriptor
 
 const file_core_aarch64_proto_rawDesc = "" +
@@ -231,12 +451,39 @@ const file_core_aarch64_proto_rawDesc = "" +
 	"!user_aarch64_fpsimd_context_entry\x12\x14\n" +
 	"\x05vregs\x18\x01 \x03(\x04R\x05vregs\x12\x12\n" +
 	"\x04fpsr\x18\x02 \x02(\rR\x04fpsr\x12\x12\n" +
-	"\x04fpcr\x18\x03 \x02(\rR\x04fpcr\"\xd3\x01\n" +
+	"\x04fpcr\x18\x03 \x02(\rR\x04fpcr\"\xb2\x02\n" +
+	"\x10pac_address_keys\x12\x1d\n" +
+	"\n" +
+	"apiakey_lo\x18\x01 \x02(\x04R\tapiakeyLo\x12\x1d\n" +
+	"\n" +
+	"apiakey_hi\x18\x02 \x02(\x04R\tapiakeyHi\x12\x1d\n" +
+	"\n" +
+	"apibkey_lo\x18\x03 \x02(\x04R\tapibkeyLo\x12\x1d\n" +
+	"\n" +
+	"apibkey_hi\x18\x04 \x02(\x04R\tapibkeyHi\x12\x1d\n" +
+	"\n" +
+	"apdakey_lo\x18\x05 \x02(\x04R\tapdakeyLo\x12\x1d\n" +
+	"\n" +
+	"apdakey_hi\x18\x06 \x02(\x04R\tapdakeyHi\x12\x1d\n" +
+	"\n" +
+	"apdbkey_lo\x18\a \x02(\x04R\tapdbkeyLo\x12\x1d\n" +
+	"\n" +
+	"apdbkey_hi\x18\b \x02(\x04R\tapdbkeyHi\x12&\n" +
+	"\x0fpac_enabled_key\x18\t \x02(\x04R\rpacEnabledKey\"P\n" +
+	"\x10pac_generic_keys\x12\x1d\n" +
+	"\n" +
+	"apgakey_lo\x18\x01 \x02(\x04R\tapgakeyLo\x12\x1d\n" +
+	"\n" +
+	"apgakey_hi\x18\x02 \x02(\x04R\tapgakeyHi\"\x8e\x01\n" +
+	"\bpac_keys\x12@\n" +
+	"\x10pac_address_keys\x18\x06 \x01(\v2\x16.criu.pac_address_keysR\x0epacAddressKeys\x12@\n" +
+	"\x10pac_generic_keys\x18\a \x01(\v2\x16.criu.pac_generic_keysR\x0epacGenericKeys\"\xfe\x01\n" +
 	"\x13thread_info_aarch64\x12+\n" +
 	"\x0eclear_tid_addr\x18\x01 \x02(\x04B\x05\xd2?\x02\b\x01R\fclearTidAddr\x12\x10\n" +
 	"\x03tls\x18\x02 \x02(\x04R\x03tls\x12<\n" +
 	"\x06gpregs\x18\x03 \x02(\v2\x1d.criu.user_aarch64_regs_entryB\x05\xd2?\x02\b\x01R\x06gpregs\x12?\n" +
-	"\x06fpsimd\x18\x04 \x02(\v2'.criu.user_aarch64_fpsimd_context_entryR\x06fpsimdB!Z\x1fgithub.com/criugo/criugo/images"
+	"\x06fpsimd\x18\x04 \x02(\v2'.criu.user_aarch64_fpsimd_context_entryR\x06fpsimd\x12)\n" +
+	"\bpac_keys\x18\x05 \x01(\v2\x0e.criu.pac_keysR\apacKeysB!Z\x1fgithub.com/criugo/criugo/images"
 
 var (
 	file_core_aarch64_proto_rawDescOnce sync.Once
@@ -250,20 +497,26 @@ func file_core_aarch64_proto_rawDescGZIP() []byte {
 	return file_core_aarch64_proto_rawDescData
 }
 
-var file_core_aarch64_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_core_aarch64_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_core_aarch64_proto_goTypes = []any{
 	(*UserAarch64RegsEntry)(nil),          // 0: criu.user_aarch64_regs_entry
 	(*UserAarch64FpsimdContextEntry)(nil), // 1: criu.user_aarch64_fpsimd_context_entry
-	(*ThreadInfoAarch64)(nil),             // 2: criu.thread_info_aarch64
+	(*PacAddressKeys)(nil),                // 2: criu.pac_address_keys
+	(*PacGenericKeys)(nil),                // 3: criu.pac_generic_keys
+	(*PacKeys)(nil),                       // 4: criu.pac_keys
+	(*ThreadInfoAarch64)(nil),             // 5: criu.thread_info_aarch64
 }
 var file_core_aarch64_proto_depIdxs = []int32{
-	0, // 0: criu.thread_info_aarch64.gpregs:type_name -> criu.user_aarch64_regs_entry
-	1, // 1: criu.thread_info_aarch64.fpsimd:type_name -> criu.user_aarch64_fpsimd_context_entry
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 0: criu.pac_keys.pac_address_keys:type_name -> criu.pac_address_keys
+	3, // 1: criu.pac_keys.pac_generic_keys:type_name -> criu.pac_generic_keys
+	0, // 2: criu.thread_info_aarch64.gpregs:type_name -> criu.user_aarch64_regs_entry
+	1, // 3: criu.thread_info_aarch64.fpsimd:type_name -> criu.user_aarch64_fpsimd_context_entry
+	4, // 4: criu.thread_info_aarch64.pac_keys:type_name -> criu.pac_keys
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_core_aarch64_proto_init() }
@@ -278,7 +531,7 @@ func file_core_aarch64_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_aarch64_proto_rawDesc), len(file_core_aarch64_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -83,13 +83,15 @@ func (SeccompMode) EnumDescriptor() ([]byte, []int) {
 type CoreEntryMarch int32
 
 const (
-	CoreEntry_UNKNOWN CoreEntryMarch = 0
-	CoreEntry_X86_64  CoreEntryMarch = 1
-	CoreEntry_ARM     CoreEntryMarch = 2
-	CoreEntry_AARCH64 CoreEntryMarch = 3
-	CoreEntry_PPC64   CoreEntryMarch = 4
-	CoreEntry_S390    CoreEntryMarch = 5
-	CoreEntry_MIPS    CoreEntryMarch = 6
+	CoreEntry_UNKNOWN     CoreEntryMarch = 0
+	CoreEntry_X86_64      CoreEntryMarch = 1
+	CoreEntry_ARM         CoreEntryMarch = 2
+	CoreEntry_AARCH64     CoreEntryMarch = 3
+	CoreEntry_PPC64       CoreEntryMarch = 4
+	CoreEntry_S390        CoreEntryMarch = 5
+	CoreEntry_MIPS        CoreEntryMarch = 6
+	CoreEntry_LOONGARCH64 CoreEntryMarch = 7
+	CoreEntry_RISCV64     CoreEntryMarch = 8
 )
 
 // Enum value maps for CoreEntryMarch.
@@ -102,15 +104,19 @@ var (
 		4: "PPC64",
 		5: "S390",
 		6: "MIPS",
+		7: "LOONGARCH64",
+		8: "RISCV64",
 	}
 	CoreEntryMarch_value = map[string]int32{
-		"UNKNOWN": 0,
-		"X86_64":  1,
-		"ARM":     2,
-		"AARCH64": 3,
-		"PPC64":   4,
-		"S390":    5,
-		"MIPS":    6,
+		"UNKNOWN":     0,
+		"X86_64":      1,
+		"ARM":         2,
+		"AARCH64":     3,
+		"PPC64":       4,
+		"S390":        5,
+		"MIPS":        6,
+		"LOONGARCH64": 7,
+		"RISCV64":     8,
 	}
 )
 
@@ -748,6 +754,8 @@ type CoreEntry struct {
 	TiPpc64       *ThreadInfoPpc64       `protobuf:"bytes,9,opt,name=ti_ppc64,json=tiPpc64" json:"ti_ppc64,omitempty"`
 	TiS390        *ThreadInfoS390        `protobuf:"bytes,10,opt,name=ti_s390,json=tiS390" json:"ti_s390,omitempty"`
 	TiMips        *ThreadInfoMips        `protobuf:"bytes,11,opt,name=ti_mips,json=tiMips" json:"ti_mips,omitempty"`
+	TiLoongarch64 *ThreadInfoLoongarch64 `protobuf:"bytes,12,opt,name=ti_loongarch64,json=tiLoongarch64" json:"ti_loongarch64,omitempty"`
+	TiRiscv64     *ThreadInfoRiscv64     `protobuf:"bytes,13,opt,name=ti_riscv64,json=tiRiscv64" json:"ti_riscv64,omitempty"`
 	Tc            *TaskCoreEntry         `protobuf:"bytes,3,opt,name=tc" json:"tc,omitempty"`
 	Ids           *TaskKobjIdsEntry      `protobuf:"bytes,4,opt,name=ids" json:"ids,omitempty"`
 	ThreadCore    *ThreadCoreEntry       `protobuf:"bytes,5,opt,name=thread_core,json=threadCore" json:"thread_core,omitempty"`
@@ -834,6 +842,20 @@ func (x *CoreEntry) GetTiMips() *ThreadInfoMips {
 	return nil
 }
 
+func (x *CoreEntry) GetTiLoongarch64() *ThreadInfoLoongarch64 {
+	if x != nil {
+		return x.TiLoongarch64
+	}
+	return nil
+}
+
+func (x *CoreEntry) GetTiRiscv64() *ThreadInfoRiscv64 {
+	if x != nil {
+		return x.TiRiscv64
+	}
+	return nil
+}
+
 func (x *CoreEntry) GetTc() *TaskCoreEntry {
 	if x != nil {
 		return x.Tc
@@ -860,7 +882,7 @@ var File_core_proto protoreflect.FileDescriptor
 const file_core_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"core.proto\x12\x04criu\x1a\x0ecore-x86.proto\x1a\x0ecore-arm.proto\x1a\x12core-aarch64.proto\x1a\x10core-ppc64.proto\x1a\x0fcore-s390.proto\x1a\x0fcore-mips.proto\x1a\frlimit.proto\x1a\vtimer.proto\x1a\vcreds.proto\x1a\bsa.proto\x1a\rsiginfo.proto\x1a\n" +
+	"core.proto\x12\x04criu\x1a\x0ecore-x86.proto\x1a\x0ecore-arm.proto\x1a\x12core-aarch64.proto\x1a\x10core-ppc64.proto\x1a\x0fcore-s390.proto\x1a\x0fcore-mips.proto\x1a\x16core-loongarch64.proto\x1a\x12core-riscv64.proto\x1a\frlimit.proto\x1a\vtimer.proto\x1a\vcreds.proto\x1a\bsa.proto\x1a\rsiginfo.proto\x1a\n" +
 	"rseq.proto\x1a\n" +
 	"opts.proto\"\xa0\x06\n" +
 	"\x0ftask_core_entry\x12'\n" +
@@ -935,7 +957,7 @@ const file_core_proto_rawDesc = "" +
 	"rseq_entry\x18\x0f \x01(\v2\x10.criu.rseq_entryR\trseqEntry\x12\x15\n" +
 	"\x06cg_set\x18\x10 \x01(\rR\x05cgSet\"B\n" +
 	"\x12task_rlimits_entry\x12,\n" +
-	"\arlimits\x18\x01 \x03(\v2\x12.criu.rlimit_entryR\arlimits\"\xd5\x04\n" +
+	"\arlimits\x18\x01 \x03(\v2\x12.criu.rlimit_entryR\arlimits\"\xf3\x05\n" +
 	"\n" +
 	"core_entry\x12,\n" +
 	"\x05mtype\x18\x01 \x02(\x0e2\x16.criu.core_entry.marchR\x05mtype\x126\n" +
@@ -947,11 +969,14 @@ const file_core_proto_rawDesc = "" +
 	"\bti_ppc64\x18\t \x01(\v2\x17.criu.thread_info_ppc64R\atiPpc64\x12/\n" +
 	"\ati_s390\x18\n" +
 	" \x01(\v2\x16.criu.thread_info_s390R\x06tiS390\x12/\n" +
-	"\ati_mips\x18\v \x01(\v2\x16.criu.thread_info_mipsR\x06tiMips\x12%\n" +
+	"\ati_mips\x18\v \x01(\v2\x16.criu.thread_info_mipsR\x06tiMips\x12D\n" +
+	"\x0eti_loongarch64\x18\f \x01(\v2\x1d.criu.thread_info_loongarch64R\rtiLoongarch64\x128\n" +
+	"\n" +
+	"ti_riscv64\x18\r \x01(\v2\x19.criu.thread_info_riscv64R\ttiRiscv64\x12%\n" +
 	"\x02tc\x18\x03 \x01(\v2\x15.criu.task_core_entryR\x02tc\x12+\n" +
 	"\x03ids\x18\x04 \x01(\v2\x19.criu.task_kobj_ids_entryR\x03ids\x128\n" +
 	"\vthread_core\x18\x05 \x01(\v2\x17.criu.thread_core_entryR\n" +
-	"threadCore\"U\n" +
+	"threadCore\"s\n" +
 	"\x05march\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\n" +
 	"\n" +
@@ -960,7 +985,9 @@ const file_core_proto_rawDesc = "" +
 	"\aAARCH64\x10\x03\x12\t\n" +
 	"\x05PPC64\x10\x04\x12\b\n" +
 	"\x04S390\x10\x05\x12\b\n" +
-	"\x04MIPS\x10\x06*4\n" +
+	"\x04MIPS\x10\x06\x12\x0f\n" +
+	"\vLOONGARCH64\x10\a\x12\v\n" +
+	"\aRISCV64\x10\b*4\n" +
 	"\fseccomp_mode\x12\f\n" +
 	"\bdisabled\x10\x00\x12\n" +
 	"\n" +
@@ -983,26 +1010,28 @@ func file_core_proto_rawDescGZIP() []byte {
 var file_core_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_core_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_core_proto_goTypes = []any{
-	(SeccompMode)(0),          // 0: criu.seccomp_mode
-	(CoreEntryMarch)(0),       // 1: criu.core_entry.march
-	(*TaskCoreEntry)(nil),     // 2: criu.task_core_entry
-	(*TaskKobjIdsEntry)(nil),  // 3: criu.task_kobj_ids_entry
-	(*ThreadSasEntry)(nil),    // 4: criu.thread_sas_entry
-	(*ThreadCoreEntry)(nil),   // 5: criu.thread_core_entry
-	(*TaskRlimitsEntry)(nil),  // 6: criu.task_rlimits_entry
-	(*CoreEntry)(nil),         // 7: criu.core_entry
-	(*TaskTimersEntry)(nil),   // 8: criu.task_timers_entry
-	(*SignalQueueEntry)(nil),  // 9: criu.signal_queue_entry
-	(*SaEntry)(nil),           // 10: criu.sa_entry
-	(*CredsEntry)(nil),        // 11: criu.creds_entry
-	(*RseqEntry)(nil),         // 12: criu.rseq_entry
-	(*RlimitEntry)(nil),       // 13: criu.rlimit_entry
-	(*ThreadInfoX86)(nil),     // 14: criu.thread_info_x86
-	(*ThreadInfoArm)(nil),     // 15: criu.thread_info_arm
-	(*ThreadInfoAarch64)(nil), // 16: criu.thread_info_aarch64
-	(*ThreadInfoPpc64)(nil),   // 17: criu.thread_info_ppc64
-	(*ThreadInfoS390)(nil),    // 18: criu.thread_info_s390
-	(*ThreadInfoMips)(nil),    // 19: criu.thread_info_mips
+	(SeccompMode)(0),              // 0: criu.seccomp_mode
+	(CoreEntryMarch)(0),           // 1: criu.core_entry.march
+	(*TaskCoreEntry)(nil),         // 2: criu.task_core_entry
+	(*TaskKobjIdsEntry)(nil),      // 3: criu.task_kobj_ids_entry
+	(*ThreadSasEntry)(nil),        // 4: criu.thread_sas_entry
+	(*ThreadCoreEntry)(nil),       // 5: criu.thread_core_entry
+	(*TaskRlimitsEntry)(nil),      // 6: criu.task_rlimits_entry
+	(*CoreEntry)(nil),             // 7: criu.core_entry
+	(*TaskTimersEntry)(nil),       // 8: criu.task_timers_entry
+	(*SignalQueueEntry)(nil),      // 9: criu.signal_queue_entry
+	(*SaEntry)(nil),               // 10: criu.sa_entry
+	(*CredsEntry)(nil),            // 11: criu.creds_entry
+	(*RseqEntry)(nil),             // 12: criu.rseq_entry
+	(*RlimitEntry)(nil),           // 13: criu.rlimit_entry
+	(*ThreadInfoX86)(nil),         // 14: criu.thread_info_x86
+	(*ThreadInfoArm)(nil),         // 15: criu.thread_info_arm
+	(*ThreadInfoAarch64)(nil),     // 16: criu.thread_info_aarch64
+	(*ThreadInfoPpc64)(nil),       // 17: criu.thread_info_ppc64
+	(*ThreadInfoS390)(nil),        // 18: criu.thread_info_s390
+	(*ThreadInfoMips)(nil),        // 19: criu.thread_info_mips
+	(*ThreadInfoLoongarch64)(nil), // 20: criu.thread_info_loongarch64
+	(*ThreadInfoRiscv64)(nil),     // 21: criu.thread_info_riscv64
 }
 var file_core_proto_depIdxs = []int32{
 	8,  // 0: criu.task_core_entry.timers:type_name -> criu.task_timers_entry
@@ -1023,14 +1052,16 @@ var file_core_proto_depIdxs = []int32{
 	17, // 15: criu.core_entry.ti_ppc64:type_name -> criu.thread_info_ppc64
 	18, // 16: criu.core_entry.ti_s390:type_name -> criu.thread_info_s390
 	19, // 17: criu.core_entry.ti_mips:type_name -> criu.thread_info_mips
-	2,  // 18: criu.core_entry.tc:type_name -> criu.task_core_entry
-	3,  // 19: criu.core_entry.ids:type_name -> criu.task_kobj_ids_entry
-	5,  // 20: criu.core_entry.thread_core:type_name -> criu.thread_core_entry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	20, // 18: criu.core_entry.ti_loongarch64:type_name -> criu.thread_info_loongarch64
+	21, // 19: criu.core_entry.ti_riscv64:type_name -> criu.thread_info_riscv64
+	2,  // 20: criu.core_entry.tc:type_name -> criu.task_core_entry
+	3,  // 21: criu.core_entry.ids:type_name -> criu.task_kobj_ids_entry
+	5,  // 22: criu.core_entry.thread_core:type_name -> criu.thread_core_entry
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_core_proto_init() }
@@ -1044,6 +1075,8 @@ func file_core_proto_init() {
 	file_core_ppc64_proto_init()
 	file_core_s390_proto_init()
 	file_core_mips_proto_init()
+	file_core_loongarch64_proto_init()
+	file_core_riscv64_proto_init()
 	file_rlimit_proto_init()
 	file_timer_proto_init()
 	file_creds_proto_init()

@@ -138,6 +138,7 @@ type InventoryEntry struct {
 	NetworkLockMethod *uint32                `protobuf:"varint,11,opt,name=network_lock_method,json=networkLockMethod" json:"network_lock_method,omitempty"`
 	PluginsEntry      *PluginsEntry          `protobuf:"bytes,12,opt,name=plugins_entry,json=pluginsEntry" json:"plugins_entry,omitempty"`
 	DumpCriuRunId     *string                `protobuf:"bytes,13,opt,name=dump_criu_run_id,json=dumpCriuRunId" json:"dump_criu_run_id,omitempty"`
+	AllowUprobes      *bool                  `protobuf:"varint,14,opt,name=allow_uprobes,json=allowUprobes" json:"allow_uprobes,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -256,6 +257,13 @@ func (x *InventoryEntry) GetDumpCriuRunId() string {
 	return ""
 }
 
+func (x *InventoryEntry) GetAllowUprobes() bool {
+	if x != nil && x.AllowUprobes != nil {
+		return *x.AllowUprobes
+	}
+	return false
+}
+
 var File_inventory_proto protoreflect.FileDescriptor
 
 const file_inventory_proto_rawDesc = "" +
@@ -263,7 +271,7 @@ const file_inventory_proto_rawDesc = "" +
 	"\x0finventory.proto\x12\x04criu\x1a\n" +
 	"core.proto\")\n" +
 	"\rplugins_entry\x12\x18\n" +
-	"\aplugins\x18\f \x03(\tR\aplugins\"\xe6\x03\n" +
+	"\aplugins\x18\f \x03(\tR\aplugins\"\x8b\x04\n" +
 	"\x0finventory_entry\x12\x1f\n" +
 	"\vimg_version\x18\x01 \x02(\rR\n" +
 	"imgVersion\x12\"\n" +
@@ -279,7 +287,8 @@ const file_inventory_proto_rawDesc = "" +
 	" \x01(\bR\btcpClose\x12.\n" +
 	"\x13network_lock_method\x18\v \x01(\rR\x11networkLockMethod\x128\n" +
 	"\rplugins_entry\x18\f \x01(\v2\x13.criu.plugins_entryR\fpluginsEntry\x12'\n" +
-	"\x10dump_criu_run_id\x18\r \x01(\tR\rdumpCriuRunId*0\n" +
+	"\x10dump_criu_run_id\x18\r \x01(\tR\rdumpCriuRunId\x12#\n" +
+	"\rallow_uprobes\x18\x0e \x01(\bR\fallowUprobes*0\n" +
 	"\alsmtype\x12\n" +
 	"\n" +
 	"\x06NO_LSM\x10\x00\x12\v\n" +
