@@ -65,16 +65,10 @@ func readFile(t *testing.T, name string) []byte {
 // decodeFile is crit decode [--pretty] -i FILE to stdout.
 func decodeFile(t *testing.T, name string, pretty bool) []byte {
 	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out bytes.Buffer
-	if err := DecodeImage(&out, f, filepath.Base(name), pretty, false); err != nil {
+	if err := Decode(DecodeOptions{In: name, Pretty: pretty, Stdout: &out}); err != nil {
 		t.Fatalf("decode %s: %v", name, err)
 	}
-	out.WriteByte('\n')
 	return out.Bytes()
 }
 
