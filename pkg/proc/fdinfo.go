@@ -8,9 +8,9 @@ import (
 )
 
 // FdInfo is /proc/PID/fdinfo/FD: the common lines of every file, then the
-// lines of its kind. At most one of the kind fields is set (Epoll and
-// Inotify are non-nil, possibly empty, for an epoll or inotify file without
-// targets or watches).
+// lines of its kind. At most one of the kind fields is set, from the kind
+// lines present: an epoll file without targets, or an inotify file without
+// watches, prints none, so tell the kind from the fd link (ParseLink).
 //
 //	pos:    777
 //	flags:  02100002        (octal, O_* | O_CLOEXEC as 02000000)
