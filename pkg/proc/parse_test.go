@@ -677,9 +677,9 @@ func TestParseSmallFiles(t *testing.T) {
 
 func TestPagemapEntry(t *testing.T) {
 	for _, tc := range []struct {
-		e                                             PagemapEntry
+		e                                           PagemapEntry
 		present, swapped, file, excl, sd, wp, guard bool
-		pfn, swapType, swapOff                        uint64
+		pfn, swapType, swapOff                      uint64
 	}{
 		{e: 0},
 		{e: 1<<63 | 1<<56 | 0x12345, present: true, excl: true, pfn: 0x12345},
