@@ -32,7 +32,9 @@ type DecodeOptions struct {
 	Stdout io.Writer
 }
 
-// Decode converts images to crit's JSON (crit decode, crit show).
+// Decode converts images to crit's JSON (crit decode, crit show). Input
+// that is a stream (a tar of image files, maybe zstd-compressed) decodes as
+// a whole set, like Dir.
 //
 // Like crit, a single image written to Stdout is followed by a newline and
 // one written to a file is not. A whole set (Dir) written to Stdout is one
@@ -53,7 +55,11 @@ func Decode(o DecodeOptions) error {
 		defer f.Close()
 		r, name = f, o.In
 	}
-	img, err := image.ReadImage(bufio.NewReaderSize(r, 64<<10), name)
+	br := bufio.NewReaderSize(r, 64<<10)
+	if isStream(br) {
+		return decodeStream(br, name, o)
+	}
+	img, err := image.ReadImage(br, name)
 	if err != nil {
 		return err
 	}
@@ -116,6 +122,53 @@ func decodeDir(o DecodeOptions) error {
 			return fmt.Errorf("decode %s: %w", filepath.Join(o.Dir, name), err)
 		}
 		set.Set(name, n)
+	}
+	return writeSet(set, o)
+}
+
+// isStream tells a stream (a tar archive of images, maybe zstd-compressed)
+// from a single image by its first bytes: the zstd frame magic, or tar's
+// "ustar" at offset 257. No image header looks like either.
+func isStream(br *bufio.Reader) bool {
+	if head, _ := br.Peek(4); bytes.Equal(head, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+		return true
+	}
+	head, _ := br.Peek(262)
+	return len(head) == 262 && string(head[257:262]) == "ustar"
+}
+
+// decodeStream decodes every image of a stream, in stream order, leaving out
+// raw images and members that are no image files.
+func decodeStream(r io.Reader, name string, o DecodeOptions) error {
+	sr, err := image.NewStreamReader(r)
+	if err != nil {
+		return fmt.Errorf("decode %s: %w", name, err)
+	}
+	defer sr.Close()
+	set := NewObject()
+	for {
+		f, err := sr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("decode %s: %w", name, err)
+		}
+		if k := image.KindForFile(f.Name); k == nil || k.Raw() {
+			continue
+		}
+		if set.Get(f.Name) != nil {
+			return fmt.Errorf("decode %s: member %s appears twice", name, f.Name)
+		}
+		img, err := image.ReadImage(f, f.Name)
+		if err != nil {
+			return fmt.Errorf("decode %s: %w", name, err)
+		}
+		n, err := ImageToNode(img, o.Pretty, o.NoPayload)
+		if err != nil {
+			return fmt.Errorf("decode %s: %s: %w", name, f.Name, err)
+		}
+		set.Set(f.Name, n)
 	}
 	return writeSet(set, o)
 }
