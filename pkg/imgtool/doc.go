@@ -1,0 +1,19 @@
+// Package imgtool handles image sets as files, the library behind
+// criu-imgtool: moving a set between a directory and a stream, compressing
+// it, checking that it holds together, and counting what it holds.
+//
+// A Set is an image set read from a directory or a stream: every image is
+// decoded; raw images (pages-*.img) are only measured, so a set of many
+// gigabytes is checked without holding its memory.
+//
+// Verify checks more than that each image decodes. The set must hold
+// together the way a restore will need it:
+//
+//	pstree.img ──► per task: core-<pid> (and core-<tid> per thread)
+//	                living tasks also: ids-, fs-, mm-, pagemap-<pid>
+//	ids-<pid> files_id ──► fdinfo-<files_id>.img ──► fd ids in files.img
+//	fs-<pid> cwd_id, root_id; mm-<pid> exe_file_id, file VMAs ──► files.img
+//	pagemap-<pid> pages_id ──► pages-<n>.img, of exactly the present pages
+//	pipes-data / fifo-data pipe_id ──► a pipe or fifo in files.img
+//	remap-fpath remap_id ──► ghost-file-<id>.img for ghost remaps
+package imgtool

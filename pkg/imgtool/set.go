@@ -1,0 +1,119 @@
+package imgtool
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/criugo/criugo/pkg/image"
+)
+
+// File is one file of a set.
+type File struct {
+	Name  string
+	Size  int64
+	Kind  *image.Kind  // nil for a file whose name is no image kind
+	Image *image.Image // decoded content; nil for raw kinds or on error
+	Err   error        // why the file did not decode
+}
+
+// Set is an image set as read from a directory or a stream.
+type Set struct {
+	Source string           // the directory, or "stream"
+	Order  []string         // file names as found (dir: sorted; stream: stream order)
+	Files  map[string]*File // by name
+}
+
+// Get returns the decoded image name, or nil when the set lacks it or it
+// did not decode.
+func (s *Set) Get(name string) *image.Image {
+	if f := s.Files[name]; f != nil {
+		return f.Image
+	}
+	return nil
+}
+
+func (s *Set) add(name string, size int64, r io.Reader) error {
+	if _, dup := s.Files[name]; dup {
+		return fmt.Errorf("read %s: %s appears twice", s.Source, name)
+	}
+	f := &File{Name: name, Size: size, Kind: image.KindForFile(name)}
+	s.Files[name] = f
+	s.Order = append(s.Order, name)
+	if f.Kind == nil || f.Kind.Raw() {
+		n, err := io.Copy(io.Discard, r)
+		f.Size = n
+		return err
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	f.Size = int64(len(data))
+	f.Image, f.Err = image.ReadImage(bytes.NewReader(data), name)
+	if f.Err != nil {
+		f.Image = nil
+	}
+	return nil
+}
+
+// LoadDir reads the image files of dir.
+func LoadDir(dir string) (*Set, error) {
+	names, err := image.ListDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{Source: dir, Files: map[string]*File{}}
+	for _, name := range names {
+		f, err := image.OpenFile(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		err = s.add(name, -1, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
+		}
+	}
+	return s, nil
+}
+
+// LoadStream reads a stream (plain or zstd) to its end.
+func LoadStream(r io.Reader) (*Set, error) {
+	sr, err := image.NewStreamReader(r)
+	if err != nil {
+		return nil, err
+	}
+	defer sr.Close()
+	s := &Set{Source: "stream", Files: map[string]*File{}}
+	for {
+		sf, err := sr.Next()
+		if err == io.EOF {
+			return s, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := s.add(sf.Name, sf.Size, sf); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Load reads a set from dir, or from the stream r when dir is empty.
+func Load(dir string, r io.Reader) (*Set, error) {
+	if dir != "" {
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			f, err := os.Open(dir)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			return LoadStream(f)
+		}
+		return LoadDir(dir)
+	}
+	return LoadStream(r)
+}
