@@ -209,4 +209,3 @@ func TestStatsCountsTasks(t *testing.T) {
 		t.Errorf("stats of the tree set:\n%s", out)
 	}
 }
-
