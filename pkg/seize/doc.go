@@ -34,18 +34,18 @@
 // ptrace to stop it without a race, then hands the stop over to job
 // control, which outlives it:
 //
-//	  running ──PTRACE_SEIZE(TRACECLONE|TRACEFORK)──> seized, running
-//	                    │ PTRACE_INTERRUPT, wait
-//	                    v
-//	  interrupt-stop (was running)    group-stop (was stopped by job control)
-//	       │ read SigPnd/ShdPnd             │ read SigPnd/ShdPnd
-//	       │ kill(pid, SIGSTOP): queued     │ (no signal)
-//	       │ PTRACE_DETACH, sig 0           │ PTRACE_DETACH, sig 0
-//	       v                                v
-//	  job-control stop 'T'            job-control stop 'T' (as found)
-//	  stopped_by_us = true            stopped_by_us = false
-//	       │                                │
-//	       └── Thaw: kill(pid, SIGCONT)     └── Thaw: nothing
+//	running ──PTRACE_SEIZE(TRACECLONE|TRACEFORK)──> seized, running
+//	                  │ PTRACE_INTERRUPT, wait
+//	                  v
+//	interrupt-stop (was running)    group-stop (was stopped by job control)
+//	     │ read SigPnd/ShdPnd             │ read SigPnd/ShdPnd
+//	     │ kill(pid, SIGSTOP): queued     │ (no signal)
+//	     │ PTRACE_DETACH, sig 0           │ PTRACE_DETACH, sig 0
+//	     v                                v
+//	job-control stop 'T'            job-control stop 'T' (as found)
+//	stopped_by_us = true            stopped_by_us = false
+//	     │                                │
+//	     └── Thaw: kill(pid, SIGCONT)     └── Thaw: nothing
 //
 // The walk: seize and interrupt every thread of the root, list the threads
 // again until no unseized one shows (a stopped thread clones no more), read
