@@ -23,12 +23,13 @@ build:
 
 generate:
 	bash scripts/gen-protos.sh
-	@if [ -f pie/Makefile ]; then $(MAKE) -C pie; fi
+	@if [ -f pie/Makefile ]; then $(MAKE) -C pie -B; fi
 
 # CI gate: regenerating must change nothing that is committed.
 check-generated: generate
-	@git diff --exit-code --stat -- images pie || \
-	  { echo "generated files are not up to date: run make generate and commit"; exit 1; }
+	@if [ -n "$$(git status --porcelain -- images pie)" ]; then \
+	  git status --short -- images pie; git diff --stat -- images pie; \
+	  echo "generated files are not up to date: run make generate and commit"; exit 1; fi
 
 unit-test:
 	$(GO) vet ./...
