@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -54,7 +55,20 @@ func buildTracee(t *testing.T) string {
 	return traceeBin
 }
 
+// The main goroutine keeps the main thread, so that TestMain can start a
+// tracer from the main thread.
+func init() { runtime.LockOSThread() }
+
+// mainThreadTracer is a Tracer started from the main thread, by TestMain.
+var mainThreadTracer *Tracer
+
 func TestMain(m *testing.M) {
+	if unix.Gettid() == unix.Getpid() {
+		mainThreadTracer = newTracer()
+		ready := make(chan int, 1)
+		mainThreadTracer.run(ready) // hands over and returns
+		mainThreadTracer.threadID = <-ready
+	}
 	code := m.Run()
 	if traceeBin != "" {
 		os.RemoveAll(filepath.Dir(traceeBin))
@@ -156,6 +170,20 @@ func TestErrorMatchesErrno(t *testing.T) {
 	if !errors.As(err, &perr) || perr.Op != "interrupt" {
 		t.Fatalf("error %#v is not an *Error for interrupt", err)
 	}
+}
+
+func TestTracerLeavesMainThread(t *testing.T) {
+	tr := mainThreadTracer
+	if tr == nil {
+		t.Fatal("TestMain did not run on the main thread")
+	}
+	if tr.ThreadID() == unix.Getpid() {
+		t.Fatal("a tracer started from the main thread serves on it")
+	}
+	if err := tr.Interrupt(1 << 23); !errors.Is(err, unix.ESRCH) {
+		t.Fatalf("request to the handed-over tracer: %v", err)
+	}
+	tr.Close()
 }
 
 func TestTracerThread(t *testing.T) {

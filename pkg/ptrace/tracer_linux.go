@@ -38,16 +38,20 @@ type Tracer struct {
 // NewTracer starts a tracer thread. Close it when done: its tracees are
 // detached by the kernel when the thread exits.
 func NewTracer() *Tracer {
-	t := &Tracer{
+	t := newTracer()
+	ready := make(chan int, 1)
+	go t.run(ready)
+	t.threadID = <-ready
+	return t
+}
+
+func newTracer() *Tracer {
+	return &Tracer{
 		reqs:   make(chan func()),
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
 		opts:   make(map[int]Options),
 	}
-	ready := make(chan int)
-	go t.run(ready)
-	t.threadID = <-ready
-	return t
 }
 
 // run locks its goroutine to an OS thread for good and serves requests.
