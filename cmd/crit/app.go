@@ -30,9 +30,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand: true,
 		// Errors go back to main, which prints one line; nothing here exits.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return err
-		},
+		OnUsageError:   usageError,
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return fmt.Errorf("unknown command %q (want decode, encode, info, show or x)", c.Args().First())
@@ -42,8 +40,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			{
-				Name:  "decode",
-				Usage: "convert a CRIU image from binary to JSON",
+				Name:         "decode",
+				OnUsageError: usageError,
+				Usage:        "convert a CRIU image from binary to JSON",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "pretty", Usage: "multi-line with indents, numbers in field-specific forms"},
 					inFlag, outFlag,
@@ -63,9 +62,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			{
-				Name:  "encode",
-				Usage: "convert a CRIU image from JSON to binary",
-				Flags: []cli.Flag{inFlag, outFlag},
+				Name:         "encode",
+				OnUsageError: usageError,
+				Usage:        "convert a CRIU image from JSON to binary",
+				Flags:        []cli.Flag{inFlag, outFlag},
 				Action: func(c *cli.Context) error {
 					if err := noArgs(c); err != nil {
 						return err
@@ -76,9 +76,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			{
-				Name:      "info",
-				Usage:     "show the magic and entry count of an image",
-				ArgsUsage: "IMAGE",
+				Name:         "info",
+				OnUsageError: usageError,
+				Usage:        "show the magic and entry count of an image",
+				ArgsUsage:    "IMAGE",
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return errors.New("info: need exactly one IMAGE argument")
@@ -87,9 +88,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			{
-				Name:      "show",
-				Usage:     "convert a CRIU image from binary to human-readable JSON",
-				ArgsUsage: "IMAGE",
+				Name:         "show",
+				OnUsageError: usageError,
+				Usage:        "convert a CRIU image from binary to human-readable JSON",
+				ArgsUsage:    "IMAGE",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "nopl", Usage: "do not show entry payloads"},
 				},
@@ -104,9 +106,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			{
-				Name:      "x",
-				Usage:     "explore an image directory: " + strings.Join(crit.Explorers, ", "),
-				ArgsUsage: "DIR {" + strings.Join(crit.Explorers, ",") + "}",
+				Name:         "x",
+				OnUsageError: usageError,
+				Usage:        "explore an image directory: " + strings.Join(crit.Explorers, ", "),
+				ArgsUsage:    "DIR {" + strings.Join(crit.Explorers, ",") + "}",
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 2 {
 						return fmt.Errorf("x: need DIR and one of %s", strings.Join(crit.Explorers, ", "))
@@ -117,6 +120,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 	}
 }
+
+// usageError returns a flag error as it is, for main to print on one line,
+// instead of printing the usage.
+func usageError(_ *cli.Context, err error, _ bool) error { return err }
 
 func noArgs(c *cli.Context) error {
 	if c.Args().Present() {

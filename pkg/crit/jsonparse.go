@@ -17,7 +17,7 @@ type SyntaxError struct {
 }
 
 func (e *SyntaxError) Error() string {
-	return fmt.Sprintf("line %d column %d: %s", e.Line, e.Col, e.Msg)
+	return fmt.Sprintf("JSON syntax error at line %d column %d: %s", e.Line, e.Col, e.Msg)
 }
 
 // Is makes every SyntaxError match ErrSyntax.
