@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -96,7 +100,21 @@ func startTracee(t *testing.T, mode string) *exec.Cmd {
 	if err != nil || line != "ready\n" {
 		t.Fatalf("tracee %s: got %q, %v", mode, line, err)
 	}
-	return cmd
+	// Wait until it sleeps: it may still be in its write of "ready".
+	syscallFile := fmt.Sprintf("/proc/%d/syscall", cmd.Process.Pid)
+	for i := 0; ; i++ {
+		b, err := os.ReadFile(syscallFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(string(b), strconv.Itoa(unix.SYS_CLOCK_NANOSLEEP)+" ") {
+			return cmd
+		}
+		if i == 2000 {
+			t.Fatalf("tracee %s does not sleep: %s", mode, b)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // seizeStopped seizes pid and brings it into an interrupt stop.
@@ -183,7 +201,7 @@ func TestTracerLeavesMainThread(t *testing.T) {
 	if err := tr.Interrupt(1 << 23); !errors.Is(err, unix.ESRCH) {
 		t.Fatalf("request to the handed-over tracer: %v", err)
 	}
-	tr.Close()
+	// Not closed: -count=N runs this test again with the same tracer.
 }
 
 func TestTracerThread(t *testing.T) {
