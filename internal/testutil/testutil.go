@@ -19,25 +19,36 @@ const FixturesEnv = "CRIUGO_FIXTURES"
 // When none exists the test is skipped with a message saying where it looked.
 func FixturesDir(t testing.TB) string {
 	t.Helper()
-	var tried []string
-	if d := os.Getenv(FixturesEnv); d != "" {
-		if isDir(d) {
-			return d
-		}
-		tried = append(tried, d)
+	d, tried := findFixtures()
+	if d == "" {
+		t.Skipf("fixtures not found (looked in %v; set %s)", tried, FixturesEnv)
 	}
-	cands := []string{"/work/shared/fixtures"}
+	return d
+}
+
+// LookupFixturesDir is FixturesDir for callers that go on without the
+// fixtures, such as fuzz targets adding seeds: ok is false when none exist.
+func LookupFixturesDir() (dir string, ok bool) {
+	d, _ := findFixtures()
+	return d, d != ""
+}
+
+func findFixtures() (dir string, tried []string) {
+	var cands []string
+	if d := os.Getenv(FixturesEnv); d != "" {
+		cands = append(cands, d)
+	}
+	cands = append(cands, "/work/shared/fixtures")
 	if root, ok := repoRoot(); ok {
 		cands = append(cands, filepath.Join(root, "..", "shared", "fixtures"))
 	}
 	for _, d := range cands {
 		if isDir(d) {
-			return d
+			return d, nil
 		}
 		tried = append(tried, d)
 	}
-	t.Skipf("fixtures not found (looked in %v; set %s)", tried, FixturesEnv)
-	return ""
+	return "", tried
 }
 
 // ImageSets returns every directory of fixture images: the restorable sets
