@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/pkg/crit"
 )
 
 // When this variable is set, the test binary is crit itself (TestMain), so
@@ -211,13 +212,27 @@ func TestErrors(t *testing.T) {
 		}
 		return p
 	}
-	core := readFile(t, fixture(t, "criu-4.2", "images", "loop", "core-16226.img"))
-	truncated := write("core-1.img", core[:len(core)/2])
-	badMagic := write("bad.img", []byte("\x19\x43\x56\x54\xef\xbe\xad\xde\x00\x00\x00\x00"))
-	huge := binary.LittleEndian.AppendUint32(append([]byte(nil), core[:8]...), 0xffffffff)
-	hugeEntry := write("core-2.img", huge)
-	tarred := tarSet(t, fixture(t, "criu-4.2", "images", "loop"))
+	// The inputs are made here, so that this test runs without fixtures.
+	pstree, err := crit.EncodeJSON([]byte(`{"magic": "PSTREE", "entries": [
+		{"pid": 1, "ppid": 0, "pgid": 1, "sid": 1, "threads": [1]},
+		{"pid": 2, "ppid": 1, "pgid": 1, "sid": 1, "threads": [2, 3]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	okJSON := `{"magic": "PIPES_DATA", "entries": [{"pipe_id": 1, "bytes": 3, "extra": "YWJj\n"}]}`
+	pipes, err := crit.EncodeJSON([]byte(okJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := write("pstree.img", pstree[:len(pstree)-3])
+	badMagic := write("bad.img", []byte("\x19\x43\x56\x54\xef\xbe\xad\xde\x00\x00\x00\x00"))
+	hugeEntry := write("huge.img", binary.LittleEndian.AppendUint32(append([]byte(nil), pstree[:8]...), 0xffffffff))
+	raw := write("pages-1.img", bytes.Repeat([]byte{1}, 4096))
+	setDir := filepath.Join(dir, "set")
+	os.Mkdir(setDir, 0o700)
+	os.WriteFile(filepath.Join(setDir, "pstree.img"), pstree, 0o600)
+	os.WriteFile(filepath.Join(setDir, "pipes-data.img"), pipes, 0o600)
+	tarred := tarSet(t, setDir)
 	jsonFile := func(name, text string) string { return write(name, []byte(text)) }
 
 	for _, c := range []struct {
@@ -229,8 +244,8 @@ func TestErrors(t *testing.T) {
 		{"truncated image", []string{"decode", "-i", truncated}, nil, []string{truncated, "at offset", "truncated"}},
 		{"wrong magic", []string{"decode", "-i", badMagic}, nil, []string{badMagic, "at offset 4", "0xdeadbeef", "unknown magic"}},
 		{"4 GiB entry", []string{"decode", "-i", hugeEntry}, nil, []string{hugeEntry, "at offset 8", "4294967295", "exceeds limit"}},
-		{"image cut on stdin", []string{"decode"}, core[:100], []string{"stdin", "at offset", "truncated"}},
-		{"raw image", []string{"decode", "-i", fixture(t, "criu-4.2", "images", "loop", "pages-1.img")}, nil, []string{"pages-1.img", "raw image"}},
+		{"image cut on stdin", []string{"decode"}, pstree[:14], []string{"stdin", "at offset 8", "truncated"}},
+		{"raw image", []string{"decode", "-i", raw}, nil, []string{"pages-1.img", "raw image"}},
 		{"stream cut", []string{"decode"}, tarred[:len(tarred)/2], []string{"stdin", "truncated"}},
 		{"info truncated", []string{"info", truncated}, nil, []string{truncated, "at offset", "truncated"}},
 		{"missing file", []string{"decode", "-i", filepath.Join(dir, "nope.img")}, nil, []string{"nope.img", "no such file"}},
@@ -251,7 +266,7 @@ func TestErrors(t *testing.T) {
 			[]string{"stdin", "entries[0]", "required field"}},
 		{"bad base64", []string{"encode"}, []byte(strings.Replace(okJSON, "YWJj", "YW*j", 1)), []string{"stdin", "entries[0].extra", "bad base64"}},
 		{"JSON on decode", []string{"decode"}, []byte(okJSON), []string{"stdin", "at offset 0", "bad magic"}},
-		{"image on encode", []string{"encode"}, core, []string{"stdin", "line 1 column 1", "JSON syntax error"}},
+		{"image on encode", []string{"encode"}, pstree, []string{"stdin", "line 1 column 1", "JSON syntax error"}},
 		{"unknown command", []string{"dance"}, nil, []string{"unknown command \"dance\""}},
 		{"bad flag", []string{"decode", "--bogus"}, nil, []string{"bogus"}},
 	} {
