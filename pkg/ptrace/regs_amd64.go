@@ -99,12 +99,6 @@ type seccompMetadata struct {
 
 const seccompMetadataSize = 16
 
-// SiginfoSize is the size of siginfo_t.
-const SiginfoSize = 128
-
-// Siginfo is one raw siginfo_t, kept as bytes because images store it so.
-type Siginfo [SiginfoSize]byte
-
 // peeksiginfoArgs is struct ptrace_peeksiginfo_args.
 type peeksiginfoArgs struct {
 	Off   uint64

@@ -5,6 +5,12 @@ import (
 	"syscall"
 )
 
+// SiginfoSize is the size of siginfo_t (the same on every Linux arch).
+const SiginfoSize = 128
+
+// Siginfo is one raw siginfo_t, kept as bytes because images store it so.
+type Siginfo [SiginfoSize]byte
+
 // Signo is si_signo.
 func (s *Siginfo) Signo() syscall.Signal {
 	return syscall.Signal(int32(binary.LittleEndian.Uint32(s[0:4])))
