@@ -15,17 +15,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pie"
 	"github.com/criugo/criugo/pkg/ptrace"
 	"golang.org/x/sys/unix"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: seizes and injects into a child")
-	}
-}
 
 var (
 	victimOnce sync.Once
@@ -207,7 +201,7 @@ func detach(t *testing.T, tr *ptrace.Tracer, tids ...int) {
 func sigbit(s unix.Signal) uint64 { return 1 << (s - 1) }
 
 func TestParasiteDump(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	v := startVictim(t, "full")
 	pid, tid2 := v.pid, int(v.num(t, "tid", 10))
 	tr := ptrace.NewTracer()
@@ -335,7 +329,7 @@ func TestParasiteDump(t *testing.T) {
 }
 
 func TestRseqUnregister(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	v := startVictim(t, "full")
 	tid2 := int(v.num(t, "tid", 10))
 	tr := ptrace.NewTracer()
@@ -376,7 +370,7 @@ func TestRseqUnregister(t *testing.T) {
 }
 
 func TestInjectSyscall(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	v := startVictim(t, "full")
 	tr := ptrace.NewTracer()
 	defer tr.Close()
@@ -402,7 +396,7 @@ func TestInjectSyscall(t *testing.T) {
 }
 
 func TestInjectNeedsEventStop(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	v := startVictim(t, "full")
 	tr := ptrace.NewTracer()
 	defer tr.Close()
@@ -425,7 +419,7 @@ func TestInjectNeedsEventStop(t *testing.T) {
 // syscall: the injector borrows the vDSO's syscall instruction, or, with
 // the vDSO unmapped, writes one at the thread's IP and restores it.
 func TestSpinningThread(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	for _, mode := range [][]string{{"spin"}, {"spin", "novdso"}} {
 		t.Run(strings.Join(mode, "-"), func(t *testing.T) {
 			v := startVictim(t, mode...)
@@ -485,7 +479,7 @@ func TestSpinningThread(t *testing.T) {
 // of SIGILL at once. The crash is reported, the thread is put back, and
 // the task runs on.
 func TestParasiteCrash(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	v := startVictim(t, "full")
 	tid2 := int(v.num(t, "tid", 10))
 	tr := ptrace.NewTracer()
@@ -524,7 +518,7 @@ func TestParasiteCrash(t *testing.T) {
 // the seize trap reports a group stop, and the task stays stopped after the
 // cure until SIGCONT.
 func TestGroupStopped(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	v := startVictim(t, "full")
 	tid2 := int(v.num(t, "tid", 10))
 	if err := unix.Kill(v.pid, unix.SIGSTOP); err != nil {

@@ -17,15 +17,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/criugo/criugo/internal/testutil"
 	"golang.org/x/sys/unix"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: ptrace of a child and process_vm_* need CAP_SYS_PTRACE")
-	}
-}
 
 var (
 	traceeOnce sync.Once
@@ -219,7 +213,7 @@ func TestTracerThread(t *testing.T) {
 }
 
 func TestSeizeRegsSigmask(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	cmd := startTracee(t, "sleep")
 	pid := cmd.Process.Pid
 	tr := NewTracer()
@@ -329,7 +323,7 @@ func TestSeizeRegsSigmask(t *testing.T) {
 }
 
 func TestPeekSiginfo(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	cmd := startTracee(t, "sigqueue")
 	pid := cmd.Process.Pid
 	tr := NewTracer()
@@ -362,7 +356,7 @@ func TestPeekSiginfo(t *testing.T) {
 }
 
 func TestSeccompFilter(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	cmd := startTracee(t, "seccomp")
 	pid := cmd.Process.Pid
 	tr := NewTracer()
@@ -395,7 +389,7 @@ func TestSeccompFilter(t *testing.T) {
 }
 
 func TestWaitExitAndPoll(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	cmd := startTracee(t, "sleep")
 	pid := cmd.Process.Pid
 	tr := NewTracer()
