@@ -16,6 +16,10 @@ type Image struct {
 
 // Entry is one protobuf message of an image and the payload, if any, that the
 // format places right after it in the file.
+//
+// A Reader sets Extra on every entry of a kind with payloads (Kind.HasPayload),
+// empty when the payload is, except on the head of a chunked GHOST_FILE; it
+// is nil for other kinds. A Writer takes a nil Extra as an empty payload.
 type Entry struct {
 	Msg   proto.Message
 	Extra *Extra

@@ -341,3 +341,23 @@ func TestStreamInterop(t *testing.T) {
 		t.Log("no zstd binary; skipping zstd interop check")
 	}
 }
+
+// TestStreamHeaderFormat pins the member header: ustar, mode 0600, zero
+// mtime and owner, so the same files always give the same stream bytes.
+func TestStreamHeaderFormat(t *testing.T) {
+	b := packed(t, false)
+	if got := string(b[257:265]); got != "ustar\x0000" {
+		t.Errorf("format magic %q, want ustar", got)
+	}
+	tr := tar.NewReader(bytes.NewReader(b))
+	h, err := tr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Mode != 0o600 || h.ModTime.Unix() != 0 || h.Uid != 0 || h.Gid != 0 || h.Typeflag != tar.TypeReg {
+		t.Errorf("header %+v", h)
+	}
+	if again := packed(t, false); !bytes.Equal(again, b) {
+		t.Error("packing the same files twice gives different bytes")
+	}
+}
