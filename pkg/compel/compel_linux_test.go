@@ -578,3 +578,22 @@ func waitStopped(t *testing.T, pid, tid int) {
 		unix.Nanosleep(&unix.Timespec{Nsec: 1e6}, nil)
 	}
 }
+
+func TestSeccompNeedsSuspend(t *testing.T) {
+	testutil.RequireRoot(t)
+	v := startVictim(t, "full", "seccomp")
+	tr := ptrace.NewTracer()
+	defer tr.Close()
+	seize(t, tr, v.pid)
+	if _, err := InjectSyscall(tr, v.pid, unix.SYS_GETPID); !errors.Is(err, ErrSeccomp) {
+		t.Fatalf("inject under seccomp without suspending it: %v, want ErrSeccomp", err)
+	}
+	if err := tr.SetOptions(v.pid, ptrace.OptTraceSysGood|ptrace.OptSuspendSeccomp); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := InjectSyscall(tr, v.pid, unix.SYS_GETPID); err != nil || got != uint64(v.pid) {
+		t.Fatalf("getpid with seccomp suspended: %d, %v", got, err)
+	}
+	detach(t, tr, v.pid)
+	v.check(t)
+}

@@ -7,11 +7,14 @@
 //	victim full          signal actions, timers, altstacks, umask, ... and
 //	                     a second thread looping in clock_nanosleep; the
 //	                     main thread waits in read(0)
+//	victim full seccomp  the same under an allow-all seccomp filter
 //	victim spin [novdso] the main thread spins in user code (after
 //	                     unmapping the vDSO with novdso); a second thread
 //	                     answers the checks
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -224,7 +227,17 @@ int main(int argc, char **argv)
 		for (;;)
 			spins++;
 	}
-	if (strcmp(mode, "full") || setup_full())
+	if (strcmp(mode, "full"))
+		return 2;
+	if (argc > 2 && !strcmp(argv[2], "seccomp")) {
+		struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+		struct sock_fprog prog = {.len = 1, .filter = &allow};
+
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+			return perror("seccomp"), 2;
+	}
+	if (setup_full())
 		return 2;
 	loops = thread_loops;
 	for (;;) {
