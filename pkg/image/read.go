@@ -33,6 +33,8 @@ type Reader struct {
 // entries. name is used in errors and, when it is a CRIU file name, checked
 // against the magic: "core-1.img" holding an MM header is ErrBadMagic. A
 // raw image name (pages-1.img) is ErrRawImage before anything is read.
+// The Reader reads r in small pieces (a u32, then one message); give it a
+// buffered reader when r is a file or a pipe.
 func NewReader(r io.Reader, name string) (*Reader, error) {
 	rd := &Reader{r: r, name: name}
 	fileKind := KindForFile(path.Base(name))
