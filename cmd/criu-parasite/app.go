@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/criugo/criugo/pkg/dump"
+	"github.com/criugo/criugo/pkg/version"
+)
+
+// run runs criu-parasite with args (program name first) and the given
+// standard input and output.
+func run(args []string, stdin io.Reader, stdout io.Writer) error {
+	// A reader of the image stream going away is a write error, rolled
+	// back like any other, not a SIGPIPE death; an interrupt or a
+	// termination cancels the dump, which then lets the tree run on.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	return newApp(stdin, stdout).RunContext(ctx, args)
+}
+
+func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "criu-parasite",
+		Usage:     "dump the tree criu-seize froze into a complete image set",
+		UsageText: "criu-seize -t PID | criu-parasite [-D DIR] [--leave-running]\ncriu-parasite -D DIR [--leave-running]   (DIR holding criu-seize's images)",
+		Description: "The seize images come from -D DIR when it holds freeze.img, else from the\n" +
+			"stream on standard input. The image set goes to -D DIR, or to standard output\n" +
+			"as a tar stream. After a complete dump the tree is killed, or left running with\n" +
+			"--leave-running; on any failure it runs on as if nothing happened.",
+		Version:         version.Version,
+		HideHelpCommand: true,
+		Reader:          stdin,
+		Writer:          stdout,
+		ErrWriter:       os.Stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "images-dir", Aliases: []string{"D"}, Usage: "image directory: input if it holds freeze.img, output either way"},
+			&cli.BoolFlag{Name: "leave-running", Aliases: []string{"R"}, Usage: "let the tree go on after the dump instead of killing it"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q", c.Args().First())
+			}
+			return dump.Dump(c.Context, dump.Options{
+				Dir:          c.String("images-dir"),
+				Stdin:        stdin,
+				Stdout:       stdout,
+				LeaveRunning: c.Bool("leave-running"),
+			})
+		},
+	}
+}

@@ -1,0 +1,491 @@
+package dump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
+	"github.com/criugo/criugo/pkg/ptrace"
+	"github.com/criugo/criugo/pkg/seize"
+)
+
+// dumpStats are the counters of stats-dump.
+type dumpStats struct {
+	scanned, written     uint64
+	shScanned, shWritten uint64
+	pipeBufs             uint64
+	frozen, memdump      time.Duration
+	memwrite             time.Duration
+}
+
+// pagesImage is a pages image waiting to be written.
+type pagesImage struct {
+	name    string
+	pagemap string
+	src     *runPages
+	closer  io.Closer
+}
+
+// dumper holds the state of one dump.
+type dumper struct {
+	tr  *ptrace.Tracer
+	fs  proc.FS
+	in  *seizeInput
+	att *attachment
+
+	zeroPFN  uint64
+	shmemDev uint64
+	maxPipe  uint64
+
+	vmIDs, filesTree, fsTree, sighandIDs *kidTree
+	fileIDs                              *fileIDs
+	ns                                   *nsIDs
+
+	nextPages, nextGhost, nextMemfd uint32
+
+	// out holds every small image by file name.
+	out         map[string][]byte
+	pages       []*pagesImage
+	files       []*images.FileEntry
+	remaps      []*images.RemapFilePathEntry
+	memfdIDs    map[fileKey]uint32
+	memfdInodes []*images.MemfdInodeEntry
+	pipeDone    map[uint32]bool
+	pipeData    []pipeDataEntry
+	fifoDone    map[uint32]bool
+	fifoData    []pipeDataEntry
+	seccomp     []*images.SeccompFilter
+	seccompIdx  map[seccompKey]int
+
+	stats dumpStats
+}
+
+func newDumper(tr *ptrace.Tracer, in *seizeInput, att *attachment) (*dumper, error) {
+	d := &dumper{
+		tr: tr, in: in, att: att,
+		vmIDs:      newKidTree(kcmpOf(kcmpVM)),
+		filesTree:  newKidTree(kcmpOf(kcmpFiles)),
+		fsTree:     newKidTree(kcmpOf(kcmpFS)),
+		sighandIDs: newKidTree(kcmpOf(kcmpSighand)),
+		fileIDs:    newFileIDs(kcmpOf(kcmpFile)),
+		ns:         newNsIDs(),
+		out:        make(map[string][]byte),
+		memfdIDs:   make(map[fileKey]uint32),
+		seccompIdx: make(map[seccompKey]int),
+		maxPipe:    pipeMaxPages(),
+	}
+	// criu itself is the first of each kind (id 1), as in CRIU's images:
+	// inventory.img's root_ids say so.
+	self := os.Getpid()
+	for _, k := range []*kidTree{d.vmIDs, d.filesTree, d.fsTree, d.sighandIDs} {
+		if _, _, err := k.id(self, 0, 0); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if d.zeroPFN, err = zeroPagePFN(); err != nil {
+		return nil, err
+	}
+	if d.shmemDev, err = shmemDevice(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// shmemDevice is the device of the kernel's internal shmem mount, where
+// memfds and shared anonymous memory live.
+func shmemDevice() (uint64, error) {
+	fd, err := unix.MemfdCreate("criugo-probe", unix.MFD_CLOEXEC)
+	if err != nil {
+		return 0, fmt.Errorf("probe shmem device: %w", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("probe shmem device: %w", err)
+	}
+	return st.Dev, nil
+}
+
+// addPagesImage registers a pages image described by pagemap.
+func (d *dumper) addPagesImage(pagemap string, id uint32, src *runPages, closer io.Closer) {
+	d.pages = append(d.pages, &pagesImage{name: image.Pages.FileName(id), pagemap: pagemap, src: src, closer: closer})
+}
+
+// dumpTask records one live task, in CRIU's order (which fixes the order
+// of file ids): mappings and their files, ids, fds, pages, threads and
+// parasite state, cores, mm (with the exe), fs.
+func (d *dumper) dumpTask(t *taskDump) error {
+	var err error
+	if t.stat, err = d.fs.Stat(t.pid, 0); err != nil {
+		return fmt.Errorf("read stat of pid %d: %w", t.pid, err)
+	}
+	if t.status, err = d.fs.Status(t.pid, 0); err != nil {
+		return fmt.Errorf("read status of pid %d: %w", t.pid, err)
+	}
+	if err := d.dumpMappings(t); err != nil {
+		return err
+	}
+	if err := d.taskIDs(t); err != nil {
+		return err
+	}
+	if !t.filesShared {
+		if err := d.dumpFds(t); err != nil {
+			return err
+		}
+		img, err := encodeImage(image.Fdinfo, msgs(t.fdinfo...)...)
+		if err != nil {
+			return err
+		}
+		d.out[image.Fdinfo.FileName(t.ids.GetFilesId())] = img
+	}
+	if err := d.readThreads(t); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := d.planPages(t); err != nil {
+		return err
+	}
+	d.stats.memdump += time.Since(start)
+	if err := d.seccompOf(t); err != nil {
+		return err
+	}
+	if err := d.cores(t); err != nil {
+		return err
+	}
+	mm, err := d.mmEntry(t)
+	if err != nil {
+		return err
+	}
+	fs, err := d.fsEntry(t)
+	if err != nil {
+		return err
+	}
+	if err := d.put(image.IDs, t.nsPid, t.ids); err != nil {
+		return err
+	}
+	if err := d.put(image.MM, t.nsPid, mm); err != nil {
+		return err
+	}
+	if err := d.put(image.FS, t.nsPid, fs); err != nil {
+		return err
+	}
+	return d.registerPages(t)
+}
+
+// put encodes a one-entry image named after id.
+func (d *dumper) put(k *image.Kind, id any, m proto.Message) error {
+	img, err := encodeImage(k, image.Entry{Msg: m})
+	if err != nil {
+		return err
+	}
+	d.out[k.FileName(id)] = img
+	return nil
+}
+
+// globalImages encodes the images of the whole tree: files, pipe and
+// FIFO data, memfd inodes, remaps, seccomp filters, the time namespace
+// clocks and the statistics.
+func (d *dumper) globalImages(root int) error {
+	img, err := encodeImage(image.Files, msgs(d.files...)...)
+	if err != nil {
+		return err
+	}
+	d.out[image.Files.FileName(nil)] = img
+	for _, pd := range []struct {
+		k    *image.Kind
+		data []pipeDataEntry
+	}{{image.PipesData, d.pipeData}, {image.FifoData, d.fifoData}} {
+		if len(pd.data) == 0 {
+			continue
+		}
+		var es []image.Entry
+		for _, e := range pd.data {
+			es = append(es, image.Entry{Msg: e.e, Extra: &image.Extra{Data: e.data}})
+		}
+		if img, err = encodeImage(pd.k, es...); err != nil {
+			return err
+		}
+		d.out[pd.k.FileName(nil)] = img
+	}
+	if len(d.memfdInodes) > 0 {
+		if img, err = encodeImage(image.MemfdInode, msgs(d.memfdInodes...)...); err != nil {
+			return err
+		}
+		d.out[image.MemfdInode.FileName(nil)] = img
+	}
+	if len(d.remaps) > 0 {
+		if img, err = encodeImage(image.RemapFpath, msgs(d.remaps...)...); err != nil {
+			return err
+		}
+		d.out[image.RemapFpath.FileName(nil)] = img
+	}
+	if err := d.put(image.Seccomp, nil, &images.SeccompEntry{SeccompFilters: d.seccomp}); err != nil {
+		return err
+	}
+	tn, err := timens(d.fs, root)
+	if err != nil {
+		return err
+	}
+	return d.put(image.TimeNS, 0, tn)
+}
+
+// timens records the tree's monotonic and boot clocks, as its time
+// namespace shows them, so a restore can make them go on from there.
+func timens(fs proc.FS, root int) (*images.TimensEntry, error) {
+	var mono, boot unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		return nil, fmt.Errorf("read monotonic clock: %w", err)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot); err != nil {
+		return nil, fmt.Errorf("read boot clock: %w", err)
+	}
+	if off, err := os.ReadFile(fs.Path(root, 0, "timens_offsets")); err == nil {
+		for _, line := range strings.Split(string(off), "\n") {
+			var name string
+			var sec, nsec int64
+			if n, _ := fmt.Sscan(line, &name, &sec, &nsec); n != 3 {
+				continue
+			}
+			switch name {
+			case "monotonic":
+				mono = addTimespec(mono, sec, nsec)
+			case "boottime":
+				boot = addTimespec(boot, sec, nsec)
+			}
+		}
+	}
+	ts := func(t unix.Timespec) *images.Timespec {
+		return &images.Timespec{TvSec: ptr(uint64(t.Sec)), TvNsec: ptr(uint64(t.Nsec))}
+	}
+	return &images.TimensEntry{Monotonic: ts(mono), Boottime: ts(boot)}, nil
+}
+
+func addTimespec(t unix.Timespec, sec, nsec int64) unix.Timespec {
+	t.Sec += sec
+	t.Nsec += nsec
+	for t.Nsec >= 1e9 {
+		t.Sec++
+		t.Nsec -= 1e9
+	}
+	for t.Nsec < 0 {
+		t.Sec--
+		t.Nsec += 1e9
+	}
+	return t
+}
+
+// statsImage encodes stats-dump. Times are in microseconds.
+func (d *dumper) statsImage() error {
+	us := func(t time.Duration) *uint32 { return ptr(uint32(t.Microseconds())) }
+	st := &images.StatsEntry{Dump: &images.DumpStatsEntry{
+		FreezingTime:         ptr(uint32(0)),
+		FrozenTime:           us(d.stats.frozen),
+		MemdumpTime:          us(d.stats.memdump),
+		MemwriteTime:         us(d.stats.memwrite),
+		PagesScanned:         ptr(d.stats.scanned),
+		PagesSkippedParent:   ptr(uint64(0)),
+		PagesWritten:         ptr(d.stats.written),
+		IrmapResolve:         ptr(uint32(0)),
+		PagesLazy:            ptr(uint64(0)),
+		PagePipes:            ptr(d.stats.pipeBufs),
+		PagePipeBufs:         ptr(d.stats.pipeBufs),
+		ShpagesScanned:       ptr(d.stats.shScanned),
+		ShpagesSkippedParent: ptr(uint64(0)),
+		ShpagesWritten:       ptr(d.stats.shWritten),
+	}}
+	return d.put(image.Stats, "dump", st)
+}
+
+// write sends every image to the sink in stream order; pages are read
+// from the frozen tree as they are written.
+func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error {
+	names := make([]string, 0, len(d.out)+len(d.pages))
+	for n := range d.out {
+		names = append(names, n)
+	}
+	pagesOf := make(map[string]string, len(d.pages))
+	byName := make(map[string]*pagesImage, len(d.pages))
+	for _, p := range d.pages {
+		names = append(names, p.name)
+		pagesOf[p.pagemap] = p.name
+		byName[p.name] = p
+	}
+	for _, n := range image.StreamOrder(names, pagesOf) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("write images: %w", err)
+		}
+		if skip[n] {
+			continue
+		}
+		if p, ok := byName[n]; ok {
+			start := time.Now()
+			p.src.ctx = ctx
+			if err := s.addPages(n, p.src); err != nil {
+				return fmt.Errorf("write %s: %w", n, err)
+			}
+			d.stats.memwrite += time.Since(start)
+			continue
+		}
+		if err := s.add(n, d.out[n]); err != nil {
+			return fmt.Errorf("write %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// close releases what the dump holds open.
+func (d *dumper) close() {
+	for _, p := range d.pages {
+		if p.closer != nil {
+			p.closer.Close()
+		}
+	}
+}
+
+// Dump dumps the frozen tree criu-seize handed over and then kills it, or
+// with LeaveRunning lets it go on. On any failure the tree goes on as if
+// nothing happened: the parasite is cured, every thread detached, and the
+// freeze undone with seize.Thaw.
+func Dump(ctx context.Context, o Options) (err error) {
+	start := time.Now()
+	var in *seizeInput
+	inDir := o.Dir != "" && hasRecord(o.Dir)
+	switch {
+	case inDir:
+		in, err = readSeizeDir(o.Dir)
+	case o.Stdin != nil:
+		in, err = readSeizeStream(o.Stdin)
+	default:
+		return fmt.Errorf("dump: %w: %w", ErrBadInput, errNoInput)
+	}
+	if err != nil {
+		if in != nil && in.rec != nil {
+			if terr := seize.Thaw(in.rec); terr != nil {
+				err = errors.Join(err, fmt.Errorf("thaw: %w", terr))
+			}
+		}
+		return err
+	}
+
+	tr := ptrace.NewTracer()
+	defer tr.Close()
+	att := &attachment{tr: tr}
+	var s sink
+	var d *dumper
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		if s != nil {
+			s.abort()
+		}
+		if rerr := att.rollback(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+		}
+	}()
+	if d, err = newDumper(tr, in, att); err != nil {
+		return err
+	}
+	defer d.close()
+	if err = att.attach(in); err != nil {
+		return err
+	}
+	frozen := time.Now()
+	if err = att.resume(); err != nil {
+		return err
+	}
+	if err = d.collect(ctx); err != nil {
+		return err
+	}
+	d.stats.frozen = time.Since(frozen)
+	if err = d.statsImage(); err != nil {
+		return err
+	}
+
+	skip := map[string]bool{}
+	if o.Dir != "" {
+		s = newDirSink(o.Dir)
+		if inDir {
+			// criu-seize's images are already there.
+			skip["inventory.img"], skip["pstree.img"] = true, true
+		}
+	} else {
+		if s, err = newStreamSink(o.Stdout); err != nil {
+			return err
+		}
+	}
+	d.out["inventory.img"] = in.inventory
+	d.out["pstree.img"] = in.pstreeImg
+	if err = d.write(ctx, s, skip); err != nil {
+		return err
+	}
+	if err = s.finish(); err != nil {
+		return err
+	}
+	if err = ctx.Err(); err != nil {
+		return fmt.Errorf("dump: %w", err)
+	}
+	done = true
+	if o.LeaveRunning {
+		err = att.release()
+	} else {
+		err = att.kill()
+	}
+	if inDir {
+		if rerr := os.Remove(filepath.Join(o.Dir, seize.FreezeFile)); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if o.Stats != nil {
+		*o.Stats = Stats{
+			Total: time.Since(start), Frozen: d.stats.frozen, MemWrite: d.stats.memwrite,
+			PagesWritten: d.stats.written + d.stats.shWritten,
+		}
+	}
+	return err
+}
+
+// collect dumps every task: live ones in pstree order, then zombies, then
+// the images of the whole tree.
+func (d *dumper) collect(ctx context.Context) error {
+	root := d.att.tasks[0]
+	if err := d.seedNamespaces(root.pid, d.in.inv.GetRootIds()); err != nil {
+		return err
+	}
+	for _, t := range d.att.tasks {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("dump: %w", err)
+		}
+		if t.zombie {
+			continue
+		}
+		td := &taskDump{task: t, pidfd: -1}
+		err := d.dumpTask(td)
+		td.close()
+		if err != nil {
+			return err
+		}
+	}
+	for _, t := range d.att.tasks {
+		if t.zombie {
+			if err := d.zombie(t); err != nil {
+				return err
+			}
+		}
+	}
+	return d.globalImages(root.pid)
+}

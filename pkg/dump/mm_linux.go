@@ -1,0 +1,248 @@
+package dump
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
+)
+
+// mapFilesPath is /proc/PID/map_files/START-END of a mapping: the file it
+// maps, which root may open even when it was deleted.
+func (d *dumper) mapFilesPath(pid int, v *proc.VMA) string {
+	return d.fs.Path(pid, 0, "map_files", fmt.Sprintf("%x-%x", v.Start, v.End))
+}
+
+// fdflagsOf gives the access mode the mapped file was opened with, which
+// /proc/PID/map_files shows as the owner bits of the link's mode.
+func fdflagsOf(path string) (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", path, err)
+	}
+	switch st.Mode & 0o600 {
+	case 0o600:
+		return unix.O_RDWR, nil
+	case 0o200:
+		return unix.O_WRONLY, nil
+	}
+	return unix.O_RDONLY, nil
+}
+
+// dumpMappings reads t's mappings, classifies them and records the files
+// behind file mappings: CRIU numbers these files before any fd.
+func (d *dumper) dumpMappings(t *taskDump) error {
+	vmas, err := d.fs.Smaps(t.pid)
+	if err != nil {
+		return fmt.Errorf("read mappings of pid %d: %w", t.pid, err)
+	}
+	for i := range vmas {
+		v := &vmas[i]
+		var fs *fileStat
+		var fileDev uint64
+		path := ""
+		if v.Kind == proc.VMAFile {
+			path = d.mapFilesPath(t.pid, v)
+			if fs, err = statPath(path); err != nil {
+				return fmt.Errorf("mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
+			}
+			fileDev = fs.st.Dev
+		}
+		m := classifyVMA(*v, fileDev, d.shmemDev)
+		switch m.kind {
+		case vmaUnsupported:
+			return fmt.Errorf("mapping %#x-%#x of pid %d (%s, VmFlags %v): %w", v.Start, v.End, t.pid, v.Path, v.VmFlags, ErrNotSupported)
+		case vmaSysV:
+			return fmt.Errorf("SysV shared memory mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, ErrNotSupported)
+		}
+		if fs != nil {
+			fdflags, err := fdflagsOf(path)
+			if err != nil {
+				return err
+			}
+			m.e.Fdflags = ptr(fdflags)
+			id, isNew := d.fileIDs.forFile(fs.key())
+			if isNew {
+				open := func() (*os.File, error) { return os.Open(path) }
+				if m.is(images.VmaAreaMemfd) {
+					inode, err := d.memfdInode(fs, open)
+					if err != nil {
+						return fmt.Errorf("mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
+					}
+					// The mapping's file: CRIU records the flags when the
+					// restore opens it, so none here.
+					d.addFile(&images.FileEntry{Type: images.FdTypes_MEMFD.Enum(), Id: ptr(id), Memfd: &images.MemfdFileEntry{
+						Id: ptr(id), Flags: ptr(uint32(0)), Pos: ptr(uint64(0)), Fown: zeroFown(), InodeId: ptr(inode),
+					}})
+				} else if err := d.regFile(id, fs, 0, 0, zeroFown(), open); err != nil {
+					return fmt.Errorf("mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
+				}
+			}
+			m.e.Shmid = ptr(uint64(id))
+		}
+		t.maps = append(t.maps, m)
+	}
+	t.maps = mergeVvar(t.maps)
+	return nil
+}
+
+// planPages decides which pages of t's private mappings go to its pages
+// image, reading /proc/PID/pagemap. Mappings with nothing resident or
+// swapped are not read (but [vdso], dumped whole, always is).
+func (d *dumper) planPages(t *taskDump) error {
+	plan := newPagePlan(d.maxPipe)
+	pm, err := d.fs.OpenPagemap(t.pid)
+	if err != nil {
+		return fmt.Errorf("open pagemap of pid %d: %w", t.pid, err)
+	}
+	defer pm.Close()
+	var sps []uint64
+	for _, th := range t.threads {
+		sps = append(sps, th.regs.Rsp)
+	}
+	var buf []proc.PagemapEntry
+	pme := make([]uint64, 0)
+	for i := range t.maps {
+		m := &t.maps[i]
+		if !m.private() || m.is(images.VmaAreaVvar) {
+			continue
+		}
+		n := int(m.Len() / pageSize)
+		if m.Rss == 0 && m.Swap == 0 && !m.is(images.VmaAreaVdso) {
+			plan.scanned += uint64(n)
+			continue
+		}
+		buf = grow(buf, n)
+		if err := pm.Read(m.Start, buf); err != nil {
+			return fmt.Errorf("read pagemap of pid %d: %w", t.pid, err)
+		}
+		pme = pme[:0]
+		for _, e := range buf {
+			pme = append(pme, uint64(e))
+		}
+		plan.addMapping(m, pme, d.zeroPFN, sps)
+	}
+	t.plan = plan
+	d.stats.scanned += plan.scanned
+	d.stats.written += plan.written
+	d.stats.pipeBufs += plan.bufs
+	d.nextPages++
+	t.pagesID = d.nextPages
+	return nil
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// registerPages adds t's pagemap image and the pages image it describes.
+func (d *dumper) registerPages(t *taskDump) error {
+	name := image.Pagemap.FileName(t.nsPid)
+	img, err := encodeImage(image.Pagemap, append(
+		[]image.Entry{{Msg: &images.PagemapHead{PagesId: ptr(t.pagesID)}}},
+		msgs(t.plan.entries()...)...)...)
+	if err != nil {
+		return err
+	}
+	d.out[name] = img
+	mem := &taskMem{pid: t.pid}
+	d.addPagesImage(name, t.pagesID, newRunPages(mem, t.plan.runs), memCloser{mem})
+	return nil
+}
+
+type memCloser struct{ m memReader }
+
+func (c memCloser) Close() error { return c.m.close() }
+
+// auxv reads the saved auxiliary vector, as CRIU stores it: key and value
+// words, without the terminating AT_NULL pair.
+func (d *dumper) auxv(pid int) ([]uint64, error) {
+	raw, err := os.ReadFile(d.fs.Path(pid, 0, "auxv"))
+	if err != nil {
+		return nil, fmt.Errorf("read auxv of pid %d: %w", pid, err)
+	}
+	var out []uint64
+	for i := 0; i+16 <= len(raw); i += 16 {
+		k, v := binary.LittleEndian.Uint64(raw[i:]), binary.LittleEndian.Uint64(raw[i+8:])
+		if k == 0 {
+			break
+		}
+		out = append(out, k, v)
+	}
+	return out, nil
+}
+
+// mmEntry builds mm-PID.img: the mappings, the address space layout from
+// /proc/PID/stat, brk and prctl state from the parasite, the auxv and the
+// exe file (recorded here, after the fds, as CRIU does).
+func (d *dumper) mmEntry(t *taskDump) (*images.MmEntry, error) {
+	exePath := d.fs.Path(t.pid, 0, "exe")
+	fs, err := statPath(exePath)
+	if err != nil {
+		return nil, fmt.Errorf("exe of pid %d: %w", t.pid, err)
+	}
+	exeID, isNew := d.fileIDs.forFile(fs.key())
+	if isNew {
+		open := func() (*os.File, error) { return os.Open(exePath) }
+		if err := d.regFile(exeID, fs, 0, 0, zeroFown(), open); err != nil {
+			return nil, fmt.Errorf("exe of pid %d: %w", t.pid, err)
+		}
+	}
+	auxv, err := d.auxv(t.pid)
+	if err != nil {
+		return nil, err
+	}
+	st := t.stat
+	mm := &images.MmEntry{
+		MmStartCode:  ptr(st.StartCode),
+		MmEndCode:    ptr(st.EndCode),
+		MmStartData:  ptr(st.StartData),
+		MmEndData:    ptr(st.EndData),
+		MmStartStack: ptr(st.StartStack),
+		MmStartBrk:   ptr(st.StartBrk),
+		MmBrk:        ptr(t.para.misc.Brk),
+		MmArgStart:   ptr(st.ArgStart),
+		MmArgEnd:     ptr(st.ArgEnd),
+		MmEnvStart:   ptr(st.EnvStart),
+		MmEnvEnd:     ptr(st.EnvEnd),
+		ExeFileId:    ptr(exeID),
+		MmSavedAuxv:  auxv,
+		Dumpable:     ptr(t.para.misc.Dumpable),
+		ThpDisabled:  ptr(t.para.misc.ThpDisabled != 0),
+	}
+	for i := range t.maps {
+		mm.Vmas = append(mm.Vmas, t.maps[i].e)
+	}
+	return mm, nil
+}
+
+// fsEntry builds fs-PID.img; cwd and root get files of their own.
+func (d *dumper) fsEntry(t *taskDump) (*images.FsEntry, error) {
+	fe := &images.FsEntry{Umask: ptr(t.para.misc.Umask)}
+	for _, which := range []string{"cwd", "root"} {
+		p := d.fs.Path(t.pid, 0, which)
+		fs, err := statPath(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s of pid %d: %w", which, t.pid, err)
+		}
+		id := d.fileIDs.unique()
+		open := func() (*os.File, error) { return os.Open(p) }
+		if err := d.regFile(id, fs, 0, 0, zeroFown(), open); err != nil {
+			return nil, fmt.Errorf("%s of pid %d: %w", which, t.pid, err)
+		}
+		if which == "cwd" {
+			fe.CwdId = ptr(id)
+		} else {
+			fe.RootId = ptr(id)
+		}
+	}
+	return fe, nil
+}

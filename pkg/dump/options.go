@@ -1,0 +1,33 @@
+package dump
+
+import (
+	"io"
+	"time"
+)
+
+// Options say where a dump reads the seize stream, where it writes the
+// image set and what becomes of the tree afterwards.
+type Options struct {
+	// Dir is the image directory (-D). When it holds criu-seize's
+	// freeze.img the seize images are read from it; the image set is
+	// written into it either way. Empty: the image set goes to Stdout as
+	// a stream.
+	Dir string
+	// Stdin is the seize stream, read when Dir holds no freeze record.
+	Stdin io.Reader
+	// Stdout receives the image stream when Dir is empty.
+	Stdout io.Writer
+	// LeaveRunning lets the tree go on after the dump instead of killing
+	// it.
+	LeaveRunning bool
+	// Stats, when set, receives figures about a successful dump.
+	Stats *Stats
+}
+
+// Stats are figures about a dump.
+type Stats struct {
+	Total        time.Duration // from start to end
+	Frozen       time.Duration // from attaching to the end of collecting state
+	MemWrite     time.Duration // writing pages images
+	PagesWritten uint64
+}
