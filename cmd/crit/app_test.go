@@ -13,6 +13,7 @@ import (
 
 	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pkg/crit"
+	"github.com/criugo/criugo/pkg/image"
 )
 
 // When this variable is set, the test binary is crit itself (TestMain), so
@@ -181,6 +182,18 @@ func TestDecodeSet(t *testing.T) {
 	fromTar, err := runCrit(t, tarSet(t, set), "decode")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var packed bytes.Buffer
+	if err := image.PackDir(set, &packed, true); err != nil {
+		t.Fatal(err)
+	}
+	fromZstd, err := runCrit(t, packed.Bytes(), "decode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PackDir puts the files in stream order, not name order.
+	if len(fromZstd) != len(fromDir) || !strings.Contains(fromZstd, `"pstree.img": {"magic": "PSTREE"`) {
+		t.Errorf("zstd stream decode: %.80q", fromZstd)
 	}
 	if fromDir != fromTar || !strings.HasPrefix(fromDir, `{"core-16226.img": {"magic": "CORE"`) || strings.Contains(fromDir, "pages-1.img") {
 		t.Errorf("set decode: dir and tar differ or look wrong: %.80q", fromDir)

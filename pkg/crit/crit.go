@@ -3,6 +3,7 @@ package crit
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -128,12 +129,20 @@ func decodeDir(o DecodeOptions) error {
 
 // isStream tells a stream (a tar archive of images, maybe zstd-compressed)
 // from a single image by its first bytes: the zstd frame magic, or tar's
-// "ustar" at offset 257. No image header looks like either.
+// "ustar" at offset 257 in a file that does not open with an image header
+// (whose entries could hold any bytes at that offset).
 func isStream(br *bufio.Reader) bool {
-	if head, _ := br.Peek(4); bytes.Equal(head, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+	head, _ := br.Peek(4)
+	if bytes.Equal(head, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
 		return true
 	}
-	head, _ := br.Peek(262)
+	if len(head) == 4 {
+		switch binary.LittleEndian.Uint32(head) {
+		case image.ImgCommonMagic, image.ImgServiceMagic, image.Inventory.Magic:
+			return false
+		}
+	}
+	head, _ = br.Peek(262)
 	return len(head) == 262 && string(head[257:262]) == "ustar"
 }
 
