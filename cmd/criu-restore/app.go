@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/criugo/criugo/pkg/restore"
+	"github.com/criugo/criugo/pkg/version"
+)
+
+// run runs criu-restore with args (program name first), reading a stream
+// from stdin when no directory is given and writing progress to logw with
+// -v. It returns the status to exit with: the root's, when it waited.
+func run(args []string, stdin io.Reader, logw io.Writer) (int, error) {
+	status := 0
+	app := newApp(stdin, logw, &status)
+	if err := app.Run(args); err != nil {
+		return 1, err
+	}
+	return status, nil
+}
+
+func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
+	return &cli.App{
+		Name:      "criu-restore",
+		Usage:     "recreate a process tree from checkpoint images",
+		UsageText: "criu-restore -D DIR [-d] [--pidfile FILE]\ncriu-restore [-d] [--pidfile FILE] < stream",
+		Description: "Without -D the images are read from standard input as a stream (a tar of\n" +
+			"image files, plain or zstd-compressed). Without -d criu-restore waits for the\n" +
+			"root task and exits with its exit code (128+N if signal N killed it).",
+		Version:         version.Version,
+		HideHelpCommand: true,
+		Reader:          stdin,
+		Writer:          os.Stdout,
+		ErrWriter:       os.Stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "images-dir", Aliases: []string{"D"}, Usage: "restore from the images in this directory instead of standard input"},
+			&cli.BoolFlag{Name: "restore-detached", Aliases: []string{"d"}, Usage: "exit once the tree runs instead of waiting for its root"},
+			&cli.StringFlag{Name: "pidfile", Usage: "write the root task's pid to this file"},
+			&cli.BoolFlag{Name: "verbose", Usage: "say how long each step took"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q", c.Args().First())
+			}
+			opts := restore.Options{
+				ImagesDir: c.String("images-dir"),
+				Detach:    c.Bool("restore-detached"),
+				PidFile:   c.String("pidfile"),
+			}
+			if opts.ImagesDir == "" {
+				opts.Stream = stdin
+			}
+			if c.Bool("verbose") {
+				opts.Log = logw
+			}
+			res, err := restore.Restore(opts)
+			if err != nil {
+				return err
+			}
+			*status = res.ExitStatus
+			return nil
+		},
+	}
+}

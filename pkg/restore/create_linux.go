@@ -1,0 +1,304 @@
+package restore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/pkg/proc"
+	"github.com/criugo/criugo/pkg/ptrace"
+)
+
+// traceOpts are the options every task of the tree is traced with: its
+// forks and clones are traced from their first instruction, syscall stops
+// are told apart from SIGTRAP, and the tracees die if criu-restore does.
+const traceOpts = ptrace.OptTraceSysGood | ptrace.OptTraceClone | ptrace.Options(unix.PTRACE_O_TRACEFORK) | ptrace.OptExitKill
+
+// specialReserve is the room kept after the scratch area to park the
+// kernel's special mappings ([vvar], [vvar_vclock], [vdso]) while they move.
+const specialReserve = 256 * pageSize
+
+// chooseScratch picks the address of the scratch area: free in every task's
+// image and in criu-restore itself, whose copy the root starts as.
+func (r *restorer) chooseScratch() error {
+	var used []span
+	for _, p := range r.plans {
+		for _, v := range p.mm.vmas {
+			used = append(used, span{v.start(), v.end()})
+		}
+	}
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return fmt.Errorf("read own maps: %w", err)
+	}
+	own, err := proc.ParseMaps(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("read own maps: %w", err)
+	}
+	for _, v := range own {
+		used = append(used, span{v.Start, v.End})
+	}
+	addr, ok := findFree(used, 1<<32, scratchSize+pageSize+specialReserve)
+	if !ok {
+		return fmt.Errorf("find room for the scratch area: %w", unix.ENOMEM)
+	}
+	r.scratch = addr
+	r.specialTmp = addr + scratchSize + pageSize
+	return nil
+}
+
+// createTree creates every task with its PID: the root as a copy of
+// criu-restore, the others by a clone3 injected into their parent. Each
+// task sets its session and group before it forks; group joins follow
+// once all exist; then zombies exit.
+func (r *restorer) createTree() error {
+	root := r.tree.root()
+	if err := r.createRoot(root); err != nil {
+		return err
+	}
+	for _, t := range r.tree.tasks[1:] {
+		if err := r.forkChild(t.parent, t); err != nil {
+			return err
+		}
+	}
+	for _, t := range r.tree.tasks {
+		if t.joinPgid == 0 {
+			continue
+		}
+		if _, err := r.call(t, t.threads[0], "setpgid", unix.SYS_SETPGID, 0, uint64(t.joinPgid)); err != nil {
+			return fmt.Errorf("restore group of pid %d: %w", t.pid, err)
+		}
+	}
+	for _, t := range r.tree.tasks {
+		if t.zombie() {
+			if err := r.exitZombie(t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// call injects a system call into thread th of task t.
+func (r *restorer) call(t *task, th *thread, name string, nr uintptr, args ...uint64) (uint64, error) {
+	return r.in.call(th, t.scratch, name, nr, args...)
+}
+
+// createRoot forks the root from criu-restore, seizes it and gives it its
+// scratch area.
+func (r *restorer) createRoot(t *task) error {
+	pid, err := forkStub(t.pid)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("pid %d (from pstree.img) is already in use: %w", t.pid, ErrPidInUse)
+		}
+		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	r.created = append(r.created, t)
+	th := &thread{tid: pid}
+	t.threads = []*thread{th}
+	if err := r.tr.Seize(pid, traceOpts); err != nil {
+		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	// Stop it inside one of its system calls (pause or prctl), so that the
+	// instruction before its ip is a `syscall` to run the first injected
+	// call from.
+	var ip uint64
+	for i := 0; ; i++ {
+		if _, err := r.tr.InterruptWait(pid); err != nil {
+			return fmt.Errorf("create pid %d: %w", t.pid, err)
+		}
+		regs, err := r.tr.GetRegs(pid)
+		if err != nil {
+			return fmt.Errorf("create pid %d: %w", t.pid, err)
+		}
+		th.base = *regs
+		code := make([]byte, 2)
+		if _, err := ptrace.ReadMem(pid, regs.Rip-2, code); err == nil && bytes.Equal(code, syscallInsn) {
+			ip = regs.Rip - 2
+			break
+		}
+		if i > 100 {
+			return fmt.Errorf("create pid %d: it does not stop in a system call (ip %#x)", t.pid, regs.Rip)
+		}
+		if err := r.tr.Cont(pid, 0); err != nil {
+			return fmt.Errorf("create pid %d: %w", t.pid, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	addr, err := r.in.call(th, ip, "mmap scratch", unix.SYS_MMAP, r.scratch, scratchSize,
+		protRead|protWrite|protExec, mapPrivate|mapAnonymous|mapFixedNoRep, ^uint64(0), 0)
+	if err != nil {
+		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	if addr != r.scratch {
+		return fmt.Errorf("create pid %d: scratch area mapped at %#x, not %#x", t.pid, addr, r.scratch)
+	}
+	t.scratch = r.scratch
+	if err := writeMem(pid, r.scratch, syscallInsn); err != nil {
+		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	// A registration of restartable sequences copied from criu-restore
+	// (a cgo build registers one per thread) points into memory that is
+	// about to go: drop it before any child inherits it.
+	rs, err := r.tr.GetRseqConfiguration(pid)
+	if err != nil {
+		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	if rs.Pointer != 0 {
+		if _, err := r.call(t, th, "rseq unregister", unix.SYS_RSEQ, rs.Pointer, uint64(rs.Size), 1, uint64(rs.Signature)); err != nil {
+			return fmt.Errorf("create pid %d: %w", t.pid, err)
+		}
+	}
+	return r.setSession(t)
+}
+
+// forkChild clones task c from its parent p with c's PID.
+func (r *restorer) forkChild(p, c *task) error {
+	pid, err := r.clone(p, p.threads[0], 0, uint64(unix.SIGCHLD), c.pid)
+	if err != nil {
+		if isErrno(err, unix.EEXIST) {
+			return fmt.Errorf("pid %d (from pstree.img) is already in use: %w", c.pid, ErrPidInUse)
+		}
+		return fmt.Errorf("create pid %d: %w", c.pid, err)
+	}
+	r.created = append(r.created, c)
+	th, err := r.newThread(pid)
+	if err != nil {
+		return fmt.Errorf("create pid %d: %w", c.pid, err)
+	}
+	c.threads = []*thread{th}
+	c.scratch = p.scratch
+	return r.setSession(c)
+}
+
+// clone injects clone3 into th of t asking for the given tid and returns
+// the id the kernel gave.
+func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int) (int, error) {
+	b := newScratchBuf(t.scratch)
+	setTid := b.put([]byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)})
+	args := cloneArgs{Flags: flags, ExitSignal: exitSignal, SetTid: setTid, SetTidSize: 1}
+	argp := b.put(cloneArgsBytes(&args))
+	if err := b.flush(t.pid); err != nil {
+		return 0, err
+	}
+	ret, err := r.call(t, th, "clone3", unix.SYS_CLONE3, argp, cloneArgsSize)
+	if err != nil {
+		return 0, err
+	}
+	if int(ret) != tid {
+		return int(ret), fmt.Errorf("clone3 gave id %d, not %d", ret, tid)
+	}
+	return tid, nil
+}
+
+// newThread waits for the first stop of a thread the tracer picked up
+// from a fork or clone, and records its registers.
+func (r *restorer) newThread(tid int) (*thread, error) {
+	for {
+		st, err := r.tr.Wait(tid)
+		if err != nil {
+			return nil, err
+		}
+		switch st.Kind {
+		case ptrace.InterruptStop, ptrace.GroupStop:
+		case ptrace.SignalStop:
+			if st.Signal == unix.SIGSTOP {
+				break
+			}
+			fallthrough
+		default:
+			return nil, fmt.Errorf("first stop of tid %d: %v: %w", tid, st, ptrace.ErrUnexpectedStop)
+		}
+		regs, err := r.tr.GetRegs(tid)
+		if err != nil {
+			return nil, err
+		}
+		return &thread{tid: tid, base: *regs}, nil
+	}
+}
+
+// setSession makes a task the leader of its session or group, as planned.
+func (r *restorer) setSession(t *task) error {
+	th := t.threads[0]
+	if t.doSetsid {
+		if _, err := r.call(t, th, "setsid", unix.SYS_SETSID); err != nil {
+			return fmt.Errorf("restore session of pid %d: %w", t.pid, err)
+		}
+	}
+	if t.doSetpgid {
+		if _, err := r.call(t, th, "setpgid", unix.SYS_SETPGID, 0, 0); err != nil {
+			return fmt.Errorf("restore group of pid %d: %w", t.pid, err)
+		}
+	}
+	return nil
+}
+
+// exitZombie makes a created task exit the way the zombie it stands for
+// did, and leaves it unreaped for its parent.
+func (r *restorer) exitZombie(t *task) error {
+	th := t.threads[0]
+	status := t.core.GetTc().GetExitCode()
+	sig := status & 0x7f
+	if sig == 0 {
+		regs := th.base
+		regs.Rip, regs.Rax, regs.OrigRax, regs.Rdi = t.scratch, unix.SYS_EXIT_GROUP, ^uint64(0), uint64(status>>8&0xff)
+		if err := r.tr.SetRegs(th.tid, &regs); err != nil {
+			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		}
+	} else {
+		// Die by the signal: default action, unblocked, sent to itself.
+		b := newScratchBuf(t.scratch)
+		act := b.u64s(0, 0, 0, 0)
+		mask := b.u64s(1 << (sig - 1))
+		if err := b.flush(t.pid); err != nil {
+			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		}
+		if _, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8); err != nil {
+			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		}
+		if _, err := r.call(t, th, "rt_sigprocmask", unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, mask, 0, 8); err != nil {
+			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		}
+		regs := th.base
+		regs.Rip, regs.Rax, regs.OrigRax = t.scratch, unix.SYS_TGKILL, ^uint64(0)
+		regs.Rdi, regs.Rsi, regs.Rdx = uint64(t.pid), uint64(t.pid), uint64(sig)
+		if err := r.tr.SetRegs(th.tid, &regs); err != nil {
+			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		}
+	}
+	// Run to the end: through the call's syscall stops, into the signal
+	// (delivered as it comes), to the exit the tracer collects, which
+	// leaves the task a zombie of its parent.
+	for range 16 {
+		if err := r.tr.Syscall(th.tid, 0); err != nil {
+			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		}
+		st, err := r.tr.Wait(th.tid)
+		if err != nil {
+			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		}
+		switch st.Kind {
+		case ptrace.Exited, ptrace.Killed:
+			return nil
+		case ptrace.SignalStop:
+			if err := r.tr.Cont(th.tid, st.Signal); err != nil {
+				return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+			}
+			st, err = r.tr.Wait(th.tid)
+			if err != nil {
+				return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+			}
+			if !st.Stopped() {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("exit zombie %d: it does not exit", t.pid)
+}
+

@@ -1,0 +1,22 @@
+package restore
+
+import "errors"
+
+// Sentinel errors. Every error Restore returns wraps one of these (or an
+// errno from the system call that failed), so callers can tell them apart
+// with errors.Is.
+var (
+	// ErrPidInUse: a PID or TID named in pstree.img already belongs to a
+	// live task, so the tree cannot get its PIDs back.
+	ErrPidInUse = errors.New("pid already in use")
+	// ErrBadImage: an image is missing, or holds something inconsistent
+	// with the rest of the set (a thread without its core, a VMA outside
+	// the user address space, a pagemap that runs past its pages file).
+	ErrBadImage = errors.New("bad image")
+	// ErrNotSupported: the image set holds state this restorer does not
+	// know how to bring back (a socket, a namespace, a seccomp filter, ...).
+	ErrNotSupported = errors.New("not supported")
+	// ErrTaskDied: a task being restored exited or was killed before the
+	// restore was finished.
+	ErrTaskDied = errors.New("task died during restore")
+)

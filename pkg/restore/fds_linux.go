@@ -1,0 +1,197 @@
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"sort"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/pkg/ptrace"
+)
+
+// maxFdsPerMsg is how many fds one SCM_RIGHTS message carries (the
+// kernel's SCM_MAX_FD is 253).
+const maxFdsPerMsg = 250
+
+// restoreFds gives task t its open files at their numbers.
+//
+// criu-restore holds every file description (fileObjs) and sends the ones
+// the task needs over a datagram socket the task binds in the abstract
+// namespace; the task receives them with an injected recvmsg. They arrive
+// at the lowest free numbers, which are the numbers the task wants, so
+// first they are moved above every wanted number, the low ones closed,
+// and only then each is dup3'd to its number and the high copies closed:
+//
+//	recvmsg -> 0,1,2..   F_DUPFD(base) -> base..   close_range(0, base-1)
+//	dup3(base+i, fd)                               close_range(base, ~0)
+func (r *restorer) restoreFds(t *task, p *taskPlan) error {
+	th := t.threads[0]
+	if len(p.fds) == 0 {
+		return nil
+	}
+	// The distinct descriptions the task needs, in a fixed order.
+	var ids []uint32
+	descs := map[uint32]*os.File{}
+	maxWanted := uint32(0)
+	for _, fd := range p.fds {
+		maxWanted = max(maxWanted, fd.GetFd())
+		if _, ok := descs[fd.GetId()]; ok {
+			continue
+		}
+		d, err := r.files.descFor(fd.GetId())
+		if err != nil {
+			return fmt.Errorf("restore fd %d of pid %d (%s): %w", fd.GetFd(), t.pid, p.fdinfo, err)
+		}
+		descs[fd.GetId()] = d
+		ids = append(ids, fd.GetId())
+	}
+	base := uint64(maxWanted) + 1
+	fail := func(err error) error {
+		return fmt.Errorf("restore fds of pid %d (%s): %w", t.pid, p.fdinfo, err)
+	}
+
+	sock, err := r.call(t, th, "socket", unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail(err)
+	}
+	if sock, err = r.moveHigh(t, sock, base); err != nil {
+		return fail(err)
+	}
+	name := fmt.Sprintf("criugo-restore/%d/%d", r.self, t.pid)
+	b := newScratchBuf(t.scratch)
+	addr := b.put(abstractSockaddr(name))
+	if err := b.flush(t.pid); err != nil {
+		return fail(err)
+	}
+	if _, err := r.call(t, th, "bind", unix.SYS_BIND, sock, addr, uint64(2+1+len(name))); err != nil {
+		return fail(err)
+	}
+	tx, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail(fmt.Errorf("create socket: %w", err))
+	}
+	defer unix.Close(tx)
+
+	high := map[uint32]uint64{} // description id -> its fd above base in the task
+	for start := 0; start < len(ids); start += maxFdsPerMsg {
+		batch := ids[start:min(start+maxFdsPerMsg, len(ids))]
+		fds := make([]int, len(batch))
+		for i, id := range batch {
+			fds[i] = int(descs[id].Fd())
+		}
+		if err := unix.Sendmsg(tx, []byte{0}, unix.UnixRights(fds...), &unix.SockaddrUnix{Name: "@" + name}, 0); err != nil {
+			return fail(fmt.Errorf("send fds: %w", err))
+		}
+		got, err := r.recvFds(t, sock, len(batch))
+		if err != nil {
+			return fail(err)
+		}
+		for i, id := range batch {
+			h, err := r.moveHigh(t, got[i], base)
+			if err != nil {
+				return fail(err)
+			}
+			high[id] = h
+		}
+	}
+	if base > 0 {
+		if _, err := r.call(t, th, "close_range", unix.SYS_CLOSE_RANGE, 0, base-1, 0); err != nil {
+			return fail(err)
+		}
+	}
+	sorted := append(p.fds[:0:0], p.fds...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].GetFd() < sorted[j].GetFd() })
+	for _, fd := range sorted {
+		flags := uint64(0)
+		if fd.GetFlags()&unix.FD_CLOEXEC != 0 {
+			flags = unix.O_CLOEXEC
+		}
+		if _, err := r.call(t, th, "dup3", unix.SYS_DUP3, high[fd.GetId()], uint64(fd.GetFd()), flags); err != nil {
+			return fmt.Errorf("restore fd %d of pid %d (%s): %w", fd.GetFd(), t.pid, p.fdinfo, err)
+		}
+	}
+	if _, err := r.call(t, th, "close_range", unix.SYS_CLOSE_RANGE, base, ^uint64(0)>>32, 0); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// moveHigh moves fd of task t to the lowest free number at or above base.
+func (r *restorer) moveHigh(t *task, fd, base uint64) (uint64, error) {
+	if fd >= base {
+		return fd, nil
+	}
+	th := t.threads[0]
+	h, err := r.call(t, th, "fcntl F_DUPFD_CLOEXEC", unix.SYS_FCNTL, fd, unix.F_DUPFD_CLOEXEC, base)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := r.call(t, th, "close", unix.SYS_CLOSE, fd); err != nil {
+		return 0, err
+	}
+	return h, nil
+}
+
+// recvFds runs recvmsg in the task for a message carrying n fds and
+// returns the numbers they got, in order.
+func (r *restorer) recvFds(t *task, sock uint64, n int) ([]uint64, error) {
+	b := newScratchBuf(t.scratch)
+	data := b.put(make([]byte, 8))
+	iov := b.u64s(data, 1)
+	ctlLen := unix.CmsgSpace(4 * n)
+	ctl := b.put(make([]byte, ctlLen))
+	// struct msghdr: name, namelen (+pad), iov, iovlen, control, controllen, flags (+pad).
+	msg := b.u64s(0, 0, iov, 1, ctl, uint64(ctlLen), 0)
+	if err := b.flush(t.pid); err != nil {
+		return nil, err
+	}
+	if _, err := r.call(t, t.threads[0], "recvmsg", unix.SYS_RECVMSG, sock, msg, unix.MSG_CMSG_CLOEXEC); err != nil {
+		return nil, err
+	}
+	raw := make([]byte, ctlLen)
+	if err := readMemFull(t.pid, ctl, raw); err != nil {
+		return nil, err
+	}
+	hdr := make([]byte, 56)
+	if err := readMemFull(t.pid, msg, hdr); err != nil {
+		return nil, err
+	}
+	if flags := binary.LittleEndian.Uint32(hdr[48:]); flags&unix.MSG_CTRUNC != 0 {
+		return nil, fmt.Errorf("receive fds: control data truncated")
+	}
+	cl := binary.LittleEndian.Uint64(hdr[40:])
+	msgs, err := unix.ParseSocketControlMessage(raw[:min(cl, uint64(len(raw)))])
+	if err != nil {
+		return nil, fmt.Errorf("receive fds: %w", err)
+	}
+	var out []uint64
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			return nil, fmt.Errorf("receive fds: %w", err)
+		}
+		for _, fd := range fds {
+			out = append(out, uint64(fd))
+		}
+	}
+	if len(out) != n {
+		return nil, fmt.Errorf("receive fds: got %d, sent %d", len(out), n)
+	}
+	return out, nil
+}
+
+// abstractSockaddr is a sockaddr_un naming name in the abstract namespace.
+func abstractSockaddr(name string) []byte {
+	b := make([]byte, 2+1+len(name))
+	binary.LittleEndian.PutUint16(b, unix.AF_UNIX)
+	copy(b[3:], name)
+	return b
+}
+
+// readMemFull reads len(buf) bytes of pid's memory at addr.
+func readMemFull(pid int, addr uint64, buf []byte) error {
+	_, err := ptrace.ReadMem(pid, addr, buf)
+	return err
+}

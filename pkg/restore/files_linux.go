@@ -1,0 +1,227 @@
+package restore
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+)
+
+// fileObjs creates the open files of the tree inside criu-restore, each
+// file object once, so that tasks that shared an open file description
+// share it again: every task receives the same description over a unix
+// socket (fds_linux.go). Files a task maps are opened by the task itself
+// through /proc/<criu-restore>/fd/N, which also reaches files that no
+// longer have a name (ghost files, memfds).
+type fileObjs struct {
+	r     *restorer
+	table fileTable
+	// remaps are remap-fpath.img by the id of the file they stand for.
+	remaps map[uint32]*images.RemapFilePathEntry
+
+	desc   map[uint32]*os.File  // file id -> its open file description
+	mapped map[mapKey]*os.File  // files opened to be mapped
+	pipes  map[uint32]*pipePair // pipe_id -> both ends
+	fifos  map[uint32]*os.File  // pipe_id of a FIFO -> an O_RDWR keeper
+	memfds map[uint64]*memfdObj // memfd inode id -> memfd
+	shmem  map[uint64]*os.File  // shmid of shared anonymous memory -> memfd
+	ghosts map[uint32]string    // remap id -> path of the recreated ghost
+	// unlinks are paths to remove once every task has opened its files.
+	unlinks []string
+	// all holds every file criu-restore opened, closed at the end.
+	all []*os.File
+}
+
+type mapKey struct {
+	id      uint32
+	accmode int
+}
+
+func newFileObjs(r *restorer) (*fileObjs, error) {
+	t, err := r.set.files()
+	if err != nil {
+		return nil, err
+	}
+	f := &fileObjs{
+		r: r, table: t,
+		remaps: map[uint32]*images.RemapFilePathEntry{},
+		desc:   map[uint32]*os.File{},
+		mapped: map[mapKey]*os.File{},
+		pipes:  map[uint32]*pipePair{},
+		fifos:  map[uint32]*os.File{},
+		memfds: map[uint64]*memfdObj{},
+		shmem:  map[uint64]*os.File{},
+		ghosts: map[uint32]string{},
+	}
+	rms, err := entries[*images.RemapFilePathEntry](r.set, "remap-fpath.img", true)
+	if err != nil {
+		return nil, err
+	}
+	for _, rm := range rms {
+		f.remaps[rm.GetOrigId()] = rm
+	}
+	return f, nil
+}
+
+// keep records a file criu-restore holds until the end of the restore.
+func (f *fileObjs) keep(file *os.File) *os.File {
+	f.all = append(f.all, file)
+	return file
+}
+
+// close drops criu-restore's copies of every file and removes the names
+// of files that were unlinked when dumped.
+func (f *fileObjs) close() {
+	for _, file := range f.all {
+		file.Close()
+	}
+	f.all = nil
+	for _, p := range f.unlinks {
+		os.Remove(p)
+	}
+	f.unlinks = nil
+}
+
+// procPath is how a task of the tree opens one of criu-restore's files.
+func (f *fileObjs) procPath(file *os.File) string {
+	return "/proc/" + strconv.Itoa(f.r.self) + "/fd/" + strconv.Itoa(int(file.Fd()))
+}
+
+// entry returns the files.img entry with the given id.
+func (f *fileObjs) entry(id uint32) (*images.FileEntry, error) {
+	e, ok := f.table[id]
+	if !ok {
+		return nil, fmt.Errorf("file id %d is not in files.img: %w", id, ErrBadImage)
+	}
+	return e, nil
+}
+
+// descFor returns the open file description of file id, creating it on
+// first use.
+func (f *fileObjs) descFor(id uint32) (*os.File, error) {
+	if d, ok := f.desc[id]; ok {
+		return d, nil
+	}
+	e, err := f.entry(id)
+	if err != nil {
+		return nil, err
+	}
+	var d *os.File
+	switch e.GetType() {
+	case images.FdTypes_REG:
+		if e.GetReg() == nil {
+			return nil, fmt.Errorf("file id %d: REG without reg entry: %w", id, ErrBadImage)
+		}
+		d, err = f.openReg(e.GetReg(), int(e.GetReg().GetFlags()))
+	case images.FdTypes_PIPE:
+		d, err = f.pipeEnd(e.GetPipe())
+	case images.FdTypes_FIFO:
+		d, err = f.fifoEnd(e.GetFifo())
+	case images.FdTypes_MEMFD:
+		d, err = f.memfdDesc(e.GetMemfd())
+	default:
+		return nil, fmt.Errorf("file id %d of type %v: %w", id, e.GetType(), ErrNotSupported)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := setFown(d, fownOf(e)); err != nil {
+		return nil, err
+	}
+	f.desc[id] = d
+	return d, nil
+}
+
+func fownOf(e *images.FileEntry) *images.FownEntry {
+	switch {
+	case e.GetReg() != nil:
+		return e.GetReg().GetFown()
+	case e.GetPipe() != nil:
+		return e.GetPipe().GetFown()
+	case e.GetMemfd() != nil:
+		return e.GetMemfd().GetFown()
+	}
+	return nil
+}
+
+// setFown gives a description back its owner for SIGIO (F_SETOWN_EX) and
+// the signal it sends (F_SETSIG).
+func setFown(file *os.File, fo *images.FownEntry) error {
+	if fo == nil || (fo.GetPid() == 0 && fo.GetSignum() == 0) {
+		return nil
+	}
+	fd := int(file.Fd())
+	if fo.GetSignum() != 0 {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETSIG, int(fo.GetSignum())); err != nil {
+			return fmt.Errorf("set owner signal of %s: %w", file.Name(), err)
+		}
+	}
+	if fo.GetPid() != 0 {
+		if err := setOwnerEx(uintptr(fd), int32(fo.GetPidType()), int32(fo.GetPid())); err != nil {
+			return fmt.Errorf("set owner of %s: %w", file.Name(), err)
+		}
+	}
+	return nil
+}
+
+// mapFile returns a file a task can map for VMAs that name file id, opened
+// with the given access mode.
+func (f *fileObjs) mapFile(id uint32, accmode int) (*os.File, error) {
+	k := mapKey{id, accmode}
+	if m, ok := f.mapped[k]; ok {
+		return m, nil
+	}
+	e, err := f.entry(id)
+	if err != nil {
+		return nil, err
+	}
+	var m *os.File
+	switch e.GetType() {
+	case images.FdTypes_REG:
+		m, err = f.openReg(e.GetReg(), accmode)
+	case images.FdTypes_MEMFD:
+		var obj *memfdObj
+		obj, err = f.memfd(uint64(e.GetMemfd().GetInodeId()))
+		if err == nil {
+			m = obj.file
+		}
+	default:
+		return nil, fmt.Errorf("map file id %d of type %v: %w", id, e.GetType(), ErrNotSupported)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.mapped[k] = m
+	return m, nil
+}
+
+// reopen opens a new description of the same file as file, with flags.
+func (f *fileObjs) reopen(file *os.File, flags int) (*os.File, error) {
+	p := "/proc/self/fd/" + strconv.Itoa(int(file.Fd()))
+	fd, err := unix.Open(p, (flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC|unix.O_NOCTTY))|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reopen %s: %w", file.Name(), err)
+	}
+	return f.keep(os.NewFile(uintptr(fd), file.Name())), nil
+}
+
+// statusFlags are the file status flags F_SETFL can change.
+const statusFlags = unix.O_APPEND | unix.O_NONBLOCK | unix.O_DIRECT | unix.O_NOATIME | unix.O_ASYNC
+
+func setStatusFlags(file *os.File, flags int) error {
+	cur, err := unix.FcntlInt(file.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		return fmt.Errorf("get flags of %s: %w", file.Name(), err)
+	}
+	want := cur&^statusFlags | flags&statusFlags
+	if want == cur {
+		return nil
+	}
+	if _, err := unix.FcntlInt(file.Fd(), unix.F_SETFL, want); err != nil {
+		return fmt.Errorf("set flags %#o of %s: %w", flags, file.Name(), err)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package restore
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+)
+
+// memfdObj is one memfd inode of memfd.img, recreated by criu-restore.
+// Its seals are added last, once every task has mapped it: F_SEAL_WRITE
+// would refuse the writable shared mappings made before.
+type memfdObj struct {
+	file  *os.File
+	seals uint32
+}
+
+// memfd returns the memfd with the given inode id, creating and filling it
+// on first use.
+func (f *fileObjs) memfd(inode uint64) (*memfdObj, error) {
+	if m, ok := f.memfds[inode]; ok {
+		return m, nil
+	}
+	ents, err := entries[*images.MemfdInodeEntry](f.r.set, "memfd.img", false)
+	if err != nil {
+		return nil, err
+	}
+	var me *images.MemfdInodeEntry
+	for _, e := range ents {
+		if e.GetInodeId() == inode {
+			me = e
+			break
+		}
+	}
+	if me == nil {
+		return nil, fmt.Errorf("memfd inode %d is not in memfd.img: %w", inode, ErrBadImage)
+	}
+	if me.GetHugetlbFlag() != 0 {
+		return nil, fmt.Errorf("hugetlb memfd %q: %w", me.GetName(), ErrNotSupported)
+	}
+	fd, err := unix.MemfdCreate(me.GetName(), unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("create memfd %q: %w", me.GetName(), err)
+	}
+	file := f.keep(os.NewFile(uintptr(fd), "memfd:"+me.GetName()))
+	if err := unix.Ftruncate(fd, int64(me.GetSize())); err != nil {
+		return nil, fmt.Errorf("size memfd %q to %d: %w", me.GetName(), me.GetSize(), err)
+	}
+	if err := f.fillShmem(file, uint64(me.GetShmid()), me.GetSize()); err != nil {
+		return nil, err
+	}
+	if me.Mode != nil {
+		if err := unix.Fchmod(fd, me.GetMode()&07777); err != nil {
+			return nil, fmt.Errorf("chmod memfd %q: %w", me.GetName(), err)
+		}
+	}
+	if err := unix.Fchown(fd, int(me.GetUid()), int(me.GetGid())); err != nil {
+		return nil, fmt.Errorf("chown memfd %q: %w", me.GetName(), err)
+	}
+	m := &memfdObj{file: file, seals: me.GetSeals()}
+	f.memfds[inode] = m
+	return m, nil
+}
+
+// memfdDesc opens a description of a memfd as a file entry says.
+func (f *fileObjs) memfdDesc(e *images.MemfdFileEntry) (*os.File, error) {
+	if e == nil {
+		return nil, fmt.Errorf("MEMFD without memfd entry: %w", ErrBadImage)
+	}
+	m, err := f.memfd(uint64(e.GetInodeId()))
+	if err != nil {
+		return nil, err
+	}
+	d, err := f.reopen(m.file, int(e.GetFlags()))
+	if err != nil {
+		return nil, err
+	}
+	if e.GetPos() != 0 {
+		if _, err := unix.Seek(int(d.Fd()), int64(e.GetPos()), 0); err != nil {
+			return nil, fmt.Errorf("seek memfd to %d: %w", e.GetPos(), err)
+		}
+	}
+	return d, nil
+}
+
+// anonShared returns the memfd standing for shared anonymous memory shmid
+// (VMA_ANON_SHARED), of at least size bytes.
+func (f *fileObjs) anonShared(shmid, size uint64) (*os.File, error) {
+	if m, ok := f.shmem[shmid]; ok {
+		return m, nil
+	}
+	fd, err := unix.MemfdCreate("dev/zero", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("create shared memory %d: %w", shmid, err)
+	}
+	file := f.keep(os.NewFile(uintptr(fd), fmt.Sprintf("shmem:%d", shmid)))
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return nil, fmt.Errorf("size shared memory %d to %d: %w", shmid, size, err)
+	}
+	if err := f.fillShmem(file, shmid, size); err != nil {
+		return nil, err
+	}
+	f.shmem[shmid] = file
+	return file, nil
+}
+
+// fillShmem writes the saved pages of shared memory shmid into file, from
+// pagemap-shmem-<shmid>.img and its pages file. Shared memory no page of
+// which was saved has no pagemap.
+func (f *fileObjs) fillShmem(file *os.File, shmid, size uint64) error {
+	name := shmemPagemapName(shmid)
+	img, err := f.r.set.lookup(name)
+	if err != nil {
+		return err
+	}
+	if img == nil {
+		return nil
+	}
+	id, runs, err := readPagemap(f.r.set, name)
+	if err != nil {
+		return err
+	}
+	src, err := f.r.pages.open(id)
+	if err != nil {
+		return fmt.Errorf("restore shared memory %d (%s): %w", shmid, name, err)
+	}
+	defer src.Close()
+	buf := make([]byte, 0, 1<<20)
+	for _, run := range runs {
+		if !run.present {
+			continue
+		}
+		if run.end() > size {
+			return fmt.Errorf("read %s: pages at %#x+%d beyond the %d-byte object: %w", name, run.vaddr, run.nr, size, ErrBadImage)
+		}
+		for off := uint64(0); off < run.nr*pageSize; {
+			n := min(run.nr*pageSize-off, uint64(cap(buf)))
+			b := buf[:n]
+			if _, err := io.ReadFull(src, b); err != nil {
+				return fmt.Errorf("read %s for %s: %w", pagesName(id), name, truncatedErr(err))
+			}
+			if _, err := file.WriteAt(b, int64(run.vaddr+off)); err != nil {
+				return fmt.Errorf("write shared memory %d: %w", shmid, err)
+			}
+			off += n
+		}
+	}
+	return nil
+}
+
+// sealMemfds adds the saved seals to every memfd.
+func (f *fileObjs) sealMemfds() error {
+	for _, m := range f.memfds {
+		if m.seals == 0 {
+			continue
+		}
+		if _, err := unix.FcntlInt(m.file.Fd(), unix.F_ADD_SEALS, int(m.seals)); err != nil {
+			return fmt.Errorf("seal %s with %#x: %w", m.file.Name(), m.seals, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package restore
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/criugo/criugo/images"
+)
+
+// Bits of vma_entry.status (CRIU's VMA_AREA_* and VMA_*).
+const (
+	vmaRegular     = 1 << 0
+	vmaStack       = 1 << 1
+	vmaVsyscall    = 1 << 2
+	vmaVdso        = 1 << 3
+	vmaHeap        = 1 << 5
+	vmaFilePrivate = 1 << 6
+	vmaFileShared  = 1 << 7
+	vmaAnonShared  = 1 << 8
+	vmaAnonPrivate = 1 << 9
+	vmaSysVIPC     = 1 << 10
+	vmaSocket      = 1 << 11
+	vmaVvar        = 1 << 12
+	vmaAIORing     = 1 << 13
+	vmaMemfd       = 1 << 14
+	vmaShadowStack = 1 << 15
+	vmaUprobes     = 1 << 17
+	vmaUnsupported = 1 << 31
+)
+
+// mmap flags and protections as vma_entry stores them (the x86_64 values).
+const (
+	protRead      = 0x1
+	protWrite     = 0x2
+	protExec      = 0x4
+	mapShared     = 0x01
+	mapPrivate    = 0x02
+	mapFixed      = 0x10
+	mapAnonymous  = 0x20
+	mapGrowsdown  = 0x100
+	mapNoreserve  = 0x4000
+	mapFixedNoRep = 0x100000
+)
+
+// taskSize is the top of the x86_64 user address space (4-level paging).
+const taskSize = 0x7ffffffff000
+
+// vmaKind says how a VMA is brought back.
+type vmaKind int
+
+const (
+	vmaKindAnon       vmaKind = iota // private anonymous memory
+	vmaKindFile                      // a file (or memfd), private or shared
+	vmaKindAnonShared                // shared anonymous memory, from a memfd
+	vmaKindVdso                      // [vdso]: moved, not mapped
+	vmaKindVvar                      // [vvar] (and [vvar_vclock]): moved, not mapped
+	vmaKindSkip                      // [vsyscall], [uprobes]: the kernel's own
+)
+
+// vma is one VMA of mm-<pid>.img and what restoring it takes.
+type vma struct {
+	e     *images.VmaEntry
+	kind  vmaKind
+	pages bool // pages of the pagemap land in it
+}
+
+func (v *vma) start() uint64 { return v.e.GetStart() }
+func (v *vma) end() uint64   { return v.e.GetEnd() }
+func (v *vma) size() uint64  { return v.e.GetEnd() - v.e.GetStart() }
+func (v *vma) shared() bool  { return v.e.GetFlags()&mapShared != 0 }
+
+// mapProt is the protection to map with: the final one, plus write access
+// when pages are to be written in (process_vm_writev writes only where the
+// task itself could).
+func (v *vma) mapProt() uint32 {
+	p := v.e.GetProt()
+	if v.pages && !v.shared() {
+		p |= protWrite
+	}
+	return p
+}
+
+// mapFlags are the mmap flags to map with.
+func (v *vma) mapFlags() uint32 {
+	f := v.e.GetFlags() & (mapShared | mapPrivate | mapAnonymous | mapGrowsdown | mapNoreserve)
+	if v.kind != vmaKindAnon {
+		f &^= mapAnonymous
+	}
+	return f | mapFixedNoRep
+}
+
+// mmPlan is a task's memory as mm-<pid>.img and pagemap-<pid>.img say.
+type mmPlan struct {
+	mm      *images.MmEntry
+	vmas    []*vma // by address
+	vdso    *vma
+	vvar    *vma
+	pagesID uint64
+	runs    []pageRun
+}
+
+// planMM reads and checks the memory images of task pid.
+func planMM(set *imageSet, pid int) (*mmPlan, error) {
+	name := mmName(uint32(pid))
+	mm, err := single[*images.MmEntry](set, name)
+	if err != nil {
+		return nil, err
+	}
+	p := &mmPlan{mm: mm}
+	var prevEnd uint64
+	for i, e := range mm.GetVmas() {
+		v := &vma{e: e}
+		st := e.GetStatus()
+		if e.GetStart() >= e.GetEnd() || e.GetStart()%pageSize != 0 || e.GetEnd()%pageSize != 0 || e.GetStart() < prevEnd {
+			return nil, fmt.Errorf("read %s: vma %d [%#x, %#x) is empty, unaligned or out of order: %w", name, i, e.GetStart(), e.GetEnd(), ErrBadImage)
+		}
+		prevEnd = e.GetEnd()
+		switch {
+		case st&vmaVsyscall != 0 || st&vmaUprobes != 0:
+			v.kind = vmaKindSkip
+		case st&(vmaSysVIPC|vmaSocket|vmaAIORing|vmaShadowStack|vmaUnsupported) != 0:
+			return nil, fmt.Errorf("read %s: vma [%#x, %#x) with status %#x (SysV shm, socket, AIO ring or shadow stack): %w", name, e.GetStart(), e.GetEnd(), st, ErrNotSupported)
+		case st&vmaVdso != 0:
+			v.kind = vmaKindVdso
+			if p.vdso != nil {
+				return nil, fmt.Errorf("read %s: two [vdso] vmas: %w", name, ErrBadImage)
+			}
+			p.vdso = v
+		case st&vmaVvar != 0:
+			v.kind = vmaKindVvar
+			if p.vvar != nil {
+				return nil, fmt.Errorf("read %s: two [vvar] vmas: %w", name, ErrBadImage)
+			}
+			p.vvar = v
+		case st&(vmaFilePrivate|vmaFileShared) != 0:
+			v.kind = vmaKindFile
+		case st&vmaAnonShared != 0:
+			v.kind = vmaKindAnonShared
+		case st&vmaAnonPrivate != 0:
+			v.kind = vmaKindAnon
+		default:
+			return nil, fmt.Errorf("read %s: vma [%#x, %#x) with status %#x: %w", name, e.GetStart(), e.GetEnd(), st, ErrNotSupported)
+		}
+		if v.kind != vmaKindSkip && e.GetEnd() > taskSize {
+			return nil, fmt.Errorf("read %s: vma [%#x, %#x) beyond user space: %w", name, e.GetStart(), e.GetEnd(), ErrBadImage)
+		}
+		if v.kind == vmaKindAnon && e.GetFlags()&mapShared != 0 {
+			return nil, fmt.Errorf("read %s: private anonymous vma [%#x, %#x) mapped shared: %w", name, e.GetStart(), e.GetEnd(), ErrBadImage)
+		}
+		p.vmas = append(p.vmas, v)
+	}
+	p.pagesID, p.runs, err = readPagemap(set, pagemapName(uint32(pid)))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.markPages(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", pagemapName(uint32(pid)), err)
+	}
+	return p, nil
+}
+
+// markPages checks that every present run lies in VMAs and marks them.
+func (p *mmPlan) markPages() error {
+	for _, run := range p.runs {
+		if !run.present {
+			continue
+		}
+		addr := run.vaddr
+		i := sort.Search(len(p.vmas), func(i int) bool { return p.vmas[i].end() > addr })
+		for addr < run.end() {
+			if i >= len(p.vmas) || p.vmas[i].start() > addr {
+				return fmt.Errorf("pages at %#x are in no vma: %w", addr, ErrBadImage)
+			}
+			v := p.vmas[i]
+			if v.kind == vmaKindSkip {
+				return fmt.Errorf("pages at %#x are in a kernel vma: %w", addr, ErrBadImage)
+			}
+			v.pages = true
+			addr = min(v.end(), run.end())
+			i++
+		}
+	}
+	return nil
+}
+
+// vmaAt returns the VMA holding addr, or nil.
+func (p *mmPlan) vmaAt(addr uint64) *vma {
+	i := sort.Search(len(p.vmas), func(i int) bool { return p.vmas[i].end() > addr })
+	if i < len(p.vmas) && p.vmas[i].start() <= addr {
+		return p.vmas[i]
+	}
+	return nil
+}
+
+// span is a range [start, end) of addresses.
+type span struct{ start, end uint64 }
+
+// findFree returns the lowest address at or above from where size bytes,
+// with a guard page on each side, overlap none of the used spans.
+func findFree(used []span, from, size uint64) (uint64, bool) {
+	s := append([]span(nil), used...)
+	sort.Slice(s, func(i, j int) bool { return s[i].start < s[j].start })
+	cand := from
+	for _, u := range s {
+		if u.end+pageSize <= cand {
+			continue
+		}
+		if cand+size+pageSize <= u.start {
+			break
+		}
+		cand = max(cand, u.end+pageSize)
+	}
+	if cand+size+pageSize > taskSize {
+		return 0, false
+	}
+	return cand, true
+}
+

@@ -1,0 +1,495 @@
+package restore
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/proc"
+	"github.com/criugo/criugo/pkg/ptrace"
+)
+
+// atFDCWD is AT_FDCWD as a register holds it.
+const atFDCWD = ^uint64(99)
+
+// restoreMM replaces the memory of task t (a copy of its parent, or of
+// criu-restore) by the memory of its image: everything but the scratch
+// area and the kernel's special mappings is unmapped, the special mappings
+// move to their dumped addresses, every VMA is mapped at its address and
+// filled with its pages, protections and advice are set, and the mm's
+// fields (brk, arg and env areas, auxv, exe file) are set with
+// PR_SET_MM_MAP.
+func (r *restorer) restoreMM(t *task, p *mmPlan) error {
+	name := mmName(uint32(t.pid))
+	th := t.threads[0]
+	cur, err := readMaps(t.pid)
+	if err != nil {
+		return err
+	}
+	keep := []span{{t.scratch, t.scratch + scratchSize}}
+	var specials []proc.VMA
+	for _, v := range cur {
+		switch v.Kind {
+		case proc.VMAVdso, proc.VMAVvar, proc.VMAVvarVclock:
+			specials = append(specials, v)
+			keep = append(keep, span{v.Start, v.End})
+		}
+	}
+	for _, g := range gaps(keep, 0, taskSize) {
+		if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, g.start, g.end-g.start); err != nil {
+			return fmt.Errorf("restore memory of pid %d: %w", t.pid, err)
+		}
+	}
+	if err := r.placeSpecials(t, p, specials); err != nil {
+		return fmt.Errorf("restore memory of pid %d (%s): %w", t.pid, name, err)
+	}
+
+	tfds := map[*os.File]uint64{} // criu-restore's file -> the task's fd for it
+	defer func() {
+		for _, fd := range tfds {
+			r.call(t, th, "close", unix.SYS_CLOSE, fd)
+		}
+	}()
+	taskFd := func(file *os.File, accmode int) (uint64, error) {
+		if fd, ok := tfds[file]; ok {
+			return fd, nil
+		}
+		b := newScratchBuf(t.scratch)
+		path := b.cstring(r.files.procPath(file))
+		if err := b.flush(t.pid); err != nil {
+			return 0, err
+		}
+		fd, err := r.call(t, th, "openat "+file.Name(), unix.SYS_OPENAT, atFDCWD, path, uint64(accmode|unix.O_CLOEXEC))
+		if err != nil {
+			return 0, err
+		}
+		tfds[file] = fd
+		return fd, nil
+	}
+
+	for _, v := range p.vmas {
+		var fd = ^uint64(0)
+		switch v.kind {
+		case vmaKindSkip, vmaKindVdso, vmaKindVvar:
+			continue
+		case vmaKindFile:
+			acc := vmaAccmode(v)
+			file, err := r.files.mapFile(uint32(v.e.GetShmid()), acc)
+			if err == nil {
+				fd, err = taskFd(file, acc)
+			}
+			if err != nil {
+				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+			}
+		case vmaKindAnonShared:
+			file, err := r.files.anonShared(v.e.GetShmid(), r.shmemSize(v.e.GetShmid()))
+			if err == nil {
+				fd, err = taskFd(file, unix.O_RDWR)
+			}
+			if err != nil {
+				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+			}
+		}
+		off := uint64(0)
+		if v.kind != vmaKindAnon {
+			off = v.e.GetPgoff()
+		}
+		addr, err := r.call(t, th, "mmap", unix.SYS_MMAP, v.start(), v.size(), uint64(v.mapProt()), uint64(v.mapFlags()), fd, off)
+		if err != nil {
+			return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+		}
+		if addr != v.start() {
+			return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): mapped at %#x", v.start(), v.end(), t.pid, name, addr)
+		}
+	}
+
+	if err := r.fillTaskPages(t, p); err != nil {
+		return err
+	}
+
+	for _, v := range p.vmas {
+		if v.kind == vmaKindSkip || v.kind == vmaKindVdso || v.kind == vmaKindVvar {
+			continue
+		}
+		if v.mapProt() != v.e.GetProt() {
+			if _, err := r.call(t, th, "mprotect", unix.SYS_MPROTECT, v.start(), v.size(), uint64(v.e.GetProt())); err != nil {
+				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+			}
+		}
+		for bit := 0; bit < 64; bit++ {
+			if v.e.GetMadv()&(1<<bit) == 0 {
+				continue
+			}
+			if _, err := r.call(t, th, "madvise", unix.SYS_MADVISE, v.start(), v.size(), uint64(bit)); err != nil {
+				return fmt.Errorf("restore advice %d of vma [%#x, %#x) of pid %d (%s): %w", bit, v.start(), v.end(), t.pid, name, err)
+			}
+		}
+	}
+
+	exeFd := ^uint64(0)
+	if id := p.mm.GetExeFileId(); id != 0 {
+		file, err := r.files.mapFile(id, unix.O_RDONLY)
+		if err == nil {
+			exeFd, err = taskFd(file, unix.O_RDONLY)
+		}
+		if err != nil {
+			return fmt.Errorf("restore exe file of pid %d (%s): %w", t.pid, name, err)
+		}
+	}
+	if err := r.setMMMap(t, p.mm, exeFd); err != nil {
+		return fmt.Errorf("restore mm of pid %d (%s): %w", t.pid, name, err)
+	}
+	return nil
+}
+
+// vmaAccmode is the access mode to open a mapped file with: the one the
+// file had (CRIU records it), so that a later mprotect behaves as it
+// would have; read-write for shared writable mappings otherwise.
+func vmaAccmode(v *vma) int {
+	if v.e.Fdflags != nil {
+		if acc := int(v.e.GetFdflags()) & unix.O_ACCMODE; acc != unix.O_WRONLY {
+			return acc
+		}
+		return unix.O_RDWR
+	}
+	if v.shared() && v.e.GetProt()&protWrite != 0 {
+		return unix.O_RDWR
+	}
+	return unix.O_RDONLY
+}
+
+// shmemSize is the size shared anonymous memory shmid needs: the furthest
+// any task maps it.
+func (r *restorer) shmemSize(shmid uint64) uint64 {
+	var size uint64
+	for _, p := range r.plans {
+		for _, v := range p.mm.vmas {
+			if v.kind == vmaKindAnonShared && v.e.GetShmid() == shmid {
+				size = max(size, v.e.GetPgoff()+v.size())
+			}
+		}
+	}
+	return size
+}
+
+func readMaps(pid int) ([]proc.VMA, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
+	if err != nil {
+		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
+	}
+	defer f.Close()
+	vmas, err := proc.ParseMaps(f)
+	if err != nil {
+		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
+	}
+	return vmas, nil
+}
+
+// gaps returns the parts of [lo, hi) no span of keep covers.
+func gaps(keep []span, lo, hi uint64) []span {
+	k := append([]span(nil), keep...)
+	sort.Slice(k, func(i, j int) bool { return k[i].start < k[j].start })
+	var out []span
+	at := lo
+	for _, s := range k {
+		if s.start > at {
+			out = append(out, span{at, min(s.start, hi)})
+		}
+		at = max(at, s.end)
+		if at >= hi {
+			break
+		}
+	}
+	if at < hi {
+		out = append(out, span{at, hi})
+	}
+	return out
+}
+
+// placeSpecials moves the kernel's [vvar], [vvar_vclock] and [vdso]
+// mappings (given in address order) to where the image had them, or
+// unmaps them when the image has none. The image holds [vvar] and
+// [vvar_vclock] as one VMA; sizes must match this kernel's, which holds
+// when the dump was made on the same kernel.
+func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) error {
+	th := t.threads[0]
+	type move struct {
+		from span
+		to   uint64
+	}
+	var moves []move
+	var vvarLen uint64
+	for _, v := range cur {
+		switch v.Kind {
+		case proc.VMAVdso:
+			if p.vdso == nil {
+				moves = append(moves, move{span{v.Start, v.End}, 0})
+				continue
+			}
+			if p.vdso.size() != v.Len() {
+				return fmt.Errorf("[vdso] of %d bytes, this kernel's has %d: %w", p.vdso.size(), v.Len(), ErrNotSupported)
+			}
+			moves = append(moves, move{span{v.Start, v.End}, p.vdso.start()})
+		case proc.VMAVvar, proc.VMAVvarVclock:
+			if p.vvar == nil {
+				moves = append(moves, move{span{v.Start, v.End}, 0})
+				continue
+			}
+			moves = append(moves, move{span{v.Start, v.End}, p.vvar.start() + vvarLen})
+			vvarLen += v.Len()
+		}
+	}
+	if p.vvar != nil && p.vvar.size() != vvarLen {
+		return fmt.Errorf("[vvar] of %d bytes, this kernel's has %d: %w", p.vvar.size(), vvarLen, ErrNotSupported)
+	}
+	if p.vdso != nil && !hasKind(cur, proc.VMAVdso) {
+		return fmt.Errorf("the image has a [vdso], this task has none: %w", ErrNotSupported)
+	}
+	// Unmap what the image does not have; park the rest beside the scratch
+	// area when a destination overlaps a current place, then move.
+	var stay []move
+	for _, m := range moves {
+		if m.to == 0 {
+			if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, m.from.start, m.from.end-m.from.start); err != nil {
+				return err
+			}
+			continue
+		}
+		stay = append(stay, m)
+	}
+	overlap := false
+	for i, a := range stay {
+		for j, b := range stay {
+			dst := span{a.to, a.to + (a.from.end - a.from.start)}
+			if i == j && a.to == a.from.start {
+				continue
+			}
+			if dst.start < b.from.end && b.from.start < dst.end {
+				overlap = true
+			}
+		}
+	}
+	if overlap {
+		base := stay[0].from.start
+		if last := stay[len(stay)-1].from.end; last-base > specialReserve {
+			return fmt.Errorf("special mappings span %d bytes: %w", last-base, ErrNotSupported)
+		}
+		for i, m := range stay {
+			tmp := r.specialTmp + (m.from.start - base)
+			if err := r.mremap(t, m.from, tmp); err != nil {
+				return err
+			}
+			stay[i].from = span{tmp, tmp + (m.from.end - m.from.start)}
+		}
+	}
+	for _, m := range stay {
+		if m.to == m.from.start {
+			continue
+		}
+		if err := r.mremap(t, m.from, m.to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasKind(vmas []proc.VMA, k proc.VMAKind) bool {
+	for _, v := range vmas {
+		if v.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *restorer) mremap(t *task, from span, to uint64) error {
+	n := from.end - from.start
+	got, err := r.call(t, t.threads[0], "mremap", unix.SYS_MREMAP, from.start, n, n, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, to)
+	if err != nil {
+		return fmt.Errorf("move special mapping %#x to %#x: %w", from.start, to, err)
+	}
+	if got != to {
+		return fmt.Errorf("move special mapping %#x: went to %#x, not %#x", from.start, got, to)
+	}
+	return nil
+}
+
+// prctlMMMap is struct prctl_mm_map, 104 bytes.
+func prctlMMMap(mm *images.MmEntry, auxv uint64, auxvLen int, exeFd uint64) []byte {
+	b := make([]byte, 104)
+	le := func(off int, v uint64) {
+		for i := 0; i < 8; i++ {
+			b[off+i] = byte(v >> (8 * i))
+		}
+	}
+	for i, v := range []uint64{
+		mm.GetMmStartCode(), mm.GetMmEndCode(), mm.GetMmStartData(), mm.GetMmEndData(),
+		mm.GetMmStartBrk(), mm.GetMmBrk(), mm.GetMmStartStack(),
+		mm.GetMmArgStart(), mm.GetMmArgEnd(), mm.GetMmEnvStart(), mm.GetMmEnvEnd(),
+		auxv,
+	} {
+		le(8*i, v)
+	}
+	size := uint32(auxvLen * 8)
+	b[96], b[97], b[98], b[99] = byte(size), byte(size>>8), byte(size>>16), byte(size>>24)
+	fd := uint32(exeFd)
+	b[100], b[101], b[102], b[103] = byte(fd), byte(fd>>8), byte(fd>>16), byte(fd>>24)
+	return b
+}
+
+// maxAuxv bounds the saved auxiliary vector (the kernel keeps 2*(2+20+1)
+// words on x86_64; later kernels a few more).
+const maxAuxv = 128
+
+func (r *restorer) setMMMap(t *task, mm *images.MmEntry, exeFd uint64) error {
+	auxv := mm.GetMmSavedAuxv()
+	if len(auxv) > maxAuxv {
+		return fmt.Errorf("saved auxv of %d words: %w", len(auxv), ErrBadImage)
+	}
+	b := newScratchBuf(t.scratch)
+	auxp := b.u64s(auxv...)
+	m := b.put(prctlMMMap(mm, auxp, len(auxv), exeFd))
+	if err := b.flush(t.pid); err != nil {
+		return err
+	}
+	_, err := r.call(t, t.threads[0], "prctl PR_SET_MM_MAP", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, m, 104, 0)
+	return err
+}
+
+// pageBatch gathers pages read from a pages file and the addresses they
+// go to, and writes them with one process_vm_writev.
+type pageBatch struct {
+	pid    int
+	buf    []byte
+	used   int
+	remote []unix.RemoteIovec
+}
+
+const (
+	pageBatchBytes = 4 << 20
+	iovMax         = 1024
+)
+
+func (b *pageBatch) flush() error {
+	if b.used == 0 {
+		return nil
+	}
+	local := []unix.Iovec{{Base: &b.buf[0]}}
+	local[0].SetLen(b.used)
+	done := 0
+	for done < b.used {
+		n, err := unix.ProcessVMWritev(b.pid, local, b.remote, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write pages at %#x: %w", b.remote[0].Base, err)
+		}
+		if n != b.used {
+			return fmt.Errorf("write pages: %d of %d bytes written: %w", n, b.used, ptrace.ErrFault)
+		}
+		done = n
+	}
+	b.used, b.remote = 0, b.remote[:0]
+	return nil
+}
+
+// fillTaskPages writes the pages of pagemap-<pid>.img into the task.
+func (r *restorer) fillTaskPages(t *task, p *mmPlan) error {
+	src, err := r.pages.open(p.pagesID)
+	if err != nil {
+		return fmt.Errorf("restore pages of pid %d (%s): %w", t.pid, pagemapName(uint32(t.pid)), err)
+	}
+	defer src.Close()
+	return r.writePages(t, p, src)
+}
+
+// writePages reads the present pages of p's runs from src, in order, and
+// writes each into the task, except those of [vdso] (which must equal this
+// kernel's) and [vvar] (data the kernel provides).
+func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) error {
+	name := pagesName(p.pagesID)
+	b := &pageBatch{pid: t.pid, buf: make([]byte, pageBatchBytes)}
+	var vdso []byte
+	var vdsoBytes uint64
+	if p.vdso != nil {
+		vdso = make([]byte, p.vdso.size())
+	}
+	for _, run := range p.runs {
+		if !run.present {
+			continue
+		}
+		for addr := run.vaddr; addr < run.end(); {
+			v := p.vmaAt(addr)
+			if v == nil {
+				return fmt.Errorf("restore pages of pid %d: %#x is in no vma: %w", t.pid, addr, ErrBadImage)
+			}
+			n := min(run.end(), v.end()) - addr
+			if v.kind == vmaKindVdso || v.kind == vmaKindVvar {
+				if err := checkSpecialPages(v, addr, n, src, name, vdso); err != nil {
+					return err
+				}
+				if v.kind == vmaKindVdso {
+					vdsoBytes += n
+				}
+				addr += n
+				continue
+			}
+			for n > 0 {
+				if b.used == len(b.buf) || len(b.remote) == iovMax {
+					if err := b.flush(); err != nil {
+						return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
+					}
+				}
+				k := min(n, uint64(len(b.buf)-b.used))
+				if _, err := io.ReadFull(src, b.buf[b.used:b.used+int(k)]); err != nil {
+					return fmt.Errorf("read %s: %w", name, truncatedErr(err))
+				}
+				b.used += int(k)
+				b.remote = append(b.remote, unix.RemoteIovec{Base: uintptr(addr), Len: int(k)})
+				addr += k
+				n -= k
+			}
+		}
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
+	}
+	// A [vdso] the dump did not save whole cannot be compared.
+	if p.vdso != nil && vdsoBytes == p.vdso.size() {
+		return checkVdso(t, p, vdso)
+	}
+	return nil
+}
+
+// checkSpecialPages consumes the saved pages of [vdso] or [vvar], keeping
+// those of [vdso] in got to compare once all are read.
+func checkSpecialPages(v *vma, addr, n uint64, src io.Reader, name string, got []byte) error {
+	saved := make([]byte, n)
+	if _, err := io.ReadFull(src, saved); err != nil {
+		return fmt.Errorf("read %s: %w", name, truncatedErr(err))
+	}
+	if v.kind == vmaKindVdso && got != nil {
+		copy(got[addr-v.start():], saved)
+	}
+	return nil
+}
+
+// checkVdso compares the dumped [vdso] with this kernel's, now at the same
+// address: the task keeps running the code it had there (a thread may
+// even be stopped inside it), so it must be the same code.
+func checkVdso(t *task, p *mmPlan, saved []byte) error {
+	live := make([]byte, len(saved))
+	if _, err := ptrace.ReadMem(t.pid, p.vdso.start(), live); err != nil {
+		return fmt.Errorf("read [vdso] of pid %d: %w", t.pid, err)
+	}
+	if !sameVdsoCode(saved, live) {
+		return fmt.Errorf("restore pid %d: the dumped [vdso] has other code than this kernel's: %w", t.pid, ErrNotSupported)
+	}
+	return nil
+}

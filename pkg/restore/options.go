@@ -1,0 +1,45 @@
+package restore
+
+import (
+	"io"
+	"time"
+)
+
+// Options say what to restore and how the restored tree is left.
+type Options struct {
+	// ImagesDir is the image directory to restore from. When empty, the
+	// images are read from Stream.
+	ImagesDir string
+	// Stream is an image stream (a tar of image files, plain or zstd
+	// compressed), read once from start to end, used when ImagesDir is
+	// empty.
+	Stream io.Reader
+	// Detach makes Restore return as soon as the tree runs. Otherwise
+	// Restore waits for the root task to exit and reports its status;
+	// criu-restore is then a child subreaper, so the root's orphans come
+	// back to it rather than to init.
+	Detach bool
+	// PidFile, when set, gets the root's PID once the tree is ready to run.
+	PidFile string
+	// Log, when set, receives a line per restore step.
+	Log io.Writer
+}
+
+// Result describes a restored tree.
+type Result struct {
+	// Root is the PID of the root task.
+	Root int
+	// Pids are the PIDs of every task of the tree, the root first.
+	Pids []int
+	// ExitStatus is, when Restore waited for the root, its exit code, or
+	// 128 plus the signal that killed it.
+	ExitStatus int
+	// Timings says how long each step took, in order.
+	Timings []Timing
+}
+
+// Timing is the duration of one step of a restore.
+type Timing struct {
+	Step string
+	Took time.Duration
+}

@@ -1,0 +1,159 @@
+package restore
+
+import (
+	"fmt"
+
+	"github.com/criugo/criugo/images"
+)
+
+// taskPlan holds the images of one live task, read and checked before
+// anything is created.
+type taskPlan struct {
+	ids    *images.TaskKobjIdsEntry
+	cores  map[int]*images.CoreEntry // by tid, the leader's included
+	mm     *mmPlan
+	fdinfo string // the fdinfo image's name
+	fds    []*images.FdinfoEntry
+	fs     *images.FsEntry
+}
+
+// thread returns the core of thread tid.
+func (p *taskPlan) core(tid int) *images.CoreEntry { return p.cores[tid] }
+
+func (r *restorer) planTask(t *task) (*taskPlan, error) {
+	p := &taskPlan{cores: map[int]*images.CoreEntry{t.pid: t.core}}
+	ids, err := entries[*images.TaskKobjIdsEntry](r.set, idsName(uint32(t.pid)), true)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(ids) == 1:
+		p.ids = ids[0]
+	case len(ids) == 0 && t.core.GetIds() != nil:
+		p.ids = t.core.GetIds()
+	default:
+		return nil, fmt.Errorf("read %s: want one entry: %w", idsName(uint32(t.pid)), ErrBadImage)
+	}
+	if err := r.checkNamespaces(t.pid, p.ids); err != nil {
+		return nil, err
+	}
+	for _, tid := range t.tids {
+		c := t.core
+		if tid != t.pid {
+			if c, err = single[*images.CoreEntry](r.set, coreName(uint32(tid))); err != nil {
+				return nil, err
+			}
+			p.cores[tid] = c
+		}
+		if c.GetThreadInfo() == nil || c.GetThreadInfo().GetGpregs() == nil {
+			return nil, fmt.Errorf("read %s: no x86 registers: %w", coreName(uint32(tid)), ErrBadImage)
+		}
+		if tc := c.GetThreadCore(); tc != nil && tc.GetSeccompMode() != images.SeccompMode_disabled {
+			return nil, fmt.Errorf("restore tid %d: seccomp mode %v: %w", tid, tc.GetSeccompMode(), ErrNotSupported)
+		}
+		if c.GetTc().GetOldSeccompMode() != images.SeccompMode_disabled {
+			return nil, fmt.Errorf("restore tid %d: seccomp mode %v: %w", tid, c.GetTc().GetOldSeccompMode(), ErrNotSupported)
+		}
+		if g := c.GetThreadInfo().GetGpregs(); g.GetMode() != images.UserX86RegsMode_NATIVE {
+			return nil, fmt.Errorf("restore tid %d: 32-bit (compat) task: %w", tid, ErrNotSupported)
+		}
+	}
+	if p.mm, err = planMM(r.set, t.pid); err != nil {
+		return nil, err
+	}
+	if r.inv.GetFdinfoPerId() {
+		p.fdinfo = fdinfoName(p.ids.GetFilesId())
+	} else {
+		p.fdinfo = fdinfoName(uint32(t.pid))
+	}
+	if p.fds, err = entries[*images.FdinfoEntry](r.set, p.fdinfo, false); err != nil {
+		return nil, err
+	}
+	seen := map[uint32]bool{}
+	for _, fd := range p.fds {
+		if seen[fd.GetFd()] {
+			return nil, fmt.Errorf("read %s: fd %d twice: %w", p.fdinfo, fd.GetFd(), ErrBadImage)
+		}
+		if fd.GetFd() > maxFd {
+			return nil, fmt.Errorf("read %s: fd %d: %w", p.fdinfo, fd.GetFd(), ErrBadImage)
+		}
+		seen[fd.GetFd()] = true
+	}
+	if p.fs, err = single[*images.FsEntry](r.set, fsName(uint32(t.pid))); err != nil {
+		return nil, err
+	}
+	for _, pp := range r.plans {
+		if pp.ids.GetVmId() == p.ids.GetVmId() {
+			return nil, fmt.Errorf("restore pid %d: shares its memory with another process (vfork or CLONE_VM): %w", t.pid, ErrNotSupported)
+		}
+		if pp.ids.GetFilesId() == p.ids.GetFilesId() {
+			return nil, fmt.Errorf("restore pid %d: shares its fd table with another process (CLONE_FILES): %w", t.pid, ErrNotSupported)
+		}
+	}
+	return p, nil
+}
+
+// maxFd bounds fd numbers read from images (the kernel's NR_OPEN).
+const maxFd = 1 << 20
+
+// checkNamespaces refuses a task that lived in namespaces of its own:
+// criu-restore puts every task in its own namespaces.
+func (r *restorer) checkNamespaces(pid int, ids *images.TaskKobjIdsEntry) error {
+	root := r.inv.GetRootIds()
+	if root == nil {
+		return nil
+	}
+	check := []struct {
+		name      string
+		has       bool
+		got, want uint32
+	}{
+		{"pid", ids.PidNsId != nil, ids.GetPidNsId(), root.GetPidNsId()},
+		{"net", ids.NetNsId != nil, ids.GetNetNsId(), root.GetNetNsId()},
+		{"ipc", ids.IpcNsId != nil, ids.GetIpcNsId(), root.GetIpcNsId()},
+		{"uts", ids.UtsNsId != nil, ids.GetUtsNsId(), root.GetUtsNsId()},
+		{"mount", ids.MntNsId != nil, ids.GetMntNsId(), root.GetMntNsId()},
+		{"user", ids.UserNsId != nil, ids.GetUserNsId(), root.GetUserNsId()},
+		{"cgroup", ids.CgroupNsId != nil, ids.GetCgroupNsId(), root.GetCgroupNsId()},
+		{"time", ids.TimeNsId != nil, ids.GetTimeNsId(), root.GetTimeNsId()},
+	}
+	for _, c := range check {
+		if c.has && c.got != c.want {
+			return fmt.Errorf("restore pid %d: it lived in a %s namespace of its own: %w", pid, c.name, ErrNotSupported)
+		}
+	}
+	return nil
+}
+
+// checkFiles fails early on an fd of a kind criu-restore cannot open.
+func (r *restorer) checkFiles() error {
+	for _, t := range r.tree.tasks {
+		p := r.plans[t.pid]
+		if p == nil {
+			continue
+		}
+		for _, fd := range p.fds {
+			e, err := r.files.entry(fd.GetId())
+			if err != nil {
+				return fmt.Errorf("restore fd %d of pid %d (%s): %w", fd.GetFd(), t.pid, p.fdinfo, err)
+			}
+			switch e.GetType() {
+			case images.FdTypes_REG, images.FdTypes_PIPE, images.FdTypes_FIFO, images.FdTypes_MEMFD:
+			default:
+				return fmt.Errorf("restore fd %d of pid %d (%s): file of type %v: %w", fd.GetFd(), t.pid, p.fdinfo, e.GetType(), ErrNotSupported)
+			}
+			if e.GetType() != fd.GetType() {
+				return fmt.Errorf("restore fd %d of pid %d (%s): fdinfo says %v, files.img says %v: %w", fd.GetFd(), t.pid, p.fdinfo, fd.GetType(), e.GetType(), ErrBadImage)
+			}
+		}
+		if root, err := r.files.entry(p.fs.GetRootId()); err != nil || root.GetReg() == nil {
+			return fmt.Errorf("restore root of pid %d (%s): %w", t.pid, fsName(uint32(t.pid)), ErrBadImage)
+		} else if root.GetReg().GetName() != "/" {
+			return fmt.Errorf("restore root of pid %d (%s): chroot to %s: %w", t.pid, fsName(uint32(t.pid)), root.GetReg().GetName(), ErrNotSupported)
+		}
+		if cwd, err := r.files.entry(p.fs.GetCwdId()); err != nil || cwd.GetReg() == nil {
+			return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, fsName(uint32(t.pid)), ErrBadImage)
+		}
+	}
+	return nil
+}

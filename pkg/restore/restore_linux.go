@@ -1,0 +1,301 @@
+package restore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/ptrace"
+)
+
+// restorer holds one restore under way.
+type restorer struct {
+	opts  Options
+	set   *imageSet
+	pages pagesSource
+	inv   *images.InventoryEntry
+	tree  *tree
+	plans map[int]*taskPlan // live tasks' images, by pid
+
+	tr     *ptrace.Tracer
+	in     injector
+	files  *fileObjs
+	layout xsaveLayout
+	self   int // criu-restore's pid
+	// scratch is where every task has its scratch area; specialTmp is
+	// room beside it to park [vdso] and [vvar] while they move.
+	scratch, specialTmp uint64
+
+	own     *ownCreds // criu-restore's credentials, read once
+
+	created []*task // tasks created so far, to kill on failure
+	timings []Timing
+	last    time.Time
+}
+
+// pagesSource opens pages files by id.
+type pagesSource interface {
+	open(id uint64) (io.ReadCloser, error)
+}
+
+// Restore brings back the process tree of an image set. On success the
+// tree runs, detached from criu-restore; unless opts.Detach, Restore then
+// waits for the root to exit. On failure every task it created is killed.
+func Restore(opts Options) (*Result, error) {
+	r := &restorer{opts: opts, self: os.Getpid(), last: time.Now()}
+	if opts.ImagesDir == "" {
+		if opts.Stream == nil {
+			return nil, errors.New("restore: no image directory and no stream")
+		}
+		return r.restoreStream(opts.Stream)
+	}
+	set, err := openDirSet(opts.ImagesDir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer set.close()
+	r.set, r.pages = set, dirPages{set}
+	return r.run()
+}
+
+// dirPages opens the pages files of an image directory.
+type dirPages struct{ set *imageSet }
+
+func (d dirPages) open(id uint64) (io.ReadCloser, error) {
+	return d.set.openFile(pagesName(id))
+}
+
+func (r *restorer) logf(format string, args ...any) {
+	if r.opts.Log != nil {
+		fmt.Fprintf(r.opts.Log, format+"\n", args...)
+	}
+}
+
+// step records how long the step that just ended took.
+func (r *restorer) step(name string) {
+	now := time.Now()
+	r.timings = append(r.timings, Timing{Step: name, Took: now.Sub(r.last)})
+	r.logf("%s: %v", name, now.Sub(r.last))
+	r.last = now
+}
+
+// run restores from r.set, all images being at hand.
+func (r *restorer) run() (*Result, error) {
+	if err := r.prepare(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	res, err := r.bringBack()
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	return r.finish(res)
+}
+
+// prepare reads and checks the images, and checks the PIDs are free,
+// before anything is created.
+func (r *restorer) prepare() error {
+	inv, err := single[*images.InventoryEntry](r.set, "inventory.img")
+	if err != nil {
+		return err
+	}
+	if inv.GetImgVersion() != 2 {
+		return fmt.Errorf("read inventory.img: image version %d: %w", inv.GetImgVersion(), ErrNotSupported)
+	}
+	r.inv = inv
+	if r.tree, err = buildTree(r.set); err != nil {
+		return err
+	}
+	if err := checkPidsFree(r.tree); err != nil {
+		return err
+	}
+	r.plans = map[int]*taskPlan{}
+	for _, t := range r.tree.tasks {
+		if t.zombie() {
+			continue
+		}
+		p, err := r.planTask(t)
+		if err != nil {
+			return err
+		}
+		r.plans[t.pid] = p
+	}
+	if r.files, err = newFileObjs(r); err != nil {
+		return err
+	}
+	if err := r.checkFiles(); err != nil {
+		return err
+	}
+	if err := r.chooseScratch(); err != nil {
+		return err
+	}
+	r.layout = cpuXsaveLayout()
+	r.step("read images")
+	return nil
+}
+
+// checkPidsFree fails when a PID or TID of the tree belongs to a live task.
+func checkPidsFree(tr *tree) error {
+	max, err := pidMax()
+	if err != nil {
+		return err
+	}
+	for _, id := range tr.allIDs() {
+		if id > max {
+			return fmt.Errorf("pid %d (from pstree.img) is above pid_max %d: %w", id, max, ErrPidInUse)
+		}
+		if _, err := os.Lstat("/proc/" + strconv.Itoa(id)); err == nil {
+			return fmt.Errorf("pid %d (from pstree.img) is already in use: %w", id, ErrPidInUse)
+		}
+	}
+	return nil
+}
+
+func pidMax() (int, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return 0, fmt.Errorf("read pid_max: %w", err)
+	}
+	n, err := strconv.Atoi(string(trimNL(b)))
+	if err != nil {
+		return 0, fmt.Errorf("read pid_max: %w", err)
+	}
+	return n, nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// bringBack creates the tree and restores every task, leaving them all
+// stopped with their final registers; on failure it kills what it made.
+func (r *restorer) bringBack() (res *Result, err error) {
+	r.tr = ptrace.NewTracer()
+	r.in = injector{tr: r.tr}
+	defer func() {
+		if err != nil {
+			r.killAll()
+		}
+		r.files.close()
+		r.tr.Close()
+	}()
+	if !r.opts.Detach {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("become child subreaper: %w", err)
+		}
+	}
+	if err := r.createTree(); err != nil {
+		return nil, err
+	}
+	r.step("create tasks")
+	for _, t := range r.tree.tasks {
+		if t.zombie() {
+			continue
+		}
+		if err := r.restoreTask(t); err != nil {
+			return nil, err
+		}
+		r.step(fmt.Sprintf("restore pid %d", t.pid))
+	}
+	if err := r.files.sealMemfds(); err != nil {
+		return nil, err
+	}
+	for _, t := range r.tree.tasks {
+		if t.zombie() {
+			continue
+		}
+		if err := r.finalize(t); err != nil {
+			return nil, err
+		}
+	}
+	res = &Result{Root: r.tree.root().pid}
+	for _, t := range r.tree.tasks {
+		res.Pids = append(res.Pids, t.pid)
+	}
+	if r.opts.PidFile != "" {
+		if err := writePidFile(r.opts.PidFile, res.Root); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.detachAll(); err != nil {
+		return nil, err
+	}
+	r.step("resume tasks")
+	return res, nil
+}
+
+// finish waits for the root unless the tree is to run detached.
+func (r *restorer) finish(res *Result) (*Result, error) {
+	res.Timings = r.timings
+	if r.opts.Detach {
+		return res, nil
+	}
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(res.Root, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("wait for pid %d: %w", res.Root, err)
+		}
+		break
+	}
+	switch {
+	case ws.Exited():
+		res.ExitStatus = ws.ExitStatus()
+	case ws.Signaled():
+		res.ExitStatus = 128 + int(ws.Signal())
+	}
+	return res, nil
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	return nil
+}
+
+// killAll kills every task created so far and collects what it can.
+func (r *restorer) killAll() {
+	for i := len(r.created) - 1; i >= 0; i-- {
+		unix.Kill(r.created[i].pid, unix.SIGKILL)
+	}
+	for i := len(r.created) - 1; i >= 0; i-- {
+		t := r.created[i]
+		// Non-leader threads first: the leader's exit is reported only
+		// after theirs.
+		for j := len(t.threads) - 1; j >= 0; j-- {
+			r.reap(t.threads[j].tid)
+		}
+	}
+}
+
+// reap waits until a killed thread is gone (as its tracer, and as its
+// parent for the root).
+func (r *restorer) reap(tid int) {
+	for range 1000 {
+		st, err := r.tr.Wait(tid)
+		if err != nil || !st.Stopped() {
+			break
+		}
+		// A stop that raced with the SIGKILL: let the kill proceed.
+		r.tr.Cont(tid, 0)
+	}
+	var ws unix.WaitStatus
+	unix.Wait4(tid, &ws, unix.WNOHANG|unix.WALL, nil)
+}

@@ -1,0 +1,91 @@
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+)
+
+// numSignals is how many signals x86_64 has (SIGRTMAX).
+const numSignals = 64
+
+// restoreSigactions sets every signal's action, sa_restorer included. The
+// SIGCHLD of children that exited during the restore (zombies) may be
+// pending, blocked since creation: setting SIGCHLD to SIG_DFL first
+// discards it, as the task received it long ago.
+func (r *restorer) restoreSigactions(t *task) error {
+	sas := t.core.GetTc().GetSigactions()
+	if len(sas) > numSignals {
+		return fmt.Errorf("restore sigactions of pid %d: %d entries: %w", t.pid, len(sas), ErrBadImage)
+	}
+	th := t.threads[0]
+	set := func(sig int, handler, flags, restorer, mask uint64) error {
+		b := newScratchBuf(t.scratch)
+		act := b.u64s(handler, flags, restorer, mask)
+		if err := b.flush(t.pid); err != nil {
+			return err
+		}
+		_, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8)
+		return err
+	}
+	if err := set(int(unix.SIGCHLD), 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("restore sigaction %d of pid %d: %w", unix.SIGCHLD, t.pid, err)
+	}
+	for i := 0; i < numSignals; i++ {
+		sig := i + 1
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		var sa *images.SaEntry
+		if i < len(sas) {
+			sa = sas[i]
+		}
+		if sa.GetCompatSigaction() {
+			return fmt.Errorf("restore sigaction %d of pid %d: 32-bit sigaction: %w", sig, t.pid, ErrNotSupported)
+		}
+		if err := set(sig, sa.GetSigaction(), sa.GetFlags(), sa.GetRestorer(), sa.GetMask()); err != nil {
+			return fmt.Errorf("restore sigaction %d of pid %d: %w", sig, t.pid, err)
+		}
+	}
+	return nil
+}
+
+// queueSignals queues saved pending signals with their siginfo: the
+// process-wide ones from the leader with rt_sigqueueinfo, a thread's own
+// from that thread with rt_tgsigqueueinfo. The kernel lets a task queue a
+// siginfo that looks sent by kill() or by the kernel only to itself, hence
+// the injection. Every signal is still blocked (the mask is set last), so
+// they stay pending.
+func (r *restorer) queueSignals(t *task, th *thread, q *images.SignalQueueEntry, perThread bool) error {
+	for i, s := range q.GetSignals() {
+		info := s.GetSiginfo()
+		if len(info) != siginfoSize {
+			return fmt.Errorf("restore pending signal %d of tid %d: siginfo of %d bytes: %w", i, th.tid, len(info), ErrBadImage)
+		}
+		sig := binary.LittleEndian.Uint32(info)
+		if sig == 0 || sig > numSignals {
+			return fmt.Errorf("restore pending signal %d of tid %d: signal %d: %w", i, th.tid, sig, ErrBadImage)
+		}
+		b := newScratchBuf(t.scratch)
+		infop := b.put(info)
+		if err := b.flush(t.pid); err != nil {
+			return err
+		}
+		var err error
+		if perThread {
+			_, err = r.call(t, th, "rt_tgsigqueueinfo", unix.SYS_RT_TGSIGQUEUEINFO, uint64(t.pid), uint64(th.tid), uint64(sig), infop)
+		} else {
+			_, err = r.call(t, th, "rt_sigqueueinfo", unix.SYS_RT_SIGQUEUEINFO, uint64(t.pid), uint64(sig), infop)
+		}
+		if err != nil {
+			return fmt.Errorf("restore pending signal %d of tid %d: %w", sig, th.tid, err)
+		}
+	}
+	return nil
+}
+
+// siginfoSize is sizeof(siginfo_t).
+const siginfoSize = 128

@@ -1,0 +1,245 @@
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+)
+
+// restoreTask turns a created task into the one of its images, up to (not
+// including) its final registers and signal mask, which finalize sets.
+// Process-wide state comes first, from the leader; then the threads are
+// created and each gets its own state; credentials come last, since they
+// may take away the rights the steps before need.
+func (r *restorer) restoreTask(t *task) error {
+	p := r.plans[t.pid]
+	th := t.threads[0]
+	// The fds copied from the parent (from criu-restore for the root).
+	if _, err := r.call(t, th, "close_range", unix.SYS_CLOSE_RANGE, 0, ^uint64(0)>>32, 0); err != nil {
+		return fmt.Errorf("restore pid %d: %w", t.pid, err)
+	}
+	if err := r.restoreMM(t, p.mm); err != nil {
+		return err
+	}
+	if err := r.restoreFds(t, p); err != nil {
+		return err
+	}
+	if err := r.restoreFS(t, p); err != nil {
+		return err
+	}
+	if err := r.restoreSigactions(t); err != nil {
+		return err
+	}
+	if err := r.restoreItimers(t); err != nil {
+		return err
+	}
+	if err := r.restoreRlimits(t); err != nil {
+		return err
+	}
+	if err := r.restoreProcessMisc(t, p); err != nil {
+		return err
+	}
+	if err := r.createThreads(t); err != nil {
+		return err
+	}
+	if err := r.restorePosixTimers(t); err != nil {
+		return err
+	}
+	for _, th := range t.threads {
+		if err := r.restoreThread(t, th, p.core(th.tid)); err != nil {
+			return err
+		}
+	}
+	if err := r.queueSignals(t, th, t.core.GetTc().GetSignalsS(), false); err != nil {
+		return err
+	}
+	for _, th := range t.threads {
+		if err := r.restoreCreds(t, th, p.core(th.tid).GetThreadCore().GetCreds()); err != nil {
+			return err
+		}
+	}
+	// Changing credentials resets the dumpable flag.
+	if d := p.mm.mm.GetDumpable(); p.mm.mm.Dumpable != nil && (d == 0 || d == 1) {
+		if _, err := r.call(t, th, "prctl PR_SET_DUMPABLE", unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, uint64(d)); err != nil {
+			return fmt.Errorf("restore dumpable flag of pid %d: %w", t.pid, err)
+		}
+	}
+	return nil
+}
+
+// restoreFS sets the umask and the working directory.
+func (r *restorer) restoreFS(t *task, p *taskPlan) error {
+	th := t.threads[0]
+	name := fsName(uint32(t.pid))
+	if p.fs.Umask != nil {
+		if _, err := r.call(t, th, "umask", unix.SYS_UMASK, uint64(p.fs.GetUmask())); err != nil {
+			return fmt.Errorf("restore umask of pid %d (%s): %w", t.pid, name, err)
+		}
+	}
+	cwd, err := r.files.entry(p.fs.GetCwdId())
+	if err != nil {
+		return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, name, err)
+	}
+	b := newScratchBuf(t.scratch)
+	path := b.cstring(cwd.GetReg().GetName())
+	if err := b.flush(t.pid); err != nil {
+		return err
+	}
+	if _, err := r.call(t, th, "chdir", unix.SYS_CHDIR, path); err != nil {
+		return fmt.Errorf("restore cwd %s of pid %d (%s): %w", cwd.GetReg().GetName(), t.pid, name, err)
+	}
+	return nil
+}
+
+// restoreItimers arms the interval timers that were armed.
+func (r *restorer) restoreItimers(t *task) error {
+	tm := t.core.GetTc().GetTimers()
+	if tm == nil {
+		return nil
+	}
+	for which, it := range []*images.ItimerEntry{tm.GetReal(), tm.GetVirt(), tm.GetProf()} {
+		if it == nil || it.GetIsec()|it.GetIusec()|it.GetVsec()|it.GetVusec() == 0 {
+			continue
+		}
+		b := newScratchBuf(t.scratch)
+		val := b.u64s(it.GetIsec(), it.GetIusec(), it.GetVsec(), it.GetVusec())
+		if err := b.flush(t.pid); err != nil {
+			return err
+		}
+		if _, err := r.call(t, t.threads[0], "setitimer", unix.SYS_SETITIMER, uint64(which), val, 0); err != nil {
+			return fmt.Errorf("restore itimer %d of pid %d: %w", which, t.pid, err)
+		}
+	}
+	return nil
+}
+
+// restorePosixTimers recreates POSIX timers with their ids
+// (PR_TIMER_CREATE_RESTORE_IDS), then arms them.
+func (r *restorer) restorePosixTimers(t *task) error {
+	timers := t.core.GetTc().GetTimers().GetPosix()
+	if len(timers) == 0 {
+		return nil
+	}
+	th := t.threads[0]
+	if _, err := r.call(t, th, "prctl PR_TIMER_CREATE_RESTORE_IDS", unix.SYS_PRCTL, unix.PR_TIMER_CREATE_RESTORE_IDS, unix.PR_TIMER_CREATE_RESTORE_IDS_ON); err != nil {
+		return fmt.Errorf("restore posix timers of pid %d: %w", t.pid, err)
+	}
+	for _, pt := range timers {
+		b := newScratchBuf(t.scratch)
+		// struct sigevent: value, signo, notify, tid (for SIGEV_THREAD_ID), padding to 64 bytes.
+		ev := make([]byte, 64)
+		binary.LittleEndian.PutUint64(ev[0:], pt.GetSivalPtr())
+		binary.LittleEndian.PutUint32(ev[8:], pt.GetSiSigno())
+		binary.LittleEndian.PutUint32(ev[12:], pt.GetItSigevNotify())
+		binary.LittleEndian.PutUint32(ev[16:], uint32(pt.GetNotifyThreadId()))
+		evp := b.put(ev)
+		idp := b.u64s(uint64(pt.GetItId()))
+		spec := b.u64s(pt.GetIsec(), pt.GetInsec(), pt.GetVsec(), pt.GetVnsec())
+		if err := b.flush(t.pid); err != nil {
+			return err
+		}
+		if _, err := r.call(t, th, "timer_create", unix.SYS_TIMER_CREATE, uint64(pt.GetClockId()), evp, idp); err != nil {
+			return fmt.Errorf("restore posix timer %d of pid %d: %w", pt.GetItId(), t.pid, err)
+		}
+		got := make([]byte, 4)
+		if err := readMemFull(t.pid, idp, got); err != nil {
+			return err
+		}
+		if id := binary.LittleEndian.Uint32(got); id != pt.GetItId() {
+			return fmt.Errorf("restore posix timer %d of pid %d: created as %d", pt.GetItId(), t.pid, id)
+		}
+		if _, err := r.call(t, th, "timer_settime", unix.SYS_TIMER_SETTIME, uint64(pt.GetItId()), 0, spec, 0); err != nil {
+			return fmt.Errorf("restore posix timer %d of pid %d: %w", pt.GetItId(), t.pid, err)
+		}
+	}
+	if _, err := r.call(t, th, "prctl PR_TIMER_CREATE_RESTORE_IDS", unix.SYS_PRCTL, unix.PR_TIMER_CREATE_RESTORE_IDS, unix.PR_TIMER_CREATE_RESTORE_IDS_OFF); err != nil {
+		return fmt.Errorf("restore posix timers of pid %d: %w", t.pid, err)
+	}
+	return nil
+}
+
+// rlimitNames name the resources in errors.
+var rlimitNames = []string{"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+	"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"}
+
+// restoreRlimits sets the resource limits from criu-restore with
+// prlimit(): the task still has criu-restore's credentials. Raising a hard
+// limit needs CAP_SYS_RESOURCE, and fails without it.
+func (r *restorer) restoreRlimits(t *task) error {
+	for i, rl := range t.core.GetTc().GetRlimits().GetRlimits() {
+		if i >= len(rlimitNames) {
+			break
+		}
+		var old unix.Rlimit
+		if err := unix.Prlimit(t.pid, i, nil, &old); err != nil {
+			return fmt.Errorf("read RLIMIT_%s of pid %d: %w", rlimitNames[i], t.pid, err)
+		}
+		want := unix.Rlimit{Cur: rl.GetCur(), Max: rl.GetMax()}
+		if want == old {
+			continue
+		}
+		if err := unix.Prlimit(t.pid, i, &want, nil); err != nil {
+			return fmt.Errorf("restore RLIMIT_%s of pid %d to %d/%d (now %d/%d): %w", rlimitNames[i], t.pid, want.Cur, want.Max, old.Cur, old.Max, err)
+		}
+	}
+	return nil
+}
+
+// restoreProcessMisc restores the smaller process-wide settings.
+func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
+	th := t.threads[0]
+	tc := t.core.GetTc()
+	if _, err := r.call(t, th, "personality", unix.SYS_PERSONALITY, uint64(tc.GetPersonality())); err != nil {
+		return fmt.Errorf("restore personality of pid %d: %w", t.pid, err)
+	}
+	if tc.GetChildSubreaper() {
+		if _, err := r.call(t, th, "prctl PR_SET_CHILD_SUBREAPER", unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1); err != nil {
+			return fmt.Errorf("restore child subreaper of pid %d: %w", t.pid, err)
+		}
+	}
+	if p.mm.mm.GetThpDisabled() {
+		if _, err := r.call(t, th, "prctl PR_SET_THP_DISABLE", unix.SYS_PRCTL, unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("restore THP setting of pid %d: %w", t.pid, err)
+		}
+	}
+	for bit := 0; bit < 32; bit++ {
+		if tc.GetMembarrierRegistrationMask()&(1<<bit) == 0 {
+			continue
+		}
+		if _, err := r.call(t, th, "membarrier", unix.SYS_MEMBARRIER, 1<<bit, 0, 0); err != nil {
+			return fmt.Errorf("restore membarrier registration %#x of pid %d: %w", 1<<bit, t.pid, err)
+		}
+	}
+	if tc.OomScoreAdj != nil {
+		if err := writeProc(t.pid, "oom_score_adj", strconv.Itoa(int(tc.GetOomScoreAdj()))); err != nil {
+			return err
+		}
+	}
+	if tc.Loginuid != nil {
+		cur, err := os.ReadFile("/proc/" + strconv.Itoa(t.pid) + "/loginuid")
+		if err != nil {
+			return fmt.Errorf("read loginuid of pid %d: %w", t.pid, err)
+		}
+		want := strconv.FormatUint(uint64(tc.GetLoginuid()), 10)
+		if strings.TrimSpace(string(cur)) != want {
+			if err := writeProc(t.pid, "loginuid", want); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeProc(pid int, file, val string) error {
+	p := "/proc/" + strconv.Itoa(pid) + "/" + file
+	if err := os.WriteFile(p, []byte(val), 0); err != nil {
+		return fmt.Errorf("restore %s of pid %d: %w", file, pid, err)
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package restore
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+)
+
+// threadFlags are the clone flags of a thread as pthread_create makes it.
+// CLONE_SETTLS and the tid addresses are not needed: fs_base comes back
+// with the registers and set_tid_address is injected.
+const threadFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
+	unix.CLONE_THREAD | unix.CLONE_SYSVSEM
+
+// createThreads clones the task's other threads from its leader, each with
+// its TID. They start stopped, picked up by the tracer, and share the
+// restored memory, files and signal actions.
+func (r *restorer) createThreads(t *task) error {
+	leader := t.threads[0]
+	for _, tid := range t.tids[1:] {
+		if _, err := r.clone(t, leader, threadFlags, 0, tid); err != nil {
+			if isErrno(err, unix.EEXIST) {
+				return fmt.Errorf("tid %d (from pstree.img) is already in use: %w", tid, ErrPidInUse)
+			}
+			return fmt.Errorf("create thread %d of pid %d: %w", tid, t.pid, err)
+		}
+		th, err := r.newThread(tid)
+		if err != nil {
+			return fmt.Errorf("create thread %d of pid %d: %w", tid, t.pid, err)
+		}
+		t.threads = append(t.threads, th)
+	}
+	return nil
+}
+
+// restoreThread restores what belongs to one thread, except credentials,
+// signal mask and registers.
+func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) error {
+	ti := core.GetThreadInfo()
+	tc := core.GetThreadCore()
+	fail := func(what string, err error) error {
+		return fmt.Errorf("restore %s of tid %d (%s): %w", what, th.tid, coreName(uint32(th.tid)), err)
+	}
+	if _, err := r.call(t, th, "set_tid_address", unix.SYS_SET_TID_ADDRESS, ti.GetClearTidAddr()); err != nil {
+		return fail("clear_child_tid", err)
+	}
+	if tc == nil {
+		return nil
+	}
+	if tc.GetFutexRla() != 0 {
+		if _, err := r.call(t, th, "set_robust_list", unix.SYS_SET_ROBUST_LIST, tc.GetFutexRla(), uint64(tc.GetFutexRlaLen())); err != nil {
+			return fail("robust futex list", err)
+		}
+	}
+	if rs := tc.GetRseqEntry(); rs.GetRseqAbiPointer() != 0 {
+		if _, err := r.call(t, th, "rseq", unix.SYS_RSEQ, rs.GetRseqAbiPointer(), uint64(rs.GetRseqAbiSize()), 0, uint64(rs.GetSignature())); err != nil {
+			return fail("rseq registration", err)
+		}
+	}
+	// The alternate signal stack: always set, since a fork copies
+	// criu-restore's (Go's signal stack).
+	sas := tc.GetSas()
+	flags := uint64(ssDisable)
+	if sas != nil {
+		flags = uint64(sas.GetSsFlags())
+	}
+	b := newScratchBuf(t.scratch)
+	ss := b.u64s(sas.GetSsSp(), flags, sas.GetSsSize())
+	comm := core.GetTc().GetComm()
+	if tc.Comm != nil {
+		comm = tc.GetComm()
+	}
+	if len(comm) > 15 {
+		comm = comm[:15]
+	}
+	commp := b.cstring(comm)
+	if err := b.flush(t.pid); err != nil {
+		return err
+	}
+	if _, err := r.call(t, th, "sigaltstack", unix.SYS_SIGALTSTACK, ss, 0); err != nil {
+		return fail("alternate signal stack", err)
+	}
+	if _, err := r.call(t, th, "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, commp); err != nil {
+		return fail("name", err)
+	}
+	// Always, to drop the PR_SET_PDEATHSIG the root was created with.
+	if _, err := r.call(t, th, "prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uint64(tc.GetPdeathSig())); err != nil {
+		return fail("parent death signal", err)
+	}
+	if tc.GetSchedPolicy() != 0 {
+		b := newScratchBuf(t.scratch)
+		param := b.u64s(uint64(tc.GetSchedPrio()))
+		if err := b.flush(t.pid); err != nil {
+			return err
+		}
+		if _, err := r.call(t, th, "sched_setscheduler", unix.SYS_SCHED_SETSCHEDULER, uint64(th.tid), uint64(tc.GetSchedPolicy()), param); err != nil {
+			return fail("scheduling policy", err)
+		}
+	}
+	if tc.SchedNice != nil {
+		if _, err := r.call(t, th, "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(th.tid), uint64(int64(tc.GetSchedNice()))); err != nil {
+			return fail("nice value", err)
+		}
+	}
+	return r.queueSignals(t, th, tc.GetSignalsP(), true)
+}
+
+// ssDisable is SS_DISABLE of sigaltstack().
+const ssDisable = 2

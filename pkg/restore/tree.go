@@ -1,0 +1,221 @@
+package restore
+
+import (
+	"fmt"
+
+	"github.com/criugo/criugo/images"
+)
+
+// Values of task_core_entry.task_state.
+const (
+	taskAlive   = 1
+	taskDead    = 2
+	taskStopped = 3
+	taskHelper  = 4
+)
+
+// task is one process of the tree: what pstree.img and its core say it is,
+// and, once created, the threads criu-restore traces.
+type task struct {
+	pid, ppid, pgid, sid int
+	tids                 []int // threads, the leader first; empty for a zombie
+	parent               *task
+	children             []*task
+	core                 *images.CoreEntry // the leader's core
+	state                uint32            // taskAlive, taskDead, taskStopped
+
+	// Session and group actions taken right after the task is created,
+	// in its own context (see planSessions).
+	doSetsid   bool
+	doSetpgid  bool // setpgid(0, 0): lead a group of its own
+	session    int  // sid right after creation; 0 means "criu-restore's"
+	createPgid int  // pgid right after creation; 0 means "criu-restore's"
+	joinPgid   int  // setpgid(0, joinPgid) once every task exists; 0 if none
+
+	// Live state while restoring.
+	threads []*thread // threads[0] is the leader once created
+	scratch uint64    // address of the scratch area (the same in every task)
+}
+
+func (t *task) zombie() bool { return t.state == taskDead }
+
+// tree is the whole process tree of the image set, in pstree order:
+// every task comes after its parent.
+type tree struct {
+	tasks []*task
+	byPid map[int]*task
+}
+
+func (tr *tree) root() *task { return tr.tasks[0] }
+
+// buildTree reads pstree.img and the leaders' cores and checks that the
+// tree can be recreated.
+func buildTree(set *imageSet) (*tree, error) {
+	ents, err := entries[*images.PstreeEntry](set, "pstree.img", false)
+	if err != nil {
+		return nil, err
+	}
+	if len(ents) == 0 {
+		return nil, fmt.Errorf("read pstree.img: no tasks: %w", ErrBadImage)
+	}
+	tr := &tree{byPid: map[int]*task{}}
+	seen := map[int]string{}
+	claim := func(id int, what string) error {
+		if id <= 0 || id > maxPid {
+			return fmt.Errorf("read pstree.img: %s %d out of range: %w", what, id, ErrBadImage)
+		}
+		if prev, dup := seen[id]; dup {
+			return fmt.Errorf("read pstree.img: %s %d is also %s: %w", what, id, prev, ErrBadImage)
+		}
+		seen[id] = what
+		return nil
+	}
+	for i, e := range ents {
+		t := &task{pid: int(e.GetPid()), ppid: int(e.GetPpid()), pgid: int(e.GetPgid()), sid: int(e.GetSid())}
+		if err := claim(t.pid, "pid"); err != nil {
+			return nil, err
+		}
+		if t.pgid <= 0 || t.sid <= 0 {
+			return nil, fmt.Errorf("read pstree.img: pid %d has pgid %d, sid %d: %w", t.pid, t.pgid, t.sid, ErrBadImage)
+		}
+		core, err := single[*images.CoreEntry](set, coreName(uint32(t.pid)))
+		if err != nil {
+			return nil, err
+		}
+		if core.GetMtype() != images.CoreEntry_X86_64 {
+			return nil, fmt.Errorf("read %s: machine %v: %w", coreName(uint32(t.pid)), core.GetMtype(), ErrNotSupported)
+		}
+		if core.GetTc() == nil {
+			return nil, fmt.Errorf("read %s: no task core: %w", coreName(uint32(t.pid)), ErrBadImage)
+		}
+		t.core = core
+		t.state = core.GetTc().GetTaskState()
+		switch t.state {
+		case taskAlive, taskStopped:
+			if len(e.GetThreads()) == 0 {
+				return nil, fmt.Errorf("read pstree.img: pid %d has no threads: %w", t.pid, ErrBadImage)
+			}
+			t.tids = append(t.tids, t.pid)
+			leader := false
+			for _, tid := range e.GetThreads() {
+				if int(tid) == t.pid {
+					leader = true
+					continue
+				}
+				if err := claim(int(tid), fmt.Sprintf("thread of %d", t.pid)); err != nil {
+					return nil, err
+				}
+				t.tids = append(t.tids, int(tid))
+			}
+			if !leader {
+				return nil, fmt.Errorf("read pstree.img: pid %d is not among its threads %v: %w", t.pid, e.GetThreads(), ErrBadImage)
+			}
+		case taskDead:
+			// A zombie: its threads are gone (CRIU lists one tid 0).
+		case taskHelper:
+			return nil, fmt.Errorf("read %s: pid %d is a helper task: %w", coreName(uint32(t.pid)), t.pid, ErrNotSupported)
+		default:
+			return nil, fmt.Errorf("read %s: task state %d: %w", coreName(uint32(t.pid)), t.state, ErrBadImage)
+		}
+		if i > 0 {
+			p, ok := tr.byPid[t.ppid]
+			if !ok {
+				return nil, fmt.Errorf("read pstree.img: parent %d of pid %d is not listed before it: %w", t.ppid, t.pid, ErrBadImage)
+			}
+			if p.zombie() {
+				return nil, fmt.Errorf("read pstree.img: parent %d of pid %d is a zombie: %w", t.ppid, t.pid, ErrBadImage)
+			}
+			t.parent = p
+			p.children = append(p.children, t)
+		} else if t.zombie() {
+			return nil, fmt.Errorf("read pstree.img: the root %d is a zombie: %w", t.pid, ErrBadImage)
+		}
+		tr.tasks = append(tr.tasks, t)
+		tr.byPid[t.pid] = t
+	}
+	if err := tr.planSessions(); err != nil {
+		return nil, err
+	}
+	return tr, nil
+}
+
+// maxPid bounds PIDs read from images (PID_MAX_LIMIT).
+const maxPid = 1 << 22
+
+// allIDs lists every PID and TID the tree will take.
+func (tr *tree) allIDs() []int {
+	var ids []int
+	for _, t := range tr.tasks {
+		if t.zombie() {
+			ids = append(ids, t.pid)
+			continue
+		}
+		ids = append(ids, t.tids...)
+	}
+	return ids
+}
+
+// planSessions decides how every task gets its session and process group.
+//
+// A task created by fork starts in its parent's session and group. Right
+// after creation a task whose sid is its own pid calls setsid(), and one
+// whose pgid is its own pid calls setpgid(0, 0); both happen before it
+// forks its children, who then inherit the new session or group, as in the
+// original history. A task in another task's group joins it with
+// setpgid(0, pgid) once every task exists, when the group surely does.
+//
+// The root's session and group, when they are not its own, were outside
+// the dumped tree: the root stays in criu-restore's (as CRIU's
+// --shell-job does), and so do the tasks that shared them. Below, 0 stands
+// for "criu-restore's".
+func (tr *tree) planSessions() error {
+	root := tr.root()
+	outside := func(id, rootID int) int {
+		if id == rootID && rootID != root.pid {
+			return 0
+		}
+		return id
+	}
+	for _, t := range tr.tasks {
+		sid, pgid := outside(t.sid, root.sid), outside(t.pgid, root.pgid)
+		if t.sid == t.pid {
+			t.doSetsid = true
+			t.session, t.createPgid = t.pid, t.pid
+			if t.pgid != t.pid {
+				return fmt.Errorf("restore pid %d: session leader in group %d: %w", t.pid, t.pgid, ErrBadImage)
+			}
+			continue
+		}
+		inheritSid, inheritPgid := 0, 0
+		if t.parent != nil {
+			inheritSid, inheritPgid = t.parent.session, t.parent.createPgid
+		}
+		if sid != inheritSid {
+			return fmt.Errorf("restore pid %d: session %d is neither its parent's nor its own: %w", t.pid, t.sid, ErrNotSupported)
+		}
+		t.session = inheritSid
+		switch {
+		case t.pgid == t.pid:
+			t.doSetpgid = true
+			t.createPgid = t.pid
+		case pgid == inheritPgid:
+			t.createPgid = inheritPgid
+		default:
+			t.createPgid = inheritPgid
+			if pgid == 0 {
+				return fmt.Errorf("restore pid %d: process group %d is outside the tree: %w", t.pid, t.pgid, ErrNotSupported)
+			}
+			t.joinPgid = pgid
+		}
+	}
+	for _, t := range tr.tasks {
+		if t.joinPgid == 0 {
+			continue
+		}
+		leader, ok := tr.byPid[t.joinPgid]
+		if !ok || leader.sid != t.sid || leader.createPgid != t.joinPgid {
+			return fmt.Errorf("restore pid %d: process group %d has no leader in its session: %w", t.pid, t.pgid, ErrNotSupported)
+		}
+	}
+	return nil
+}
