@@ -301,4 +301,3 @@ func (r *restorer) exitZombie(t *task) error {
 	}
 	return fmt.Errorf("exit zombie %d: it does not exit", t.pid)
 }
-

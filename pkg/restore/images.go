@@ -168,13 +168,13 @@ func single[T proto.Message](s *imageSet, name string) (T, error) {
 	return es[0], nil
 }
 
-func coreName(tid uint32) string     { return fmt.Sprintf("core-%d.img", tid) }
-func mmName(pid uint32) string       { return fmt.Sprintf("mm-%d.img", pid) }
-func pagemapName(pid uint32) string  { return fmt.Sprintf("pagemap-%d.img", pid) }
-func idsName(pid uint32) string      { return fmt.Sprintf("ids-%d.img", pid) }
-func fsName(pid uint32) string       { return fmt.Sprintf("fs-%d.img", pid) }
-func fdinfoName(id uint32) string    { return fmt.Sprintf("fdinfo-%d.img", id) }
-func pagesName(id uint64) string     { return fmt.Sprintf("pages-%d.img", id) }
+func coreName(tid uint32) string    { return fmt.Sprintf("core-%d.img", tid) }
+func mmName(pid uint32) string      { return fmt.Sprintf("mm-%d.img", pid) }
+func pagemapName(pid uint32) string { return fmt.Sprintf("pagemap-%d.img", pid) }
+func idsName(pid uint32) string     { return fmt.Sprintf("ids-%d.img", pid) }
+func fsName(pid uint32) string      { return fmt.Sprintf("fs-%d.img", pid) }
+func fdinfoName(id uint32) string   { return fmt.Sprintf("fdinfo-%d.img", id) }
+func pagesName(id uint64) string    { return fmt.Sprintf("pages-%d.img", id) }
 func shmemPagemapName(shmid uint64) string {
 	return fmt.Sprintf("pagemap-shmem-%d.img", shmid)
 }

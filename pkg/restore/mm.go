@@ -215,4 +215,3 @@ func findFree(used []span, from, size uint64) (uint64, bool) {
 	}
 	return cand, true
 }
-

@@ -32,7 +32,7 @@ type restorer struct {
 	// room beside it to park [vdso] and [vvar] while they move.
 	scratch, specialTmp uint64
 
-	own     *ownCreds // criu-restore's credentials, read once
+	own *ownCreds // criu-restore's credentials, read once
 
 	created []*task // tasks created so far, to kill on failure
 	timings []Timing
