@@ -1,0 +1,347 @@
+package dump
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/proc"
+	"github.com/criugo/criugo/pkg/ptrace"
+)
+
+func anonMapping(start, pages uint64) *mapping {
+	v := proc.VMA{Start: start, End: start + pages*pageSize, Perm: proc.PermRead | proc.PermWrite, Kind: proc.VMAAnon, Rss: 1}
+	m := classifyVMA(v, 0, 0)
+	return &m
+}
+
+func present(pfn uint64) uint64 { return pmPresent | pfn }
+
+// TestPagePlanStatePattern replays the private mapping of the state
+// fixture program: 64 pages of which every third was never touched. CRIU
+// 4.2 wrote one PE_LAZY entry of 2 pages per touched pair.
+func TestPagePlanStatePattern(t *testing.T) {
+	m := anonMapping(0x7f0000000000, 64)
+	pme := make([]uint64, 64)
+	for i := range pme {
+		if i%3 != 0 {
+			pme[i] = present(uint64(1000 + i))
+		}
+	}
+	p := newPagePlan(256)
+	p.addMapping(m, pme, 7, nil)
+	es := p.entries()
+	if len(es) != 21 {
+		t.Fatalf("got %d entries, want 21", len(es))
+	}
+	for i, e := range es {
+		want := m.Start + uint64(3*i+1)*pageSize
+		if e.GetVaddr() != want || e.GetNrPages() != 2 || e.GetFlags() != images.PeLazy|images.PePresent || e.GetCompatNrPages() != 0 {
+			t.Errorf("entry %d: %v, want vaddr %#x, 2 pages, lazy|present", i, e, want)
+		}
+	}
+	if p.written != 42 || p.scanned != 64 {
+		t.Errorf("written %d scanned %d, want 42 and 64", p.written, p.scanned)
+	}
+}
+
+func TestPagePlanSkips(t *testing.T) {
+	const zero = 42
+	m := anonMapping(0x10000, 6)
+	pme := []uint64{
+		0,             // never touched
+		present(zero), // read only: the zero page
+		pmSwap,        // swapped out: dumped
+		present(5),
+		present(6) | pmFile, // anonymous mapping: the file bit does not matter
+		0,
+	}
+	p := newPagePlan(256)
+	p.addMapping(m, pme, zero, nil)
+	es := p.entries()
+	if len(es) != 1 || es[0].GetVaddr() != 0x12000 || es[0].GetNrPages() != 3 {
+		t.Fatalf("entries %v, want one of 3 pages at 0x12000", es)
+	}
+
+	// A private file mapping: only COWed pages (no file bit) are dumped,
+	// and never lazily.
+	fv := proc.VMA{Start: 0x400000, End: 0x403000, Perm: proc.PermRead, Kind: proc.VMAFile, Path: "/bin/x"}
+	fm := classifyVMA(fv, 1, 2)
+	p = newPagePlan(256)
+	p.addMapping(&fm, []uint64{present(1) | pmFile, present(2), present(3) | pmFile}, zero, nil)
+	es = p.entries()
+	if len(es) != 1 || es[0].GetVaddr() != 0x401000 || es[0].GetFlags() != images.PePresent {
+		t.Fatalf("file mapping entries %v, want one non-lazy page at 0x401000", es)
+	}
+}
+
+// TestPagePlanBuffers checks the page-pipe rules: a change of kind and a
+// full buffer both end an entry, adjacency continues it across mappings.
+func TestPagePlanBuffers(t *testing.T) {
+	p := newPagePlan(16)
+	a := anonMapping(0x100000, 40)
+	all := make([]uint64, 40)
+	for i := range all {
+		all[i] = present(uint64(100 + i))
+	}
+	p.addMapping(a, all, 0, nil)
+	// Right after it, a private file mapping's COWed pages: same address
+	// run, but not lazy, so a new entry.
+	fv := proc.VMA{Start: a.End, End: a.End + 2*pageSize, Perm: proc.PermRead | proc.PermWrite, Kind: proc.VMAFile, Path: "/x"}
+	fm := classifyVMA(fv, 1, 2)
+	p.addMapping(&fm, []uint64{present(1), present(2)}, 0, nil)
+	// Then another file mapping right after: same kind, same buffer, so
+	// the entry grows across the two mappings.
+	fv2 := proc.VMA{Start: fm.End, End: fm.End + pageSize, Perm: proc.PermRead, Kind: proc.VMAFile, Path: "/x"}
+	fm2 := classifyVMA(fv2, 1, 2)
+	p.addMapping(&fm2, []uint64{present(3)}, 0, nil)
+
+	var got [][2]uint64
+	for _, e := range p.entries() {
+		got = append(got, [2]uint64{e.GetVaddr(), e.GetNrPages()})
+	}
+	want := [][2]uint64{{0x100000, 16}, {0x110000, 16}, {0x120000, 8}, {0x128000, 3}}
+	if len(got) != len(want) {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("entry %d: %#x, want %#x", i, got[i], want[i])
+		}
+	}
+}
+
+// TestIsStackQuirk pins CRIU's is_stack test as CRIU 4.2 computes it.
+func TestIsStackQuirk(t *testing.T) {
+	if isStackPage(0x7000, []uint64{0x7ff0}) {
+		t.Error("a stack pointer inside the page made it a stack page; CRIU compares page offsets")
+	}
+	if !isStackPage(0x1000, []uint64{0x9000}) {
+		t.Error("a page-aligned stack pointer must make every page a stack page")
+	}
+}
+
+const smapsText = `00400000-00401000 r--p 00000000 fe:00 100 /bin/prog
+Rss:                   4 kB
+VmFlags: rd mr mw me dw
+7f0000000000-7f0000001000 ---p 00000000 00:00 0 
+Rss:                   0 kB
+VmFlags: mr mw me nh
+7f0000001000-7f0000005000 rw-s 00000000 00:01 1150 /dev/zero (deleted)
+Rss:                  16 kB
+VmFlags: rd wr sh mr mw me ms
+7f0000005000-7f0000009000 r--p 00000000 00:00 0 [vvar]
+VmFlags: rd mr pf io de dd
+7f0000009000-7f000000b000 r--p 00000000 00:00 0 [vvar_vclock]
+VmFlags: rd mr pf io de dd
+7f000000b000-7f000000d000 r-xp 00000000 00:00 0 [vdso]
+VmFlags: rd ex mr mw me de
+7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0 [stack]
+VmFlags: rd wr mr mw me gd ac
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
+VmFlags: ex
+`
+
+// TestClassifyVMA checks the vma entries against what CRIU 4.2 wrote for
+// the same kinds of mappings in the state fixture.
+func TestClassifyVMA(t *testing.T) {
+	vmas, err := proc.ParseSmaps(strings.NewReader(smapsText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const shmemDev, fileDev = 1, 0xfe00
+	var ms []mapping
+	for _, v := range vmas {
+		dev := uint64(fileDev)
+		if strings.HasPrefix(v.Path, "/dev/zero") {
+			dev = shmemDev
+		}
+		ms = append(ms, classifyVMA(v, dev, shmemDev))
+	}
+	ms = mergeVvar(ms)
+	type want struct {
+		end          uint64
+		prot, flags  uint32
+		status       uint32
+		madv         uint64
+		kind         vmaKind
+		private, lzy bool
+	}
+	wants := []want{
+		{0x401000, protRead, mapPrivate, images.VmaAreaRegular | images.VmaFilePrivate, 0, vmaFile, true, false},
+		{0x7f0000001000, 0, mapPrivate | mapAnonymous, images.VmaAreaRegular | images.VmaAnonPrivate, 1 << madvNoHugePage, vmaAnonPriv, true, true},
+		{0x7f0000005000, protRead | protWrite, mapShared, images.VmaAreaRegular | images.VmaFileShared | images.VmaAreaMemfd, 0, vmaShmem, false, false},
+		{0x7f000000b000, protRead, mapPrivate | mapAnonymous, images.VmaAreaRegular | images.VmaAnonPrivate | images.VmaAreaVvar, 1 << madvDontDump, vmaSpecial, true, true},
+		{0x7f000000d000, protRead | protExec, mapPrivate | mapAnonymous, images.VmaAreaRegular | images.VmaAreaVdso | images.VmaAnonPrivate, 0, vmaSpecial, true, false},
+		{0x7ffc00021000, protRead | protWrite, mapPrivate | mapAnonymous | mapGrowsDown, images.VmaAreaRegular | images.VmaAnonPrivate, 0, vmaAnonPriv, true, true},
+		{0xffffffffff601000, protExec, mapPrivate | mapAnonymous, images.VmaAreaVsyscall | images.VmaAnonPrivate, 0, vmaSpecial, false, false},
+	}
+	if len(ms) != len(wants) {
+		t.Fatalf("%d mappings after merging [vvar_vclock], want %d", len(ms), len(wants))
+	}
+	for i, w := range wants {
+		m := &ms[i]
+		e := m.e
+		if e.GetEnd() != w.end || e.GetProt() != w.prot || e.GetFlags() != w.flags || e.GetStatus() != w.status ||
+			e.GetMadv() != w.madv || m.kind != w.kind || m.private() != w.private || m.canBeLazy() != w.lzy ||
+			e.GetFd() != -1 {
+			t.Errorf("mapping %d: %v kind %d private %v lazy %v, want %+v", i, e, m.kind, m.private(), m.canBeLazy(), w)
+		}
+		if (w.madv != 0) != (e.Madv != nil) {
+			t.Errorf("mapping %d: madv set = %v, CRIU sets it only when not 0", i, e.Madv != nil)
+		}
+	}
+}
+
+func TestGpRegsRestart(t *testing.T) {
+	neg := func(n int64) uint64 { return uint64(-n) }
+	for _, c := range []struct {
+		name             string
+		ax, orig, ip     uint64
+		wantAx, wantIP   uint64
+		restartsUnchange bool
+	}{
+		{"ERESTARTNOHAND (pause)", neg(erestartNoHand), 34, 0x1002, 34, 0x1000, false},
+		{"ERESTARTSYS", neg(erestartSys), 0, 0x1002, 0, 0x1000, false},
+		{"ERESTART_RESTARTBLOCK (nanosleep)", neg(erestartRestartBlock), 230, 0x1002, neg(eintr), 0x1002, false},
+		{"not in a syscall", neg(erestartSys), ^uint64(0), 0x1002, neg(erestartSys), 0x1002, false},
+		{"a finished syscall", 5, 1, 0x1002, 5, 0x1002, false},
+	} {
+		g := gpRegs(ptrace.Regs{Rax: c.ax, OrigRax: c.orig, Rip: c.ip, Cs: 0x33})
+		if g.GetAx() != c.wantAx || g.GetIp() != c.wantIP || g.GetOrigAx() != c.orig {
+			t.Errorf("%s: ax %#x ip %#x, want ax %#x ip %#x", c.name, g.GetAx(), g.GetIp(), c.wantAx, c.wantIP)
+		}
+		if g.GetMode() != images.UserX86RegsMode_NATIVE || g.Mode == nil {
+			t.Errorf("%s: mode %v, want NATIVE set", c.name, g.Mode)
+		}
+	}
+}
+
+func TestFpRegs(t *testing.T) {
+	avx := xfeatureLayout(xfeatureYMM)
+	if avx.size != 256 || avx.off != 576 {
+		t.Skipf("CPU without AVX in the standard xsave layout (%+v)", avx)
+	}
+	size := 576 + 256
+	for _, n := range []int{xfeatureOpmask, xfeatureZMMHi256, xfeatureHi16ZMM} {
+		if f := xfeatureLayout(n); f.size != 0 {
+			size = max(size, int(f.off+f.size))
+		}
+	}
+	xs := make([]byte, size)
+	le := binary.LittleEndian
+	le.PutUint16(xs[0:], 0x37f)
+	le.PutUint32(xs[24:], 0x1f80)
+	le.PutUint32(xs[28:], 0x2ffff)
+	le.PutUint32(xs[160:], 0xdeadbeef) // xmm0, low word
+	le.PutUint64(xs[xcr0Offset:], 1<<0|1<<1|1<<2)
+	le.PutUint64(xs[xstateBVOffset:], 0x4)
+	le.PutUint32(xs[avx.off+4:], 0x12345678) // ymm0 upper, second word
+	fp, err := fpRegs(xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp.GetCwd() != 0x37f || fp.GetMxcsr() != 0x1f80 || fp.GetMxcsrMask() != 0x2ffff {
+		t.Errorf("legacy fields %v", fp)
+	}
+	if len(fp.StSpace) != 32 || len(fp.XmmSpace) != 64 || fp.XmmSpace[0] != 0xdeadbeef {
+		t.Errorf("st %d xmm %d xmm[0] %#x", len(fp.StSpace), len(fp.XmmSpace), fp.XmmSpace[0])
+	}
+	x := fp.GetXsave()
+	if x.GetXstateBv() != 4 || len(x.YmmhSpace) != 64 || x.YmmhSpace[1] != 0x12345678 {
+		t.Errorf("xsave %v", x)
+	}
+	if len(x.OpmaskReg) != 0 || len(x.ZmmUpper) != 0 {
+		t.Errorf("components not enabled in XCR0 were recorded: %v", x)
+	}
+	if x.GetCet() == nil {
+		t.Error("no cet entry: CRIU 4.2 always records one")
+	}
+	if _, err := fpRegs(xs[:500]); !errors.Is(err, ErrKernel) {
+		t.Errorf("short area: %v, want ErrKernel", err)
+	}
+}
+
+func TestTLSDesc(t *testing.T) {
+	tls := emptyTLS()
+	for i := range tls {
+		d := tlsDesc(tls[i][:])
+		if d.GetEntryNumber() != uint32(12+i) || !d.GetReadExecOnly() || !d.GetSegNotPresent() ||
+			d.GetSeg_32Bit() || d.GetContentsH() || d.GetContentsL() || d.GetUsable() || d.GetLimitInPages() {
+			t.Errorf("slot %d: %v", i, d)
+		}
+	}
+	var b [16]byte
+	b[12] = 1<<0 | 1<<2 | 1<<6 // 32-bit, contents 2, usable
+	d := tlsDesc(b[:])
+	if !d.GetSeg_32Bit() || !d.GetContentsH() || d.GetContentsL() || !d.GetUsable() || d.GetReadExecOnly() {
+		t.Errorf("bits: %v", d)
+	}
+}
+
+// TestKidTree checks CRIU's numbering: the same object keeps its id, a new
+// one takes the next number, objects of other generations are not compared.
+func TestKidTree(t *testing.T) {
+	same := map[[2]int]bool{{10, 20}: true}
+	compared := 0
+	k := newKidTree(func(p1, p2, _, _ int) (bool, error) {
+		compared++
+		if p1 == 99 || p2 == 99 {
+			return false, errors.New("kcmp failed")
+		}
+		return same[[2]int{p1, p2}] || same[[2]int{p2, p1}], nil
+	})
+	steps := []struct {
+		pid   int
+		gen   uint64
+		id    uint32
+		isNew bool
+	}{{10, 0, 1, true}, {20, 0, 1, false}, {30, 0, 2, true}, {40, 5, 3, true}}
+	for _, s := range steps {
+		id, isNew, err := k.id(s.pid, 0, s.gen)
+		if err != nil || id != s.id || isNew != s.isNew {
+			t.Errorf("pid %d: id %d new %v err %v, want %d %v", s.pid, id, isNew, err, s.id, s.isNew)
+		}
+	}
+	if compared != 2 {
+		t.Errorf("%d comparisons, want 2 (none across generations)", compared)
+	}
+	if _, _, err := k.id(99, 0, 0); err == nil {
+		t.Error("a kcmp failure was not reported")
+	}
+
+	f := newFileIDs(func(p1, p2, fd1, fd2 int) (bool, error) { return fd1 == fd2, nil })
+	exe := fileKey{dev: 1, ino: 2}
+	if id, isNew := f.forFile(exe); id != 1 || !isNew {
+		t.Errorf("exe: %d %v", id, isNew)
+	}
+	if id, isNew, _ := f.forFd(1, 3, fileKey{dev: 1, ino: 9}, 0); id != 2 || !isNew {
+		t.Errorf("fd: %d %v", id, isNew)
+	}
+	if id, isNew := f.forFile(fileKey{dev: 1, ino: 9}); id != 2 || isNew {
+		t.Errorf("mapping of a file first seen as an fd: %d %v, want its id", id, isNew)
+	}
+	if id := f.unique(); id != 3 {
+		t.Errorf("cwd: %d, want 3", id)
+	}
+	if id, isNew := f.forFile(exe); id != 1 || isNew {
+		t.Errorf("exe again: %d %v", id, isNew)
+	}
+}
+
+func TestNsIDs(t *testing.T) {
+	n := newNsIDs()
+	n.seed("net", 100, 2)
+	n.seed("mnt", 200, 6)
+	if got := n.id("net", 100); got != 2 {
+		t.Errorf("seeded net: %d", got)
+	}
+	if got := n.id("net", 101); got != 7 {
+		t.Errorf("new net: %d, want 7 (after the largest seeded id)", got)
+	}
+	if got := n.id("user", 5); got != 8 {
+		t.Errorf("new user: %d, want 8", got)
+	}
+}
