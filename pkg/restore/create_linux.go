@@ -243,6 +243,18 @@ func (r *restorer) setSession(t *task) error {
 // did, and leaves it unreaped for its parent.
 func (r *restorer) exitZombie(t *task) error {
 	th := t.threads[0]
+	comm := t.core.GetTc().GetComm()
+	if len(comm) > 15 {
+		comm = comm[:15]
+	}
+	b := newScratchBuf(t.scratch)
+	commp := b.cstring(comm)
+	if err := b.flush(t.pid); err != nil {
+		return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+	}
+	if _, err := r.call(t, th, "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, commp); err != nil {
+		return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+	}
 	status := t.core.GetTc().GetExitCode()
 	sig := status & 0x7f
 	if sig == 0 {

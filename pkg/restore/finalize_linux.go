@@ -1,11 +1,13 @@
 package restore
 
 import (
+	"bytes"
 	"fmt"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/ptrace"
 )
 
 // finalize puts the last state into every thread of t while it stays
@@ -14,6 +16,14 @@ import (
 // call's syscall-exit stop; its final registers are set there, and the
 // kernel's return to user space takes them. No injected call may follow
 // in any thread of t.
+//
+// A thread that goes back into a system call (its ip on the `syscall`
+// instruction, ax the call's number: the restart of an interrupted call)
+// is stepped into that call's syscall-entry stop before it is detached.
+// Detached there, it is inside the call at once, and a signal sent right
+// after the restore interrupts the call as it would have interrupted the
+// original one; left at user level, the thread might take the signal's
+// handler first and then block in the call, a wakeup lost.
 func (r *restorer) finalize(t *task) error {
 	p := r.plans[t.pid]
 	leader := t.threads[0]
@@ -21,7 +31,7 @@ func (r *restorer) finalize(t *task) error {
 		return fmt.Errorf("restore pid %d: %w", t.pid, err)
 	}
 	for _, th := range t.threads {
-		if err := r.finalThread(th, p.core(th.tid), t.core.GetTc()); err != nil {
+		if err := r.finalThread(t, th, p.core(th.tid), t.core.GetTc()); err != nil {
 			return err
 		}
 	}
@@ -29,7 +39,7 @@ func (r *restorer) finalize(t *task) error {
 }
 
 // finalThread sets the FPU state, registers and signal mask of a thread.
-func (r *restorer) finalThread(th *thread, core *images.CoreEntry, tc *images.TaskCoreEntry) error {
+func (r *restorer) finalThread(t *task, th *thread, core *images.CoreEntry, tc *images.TaskCoreEntry) error {
 	name := coreName(uint32(th.tid))
 	ti := core.GetThreadInfo()
 	regs, err := finalRegs(ti.GetGpregs())
@@ -58,7 +68,36 @@ func (r *restorer) finalThread(th *thread, core *images.CoreEntry, tc *images.Ta
 	if err := r.tr.SetSigmask(th.tid, mask); err != nil {
 		return fmt.Errorf("restore signal mask of tid %d: %w", th.tid, err)
 	}
+	if !reentersSyscall(t.pid, regs) {
+		return nil
+	}
+	if err := r.tr.Syscall(th.tid, 0); err != nil {
+		return fmt.Errorf("resume tid %d into its system call: %w", th.tid, err)
+	}
+	st, err := r.tr.Wait(th.tid)
+	if err != nil {
+		return fmt.Errorf("resume tid %d into its system call: %w", th.tid, err)
+	}
+	switch st.Kind {
+	case ptrace.SyscallStop:
+	case ptrace.SignalStop:
+		// A pending signal it does not block came first: it is delivered
+		// on detach, as it would have been.
+		th.detachSig = st.Signal
+	default:
+		return fmt.Errorf("resume tid %d into its system call: %v: %w", th.tid, st, ptrace.ErrUnexpectedStop)
+	}
 	return nil
+}
+
+// reentersSyscall reports whether final registers put a thread back on a
+// `syscall` instruction with the call's number in ax: a restart.
+func reentersSyscall(pid int, regs *ptrace.Regs) bool {
+	code := make([]byte, 2)
+	if _, err := ptrace.ReadMem(pid, regs.Rip, code); err != nil {
+		return false
+	}
+	return bytes.Equal(code, syscallInsn) && regs.Rax < 1024
 }
 
 // detachAll lets every thread of the tree run; stopped tasks are sent the
@@ -69,7 +108,7 @@ func (r *restorer) detachAll() error {
 			continue
 		}
 		for _, th := range t.threads {
-			if err := r.tr.Detach(th.tid, 0); err != nil {
+			if err := r.tr.Detach(th.tid, th.detachSig); err != nil {
 				return fmt.Errorf("resume tid %d: %w", th.tid, err)
 			}
 		}

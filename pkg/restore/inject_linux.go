@@ -34,6 +34,8 @@ type thread struct {
 	// base holds the registers the thread had when first stopped; injected
 	// calls start from them (segment selectors, flags).
 	base ptrace.Regs
+	// detachSig is a signal to deliver when the thread is let go.
+	detachSig unix.Signal
 }
 
 // injector runs system calls inside stopped threads: it points the thread

@@ -283,6 +283,20 @@ func (r *restorer) killAll() {
 			r.reap(t.threads[j].tid)
 		}
 	}
+	// Killed tasks whose parents were killed too are reaped by whoever
+	// adopts them (criu-restore itself when it is a subreaper): wait a
+	// little for their PIDs to be free again.
+	deadline := time.Now().Add(2 * time.Second)
+	for _, t := range r.created {
+		for time.Now().Before(deadline) {
+			var ws unix.WaitStatus
+			unix.Wait4(t.pid, &ws, unix.WNOHANG|unix.WALL, nil)
+			if _, err := os.Stat("/proc/" + strconv.Itoa(t.pid)); err != nil {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
 }
 
 // reap waits until a killed thread is gone (as its tracer, and as its

@@ -18,7 +18,7 @@ const numSignals = 64
 // discards it, as the task received it long ago.
 func (r *restorer) restoreSigactions(t *task) error {
 	sas := t.core.GetTc().GetSigactions()
-	if len(sas) > numSignals {
+	if len(sas) > numSignals-2 {
 		return fmt.Errorf("restore sigactions of pid %d: %d entries: %w", t.pid, len(sas), ErrBadImage)
 	}
 	th := t.threads[0]
@@ -34,8 +34,9 @@ func (r *restorer) restoreSigactions(t *task) error {
 	if err := set(int(unix.SIGCHLD), 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("restore sigaction %d of pid %d: %w", unix.SIGCHLD, t.pid, err)
 	}
-	for i := 0; i < numSignals; i++ {
-		sig := i + 1
+	// The image lists every signal but SIGKILL and SIGSTOP, in order.
+	i := 0
+	for sig := 1; sig <= numSignals; sig++ {
 		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
 			continue
 		}
@@ -43,6 +44,7 @@ func (r *restorer) restoreSigactions(t *task) error {
 		if i < len(sas) {
 			sa = sas[i]
 		}
+		i++
 		if sa.GetCompatSigaction() {
 			return fmt.Errorf("restore sigaction %d of pid %d: 32-bit sigaction: %w", sig, t.pid, ErrNotSupported)
 		}

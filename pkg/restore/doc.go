@@ -1,0 +1,101 @@
+// Package restore recreates a checkpointed process tree from CRIU images:
+// every task and thread with its PID and TID, its memory, registers and
+// FPU state, open files, signal handling, timers, limits and credentials.
+//
+// # Design: driving every task over ptrace from outside
+//
+// CRIU switches each task to its final state with a restorer blob: code
+// mapped into the task that unmaps the old memory and maps the new from
+// inside, because nothing else can run in the task while its memory is
+// being replaced. criu-restore needs no blob. Every task of the tree is a
+// tracee of one tracer thread (package ptrace) from creation to the end,
+// and every change to a task is a system call injected into it: the
+// thread is pointed at a `syscall` instruction in a small scratch area
+// with the call in its registers and stepped with PTRACE_SYSCALL to the
+// call's entry and exit stops (injector). A task never runs an instruction
+// of its own until the very end, so its memory can be replaced under it
+// piece by piece, and what is not a system call of the task (page
+// contents, the xsave area, registers, the signal mask) is written from
+// outside with process_vm_writev and ptrace requests. Why:
+//
+//   - no freestanding code to build, embed, relocate and keep in step with
+//     the images: the restore logic is ordinary Go, with Go's errors,
+//     one failure path, and every step visible to a debugger;
+//   - the tracer sees every task at every step: a failure anywhere kills
+//     the whole tree (PTRACE_O_EXITKILL covers a crash of criu-restore);
+//   - the cost is a few hundred injected calls per task, each two ptrace
+//     stops (tens of microseconds), which is small next to the page copy.
+//
+// # Steps
+//
+//	prepare     read and check every image; check every PID/TID is free;
+//	            pick a scratch address free in all tasks
+//	create      root: a copy of criu-restore forked with clone3(set_tid),
+//	            seized, given the scratch area (mmap injected from the
+//	            `syscall` it sleeps in); children: clone3(set_tid) injected
+//	            into their parent, traced from birth (PTRACE_O_TRACEFORK);
+//	            setsid/setpgid right after each creation, group joins once
+//	            all exist; zombies exit with their status, left unreaped
+//	per task    close the inherited fds; memory (mm_linux.go); fds
+//	            (fds_linux.go); umask, cwd; sigactions; itimers; rlimits;
+//	            personality and friends; threads (clone3 CLONE_THREAD with
+//	            set_tid); POSIX timers with their ids; per thread:
+//	            clear_child_tid, robust list, rseq, sigaltstack, name,
+//	            pdeath signal, scheduling, pending signals; process-wide
+//	            pending signals; credentials last
+//	finalize    per task: the leader injects munmap of the scratch area
+//	            and stays in that call's syscall-exit stop; every thread
+//	            gets its xsave area, registers and blocked mask; then
+//	            every thread of the tree is detached at once
+//
+// # Memory
+//
+// A created task is a copy of its parent (of criu-restore for the root).
+// Its memory is replaced in place: everything but the scratch area and the
+// kernel's special mappings is unmapped; [vvar], [vvar_vclock] and [vdso]
+// move with mremap to their dumped addresses (the dumped vDSO must run the
+// same code as this kernel's); each VMA is mapped at its address (files
+// and memfds opened by the task itself through /proc/<criu-restore>/fd/N,
+// shared memory as one memfd every task maps); the pages of the pagemap
+// are written with process_vm_writev, 4 MiB and up to 1024 ranges per
+// call; protections and madvise flags follow; brk, the arg and env areas,
+// auxv and the exe file are set at once with PR_SET_MM_MAP.
+//
+//	task address space during the restore
+//	+--------+------+-----+------------------+--------+-------+-------+
+//	| VMAs of the image, mapped at their addresses      ... | vvar  | vdso  |
+//	+--------+------+-----+------------------+--------+-------+-------+
+//	                      ^ scratch area (16 KiB: `syscall` + argument
+//	                        data), free in every task's image; unmapped
+//	                        by the task's last injected call
+//
+// # Files
+//
+// criu-restore opens every file object of files.img once, as the dump
+// found it (flags, offset, pipe contents, ghost files recreated from their
+// saved contents), and sends each task the descriptions it needs with
+// SCM_RIGHTS over a datagram socket the task binds; tasks that shared a
+// description share it again. The task moves them to their numbers with
+// dup3 (see restoreFds for the shuffle that avoids collisions).
+//
+// # Registers
+//
+// A thread dumped inside a restartable system call (ax = -ERESTARTSYS,
+// -ERESTARTNOINTR or -ERESTARTNOHAND, orig_ax >= 0) is set to execute it
+// again (ax = orig_ax, ip -= 2); -ERESTART_RESTARTBLOCK becomes -EINTR, as
+// in CRIU. orig_ax is -1 in the final registers so that the kernel adds no
+// restart of its own when the thread leaves its syscall-exit stop.
+//
+// # Streams
+//
+// From a stream (a tar of image files, see package image), images are
+// kept in memory as they arrive and pages are written straight into their
+// task when the task's memory is ready for them.
+//
+// # Limits
+//
+// Tasks must live in criu-restore's namespaces, without seccomp filters;
+// sockets, ttys, eventfd/epoll/signalfd/timerfd/inotify and other special
+// files, SysV IPC mappings and AIO rings, and incremental (parent) images
+// are refused with ErrNotSupported before anything is created.
+package restore

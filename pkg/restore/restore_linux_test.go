@@ -1,0 +1,364 @@
+package restore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/pkg/image"
+)
+
+// fixtureRun is where the fixture programs keep their files.
+const fixtureRun = "/tmp/criu-fixtures/run"
+
+// fixtureSet prepares one CRIU 4.2 fixture set for a restore: it runs the
+// fixtures' setup.sh (which installs the programs and the files they had
+// open), copies the images to a temporary directory, and skips the test
+// when a PID of the set is taken.
+func fixtureSet(t *testing.T, name string) string {
+	t.Helper()
+	testutil.RequireRoot(t)
+	base := filepath.Join(testutil.FixturesDir(t), "criu-4.2")
+	if out, err := exec.Command("sh", filepath.Join(base, "setup.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("setup.sh: %v\n%s", err, out)
+	}
+	dir := copyImages(t, filepath.Join(base, "images", name))
+	set, err := openDirSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.close()
+	tr, err := buildTree(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range tr.allIDs() {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(id)); err == nil {
+			t.Skipf("pid %d (from %s/pstree.img) is in use", id, name)
+		}
+	}
+	return dir
+}
+
+func copyImages(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// killTree kills what a restore left running, reaps the root (the test
+// process's child) and waits until every task of the tree is gone, so
+// that the next test finds its PIDs free.
+func killTree(t *testing.T, res *Result) {
+	t.Helper()
+	for _, pid := range res.Pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	var ws unix.WaitStatus
+	unix.Wait4(res.Root, &ws, unix.WNOHANG, nil)
+	waitGone(t, res.Pids)
+}
+
+// waitGone waits until no task with one of pids exists.
+func waitGone(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("pid %d still exists", pid)
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// reapRoot waits for the root (the test's child) to exit and returns its
+// wait status.
+func reapRoot(t *testing.T, pid int, d time.Duration) unix.WaitStatus {
+	t.Helper()
+	var ws unix.WaitStatus
+	deadline := time.Now().Add(d)
+	for {
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if err != nil {
+			t.Fatalf("wait for pid %d: %v", pid, err)
+		}
+		if got == pid {
+			return ws
+		}
+		if time.Now().After(deadline) {
+			unix.Kill(pid, unix.SIGKILL)
+			unix.Wait4(pid, &ws, 0, nil)
+			t.Fatalf("pid %d did not exit", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func logTimings(t *testing.T, res *Result) {
+	var total time.Duration
+	var parts []string
+	for _, tm := range res.Timings {
+		total += tm.Took
+		parts = append(parts, fmt.Sprintf("%s %v", tm.Step, tm.Took.Round(10*time.Microsecond)))
+	}
+	t.Logf("restore took %v: %s", total.Round(10*time.Microsecond), strings.Join(parts, ", "))
+}
+
+func readCounter(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtureRun, "loop.cnt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("loop.cnt holds %q", b)
+	}
+	return n
+}
+
+func TestRestoreLoop(t *testing.T) {
+	dir := fixtureSet(t, "loop")
+	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killTree(t, res)
+	logTimings(t, res)
+	if res.Root != 16226 {
+		t.Errorf("root %d, want 16226", res.Root)
+	}
+	time.Sleep(300 * time.Millisecond)
+	a := readCounter(t)
+	time.Sleep(500 * time.Millisecond)
+	if b := readCounter(t); b <= a {
+		t.Errorf("loop counter went from %d to %d in 500 ms", a, b)
+	}
+	exe, err := os.Readlink("/proc/16226/exe")
+	if err != nil || exe != "/opt/criu-fixtures/bin/loop" {
+		t.Errorf("exe link %q (%v)", exe, err)
+	}
+	comm, _ := os.ReadFile("/proc/16226/comm")
+	if string(comm) != "loop\n" {
+		t.Errorf("comm %q", comm)
+	}
+}
+
+// runToPass sends SIGTERM to a restored fixture program and waits for the
+// verdict it writes to outfile.
+func runToPass(t *testing.T, res *Result, outfile string) {
+	t.Helper()
+	if err := unix.Kill(res.Root, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ws := reapRoot(t, res.Root, 10*time.Second)
+	out, err := os.ReadFile(filepath.Join(fixtureRun, outfile))
+	if err != nil {
+		t.Fatalf("%s: %v (root exit status %v)", outfile, err, ws)
+	}
+	if got := strings.TrimSpace(string(out)); got != "PASS" {
+		t.Errorf("%s says %q", outfile, got)
+	}
+}
+
+func TestRestoreState(t *testing.T) {
+	dir := fixtureSet(t, "state")
+	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killTree(t, res)
+	logTimings(t, res)
+	st, err := os.ReadFile("/proc/16227/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(st, []byte("Threads:\t4\n")) {
+		t.Errorf("restored task does not have 4 threads:\n%s", st)
+	}
+	for _, tid := range []int{16234, 16235, 16236} {
+		if _, err := os.Stat(fmt.Sprintf("/proc/16227/task/%d", tid)); err != nil {
+			t.Errorf("thread %d: %v", tid, err)
+		}
+	}
+	runToPass(t, res, "state.out")
+}
+
+func TestRestoreTree(t *testing.T) {
+	dir := fixtureSet(t, "tree")
+	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killTree(t, res)
+	logTimings(t, res)
+	stat, err := os.ReadFile("/proc/16233/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(stat); !strings.Contains(s, "(tree) Z ") {
+		t.Errorf("16233 is not the zombie tree: %s", s)
+	}
+	runToPass(t, res, "tree.out")
+}
+
+func TestRestoreStream(t *testing.T) {
+	dir := fixtureSet(t, "state")
+	var stream bytes.Buffer
+	if err := image.PackDir(dir, &stream, true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Restore(Options{Stream: &stream, Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killTree(t, res)
+	logTimings(t, res)
+	runToPass(t, res, "state.out")
+}
+
+func TestRestorePidInUse(t *testing.T) {
+	dir := fixtureSet(t, "loop")
+	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killTree(t, res)
+	_, err = Restore(Options{ImagesDir: dir, Detach: true})
+	if !errors.Is(err, ErrPidInUse) {
+		t.Fatalf("second restore: %v, want ErrPidInUse", err)
+	}
+	if want := "restore: pid 16226 (from pstree.img) is already in use"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	if err := unix.Kill(16226, 0); err != nil {
+		t.Errorf("the first restore's task is gone: %v", err)
+	}
+}
+
+// rewriteFiles changes files.img of an image directory.
+func rewriteFiles(t *testing.T, dir string, edit func(*images.FileEntry)) {
+	t.Helper()
+	img, err := image.ReadFile(dir, "files.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range img.Entries {
+		edit(e.Msg.(*images.FileEntry))
+	}
+	var buf bytes.Buffer
+	if err := image.WriteImage(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files.img"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestoreFailureKillsTree(t *testing.T) {
+	dir := fixtureSet(t, "tree")
+	// The leader's cwd and fds are fine; child A's write end of its pipe
+	// stays; but /dev/null as fd 10 of every task now names a missing file.
+	missing := filepath.Join(t.TempDir(), "missing")
+	rewriteFiles(t, dir, func(e *images.FileEntry) {
+		if e.GetId() == 7 {
+			e.Reg.Name = &missing
+		}
+	})
+	_, err := Restore(Options{ImagesDir: dir, Detach: true})
+	if err == nil {
+		t.Fatal("restore with a missing file succeeded")
+	}
+	t.Log(err)
+	want := fmt.Sprintf("restore fd 10 of pid 16228 (fdinfo-2.img): open %s: no such file or directory", missing)
+	if !strings.Contains(err.Error(), want) || !errors.Is(err, unix.ENOENT) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	for _, pid := range []int{16228, 16230, 16231, 16232, 16233} {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			t.Errorf("pid %d left behind", pid)
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+func TestRestoreWaitsForRoot(t *testing.T) {
+	dir := fixtureSet(t, "state")
+	os.Remove(filepath.Join(fixtureRun, "state.out"))
+	type result struct {
+		res *Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := Restore(Options{ImagesDir: dir, PidFile: filepath.Join(t.TempDir(), "pid")})
+		done <- result{res, err}
+	}()
+	// The pid file appears once the tree runs.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, err := os.ReadFile("/proc/16227/status"); err == nil && bytes.Contains(st, []byte("TracerPid:\t0\n")) && bytes.Contains(st, []byte("Threads:\t4\n")) {
+			break
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("restore returned early: %v", r.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the tree did not come up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	unix.Kill(16227, unix.SIGTERM)
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.res.ExitStatus != 0 {
+			t.Errorf("exit status %d, want 0", r.res.ExitStatus)
+		}
+	case <-time.After(10 * time.Second):
+		unix.Kill(16227, unix.SIGKILL)
+		t.Fatal("restore did not return after the root exited")
+	}
+	if out, _ := os.ReadFile(filepath.Join(fixtureRun, "state.out")); strings.TrimSpace(string(out)) != "PASS" {
+		t.Errorf("state.out says %q", out)
+	}
+}
+
+var _ = io.Discard
