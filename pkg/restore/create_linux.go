@@ -22,8 +22,16 @@ const traceOpts = ptrace.OptTraceSysGood | ptrace.OptTraceClone | ptrace.Options
 // kernel's special mappings ([vvar], [vvar_vclock], [vdso]) while they move.
 const specialReserve = 256 * pageSize
 
+// scratchRegion is the address range a task keeps free for the restore:
+// the scratch area, a guard page, and the parking room.
+const scratchRegion = scratchSize + pageSize + specialReserve
+
+// parking is where a task parks its special mappings while they move.
+func (t *task) parking() uint64 { return t.scratch + scratchSize + pageSize }
+
 // chooseScratch picks the address of the scratch area: free in every task's
-// image and in criu-restore itself, whose copy the root starts as.
+// image known so far and in criu-restore itself, whose copy the root starts
+// as. A task whose image turns out to use it moves its own (moveScratch).
 func (r *restorer) chooseScratch() error {
 	var used []span
 	for _, p := range r.plans {
@@ -43,19 +51,18 @@ func (r *restorer) chooseScratch() error {
 	for _, v := range own {
 		used = append(used, span{v.Start, v.End})
 	}
-	addr, ok := findFree(used, 1<<32, scratchSize+pageSize+specialReserve)
+	addr, ok := findFree(used, 1<<32, scratchRegion)
 	if !ok {
 		return fmt.Errorf("find room for the scratch area: %w", unix.ENOMEM)
 	}
 	r.scratch = addr
-	r.specialTmp = addr + scratchSize + pageSize
 	return nil
 }
 
 // createTree creates every task with its PID: the root as a copy of
 // criu-restore, the others by a clone3 injected into their parent. Each
 // task sets its session and group before it forks; group joins follow
-// once all exist; then zombies exit.
+// once all exist.
 func (r *restorer) createTree() error {
 	root := r.tree.root()
 	if err := r.createRoot(root); err != nil {
@@ -74,6 +81,11 @@ func (r *restorer) createTree() error {
 			return fmt.Errorf("restore group of pid %d: %w", t.pid, err)
 		}
 	}
+	return nil
+}
+
+// exitZombies makes the zombies exit, once their cores are known.
+func (r *restorer) exitZombies() error {
 	for _, t := range r.tree.tasks {
 		if t.zombie() {
 			if err := r.exitZombie(t); err != nil {
@@ -312,4 +324,51 @@ func (r *restorer) exitZombie(t *task) error {
 		}
 	}
 	return fmt.Errorf("exit zombie %d: it does not exit", t.pid)
+}
+
+// moveScratch moves the scratch area of t when its image has memory where
+// the area is (a stream gives a task's memory map only after the tree is
+// created). The new area is mapped from the old one, which is then
+// unmapped from the new one.
+func (r *restorer) moveScratch(t *task, p *mmPlan) error {
+	var used []span
+	clash := false
+	for _, v := range p.vmas {
+		used = append(used, span{v.start(), v.end()})
+		if v.start() < t.scratch+scratchRegion && t.scratch < v.end() {
+			clash = true
+		}
+	}
+	if !clash {
+		return nil
+	}
+	cur, err := readMaps(t.pid)
+	if err != nil {
+		return err
+	}
+	for _, v := range cur {
+		used = append(used, span{v.Start, v.End})
+	}
+	addr, ok := findFree(used, 1<<32, scratchRegion)
+	if !ok {
+		return fmt.Errorf("move the scratch area of pid %d: %w", t.pid, unix.ENOMEM)
+	}
+	th := t.threads[0]
+	got, err := r.call(t, th, "mmap scratch", unix.SYS_MMAP, addr, scratchSize,
+		protRead|protWrite|protExec, mapPrivate|mapAnonymous|mapFixedNoRep, ^uint64(0), 0)
+	if err != nil {
+		return fmt.Errorf("move the scratch area of pid %d: %w", t.pid, err)
+	}
+	if got != addr {
+		return fmt.Errorf("move the scratch area of pid %d: mapped at %#x, not %#x", t.pid, got, addr)
+	}
+	if err := writeMem(t.pid, addr, syscallInsn); err != nil {
+		return fmt.Errorf("move the scratch area of pid %d: %w", t.pid, err)
+	}
+	old := t.scratch
+	t.scratch = addr
+	if _, err := r.call(t, th, "munmap scratch", unix.SYS_MUNMAP, old, scratchSize); err != nil {
+		return fmt.Errorf("move the scratch area of pid %d: %w", t.pid, err)
+	}
+	return nil
 }

@@ -28,7 +28,9 @@ type fileObjs struct {
 	fifos  map[uint32]*os.File  // pipe_id of a FIFO -> an O_RDWR keeper
 	memfds map[uint64]*memfdObj // memfd inode id -> memfd
 	shmem  map[uint64]*os.File  // shmid of shared anonymous memory -> memfd
-	ghosts map[uint32]string    // remap id -> path of the recreated ghost
+	// unfilled are shared memory objects whose pages have not come yet.
+	unfilled map[uint64]*os.File
+	ghosts   map[uint32]string // remap id -> path of the recreated ghost
 	// unlinks are paths to remove once every task has opened its files.
 	unlinks []string
 	// all holds every file criu-restore opened, closed at the end.
@@ -47,14 +49,15 @@ func newFileObjs(r *restorer) (*fileObjs, error) {
 	}
 	f := &fileObjs{
 		r: r, table: t,
-		remaps: map[uint32]*images.RemapFilePathEntry{},
-		desc:   map[uint32]*os.File{},
-		mapped: map[mapKey]*os.File{},
-		pipes:  map[uint32]*pipePair{},
-		fifos:  map[uint32]*os.File{},
-		memfds: map[uint64]*memfdObj{},
-		shmem:  map[uint64]*os.File{},
-		ghosts: map[uint32]string{},
+		remaps:   map[uint32]*images.RemapFilePathEntry{},
+		desc:     map[uint32]*os.File{},
+		mapped:   map[mapKey]*os.File{},
+		pipes:    map[uint32]*pipePair{},
+		fifos:    map[uint32]*os.File{},
+		memfds:   map[uint64]*memfdObj{},
+		shmem:    map[uint64]*os.File{},
+		unfilled: map[uint64]*os.File{},
+		ghosts:   map[uint32]string{},
 	}
 	rms, err := entries[*images.RemapFilePathEntry](r.set, "remap-fpath.img", true)
 	if err != nil {

@@ -49,7 +49,7 @@ func (f *fileObjs) memfd(inode uint64) (*memfdObj, error) {
 	if err := unix.Ftruncate(fd, int64(me.GetSize())); err != nil {
 		return nil, fmt.Errorf("size memfd %q to %d: %w", me.GetName(), me.GetSize(), err)
 	}
-	if err := f.fillShmem(file, uint64(me.GetShmid()), me.GetSize()); err != nil {
+	if err := f.fillLater(file, uint64(me.GetShmid())); err != nil {
 		return nil, err
 	}
 	if me.Mode != nil {
@@ -90,6 +90,15 @@ func (f *fileObjs) memfdDesc(e *images.MemfdFileEntry) (*os.File, error) {
 // (VMA_ANON_SHARED), of at least size bytes.
 func (f *fileObjs) anonShared(shmid, size uint64) (*os.File, error) {
 	if m, ok := f.shmem[shmid]; ok {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(m.Fd()), &st); err != nil {
+			return nil, fmt.Errorf("stat shared memory %d: %w", shmid, err)
+		}
+		if uint64(st.Size) < size {
+			if err := unix.Ftruncate(int(m.Fd()), int64(size)); err != nil {
+				return nil, fmt.Errorf("size shared memory %d to %d: %w", shmid, size, err)
+			}
+		}
 		return m, nil
 	}
 	fd, err := unix.MemfdCreate("dev/zero", unix.MFD_CLOEXEC)
@@ -100,17 +109,60 @@ func (f *fileObjs) anonShared(shmid, size uint64) (*os.File, error) {
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		return nil, fmt.Errorf("size shared memory %d to %d: %w", shmid, size, err)
 	}
-	if err := f.fillShmem(file, shmid, size); err != nil {
+	f.shmem[shmid] = file
+	if err := f.fillLater(file, shmid); err != nil {
 		return nil, err
 	}
-	f.shmem[shmid] = file
 	return file, nil
 }
 
+// fillLater fills shared memory shmid now, or, while a stream is being
+// read (its pages come after every task's), records it to fill when they
+// come.
+func (f *fileObjs) fillLater(file *os.File, shmid uint64) error {
+	if f.r.deferFill {
+		f.unfilled[shmid] = file
+		return nil
+	}
+	return f.fillShmem(file, shmid, nil)
+}
+
+// shmemObject returns the object that holds shared memory shmid: a memfd
+// of memfd.img, or else shared anonymous memory, creating it if needed.
+func (f *fileObjs) shmemObject(shmid uint64) (*os.File, error) {
+	ents, err := entries[*images.MemfdInodeEntry](f.r.set, "memfd.img", true)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if uint64(e.GetShmid()) == shmid {
+			m, err := f.memfd(e.GetInodeId())
+			if err != nil {
+				return nil, err
+			}
+			return m.file, nil
+		}
+	}
+	return f.anonShared(shmid, f.r.shmemSize(shmid))
+}
+
+// fillUnfilled fills every shared memory object whose pages had not come
+// when it was created.
+func (f *fileObjs) fillUnfilled() error {
+	for shmid, file := range f.unfilled {
+		if err := f.fillShmem(file, shmid, nil); err != nil {
+			return err
+		}
+		delete(f.unfilled, shmid)
+	}
+	return nil
+}
+
 // fillShmem writes the saved pages of shared memory shmid into file, from
-// pagemap-shmem-<shmid>.img and its pages file. Shared memory no page of
-// which was saved has no pagemap.
-func (f *fileObjs) fillShmem(file *os.File, shmid, size uint64) error {
+// pagemap-shmem-<shmid>.img and its pages, read from src, or from the
+// pages file when src is nil. Shared memory no page of which was saved
+// has no pagemap.
+func (f *fileObjs) fillShmem(file *os.File, shmid uint64, src io.Reader) error {
 	name := shmemPagemapName(shmid)
 	img, err := f.r.set.lookup(name)
 	if err != nil {
@@ -123,11 +175,19 @@ func (f *fileObjs) fillShmem(file *os.File, shmid, size uint64) error {
 	if err != nil {
 		return err
 	}
-	src, err := f.r.pages.open(id)
-	if err != nil {
-		return fmt.Errorf("restore shared memory %d (%s): %w", shmid, name, err)
+	if src == nil {
+		rc, err := f.r.pages.open(id)
+		if err != nil {
+			return fmt.Errorf("restore shared memory %d (%s): %w", shmid, name, err)
+		}
+		defer rc.Close()
+		src = rc
 	}
-	defer src.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(file.Fd()), &st); err != nil {
+		return fmt.Errorf("stat shared memory %d: %w", shmid, err)
+	}
+	size := uint64(st.Size)
 	buf := make([]byte, 0, 1<<20)
 	for _, run := range runs {
 		if !run.present {

@@ -24,7 +24,7 @@ const atFDCWD = ^uint64(99)
 // filled with its pages, protections and advice are set, and the mm's
 // fields (brk, arg and env areas, auxv, exe file) are set with
 // PR_SET_MM_MAP.
-func (r *restorer) restoreMM(t *task, p *mmPlan) error {
+func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 	name := mmName(uint32(t.pid))
 	th := t.threads[0]
 	cur, err := readMaps(t.pid)
@@ -108,7 +108,7 @@ func (r *restorer) restoreMM(t *task, p *mmPlan) error {
 		}
 	}
 
-	if err := r.fillTaskPages(t, p); err != nil {
+	if err := r.writePages(t, p, src); err != nil {
 		return err
 	}
 
@@ -167,10 +167,14 @@ func vmaAccmode(v *vma) int {
 // any task maps it.
 func (r *restorer) shmemSize(shmid uint64) uint64 {
 	var size uint64
-	for _, p := range r.plans {
-		for _, v := range p.mm.vmas {
-			if v.kind == vmaKindAnonShared && v.e.GetShmid() == shmid {
-				size = max(size, v.e.GetPgoff()+v.size())
+	for _, t := range r.tree.tasks {
+		mm, err := entries[*images.MmEntry](r.set, mmName(uint32(t.pid)), true)
+		if err != nil || len(mm) != 1 {
+			continue
+		}
+		for _, v := range mm[0].GetVmas() {
+			if v.GetStatus()&vmaAnonShared != 0 && v.GetShmid() == shmid && v.GetEnd() > v.GetStart() {
+				size = max(size, v.GetPgoff()+v.GetEnd()-v.GetStart())
 			}
 		}
 	}
@@ -280,7 +284,7 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) error {
 			return fmt.Errorf("special mappings span %d bytes: %w", last-base, ErrNotSupported)
 		}
 		for i, m := range stay {
-			tmp := r.specialTmp + (m.from.start - base)
+			tmp := t.parking() + (m.from.start - base)
 			if err := r.mremap(t, m.from, tmp); err != nil {
 				return err
 			}
@@ -397,16 +401,6 @@ func (b *pageBatch) flush() error {
 	}
 	b.used, b.remote = 0, b.remote[:0]
 	return nil
-}
-
-// fillTaskPages writes the pages of pagemap-<pid>.img into the task.
-func (r *restorer) fillTaskPages(t *task, p *mmPlan) error {
-	src, err := r.pages.open(p.pagesID)
-	if err != nil {
-		return fmt.Errorf("restore pages of pid %d (%s): %w", t.pid, pagemapName(uint32(t.pid)), err)
-	}
-	defer src.Close()
-	return r.writePages(t, p, src)
 }
 
 // writePages reads the present pages of p's runs from src, in order, and

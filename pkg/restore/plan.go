@@ -58,7 +58,7 @@ func (r *restorer) planTask(t *task) (*taskPlan, error) {
 			return nil, fmt.Errorf("restore tid %d: 32-bit (compat) task: %w", tid, ErrNotSupported)
 		}
 	}
-	if p.mm, err = planMM(r.set, t.pid); err != nil {
+	if p.mm, err = r.planMM(t.pid); err != nil {
 		return nil, err
 	}
 	if r.inv.GetFdinfoPerId() {
@@ -156,4 +156,20 @@ func (r *restorer) checkFiles() error {
 		}
 	}
 	return nil
+}
+
+// planMM returns the memory plan of task pid, read once.
+func (r *restorer) planMM(pid int) (*mmPlan, error) {
+	if p, ok := r.mmPlans[pid]; ok {
+		return p, nil
+	}
+	p, err := planMM(r.set, pid)
+	if err != nil {
+		return nil, err
+	}
+	if r.mmPlans == nil {
+		r.mmPlans = map[int]*mmPlan{}
+	}
+	r.mmPlans[pid] = p
+	return p, nil
 }

@@ -22,17 +22,22 @@ type restorer struct {
 	inv   *images.InventoryEntry
 	tree  *tree
 	plans map[int]*taskPlan // live tasks' images, by pid
+	// mmPlans are the tasks' memory plans, by pid, made once.
+	mmPlans map[int]*mmPlan
 
 	tr     *ptrace.Tracer
 	in     injector
 	files  *fileObjs
 	layout xsaveLayout
 	self   int // criu-restore's pid
-	// scratch is where every task has its scratch area; specialTmp is
-	// room beside it to park [vdso] and [vvar] while they move.
-	scratch, specialTmp uint64
+	// scratch is where the root gets its scratch area (and so every
+	// task, unless it has to move it).
+	scratch uint64
 
 	own *ownCreds // criu-restore's credentials, read once
+	// deferFill is set while a stream is read: shared memory is filled
+	// when its pages come, after every task's.
+	deferFill bool
 
 	created []*task // tasks created so far, to kill on failure
 	timings []Timing
@@ -175,36 +180,65 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// bringBack creates the tree and restores every task, leaving them all
-// stopped with their final registers; on failure it kills what it made.
-func (r *restorer) bringBack() (res *Result, err error) {
+// start creates the tracer and every task of the tree, zombies included
+// (they exit later, in exitZombies).
+func (r *restorer) start() error {
 	r.tr = ptrace.NewTracer()
 	r.in = injector{tr: r.tr}
-	defer func() {
-		if err != nil {
-			r.killAll()
-		}
-		r.files.close()
-		r.tr.Close()
-	}()
 	if !r.opts.Detach {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("become child subreaper: %w", err)
+			return fmt.Errorf("become child subreaper: %w", err)
 		}
 	}
 	if err := r.createTree(); err != nil {
-		return nil, err
+		return err
 	}
 	r.step("create tasks")
+	return nil
+}
+
+// cleanup ends a restore: on failure it kills every task created; in any
+// case it drops criu-restore's copies of the files and the tracer.
+func (r *restorer) cleanup(failed bool) {
+	if r.tr == nil {
+		return
+	}
+	if failed {
+		r.killAll()
+	}
+	if r.files != nil {
+		r.files.close()
+	}
+	r.tr.Close()
+}
+
+// bringBack creates the tree and restores every task from an image
+// directory, leaving them running; on failure it kills what it made.
+func (r *restorer) bringBack() (res *Result, err error) {
+	defer func() { r.cleanup(err != nil) }()
+	if err := r.start(); err != nil {
+		return nil, err
+	}
+	if err := r.exitZombies(); err != nil {
+		return nil, err
+	}
 	for _, t := range r.tree.tasks {
 		if t.zombie() {
 			continue
+		}
+		if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
+			return nil, err
 		}
 		if err := r.restoreTask(t); err != nil {
 			return nil, err
 		}
 		r.step(fmt.Sprintf("restore pid %d", t.pid))
 	}
+	return r.resume()
+}
+
+// resume finishes every task and lets the tree run.
+func (r *restorer) resume() (*Result, error) {
 	if err := r.files.sealMemfds(); err != nil {
 		return nil, err
 	}
@@ -216,7 +250,7 @@ func (r *restorer) bringBack() (res *Result, err error) {
 			return nil, err
 		}
 	}
-	res = &Result{Root: r.tree.root().pid}
+	res := &Result{Root: r.tree.root().pid}
 	for _, t := range r.tree.tasks {
 		res.Pids = append(res.Pids, t.pid)
 	}

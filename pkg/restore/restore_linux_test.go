@@ -236,18 +236,41 @@ func TestRestoreTree(t *testing.T) {
 }
 
 func TestRestoreStream(t *testing.T) {
-	dir := fixtureSet(t, "state")
-	var stream bytes.Buffer
-	if err := image.PackDir(dir, &stream, true); err != nil {
-		t.Fatal(err)
+	for i, name := range []string{"loop", "state", "tree"} {
+		t.Run(name, func(t *testing.T) {
+			dir := fixtureSet(t, name)
+			var stream bytes.Buffer
+			if err := image.PackDir(dir, &stream, i%2 == 1); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Restore(Options{Stream: &stream, Detach: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer killTree(t, res)
+			logTimings(t, res)
+			// Pages went from the stream straight into each live task.
+			streamed := 0
+			for _, tm := range res.Timings {
+				if strings.HasPrefix(tm.Step, "restore memory of pid ") {
+					streamed++
+				}
+			}
+			if want := map[string]int{"loop": 1, "state": 1, "tree": 4}[name]; streamed != want {
+				t.Errorf("%d tasks got their pages from the stream, want %d", streamed, want)
+			}
+			switch name {
+			case "loop":
+				a := readCounter(t)
+				time.Sleep(400 * time.Millisecond)
+				if b := readCounter(t); b <= a {
+					t.Errorf("loop counter went from %d to %d", a, b)
+				}
+			default:
+				runToPass(t, res, name+".out")
+			}
+		})
 	}
-	res, err := Restore(Options{Stream: &stream, Detach: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer killTree(t, res)
-	logTimings(t, res)
-	runToPass(t, res, "state.out")
 }
 
 func TestRestorePidInUse(t *testing.T) {

@@ -7,10 +7,12 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
 )
 
-// memPages holds pages files read from a stream.
+// memPages holds pages files a stream brought before their task (or
+// shared memory object) was ready for them.
 type memPages map[uint64][]byte
 
 func (m memPages) open(id uint64) (io.ReadCloser, error) {
@@ -18,50 +20,287 @@ func (m memPages) open(id uint64) (io.ReadCloser, error) {
 	if !ok {
 		return nil, fmt.Errorf("open %s: not in the stream: %w", pagesName(id), ErrBadImage)
 	}
+	delete(m, id)
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
-// restoreStream restores from an image stream.
+// streamRestore is the state of a restore from a stream.
+type streamRestore struct {
+	r        *restorer
+	buffered memPages
+	// owners maps a pages file id to the pagemap that describes it.
+	owners map[uint64]string
+}
+
+// restoreStream restores from an image stream, consuming it once, in its
+// order (see image.StreamOrder): inventory and pstree, the images of the
+// whole tree, then per task its images with its pages last, then shared
+// memory. The tree is created as soon as the first pages file comes, and
+// each task's pages go straight from the stream into the task; only pages
+// that come before what they need are held in memory. Nothing is written
+// to disk.
 func (r *restorer) restoreStream(src io.Reader) (*Result, error) {
 	sr, err := image.NewStreamReader(src)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	defer sr.Close()
+	s := &streamRestore{r: r, buffered: memPages{}, owners: map[uint64]string{}}
 	r.set = newStreamSet()
-	pages := memPages{}
-	r.pages = pages
+	r.pages = s.buffered
+	r.deferFill = true
+	res, err := s.run(sr)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	return r.finish(res)
+}
+
+// run reads the stream to its end and brings the tree back.
+func (s *streamRestore) run(sr *image.StreamReader) (res *Result, err error) {
+	defer func() { s.r.cleanup(err != nil) }()
 	for {
 		f, err := sr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
+			return nil, err
 		}
-		k := image.KindForFile(f.Name)
-		switch {
-		case k == image.Pages:
-			id, _ := k.FileID(f.Name)
-			n, err := strconv.ParseUint(id, 10, 64)
+		if err := s.member(f); err != nil {
+			return nil, err
+		}
+	}
+	return s.finish()
+}
+
+// member takes one file of the stream.
+func (s *streamRestore) member(f *image.StreamFile) error {
+	r := s.r
+	k := image.KindForFile(f.Name)
+	switch {
+	case k == image.Pages:
+		idStr, _ := k.FileID(f.Name)
+		id, err := strconv.ParseUint(idStr, 10, 64)
+		if err != nil {
+			return fmt.Errorf("stream member %s: %w", f.Name, image.ErrBadName)
+		}
+		return s.pages(id, f)
+	case k == nil || k.Raw() || k.Service:
+		// Not an image a restore reads (stats, or an unknown file).
+		_, err := io.Copy(io.Discard, f)
+		return err
+	}
+	if _, dup := r.set.imgs[f.Name]; dup {
+		return fmt.Errorf("stream member %s comes twice: %w", f.Name, ErrBadImage)
+	}
+	if err := r.set.add(f.Name, f); err != nil {
+		return err
+	}
+	if k == image.Pagemap || k == image.ShmemPagemap {
+		id, _, err := readPagemap(r.set, f.Name)
+		if err != nil {
+			return err
+		}
+		s.owners[id] = f.Name
+	}
+	return nil
+}
+
+// startTree creates the tree once inventory.img and pstree.img are in.
+func (s *streamRestore) startTree() error {
+	r := s.r
+	if r.tree != nil {
+		return nil
+	}
+	inv, err := single[*images.InventoryEntry](r.set, "inventory.img")
+	if err != nil {
+		return err
+	}
+	if inv.GetImgVersion() != 2 {
+		return fmt.Errorf("read inventory.img: image version %d: %w", inv.GetImgVersion(), ErrNotSupported)
+	}
+	r.inv = inv
+	if r.tree, err = treeFromPstree(r.set); err != nil {
+		return err
+	}
+	if err := checkPidsFree(r.tree); err != nil {
+		return err
+	}
+	r.plans = map[int]*taskPlan{}
+	if err := r.chooseScratch(); err != nil {
+		return err
+	}
+	r.layout = cpuXsaveLayout()
+	r.step("read images")
+	return r.start()
+}
+
+// fileObjects returns the file objects once files.img is in.
+func (s *streamRestore) fileObjects() (*fileObjs, bool, error) {
+	r := s.r
+	if r.files != nil {
+		return r.files, true, nil
+	}
+	if _, ok := r.set.imgs["files.img"]; !ok {
+		return nil, false, nil
+	}
+	f, err := newFileObjs(r)
+	if err != nil {
+		return nil, false, err
+	}
+	r.files = f
+	return f, true, nil
+}
+
+// pages takes a pages file: into its task or shared memory object when
+// they are ready for it, into memory otherwise.
+func (s *streamRestore) pages(id uint64, f *image.StreamFile) error {
+	r := s.r
+	owner := s.owners[id]
+	switch k := image.KindForFile(owner); k {
+	case image.Pagemap:
+		pidStr, _ := k.FileID(owner)
+		pid, _ := strconv.Atoi(pidStr)
+		if err := s.startTree(); err != nil {
+			return err
+		}
+		t := r.tree.byPid[pid]
+		ready, err := s.memoryReady(t)
+		if err != nil {
+			return err
+		}
+		if ready {
+			p, err := r.planMM(t.pid)
 			if err != nil {
-				return nil, fmt.Errorf("restore: stream member %s: %w", f.Name, image.ErrBadName)
+				return err
 			}
-			b, err := io.ReadAll(f)
+			if err := r.restoreMemory(t, p, f); err != nil {
+				return err
+			}
+			r.step(fmt.Sprintf("restore memory of pid %d", t.pid))
+			return nil
+		}
+	case image.ShmemPagemap:
+		shmidStr, _ := k.FileID(owner)
+		shmid, _ := strconv.ParseUint(shmidStr, 10, 64)
+		files, ok, err := s.fileObjects()
+		if err != nil {
+			return err
+		}
+		if ok && s.allMMIn() {
+			file, err := files.shmemObject(shmid)
 			if err != nil {
-				return nil, fmt.Errorf("restore: %w", err)
+				return err
 			}
-			pages[n] = b
-		case k == nil || k.Raw():
-			// Not an image restore reads (stats, or an unknown file).
-			if _, err := io.Copy(io.Discard, f); err != nil {
-				return nil, fmt.Errorf("restore: %w", err)
-			}
-		default:
-			if err := r.set.add(f.Name, f); err != nil {
-				return nil, fmt.Errorf("restore: %w", err)
+			delete(files.unfilled, shmid)
+			return files.fillShmem(file, shmid, f)
+		}
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	s.buffered[id] = b
+	return nil
+}
+
+// memoryReady says whether a task's memory can be restored now: its mm
+// and the files its mappings need are in.
+func (s *streamRestore) memoryReady(t *task) (bool, error) {
+	r := s.r
+	if t == nil || t.zombie() || t.memoryDone {
+		return false, nil
+	}
+	if _, ok := r.set.imgs[mmName(uint32(t.pid))]; !ok {
+		return false, nil
+	}
+	if _, ok, err := s.fileObjects(); !ok || err != nil {
+		return false, err
+	}
+	mm, err := single[*images.MmEntry](r.set, mmName(uint32(t.pid)))
+	if err != nil {
+		return false, err
+	}
+	for _, v := range mm.GetVmas() {
+		if v.GetStatus()&vmaMemfd != 0 {
+			if _, ok := r.set.imgs["memfd.img"]; !ok {
+				return false, nil
 			}
 		}
 	}
-	return r.run()
+	return true, nil
+}
+
+// allMMIn says whether every live task's mm image is in, so that the size
+// of shared anonymous memory is known.
+func (s *streamRestore) allMMIn() bool {
+	if s.r.tree == nil {
+		return false
+	}
+	for _, t := range s.r.tree.tasks {
+		if _, ok := s.r.set.imgs[mmName(uint32(t.pid))]; !ok && !t.zombie() {
+			return false
+		}
+	}
+	return true
+}
+
+// finish restores what the stream did not allow to restore on the way,
+// then every task's remaining state, and lets the tree run.
+func (s *streamRestore) finish() (*Result, error) {
+	r := s.r
+	if err := s.startTree(); err != nil {
+		return nil, err
+	}
+	if _, _, err := s.fileObjects(); err != nil {
+		return nil, err
+	}
+	if r.files == nil {
+		f, err := newFileObjs(r)
+		if err != nil {
+			return nil, err
+		}
+		r.files = f
+	}
+	for _, t := range r.tree.tasks {
+		if err := r.tree.attachCore(r.set, t); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range r.tree.tasks {
+		if t.zombie() {
+			continue
+		}
+		p, err := r.planTask(t)
+		if err != nil {
+			return nil, err
+		}
+		r.plans[t.pid] = p
+	}
+	if err := r.checkFiles(); err != nil {
+		return nil, err
+	}
+	if err := r.exitZombies(); err != nil {
+		return nil, err
+	}
+	r.deferFill = false
+	if err := r.files.fillUnfilled(); err != nil {
+		return nil, err
+	}
+	for _, t := range r.tree.tasks {
+		if t.zombie() {
+			continue
+		}
+		if !t.memoryDone {
+			if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
+				return nil, err
+			}
+		}
+		if err := r.restoreTask(t); err != nil {
+			return nil, err
+		}
+		r.step(fmt.Sprintf("restore pid %d", t.pid))
+	}
+	return r.resume()
 }

@@ -3,6 +3,7 @@ package restore
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -12,21 +13,37 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
-// restoreTask turns a created task into the one of its images, up to (not
-// including) its final registers and signal mask, which finalize sets.
+// restoreMemory gives a created task the memory of its image, reading its
+// pages from src, or from its pages file when src is nil. The fds the
+// task inherited (criu-restore's, for the root) are closed first.
+func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) error {
+	if _, err := r.call(t, t.threads[0], "close_range", unix.SYS_CLOSE_RANGE, 0, ^uint64(0)>>32, 0); err != nil {
+		return fmt.Errorf("restore pid %d: %w", t.pid, err)
+	}
+	if err := r.moveScratch(t, p); err != nil {
+		return err
+	}
+	if src == nil {
+		f, err := r.pages.open(p.pagesID)
+		if err != nil {
+			return fmt.Errorf("restore pages of pid %d (%s): %w", t.pid, pagemapName(uint32(t.pid)), err)
+		}
+		defer f.Close()
+		src = f
+	}
+	t.memoryDone = true
+	return r.restoreMM(t, p, src)
+}
+
+// restoreTask turns a task with its memory restored into the one of its
+// images, up to (not including) its final registers and signal mask,
+// which finalize sets.
 // Process-wide state comes first, from the leader; then the threads are
 // created and each gets its own state; credentials come last, since they
 // may take away the rights the steps before need.
 func (r *restorer) restoreTask(t *task) error {
 	p := r.plans[t.pid]
 	th := t.threads[0]
-	// The fds copied from the parent (from criu-restore for the root).
-	if _, err := r.call(t, th, "close_range", unix.SYS_CLOSE_RANGE, 0, ^uint64(0)>>32, 0); err != nil {
-		return fmt.Errorf("restore pid %d: %w", t.pid, err)
-	}
-	if err := r.restoreMM(t, p.mm); err != nil {
-		return err
-	}
 	if err := r.restoreFds(t, p); err != nil {
 		return err
 	}

@@ -33,8 +33,9 @@ type task struct {
 	joinPgid   int  // setpgid(0, joinPgid) once every task exists; 0 if none
 
 	// Live state while restoring.
-	threads []*thread // threads[0] is the leader once created
-	scratch uint64    // address of the scratch area (the same in every task)
+	threads    []*thread // threads[0] is the leader once created
+	scratch    uint64    // address of the scratch area
+	memoryDone bool      // restoreMemory ran
 }
 
 func (t *task) zombie() bool { return t.state == taskDead }
@@ -51,6 +52,23 @@ func (tr *tree) root() *task { return tr.tasks[0] }
 // buildTree reads pstree.img and the leaders' cores and checks that the
 // tree can be recreated.
 func buildTree(set *imageSet) (*tree, error) {
+	tr, err := treeFromPstree(set)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tr.tasks {
+		if err := tr.attachCore(set, t); err != nil {
+			return nil, err
+		}
+	}
+	return tr, nil
+}
+
+// treeFromPstree builds the tree from pstree.img alone: enough to create
+// every task with its PID, session and group. A task listed without
+// threads (CRIU lists a zombie with the one tid 0) is taken for a zombie
+// until its core says otherwise.
+func treeFromPstree(set *imageSet) (*tree, error) {
 	ents, err := entries[*images.PstreeEntry](set, "pstree.img", false)
 	if err != nil {
 		return nil, err
@@ -78,26 +96,14 @@ func buildTree(set *imageSet) (*tree, error) {
 		if t.pgid <= 0 || t.sid <= 0 {
 			return nil, fmt.Errorf("read pstree.img: pid %d has pgid %d, sid %d: %w", t.pid, t.pgid, t.sid, ErrBadImage)
 		}
-		core, err := single[*images.CoreEntry](set, coreName(uint32(t.pid)))
-		if err != nil {
-			return nil, err
-		}
-		if core.GetMtype() != images.CoreEntry_X86_64 {
-			return nil, fmt.Errorf("read %s: machine %v: %w", coreName(uint32(t.pid)), core.GetMtype(), ErrNotSupported)
-		}
-		if core.GetTc() == nil {
-			return nil, fmt.Errorf("read %s: no task core: %w", coreName(uint32(t.pid)), ErrBadImage)
-		}
-		t.core = core
-		t.state = core.GetTc().GetTaskState()
-		switch t.state {
-		case taskAlive, taskStopped:
-			if len(e.GetThreads()) == 0 {
-				return nil, fmt.Errorf("read pstree.img: pid %d has no threads: %w", t.pid, ErrBadImage)
-			}
+		th := e.GetThreads()
+		if len(th) == 0 || len(th) == 1 && th[0] == 0 {
+			t.state = taskDead
+		} else {
+			t.state = taskAlive
 			t.tids = append(t.tids, t.pid)
 			leader := false
-			for _, tid := range e.GetThreads() {
+			for _, tid := range th {
 				if int(tid) == t.pid {
 					leader = true
 					continue
@@ -108,14 +114,8 @@ func buildTree(set *imageSet) (*tree, error) {
 				t.tids = append(t.tids, int(tid))
 			}
 			if !leader {
-				return nil, fmt.Errorf("read pstree.img: pid %d is not among its threads %v: %w", t.pid, e.GetThreads(), ErrBadImage)
+				return nil, fmt.Errorf("read pstree.img: pid %d is not among its threads %v: %w", t.pid, th, ErrBadImage)
 			}
-		case taskDead:
-			// A zombie: its threads are gone (CRIU lists one tid 0).
-		case taskHelper:
-			return nil, fmt.Errorf("read %s: pid %d is a helper task: %w", coreName(uint32(t.pid)), t.pid, ErrNotSupported)
-		default:
-			return nil, fmt.Errorf("read %s: task state %d: %w", coreName(uint32(t.pid)), t.state, ErrBadImage)
 		}
 		if i > 0 {
 			p, ok := tr.byPid[t.ppid]
@@ -128,7 +128,7 @@ func buildTree(set *imageSet) (*tree, error) {
 			t.parent = p
 			p.children = append(p.children, t)
 		} else if t.zombie() {
-			return nil, fmt.Errorf("read pstree.img: the root %d is a zombie: %w", t.pid, ErrBadImage)
+			return nil, fmt.Errorf("read pstree.img: the root %d has no threads: %w", t.pid, ErrBadImage)
 		}
 		tr.tasks = append(tr.tasks, t)
 		tr.byPid[t.pid] = t
@@ -137,6 +137,40 @@ func buildTree(set *imageSet) (*tree, error) {
 		return nil, err
 	}
 	return tr, nil
+}
+
+// attachCore reads the core of a task's leader and checks it agrees with
+// pstree.img.
+func (tr *tree) attachCore(set *imageSet, t *task) error {
+	name := coreName(uint32(t.pid))
+	core, err := single[*images.CoreEntry](set, name)
+	if err != nil {
+		return err
+	}
+	if core.GetMtype() != images.CoreEntry_X86_64 {
+		return fmt.Errorf("read %s: machine %v: %w", name, core.GetMtype(), ErrNotSupported)
+	}
+	if core.GetTc() == nil {
+		return fmt.Errorf("read %s: no task core: %w", name, ErrBadImage)
+	}
+	t.core = core
+	state := core.GetTc().GetTaskState()
+	switch state {
+	case taskAlive, taskStopped:
+		if t.zombie() {
+			return fmt.Errorf("read %s: live task %d has no threads in pstree.img: %w", name, t.pid, ErrBadImage)
+		}
+		t.state = state
+	case taskDead:
+		if !t.zombie() {
+			return fmt.Errorf("read %s: zombie %d has threads in pstree.img: %w", name, t.pid, ErrBadImage)
+		}
+	case taskHelper:
+		return fmt.Errorf("read %s: pid %d is a helper task: %w", name, t.pid, ErrNotSupported)
+	default:
+		return fmt.Errorf("read %s: task state %d: %w", name, state, ErrBadImage)
+	}
+	return nil
 }
 
 // maxPid bounds PIDs read from images (PID_MAX_LIMIT).
