@@ -114,7 +114,7 @@ func (r *restorer) detachAll() error {
 		}
 	}
 	for _, t := range r.tree.tasks {
-		if t.state != taskStopped {
+		if t.state != images.TaskStopped {
 			continue
 		}
 		sig := unix.SIGSTOP

@@ -1,13 +1,13 @@
 package restore
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
@@ -23,8 +23,8 @@ import (
 type imageSet struct {
 	// where says where the images come from, for errors.
 	where string
-	// dir is the image directory, nil for a stream.
-	dir *os.File
+	// dir is the image directory, empty for a stream.
+	dir string
 	// imgs are the images read so far; a nil value records a file that
 	// does not exist.
 	imgs map[string]*image.Image
@@ -35,52 +35,24 @@ func newStreamSet() *imageSet {
 }
 
 func openDirSet(path string) (*imageSet, error) {
-	d, err := os.Open(path)
+	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("open image directory: %w", err)
-	}
-	st, err := d.Stat()
-	if err != nil {
-		d.Close()
 		return nil, fmt.Errorf("open image directory: %w", err)
 	}
 	if !st.IsDir() {
-		d.Close()
 		return nil, fmt.Errorf("open image directory %s: not a directory", path)
 	}
-	return &imageSet{where: path, dir: d, imgs: map[string]*image.Image{}}, nil
-}
-
-func (s *imageSet) close() {
-	if s.dir != nil {
-		s.dir.Close()
-	}
+	return &imageSet{where: path, dir: path, imgs: map[string]*image.Image{}}, nil
 }
 
 // openFile opens a file of the image directory for reading, refusing
 // symlinks and anything that is not a regular file. A missing file is an
 // error matching fs.ErrNotExist.
 func (s *imageSet) openFile(name string) (*os.File, error) {
-	if s.dir == nil {
+	if s.dir == "" {
 		return nil, fmt.Errorf("open %s: %w", name, fs.ErrNotExist)
 	}
-	fd, err := unix.Openat(int(s.dir.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		if err == unix.ELOOP {
-			return nil, fmt.Errorf("open %s: %w", name, image.ErrNotRegular)
-		}
-		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("stat %s: %w", name, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, fmt.Errorf("open %s: %w", name, image.ErrNotRegular)
-	}
-	return os.NewFile(uintptr(fd), name), nil
+	return image.OpenFile(s.dir, name)
 }
 
 // add records an image read from a stream.
@@ -111,7 +83,7 @@ func (s *imageSet) lookup(name string) (*image.Image, error) {
 	if img, ok := s.imgs[name]; ok {
 		return img, nil
 	}
-	if s.dir == nil {
+	if s.dir == "" {
 		return nil, nil
 	}
 	f, err := s.openFile(name)
@@ -123,7 +95,7 @@ func (s *imageSet) lookup(name string) (*image.Image, error) {
 		return nil, err
 	}
 	defer f.Close()
-	img, err := image.ReadImage(f, name)
+	img, err := image.ReadImage(bufio.NewReaderSize(f, 64<<10), name)
 	if err != nil {
 		return nil, err
 	}

@@ -22,21 +22,10 @@ const (
 	scratchSize    = 4 * pageSize
 	scratchDataOff = pageSize
 	scratchDataLen = scratchSize - scratchDataOff
-	pageSize       = 4096
 )
 
 // syscallInsn is the x86_64 `syscall` instruction.
 var syscallInsn = []byte{0x0f, 0x05}
-
-// thread is one traced thread of a task under restore.
-type thread struct {
-	tid int
-	// base holds the registers the thread had when first stopped; injected
-	// calls start from them (segment selectors, flags).
-	base ptrace.Regs
-	// detachSig is a signal to deliver when the thread is let go.
-	detachSig unix.Signal
-}
 
 // injector runs system calls inside stopped threads: it points the thread
 // at a `syscall` instruction with the call's number and arguments in

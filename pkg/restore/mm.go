@@ -7,27 +7,6 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
-// Bits of vma_entry.status (CRIU's VMA_AREA_* and VMA_*).
-const (
-	vmaRegular     = 1 << 0
-	vmaStack       = 1 << 1
-	vmaVsyscall    = 1 << 2
-	vmaVdso        = 1 << 3
-	vmaHeap        = 1 << 5
-	vmaFilePrivate = 1 << 6
-	vmaFileShared  = 1 << 7
-	vmaAnonShared  = 1 << 8
-	vmaAnonPrivate = 1 << 9
-	vmaSysVIPC     = 1 << 10
-	vmaSocket      = 1 << 11
-	vmaVvar        = 1 << 12
-	vmaAIORing     = 1 << 13
-	vmaMemfd       = 1 << 14
-	vmaShadowStack = 1 << 15
-	vmaUprobes     = 1 << 17
-	vmaUnsupported = 1 << 31
-)
-
 // mmap flags and protections as vma_entry stores them (the x86_64 values).
 const (
 	protRead      = 0x1
@@ -41,6 +20,9 @@ const (
 	mapNoreserve  = 0x4000
 	mapFixedNoRep = 0x100000
 )
+
+// pageSize is the size of a page (x86_64).
+const pageSize = images.PageSize
 
 // taskSize is the top of the x86_64 user address space (4-level paging).
 const taskSize = 0x7ffffffff000
@@ -116,27 +98,27 @@ func planMM(set *imageSet, pid int) (*mmPlan, error) {
 		}
 		prevEnd = e.GetEnd()
 		switch {
-		case st&vmaVsyscall != 0 || st&vmaUprobes != 0:
+		case st&images.VmaAreaVsyscall != 0 || st&images.VmaAreaUprobes != 0:
 			v.kind = vmaKindSkip
-		case st&(vmaSysVIPC|vmaSocket|vmaAIORing|vmaShadowStack|vmaUnsupported) != 0:
+		case st&(images.VmaAreaSysvipc|images.VmaAreaSocket|images.VmaAreaAioring|images.VmaAreaShstk|images.VmaUnsupp) != 0:
 			return nil, fmt.Errorf("read %s: vma [%#x, %#x) with status %#x (SysV shm, socket, AIO ring or shadow stack): %w", name, e.GetStart(), e.GetEnd(), st, ErrNotSupported)
-		case st&vmaVdso != 0:
+		case st&images.VmaAreaVdso != 0:
 			v.kind = vmaKindVdso
 			if p.vdso != nil {
 				return nil, fmt.Errorf("read %s: two [vdso] vmas: %w", name, ErrBadImage)
 			}
 			p.vdso = v
-		case st&vmaVvar != 0:
+		case st&images.VmaAreaVvar != 0:
 			v.kind = vmaKindVvar
 			if p.vvar != nil {
 				return nil, fmt.Errorf("read %s: two [vvar] vmas: %w", name, ErrBadImage)
 			}
 			p.vvar = v
-		case st&(vmaFilePrivate|vmaFileShared) != 0:
+		case st&(images.VmaFilePrivate|images.VmaFileShared) != 0:
 			v.kind = vmaKindFile
-		case st&vmaAnonShared != 0:
+		case st&images.VmaAnonShared != 0:
 			v.kind = vmaKindAnonShared
-		case st&vmaAnonPrivate != 0:
+		case st&images.VmaAnonPrivate != 0:
 			v.kind = vmaKindAnon
 		default:
 			return nil, fmt.Errorf("read %s: vma [%#x, %#x) with status %#x: %w", name, e.GetStart(), e.GetEnd(), st, ErrNotSupported)

@@ -173,7 +173,7 @@ func (r *restorer) shmemSize(shmid uint64) uint64 {
 			continue
 		}
 		for _, v := range mm[0].GetVmas() {
-			if v.GetStatus()&vmaAnonShared != 0 && v.GetShmid() == shmid && v.GetEnd() > v.GetStart() {
+			if v.GetStatus()&images.VmaAnonShared != 0 && v.GetShmid() == shmid && v.GetEnd() > v.GetStart() {
 				size = max(size, v.GetPgoff()+v.GetEnd()-v.GetStart())
 			}
 		}

@@ -8,13 +8,6 @@ import (
 	"github.com/criugo/criugo/pkg/image"
 )
 
-// Flags of pagemap_entry.flags.
-const (
-	pageParent  = 1 << 0 // the pages are in the parent image set
-	pageLazy    = 1 << 1 // the pages may be fetched lazily
-	pagePresent = 1 << 2 // the pages are in this set's pages file
-)
-
 // pageRun is one pagemap entry: nr pages from vaddr (for shared memory:
 // from offset vaddr of the object). When present, their bytes come next
 // in the pages file, in entry order.
@@ -26,8 +19,8 @@ type pageRun struct {
 
 func (p pageRun) end() uint64 { return p.vaddr + p.nr*pageSize }
 
-// maxPages bounds one pagemap entry: 2^36 pages is the whole 47-bit user
-// address space.
+// maxPages bounds one pagemap entry: 2^35 pages cover the whole 47-bit
+// user address space.
 const maxPages = 1 << 35
 
 // readPagemap reads a pagemap image: the id of its pages file and its runs.
@@ -56,10 +49,10 @@ func readPagemap(set *imageSet, name string) (uint64, []pageRun, error) {
 		if nr == 0 || nr > maxPages || pe.GetVaddr()%pageSize != 0 || pe.GetVaddr()+nr*pageSize < pe.GetVaddr() {
 			return 0, nil, fmt.Errorf("read %s: entry %d: %d pages at %#x: %w", name, i+1, nr, pe.GetVaddr(), ErrBadImage)
 		}
-		if pe.GetFlags()&pageParent != 0 || pe.GetInParent() {
+		if pe.GetFlags()&images.PeParent != 0 || pe.GetInParent() {
 			return 0, nil, fmt.Errorf("read %s: entry %d: pages in a parent image set (incremental dump): %w", name, i+1, ErrNotSupported)
 		}
-		present := pe.GetFlags()&pagePresent != 0
+		present := pe.GetFlags()&images.PePresent != 0
 		if pe.Flags == nil {
 			// Before flags existed every entry not in the parent was present.
 			present = true

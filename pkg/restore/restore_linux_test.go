@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +38,6 @@ func fixtureSet(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer set.close()
 	tr, err := buildTree(set)
 	if err != nil {
 		t.Fatal(err)
@@ -383,5 +381,3 @@ func TestRestoreWaitsForRoot(t *testing.T) {
 		t.Errorf("state.out says %q", out)
 	}
 }
-
-var _ = io.Discard

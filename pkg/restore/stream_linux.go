@@ -223,7 +223,7 @@ func (s *streamRestore) memoryReady(t *task) (bool, error) {
 		return false, err
 	}
 	for _, v := range mm.GetVmas() {
-		if v.GetStatus()&vmaMemfd != 0 {
+		if v.GetStatus()&images.VmaAreaMemfd != 0 {
 			if _, ok := r.set.imgs["memfd.img"]; !ok {
 				return false, nil
 			}

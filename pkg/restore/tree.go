@@ -3,15 +3,10 @@ package restore
 import (
 	"fmt"
 
-	"github.com/criugo/criugo/images"
-)
+	"golang.org/x/sys/unix"
 
-// Values of task_core_entry.task_state.
-const (
-	taskAlive   = 1
-	taskDead    = 2
-	taskStopped = 3
-	taskHelper  = 4
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/ptrace"
 )
 
 // task is one process of the tree: what pstree.img and its core say it is,
@@ -22,7 +17,7 @@ type task struct {
 	parent               *task
 	children             []*task
 	core                 *images.CoreEntry // the leader's core
-	state                uint32            // taskAlive, taskDead, taskStopped
+	state                uint32            // images.TaskAlive, images.TaskDead, images.TaskStopped
 
 	// Session and group actions taken right after the task is created,
 	// in its own context (see planSessions).
@@ -38,7 +33,17 @@ type task struct {
 	memoryDone bool      // restoreMemory ran
 }
 
-func (t *task) zombie() bool { return t.state == taskDead }
+func (t *task) zombie() bool { return t.state == images.TaskDead }
+
+// thread is one traced thread of a task under restore.
+type thread struct {
+	tid int
+	// base holds the registers the thread had when first stopped; injected
+	// calls start from them (segment selectors, flags).
+	base ptrace.Regs
+	// detachSig is a signal to deliver when the thread is let go.
+	detachSig unix.Signal
+}
 
 // tree is the whole process tree of the image set, in pstree order:
 // every task comes after its parent.
@@ -98,9 +103,9 @@ func treeFromPstree(set *imageSet) (*tree, error) {
 		}
 		th := e.GetThreads()
 		if len(th) == 0 || len(th) == 1 && th[0] == 0 {
-			t.state = taskDead
+			t.state = images.TaskDead
 		} else {
-			t.state = taskAlive
+			t.state = images.TaskAlive
 			t.tids = append(t.tids, t.pid)
 			leader := false
 			for _, tid := range th {
@@ -156,16 +161,16 @@ func (tr *tree) attachCore(set *imageSet, t *task) error {
 	t.core = core
 	state := core.GetTc().GetTaskState()
 	switch state {
-	case taskAlive, taskStopped:
+	case images.TaskAlive, images.TaskStopped:
 		if t.zombie() {
 			return fmt.Errorf("read %s: live task %d has no threads in pstree.img: %w", name, t.pid, ErrBadImage)
 		}
 		t.state = state
-	case taskDead:
+	case images.TaskDead:
 		if !t.zombie() {
 			return fmt.Errorf("read %s: zombie %d has threads in pstree.img: %w", name, t.pid, ErrBadImage)
 		}
-	case taskHelper:
+	case images.TaskHelper:
 		return fmt.Errorf("read %s: pid %d is a helper task: %w", name, t.pid, ErrNotSupported)
 	default:
 		return fmt.Errorf("read %s: task state %d: %w", name, state, ErrBadImage)

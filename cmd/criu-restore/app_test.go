@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/pkg/image"
+)
+
+func TestUsageErrors(t *testing.T) {
+	if _, err := run([]string{"criu-restore", "-D", "x", "extra"}, nil, nil); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+		t.Errorf("positional argument: %v", err)
+	}
+	if _, err := run([]string{"criu-restore", "-D", filepath.Join(t.TempDir(), "none")}, nil, nil); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing directory: %v", err)
+	}
+	if _, err := run([]string{"criu-restore", "-d"}, strings.NewReader("not a stream"), nil); err == nil {
+		t.Error("garbage on stdin restored")
+	}
+}
+
+// fixture prepares a copy of a CRIU 4.2 fixture set whose pids are free.
+func fixture(t *testing.T, name string, pids ...int) string {
+	t.Helper()
+	testutil.RequireRoot(t)
+	base := filepath.Join(testutil.FixturesDir(t), "criu-4.2")
+	if out, err := exec.Command("sh", filepath.Join(base, "setup.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("setup.sh: %v\n%s", err, out)
+	}
+	for _, pid := range pids {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			t.Skipf("pid %d (from %s/pstree.img) is in use", pid, name)
+		}
+	}
+	src := filepath.Join(base, "images", name)
+	dst := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// kill kills pids and waits until they are gone.
+func kill(t *testing.T, pids ...int) {
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for time.Now().Before(deadline) {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func TestRestoreDetachedWithPidfile(t *testing.T) {
+	dir := fixture(t, "loop", 16226)
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	var log bytes.Buffer
+	status, err := run([]string{"criu-restore", "-D", dir, "-d", "--pidfile", pidfile, "--verbose"}, nil, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kill(t, 16226)
+	if status != 0 {
+		t.Errorf("status %d", status)
+	}
+	b, err := os.ReadFile(pidfile)
+	if err != nil || string(b) != "16226\n" {
+		t.Errorf("pid file %q (%v)", b, err)
+	}
+	if !strings.Contains(log.String(), "restore pid 16226: ") {
+		t.Errorf("--verbose log lacks the task's step:\n%s", log.String())
+	}
+	t.Logf("%s", log.String())
+	if err := unix.Kill(16226, 0); err != nil {
+		t.Errorf("restored loop: %v", err)
+	}
+	// Its pid is taken now: a second restore says so and makes nothing.
+	_, err = run([]string{"criu-restore", "-D", dir, "-d"}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "restore: pid 16226 (from pstree.img) is already in use") {
+		t.Errorf("second restore: %v", err)
+	}
+}
+
+func TestRestoreStreamWaitsForRoot(t *testing.T) {
+	dir := fixture(t, "state", 16227, 16234, 16235, 16236)
+	var stream bytes.Buffer
+	if err := image.PackDir(dir, &stream, true); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove("/tmp/criu-fixtures/run/state.out")
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		status, err := run([]string{"criu-restore"}, &stream, nil)
+		done <- result{status, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := os.ReadFile("/proc/16227/status")
+		if err == nil && bytes.Contains(st, []byte("TracerPid:\t0\n")) && bytes.Contains(st, []byte("Threads:\t4\n")) {
+			break
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("criu-restore returned before the tree ran: %d %v", r.status, r.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			kill(t, 16227)
+			t.Fatal("the tree did not come up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	unix.Kill(16227, unix.SIGTERM)
+	select {
+	case r := <-done:
+		if r.err != nil || r.status != 0 {
+			t.Errorf("criu-restore: status %d, %v", r.status, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		kill(t, 16227)
+		t.Fatal("criu-restore did not return when the root exited")
+	}
+	out, _ := os.ReadFile("/tmp/criu-fixtures/run/state.out")
+	if strings.TrimSpace(string(out)) != "PASS" {
+		t.Errorf("state.out: %q", out)
+	}
+}
+
