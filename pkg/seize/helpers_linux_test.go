@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // roleEnv makes the test binary, re-executed, play a part in a test tree
@@ -36,6 +38,9 @@ func TestMain(m *testing.M) {
 //	group DIR          start c, count into DIR/b
 //	forker FILE        fork shells that fork sleeps, and make and end
 //	                   threads, without pause; count into FILE
+//	rawforker FILE     one thread, named rawforker, forks children that exit
+//	                   at once and reaps them, with fork(2) itself (Go's own
+//	                   fork is a vfork); count into FILE
 func playRole(role string, args []string) int {
 	if len(args) < 1 {
 		return 2
@@ -69,6 +74,8 @@ func playRole(role string, args []string) int {
 				time.Sleep(200 * time.Microsecond)
 			}
 		}()
+	case "rawforker":
+		go rawFork()
 	default:
 		return 2
 	}
@@ -82,6 +89,25 @@ func playRole(role string, args []string) int {
 	}
 	count(args[0])
 	return 0
+}
+
+// rawFork forks and reaps children without pause from a thread of its own.
+// A child only calls exit_group, so no Go code runs in it.
+func rawFork() {
+	runtime.LockOSThread()
+	os.WriteFile(fmt.Sprintf("/proc/self/task/%d/comm", unix.Gettid()), []byte("rawforker"), 0)
+	for {
+		pid, _, errno := syscall.RawSyscall(syscall.SYS_FORK, 0, 0, 0)
+		if errno != 0 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if pid == 0 {
+			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+		}
+		var ws syscall.WaitStatus
+		syscall.Wait4(int(pid), &ws, 0, nil)
+	}
 }
 
 func spawn(role, arg string, attr *syscall.SysProcAttr) {

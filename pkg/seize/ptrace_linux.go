@@ -39,7 +39,7 @@ var (
 type seizer struct {
 	tr      *ptrace.Tracer
 	timeout time.Duration
-	self    int                   // criu-seize's pid, the TracerPid of its tracees
+	self    int                   // criu-seize's pid: never part of the tree
 	threads map[int]*seizedThread // by tid
 }
 
@@ -279,9 +279,11 @@ func (s *seizer) seizeThread(pid, tid int) error {
 			return fmt.Errorf("seize %s: %w", taskName(pid, tid), serr)
 		case st.State == 'Z' || st.State == 'X':
 			return s.zombie(pid, tid)
-		case st.TracerPid == s.tr.ThreadID() || st.TracerPid == s.self:
+		case st.TracerPid == s.tr.ThreadID():
 			// Born traced: a child or thread created by a task seized
-			// with seizeOpts. It stops by itself; the interrupt is harmless.
+			// with seizeOpts, attached to the tracer thread (TracerPid is
+			// that thread's tid). It stops by itself; the interrupt is
+			// harmless.
 		case st.TracerPid != 0:
 			return fmt.Errorf("seize %s: %w by pid %d", taskName(pid, tid), ErrTraced, st.TracerPid)
 		default:

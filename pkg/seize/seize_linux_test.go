@@ -560,3 +560,88 @@ func TestThawSkipsReusedPid(t *testing.T) {
 	}
 	waitCounting(t, file)
 }
+
+// TestBornTracedChild checks the path of a child forked by a seized task:
+// the kernel attaches it to criu-seize's tracer at birth, so PTRACE_SEIZE
+// fails with EPERM, and the seizer must take it as its own.
+func TestBornTracedChild(t *testing.T) {
+	testutil.RequireRoot(t)
+	file := filepath.Join(t.TempDir(), "cnt")
+	c := startRole(t, "rawforker", file)
+	pid := c.Process.Pid
+	waitCounting(t, file)
+	s := &seizer{tr: ptrace.NewTracer(), timeout: 5 * time.Second, self: os.Getpid(), threads: map[int]*seizedThread{}}
+	defer s.tr.Close()
+	defer s.detachAll()
+	// Seize every thread, as the walk does, then let only the forking
+	// thread run into its next fork: it stops at PTRACE_EVENT_FORK with
+	// the child already traced.
+	tids, err := listThreads(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tid := range tids {
+		if err := s.seizeThread(pid, tid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forker := forkingThread(t, pid)
+	if err := s.tr.Cont(forker, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, ok, err := s.tr.WaitTimeout(forker, time.Until(deadline))
+		if err != nil || !ok {
+			t.Fatalf("wait for the fork: %v %v %v", st, ok, err)
+		}
+		if st.Kind == ptrace.EventStop && st.Event == unix.PTRACE_EVENT_FORK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fork event, last stop %v", st)
+		}
+		sig := unix.Signal(0)
+		if st.Kind == ptrace.SignalStop {
+			sig = unix.Signal(st.Signal) // SIGCHLD of the previous child
+		}
+		if err := s.tr.Cont(forker, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kids, err := readChildren(pid, []int{forker})
+	if err != nil || len(kids) == 0 {
+		t.Fatalf("children of the forker: %v %v", kids, err)
+	}
+	child := kids[len(kids)-1]
+	cst, err := readStatus(child, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cst.TracerPid != s.tr.ThreadID() {
+		t.Fatalf("child %d: TracerPid %d, want the tracer thread %d", child, cst.TracerPid, s.tr.ThreadID())
+	}
+	if err := s.seizeThread(child, child); err != nil {
+		t.Fatalf("seize born-traced child %d: %v", child, err)
+	}
+	if s.threads[child] == nil || !s.threads[child].attached {
+		t.Fatalf("child %d not held", child)
+	}
+	if st, _ := readStat(child, 0); st == nil || st.State != 't' {
+		t.Errorf("child %d state %v, want t", child, st)
+	}
+}
+
+// forkingThread finds the thread of the rawforker role that forks: the one
+// that has children.
+func forkingThread(t *testing.T, pid int) int {
+	t.Helper()
+	tids, _ := listThreads(pid)
+	for _, tid := range tids {
+		if st, err := readStatus(pid, tid); err == nil && st.Name == "rawforker" {
+			return tid
+		}
+	}
+	t.Fatal("no thread named rawforker")
+	return 0
+}
