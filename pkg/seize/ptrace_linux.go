@@ -97,6 +97,9 @@ func checkRoot(pid int) error {
 	if st.Tgid != pid {
 		return fmt.Errorf("seize pid %d: %w (a thread of pid %d)", pid, ErrNotProcess, st.Tgid)
 	}
+	if st.State == 'Z' || st.State == 'X' {
+		return fmt.Errorf("seize pid %d: is a zombie: %w", pid, ErrNotSupported)
+	}
 	// criu-seize cannot stop itself, nor an ancestor of its own: it would
 	// find itself in the tree.
 	for p := os.Getpid(); p > 0; {

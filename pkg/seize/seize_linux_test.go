@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -303,6 +304,19 @@ func TestSeizeErrors(t *testing.T) {
 	}
 	if err := Run(ctx, Options{Dir: t.TempDir()}); !errors.Is(err, ErrBadOptions) {
 		t.Errorf("no pid: %v, want ErrBadOptions", err)
+	}
+
+	z := exec.Command("/bin/true")
+	if err := z.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer z.Wait()
+	waitFor(t, 5*time.Second, "a zombie", func() bool {
+		st, err := readStat(z.Process.Pid, 0)
+		return err == nil && st.State == 'Z'
+	})
+	if err := Run(ctx, Options{Pid: z.Process.Pid, Dir: t.TempDir()}); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("zombie root: %v, want ErrNotSupported", err)
 	}
 }
 
