@@ -172,7 +172,7 @@ func (r *restorer) createRoot(t *task) error {
 
 // forkChild clones task c from its parent p with c's PID.
 func (r *restorer) forkChild(p, c *task) error {
-	pid, err := r.clone(p, p.threads[0], 0, uint64(unix.SIGCHLD), c.pid)
+	pid, err := r.clone(p, p.threads[0], unix.CLONE_CLEAR_SIGHAND, uint64(unix.SIGCHLD), c.pid)
 	if err != nil {
 		if isErrno(err, unix.EEXIST) {
 			return fmt.Errorf("pid %d (from pstree.img) is already in use: %w", c.pid, ErrPidInUse)

@@ -27,35 +27,44 @@ func capSet(w []uint32) uint64 {
 	return v
 }
 
-// ownCreds are criu-restore's credentials, which every task starts with.
-type ownCreds struct {
-	st      *proc.Status
-	secbits uint64
+// ownState is what every created task inherits from criu-restore, read
+// once before the tree is created: a task whose image has the same needs
+// no call to change it.
+type ownState struct {
+	st          *proc.Status
+	secbits     uint64
+	personality uint64
+	nice        int
 }
 
-func (r *restorer) ownCreds() (*ownCreds, error) {
-	if r.own != nil {
-		return r.own, nil
-	}
+func readOwnState() (*ownState, error) {
 	f, err := os.Open("/proc/thread-self/status")
 	if err != nil {
-		return nil, fmt.Errorf("read own credentials: %w", err)
+		return nil, fmt.Errorf("read own status: %w", err)
 	}
 	defer f.Close()
 	st, err := proc.ParseStatus(f)
 	if err != nil {
-		return nil, fmt.Errorf("read own credentials: %w", err)
+		return nil, fmt.Errorf("read own status: %w", err)
 	}
 	sb, err := unix.PrctlRetInt(unix.PR_GET_SECUREBITS, 0, 0, 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read own securebits: %w", err)
 	}
-	r.own = &ownCreds{st: st, secbits: uint64(sb)}
-	return r.own, nil
+	pers, _, errno := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
+	if errno != 0 {
+		return nil, fmt.Errorf("read own personality: %w", errno)
+	}
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read own nice value: %w", err)
+	}
+	// The raw getpriority returns 20 - nice.
+	return &ownState{st: st, secbits: uint64(sb), personality: uint64(pers), nice: 20 - prio}, nil
 }
 
 // sameCreds reports whether c are the credentials o already gives.
-func sameCreds(c *images.CredsEntry, o *ownCreds) bool {
+func sameCreds(c *images.CredsEntry, o *ownState) bool {
 	st := o.st
 	return st.Uid == [4]uint32{c.GetUid(), c.GetEuid(), c.GetSuid(), c.GetFsuid()} &&
 		st.Gid == [4]uint32{c.GetGid(), c.GetEgid(), c.GetSgid(), c.GetFsgid()} &&
@@ -73,10 +82,7 @@ func (r *restorer) restoreCreds(t *task, th *thread, c *images.CredsEntry) error
 	if c == nil {
 		return nil
 	}
-	own, err := r.ownCreds()
-	if err != nil {
-		return err
-	}
+	own := r.own
 	if sameCreds(c, own) {
 		return nil
 	}

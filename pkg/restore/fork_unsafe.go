@@ -30,12 +30,13 @@ const cloneArgsSize = 88
 
 // forkStub starts the tree's root: a copy of this process holding only the
 // calling thread, with the given PID, that waits in pause() to be seized
-// and morphed. All signals are blocked in it, so none of Go's handlers can
-// run there; PR_SET_PDEATHSIG kills it if this process goes away before
-// seizing it.
+// and morphed. All signals are blocked in it and Go's handlers are reset
+// to SIG_DFL (CLONE_CLEAR_SIGHAND), so none of them can run there;
+// PR_SET_PDEATHSIG kills it if this process goes away before seizing it.
 func forkStub(pid int) (int, error) {
 	setTid := [1]int32{int32(pid)}
 	args := cloneArgs{
+		Flags:      unix.CLONE_CLEAR_SIGHAND,
 		ExitSignal: uint64(unix.SIGCHLD),
 		SetTid:     uint64(uintptr(unsafe.Pointer(&setTid[0]))),
 		SetTidSize: 1,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -36,6 +37,10 @@ var syscallInsn = []byte{0x0f, 0x05}
 // which the final registers can be set.
 type injector struct {
 	tr *ptrace.Tracer
+	// calls counts the calls injected, and spent the time they took, for
+	// the log.
+	calls int
+	spent time.Duration
 }
 
 // errInjected wraps the errno an injected call returned.
@@ -70,6 +75,8 @@ func (in *injector) rawCall(th *thread, ip uint64, name string, nr uintptr, args
 	if len(args) > 6 {
 		return 0, fmt.Errorf("inject %s: %d arguments: %w", name, len(args), unix.EINVAL)
 	}
+	in.calls++
+	defer func(start time.Time) { in.spent += time.Since(start) }(time.Now())
 	var a [6]uint64
 	copy(a[:], args)
 	r := th.base

@@ -34,7 +34,7 @@ type restorer struct {
 	// task, unless it has to move it).
 	scratch uint64
 
-	own *ownCreds // criu-restore's credentials, read once
+	own *ownState // what every task inherits from criu-restore
 	// deferFill is set while a stream is read: shared memory is filled
 	// when its pages come, after every task's.
 	deferFill bool
@@ -85,7 +85,7 @@ func (r *restorer) logf(format string, args ...any) {
 func (r *restorer) step(name string) {
 	now := time.Now()
 	r.timings = append(r.timings, Timing{Step: name, Took: now.Sub(r.last)})
-	r.logf("%s: %v", name, now.Sub(r.last))
+	r.logf("%s: %v (so far: %d system calls injected in %v)", name, now.Sub(r.last), r.in.calls, r.in.spent)
 	r.last = now
 }
 
@@ -136,6 +136,9 @@ func (r *restorer) prepare() error {
 		return err
 	}
 	if err := r.chooseScratch(); err != nil {
+		return err
+	}
+	if r.own, err = readOwnState(); err != nil {
 		return err
 	}
 	r.layout = cpuXsaveLayout()

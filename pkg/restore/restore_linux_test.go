@@ -30,6 +30,7 @@ func fixtureSet(t *testing.T, name string) string {
 	t.Helper()
 	testutil.RequireRoot(t)
 	base := filepath.Join(testutil.FixturesDir(t), "criu-4.2")
+	lockFixtures(t)
 	if out, err := exec.Command("sh", filepath.Join(base, "setup.sh")).CombinedOutput(); err != nil {
 		t.Fatalf("setup.sh: %v\n%s", err, out)
 	}
@@ -380,4 +381,23 @@ func TestRestoreWaitsForRoot(t *testing.T) {
 	if out, _ := os.ReadFile(filepath.Join(fixtureRun, "state.out")); strings.TrimSpace(string(out)) != "PASS" {
 		t.Errorf("state.out says %q", out)
 	}
+}
+
+// fixtureLock serializes the tests, of any package, that restore the
+// fixture sets: they share the sets' PIDs and the files setup.sh
+// reinstalls under /tmp/criu-fixtures.
+const fixtureLock = "/tmp/criu-fixtures.lock"
+
+// lockFixtures holds fixtureLock until the test ends.
+func lockFixtures(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(fixtureLock, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
 }

@@ -12,10 +12,12 @@ import (
 // numSignals is how many signals x86_64 has (SIGRTMAX).
 const numSignals = 64
 
-// restoreSigactions sets every signal's action, sa_restorer included. The
-// SIGCHLD of children that exited during the restore (zombies) may be
-// pending, blocked since creation: setting SIGCHLD to SIG_DFL first
-// discards it, as the task received it long ago.
+// restoreSigactions sets the signal actions of the image. Every task
+// starts with SIG_DFL for every signal (CLONE_CLEAR_SIGHAND) but those
+// criu-restore ignores, so only actions that differ are set. A child that
+// exited during the restore (a zombie) left a SIGCHLD pending, blocked
+// since the task's creation: setting SIGCHLD to SIG_DFL discards it, as
+// the task received it long ago.
 func (r *restorer) restoreSigactions(t *task) error {
 	sas := t.core.GetTc().GetSigactions()
 	if len(sas) > numSignals-2 {
@@ -31,8 +33,13 @@ func (r *restorer) restoreSigactions(t *task) error {
 		_, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8)
 		return err
 	}
-	if err := set(int(unix.SIGCHLD), 0, 0, 0, 0); err != nil {
-		return fmt.Errorf("restore sigaction %d of pid %d: %w", unix.SIGCHLD, t.pid, err)
+	for _, c := range t.children {
+		if c.zombie() {
+			if err := set(int(unix.SIGCHLD), 0, 0, 0, 0); err != nil {
+				return fmt.Errorf("restore sigaction %d of pid %d: %w", unix.SIGCHLD, t.pid, err)
+			}
+			break
+		}
 	}
 	// The image lists every signal but SIGKILL and SIGSTOP, in order.
 	i := 0
@@ -47,6 +54,10 @@ func (r *restorer) restoreSigactions(t *task) error {
 		i++
 		if sa.GetCompatSigaction() {
 			return fmt.Errorf("restore sigaction %d of pid %d: 32-bit sigaction: %w", sig, t.pid, ErrNotSupported)
+		}
+		ignored := r.own.st.SigIgn&(1<<(sig-1)) != 0
+		if !ignored && sa.GetSigaction()|sa.GetFlags()|sa.GetRestorer()|sa.GetMask() == 0 {
+			continue
 		}
 		if err := set(sig, sa.GetSigaction(), sa.GetFlags(), sa.GetRestorer(), sa.GetMask()); err != nil {
 			return fmt.Errorf("restore sigaction %d of pid %d: %w", sig, t.pid, err)

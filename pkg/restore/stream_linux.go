@@ -131,6 +131,9 @@ func (s *streamRestore) startTree() error {
 	if err := r.chooseScratch(); err != nil {
 		return err
 	}
+	if r.own, err = readOwnState(); err != nil {
+		return err
+	}
 	r.layout = cpuXsaveLayout()
 	r.step("read images")
 	return r.start()

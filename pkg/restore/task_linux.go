@@ -94,7 +94,7 @@ func (r *restorer) restoreTask(t *task) error {
 func (r *restorer) restoreFS(t *task, p *taskPlan) error {
 	th := t.threads[0]
 	name := fsName(uint32(t.pid))
-	if p.fs.Umask != nil {
+	if p.fs.Umask != nil && !(r.own.st.HasUmask && r.own.st.Umask == p.fs.GetUmask()) {
 		if _, err := r.call(t, th, "umask", unix.SYS_UMASK, uint64(p.fs.GetUmask())); err != nil {
 			return fmt.Errorf("restore umask of pid %d (%s): %w", t.pid, name, err)
 		}
@@ -212,8 +212,13 @@ func (r *restorer) restoreRlimits(t *task) error {
 func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
 	th := t.threads[0]
 	tc := t.core.GetTc()
-	if _, err := r.call(t, th, "personality", unix.SYS_PERSONALITY, uint64(tc.GetPersonality())); err != nil {
-		return fmt.Errorf("restore personality of pid %d: %w", t.pid, err)
+	if err := r.setComm(t, th, threadComm(t.core, t.core)); err != nil {
+		return fmt.Errorf("restore name of pid %d: %w", t.pid, err)
+	}
+	if uint64(tc.GetPersonality()) != r.own.personality {
+		if _, err := r.call(t, th, "personality", unix.SYS_PERSONALITY, uint64(tc.GetPersonality())); err != nil {
+			return fmt.Errorf("restore personality of pid %d: %w", t.pid, err)
+		}
 	}
 	if tc.GetChildSubreaper() {
 		if _, err := r.call(t, th, "prctl PR_SET_CHILD_SUBREAPER", unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1); err != nil {

@@ -35,16 +35,46 @@ func (r *restorer) createThreads(t *task) error {
 	return nil
 }
 
+// threadComm is a thread's name as its core says, cut to what the kernel
+// keeps (15 bytes).
+func threadComm(core *images.CoreEntry, leader *images.CoreEntry) string {
+	comm := leader.GetTc().GetComm()
+	if tc := core.GetThreadCore(); tc != nil && tc.Comm != nil {
+		comm = tc.GetComm()
+	}
+	if len(comm) > 15 {
+		comm = comm[:15]
+	}
+	return comm
+}
+
+// setComm names a thread (PR_SET_NAME).
+func (r *restorer) setComm(t *task, th *thread, comm string) error {
+	b := newScratchBuf(t.scratch)
+	commp := b.cstring(comm)
+	if err := b.flush(t.pid); err != nil {
+		return err
+	}
+	_, err := r.call(t, th, "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, commp)
+	return err
+}
+
 // restoreThread restores what belongs to one thread, except credentials,
-// signal mask and registers.
+// signal mask and registers. A call is skipped where the thread already has
+// what the image says: threads start as clones of their leader, leaders as
+// forks of criu-restore.
 func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) error {
 	ti := core.GetThreadInfo()
 	tc := core.GetThreadCore()
+	leader := th == t.threads[0]
 	fail := func(what string, err error) error {
 		return fmt.Errorf("restore %s of tid %d (%s): %w", what, th.tid, coreName(uint32(th.tid)), err)
 	}
-	if _, err := r.call(t, th, "set_tid_address", unix.SYS_SET_TID_ADDRESS, ti.GetClearTidAddr()); err != nil {
-		return fail("clear_child_tid", err)
+	// A fork or a clone without CLONE_CHILD_CLEARTID starts with none.
+	if ti.GetClearTidAddr() != 0 {
+		if _, err := r.call(t, th, "set_tid_address", unix.SYS_SET_TID_ADDRESS, ti.GetClearTidAddr()); err != nil {
+			return fail("clear_child_tid", err)
+		}
 	}
 	if tc == nil {
 		return nil
@@ -59,35 +89,35 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) er
 			return fail("rseq registration", err)
 		}
 	}
-	// The alternate signal stack: always set, since a fork copies
-	// criu-restore's (Go's signal stack).
+	// The alternate signal stack: a fork keeps the one of the thread that
+	// forked (Go's signal stack, for the leaders), a thread starts with
+	// none.
 	sas := tc.GetSas()
 	flags := uint64(ssDisable)
 	if sas != nil {
 		flags = uint64(sas.GetSsFlags())
 	}
-	b := newScratchBuf(t.scratch)
-	ss := b.u64s(sas.GetSsSp(), flags, sas.GetSsSize())
-	comm := core.GetTc().GetComm()
-	if tc.Comm != nil {
-		comm = tc.GetComm()
+	if leader || flags != ssDisable {
+		b := newScratchBuf(t.scratch)
+		ss := b.u64s(sas.GetSsSp(), flags, sas.GetSsSize())
+		if err := b.flush(t.pid); err != nil {
+			return err
+		}
+		if _, err := r.call(t, th, "sigaltstack", unix.SYS_SIGALTSTACK, ss, 0); err != nil {
+			return fail("alternate signal stack", err)
+		}
 	}
-	if len(comm) > 15 {
-		comm = comm[:15]
+	// The leader was named before its threads were cloned from it.
+	if comm := threadComm(core, t.core); !leader && comm != threadComm(t.core, t.core) {
+		if err := r.setComm(t, th, comm); err != nil {
+			return fail("name", err)
+		}
 	}
-	commp := b.cstring(comm)
-	if err := b.flush(t.pid); err != nil {
-		return err
-	}
-	if _, err := r.call(t, th, "sigaltstack", unix.SYS_SIGALTSTACK, ss, 0); err != nil {
-		return fail("alternate signal stack", err)
-	}
-	if _, err := r.call(t, th, "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, commp); err != nil {
-		return fail("name", err)
-	}
-	// Always, to drop the PR_SET_PDEATHSIG the root was created with.
-	if _, err := r.call(t, th, "prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uint64(tc.GetPdeathSig())); err != nil {
-		return fail("parent death signal", err)
+	// The root was created with PR_SET_PDEATHSIG; nobody else inherits it.
+	if tc.GetPdeathSig() != 0 || leader && t.parent == nil {
+		if _, err := r.call(t, th, "prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uint64(tc.GetPdeathSig())); err != nil {
+			return fail("parent death signal", err)
+		}
 	}
 	if tc.GetSchedPolicy() != 0 {
 		b := newScratchBuf(t.scratch)
@@ -99,7 +129,7 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) er
 			return fail("scheduling policy", err)
 		}
 	}
-	if tc.SchedNice != nil {
+	if tc.SchedNice != nil && int(tc.GetSchedNice()) != r.own.nice {
 		if _, err := r.call(t, th, "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(th.tid), uint64(int64(tc.GetSchedNice()))); err != nil {
 			return fail("nice value", err)
 		}
