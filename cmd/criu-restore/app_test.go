@@ -157,7 +157,6 @@ func TestRestoreStreamWaitsForRoot(t *testing.T) {
 	}
 }
 
-
 // fixtureLock serializes the tests, of any package, that restore the
 // fixture sets: they share the sets' PIDs and the files setup.sh
 // reinstalls under /tmp/criu-fixtures.
