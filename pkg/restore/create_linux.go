@@ -107,7 +107,7 @@ func (r *restorer) createRoot(t *task) error {
 	pid, err := forkStub(t.pid)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("pid %d (from pstree.img) is already in use: %w", t.pid, ErrPidInUse)
+			return fmt.Errorf("pid %d (from pstree.img) is %w", t.pid, ErrPidInUse)
 		}
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
 	}
@@ -175,7 +175,7 @@ func (r *restorer) forkChild(p, c *task) error {
 	pid, err := r.clone(p, p.threads[0], unix.CLONE_CLEAR_SIGHAND, uint64(unix.SIGCHLD), c.pid)
 	if err != nil {
 		if isErrno(err, unix.EEXIST) {
-			return fmt.Errorf("pid %d (from pstree.img) is already in use: %w", c.pid, ErrPidInUse)
+			return fmt.Errorf("pid %d (from pstree.img) is %w", c.pid, ErrPidInUse)
 		}
 		return fmt.Errorf("create pid %d: %w", c.pid, err)
 	}

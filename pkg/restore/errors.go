@@ -7,8 +7,9 @@ import "errors"
 // with errors.Is.
 var (
 	// ErrPidInUse: a PID or TID named in pstree.img already belongs to a
-	// live task, so the tree cannot get its PIDs back.
-	ErrPidInUse = errors.New("pid already in use")
+	// live task, so the tree cannot get its PIDs back. Errors read
+	// "pid 4242 (from pstree.img) is already in use".
+	ErrPidInUse = errors.New("already in use")
 	// ErrBadImage: an image is missing, or holds something inconsistent
 	// with the rest of the set (a thread without its core, a VMA outside
 	// the user address space, a pagemap that runs past its pages file).

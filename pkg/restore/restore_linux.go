@@ -154,10 +154,10 @@ func checkPidsFree(tr *tree) error {
 	}
 	for _, id := range tr.allIDs() {
 		if id > max {
-			return fmt.Errorf("pid %d (from pstree.img) is above pid_max %d: %w", id, max, ErrPidInUse)
+			return fmt.Errorf("pid %d (from pstree.img) is above pid_max %d: %w", id, max, ErrNotSupported)
 		}
 		if _, err := os.Lstat("/proc/" + strconv.Itoa(id)); err == nil {
-			return fmt.Errorf("pid %d (from pstree.img) is already in use: %w", id, ErrPidInUse)
+			return fmt.Errorf("pid %d (from pstree.img) is %w", id, ErrPidInUse)
 		}
 	}
 	return nil

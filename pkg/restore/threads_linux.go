@@ -22,7 +22,7 @@ func (r *restorer) createThreads(t *task) error {
 	for _, tid := range t.tids[1:] {
 		if _, err := r.clone(t, leader, threadFlags, 0, tid); err != nil {
 			if isErrno(err, unix.EEXIST) {
-				return fmt.Errorf("tid %d (from pstree.img) is already in use: %w", tid, ErrPidInUse)
+				return fmt.Errorf("tid %d (from pstree.img) is %w", tid, ErrPidInUse)
 			}
 			return fmt.Errorf("create thread %d of pid %d: %w", tid, t.pid, err)
 		}
