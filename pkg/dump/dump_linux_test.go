@@ -1,0 +1,662 @@
+package dump
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
+	"github.com/criugo/criugo/pkg/seize"
+)
+
+// The tests below run the fixture programs of the CRIU 4.2 image sets
+// (built from their sources with gcc, as the fixtures were), freeze them
+// with pkg/seize, dump them and check what the images say against what the
+// programs did and against what CRIU 4.2 wrote for the same programs.
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// fixtureProgram builds src/<name>.c of the CRIU 4.2 fixtures (once per
+// test run) and returns the binary.
+func fixtureProgram(t *testing.T, name string) string {
+	t.Helper()
+	testutil.RequireRoot(t)
+	fx := testutil.FixturesDir(t)
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found: cannot build the fixture programs")
+	}
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "criugo-dump-fixtures-"); buildErr != nil {
+			return
+		}
+		for _, p := range []string{"loop", "state", "tree"} {
+			src := filepath.Join(fx, "criu-4.2", "src", p+".c")
+			out, err := exec.Command(gcc, "-O2", "-static", "-pthread", "-o", filepath.Join(buildDir, p), src).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("build %s: %v: %s", p, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, name)
+}
+
+// program is a running fixture program. It is not a child of the test:
+// a tracer that is also the parent would see its ptrace stops taken by
+// the wait of os/exec. A shell starts it in the background and exits, so
+// init reaps it.
+type program struct {
+	pid     int
+	outfile string
+	workdir string
+}
+
+// startProgram starts a fixture program that writes its pid file when
+// ready: state (given a work directory) or tree.
+func startProgram(t *testing.T, name string) *program {
+	t.Helper()
+	bin := fixtureProgram(t, name)
+	dir := t.TempDir()
+	p := &program{outfile: filepath.Join(dir, "out"), workdir: filepath.Join(dir, "work")}
+	if err := os.Mkdir(p.workdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pidfile := filepath.Join(dir, "pid")
+	args := []string{bin, pidfile, p.outfile}
+	if name == "state" {
+		args = append(args, p.workdir)
+	}
+	// tree makes its own session; state gets one, as the fixtures ran.
+	script := `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`
+	if name == "tree" {
+		script = `"$0" "$@" </dev/null >/dev/null 2>&1 &`
+	}
+	if out, err := exec.Command("/bin/sh", append([]string{"-c", script}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("start %s: %v: %s", name, err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(pidfile)
+		if err == nil {
+			if p.pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not write its pid file", name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		// Whatever is left of the tree: the program's session shares its
+		// pid (tree's children too), and a frozen tree must not outlive
+		// the test.
+		for _, pid := range sessionPids(p.pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		syscall.Kill(p.pid, syscall.SIGKILL)
+	})
+	return p
+}
+
+// sessionPids lists the processes of session sid.
+func sessionPids(sid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := (proc.FS{}).Stat(pid, 0); err == nil && st.Session == sid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// finish sends SIGTERM to the program and returns what it wrote to its
+// outfile: "PASS" when every piece of its state survived.
+func (p *program) finish(t *testing.T) string {
+	t.Helper()
+	if err := syscall.Kill(p.pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM to %d: %v", p.pid, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(p.outfile); err == nil && bytes.HasSuffix(b, []byte("\n")) {
+			return strings.TrimSpace(string(b))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return "(no output)"
+}
+
+// waitKilled waits for the program to be dead: gone, or a zombie.
+func (p *program) waitKilled(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := proc.FS{}.Stat(p.pid, 0)
+		if err != nil || st.State == 'Z' || st.State == 'X' {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("program still alive after the dump")
+}
+
+// state returns the /proc state letter of pid.
+func procState(t *testing.T, pid int) byte {
+	t.Helper()
+	st, err := proc.FS{}.Stat(pid, 0)
+	if err != nil {
+		t.Fatalf("stat %d: %v", pid, err)
+	}
+	return st.State
+}
+
+// seizeDir freezes the tree of pid into dir.
+func seizeDir(t *testing.T, pid int, dir string) {
+	t.Helper()
+	if err := seize.Run(context.Background(), seize.Options{Pid: pid, Dir: dir}); err != nil {
+		t.Fatalf("seize %d: %v", pid, err)
+	}
+}
+
+// seizeStream freezes the tree of pid and returns the seize stream.
+func seizeStream(t *testing.T, pid int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := seize.Run(context.Background(), seize.Options{Pid: pid, Stdout: &b}); err != nil {
+		t.Fatalf("seize %d: %v", pid, err)
+	}
+	return b.Bytes()
+}
+
+func readImg(t *testing.T, dir, name string) *image.Image {
+	t.Helper()
+	img, err := image.ReadFile(dir, name)
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	return img
+}
+
+func one[M proto.Message](t *testing.T, dir, name string) M {
+	t.Helper()
+	img := readImg(t, dir, name)
+	if len(img.Entries) != 1 {
+		t.Fatalf("%s: %d entries, want 1", name, len(img.Entries))
+	}
+	return img.Entries[0].Msg.(M)
+}
+
+
+// sigIndex is the position of signal sig in core's sigactions: signals 1
+// to 64 without SIGKILL and SIGSTOP.
+func sigIndex(sig int) int {
+	i := sig - 1
+	if sig > sigKill {
+		i--
+	}
+	if sig > sigStop {
+		i--
+	}
+	return i
+}
+
+const (
+	sigHup    = 1
+	sigUSR1   = 10
+	sigUSR2   = 12
+	sigPipe   = 13
+	sigTerm   = 15
+	saRestart = 0x10000000
+	sigRTMin  = 34 // glibc's SIGRTMIN: 32 and 33 are its own
+)
+
+// mapsMerged reads /proc/PID/maps with [vvar_vclock] folded into [vvar],
+// as the dump records them.
+func mapsMerged(t *testing.T, pid int) []proc.VMA {
+	t.Helper()
+	vmas, err := proc.FS{}.Maps(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []proc.VMA
+	for _, v := range vmas {
+		if n := len(out); n > 0 && v.Kind == proc.VMAVvarVclock && out[n-1].Kind == proc.VMAVvar && out[n-1].End == v.Start {
+			out[n-1].End = v.End
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestDumpStateLeaveRunning(t *testing.T) {
+	p := startProgram(t, "state")
+	maps := mapsMerged(t, p.pid)
+	dir := t.TempDir()
+	seizeDir(t, p.pid, dir)
+	if st := procState(t, p.pid); st != 'T' {
+		t.Fatalf("state %c after seize, want T (frozen)", st)
+	}
+	var stats Stats
+	if err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true, Stats: &stats}); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	t.Logf("dump took %v (frozen %v), %d pages", stats.Total, stats.Frozen, stats.PagesWritten)
+	if st := procState(t, p.pid); st == 'T' || st == 't' {
+		t.Errorf("state %c after the dump, want running", st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, seize.FreezeFile)); !os.IsNotExist(err) {
+		t.Errorf("freeze.img left in the image directory (%v)", err)
+	}
+	checkState(t, dir, p, maps)
+	compareWithCRIU(t, dir, "state")
+	if got := p.finish(t); got != "PASS" {
+		t.Errorf("state after the dump: %s", got)
+	}
+}
+
+func checkState(t *testing.T, dir string, p *program, maps []proc.VMA) {
+	pst := readImg(t, dir, "pstree.img")
+	if len(pst.Entries) != 1 {
+		t.Fatalf("pstree: %d entries", len(pst.Entries))
+	}
+	pe := pst.Entries[0].Msg.(*images.PstreeEntry)
+	if len(pe.GetThreads()) != 4 {
+		t.Fatalf("pstree: threads %v, want 4", pe.GetThreads())
+	}
+	pid := int(pe.GetPid())
+
+	// Registers of every thread; each worker blocked SIGRTMIN+i and SIGTERM.
+	var leader *images.CoreEntry
+	workers := map[int]bool{}
+	for i, tid := range pe.GetThreads() {
+		core := one[*images.CoreEntry](t, dir, image.Core.FileName(tid))
+		ti := core.GetThreadInfo()
+		if ti.GetGpregs().GetCs() != 0x33 || ti.GetGpregs().GetIp() == 0 || ti.GetGpregs().GetSp() == 0 ||
+			ti.GetFpregs().GetXsave() == nil || len(ti.GetTls()) != 3 || core.GetThreadCore().GetCreds() == nil {
+			t.Errorf("core of tid %d: registers, FPU state, TLS or creds missing", tid)
+		}
+		if i == 0 {
+			leader = core
+			if core.GetTc() == nil || core.GetThreadCore().BlkSigset != nil {
+				t.Errorf("leader core: tc %v, thread blk_sigset %v", core.GetTc() != nil, core.GetThreadCore().BlkSigset)
+			}
+			continue
+		}
+		if core.GetTc() != nil {
+			t.Errorf("core of thread %d has a task core", tid)
+		}
+		mask := core.GetThreadCore().GetBlkSigset()
+		if mask&sigBit(sigTerm) == 0 {
+			t.Errorf("thread %d mask %#x: SIGTERM not blocked", tid, mask)
+		}
+		for w := range 3 {
+			if mask&sigBit(sigRTMin+w) != 0 {
+				workers[w] = true
+			}
+		}
+	}
+	if len(workers) != 3 {
+		t.Errorf("worker masks hold SIGRTMIN+i for %v, want 0, 1 and 2", workers)
+	}
+
+	tc := leader.GetTc()
+	sa := tc.GetSigactions()
+	if len(sa) != 62 {
+		t.Fatalf("%d sigactions, want 62", len(sa))
+	}
+	usr1 := sa[sigIndex(sigUSR1)]
+	if usr1.GetSigaction() == 0 || usr1.GetFlags()&saRestart == 0 || usr1.GetMask()&sigBit(sigHup) == 0 {
+		t.Errorf("SIGUSR1 action %v, want a handler with SA_RESTART and SIGHUP in its mask", usr1)
+	}
+	if h := sa[sigIndex(sigPipe)].GetSigaction(); h != 1 {
+		t.Errorf("SIGPIPE handler %#x, want SIG_IGN", h)
+	}
+	if tc.GetBlkSigset()&sigBit(sigUSR2) == 0 {
+		t.Errorf("leader mask %#x: SIGUSR2 not blocked", tc.GetBlkSigset())
+	}
+	var pending []int
+	for _, s := range tc.GetSignalsS().GetSignals() {
+		pending = append(pending, int(s.GetSiginfo()[0]))
+	}
+	if len(pending) != 1 || pending[0] != sigUSR2 {
+		t.Errorf("shared pending signals %v, want [SIGUSR2]", pending)
+	}
+	if r := tc.GetTimers().GetReal(); r.GetIsec() != 3600 || r.GetVsec() < 3000 {
+		t.Errorf("ITIMER_REAL %v, want interval 3600 s and about an hour left", r)
+	}
+
+	// Memory: the mappings are those /proc showed before the dump.
+	mm := one[*images.MmEntry](t, dir, image.MM.FileName(pid))
+	if len(mm.GetVmas()) != len(maps) {
+		t.Errorf("mm: %d vmas, /proc/PID/maps had %d", len(mm.GetVmas()), len(maps))
+	}
+	for i := 0; i < min(len(maps), len(mm.GetVmas())); i++ {
+		v, e := maps[i], mm.GetVmas()[i]
+		if e.GetStart() != v.Start || e.GetEnd() != v.End || e.GetProt() != vmaProt(v.Perm) {
+			t.Errorf("vma %d: %#x-%#x prot %d, maps has %#x-%#x %v", i, e.GetStart(), e.GetEnd(), e.GetProt(), v.Start, v.End, v.Perm)
+		}
+	}
+	checkStatePages(t, dir, pid)
+
+	// Files: the pipe's 5000 unread bytes, the file at offset 777.
+	pd := readImg(t, dir, "pipes-data.img")
+	if len(pd.Entries) != 1 {
+		t.Fatalf("pipes-data: %d entries, want 1", len(pd.Entries))
+	}
+	if e := pd.Entries[0].Msg.(*images.PipeDataEntry); e.GetBytes() != 5000 || len(pd.Entries[0].Extra.Data) != 5000 {
+		t.Errorf("pipe data: %v with %d bytes, want 5000", e, len(pd.Entries[0].Extra.Data))
+	}
+	for i, b := range pd.Entries[0].Extra.Data {
+		if b != byte(i*7) {
+			t.Errorf("pipe byte %d is %d, want %d", i, b, byte(i*7))
+			break
+		}
+	}
+	files := readImg(t, dir, "files.img")
+	byID := map[uint32]*images.FileEntry{}
+	for _, e := range files.Entries {
+		fe := e.Msg.(*images.FileEntry)
+		byID[fe.GetId()] = fe
+	}
+	ids := one[*images.TaskKobjIdsEntry](t, dir, image.IDs.FileName(pid))
+	var dataFd *images.RegFileEntry
+	for _, e := range readImg(t, dir, image.Fdinfo.FileName(ids.GetFilesId())).Entries {
+		fi := e.Msg.(*images.FdinfoEntry)
+		if fi.GetFd() == 5 {
+			dataFd = byID[fi.GetId()].GetReg()
+		}
+	}
+	if want := filepath.Join(p.workdir, "state.data"); dataFd.GetName() != want || dataFd.GetPos() != 777 || dataFd.GetFlags()&3 != 2 {
+		t.Errorf("fd 5: %v, want %s O_RDWR at offset 777", dataFd, want)
+	}
+	fs := one[*images.FsEntry](t, dir, image.FS.FileName(pid))
+	if fs.GetUmask() != 0o27 || byID[fs.GetCwdId()].GetReg().GetName() != p.workdir {
+		t.Errorf("fs %v (cwd %s), want umask 027 and cwd %s", fs, byID[fs.GetCwdId()].GetReg().GetName(), p.workdir)
+	}
+}
+
+// checkStatePages finds the program's private mapping in the pagemap (21
+// runs of 2 pages, 3 pages apart, after the one page it never touched)
+// and checks the bytes the pages image holds for it.
+func checkStatePages(t *testing.T, dir string, pid int) {
+	pm := readImg(t, dir, image.Pagemap.FileName(pid))
+	pagesID := pm.Entries[0].Msg.(*images.PagemapHead).GetPagesId()
+	pages, err := os.ReadFile(filepath.Join(dir, image.Pages.FileName(pagesID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	type run struct{ addr, nr, off uint64 }
+	var runs []run
+	for _, e := range pm.Entries[1:] {
+		pe := e.Msg.(*images.PagemapEntry)
+		runs = append(runs, run{pe.GetVaddr(), pe.GetNrPages(), total})
+		total += pe.GetNrPages()
+	}
+	if total*pageSize != uint64(len(pages)) {
+		t.Fatalf("pagemap lists %d pages, %s holds %d bytes", total, image.Pages.FileName(pagesID), len(pages))
+	}
+	for i := 0; i+21 <= len(runs); i++ {
+		ok := true
+		for k := range 21 {
+			r := runs[i+k]
+			if r.nr != 2 || r.addr != runs[i].addr+uint64(3*k)*pageSize {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		for k := range 21 {
+			r := runs[i+k]
+			for pg := range uint64(2) {
+				want := byte(3*k + 1 + int(pg))
+				b := pages[(r.off+pg)*pageSize : (r.off+pg+1)*pageSize]
+				if b[0] != want || b[pageSize-1] != want {
+					t.Errorf("page %#x holds %d..%d, want %d", r.addr+pg*pageSize, b[0], b[pageSize-1], want)
+				}
+			}
+		}
+		return
+	}
+	t.Error("the pagemap has no run of the program's private mapping (every third page untouched)")
+}
+
+// fieldPaths collects the paths of the fields set in m (list elements
+// merged), so two images can be compared by shape rather than value.
+func fieldPaths(m protoreflect.Message, prefix string, out map[string]bool) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := prefix + "." + string(fd.Name())
+		out[p] = true
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := range l.Len() {
+				fieldPaths(l.Get(i).Message(), p, out)
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			fieldPaths(v.Message(), p, out)
+		}
+		return true
+	})
+}
+
+// setShape reads every image of dir: how many files of each kind, and the
+// fields each kind's entries set.
+func setShape(t *testing.T, dir string) (counts map[string]int, fields map[string]map[string]bool) {
+	t.Helper()
+	names, err := image.ListDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, fields = map[string]int{}, map[string]map[string]bool{}
+	for _, n := range names {
+		k := image.KindForFile(n)
+		name := k.Name
+		if k == image.ShmemPagemap {
+			name = "SHMEM_PAGEMAP"
+		}
+		counts[name]++
+		if k.Raw() {
+			continue
+		}
+		if fields[name] == nil {
+			fields[name] = map[string]bool{}
+		}
+		for _, e := range readImg(t, dir, n).Entries {
+			fieldPaths(e.Msg.ProtoReflect(), string(e.Msg.ProtoReflect().Descriptor().Name()), fields[name])
+		}
+	}
+	return counts, fields
+}
+
+// compareWithCRIU compares the shape of our image set with the one CRIU
+// 4.2 wrote for the same program: the same kinds of files, as many of
+// each, and the same fields set.
+func compareWithCRIU(t *testing.T, dir, set string) {
+	t.Helper()
+	ref := filepath.Join(testutil.FixturesDir(t), "criu-4.2", "images", set)
+	oc, of := setShape(t, dir)
+	rc, rf := setShape(t, ref)
+	if len(rc) < 10 || len(rf["CORE"]) < 20 {
+		t.Fatalf("CRIU's %s set looks empty: %v", set, rc)
+	}
+	keys := func(m map[string]int) []string {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		return ks
+	}
+	if fmt.Sprint(oc) != fmt.Sprint(rc) {
+		t.Errorf("image files by kind: ours %v, CRIU's %v", oc, rc)
+	}
+	for _, k := range keys(rc) {
+		var missing, extra []string
+		for f := range rf[k] {
+			if !of[k][f] {
+				missing = append(missing, f)
+			}
+		}
+		for f := range of[k] {
+			if !rf[k][f] {
+				extra = append(extra, f)
+			}
+		}
+		sort.Strings(missing)
+		sort.Strings(extra)
+		if len(missing) > 0 || len(extra) > 0 {
+			t.Errorf("%s: fields CRIU sets and we do not: %v; fields we set and CRIU does not: %v", k, missing, extra)
+		}
+	}
+}
+
+func TestDumpTreeStream(t *testing.T) {
+	p := startProgram(t, "tree")
+	in := seizeStream(t, p.pid)
+	var out bytes.Buffer
+	if err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &out}); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	p.waitKilled(t)
+
+	// The stream is in the defined order.
+	sr, err := image.NewStreamReader(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for {
+		f, err := sr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, f.Name)
+		io.Copy(io.Discard, f)
+	}
+	dir := t.TempDir()
+	if err := image.UnpackStream(bytes.NewReader(out.Bytes()), dir); err != nil {
+		t.Fatal(err)
+	}
+	pagesOf := map[string]string{}
+	for _, n := range names {
+		if k := image.KindForFile(n); k == image.Pagemap || k == image.ShmemPagemap {
+			head := readImg(t, dir, n).Entries[0].Msg.(*images.PagemapHead)
+			pagesOf[n] = image.Pages.FileName(head.GetPagesId())
+		}
+	}
+	if want := image.StreamOrder(names, pagesOf); fmt.Sprint(want) != fmt.Sprint(names) {
+		t.Errorf("stream order %v, want %v", names, want)
+	}
+
+	pst := readImg(t, dir, "pstree.img")
+	if len(pst.Entries) != 5 {
+		t.Fatalf("pstree: %d tasks, want 5", len(pst.Entries))
+	}
+	vms := map[uint32]bool{}
+	for _, e := range pst.Entries {
+		pe := e.Msg.(*images.PstreeEntry)
+		core := one[*images.CoreEntry](t, dir, image.Core.FileName(pe.GetPid()))
+		if pe.GetThreads()[0] == 0 {
+			if tc := core.GetTc(); tc.GetTaskState() != images.TaskDead || tc.GetExitCode() != 7<<8 || core.GetThreadInfo() != nil {
+				t.Errorf("zombie %d core %v, want dead with exit status 7", pe.GetPid(), tc)
+			}
+			continue
+		}
+		if core.GetTc().GetTaskState() != images.TaskAlive {
+			t.Errorf("task %d: state %d, want alive", pe.GetPid(), core.GetTc().GetTaskState())
+		}
+		ids := one[*images.TaskKobjIdsEntry](t, dir, image.IDs.FileName(pe.GetPid()))
+		vms[ids.GetVmId()] = true
+	}
+	if len(vms) != 4 {
+		t.Errorf("%d distinct address spaces among 4 live tasks", len(vms))
+	}
+	pd := readImg(t, dir, "pipes-data.img")
+	var a uint32
+	for _, e := range pst.Entries {
+		pe := e.Msg.(*images.PstreeEntry)
+		if pe.GetPpid() == pst.Entries[0].Msg.(*images.PstreeEntry).GetPid() && pe.GetPgid() == pe.GetPpid() && pe.GetThreads()[0] != 0 {
+			a = pe.GetPid()
+		}
+	}
+	found := false
+	for _, e := range pd.Entries {
+		d := e.Extra.Data
+		if len(d) >= 4 && len(d)%4 == 0 && uint32(d[0])|uint32(d[1])<<8|uint32(d[2])<<16|uint32(d[3])<<24 == a {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("pipes-data holds no pid of child A (%d): %v", a, pd.Entries)
+	}
+	compareWithCRIU(t, dir, "tree")
+}
+
+func TestDumpTreeLeaveRunning(t *testing.T) {
+	p := startProgram(t, "tree")
+	in := seizeStream(t, p.pid)
+	dir := t.TempDir()
+	if err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, LeaveRunning: true}); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	root := readImg(t, dir, "pstree.img").Entries[0].Msg.(*images.PstreeEntry)
+	st, err := proc.FS{}.Status(p.pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ShdPnd != 0 || st.SigPnd != 0 {
+		t.Errorf("root has pending signals %#x/%#x after the dump: the freeze left some", st.ShdPnd, st.SigPnd)
+	}
+	if int(root.GetPid()) != p.pid {
+		t.Errorf("pstree root %d, want %d", root.GetPid(), p.pid)
+	}
+	if got := p.finish(t); got != "PASS" {
+		t.Errorf("tree after the dump: %s", got)
+	}
+}
