@@ -375,6 +375,8 @@ func Dump(ctx context.Context, o Options) (err error) {
 		if in != nil && in.rec != nil {
 			if terr := seize.Thaw(in.rec); terr != nil {
 				err = errors.Join(err, fmt.Errorf("thaw: %w", terr))
+			} else if inDir {
+				os.Remove(filepath.Join(o.Dir, seize.FreezeFile))
 			}
 		}
 		return err
@@ -395,6 +397,10 @@ func Dump(ctx context.Context, o Options) (err error) {
 		}
 		if rerr := att.rollback(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+		} else if inDir {
+			// The tree runs again: the record describes a freeze that is
+			// no more, and a later --thaw must not act on it.
+			os.Remove(filepath.Join(o.Dir, seize.FreezeFile))
 		}
 	}()
 	if d, err = newDumper(tr, in, att); err != nil {

@@ -3,6 +3,7 @@ package dump
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -224,7 +226,6 @@ func one[M proto.Message](t *testing.T, dir, name string) M {
 	}
 	return img.Entries[0].Msg.(M)
 }
-
 
 // sigIndex is the position of signal sig in core's sigactions: signals 1
 // to 64 without SIGKILL and SIGSTOP.
@@ -659,4 +660,242 @@ func TestDumpTreeLeaveRunning(t *testing.T) {
 	if got := p.finish(t); got != "PASS" {
 		t.Errorf("tree after the dump: %s", got)
 	}
+}
+
+// runsOn checks that a program whose dump failed was let go on as if
+// nothing happened: not stopped, and its own checks pass.
+func runsOn(t *testing.T, p *program) {
+	t.Helper()
+	if st := procState(t, p.pid); st == 'T' || st == 't' {
+		t.Fatalf("state %c after the failed dump, want running", st)
+	}
+	if got := p.finish(t); got != "PASS" {
+		t.Errorf("program after the failed dump: %s", got)
+	}
+}
+
+// TestTruncatedSeizeStream: a seize stream cut after its freeze record
+// fails the dump and lets the tree run on; one cut before the record
+// fails too, but then nothing says how the tree was frozen, and it stays
+// frozen for `criu-seize --thaw` with the whole stream.
+func TestTruncatedSeizeStream(t *testing.T) {
+	p := startProgram(t, "state")
+	in := seizeStream(t, p.pid)
+	// Drop the end-of-archive blocks and the last padding byte of
+	// freeze.img, the last member.
+	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in[:len(in)-1025]), Stdout: io.Discard})
+	if !errors.Is(err, ErrBadInput) {
+		t.Fatalf("dump of a cut stream: %v, want ErrBadInput", err)
+	}
+	t.Logf("cut after the record: %v", err)
+	runsOn(t, p)
+
+	p = startProgram(t, "state")
+	in = seizeStream(t, p.pid)
+	err = Dump(context.Background(), Options{Stdin: bytes.NewReader(in[:1024]), Stdout: io.Discard})
+	if !errors.Is(err, ErrBadInput) {
+		t.Fatalf("dump of a stream cut before its record: %v, want ErrBadInput", err)
+	}
+	t.Logf("cut before the record: %v", err)
+	if st := procState(t, p.pid); st != 'T' {
+		t.Errorf("state %c: the tree was touched without a freeze record", st)
+	}
+	rec, err := seize.ReadRecordStream(bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seize.Thaw(rec); err != nil {
+		t.Fatal(err)
+	}
+	runsOn(t, p)
+}
+
+// failingWriter accepts limit bytes, then fails.
+type failingWriter struct{ limit int }
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	if len(b) > w.limit {
+		n := w.limit
+		w.limit = 0
+		return n, syscall.EPIPE
+	}
+	w.limit -= len(b)
+	return len(b), nil
+}
+
+// TestDumpOutputFails: the reader of the image stream goes away in the
+// middle of the pages.
+func TestDumpOutputFails(t *testing.T) {
+	p := startProgram(t, "state")
+	in := seizeStream(t, p.pid)
+	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 100 << 10}})
+	if !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("dump to a broken stream: %v, want EPIPE", err)
+	}
+	runsOn(t, p)
+}
+
+// cancelWriter cancels the dump after some output, as a SIGTERM would.
+type cancelWriter struct {
+	n      int
+	cancel func()
+}
+
+func (w *cancelWriter) Write(b []byte) (int, error) {
+	w.n += len(b)
+	if w.n > 64<<10 {
+		w.cancel()
+	}
+	return len(b), nil
+}
+
+func TestDumpCanceled(t *testing.T) {
+	p := startProgram(t, "state")
+	in := seizeStream(t, p.pid)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := Dump(ctx, Options{Stdin: bytes.NewReader(in), Stdout: &cancelWriter{cancel: cancel}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled dump: %v, want context.Canceled", err)
+	}
+	runsOn(t, p)
+
+	// A directory dump that fails leaves no half image set behind.
+	p = startProgram(t, "state")
+	seizeDir(t, p.pid, dir)
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if err := Dump(ctx, Options{Dir: dir}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled dump: %v, want context.Canceled", err)
+	}
+	names, err := image.ListDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(names) != "[inventory.img pstree.img]" {
+		t.Errorf("directory after a failed dump holds %v, want criu-seize's images without the spent freeze record", names)
+	}
+	runsOn(t, p)
+}
+
+var (
+	toolsOnce sync.Once
+	toolsDir  string
+	toolsErr  error
+)
+
+// tools builds criu-seize and criu-parasite for the tests of the binaries.
+func tools(t *testing.T) string {
+	t.Helper()
+	testutil.RequireRoot(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not found: cannot build the binaries")
+	}
+	toolsOnce.Do(func() {
+		if toolsDir, toolsErr = os.MkdirTemp("", "criugo-dump-tools-"); toolsErr != nil {
+			return
+		}
+		out, err := exec.Command(goBin, "build", "-o", toolsDir+"/",
+			"github.com/criugo/criugo/cmd/criu-seize", "github.com/criugo/criugo/cmd/criu-parasite").CombinedOutput()
+		if err != nil {
+			toolsErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if toolsErr != nil {
+		t.Fatal(toolsErr)
+	}
+	t.Cleanup(func() {})
+	return toolsDir
+}
+
+// TestBinariesLoop runs the canonical pipeline on the loop program:
+// criu-seize -t PID | criu-parasite -D DIR, which kills it, and checks the
+// set decodes with CRIU's own crit when it is installed.
+func TestBinariesLoop(t *testing.T) {
+	bin := tools(t)
+	loop := fixtureProgram(t, "loop")
+	dir := t.TempDir()
+	cnt := filepath.Join(dir, "loop.cnt")
+	out, err := exec.Command("/bin/sh", "-c", `setsid "$0" "$1" </dev/null >/dev/null 2>&1 & echo $!`, loop, cnt).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(cnt); len(b) > 0 {
+			break
+		}
+	}
+	imgs := filepath.Join(dir, "img")
+	if err := os.Mkdir(imgs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", `"$0"/criu-seize -t "$1" | "$0"/criu-parasite -D "$2"`, bin, strconv.Itoa(pid), imgs)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pipeline: %v: %s", err, out)
+	}
+	p := &program{pid: pid}
+	p.waitKilled(t)
+	compareWithCRIU(t, imgs, "loop")
+	crit, err := exec.LookPath("crit")
+	if err != nil {
+		t.Log("CRIU's crit not installed: interop not checked")
+		return
+	}
+	names, _ := image.ListDir(imgs)
+	for _, n := range names {
+		if image.KindForFile(n).Raw() {
+			continue
+		}
+		if out, err := exec.Command(crit, "decode", "-i", filepath.Join(imgs, n)).CombinedOutput(); err != nil {
+			t.Errorf("CRIU's crit cannot decode %s: %v: %s", n, err, out)
+		}
+	}
+}
+
+// TestBinaryKilled kills criu-parasite while it writes the pages of the
+// state program into a stream nobody reads: the tree must run on.
+func TestBinaryKilled(t *testing.T) {
+	bin := tools(t)
+	p := startProgram(t, "state")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	in := seizeStream(t, p.pid)
+	cmd := exec.Command(filepath.Join(bin, "criu-parasite"))
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	// Wait until the stream fills the pipe: the dump writes only once
+	// every task is collected and the parasite is gone from the tree.
+	size, err := unix.FcntlInt(pr.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := false
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
+		if n, err := unix.IoctlGetInt(int(pr.Fd()), unix.TIOCINQ); err == nil && n >= size {
+			full = true
+			break
+		}
+	}
+	if !full {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("criu-parasite never filled its output")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	runsOn(t, p)
 }
