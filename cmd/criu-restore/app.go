@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
@@ -53,6 +54,7 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			}
 			if opts.ImagesDir == "" {
 				opts.Stream = stdin
+				growPipe(stdin)
 			}
 			if c.Bool("verbose") {
 				opts.Log = logw
@@ -65,4 +67,18 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			return nil
 		},
 	}
+}
+
+// growPipe enlarges the pipe a stream comes through, when it is one: with
+// the default 64 KiB the reader and the writer take turns every 64 KiB.
+// It is only a speed-up, so a failure is ignored.
+func growPipe(r io.Reader) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return
+	}
+	unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 }

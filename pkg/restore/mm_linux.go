@@ -365,10 +365,20 @@ func (r *restorer) setMMMap(t *task, mm *images.MmEntry, exeFd uint64) error {
 	return err
 }
 
-// pageBatch gathers pages read from a pages file and the addresses they
-// go to, and writes them with one process_vm_writev.
-type pageBatch struct {
+// pageSink takes the pages of a pagemap in pages-file order: each piece is
+// either written into the task or skipped (kept aside when keep is set).
+type pageSink interface {
+	page(addr, n uint64) error
+	skip(n uint64, keep []byte) error
+	flush() error
+}
+
+// streamSink writes pages read from a stream with process_vm_writev: 4 MiB
+// and up to 1024 ranges per call.
+type streamSink struct {
 	pid    int
+	src    io.Reader
+	name   string
 	buf    []byte
 	used   int
 	remote []unix.RemoteIovec
@@ -379,36 +389,160 @@ const (
 	iovMax         = 1024
 )
 
-func (b *pageBatch) flush() error {
-	if b.used == 0 {
+func (s *streamSink) page(addr, n uint64) error {
+	for n > 0 {
+		if s.used == len(s.buf) || len(s.remote) == iovMax {
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+		k := min(n, uint64(len(s.buf)-s.used))
+		if _, err := io.ReadFull(s.src, s.buf[s.used:s.used+int(k)]); err != nil {
+			return fmt.Errorf("read %s: %w", s.name, truncatedErr(err))
+		}
+		s.used += int(k)
+		s.remote = append(s.remote, unix.RemoteIovec{Base: uintptr(addr), Len: int(k)})
+		addr += k
+		n -= k
+	}
+	return nil
+}
+
+func (s *streamSink) skip(n uint64, keep []byte) error {
+	if keep == nil {
+		keep = make([]byte, n)
+	}
+	if _, err := io.ReadFull(s.src, keep[:n]); err != nil {
+		return fmt.Errorf("read %s: %w", s.name, truncatedErr(err))
+	}
+	return nil
+}
+
+func (s *streamSink) flush() error {
+	if s.used == 0 {
 		return nil
 	}
-	local := []unix.Iovec{{Base: &b.buf[0]}}
-	local[0].SetLen(b.used)
-	done := 0
-	for done < b.used {
-		n, err := unix.ProcessVMWritev(b.pid, local, b.remote, 0)
+	local := []unix.Iovec{{Base: &s.buf[0]}}
+	local[0].SetLen(s.used)
+	for {
+		n, err := unix.ProcessVMWritev(s.pid, local, s.remote, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("write pages at %#x: %w", b.remote[0].Base, err)
+			return fmt.Errorf("write pages at %#x: %w", s.remote[0].Base, err)
 		}
-		if n != b.used {
-			return fmt.Errorf("write pages: %d of %d bytes written: %w", n, b.used, ptrace.ErrFault)
+		if n != s.used {
+			return fmt.Errorf("write pages: %d of %d bytes written: %w", n, s.used, ptrace.ErrFault)
 		}
-		done = n
+		break
 	}
-	b.used, b.remote = 0, b.remote[:0]
+	s.used, s.remote = 0, s.remote[:0]
 	return nil
 }
 
-// writePages reads the present pages of p's runs from src, in order, and
-// writes each into the task, except those of [vdso] (which must equal this
-// kernel's) and [vvar] (data the kernel provides).
+// fileSink has the task read its pages itself from the pages file, with
+// injected preadv calls of up to fileIovMax ranges: the kernel copies from
+// the page cache straight into the task, with no copy through
+// criu-restore.
+type fileSink struct {
+	r    *restorer
+	t    *task
+	file *os.File
+	fd   uint64 // the task's fd of the pages file
+	off  uint64 // pages-file offset of the next piece
+	// Pending ranges, read from pages-file offset start.
+	start  uint64
+	ranges [][2]uint64
+}
+
+const fileIovMax = 512
+
+func (s *fileSink) page(addr, n uint64) error {
+	if len(s.ranges) == fileIovMax {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	if len(s.ranges) == 0 {
+		s.start = s.off
+	}
+	s.ranges = append(s.ranges, [2]uint64{addr, n})
+	s.off += n
+	return nil
+}
+
+func (s *fileSink) skip(n uint64, keep []byte) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if keep != nil {
+		if _, err := s.file.ReadAt(keep[:n], int64(s.off)); err != nil {
+			return fmt.Errorf("read %s: %w", s.file.Name(), truncatedErr(err))
+		}
+	}
+	s.off += n
+	return nil
+}
+
+func (s *fileSink) flush() error {
+	for len(s.ranges) > 0 {
+		b := newScratchBuf(s.t.scratch)
+		words := make([]uint64, 0, 2*len(s.ranges))
+		for _, rg := range s.ranges {
+			words = append(words, rg[0], rg[1])
+		}
+		iov := b.u64s(words...)
+		if err := b.flush(s.t.pid); err != nil {
+			return err
+		}
+		got, err := s.r.call(s.t, s.t.threads[0], "preadv pages", unix.SYS_PREADV, s.fd, iov, uint64(len(s.ranges)), s.start, 0)
+		if err != nil {
+			return fmt.Errorf("read pages into pid %d: %w", s.t.pid, err)
+		}
+		if got == 0 {
+			return fmt.Errorf("read %s at %d: %w", s.file.Name(), s.start, truncatedErr(io.EOF))
+		}
+		// A short read (the kernel caps one read at about 2 GiB): go on
+		// from where it stopped.
+		s.start += got
+		for got > 0 && len(s.ranges) > 0 {
+			if got >= s.ranges[0][1] {
+				got -= s.ranges[0][1]
+				s.ranges = s.ranges[1:]
+				continue
+			}
+			s.ranges[0][0] += got
+			s.ranges[0][1] -= got
+			got = 0
+		}
+	}
+	s.ranges = s.ranges[:0]
+	return nil
+}
+
+// writePages puts the present pages of p's runs into the task, reading
+// them from src in order, except those of [vdso] (which must equal this
+// kernel's) and [vvar] (data the kernel provides). An image directory's
+// pages file is read by the task itself; a stream's pages go through
+// criu-restore.
 func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) error {
-	name := pagesName(p.pagesID)
-	b := &pageBatch{pid: t.pid, buf: make([]byte, pageBatchBytes)}
+	var sink pageSink
+	if f, ok := src.(*os.File); ok {
+		b := newScratchBuf(t.scratch)
+		path := b.cstring(r.files.procPath(f))
+		if err := b.flush(t.pid); err != nil {
+			return err
+		}
+		fd, err := r.call(t, t.threads[0], "openat "+f.Name(), unix.SYS_OPENAT, atFDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
+		}
+		defer r.call(t, t.threads[0], "close", unix.SYS_CLOSE, fd)
+		sink = &fileSink{r: r, t: t, file: f, fd: fd}
+	} else {
+		sink = &streamSink{pid: t.pid, src: src, name: pagesName(p.pagesID), buf: make([]byte, pageBatchBytes)}
+	}
 	var vdso []byte
 	var vdsoBytes uint64
 	if p.vdso != nil {
@@ -424,52 +558,28 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) error {
 				return fmt.Errorf("restore pages of pid %d: %#x is in no vma: %w", t.pid, addr, ErrBadImage)
 			}
 			n := min(run.end(), v.end()) - addr
-			if v.kind == vmaKindVdso || v.kind == vmaKindVvar {
-				if err := checkSpecialPages(v, addr, n, src, name, vdso); err != nil {
-					return err
-				}
-				if v.kind == vmaKindVdso {
-					vdsoBytes += n
-				}
-				addr += n
-				continue
+			var err error
+			switch v.kind {
+			case vmaKindVdso:
+				err = sink.skip(n, vdso[addr-v.start():])
+				vdsoBytes += n
+			case vmaKindVvar:
+				err = sink.skip(n, nil)
+			default:
+				err = sink.page(addr, n)
 			}
-			for n > 0 {
-				if b.used == len(b.buf) || len(b.remote) == iovMax {
-					if err := b.flush(); err != nil {
-						return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
-					}
-				}
-				k := min(n, uint64(len(b.buf)-b.used))
-				if _, err := io.ReadFull(src, b.buf[b.used:b.used+int(k)]); err != nil {
-					return fmt.Errorf("read %s: %w", name, truncatedErr(err))
-				}
-				b.used += int(k)
-				b.remote = append(b.remote, unix.RemoteIovec{Base: uintptr(addr), Len: int(k)})
-				addr += k
-				n -= k
+			if err != nil {
+				return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 			}
+			addr += n
 		}
 	}
-	if err := b.flush(); err != nil {
+	if err := sink.flush(); err != nil {
 		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 	}
 	// A [vdso] the dump did not save whole cannot be compared.
 	if p.vdso != nil && vdsoBytes == p.vdso.size() {
 		return checkVdso(t, p, vdso)
-	}
-	return nil
-}
-
-// checkSpecialPages consumes the saved pages of [vdso] or [vvar], keeping
-// those of [vdso] in got to compare once all are read.
-func checkSpecialPages(v *vma, addr, n uint64, src io.Reader, name string, got []byte) error {
-	saved := make([]byte, n)
-	if _, err := io.ReadFull(src, saved); err != nil {
-		return fmt.Errorf("read %s: %w", name, truncatedErr(err))
-	}
-	if v.kind == vmaKindVdso && got != nil {
-		copy(got[addr-v.start():], saved)
 	}
 	return nil
 }
