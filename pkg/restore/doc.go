@@ -34,6 +34,9 @@
 //	            seized, given the scratch area (mmap injected from the
 //	            `syscall` it sleeps in); children: clone3(set_tid) injected
 //	            into their parent, traced from birth (PTRACE_O_TRACEFORK);
+//	            every task starts with all signals blocked and default
+//	            actions (CLONE_CLEAR_SIGHAND), and a call that would set
+//	            what the task already has is skipped;
 //	            setsid/setpgid right after each creation, group joins once
 //	            all exist; zombies exit with their status, left unreaped
 //	per task    close the inherited fds; memory (mm_linux.go); fds
@@ -45,8 +48,9 @@
 //	            pending signals; credentials last
 //	finalize    per task: the leader injects munmap of the scratch area
 //	            and stays in that call's syscall-exit stop; every thread
-//	            gets its xsave area, registers and blocked mask; then
-//	            every thread of the tree is detached at once
+//	            gets its xsave area, registers and blocked mask; a thread
+//	            that goes back into a system call is stepped into it;
+//	            then every thread of the tree is detached at once
 //
 // # Memory
 //
@@ -57,9 +61,12 @@
 // same code as this kernel's); each VMA is mapped at its address (files
 // and memfds opened by the task itself through /proc/<criu-restore>/fd/N,
 // shared memory as one memfd every task maps); the pages of the pagemap
-// are written with process_vm_writev, 4 MiB and up to 1024 ranges per
-// call; protections and madvise flags follow; brk, the arg and env areas,
-// auxv and the exe file are set at once with PR_SET_MM_MAP.
+// go in (from an image directory the task reads them itself with injected
+// preadv calls of up to 512 ranges, so the kernel copies them from the
+// page cache straight into it; from a stream criu-restore writes them with
+// process_vm_writev, 4 MiB and up to 1024 ranges per call); protections
+// and madvise flags follow; brk, the arg and env areas, auxv and the exe
+// file are set at once with PR_SET_MM_MAP.
 //
 //	task address space during the restore
 //	+--------+------+-----+------------------+--------+-------+-------+
@@ -84,13 +91,24 @@
 // -ERESTARTNOINTR or -ERESTARTNOHAND, orig_ax >= 0) is set to execute it
 // again (ax = orig_ax, ip -= 2); -ERESTART_RESTARTBLOCK becomes -EINTR, as
 // in CRIU. orig_ax is -1 in the final registers so that the kernel adds no
-// restart of its own when the thread leaves its syscall-exit stop.
+// restart of its own when the thread leaves its syscall-exit stop. A
+// thread set to execute a system call again is stepped with PTRACE_SYSCALL
+// to that call's entry stop before it is detached: it is then inside the
+// call, and a signal sent right after the restore interrupts the call as
+// it would have interrupted the original, instead of running its handler
+// before the thread re-enters the call (a lost wakeup: a program in
+// pause() would never see the SIGTERM it waits for).
 //
 // # Streams
 //
 // From a stream (a tar of image files, see package image), images are
-// kept in memory as they arrive and pages are written straight into their
-// task when the task's memory is ready for them.
+// kept in memory as they arrive; the tree is created from pstree.img when
+// the first pages file comes, each task's memory is restored when its
+// pages come (its mm and the files it maps came before, in stream order)
+// and they go straight from the stream into the task; shared memory is
+// filled when its pages come, after every task's. Only pages that come
+// before what they need are held in memory; nothing is written to disk.
+// The rest of each task is restored at the end of the stream.
 //
 // # Limits
 //

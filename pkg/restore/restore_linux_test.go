@@ -401,3 +401,32 @@ func lockFixtures(t *testing.T) {
 	}
 	t.Cleanup(func() { f.Close() })
 }
+
+func TestRestoreCutStream(t *testing.T) {
+	dir := fixtureSet(t, "tree")
+	var stream bytes.Buffer
+	if err := image.PackDir(dir, &stream, false); err != nil {
+		t.Fatal(err)
+	}
+	// Cut inside the pages of the third task: the tree exists by then and
+	// two tasks have their memory.
+	b := stream.Bytes()
+	cut := bytes.Index(b, []byte("pages-3.img"))
+	if cut < 0 {
+		t.Fatal("no pages-3.img in the stream")
+	}
+	_, err := Restore(Options{Stream: bytes.NewReader(b[:cut+4096]), Detach: true})
+	if err == nil {
+		t.Fatal("a cut stream restored")
+	}
+	t.Log(err)
+	if !errors.Is(err, image.ErrTruncated) {
+		t.Errorf("error %v does not match image.ErrTruncated", err)
+	}
+	for _, pid := range []int{16228, 16230, 16231, 16232, 16233} {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			t.Errorf("pid %d left behind", pid)
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
