@@ -1,0 +1,72 @@
+// Package dump turns a process tree that criu-seize froze into a complete
+// CRIU 4.2 image set: the stage behind criu-parasite.
+//
+// # Input and output
+//
+// The input is criu-seize's output: inventory.img, pstree.img and the
+// freeze record freeze.img (see pkg/seize), from a directory or a stream.
+// The output is the image set, into a directory or as a stream in the
+// order pkg/image defines (image.StreamOrder):
+//
+//	inventory.img  pstree.img                      as criu-seize wrote them
+//	files.img fdinfo-N.img pipes-data.img ...      the whole tree
+//	core-T.img... ids-P mm-P fs-P pagemap-P pages-N   per task, pages last
+//	pagemap-shmem-I.img pages-N                    shared memory objects
+//	stats-dump
+//
+// Pages are read from the frozen tasks while they are written: a pages
+// image is never held in memory, and with a directory several chunks are
+// read and written at once.
+//
+// # Attaching without a trace
+//
+// Every thread is seized (PTRACE_SEIZE, no EXITKILL: if criu-parasite dies
+// the kernel detaches the tree and it runs on). A tree criu-seize stopped
+// with SIGSTOP is then taken out of that job-control stop, so that it is
+// dumped, and later released, as it was before the freeze:
+//
+//	group-stop (criu-seize's SIGSTOP)
+//	    | tgkill(SIGCONT) to one thread that does not block it
+//	    v
+//	trap "group continued"  --resume-->  signal-delivery-stop SIGCONT
+//	                                         | interrupt, resume with 0 (SIGCONT dropped)
+//	                                         v
+//	                                     interrupt-stop  <-- other threads: interrupt, resume
+//
+// No user instruction runs on the way: a seized thread takes a pending
+// trap before anything else. Tasks go children first, so that the SIGCHLD
+// a child's stop and continue raise in its parent is queued when the
+// parent's turn comes; it is dropped the same way unless the freeze record
+// says one was pending before the freeze. A task that was already stopped
+// before criu-seize stays stopped and is recorded as TASK_STOPPED.
+// For the cgroup freezers, every thread is interrupted while frozen and the
+// cgroup thawed: the interrupt comes before any user instruction.
+//
+// # What is read, and how
+//
+//	/proc/PID/{stat,status,smaps,fd,fdinfo,map_files,auxv,...}   layout, files, creds
+//	ptrace (pkg/ptrace)        registers, xsave, signal masks and queues, rseq, seccomp
+//	kcmp(2)                    which tasks share an mm, fd table, fs, sighand, file
+//	pidfd_getfd(2)             the tasks' own open files: owners, pipe contents (tee)
+//	injected syscalls          clear_child_tid, securebits (pkg/compel)
+//	the parasite blob          sigactions, itimers, POSIX timers, brk, umask,
+//	                           prctl state, sigaltstack, parent-death signal
+//	process_vm_readv           memory, in 4 MiB chunks; /proc/PID/mem for
+//	                           mappings without PROT_READ
+//
+// The images follow CRIU 4.2 field for field, including its numbering:
+// ids of files come from one counter in the order CRIU meets them (mapped
+// files, then fds, then the exe link, then cwd and root of each task);
+// kernel objects get kcmp-based ids with criu itself as 1; pages are
+// grouped into pagemap entries as CRIU's page pipes group them (see
+// pagePlan), down to its PE_LAZY marks.
+//
+// # Failure
+//
+// After attaching, any error rolls back: the parasite is cured, every
+// thread detached, and the freeze undone with seize.Thaw (minus the tasks
+// already resumed); a directory loses the half-written images. The tree is
+// killed only after the whole image set is written and synced (a stream is
+// flushed). Cancelling the context (SIGTERM to criu-parasite) is a failure
+// like any other.
+package dump
