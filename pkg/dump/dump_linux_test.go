@@ -991,3 +991,96 @@ func seizeDir2(t testing.TB, pid int, dir string) {
 		t.Fatalf("seize %d: %v", pid, err)
 	}
 }
+
+// TestDumpPrograms dumps, with --leave-running, each C/R test program of
+// test/programs (threads, pipes, files with a deleted one, mappings shared
+// with a child, signals, timers, a tree, creds, a FIFO): the dump must
+// succeed and the program must still pass its own checks afterwards.
+func TestDumpPrograms(t *testing.T) {
+	testutil.RequireRoot(t)
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found: cannot build test/programs")
+	}
+	src, err := filepath.Abs("../../test/programs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(src, "crtest.c")); err != nil {
+		t.Skipf("no test programs: %v", err)
+	}
+	bins := t.TempDir()
+	for _, name := range []string{"loop", "threads", "pipe", "file", "mmap", "signals", "timers", "tree", "creds", "fifo"} {
+		t.Run(name, func(t *testing.T) {
+			bin := filepath.Join(bins, name)
+			if out, err := exec.Command(gcc, "-O2", "-static", "-pthread", "-o", bin,
+				filepath.Join(src, name+".c"), filepath.Join(src, "crtest.c")).CombinedOutput(); err != nil {
+				t.Fatalf("build: %v: %s", err, out)
+			}
+			dir := t.TempDir()
+			p := &program{outfile: filepath.Join(dir, "out"), workdir: filepath.Join(dir, "work")}
+			if err := os.Mkdir(p.workdir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			pidfile := filepath.Join(dir, "pid")
+			if out, err := exec.Command("/bin/sh", "-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`,
+				bin, "--pidfile", pidfile, "--outfile", p.outfile, "--workdir", p.workdir).CombinedOutput(); err != nil {
+				t.Fatalf("start: %v: %s", err, out)
+			}
+			for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+				if b, err := os.ReadFile(pidfile); err == nil {
+					if p.pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+						break
+					}
+				}
+				if time.Since(start) > 10*time.Second {
+					t.Fatal("no pid file")
+				}
+			}
+			t.Cleanup(func() {
+				for _, pid := range sessionPids(p.pid) {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
+			imgs := filepath.Join(dir, "img")
+			if err := os.Mkdir(imgs, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			seizeDir(t, p.pid, imgs)
+			if err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
+				t.Fatalf("dump: %v", err)
+			}
+			if got := p.finishRepeat(t); got != "PASS" {
+				t.Errorf("%s after the dump: %s", name, got)
+			}
+			names, err := image.ListDir(imgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			have := strings.Join(names, " ")
+			for _, want := range map[string][]string{
+				"file": {"ghost-file-1.img", "remap-fpath.img"},
+				"fifo": {"fifo-data.img"},
+				"pipe": {"pipes-data.img"},
+				"mmap": {"memfd.img"},
+			}[name] {
+				if !strings.Contains(have, want) {
+					t.Errorf("no %s in %s", want, have)
+				}
+			}
+		})
+	}
+}
+
+// finishRepeat sends SIGTERM until the program answers (test/programs may
+// miss one that lands just before their pause()).
+func (p *program) finishRepeat(t *testing.T) string {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(p.outfile); err == nil && bytes.HasSuffix(b, []byte("\n")) {
+			return strings.TrimSpace(string(b))
+		}
+		syscall.Kill(p.pid, syscall.SIGTERM)
+	}
+	return "(no output)"
+}

@@ -72,14 +72,14 @@ var zeroFown = func() *images.FownEntry {
 // addFile appends an entry to files.img.
 func (d *dumper) addFile(fe *images.FileEntry) { d.files = append(d.files, fe) }
 
-// regFile records a regular file, directory or memory device as a REG
-// entry with id: a file deleted while open also gets a ghost copy and a
-// remap entry pointing to it. open reopens the file for reading (its
+// regFile records a regular file, directory, memory device or the path of
+// a FIFO as a REG entry with id: a file deleted while open also gets a
+// ghost copy and a remap entry pointing to it. open reopens the file for reading (its
 // contents, its build id).
 func (d *dumper) regFile(id uint32, fs *fileStat, flags uint32, pos uint64, fown *images.FownEntry, open func() (*os.File, error)) error {
 	st := &fs.st
 	switch {
-	case isReg(st), isDir(st):
+	case isReg(st), isDir(st), isFifo(st):
 	case isChr(st) && unix.Major(st.Rdev) == memDevMajor:
 	default:
 		return fmt.Errorf("record file %s (mode %#o): %w", fs.link, st.Mode, ErrNotSupported)
