@@ -74,8 +74,8 @@ func (d *dumper) addFile(fe *images.FileEntry) { d.files = append(d.files, fe) }
 
 // regFile records a regular file, directory, memory device or the path of
 // a FIFO as a REG entry with id: a file deleted while open also gets a
-// ghost copy and a remap entry pointing to it. open reopens the file for reading (its
-// contents, its build id).
+// ghost copy and a remap entry pointing to it. open reopens the file for
+// reading (its contents, its build id).
 func (d *dumper) regFile(id uint32, fs *fileStat, flags uint32, pos uint64, fown *images.FownEntry, open func() (*os.File, error)) error {
 	st := &fs.st
 	switch {
