@@ -184,8 +184,14 @@ func (f *fileObjs) mapFile(id uint32, accmode int) (*os.File, error) {
 	var m *os.File
 	switch e.GetType() {
 	case images.FdTypes_REG:
+		if e.GetReg() == nil {
+			return nil, fmt.Errorf("file id %d: REG without reg entry: %w", id, ErrBadImage)
+		}
 		m, err = f.openReg(e.GetReg(), accmode)
 	case images.FdTypes_MEMFD:
+		if e.GetMemfd() == nil {
+			return nil, fmt.Errorf("file id %d: MEMFD without memfd entry: %w", id, ErrBadImage)
+		}
 		var obj *memfdObj
 		obj, err = f.memfd(uint64(e.GetMemfd().GetInodeId()))
 		if err == nil {
