@@ -100,4 +100,3 @@ func cloneSet(base map[string]*image.Image, dir string) *imageSet {
 	}
 	return set
 }
-
