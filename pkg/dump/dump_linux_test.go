@@ -1084,3 +1084,87 @@ func (p *program) finishRepeat(t *testing.T) string {
 	}
 	return "(no output)"
 }
+
+// testCgroupDump freezes the state program through a cgroup freezer and
+// dumps it with --leave-running: the dump must see it stopped at no
+// particular place, the cgroup must end thawed and the program pass.
+func testCgroupDump(t *testing.T, root, stateFile, thawed string) {
+	testutil.RequireRoot(t)
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("no cgroup hierarchy at %s", root)
+	}
+	cg, err := os.MkdirTemp(root, "criugo-dump-")
+	if err != nil {
+		t.Skipf("cannot create a cgroup under %s: %v", root, err)
+	}
+	p := startProgram(t, "state")
+	t.Cleanup(func() {
+		syscall.Kill(p.pid, syscall.SIGKILL)
+		for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(10 * time.Millisecond) {
+			if os.Remove(cg) == nil {
+				return
+			}
+		}
+		t.Errorf("cgroup %s not removed", cg)
+	})
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(p.pid)), 0); err != nil {
+		t.Fatalf("move %d into %s: %v", p.pid, cg, err)
+	}
+	imgs := t.TempDir()
+	if err := seize.Run(context.Background(), seize.Options{FreezeCgroup: cg, Pid: p.pid, Dir: imgs}); err != nil {
+		t.Fatalf("seize: %v", err)
+	}
+	if err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(cg, stateFile)); err != nil || strings.TrimSpace(string(b)) != thawed {
+		t.Errorf("%s after the dump: %q (%v), want %s", stateFile, b, err, thawed)
+	}
+	if core := one[*images.CoreEntry](t, imgs, image.Core.FileName(p.pid)); core.GetTc().GetTaskState() != images.TaskAlive {
+		t.Errorf("task state %d, want alive", core.GetTc().GetTaskState())
+	}
+	if got := p.finish(t); got != "PASS" {
+		t.Errorf("state after the dump: %s", got)
+	}
+}
+
+func TestDumpCgroupV2(t *testing.T) {
+	testCgroupDump(t, "/sys/fs/cgroup/unified", "cgroup.freeze", "0")
+}
+
+func TestDumpCgroupV1(t *testing.T) {
+	testCgroupDump(t, "/sys/fs/cgroup/freezer", "freezer.state", "THAWED")
+}
+
+// TestDumpStoppedTask: a task stopped by job control before criu-seize
+// came is recorded stopped, and stays stopped after a --leave-running dump.
+func TestDumpStoppedTask(t *testing.T) {
+	p := startProgram(t, "state")
+	if err := syscall.Kill(p.pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); procState(t, p.pid) != 'T'; time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("SIGSTOP did not stop the program")
+		}
+	}
+	imgs := t.TempDir()
+	seizeDir(t, p.pid, imgs)
+	if err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	tc := one[*images.CoreEntry](t, imgs, image.Core.FileName(p.pid)).GetTc()
+	if tc.GetTaskState() != images.TaskStopped || tc.GetStopSigno() != uint32(syscall.SIGSTOP) {
+		t.Errorf("core: state %d stop signal %d, want stopped by SIGSTOP", tc.GetTaskState(), tc.GetStopSigno())
+	}
+	time.Sleep(50 * time.Millisecond)
+	if st := procState(t, p.pid); st != 'T' {
+		t.Errorf("state %c after the dump, want still stopped", st)
+	}
+	if err := syscall.Kill(p.pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.finish(t); got != "PASS" {
+		t.Errorf("state after SIGCONT: %s", got)
+	}
+}
