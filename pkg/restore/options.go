@@ -14,10 +14,12 @@ type Options struct {
 	// compressed), read once from start to end, used when ImagesDir is
 	// empty.
 	Stream io.Reader
-	// Detach makes Restore return as soon as the tree runs. Otherwise
-	// Restore waits for the root task to exit and reports its status;
-	// criu-restore is then a child subreaper, so the root's orphans come
-	// back to it rather than to init.
+	// Detach makes Restore return as soon as the tree runs; the root stays
+	// a child of the calling process (criu-restore -d exits, and init or
+	// the nearest subreaper adopts it). Otherwise Restore makes the
+	// calling process a child subreaper, waits for the root task to exit,
+	// reaping every child that exits meanwhile (the tree's orphans come
+	// back to it), and reports the root's status.
 	Detach bool
 	// PidFile, when set, gets the root's PID once the tree is ready to run.
 	PidFile string

@@ -274,16 +274,20 @@ func (r *restorer) finish(res *Result) (*Result, error) {
 	if r.opts.Detach {
 		return res, nil
 	}
+	// As a child subreaper criu-restore also adopts the orphans of the
+	// tree: reap them as they come, until the root itself exits.
 	var ws unix.WaitStatus
 	for {
-		_, err := unix.Wait4(res.Root, &ws, 0, nil)
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return res, fmt.Errorf("wait for pid %d: %w", res.Root, err)
 		}
-		break
+		if pid == res.Root {
+			break
+		}
 	}
 	switch {
 	case ws.Exited():
