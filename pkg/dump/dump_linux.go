@@ -424,7 +424,11 @@ func Dump(ctx context.Context, o Options) (err error) {
 
 	skip := map[string]bool{}
 	if o.Dir != "" {
-		s = newDirSink(o.Dir)
+		ds := newDirSink(o.Dir)
+		if err = ds.mkdir(); err != nil {
+			return err
+		}
+		s = ds
 		if inDir {
 			// criu-seize's images are already there.
 			skip["inventory.img"], skip["pstree.img"] = true, true

@@ -642,7 +642,8 @@ func TestDumpTreeStream(t *testing.T) {
 func TestDumpTreeLeaveRunning(t *testing.T) {
 	p := startProgram(t, "tree")
 	in := seizeStream(t, p.pid)
-	dir := t.TempDir()
+	// The image directory does not exist yet: the dump creates it.
+	dir := filepath.Join(t.TempDir(), "images")
 	if err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, LeaveRunning: true}); err != nil {
 		t.Fatalf("dump: %v", err)
 	}

@@ -3,6 +3,7 @@ package dump
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,9 +44,23 @@ type pageSource interface {
 type dirSink struct {
 	dir     string
 	written []string
+	created bool // mkdir made dir: abort removes it
 }
 
 func newDirSink(dir string) *dirSink { return &dirSink{dir: dir} }
+
+// mkdir creates the directory (one level, mode 0700) when it is missing,
+// as criu-seize does for its -D.
+func (d *dirSink) mkdir() error {
+	err := os.Mkdir(d.dir, 0o700)
+	switch {
+	case err == nil:
+		d.created = true
+	case !errors.Is(err, os.ErrExist):
+		return fmt.Errorf("create image directory: %w", err)
+	}
+	return nil
+}
 
 func (d *dirSink) create(name string) (*os.File, error) {
 	f, err := image.CreateFile(d.dir, name)
@@ -104,6 +119,9 @@ func (d *dirSink) abort() {
 		os.Remove(p)
 	}
 	d.written = nil
+	if d.created {
+		os.Remove(d.dir)
+	}
 }
 
 // streamSink writes image files as a tar stream (pkg/image's stream
