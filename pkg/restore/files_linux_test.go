@@ -110,3 +110,19 @@ func TestUnsupportedFile(t *testing.T) {
 	}
 	t.Fatal("no unix socket in sockets00")
 }
+
+func TestFileLocksRefused(t *testing.T) {
+	s, err := openDirSet(filepath.Join(testutil.FixturesDir(t), "criu-4.2-zoo", "images", "file_locks00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &restorer{set: s, pages: dirPages{s}, self: os.Getpid()}
+	if r.files, err = newFileObjs(r); err != nil {
+		t.Fatal(err)
+	}
+	defer r.files.close()
+	r.tree = &tree{}
+	if err := r.checkFiles(); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("file locks: %v, want ErrNotSupported", err)
+	}
+}

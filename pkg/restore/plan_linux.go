@@ -125,8 +125,16 @@ func (r *restorer) checkNamespaces(pid int, ids *images.TaskKobjIdsEntry) error 
 	return nil
 }
 
-// checkFiles fails early on an fd of a kind criu-restore cannot open.
+// checkFiles fails early on an fd of a kind criu-restore cannot open, and
+// on file locks, which it does not take back.
 func (r *restorer) checkFiles() error {
+	locks, err := r.set.lookup("filelocks.img")
+	if err != nil {
+		return err
+	}
+	if locks != nil && len(locks.Entries) > 0 {
+		return fmt.Errorf("restore file locks (filelocks.img): %d locks: %w", len(locks.Entries), ErrNotSupported)
+	}
 	for _, t := range r.tree.tasks {
 		p := r.plans[t.pid]
 		if p == nil {
