@@ -115,11 +115,11 @@
 // Tasks must live in criu-restore's namespaces, without seccomp filters;
 // sockets, ttys, eventfd/epoll/signalfd/timerfd/inotify and other special
 // files, SysV IPC mappings and AIO rings, file locks, and incremental
-// (parent) images are refused with ErrNotSupported before anything is created (from a
-// stream: as soon as the images that say so have come). The dumped vDSO
-// must have the same code as this kernel's; a chroot, a session or group
-// whose leader is outside the tree (but the root's), cgroups and
-// no_new_privs (which images/creds.proto does not carry) are not
-// restored. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root may
-// lack (KERNEL-NOTES): the restore then fails naming the limit.
+// (parent) images are refused with ErrNotSupported before anything is
+// created (from a stream: as soon as the images that say so have come).
+// The dumped vDSO must have the same code as this kernel's. A chroot, a
+// session or group whose leader is outside the tree (but the root's),
+// cgroups and no_new_privs (which images/creds.proto does not carry) are
+// not restored. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
+// may lack (KERNEL-NOTES): the restore then fails naming the limit.
 package restore
