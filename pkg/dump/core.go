@@ -27,8 +27,12 @@ type threadState struct {
 	// pending is the thread's own queue of pending signals.
 	pending []ptrace.Siginfo
 	rseq    ptrace.RseqConfiguration
-	status  *proc.Status // per thread: creds, seccomp mode
-	comm    string
+	rseqCS  rseqCS
+	// keepRseqCS: the thread is in a critical section that does not
+	// restart on signals; the image records the section pointer.
+	keepRseqCS bool
+	status     *proc.Status // per thread: creds, seccomp mode
+	comm       string
 
 	schedPolicy uint32
 	schedPrio   uint32 // for SCHED_FIFO and SCHED_RR only
@@ -180,6 +184,9 @@ func threadCore(th *threadState, leader bool, cgSet uint32) *images.ThreadCoreEn
 			RseqAbiPointer: ptr(th.rseq.Pointer),
 			RseqAbiSize:    ptr(th.rseq.Size),
 			Signature:      ptr(th.rseq.Signature),
+		}
+		if th.keepRseqCS {
+			tc.RseqEntry.RseqCsPointer = ptr(th.rseqCS.ptr)
 		}
 	}
 	return tc

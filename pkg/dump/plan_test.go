@@ -345,3 +345,22 @@ func TestNsIDs(t *testing.T) {
 		t.Errorf("new user: %d, want 8", got)
 	}
 }
+
+func TestRseqDecide(t *testing.T) {
+	cs := rseqCS{ptr: 0x1000, startIP: 0x400100, postCommit: 0x20, abortIP: 0x400200}
+	for _, c := range []struct {
+		ip          uint64
+		abort, keep bool
+	}{{0x4000ff, false, false}, {0x400100, true, false}, {0x40011f, true, false}, {0x400120, false, false}} {
+		if a, k := cs.decide(c.ip); a != c.abort || k != c.keep {
+			t.Errorf("ip %#x: abort %v keep %v, want %v %v", c.ip, a, k, c.abort, c.keep)
+		}
+	}
+	cs.flags = rseqCSFlagNoRestartOnSignal
+	if a, k := cs.decide(0x400100); a || !k {
+		t.Errorf("no-restart section: abort %v keep %v, want the pointer kept", a, k)
+	}
+	if a, k := (rseqCS{}).decide(0x400100); a || k {
+		t.Error("a thread outside any section was touched")
+	}
+}

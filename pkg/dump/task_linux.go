@@ -147,6 +147,9 @@ func (d *dumper) readThread(t *taskDump, tid, nsTid int) (*threadState, error) {
 	if th.rseq, err = d.tr.GetRseqConfiguration(tid); err != nil {
 		return nil, fmt.Errorf("read rseq of tid %d: %w", tid, err)
 	}
+	if th.rseqCS, err = readRseqCS(t.pid, th.rseq); err != nil {
+		return nil, fmt.Errorf("tid %d: %w", tid, err)
+	}
 	if th.status, err = d.fs.Status(t.pid, tid); err != nil {
 		return nil, fmt.Errorf("read status of tid %d: %w", tid, err)
 	}
@@ -236,6 +239,11 @@ func (d *dumper) readThreads(t *taskDump) error {
 	}
 	if t.para, err = runParasite(d.tr, t.pid, t.threads, ids); err != nil {
 		return err
+	}
+	for _, th := range t.threads {
+		if err := fixRseq(d.tr, th); err != nil {
+			return err
+		}
 	}
 	t.posixTimers = nil
 	for i, tm := range timers {
