@@ -706,3 +706,16 @@ func TestPagemapEntry(t *testing.T) {
 		t.Errorf("short output accepted")
 	}
 }
+
+func BenchmarkParseSmaps(b *testing.B) {
+	raw, err := os.ReadFile("testdata/smaps.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := ParseSmaps(bytes.NewReader(raw)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

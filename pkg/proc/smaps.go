@@ -101,13 +101,19 @@ func ParseSmaps(r io.Reader) ([]VMA, error) {
 			vmas = append(vmas, v)
 			continue
 		}
-		key, val, ok := cutField(line)
-		if !ok {
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
 			return nil, lr.errf(ErrSyntax, "no colon in %q", line)
 		}
 		if len(vmas) == 0 {
-			return nil, lr.errf(ErrSyntax, "field %s before the first mapping", key)
+			return nil, lr.errf(ErrSyntax, "field %s before the first mapping", line[:colon])
 		}
+		// Most of the ~25 counter lines of a mapping are not kept: look at
+		// the key before making strings of it.
+		if !smapsKept(line[:colon]) {
+			continue
+		}
+		key, val, _ := cutField(line)
 		v := &vmas[len(vmas)-1]
 		switch key {
 		case "VmFlags":
@@ -129,6 +135,14 @@ func ParseSmaps(r io.Reader) ([]VMA, error) {
 			return nil, lr.errf(ErrSyntax, "field %s: %s", key, err)
 		}
 	}
+}
+
+func smapsKept(key []byte) bool {
+	switch string(key) { // no allocation: the compiler compares in place
+	case "VmFlags", "Rss", "Swap", "Anonymous":
+		return true
+	}
+	return false
 }
 
 func isVMALine(line []byte) bool {
