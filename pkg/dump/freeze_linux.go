@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -105,7 +106,7 @@ func (a *attachment) attach(in *seizeInput) error {
 	}
 	for _, t := range a.tasks {
 		for _, tid := range t.tids {
-			st, err := a.tr.Wait(tid)
+			st, err := a.wait(tid)
 			if err != nil {
 				return fmt.Errorf("wait for tid %d of pid %d: %w", tid, t.pid, err)
 			}
@@ -165,6 +166,23 @@ func (a *attachment) checkTask(t *task) error {
 }
 
 func sigBit(sig int) uint64 { return 1 << (sig - 1) }
+
+// stopTimeout bounds every wait for a thread to stop: a stop asked for
+// comes within microseconds, so one that does not come in this time is a
+// failure, not a reason to hang with the tree seized.
+const stopTimeout = 10 * time.Second
+
+// wait waits for the next stop of tid, at most stopTimeout.
+func (a *attachment) wait(tid int) (ptrace.Stop, error) {
+	st, ok, err := a.tr.WaitTimeout(tid, stopTimeout)
+	if err != nil {
+		return st, err
+	}
+	if !ok {
+		return st, fmt.Errorf("tid %d did not stop in %v: %w", tid, stopTimeout, ptrace.ErrUnexpectedStop)
+	}
+	return st, nil
+}
 
 // resume ends the job-control stop that criu-seize put the tree in, so the
 // tree is dumped, and later released, as it was before the freeze: running.
@@ -255,7 +273,7 @@ func (a *attachment) trap(tid int) error {
 	if err := a.tr.Cont(tid, 0); err != nil {
 		return err
 	}
-	st, err := a.tr.Wait(tid)
+	st, err := a.wait(tid)
 	if err != nil {
 		return err
 	}
@@ -274,7 +292,7 @@ func (a *attachment) swallow(tid, sig int) error {
 		if err := a.tr.Cont(tid, 0); err != nil {
 			return err
 		}
-		st, err := a.tr.Wait(tid)
+		st, err := a.wait(tid)
 		if err != nil {
 			return err
 		}
@@ -310,7 +328,7 @@ func (a *attachment) swallow(tid, sig int) error {
 // passing signal-delivery-stops on (they are delivered, not lost).
 func (a *attachment) waitTrap(tid int) error {
 	for range 2 * sigMax {
-		st, err := a.tr.Wait(tid)
+		st, err := a.wait(tid)
 		if err != nil {
 			return err
 		}
@@ -457,7 +475,7 @@ func (a *attachment) kill() error {
 // waitGone waits until a killed tracee has exited.
 func (a *attachment) waitGone(tid int) error {
 	for range 16 {
-		st, err := a.tr.Wait(tid)
+		st, err := a.wait(tid)
 		if err != nil {
 			if errors.Is(err, unix.ECHILD) {
 				return nil

@@ -143,7 +143,12 @@ func newStreamSink(w io.Writer) (*streamSink, error) {
 func (s *streamSink) add(name string, data []byte) error { return s.sw.AddBytes(name, data) }
 
 func (s *streamSink) addPages(name string, src pageSource) error {
-	return s.sw.AddFile(name, src.size(), src.reader())
+	r := src.reader()
+	err := s.sw.AddFile(name, src.size(), r)
+	if c, ok := r.(io.Closer); ok {
+		c.Close()
+	}
+	return err
 }
 
 func (s *streamSink) finish() error {

@@ -199,11 +199,26 @@ type filled struct {
 }
 
 type pagesReader struct {
-	rp    *runPages
-	ready chan filled
-	stop  chan struct{}
-	cur   filled
-	done  bool
+	rp       *runPages
+	ready    chan filled
+	stop     chan struct{}
+	stopOnce sync.Once
+	cur      filled
+	done     bool
+}
+
+// Close stops the prefetching, when the reader is left before its end.
+func (pr *pagesReader) Close() error {
+	pr.stopOnce.Do(func() { close(pr.stop) })
+	for f := range pr.ready {
+		bufPool.Put(f.bp)
+	}
+	if pr.cur.bp != nil {
+		bufPool.Put(pr.cur.bp)
+		pr.cur = filled{}
+	}
+	pr.done = true
+	return nil
 }
 
 func (pr *pagesReader) fetch() {
@@ -244,7 +259,7 @@ func (pr *pagesReader) Read(p []byte) (int, error) {
 		if f.err != nil {
 			bufPool.Put(f.bp)
 			pr.done = true
-			close(pr.stop)
+			pr.stopOnce.Do(func() { close(pr.stop) })
 			return 0, f.err
 		}
 		pr.cur = f
