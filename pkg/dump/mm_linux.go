@@ -117,15 +117,22 @@ func (d *dumper) planPages(t *taskDump) error {
 			plan.scanned += uint64(n)
 			continue
 		}
-		buf = grow(buf, n)
-		if err := pm.Read(m.Start, buf); err != nil {
-			return fmt.Errorf("read pagemap of pid %d: %w", t.pid, err)
+		// A window at a time, so that a huge sparse mapping costs no
+		// more memory than a small one.
+		for done := 0; done < n; {
+			w := min(n-done, pagemapWindow)
+			start := m.Start + uint64(done)*pageSize
+			buf = grow(buf, w)
+			if err := pm.Read(start, buf); err != nil {
+				return fmt.Errorf("read pagemap of pid %d: %w", t.pid, err)
+			}
+			pme = pme[:0]
+			for _, e := range buf {
+				pme = append(pme, uint64(e))
+			}
+			plan.addRange(m, start, pme, d.zeroPFN, sps)
+			done += w
 		}
-		pme = pme[:0]
-		for _, e := range buf {
-			pme = append(pme, uint64(e))
-		}
-		plan.addMapping(m, pme, d.zeroPFN, sps)
 	}
 	t.plan = plan
 	d.stats.scanned += plan.scanned
@@ -135,6 +142,10 @@ func (d *dumper) planPages(t *taskDump) error {
 	t.pagesID = d.nextPages
 	return nil
 }
+
+// pagemapWindow is how many pagemap entries are read at once: 512 KiB of
+// entries for 256 MiB of address space.
+const pagemapWindow = 1 << 16
 
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {

@@ -98,13 +98,18 @@ func shouldDumpPage(m *mapping, pme, zeroPFN uint64) bool {
 // entries (one u64 per page, pme[i] for m.Start + i*pageSize). stackSPs
 // are the stack pointers of the task's threads.
 func (p *pagePlan) addMapping(m *mapping, pme []uint64, zeroPFN uint64, stackSPs []uint64) {
+	p.addRange(m, m.Start, pme, zeroPFN, stackSPs)
+}
+
+// addRange plans the pages of a piece of mapping m starting at start.
+func (p *pagePlan) addRange(m *mapping, start uint64, pme []uint64, zeroPFN uint64, stackSPs []uint64) {
 	lazyVMA := m.canBeLazy()
 	p.scanned += uint64(len(pme))
 	for i, e := range pme {
 		if !shouldDumpPage(m, e, zeroPFN) {
 			continue
 		}
-		addr := m.Start + uint64(i)*pageSize
+		addr := start + uint64(i)*pageSize
 		p.add(addr, lazyVMA && !isStackPage(addr, stackSPs))
 	}
 }
