@@ -61,6 +61,20 @@
 // grouped into pagemap entries as CRIU's page pipes group them (see
 // pagePlan), down to its PE_LAZY marks.
 //
+// # Not recorded
+//
+// A tree holding what this package cannot record fails the dump with
+// ErrNotSupported, naming the task and the resource, and runs on:
+// sockets, ttys, eventfd, epoll, inotify, fanotify, signalfd, timerfd and
+// other anonymous-inode files; SysV shared memory mappings; devices other
+// than /dev/null and its kin; deleted files still linked elsewhere, over
+// 1 MiB, or not regular. Namespaces are given ids but their contents
+// (mounts, network, IPC, UTS) are not dumped. The three GDT TLS slots are
+// recorded unused: pkg/ptrace has no PTRACE_GET_THREAD_AREA, and a 64-bit
+// task only fills them through int 0x80. A SIGCONT or SIGCHLD that every
+// thread of a task blocks cannot be taken back from the live task; the
+// image leaves it out.
+//
 // # Failure
 //
 // After attaching, any error rolls back: the parasite is cured, every
