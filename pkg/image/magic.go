@@ -108,6 +108,11 @@ var (
 	Stats         = &Kind{Name: "STATS", Magic: 0x57093306, Message: "criu.stats_entry", Pattern: "stats-%s", Service: true}
 	IrmapCache    = &Kind{Name: "IRMAP_CACHE", Magic: 0x57004059, Message: "criu.irmap_cache_entry", Pattern: "irmap-cache", Service: true}
 
+	// The project's own kind: the freeze record criu-seize hands to
+	// criu-parasite (images/criugo.proto). Its magic spells "FRZE" and
+	// cannot collide with CRIU's; it never appears in a final image set.
+	Freeze = &Kind{Name: "FREEZE", Magic: 0x46525a45, Message: "criu.criugo_freeze_entry", Pattern: "freeze.img", Service: true}
+
 	// Kinds that share a magic with one above: only their file names differ.
 	ShmemPagemap  = &Kind{Name: "SHMEM_PAGEMAP", Magic: 0x56084025, Message: "criu.pagemap_entry", Head: "criu.pagemap_head", Pattern: "pagemap-shmem-%d.img", layout: layoutPagemap}
 	PSignal       = &Kind{Name: "PSIGNAL", Magic: 0x59255647, Message: "criu.siginfo_entry", Pattern: "signal-p-%d.img"}
@@ -141,7 +146,7 @@ var kinds = []*Kind{
 	Netdev, NetNS, TTYFiles, TTYInfo, TTYData, FileLocks, Rlimit,
 	FanotifyFile, FanotifyMark, Signal, NetlinkSk, NSFiles, Tunfile, Cgroup,
 	Timerfd, CPUInfo, UserNS, Seccomp, BinfmtMisc, Autofs, Files, MemfdInode,
-	TimeNS, PidNS, BPFMapFile, BPFMapData, AppArmor, Stats, IrmapCache,
+	TimeNS, PidNS, BPFMapFile, BPFMapData, AppArmor, Stats, IrmapCache, Freeze,
 	ShmemPagemap, PSignal, BinfmtMiscOld, FileLocksPid,
 	Pages, Ifaddr, Route, Route6, Rule, Iptables, Ip6tables, Nftables,
 	TmpfsImg, TmpfsDev, NetnfCt, NetnfExp,

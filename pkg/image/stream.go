@@ -483,7 +483,7 @@ func streamKey(name string) orderKey {
 	switch {
 	case k == Inventory:
 		key.group = groupInventory
-	case k == Pstree:
+	case k == Pstree, k == Freeze:
 		key.group = groupPstree
 	case k == ShmemPagemap:
 		key.group = groupShmem

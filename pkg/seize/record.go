@@ -2,12 +2,10 @@ package seize
 
 import (
 	"bytes"
-	"encoding/binary"
-	"errors"
+	"bufio"
 	"fmt"
 	"io"
 
-	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
@@ -21,20 +19,10 @@ const FreezeMagic uint32 = 0x46525a45
 // FreezeFile is the file name of the freeze record.
 const FreezeFile = "freeze.img"
 
-// FreezeKind describes freeze.img for pkg/image's Writer: a service image
+// FreezeKind is freeze.img's kind in pkg/image's table: a service image
 // (it is about a run of the tools, not about the dumped tree) holding one
 // criugo_freeze_entry.
-var FreezeKind = &image.Kind{
-	Name:    "FREEZE",
-	Magic:   FreezeMagic,
-	Message: "criu.criugo_freeze_entry",
-	Pattern: FreezeFile,
-	Service: true,
-}
-
-// maxRecordSize bounds the freeze record read from input. A task entry is
-// under 64 bytes plus 24 per thread; 16 MiB holds any tree pid_max allows.
-const maxRecordSize = 16 << 20
+var FreezeKind = image.Freeze
 
 // WriteRecord writes rec as a complete freeze.img to w.
 func WriteRecord(w io.Writer, rec *images.CriugoFreezeEntry) error {
@@ -54,34 +42,26 @@ func WriteRecord(w io.Writer, rec *images.CriugoFreezeEntry) error {
 // ReadRecord reads a freeze.img from r: the service header, one
 // criugo_freeze_entry, and nothing after it.
 func ReadRecord(r io.Reader) (*images.CriugoFreezeEntry, error) {
-	var hdr [12]byte
-	if _, err := io.ReadFull(r, hdr[:8]); err != nil {
-		return nil, fmt.Errorf("read %s header: %w: %w", FreezeFile, ErrBadRecord, err)
+	ir, err := image.NewReader(bufio.NewReader(r), FreezeFile)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w: %w", FreezeFile, ErrBadRecord, err)
 	}
-	set := binary.LittleEndian.Uint32(hdr[0:4])
-	magic := binary.LittleEndian.Uint32(hdr[4:8])
-	if set != image.ImgServiceMagic || magic != FreezeMagic {
-		return nil, fmt.Errorf("read %s header: magic %#08x %#08x: %w: %w",
-			FreezeFile, set, magic, ErrBadRecord, image.ErrBadMagic)
+	if ir.Kind() != FreezeKind {
+		return nil, fmt.Errorf("read %s: holds a %s image: %w: %w", FreezeFile, ir.Kind().Name, ErrBadRecord, image.ErrBadMagic)
 	}
-	if _, err := io.ReadFull(r, hdr[8:12]); err != nil {
-		return nil, fmt.Errorf("read %s entry size: %w: %w", FreezeFile, ErrBadRecord, unexpected(err))
+	e, err := ir.Next()
+	if err == io.EOF {
+		return nil, fmt.Errorf("read %s: no entry: %w: %w", FreezeFile, ErrBadRecord, io.ErrUnexpectedEOF)
 	}
-	size := binary.LittleEndian.Uint32(hdr[8:12])
-	if size > maxRecordSize {
-		return nil, fmt.Errorf("read %s: entry of %d bytes: %w: %w", FreezeFile, size, ErrBadRecord, image.ErrTooLarge)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w: %w", FreezeFile, ErrBadRecord, err)
 	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("read %s entry: %w: %w", FreezeFile, ErrBadRecord, unexpected(err))
-	}
-	rec := &images.CriugoFreezeEntry{}
-	if err := proto.Unmarshal(buf, rec); err != nil {
-		return nil, fmt.Errorf("decode %s entry: %w: %w", FreezeFile, ErrBadRecord, err)
-	}
-	var one [1]byte
-	if n, _ := io.ReadFull(r, one[:]); n != 0 {
+	if _, err := ir.Next(); err != io.EOF {
 		return nil, fmt.Errorf("read %s: data after its one entry: %w", FreezeFile, ErrBadRecord)
+	}
+	rec, ok := e.Msg.(*images.CriugoFreezeEntry)
+	if !ok {
+		return nil, fmt.Errorf("read %s: entry is %T: %w", FreezeFile, e.Msg, ErrBadRecord)
 	}
 	if err := CheckRecord(rec); err != nil {
 		return nil, err
@@ -116,14 +96,6 @@ func CheckRecord(rec *images.CriugoFreezeEntry) error {
 		}
 	}
 	return nil
-}
-
-// unexpected turns a clean EOF inside a record into io.ErrUnexpectedEOF.
-func unexpected(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // marshalRecord encodes rec as a whole freeze.img.

@@ -45,9 +45,12 @@ func TestRecordRoundTrip(t *testing.T) {
 // knows, and that it cannot look like one of CRIU's decimal magics.
 func TestFreezeMagicIsNotCRIUs(t *testing.T) {
 	for _, k := range image.Kinds() {
-		if k.Magic == FreezeMagic {
+		if k != image.Freeze && k.Magic == FreezeMagic {
 			t.Fatalf("FreezeMagic %#x is CRIU's %s", FreezeMagic, k.Name)
 		}
+	}
+	if image.Freeze.Magic != FreezeMagic {
+		t.Fatalf("pkg/image's FREEZE magic %#x differs from FreezeMagic %#x", image.Freeze.Magic, FreezeMagic)
 	}
 	hasLetter := false
 	for m := FreezeMagic; m != 0; m >>= 4 {
@@ -74,12 +77,12 @@ func TestReadRecordErrors(t *testing.T) {
 		data  []byte
 		extra error
 	}{
-		{"empty", nil, io.EOF},
+		{"empty", nil, io.ErrUnexpectedEOF},
 		{"short header", good[:6], io.ErrUnexpectedEOF},
-		{"bad magic", badMagic, image.ErrBadMagic},
+		{"bad magic", badMagic, image.ErrUnknownMagic},
 		{"no size", good[:9], io.ErrUnexpectedEOF},
 		{"cut entry", good[:len(good)-1], io.ErrUnexpectedEOF},
-		{"huge size", withSize(maxRecordSize + 1), image.ErrTooLarge},
+		{"huge size", withSize(image.MaxEntrySize + 1), image.ErrTooLarge},
 		{"trailing data", append(append([]byte(nil), good...), 0), nil},
 		{"not protobuf", append(withSize(3), 0xff, 0xff, 0xff), nil},
 	}
