@@ -1,11 +1,10 @@
 package seize
 
 import (
-	"bytes"
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
-
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
