@@ -47,6 +47,8 @@ type CredsEntry struct {
 	LsmSockcreate *string  `protobuf:"bytes,16,opt,name=lsm_sockcreate,json=lsmSockcreate" json:"lsm_sockcreate,omitempty"`
 	// AppArmor label of the thread when it lives in a dumped policy namespace.
 	ApparmorData []byte `protobuf:"bytes,17,opt,name=apparmor_data,json=apparmorData" json:"apparmor_data,omitempty"`
+	// 1 when the thread has no_new_privs set (prctl PR_SET_NO_NEW_PRIVS).
+	NoNewPrivs *uint32 `protobuf:"varint,18,opt,name=no_new_privs,json=noNewPrivs" json:"no_new_privs,omitempty"`
 	// Ambient capabilities.
 	CapAmb        []uint32 `protobuf:"varint,19,rep,name=cap_amb,json=capAmb" json:"cap_amb,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -202,6 +204,13 @@ func (x *CredsEntry) GetApparmorData() []byte {
 	return nil
 }
 
+func (x *CredsEntry) GetNoNewPrivs() uint32 {
+	if x != nil && x.NoNewPrivs != nil {
+		return *x.NoNewPrivs
+	}
+	return 0
+}
+
 func (x *CredsEntry) GetCapAmb() []uint32 {
 	if x != nil {
 		return x.CapAmb
@@ -213,7 +222,7 @@ var File_creds_proto protoreflect.FileDescriptor
 
 const file_creds_proto_rawDesc = "" +
 	"\n" +
-	"\vcreds.proto\x12\x04criu\"\xc9\x03\n" +
+	"\vcreds.proto\x12\x04criu\"\xeb\x03\n" +
 	"\vcreds_entry\x12\x10\n" +
 	"\x03uid\x18\x01 \x02(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x02 \x02(\rR\x03gid\x12\x12\n" +
@@ -233,7 +242,9 @@ const file_creds_proto_rawDesc = "" +
 	"\vlsm_profile\x18\x0f \x01(\tR\n" +
 	"lsmProfile\x12%\n" +
 	"\x0elsm_sockcreate\x18\x10 \x01(\tR\rlsmSockcreate\x12#\n" +
-	"\rapparmor_data\x18\x11 \x01(\fR\fapparmorData\x12\x17\n" +
+	"\rapparmor_data\x18\x11 \x01(\fR\fapparmorData\x12 \n" +
+	"\fno_new_privs\x18\x12 \x01(\rR\n" +
+	"noNewPrivs\x12\x17\n" +
 	"\acap_amb\x18\x13 \x03(\rR\x06capAmbB!Z\x1fgithub.com/criugo/criugo/images"
 
 var (

@@ -126,6 +126,9 @@ func credsEntry(st *proc.Status, secbits uint32) *images.CredsEntry {
 		Groups:  append([]uint32(nil), st.Groups...),
 		CapAmb:  capWords(st.CapAmb),
 	}
+	if st.NoNewPrivs {
+		c.NoNewPrivs = ptr(uint32(1))
+	}
 	return c
 }
 

@@ -83,15 +83,22 @@ func (r *restorer) restoreCreds(t *task, th *thread, c *images.CredsEntry) error
 		return nil
 	}
 	own := r.own
-	if sameCreds(c, own) {
-		return nil
-	}
 	fail := func(err error) error {
 		return fmt.Errorf("restore credentials of tid %d (%s): %w", th.tid, coreName(uint32(th.tid)), err)
 	}
 	call := func(name string, nr uintptr, args ...uint64) error {
 		_, err := r.call(t, th, name, nr, args...)
 		return err
+	}
+	// no_new_privs cannot be cleared, and criu-restore never has it, so
+	// it is set here whether or not the ids change.
+	if c.GetNoNewPrivs() != 0 {
+		if err := call("prctl PR_SET_NO_NEW_PRIVS", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fail(err)
+		}
+	}
+	if sameCreds(c, own) {
+		return nil
 	}
 	if err := call("prctl PR_SET_SECUREBITS", unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, own.secbits|secbitNoSetuidFixup); err != nil {
 		return fail(err)

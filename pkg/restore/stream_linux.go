@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
@@ -30,6 +31,51 @@ type streamRestore struct {
 	buffered memPages
 	// owners maps a pages file id to the pagemap that describes it.
 	owners map[uint64]string
+	// spool lets the rest of the stream be taken into memory when the
+	// tree's PIDs are still held by the tasks being dumped (see startTree).
+	spool *spoolReader
+}
+
+// pidWait bounds how long a stream restore waits for the tree's PIDs to be
+// released by the dump that is still writing the stream.
+const pidWait = 20 * time.Second
+
+// spoolReader reads from src until drain takes the rest of src into memory;
+// from then on reads come from there.
+type spoolReader struct {
+	src io.Reader
+	buf *bytes.Reader
+}
+
+func (s *spoolReader) Read(p []byte) (int, error) {
+	if s.buf != nil {
+		return s.buf.Read(p)
+	}
+	return s.src.Read(p)
+}
+
+func (s *spoolReader) drain() error {
+	if s.buf != nil {
+		return nil
+	}
+	data, err := io.ReadAll(s.src)
+	if err != nil {
+		return fmt.Errorf("read the rest of the stream: %w", err)
+	}
+	s.buf = bytes.NewReader(data)
+	return nil
+}
+
+// waitPidsFree waits up to d for the tree's PIDs to become free.
+func waitPidsFree(tr *tree, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := checkPidsFree(tr)
+		if err == nil || !errors.Is(err, ErrPidInUse) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // restoreStream restores from an image stream, consuming it once, in its
@@ -40,12 +86,13 @@ type streamRestore struct {
 // that come before what they need are held in memory. Nothing is written
 // to disk.
 func (r *restorer) restoreStream(src io.Reader) (*Result, error) {
-	sr, err := image.NewStreamReader(src)
+	spool := &spoolReader{src: src}
+	sr, err := image.NewStreamReader(spool)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	defer sr.Close()
-	s := &streamRestore{r: r, buffered: memPages{}, owners: map[uint64]string{}}
+	s := &streamRestore{r: r, buffered: memPages{}, owners: map[uint64]string{}, spool: spool}
 	r.set = newStreamSet()
 	r.pages = s.buffered
 	r.deferFill = true
@@ -125,7 +172,20 @@ func (s *streamRestore) startTree() error {
 		return err
 	}
 	if err := checkPidsFree(r.tree); err != nil {
-		return err
+		if !errors.Is(err, ErrPidInUse) {
+			return err
+		}
+		// In `criu-seize | criu-parasite | criu-restore` the dumped tree
+		// still holds the PIDs: it dies only once the whole stream is
+		// out. Take the rest of the stream into memory so the dump can
+		// finish, then wait for the PIDs (a PID held by anything else is
+		// still reported, after the wait).
+		if err := s.spool.drain(); err != nil {
+			return err
+		}
+		if err := waitPidsFree(r.tree, pidWait); err != nil {
+			return err
+		}
 	}
 	r.plans = map[int]*taskPlan{}
 	if err := r.chooseScratch(); err != nil {

@@ -1,0 +1,215 @@
+#!/bin/bash
+# run-cr.sh TOOLS BINDIR PROGRAM...
+#
+# The C/R harness. For each test program and each way of moving it
+# through the pipeline (MODES), start the program, wait for its pidfile,
+# checkpoint it with the tools in TOOLS, restore it, send SIGTERM to the
+# restored task and expect PASS in its outfile: the program checks its own
+# state (see README.md). Each program has already passed without C/R
+# (run-selfcheck.sh), so a failure here comes from C/R.
+#
+# Modes:
+#   dir       criu-seize | criu-parasite -D DIR; criu-imgtool verify;
+#             criu-restore -D DIR -d
+#   stream    criu-seize | criu-parasite > ckpt.tar; criu-restore -d < ckpt.tar
+#   zstd      as stream, through criu-imgtool compress
+#   pipe      criu-seize | criu-parasite | criu-restore -d   (nothing on disk)
+#   twice     dir, then the restored tree is dumped and restored again
+#   leave     criu-parasite --leave-running: the original goes on and passes
+#
+# Prints one line per test and closes with "N passed, N failed"; exits
+# non-zero if any failed. A failed test's directory is kept and named.
+# Environment: CR_MODES (default: all of the above), CR_TIMEOUT (seconds
+# per wait, default 20), TMPDIR.
+
+set -u
+
+tools=$1
+bindir=$2
+shift 2
+timeout=${CR_TIMEOUT:-20}
+modes=${CR_MODES:-dir stream zstd pipe twice leave}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "run-cr: skipped: checkpoint/restore tests need root (CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_CHECKPOINT_RESTORE)"
+	exit 0
+fi
+
+passed=0
+failed=0
+
+# wait_file FILE SECONDS: waits until FILE is not empty.
+wait_file() {
+	local ticks=0
+	while [ ! -s "$1" ]; do
+		[ $ticks -ge $(($2 * 20)) ] && return 1
+		sleep 0.05
+		ticks=$((ticks + 1))
+	done
+}
+
+# args PROGRAM DIR: the program's command line (see run-selfcheck.sh).
+args() {
+	case $1 in
+	fixture-state) echo "$2/pid $2/out $2" ;;
+	fixture-tree) echo "$2/pid $2/out" ;;
+	*) echo "--pidfile $2/pid --outfile $2/out --workdir $2" ;;
+	esac
+}
+
+# pids_of PSTREE_IMG: every pid and tid the image lists.
+pids_of() {
+	"$tools/crit" decode -i "$1" | grep -o '"pid": [0-9]*\|"threads": \[[0-9, ]*\]' |
+		grep -o '[0-9][0-9]*' | grep -vx 0 | sort -u
+}
+
+# wait_gone PIDS...: waits until none of the pids exists, so that the
+# restore can take them again (init reaps killed zombies with some delay).
+wait_gone() {
+	local ticks=0 p busy
+	while :; do
+		busy=
+		for p in "$@"; do
+			[ -e "/proc/$p" ] && busy=$p
+		done
+		[ -z "$busy" ] && return 0
+		[ $ticks -ge $((timeout * 20)) ] && { echo "pid $busy still exists"; return 1; }
+		sleep 0.05
+		ticks=$((ticks + 1))
+	done
+}
+
+# dump MODE PID DIR: checkpoint the tree of PID; the tree is killed.
+# Leaves the images in DIR/ckpt (dir modes) or DIR/ckpt.tar.
+dump() {
+	local mode=$1 pid=$2 dir=$3
+	case $mode in
+	dir | twice)
+		rm -rf "$dir/ckpt" && mkdir "$dir/ckpt" || return 1
+		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" -D "$dir/ckpt" || return 1
+		"$tools/criu-imgtool" verify -D "$dir/ckpt" >/dev/null || return 1
+		# shellcheck disable=SC2046
+		wait_gone $(pids_of "$dir/ckpt/pstree.img")
+		;;
+	stream | zstd)
+		rm -f "$dir/ckpt.tar" "$dir/ckpt.tar.zst"
+		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" >"$dir/ckpt.tar" || return 1
+		tar -xOf "$dir/ckpt.tar" pstree.img >"$dir/pstree.img" || return 1
+		if [ "$mode" = zstd ]; then
+			"$tools/criu-imgtool" compress -i "$dir/ckpt.tar" -o "$dir/ckpt.tar.zst" || return 1
+			mv "$dir/ckpt.tar.zst" "$dir/ckpt.tar"
+		fi
+		"$tools/criu-imgtool" verify -i "$dir/ckpt.tar" >/dev/null || return 1
+		# shellcheck disable=SC2046
+		wait_gone $(pids_of "$dir/pstree.img")
+		;;
+	esac
+}
+
+# restore MODE DIR: restore what dump left, detached; the root pid goes to DIR/rpid.
+restore() {
+	local mode=$1 dir=$2
+	rm -f "$dir/rpid"
+	case $mode in
+	dir | twice) "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" ;;
+	stream | zstd) "$tools/criu-restore" -d --pidfile "$dir/rpid" <"$dir/ckpt.tar" ;;
+	esac
+}
+
+# check PID DIR: SIGTERM (again every second, as the protocol asks) until
+# the outfile appears; prints the verdict.
+check() {
+	local pid=$1 dir=$2 round=0
+	while [ $round -lt "$timeout" ]; do
+		kill -TERM "$pid" 2>/dev/null
+		wait_file "$dir/out" 1 && break
+		round=$((round + 1))
+	done
+	if [ -s "$dir/out" ]; then
+		head -n 1 "$dir/out"
+	else
+		echo "no outfile after SIGTERM"
+	fi
+}
+
+# run_one PROGRAM MODE: one test; prints its verdict line.
+run_one() {
+	local prog=$1 mode=$2 dir pid verdict= rpid
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/criugo-cr.XXXXXX") || return 1
+	# setsid -f: the program is not this shell's child, so init reaps it
+	# when a dump kills it and its pid is free again for the restore.
+	# shellcheck disable=SC2046
+	setsid -f "$bindir/$prog" $(args "$prog" "$dir") </dev/null >"$dir/log" 2>&1
+	if ! wait_file "$dir/pid" "$timeout"; then
+		verdict="no pidfile"
+	fi
+	pid=$(cat "$dir/pid" 2>/dev/null)
+	if [ -z "$verdict" ]; then
+		case $mode in
+		leave)
+			mkdir "$dir/ckpt"
+			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" --leave-running -D "$dir/ckpt" >"$dir/cr.log" 2>&1; then
+				verdict="dump --leave-running failed: $(tail -n 1 "$dir/cr.log")"
+			elif ! "$tools/criu-imgtool" verify -D "$dir/ckpt" >>"$dir/cr.log" 2>&1; then
+				verdict="verify failed: $(tail -n 1 "$dir/cr.log")"
+			else
+				rpid=$pid
+			fi
+			;;
+		pipe)
+			# The restore reads while the dump writes; the tree dies only
+			# once the whole stream is out, and the restore waits for its pids.
+			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" | "$tools/criu-restore" -d --pidfile "$dir/rpid" >"$dir/cr.log" 2>&1; then
+				verdict="seize | parasite | restore failed: $(tail -n 1 "$dir/cr.log")"
+			else
+				rpid=$(cat "$dir/rpid")
+			fi
+			;;
+		*)
+			rounds=1
+			[ "$mode" = twice ] && rounds=2
+			rpid=$pid
+			for round in $(seq $rounds); do
+				if ! dump "$mode" "$rpid" "$dir" >"$dir/cr.log" 2>&1; then
+					verdict="dump $round failed: $(tail -n 1 "$dir/cr.log")"
+					break
+				fi
+				if ! restore "$mode" "$dir" >>"$dir/cr.log" 2>&1; then
+					verdict="restore $round failed: $(tail -n 1 "$dir/cr.log")"
+					break
+				fi
+				rpid=$(cat "$dir/rpid")
+				if [ "$rpid" != "$pid" ]; then
+					verdict="restored as pid $rpid, not $pid"
+					break
+				fi
+			done
+			;;
+		esac
+	fi
+	if [ -z "$verdict" ]; then
+		verdict=$(check "$rpid" "$dir")
+	fi
+	# Whatever is left of the tree goes (the program leads its session).
+	[ -n "$pid" ] && kill -KILL "-$pid" 2>/dev/null
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	pkill -KILL -f "$dir/" 2>/dev/null
+	if [ "$verdict" = PASS ]; then
+		echo "PASS  $prog/$mode"
+		passed=$((passed + 1))
+		[ -n "$pid" ] && wait_gone "$pid" >/dev/null
+		rm -rf "$dir"
+	else
+		echo "FAIL  $prog/$mode: $verdict (see $dir)"
+		failed=$((failed + 1))
+	fi
+}
+
+for prog in "$@"; do
+	for mode in $modes; do
+		run_one "$prog" "$mode"
+	done
+done
+
+echo "cr: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
