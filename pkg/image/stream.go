@@ -446,7 +446,8 @@ func (a orderKey) less(b orderKey) bool {
 }
 
 const (
-	groupInventory = iota
+	groupFreeze = iota // freeze.img leads a seize stream (see pkg/seize)
+	groupInventory
 	groupPstree
 	groupGlobal
 	groupTask
@@ -483,7 +484,9 @@ func streamKey(name string) orderKey {
 	switch {
 	case k == Inventory:
 		key.group = groupInventory
-	case k == Pstree, k == Freeze:
+	case k == Freeze:
+		key.group = groupFreeze
+	case k == Pstree:
 		key.group = groupPstree
 	case k == ShmemPagemap:
 		key.group = groupShmem

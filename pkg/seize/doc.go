@@ -8,14 +8,14 @@
 //
 // Three image files, in this order, into a directory or as a tar stream:
 //
+//	freeze.img     the freeze record, first so that a stream cut anywhere
+//	               later still says how to undo the freeze (below)
 //	inventory.img  inventory_entry as CRIU 4.2 writes it (img_version 2,
 //	               fdinfo_per_id, ns_per_id, NO_LSM, root_ids, root_cg_set 1,
 //	               a fresh dump_criu_run_id)
 //	pstree.img     one pstree_entry per task, parent before children (depth
 //	               first, children in /proc's order), ids in the root's pid
 //	               namespace; a zombie has the single thread id 0
-//	freeze.img     the freeze record: header IMG_SERVICE, magic FreezeMagic,
-//	               one criugo_freeze_entry (images/criugo.proto)
 //
 //	freeze.img:
 //	+------------+------------+----------+--------------------------------+

@@ -42,8 +42,9 @@ type file struct {
 	data []byte
 }
 
-// files encodes the result's images in stream order: inventory.img,
-// pstree.img, freeze.img.
+// files encodes the result's images in stream order: freeze.img first, so
+// that a stream cut anywhere after it still tells the next stage how to
+// undo the freeze, then inventory.img and pstree.img.
 func (r *Result) files() ([]file, error) {
 	inv, err := encode(image.Inventory, r.Inventory)
 	if err != nil {
@@ -62,9 +63,9 @@ func (r *Result) files() ([]file, error) {
 		return nil, err
 	}
 	return []file{
+		{FreezeFile, rec},
 		{image.Inventory.Pattern, inv},
 		{image.Pstree.Pattern, tree},
-		{FreezeFile, rec},
 	}, nil
 }
 
