@@ -159,7 +159,7 @@ func TestStreamAndDir(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"inventory.img", "pstree.img", FreezeFile}; !slices.Equal(names, want) {
+	if want := []string{FreezeFile, "inventory.img", "pstree.img"}; !slices.Equal(names, want) {
 		t.Errorf("stream members %v, want %v", names, want)
 	}
 	rec, err := ReadRecordStream(bytes.NewReader(buf.Bytes()))
