@@ -131,6 +131,20 @@ func nodeToScalar(fd protoreflect.FieldDescriptor, n *Node, o fieldOpts, path st
 		}
 		return protoreflect.ValueOfBytes(b), nil
 	case k == protoreflect.EnumKind:
+		if n.Kind == Number {
+			// decode shows a number only for a value the enum does not
+			// define (crit itself would fail there); take it back as is.
+			// A defined value must be given by name, as crit requires.
+			v, ok := new(big.Int).SetString(n.Str, 10)
+			if !ok || !v.IsInt64() || v.Int64() < math.MinInt32 || v.Int64() > math.MaxInt32 {
+				return protoreflect.Value{}, pathError(path, n, ErrValue, "enum number %s out of range", n.Str)
+			}
+			num := protoreflect.EnumNumber(v.Int64())
+			if ev := fd.Enum().Values().ByNumber(num); ev != nil {
+				return protoreflect.Value{}, pathError(path, n, ErrType, "expecting an enum name, got a number (%d is %s)", num, ev.Name())
+			}
+			return protoreflect.ValueOfEnum(num), nil
+		}
 		if n.Kind != String {
 			return protoreflect.Value{}, pathError(path, n, ErrType, "expecting an enum name, got a %s", n.Kind)
 		}
