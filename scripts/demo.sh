@@ -41,9 +41,11 @@ gcc -O2 -o "$work/loop" "$work/loop.c"
 
 count() { tr -d '\n' <"$work/counter"; }
 
-setsid "$work/loop" "$work/counter" </dev/null >/dev/null 2>&1 &
-pid=$!
+# setsid -f: not this script's child, so nothing here reports its death
+# and init reaps it when the dump kills it.
+setsid -f "$work/loop" "$work/counter" </dev/null >/dev/null 2>&1
 sleep 1
+pid=$(pgrep -f "^$work/loop ")
 echo "== started loop, pid $pid, counter at $(count)"
 
 mkdir "$work/ckpt"
@@ -52,9 +54,13 @@ start=$(date +%s%N)
 end=$(date +%s%N)
 echo "== dumped through criu-seize | criu-parasite in $(((end - start) / 1000000)) ms; images:"
 echo "   $(ls "$work/ckpt" | tr '\n' ' ')"
-sleep 0.5
-if kill -0 "$pid" 2>/dev/null; then
-	echo "demo: pid $pid is still alive after the dump" >&2
+# The dump killed it; wait until init has reaped it so its pid is free.
+for _ in $(seq 100); do
+	[ -e "/proc/$pid" ] || break
+	sleep 0.1
+done
+if [ -e "/proc/$pid" ]; then
+	echo "demo: pid $pid still exists 10 s after the dump" >&2
 	exit 1
 fi
 before=$(count)
