@@ -5,6 +5,7 @@ import (
 	"github.com/criugo/criugo/pie"
 	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/ptrace"
+	"github.com/criugo/criugo/pkg/x86"
 )
 
 // Signal numbers the dump treats specially.
@@ -43,7 +44,7 @@ type threadState struct {
 
 	// From the parasite, run on this thread.
 	tidAddr uint64
-	tls     [gdtEntryTLSNum][userDescSize]byte
+	tls     [x86.GDTEntryTLSNum][x86.UserDescSize]byte
 	sas     pie.Thread
 	secbits uint32
 
@@ -134,17 +135,17 @@ func credsEntry(st *proc.Status, secbits uint32) *images.CredsEntry {
 
 // threadInfo is the x86 part of a core: registers, FPU state, TLS.
 func threadInfo(th *threadState) (*images.ThreadInfoX86, error) {
-	fp, err := fpRegs(th.xsave)
+	fp, err := x86.FpregsFromXsave(th.xsave, x86.CPULayout())
 	if err != nil {
-		return nil, err
+		return nil, fromX86(err)
 	}
 	ti := &images.ThreadInfoX86{
 		ClearTidAddr: ptr(th.tidAddr),
-		Gpregs:       gpRegs(th.regs),
+		Gpregs:       x86.GpregsFromRegs(th.regs),
 		Fpregs:       fp,
 	}
 	for i := range th.tls {
-		ti.Tls = append(ti.Tls, tlsDesc(th.tls[i][:]))
+		ti.Tls = append(ti.Tls, x86.TLSDesc(th.tls[i][:]))
 	}
 	return ti, nil
 }

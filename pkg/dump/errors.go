@@ -1,6 +1,11 @@
 package dump
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/criugo/criugo/pkg/x86"
+)
 
 // Sentinels of this package; errors wrap them (and the errno or the error
 // of the layer below), so callers test them with errors.Is.
@@ -20,3 +25,12 @@ var (
 	// the freeze record describes.
 	ErrTaskChanged = errors.New("task changed while frozen")
 )
+
+// fromX86 makes an error of package x86 about the kernel's xsave area
+// match ErrKernel too.
+func fromX86(err error) error {
+	if errors.Is(err, x86.ErrBadArea) {
+		return fmt.Errorf("%w: %w", ErrKernel, err)
+	}
+	return err
+}

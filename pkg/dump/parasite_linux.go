@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/criugo/criugo/pkg/x86"
 
 	"golang.org/x/sys/unix"
 
@@ -40,7 +41,7 @@ func threadExtras(tr *ptrace.Tracer, pid int, ths []*threadState) (err error) {
 			err = errors.Join(err, fmt.Errorf("unmap scratch page of pid %d: %w", pid, uerr))
 		}
 	}()
-	var buf [userDescSize]byte
+	var buf [x86.UserDescSize]byte
 	for _, th := range ths {
 		if _, err := compel.InjectSyscall(tr, th.tid, unix.SYS_PRCTL, prGetTIDAddress, scratch); err != nil {
 			return fmt.Errorf("read clear_child_tid of tid %d: %w", th.tid, err)
@@ -114,9 +115,9 @@ func runParasite(tr *ptrace.Tracer, pid int, ths []*threadState, timerIDs []int3
 
 // emptyTLS returns three unused TLS slots as get_thread_area reports them:
 // the entry number, read_exec_only and seg_not_present set.
-func emptyTLS() (tls [gdtEntryTLSNum][userDescSize]byte) {
+func emptyTLS() (tls [x86.GDTEntryTLSNum][x86.UserDescSize]byte) {
 	for i := range tls {
-		binary.LittleEndian.PutUint32(tls[i][0:], uint32(gdtEntryTLSMin+i))
+		binary.LittleEndian.PutUint32(tls[i][0:], uint32(x86.GDTEntryTLSMin+i))
 		binary.LittleEndian.PutUint32(tls[i][12:], 1<<3|1<<5)
 	}
 	return tls

@@ -1,14 +1,13 @@
 package dump
 
 import (
-	"encoding/binary"
 	"errors"
+	"github.com/criugo/criugo/pkg/x86"
 	"strings"
 	"testing"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/proc"
-	"github.com/criugo/criugo/pkg/ptrace"
 )
 
 func anonMapping(start, pages uint64) *mapping {
@@ -195,89 +194,15 @@ func TestClassifyVMA(t *testing.T) {
 	}
 }
 
-func TestGpRegsRestart(t *testing.T) {
-	neg := func(n int64) uint64 { return uint64(-n) }
-	for _, c := range []struct {
-		name             string
-		ax, orig, ip     uint64
-		wantAx, wantIP   uint64
-		restartsUnchange bool
-	}{
-		{"ERESTARTNOHAND (pause)", neg(erestartNoHand), 34, 0x1002, 34, 0x1000, false},
-		{"ERESTARTSYS", neg(erestartSys), 0, 0x1002, 0, 0x1000, false},
-		{"ERESTART_RESTARTBLOCK (nanosleep)", neg(erestartRestartBlock), 230, 0x1002, neg(eintr), 0x1002, false},
-		{"not in a syscall", neg(erestartSys), ^uint64(0), 0x1002, neg(erestartSys), 0x1002, false},
-		{"a finished syscall", 5, 1, 0x1002, 5, 0x1002, false},
-	} {
-		g := gpRegs(ptrace.Regs{Rax: c.ax, OrigRax: c.orig, Rip: c.ip, Cs: 0x33})
-		if g.GetAx() != c.wantAx || g.GetIp() != c.wantIP || g.GetOrigAx() != c.orig {
-			t.Errorf("%s: ax %#x ip %#x, want ax %#x ip %#x", c.name, g.GetAx(), g.GetIp(), c.wantAx, c.wantIP)
-		}
-		if g.GetMode() != images.UserX86RegsMode_NATIVE || g.Mode == nil {
-			t.Errorf("%s: mode %v, want NATIVE set", c.name, g.Mode)
-		}
-	}
-}
-
-func TestFpRegs(t *testing.T) {
-	avx := xfeatureLayout(xfeatureYMM)
-	if avx.size != 256 || avx.off != 576 {
-		t.Skipf("CPU without AVX in the standard xsave layout (%+v)", avx)
-	}
-	size := 576 + 256
-	for _, n := range []int{xfeatureOpmask, xfeatureZMMHi256, xfeatureHi16ZMM} {
-		if f := xfeatureLayout(n); f.size != 0 {
-			size = max(size, int(f.off+f.size))
-		}
-	}
-	xs := make([]byte, size)
-	le := binary.LittleEndian
-	le.PutUint16(xs[0:], 0x37f)
-	le.PutUint32(xs[24:], 0x1f80)
-	le.PutUint32(xs[28:], 0x2ffff)
-	le.PutUint32(xs[160:], 0xdeadbeef) // xmm0, low word
-	le.PutUint64(xs[xcr0Offset:], 1<<0|1<<1|1<<2)
-	le.PutUint64(xs[xstateBVOffset:], 0x4)
-	le.PutUint32(xs[avx.off+4:], 0x12345678) // ymm0 upper, second word
-	fp, err := fpRegs(xs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fp.GetCwd() != 0x37f || fp.GetMxcsr() != 0x1f80 || fp.GetMxcsrMask() != 0x2ffff {
-		t.Errorf("legacy fields %v", fp)
-	}
-	if len(fp.StSpace) != 32 || len(fp.XmmSpace) != 64 || fp.XmmSpace[0] != 0xdeadbeef {
-		t.Errorf("st %d xmm %d xmm[0] %#x", len(fp.StSpace), len(fp.XmmSpace), fp.XmmSpace[0])
-	}
-	x := fp.GetXsave()
-	if x.GetXstateBv() != 4 || len(x.YmmhSpace) != 64 || x.YmmhSpace[1] != 0x12345678 {
-		t.Errorf("xsave %v", x)
-	}
-	if len(x.OpmaskReg) != 0 || len(x.ZmmUpper) != 0 {
-		t.Errorf("components not enabled in XCR0 were recorded: %v", x)
-	}
-	if x.GetCet() == nil {
-		t.Error("no cet entry: CRIU 4.2 always records one")
-	}
-	if _, err := fpRegs(xs[:500]); !errors.Is(err, ErrKernel) {
-		t.Errorf("short area: %v, want ErrKernel", err)
-	}
-}
-
-func TestTLSDesc(t *testing.T) {
+// TestEmptyTLS: the three TLS slots as get_thread_area reports unused ones.
+func TestEmptyTLS(t *testing.T) {
 	tls := emptyTLS()
 	for i := range tls {
-		d := tlsDesc(tls[i][:])
+		d := x86.TLSDesc(tls[i][:])
 		if d.GetEntryNumber() != uint32(12+i) || !d.GetReadExecOnly() || !d.GetSegNotPresent() ||
 			d.GetSeg_32Bit() || d.GetContentsH() || d.GetContentsL() || d.GetUsable() || d.GetLimitInPages() {
 			t.Errorf("slot %d: %v", i, d)
 		}
-	}
-	var b [16]byte
-	b[12] = 1<<0 | 1<<2 | 1<<6 // 32-bit, contents 2, usable
-	d := tlsDesc(b[:])
-	if !d.GetSeg_32Bit() || !d.GetContentsH() || d.GetContentsL() || !d.GetUsable() || d.GetReadExecOnly() {
-		t.Errorf("bits: %v", d)
 	}
 }
 

@@ -1,6 +1,11 @@
 package restore
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/criugo/criugo/pkg/x86"
+)
 
 // Sentinel errors. Every error Restore returns wraps one of these (or an
 // errno from the system call that failed), so callers can tell them apart
@@ -21,3 +26,14 @@ var (
 	// restore was finished.
 	ErrTaskDied = errors.New("task died during restore")
 )
+
+// fromX86 makes an error of package x86 match this package's sentinel too.
+func fromX86(err error) error {
+	switch {
+	case errors.Is(err, x86.ErrNotSupported):
+		return fmt.Errorf("%w: %w", ErrNotSupported, err)
+	case errors.Is(err, x86.ErrBadImage):
+		return fmt.Errorf("%w: %w", ErrBadImage, err)
+	}
+	return err
+}

@@ -3,6 +3,7 @@ package restore
 import (
 	"bytes"
 	"fmt"
+	"github.com/criugo/criugo/pkg/x86"
 
 	"golang.org/x/sys/unix"
 
@@ -42,17 +43,17 @@ func (r *restorer) finalize(t *task) error {
 func (r *restorer) finalThread(t *task, th *thread, core *images.CoreEntry, tc *images.TaskCoreEntry) error {
 	name := coreName(uint32(th.tid))
 	ti := core.GetThreadInfo()
-	regs, err := finalRegs(ti.GetGpregs())
+	regs, err := x86.RegsFromGpregs(ti.GetGpregs())
 	if err != nil {
-		return fmt.Errorf("restore registers of tid %d (%s): %w", th.tid, name, err)
+		return fmt.Errorf("restore registers of tid %d (%s): %w", th.tid, name, fromX86(err))
 	}
 	if fp := ti.GetFpregs(); fp != nil {
 		buf, err := r.tr.GetFPRegs(th.tid)
 		if err != nil {
 			return fmt.Errorf("restore fpu state of tid %d: %w", th.tid, err)
 		}
-		if err := fillXsave(buf, fp, &r.layout); err != nil {
-			return fmt.Errorf("restore fpu state of tid %d (%s): %w", th.tid, name, err)
+		if err := x86.FillXsave(buf, fp, r.layout); err != nil {
+			return fmt.Errorf("restore fpu state of tid %d (%s): %w", th.tid, name, fromX86(err))
 		}
 		if err := r.tr.SetFPRegs(th.tid, buf); err != nil {
 			return fmt.Errorf("restore fpu state of tid %d (%s): %w", th.tid, name, err)

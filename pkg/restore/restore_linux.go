@@ -3,6 +3,7 @@ package restore
 import (
 	"errors"
 	"fmt"
+	"github.com/criugo/criugo/pkg/x86"
 	"io"
 	"os"
 	"strconv"
@@ -28,7 +29,7 @@ type restorer struct {
 	tr     *ptrace.Tracer
 	in     injector
 	files  *fileObjs
-	layout xsaveLayout
+	layout *x86.Layout
 	self   int // criu-restore's pid
 	// scratch is where the root gets its scratch area (and so every
 	// task, unless it has to move it).
@@ -141,7 +142,7 @@ func (r *restorer) prepare() error {
 	if r.own, err = readOwnState(); err != nil {
 		return err
 	}
-	r.layout = cpuXsaveLayout()
+	r.layout = x86.CPULayout()
 	r.step("read images")
 	return nil
 }

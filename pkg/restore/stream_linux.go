@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/criugo/criugo/pkg/x86"
 	"io"
 	"strconv"
 	"time"
@@ -194,7 +195,7 @@ func (s *streamRestore) startTree() error {
 	if r.own, err = readOwnState(); err != nil {
 		return err
 	}
-	r.layout = cpuXsaveLayout()
+	r.layout = x86.CPULayout()
 	r.step("read images")
 	return r.start()
 }
