@@ -10,6 +10,7 @@
 #
 # Modes:
 #   dir       criu-seize | criu-parasite -D DIR; criu-imgtool verify;
+#             Debian's crit (if installed) decodes every image;
 #             criu-restore -D DIR -d
 #   stream    criu-seize | criu-parasite > ckpt.tar; criu-restore -d < ckpt.tar
 #   zstd      as stream, through criu-imgtool compress
@@ -29,6 +30,7 @@ bindir=$2
 shift 2
 timeout=${CR_TIMEOUT:-20}
 modes=${CR_MODES:-dir stream zstd pipe twice leave}
+DEBIAN_CRIT=${DEBIAN_CRIT:-/usr/bin/crit}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run-cr: skipped: checkpoint/restore tests need root (CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_CHECKPOINT_RESTORE)"
@@ -79,6 +81,17 @@ wait_gone() {
 	done
 }
 
+# debian_crit DIR: CRIU's own crit (Debian's python crit, an independent
+# decoder) must decode every image of DIR; raw pages have no decoding.
+debian_crit() {
+	local f
+	[ -x "$DEBIAN_CRIT" ] || return 0
+	for f in "$1"/*; do
+		case ${f##*/} in pages-*) continue ;; esac
+		"$DEBIAN_CRIT" decode -i "$f" -o /dev/null || { echo "Debian's crit cannot decode ${f##*/}"; return 1; }
+	done
+}
+
 # dump MODE PID DIR: checkpoint the tree of PID; the tree is killed.
 # Leaves the images in DIR/ckpt (dir modes) or DIR/ckpt.tar.
 dump() {
@@ -88,6 +101,7 @@ dump() {
 		rm -rf "$dir/ckpt" && mkdir "$dir/ckpt" || return 1
 		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" -D "$dir/ckpt" || return 1
 		"$tools/criu-imgtool" verify -D "$dir/ckpt" >/dev/null || return 1
+		[ "$mode" = dir ] && { debian_crit "$dir/ckpt" || return 1; }
 		# shellcheck disable=SC2046
 		wait_gone $(pids_of "$dir/ckpt/pstree.img")
 		;;
