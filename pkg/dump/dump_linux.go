@@ -473,7 +473,9 @@ func Dump(ctx context.Context, o Options) (err error) {
 // the images of the whole tree.
 func (d *dumper) collect(ctx context.Context) error {
 	root := d.att.tasks[0]
-	if err := d.seedNamespaces(root.pid, d.in.inv.GetRootIds()); err != nil {
+	// root_ids are criu-seize's own namespaces (CRIU's are criu's), the
+	// same as ours: a namespace the tree has of its own takes a new id.
+	if err := d.seedNamespaces(os.Getpid(), d.in.inv.GetRootIds()); err != nil {
 		return err
 	}
 	for _, t := range d.att.tasks {
@@ -496,6 +498,9 @@ func (d *dumper) collect(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	if err := d.dumpNamespaces(root.pid); err != nil {
+		return err
 	}
 	return d.globalImages(root.pid)
 }

@@ -68,6 +68,9 @@ func (r *restorer) createTree() error {
 	if err := r.createRoot(root); err != nil {
 		return err
 	}
+	if err := r.restoreNamespaces(root); err != nil {
+		return err
+	}
 	for _, t := range r.tree.tasks[1:] {
 		if err := r.forkChild(t.parent, t); err != nil {
 			return err

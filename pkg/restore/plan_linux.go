@@ -118,7 +118,7 @@ func (r *restorer) checkNamespaces(pid int, ids *images.TaskKobjIdsEntry) error 
 		{"time", ids.TimeNsId != nil, ids.GetTimeNsId(), root.GetTimeNsId()},
 	}
 	for _, c := range check {
-		if c.has && c.got != c.want {
+		if c.has && c.got != c.want && !r.nsRestorable(c.name, c.got) {
 			return fmt.Errorf("restore pid %d: it lived in a %s namespace of its own: %w", pid, c.name, ErrNotSupported)
 		}
 	}

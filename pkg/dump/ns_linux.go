@@ -1,0 +1,123 @@
+package dump
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/image"
+)
+
+// Namespaces of the tree. A tree whose root has a UTS or IPC namespace
+// other than criu-parasite's gets that namespace's contents dumped, as
+// CRIU 4.2 does, into images named after the namespace's id (the id
+// ids-PID.img gives it):
+//
+//	utsns-<id>.img        utsns_entry: nodename, domainname
+//	ipcns-var-<id>.img    ipc_var_entry: the namespace's sysctls
+//	ipcns-shm-<id>.img    ipc_shm_entry per segment; contents in
+//	                      pagemap-shmem-<shmid>.img + pages-N.img
+//	ipcns-sem-<id>.img    ipc_sem_entry per set, values after each entry
+//	ipcns-msg-<id>.img    ipc_msg_entry per queue, messages after each entry
+//
+// Every task of the tree must share the root's UTS and IPC namespaces.
+// Namespaces of other kinds only get ids (criu-restore refuses them).
+
+// nsKinds are the namespace kinds whose contents are dumped, by
+// /proc/PID/ns name, with their clone flag.
+var nsKinds = []struct {
+	name string
+	flag int
+}{
+	{"ipc", unix.CLONE_NEWIPC},
+	{"uts", unix.CLONE_NEWUTS},
+}
+
+// dumpNamespaces writes the images of the UTS and IPC namespaces the
+// root has of its own. It runs after every task's ids are known, so the
+// ids are the ones ids-PID.img gives.
+func (d *dumper) dumpNamespaces(root int) error {
+	self, err := d.fs.Namespaces(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("read own namespaces: %w", err)
+	}
+	rootNs, err := d.fs.Namespaces(root)
+	if err != nil {
+		return fmt.Errorf("read namespaces of pid %d: %w", root, err)
+	}
+	for _, t := range d.att.tasks {
+		if t.zombie || t.pid == root {
+			continue
+		}
+		ns, err := d.fs.Namespaces(t.pid)
+		if err != nil {
+			return fmt.Errorf("read namespaces of pid %d: %w", t.pid, err)
+		}
+		for _, k := range nsKinds {
+			if ns[k.name] != rootNs[k.name] {
+				return fmt.Errorf("pid %d: %s namespace other than the root's (nested namespaces): %w", t.pid, k.name, ErrNotSupported)
+			}
+		}
+	}
+	for _, k := range nsKinds {
+		ino, ok := rootNs[k.name]
+		if !ok || ino == self[k.name] {
+			continue
+		}
+		id := d.ns.id(k.name, ino)
+		switch k.name {
+		case "uts":
+			err = d.dumpUTS(root, id)
+		case "ipc":
+			err = fmt.Errorf("pid %d: ipc namespace of its own: %w", root, ErrNotSupported)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dumpUTS records the host and domain names of the UTS namespace of pid.
+func (d *dumper) dumpUTS(pid int, id uint32) error {
+	var u unix.Utsname
+	err := inNamespace(d.fs.Path(pid, 0, "ns", "uts"), unix.CLONE_NEWUTS, func() error {
+		return unix.Uname(&u)
+	})
+	if err != nil {
+		return fmt.Errorf("dump uts namespace of pid %d: %w", pid, err)
+	}
+	return d.put(image.UTSNS, id, &images.UtsnsEntry{
+		Nodename:   ptr(unix.ByteSliceToString(u.Nodename[:])),
+		Domainname: ptr(unix.ByteSliceToString(u.Domainname[:])),
+	})
+}
+
+// inNamespace runs fn on an OS thread of its own that has joined the
+// namespace at path (a /proc/PID/ns link) of type nstype. The thread is
+// never given back to the Go scheduler: it ends with its goroutine, and
+// no other goroutine ever runs in the namespace.
+func inNamespace(path string, nstype int, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the runtime ends the thread when this
+		// goroutine returns while locked.
+		f, err := os.Open(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		err = unix.Setns(int(f.Fd()), nstype)
+		f.Close()
+		if err != nil {
+			done <- fmt.Errorf("join %s: %w", path, err)
+			return
+		}
+		done <- fn()
+	}()
+	return <-done
+}
