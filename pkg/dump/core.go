@@ -50,6 +50,9 @@ type threadState struct {
 
 	seccompFilter    uint32 // index in seccomp.img of the thread's newest filter
 	hasSeccompFilter bool
+	// seccompSynced: the thread's filters are the leader's and come back
+	// with the leader's SECCOMP_FILTER_FLAG_TSYNC; its core records none.
+	seccompSynced bool
 }
 
 // taskCore holds what goes only into the thread-group leader's core.
@@ -177,7 +180,7 @@ func threadCore(th *threadState, leader bool, cgSet uint32) *images.ThreadCoreEn
 	if th.sas.PdeathSig != 0 {
 		tc.PdeathSig = ptr(uint32(th.sas.PdeathSig))
 	}
-	if mode := th.status.Seccomp; mode != 0 {
+	if mode := th.status.Seccomp; mode != 0 && !th.seccompSynced {
 		tc.SeccompMode = images.SeccompMode(mode).Enum()
 		if th.hasSeccompFilter {
 			tc.SeccompFilter = ptr(th.seccompFilter)

@@ -67,7 +67,6 @@ type dumper struct {
 	fifoDone    map[uint32]bool
 	fifoData    []pipeDataEntry
 	seccomp     []*images.SeccompFilter
-	seccompIdx  map[seccompKey]int
 
 	stats dumpStats
 }
@@ -83,7 +82,6 @@ func newDumper(tr *ptrace.Tracer, in *seizeInput, att *attachment) (*dumper, err
 		ns:         newNsIDs(),
 		out:        make(map[string][]byte),
 		memfdIDs:   make(map[fileKey]uint32),
-		seccompIdx: make(map[seccompKey]int),
 		maxPipe:    pipeMaxPages(),
 	}
 	// criu itself is the first of each kind (id 1), as in CRIU's images:

@@ -1,7 +1,6 @@
 package dump
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -370,72 +369,6 @@ func (d *dumper) cores(t *taskDump) error {
 		d.out[image.Core.FileName(th.nsTid)] = img
 	}
 	return nil
-}
-
-// seccompOf records the seccomp filters of t's threads in seccomp.img,
-// each filter chain once, and which filter each thread starts from.
-func (d *dumper) seccompOf(t *taskDump) error {
-	for _, th := range t.threads {
-		if th.status.Seccomp != 2 {
-			continue
-		}
-		var chain [][]byte
-		var flags []uint64
-		for idx := 0; ; idx++ {
-			prog, err := d.tr.SeccompGetFilter(th.tid, idx)
-			if errors.Is(err, unix.ENOENT) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("read seccomp filter %d of tid %d: %w", idx, th.tid, err)
-			}
-			fl, err := d.tr.SeccompGetFlags(th.tid, idx)
-			if err != nil {
-				return fmt.Errorf("read seccomp flags %d of tid %d: %w", idx, th.tid, err)
-			}
-			b := make([]byte, 0, 8*len(prog))
-			for _, in := range prog {
-				b = binary.LittleEndian.AppendUint16(b, in.Code)
-				b = append(b, in.Jt, in.Jf)
-				b = binary.LittleEndian.AppendUint32(b, in.K)
-			}
-			chain, flags = append(chain, b), append(flags, fl)
-		}
-		// Index 0 is the newest filter; the image lists the oldest first
-		// and points each filter at the one installed before it.
-		prev := -1
-		for i := len(chain) - 1; i >= 0; i-- {
-			prev = d.seccompFilter(chain[i], flags[i], prev)
-		}
-		if prev >= 0 {
-			th.seccompFilter, th.hasSeccompFilter = uint32(prev), true
-		}
-	}
-	return nil
-}
-
-type seccompKey struct {
-	prog  string
-	flags uint64
-	prev  int
-}
-
-func (d *dumper) seccompFilter(prog []byte, flags uint64, prev int) int {
-	k := seccompKey{string(prog), flags, prev}
-	if i, ok := d.seccompIdx[k]; ok {
-		return i
-	}
-	f := &images.SeccompFilter{Filter: prog}
-	if prev >= 0 {
-		f.Prev = ptr(uint32(prev))
-	}
-	if flags != 0 {
-		f.Flags = ptr(uint32(flags))
-	}
-	d.seccomp = append(d.seccomp, f)
-	i := len(d.seccomp) - 1
-	d.seccompIdx[k] = i
-	return i
 }
 
 // zombie records a dead, unreaped task: its core only.

@@ -45,7 +45,8 @@
 //	            set_tid); POSIX timers with their ids; per thread:
 //	            clear_child_tid, robust list, rseq, sigaltstack, name,
 //	            pdeath signal, scheduling, pending signals; process-wide
-//	            pending signals; credentials last
+//	            pending signals; seccomp filters and strict mode
+//	            (seccomp_linux.go); credentials last
 //	finalize    per task: the leader injects munmap of the scratch area
 //	            and stays in that call's syscall-exit stop; every thread
 //	            gets its xsave area, registers and blocked mask; a thread
@@ -112,7 +113,7 @@
 //
 // # Limits
 //
-// Tasks must live in criu-restore's namespaces, without seccomp filters;
+// Tasks must live in criu-restore's namespaces;
 // sockets, ttys, eventfd/epoll/signalfd/timerfd/inotify and other special
 // files, SysV IPC mappings and AIO rings, file locks, and incremental
 // (parent) images are refused with ErrNotSupported before anything is

@@ -15,6 +15,8 @@ type taskPlan struct {
 	fdinfo string // the fdinfo image's name
 	fds    []*images.FdinfoEntry
 	fs     *images.FsEntry
+	// seccomp holds the threads in a seccomp mode, by tid (seccomp_linux.go).
+	seccomp map[int]*seccompThread
 }
 
 // thread returns the core of thread tid.
@@ -48,11 +50,8 @@ func (r *restorer) planTask(t *task) (*taskPlan, error) {
 		if c.GetThreadInfo() == nil || c.GetThreadInfo().GetGpregs() == nil {
 			return nil, fmt.Errorf("read %s: no x86 registers: %w", coreName(uint32(tid)), ErrBadImage)
 		}
-		if tc := c.GetThreadCore(); tc != nil && tc.GetSeccompMode() != images.SeccompMode_disabled {
-			return nil, fmt.Errorf("restore tid %d: seccomp mode %v: %w", tid, tc.GetSeccompMode(), ErrNotSupported)
-		}
-		if c.GetTc().GetOldSeccompMode() != images.SeccompMode_disabled {
-			return nil, fmt.Errorf("restore tid %d: seccomp mode %v: %w", tid, c.GetTc().GetOldSeccompMode(), ErrNotSupported)
+		if err := r.planSeccomp(p, tid, c); err != nil {
+			return nil, err
 		}
 		if g := c.GetThreadInfo().GetGpregs(); g.GetMode() != images.UserX86RegsMode_NATIVE {
 			return nil, fmt.Errorf("restore tid %d: 32-bit (compat) task: %w", tid, ErrNotSupported)

@@ -76,6 +76,9 @@ func (r *restorer) restoreTask(t *task) error {
 	if err := r.queueSignals(t, th, t.core.GetTc().GetSignalsS(), false); err != nil {
 		return err
 	}
+	if err := r.restoreSeccomp(t); err != nil {
+		return err
+	}
 	for _, th := range t.threads {
 		if err := r.restoreCreds(t, th, p.core(th.tid).GetThreadCore().GetCreds()); err != nil {
 			return err
