@@ -58,7 +58,11 @@ func (d *dumper) dumpMappings(t *taskDump) error {
 		case vmaUnsupported:
 			return fmt.Errorf("mapping %#x-%#x of pid %d (%s, VmFlags %v): %w", v.Start, v.End, t.pid, v.Path, v.VmFlags, ErrNotSupported)
 		case vmaSysV:
-			return fmt.Errorf("SysV shared memory mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, ErrNotSupported)
+			if err := d.sysvMapping(t.pid, m.e, fs, path); err != nil {
+				return fmt.Errorf("SysV shared memory mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
+			}
+			t.maps = append(t.maps, m)
+			continue
 		}
 		if fs != nil {
 			fdflags, err := fdflagsOf(path)

@@ -72,7 +72,7 @@ func (d *dumper) dumpNamespaces(root int) error {
 		case "uts":
 			err = d.dumpUTS(root, id)
 		case "ipc":
-			err = fmt.Errorf("pid %d: ipc namespace of its own: %w", root, ErrNotSupported)
+			err = d.dumpIPC(root, id)
 		}
 		if err != nil {
 			return err
