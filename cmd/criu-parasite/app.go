@@ -30,7 +30,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "criu-parasite",
 		Usage:     "dump the tree criu-seize froze into a complete image set",
-		UsageText: "criu-seize -t PID | criu-parasite [-D DIR] [--leave-running]\ncriu-parasite -D DIR [--leave-running]   (DIR holding criu-seize's images)",
+		UsageText: "criu-seize -t PID | criu-parasite [-D DIR] [--leave-running] [--tcp-established]\ncriu-parasite -D DIR [--leave-running] [--tcp-established]   (DIR holding criu-seize's images)",
 		Description: "The seize images come from -D DIR when it holds freeze.img, else from the\n" +
 			"stream on standard input. The image set goes to -D DIR, or to standard output\n" +
 			"as a tar stream. After a complete dump the tree is killed, or left running with\n" +
@@ -43,16 +43,18 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "images-dir", Aliases: []string{"D"}, Usage: "image directory: input if it holds freeze.img, output either way"},
 			&cli.BoolFlag{Name: "leave-running", Aliases: []string{"R"}, Usage: "let the tree go on after the dump instead of killing it"},
+			&cli.BoolFlag{Name: "tcp-established", Usage: "dump established TCP connections through TCP repair (refused without it)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
 			return dump.Dump(c.Context, dump.Options{
-				Dir:          c.String("images-dir"),
-				Stdin:        stdin,
-				Stdout:       stdout,
-				LeaveRunning: c.Bool("leave-running"),
+				Dir:            c.String("images-dir"),
+				Stdin:          stdin,
+				Stdout:         stdout,
+				LeaveRunning:   c.Bool("leave-running"),
+				TCPEstablished: c.Bool("tcp-established"),
 			})
 		},
 	}

@@ -48,6 +48,13 @@
 //	ptrace (pkg/ptrace)        registers, xsave, signal masks and queues, rseq, seccomp
 //	kcmp(2)                    which tasks share an mm, fd table, fs, sighand, file
 //	pidfd_getfd(2)             the tasks' own open files: owners, pipe contents (tee)
+//	sock_diag (pkg/sockdiag)   unix socket peers, names, connections not accepted yet;
+//	                           TCP and UDP states, addresses, backlogs
+//	MSG_PEEK with SO_PEEK_OFF  unix socket queues, read in place (sk-queues.img)
+//	TCP repair (pkg/soccr)     established connections (tcp-stream-I.img); they stay
+//	                           in repair mode until the dump ends
+//	kcmp KCMP_EPOLL_TFD        which open file an epoll target is
+//	open_by_handle_at(2)       the paths of inotify watches
 //	injected syscalls          clear_child_tid, securebits (pkg/compel)
 //	the parasite blob          sigactions, itimers, POSIX timers, brk, umask,
 //	                           prctl state, sigaltstack, parent-death signal
@@ -65,15 +72,23 @@
 //
 // A tree holding what this package cannot record fails the dump with
 // ErrNotSupported, naming the task and the resource, and runs on:
-// sockets, ttys, eventfd, epoll, inotify, fanotify, signalfd, timerfd and
-// other anonymous-inode files; SysV shared memory mappings; devices other
-// than /dev/null and its kin; deleted files still linked elsewhere, over
-// 1 MiB, or not regular. Namespaces are given ids but their contents
+// ttys; fanotify and anonymous-inode files other than eventfd, epoll,
+// signalfd, timerfd and inotify; a semaphore eventfd (the image has no
+// place for EFD_SEMAPHORE); an epoll whose target is open in another task
+// only; sockets other than unix, TCP and UDP; a unix socket connected to
+// a socket no task of the tree holds, or with file descriptors in flight
+// in its queue; a listening TCP socket with connections not accepted yet,
+// TCP connections in other states than established, and established ones
+// unless Options.TCPEstablished; a corked UDP socket; SysV shared memory
+// mappings; devices other than /dev/null and its kin; deleted files still
+// linked elsewhere, over 1 MiB, or not regular. Namespaces are given ids but their contents
 // (mounts, network, IPC, UTS) are not dumped. The three GDT TLS slots are
 // recorded unused: pkg/ptrace has no PTRACE_GET_THREAD_AREA, and a 64-bit
 // task only fills them through int 0x80. A SIGCONT or SIGCHLD that every
 // thread of a task blocks cannot be taken back from the live task; the
-// image leaves it out.
+// image leaves it out. As in CRIU 4.2's images, the credentials of queued
+// unix packets and the datagrams queued at UDP sockets are not kept, nor
+// what waits in a unix connection not accepted yet.
 //
 // # Failure
 //

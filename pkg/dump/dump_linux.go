@@ -67,6 +67,8 @@ type dumper struct {
 	fifoDone    map[uint32]bool
 	fifoData    []pipeDataEntry
 	seccomp     []*images.SeccompFilter
+	epollWaits  []*epollWait
+	socks       sockState
 
 	stats dumpStats
 }
@@ -346,6 +348,7 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 
 // close releases what the dump holds open.
 func (d *dumper) close() {
+	d.closeSockets()
 	for _, p := range d.pages {
 		if p.closer != nil {
 			p.closer.Close()
@@ -393,6 +396,11 @@ func Dump(ctx context.Context, o Options) (err error) {
 		if s != nil {
 			s.abort()
 		}
+		if d != nil {
+			if terr := d.unlockTCP(); terr != nil {
+				err = errors.Join(err, fmt.Errorf("leave tcp repair mode: %w", terr))
+			}
+		}
 		if rerr := att.rollback(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		} else if inDir {
@@ -404,6 +412,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 	if d, err = newDumper(tr, in, att); err != nil {
 		return err
 	}
+	d.socks.tcpEstablished = o.TCPEstablished
 	defer d.close()
 	if err = att.attach(in); err != nil {
 		return err
@@ -449,7 +458,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 	}
 	done = true
 	if o.LeaveRunning {
-		err = att.release()
+		err = errors.Join(d.unlockTCP(), att.release())
 	} else {
 		err = att.kill()
 	}
@@ -496,6 +505,9 @@ func (d *dumper) collect(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	if err := d.socketsDone(); err != nil {
+		return err
 	}
 	if err := d.dumpNamespaces(root.pid); err != nil {
 		return err

@@ -245,7 +245,7 @@ func (d *dumper) dumpFds(t *taskDump) error {
 		if f.fs, err = statPath(d.fs.Path(t.pid, 0, "fd", strconv.Itoa(fd.Num))); err != nil {
 			return fmt.Errorf("fd %d of pid %d: %w", fd.Num, t.pid, err)
 		}
-		typ, err := d.fdType(f)
+		typ, err := d.fdType(t, f)
 		if err != nil {
 			return fmt.Errorf("fd %d of pid %d (%s): %w", fd.Num, t.pid, fd.Target, err)
 		}
@@ -269,15 +269,22 @@ func (d *dumper) dumpFds(t *taskDump) error {
 			Fd:    ptr(uint32(fd.Num)),
 		})
 	}
-	return nil
+	return d.flushEpolls(t)
 }
 
 // fdType classifies an fd by what it points to.
-func (d *dumper) fdType(f *fdFile) (images.FdTypes, error) {
+func (d *dumper) fdType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	st := &f.fs.st
 	switch f.link.Kind {
 	case proc.LinkPipe:
 		return images.FdTypes_PIPE, nil
+	case proc.LinkAnonInode:
+		if typ, ok := anonTypes[f.link.Type]; ok {
+			return typ, nil
+		}
+		return 0, fmt.Errorf("anonymous inode [%s]: %w", f.link.Type, ErrNotSupported)
+	case proc.LinkSocket:
+		return d.socketType(t, f)
 	case proc.LinkPath:
 		switch {
 		case isFifo(st):
@@ -371,8 +378,32 @@ func (d *dumper) dumpFdFile(t *taskDump, f *fdFile, typ images.FdTypes, id uint3
 			Id: ptr(id), Flags: ptr(flags), Pos: ptr(pos), Fown: fown, InodeId: ptr(inode),
 		}})
 		return nil
+	case images.FdTypes_EVENTFD:
+		return d.eventfd(f, id, flags, fown)
+	case images.FdTypes_SIGNALFD:
+		return d.signalfd(f, id, flags, fown)
+	case images.FdTypes_TIMERFD:
+		return d.timerfd(f, id, flags, fown)
+	case images.FdTypes_EVENTPOLL:
+		return d.epoll(t, f, id, flags, fown)
+	case images.FdTypes_INOTIFY:
+		return d.inotify(t, f, id, flags, fown)
+	case images.FdTypes_UNIXSK:
+		return d.unixSocket(t, f, id, flags, fown, theirs)
+	case images.FdTypes_INETSK:
+		return d.inetSocket(t, f, id, flags, fown, theirs)
 	}
 	return fmt.Errorf("fd type %v: %w", typ, ErrNotSupported)
+}
+
+// anonTypes are the anonymous inode files the dump records, by the name
+// their fd link shows ("anon_inode:[eventfd]").
+var anonTypes = map[string]images.FdTypes{
+	"eventfd":   images.FdTypes_EVENTFD,
+	"eventpoll": images.FdTypes_EVENTPOLL,
+	"signalfd":  images.FdTypes_SIGNALFD,
+	"timerfd":   images.FdTypes_TIMERFD,
+	"inotify":   images.FdTypes_INOTIFY,
 }
 
 // pipeDataEntry is one entry of pipes-data.img or fifo-data.img.

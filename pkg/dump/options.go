@@ -20,6 +20,9 @@ type Options struct {
 	// LeaveRunning lets the tree go on after the dump instead of killing
 	// it.
 	LeaveRunning bool
+	// TCPEstablished records established TCP connections (CRIU's
+	// --tcp-established); without it a tree holding one is refused.
+	TCPEstablished bool
 	// Stats, when set, receives figures about a successful dump.
 	Stats *Stats
 }

@@ -1,0 +1,328 @@
+package dump
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/soccr"
+	"github.com/criugo/criugo/pkg/sockdiag"
+)
+
+// TCP and UDP sockets, as CRIU records them: addresses, ports, state,
+// options, and for an established TCP connection (only with
+// Options.TCPEstablished, CRIU's --tcp-established) its whole state read
+// through TCP repair mode into tcp-stream-<inode>.img:
+//
+//	files.img:            inet_sk_entry {family, type, proto, state, ports, addresses, opts, ...}
+//	tcp-stream-<ino>.img: tcp_stream_entry {seqs, windows, options} | receive queue | send queue
+//
+// A connection put in repair mode stays there until the dump ends: it
+// sends nothing, and when the dump kills the tree it closes without a
+// word to its peer, so that a restored copy takes it over. After a dump
+// that leaves the tree running, or one that fails, repair mode is left
+// and the connection goes on. The network is not locked as CRIU locks it
+// (with netfilter): a peer outside the tree may still send while the tree
+// is frozen, and what the kernel acks then is not in the image.
+//
+// As CRIU does, a UDP socket's received datagrams are dropped (a network
+// may lose them too); a corked UDP socket, a listener with connections
+// not accepted yet and TCP connections in other states than established
+// are refused.
+
+// inetSocket records a TCP or UDP socket.
+func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *images.FownEntry, theirs *os.File) error {
+	fd := int(theirs.Fd())
+	ino := uint32(f.fs.st.Ino)
+	var so [3]int
+	for i, opt := range []int{unix.SO_DOMAIN, unix.SO_TYPE, unix.SO_PROTOCOL} {
+		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, opt)
+		if err != nil {
+			return fmt.Errorf("inet socket %d: get socket option %d: %w", ino, opt, err)
+		}
+		so[i] = v
+	}
+	family, typ, proto := so[0], so[1], so[2]
+	switch {
+	case typ == unix.SOCK_STREAM && proto == unix.IPPROTO_TCP:
+	case typ == unix.SOCK_DGRAM && (proto == unix.IPPROTO_UDP || proto == unix.IPPROTO_UDPLITE):
+	default:
+		return fmt.Errorf("inet socket %d of type %d, protocol %d: %w", ino, typ, proto, ErrNotSupported)
+	}
+	n, err := d.netOf(fd)
+	if err != nil {
+		return err
+	}
+	m, err := n.inetSocks(uint8(family), uint8(proto))
+	if err != nil {
+		return err
+	}
+	sk := m[ino]
+	var nsID *uint32
+	if sk != nil {
+		nsID = ptr(n.id)
+	} else if sk, err = unlistedSocket(fd, family, proto); err != nil {
+		return fmt.Errorf("inet socket %d: %w", ino, err)
+	}
+	sk.Ino = ino
+	if err := d.canDumpInet(fd, sk, proto); err != nil {
+		return fmt.Errorf("inet socket %d: %w", ino, err)
+	}
+
+	ie := &images.InetSkEntry{
+		Id:      ptr(id),
+		Ino:     ptr(ino),
+		Family:  ptr(uint32(family)),
+		Type:    ptr(uint32(typ)),
+		Proto:   ptr(uint32(proto)),
+		State:   ptr(uint32(sk.State)),
+		SrcPort: ptr(uint32(sk.Src.Port())),
+		DstPort: ptr(uint32(sk.Dst.Port())),
+		Flags:   ptr(flags),
+		Backlog: ptr(sk.WQueue),
+		SrcAddr: addrWords(sk.Src.Addr(), family),
+		DstAddr: addrWords(sk.Dst.Addr(), family),
+		Fown:    fown,
+		NsId:    nsID,
+		TcpOpts: &images.TcpOptsEntry{},
+	}
+	if family == unix.AF_INET6 {
+		v6only, err := unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+		if err != nil {
+			return fmt.Errorf("inet socket %d: get IPV6_V6ONLY: %w", ino, err)
+		}
+		ie.V6Only = ptr(v6only != 0)
+		if sk.Src.Port() != 0 && (sk.Src.Addr().IsLinkLocalUnicast() || sk.Src.Addr().IsLinkLocalMulticast()) {
+			dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
+			if err != nil || dev == "" {
+				return fmt.Errorf("inet socket %d: bound to link-local %v without a device (%v): %w", ino, sk.Src, err, ErrNotSupported)
+			}
+			ie.Ifname = ptr(dev)
+		}
+	}
+	if ie.IpOpts, err = ipOpts(fd, family); err != nil {
+		return fmt.Errorf("inet socket %d: %w", ino, err)
+	}
+	if ie.Opts, err = skOpts(fd, family); err != nil {
+		return fmt.Errorf("inet socket %d: %w", ino, err)
+	}
+	if proto == unix.IPPROTO_TCP {
+		if ie.TcpOpts, err = tcpOpts(fd); err != nil {
+			return fmt.Errorf("inet socket %d: %w", ino, err)
+		}
+	}
+	ie.Shutdown = shutdownOf(sk.Shutdown)
+	if proto == unix.IPPROTO_TCP && sk.State == tcpEstablished {
+		if err := d.tcpStream(fd, ino); err != nil {
+			return fmt.Errorf("inet socket %d: %w", ino, err)
+		}
+	}
+	d.addFile(&images.FileEntry{Type: images.FdTypes_INETSK.Enum(), Id: ptr(id), Isk: ie})
+	return nil
+}
+
+// canDumpInet refuses what the image cannot hold, as CRIU does.
+func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
+	if proto != unix.IPPROTO_TCP {
+		cork, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_CORK)
+		if err != nil {
+			return fmt.Errorf("get UDP_CORK: %w", err)
+		}
+		if cork != 0 {
+			return fmt.Errorf("corked UDP socket: %w", ErrNotSupported)
+		}
+		return nil
+	}
+	switch sk.State {
+	case tcpClose:
+	case tcpListen:
+		if sk.RQueue != 0 {
+			return fmt.Errorf("listening socket with %d connections not accepted yet: %w", sk.RQueue, ErrNotSupported)
+		}
+	case tcpEstablished:
+		if !d.socks.tcpEstablished {
+			return fmt.Errorf("established TCP connection %v -> %v (consider --tcp-established): %w", sk.Src, sk.Dst, ErrNotSupported)
+		}
+	default:
+		return fmt.Errorf("TCP socket in state %d: %w", sk.State, ErrNotSupported)
+	}
+	return nil
+}
+
+// unlistedSocket describes a socket sock_diag does not list (an unbound
+// UDP socket, a TCP socket neither listening nor connected) from the fd,
+// as CRIU does: addresses from getsockname and getpeername, and for TCP
+// the state, backlog and shutdown from TCP_INFO and poll.
+func unlistedSocket(fd, family, proto int) (*sockdiag.InetSock, error) {
+	sk := &sockdiag.InetSock{Family: uint8(family), Protocol: uint8(proto), State: tcpClose}
+	zero := netip.IPv4Unspecified()
+	if family == unix.AF_INET6 {
+		zero = netip.IPv6Unspecified()
+	}
+	sk.Src, sk.Dst = netip.AddrPortFrom(zero, 0), netip.AddrPortFrom(zero, 0)
+	if sa, err := unix.Getsockname(fd); err == nil {
+		sk.Src = sockaddrPort(sa, zero)
+	} else {
+		return nil, fmt.Errorf("get socket name: %w", err)
+	}
+	if sa, err := unix.Getpeername(fd); err == nil {
+		sk.Dst = sockaddrPort(sa, zero)
+	} else if !errors.Is(err, unix.ENOTCONN) {
+		return nil, fmt.Errorf("get peer name: %w", err)
+	}
+	if proto != unix.IPPROTO_TCP {
+		return sk, nil
+	}
+	var info [8]byte
+	if _, err := getsockoptRaw(fd, unix.IPPROTO_TCP, unix.TCP_INFO, info[:], uint32(len(info))); err != nil {
+		return nil, fmt.Errorf("get TCP_INFO: %w", err)
+	}
+	if info[0] != tcpClose {
+		return nil, fmt.Errorf("TCP socket in state %d not listed by sock_diag: %w", info[0], ErrKernel)
+	}
+	sk.WQueue = uint32(info[4]) // tcpi_backoff, which CRIU takes as the backlog
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP | unix.POLLHUP}}
+	if _, err := unix.Poll(pfd, 0); err != nil {
+		return nil, fmt.Errorf("poll socket: %w", err)
+	}
+	if pfd[0].Revents&unix.POLLHUP != 0 && pfd[0].Revents&unix.POLLRDHUP != 0 {
+		sk.Shutdown = 1 // RCV_SHUTDOWN
+	}
+	return sk, nil
+}
+
+func sockaddrPort(sa unix.Sockaddr, zero netip.Addr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
+	}
+	return netip.AddrPortFrom(zero, 0)
+}
+
+// addrWords stores an address as CRIU does: the network-order bytes read
+// as little-endian 32-bit words, one word for AF_INET, four for AF_INET6.
+func addrWords(a netip.Addr, family int) []uint32 {
+	var b []byte
+	if family == unix.AF_INET6 {
+		s := a.As16()
+		b = s[:]
+	} else {
+		s := a.Unmap().As4()
+		b = s[:]
+	}
+	w := make([]uint32, len(b)/4)
+	for i := range w {
+		w[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return w
+}
+
+// ipOpts reads the IP-level options: IP_FREEBIND and the packet info
+// flag when set, and for AF_INET the TOS when set and the TTL.
+func ipOpts(fd, family int) (*images.IpOptsEntry, error) {
+	o := &images.IpOptsEntry{}
+	get := func(level, opt int) (int, error) {
+		v, err := unix.GetsockoptInt(fd, level, opt)
+		if err != nil {
+			return 0, fmt.Errorf("get IP option %d:%d: %w", level, opt, err)
+		}
+		return v, nil
+	}
+	v, err := get(unix.IPPROTO_IP, unix.IP_FREEBIND)
+	if err != nil {
+		return nil, err
+	}
+	if v != 0 {
+		o.Freebind = ptr(true)
+	}
+	level, opt := unix.IPPROTO_IP, unix.IP_PKTINFO
+	if family == unix.AF_INET6 {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO
+	}
+	if v, err = get(level, opt); err != nil {
+		return nil, err
+	}
+	if v != 0 {
+		o.Pktinfo = ptr(true)
+	}
+	if family != unix.AF_INET {
+		return o, nil
+	}
+	if v, err = get(unix.IPPROTO_IP, unix.IP_TOS); err != nil {
+		return nil, err
+	}
+	if v != 0 {
+		o.Tos = ptr(uint32(v))
+	}
+	if v, err = get(unix.IPPROTO_IP, unix.IP_TTL); err != nil {
+		return nil, err
+	}
+	o.Ttl = ptr(uint32(v))
+	return o, nil
+}
+
+// tcpOpts reads the TCP options CRIU keeps in inet_sk_entry: cork and
+// nodelay when set, the keepalive parameters always.
+func tcpOpts(fd int) (*images.TcpOptsEntry, error) {
+	var vals [5]int
+	for i, opt := range []int{unix.TCP_CORK, unix.TCP_NODELAY, unix.TCP_KEEPCNT, unix.TCP_KEEPIDLE, unix.TCP_KEEPINTVL} {
+		v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, opt)
+		if err != nil {
+			return nil, fmt.Errorf("get TCP option %d: %w", opt, err)
+		}
+		vals[i] = v
+	}
+	o := &images.TcpOptsEntry{Keepcnt: ptr(uint32(vals[2])), Keepidle: ptr(uint32(vals[3])), Keepintvl: ptr(uint32(vals[4]))}
+	if vals[0] != 0 {
+		o.Cork = ptr(true)
+	}
+	if vals[1] != 0 {
+		o.Nodelay = ptr(true)
+	}
+	return o, nil
+}
+
+// tcpStream puts an established connection in repair mode, reads its
+// state and queues into tcp-stream-<ino>.img and keeps a copy of the
+// socket, which stays in repair mode until the dump ends.
+func (d *dumper) tcpStream(fd int, ino uint32) error {
+	cp, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("copy socket fd: %w", err)
+	}
+	st, err := soccr.Save(cp)
+	if err != nil {
+		unix.Close(cp)
+		return err
+	}
+	d.socks.repaired = append(d.socks.repaired, os.NewFile(uintptr(cp), fmt.Sprintf("tcp socket %d", ino)))
+	_, ts := soccr.ToImages(st, 0, ino)
+	img, err := encodeImage(image.TCPStream, image.Entry{Msg: ts, Extra: &image.Extra{InQ: st.InQ, OutQ: st.OutQ}})
+	if err != nil {
+		return err
+	}
+	d.out[image.TCPStream.FileName(ino)] = img
+	return nil
+}
+
+// unlockTCP takes every connection the dump put in repair mode out of
+// it: the connections go on.
+func (d *dumper) unlockTCP() error {
+	var errs []error
+	for _, f := range d.socks.repaired {
+		if err := soccr.Resume(int(f.Fd())); err != nil {
+			errs = append(errs, err)
+		}
+		f.Close()
+	}
+	d.socks.repaired = nil
+	return errors.Join(errs...)
+}
