@@ -59,6 +59,14 @@ args() {
 	esac
 }
 
+# dump_opts PROGRAM: options criu-parasite needs for the program's state,
+# as CRIU's own tests pass them (locks holds file locks: --file-locks).
+dump_opts() {
+	case $1 in
+	locks) echo "--file-locks" ;;
+	esac
+}
+
 # pids_of PSTREE_IMG: every pid and tid the image lists.
 pids_of() {
 	"$tools/crit" decode -i "$1" | grep -o '"pid": [0-9]*\|"threads": \[[0-9, ]*\]' |
@@ -99,7 +107,7 @@ dump() {
 	case $mode in
 	dir | twice)
 		rm -rf "$dir/ckpt" && mkdir "$dir/ckpt" || return 1
-		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" -D "$dir/ckpt" || return 1
+		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts -D "$dir/ckpt" || return 1
 		"$tools/criu-imgtool" verify -D "$dir/ckpt" >/dev/null || return 1
 		[ "$mode" = dir ] && { debian_crit "$dir/ckpt" || return 1; }
 		# shellcheck disable=SC2046
@@ -107,7 +115,7 @@ dump() {
 		;;
 	stream | zstd)
 		rm -f "$dir/ckpt.tar" "$dir/ckpt.tar.zst"
-		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" >"$dir/ckpt.tar" || return 1
+		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts >"$dir/ckpt.tar" || return 1
 		tar -xOf "$dir/ckpt.tar" pstree.img >"$dir/pstree.img" || return 1
 		if [ "$mode" = zstd ]; then
 			"$tools/criu-imgtool" compress -i "$dir/ckpt.tar" -o "$dir/ckpt.tar.zst" || return 1
@@ -150,6 +158,7 @@ check() {
 run_one() {
 	local prog=$1 mode=$2 dir pid verdict= rpid
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/criugo-cr.XXXXXX") || return 1
+	popts=$(dump_opts "$prog")
 	# setsid -f: the program is not this shell's child, so init reaps it
 	# when a dump kills it and its pid is free again for the restore.
 	# shellcheck disable=SC2046
@@ -162,7 +171,7 @@ run_one() {
 		case $mode in
 		leave)
 			mkdir "$dir/ckpt"
-			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" --leave-running -D "$dir/ckpt" >"$dir/cr.log" 2>&1; then
+			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts --leave-running -D "$dir/ckpt" >"$dir/cr.log" 2>&1; then
 				verdict="dump --leave-running failed: $(tail -n 1 "$dir/cr.log")"
 			elif ! "$tools/criu-imgtool" verify -D "$dir/ckpt" >>"$dir/cr.log" 2>&1; then
 				verdict="verify failed: $(tail -n 1 "$dir/cr.log")"
@@ -173,7 +182,7 @@ run_one() {
 		pipe)
 			# The restore reads while the dump writes; the tree dies only
 			# once the whole stream is out, and the restore waits for its pids.
-			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" | "$tools/criu-restore" -d --pidfile "$dir/rpid" >"$dir/cr.log" 2>&1; then
+			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts | "$tools/criu-restore" -d --pidfile "$dir/rpid" >"$dir/cr.log" 2>&1; then
 				verdict="seize | parasite | restore failed: $(tail -n 1 "$dir/cr.log")"
 			else
 				rpid=$(cat "$dir/rpid")

@@ -43,6 +43,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "images-dir", Aliases: []string{"D"}, Usage: "image directory: input if it holds freeze.img, output either way"},
 			&cli.BoolFlag{Name: "leave-running", Aliases: []string{"R"}, Usage: "let the tree go on after the dump instead of killing it"},
+			&cli.BoolFlag{Name: "file-locks", Usage: "dump the file locks the tree holds (POSIX, OFD, flock, leases); without it such a tree is refused"},
 			&cli.BoolFlag{Name: "tcp-established", Usage: "dump established TCP connections through TCP repair (refused without it)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -54,6 +55,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				Stdin:          stdin,
 				Stdout:         stdout,
 				LeaveRunning:   c.Bool("leave-running"),
+				FileLocks:      c.Bool("file-locks"),
 				TCPEstablished: c.Bool("tcp-established"),
 			})
 		},

@@ -67,6 +67,7 @@ type dumper struct {
 	fifoDone    map[uint32]bool
 	fifoData    []pipeDataEntry
 	seccomp     []*images.SeccompFilter
+	locks       fileLocks
 	epollWaits  []*epollWait
 	socks       sockState
 
@@ -162,6 +163,9 @@ func (d *dumper) dumpTask(t *taskDump) error {
 	if err := d.seccompOf(t); err != nil {
 		return err
 	}
+	if err := d.fileLocksOf(t); err != nil {
+		return err
+	}
 	if err := d.cores(t); err != nil {
 		return err
 	}
@@ -233,6 +237,9 @@ func (d *dumper) globalImages(root int) error {
 		d.out[image.RemapFpath.FileName(nil)] = img
 	}
 	if err := d.put(image.Seccomp, nil, &images.SeccompEntry{SeccompFilters: d.seccomp}); err != nil {
+		return err
+	}
+	if err := d.fileLocksImage(); err != nil {
 		return err
 	}
 	tn, err := timens(d.fs, root)
@@ -412,6 +419,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 	if d, err = newDumper(tr, in, att); err != nil {
 		return err
 	}
+	d.locks.enabled = o.FileLocks
 	d.socks.tcpEstablished = o.TCPEstablished
 	defer d.close()
 	if err = att.attach(in); err != nil {

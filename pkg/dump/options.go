@@ -20,6 +20,9 @@ type Options struct {
 	// LeaveRunning lets the tree go on after the dump instead of killing
 	// it.
 	LeaveRunning bool
+	// FileLocks records the file locks the tree holds (POSIX, OFD, flock,
+	// leases) in filelocks.img; without it a tree holding one is refused.
+	FileLocks bool
 	// TCPEstablished records established TCP connections (CRIU's
 	// --tcp-established); without it a tree holding one is refused.
 	TCPEstablished bool

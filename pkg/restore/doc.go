@@ -115,7 +115,7 @@
 //
 // Tasks must live in criu-restore's namespaces;
 // sockets, ttys, eventfd/epoll/signalfd/timerfd/inotify and other special
-// files, SysV IPC mappings and AIO rings, file locks, and incremental
+// files, SysV IPC mappings and AIO rings, and incremental
 // (parent) images are refused with ErrNotSupported before anything is
 // created (from a stream: as soon as the images that say so have come).
 // The dumped vDSO must have the same code as this kernel's. A chroot, a

@@ -111,7 +111,9 @@ func TestUnsupportedFile(t *testing.T) {
 	t.Fatal("no unix socket in sockets00")
 }
 
-func TestFileLocksRefused(t *testing.T) {
+// TestFileLocksChecked: a lock of filelocks.img must belong to a task
+// being restored; with no task planned, CRIU's file_locks00 is a bad set.
+func TestFileLocksChecked(t *testing.T) {
 	s, err := openDirSet(filepath.Join(testutil.FixturesDir(t), "criu-4.2-zoo", "images", "file_locks00"))
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +124,7 @@ func TestFileLocksRefused(t *testing.T) {
 	}
 	defer r.files.close()
 	r.tree = &tree{}
-	if err := r.checkFiles(); !errors.Is(err, ErrNotSupported) {
-		t.Errorf("file locks: %v, want ErrNotSupported", err)
+	if err := r.checkFiles(); !errors.Is(err, ErrBadImage) {
+		t.Errorf("file locks of no planned task: %v, want ErrBadImage", err)
 	}
 }

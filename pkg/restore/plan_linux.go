@@ -125,14 +125,10 @@ func (r *restorer) checkNamespaces(pid int, ids *images.TaskKobjIdsEntry) error 
 }
 
 // checkFiles fails early on an fd of a kind criu-restore cannot open, and
-// on file locks, which it does not take back.
+// on file locks it cannot take back (filelocks_linux.go).
 func (r *restorer) checkFiles() error {
-	locks, err := r.set.lookup("filelocks.img")
-	if err != nil {
+	if _, err := r.planFileLocks(); err != nil {
 		return err
-	}
-	if locks != nil && len(locks.Entries) > 0 {
-		return fmt.Errorf("restore file locks (filelocks.img): %d locks: %w", len(locks.Entries), ErrNotSupported)
 	}
 	for _, t := range r.tree.tasks {
 		p := r.plans[t.pid]
