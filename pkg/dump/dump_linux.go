@@ -403,11 +403,6 @@ func Dump(ctx context.Context, o Options) (err error) {
 		if s != nil {
 			s.abort()
 		}
-		if d != nil {
-			if terr := d.unlockTCP(); terr != nil {
-				err = errors.Join(err, fmt.Errorf("leave tcp repair mode: %w", terr))
-			}
-		}
 		if rerr := att.rollback(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		} else if inDir {
@@ -469,6 +464,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 		err = errors.Join(d.unlockTCP(), att.release())
 	} else {
 		err = att.kill()
+		d.dropTCP()
 	}
 	if inDir {
 		if rerr := os.Remove(filepath.Join(o.Dir, seize.FreezeFile)); rerr != nil {

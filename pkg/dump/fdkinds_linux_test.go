@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/sockdiag"
 )
 
 // The tests below dump the test programs of test/programs that hold
@@ -33,6 +35,14 @@ import (
 
 // testProgram builds and starts test/programs/<name>.c.
 func testProgram(t *testing.T, name string) *program {
+	t.Helper()
+	return testProgramIn(t, name)
+}
+
+// testProgramIn builds test/programs/<name>.c and starts it through the
+// command wrap (which ends by running its arguments), in a session of its
+// own.
+func testProgramIn(t *testing.T, name string, wrap ...string) *program {
 	t.Helper()
 	testutil.RequireRoot(t)
 	gcc, err := exec.LookPath("gcc")
@@ -54,8 +64,9 @@ func testProgram(t *testing.T, name string) *program {
 		t.Fatal(err)
 	}
 	pidfile := filepath.Join(dir, "pid")
-	if out, err := exec.Command("/bin/sh", "-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`,
-		bin, "--pidfile", pidfile, "--outfile", p.outfile, "--workdir", p.workdir).CombinedOutput(); err != nil {
+	args := append(append([]string{"/bin/sh", "-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`}, wrap...),
+		bin, "--pidfile", pidfile, "--outfile", p.outfile, "--workdir", p.workdir)
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("start %s: %v: %s", name, err, out)
 	}
 	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
@@ -540,5 +551,173 @@ func TestDumpTCPRefused(t *testing.T) {
 	}
 	if got := p.finishRepeat(t); got != "PASS" {
 		t.Errorf("program after the failed dump: %s", got)
+	}
+}
+
+// TestDumpTCPRollback: a dump that fails after putting the connection in
+// repair mode takes it out again, and the program's connection goes on.
+func TestDumpTCPRollback(t *testing.T) {
+	p := testProgram(t, "tcp")
+	in := seizeStream(t, p.pid)
+	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 4 << 10}, TCPEstablished: true})
+	if !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("dump to a broken stream: %v, want EPIPE", err)
+	}
+	if got := p.finishRepeat(t); got != "PASS" {
+		t.Errorf("program after the failed dump: %s", got)
+	}
+}
+
+// TestDumpTCPKill: a dump that kills the tree closes the connection in
+// repair mode: neither end says a word. Closed normally, both ends, with
+// data unread, would send a reset. The program runs in a network
+// namespace of its own, whose counters only it moves (and where the dump
+// asks sock_diag from inside).
+func TestDumpTCPKill(t *testing.T) {
+	p := testProgramIn(t, "tcp", "unshare", "-n", "/bin/sh", "-c", `ip link set lo up && exec "$0" "$@"`)
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", p.pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	dir := t.TempDir()
+	seizeDir(t, p.pid, dir)
+	before := outResets(t, ns)
+	if err := Dump(context.Background(), Options{Dir: dir, TCPEstablished: true}); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	p.waitKilled(t)
+	if ids := one[*images.TaskKobjIdsEntry](t, dir, "ids-"+pidOfSet(t, dir)+".img"); fileEntries(t, dir, images.FdTypes_INETSK)[0].GetIsk().GetNsId() != ids.GetNetNsId() {
+		t.Errorf("socket's ns_id is not the task's network namespace %d", ids.GetNetNsId())
+	}
+	// The killed tasks' files are closed once init has reaped them.
+	time.Sleep(200 * time.Millisecond)
+	if after := outResets(t, ns); after != before {
+		t.Errorf("%d resets sent after the dump killed the tree, want none", after-before)
+	}
+}
+
+// outResets reads the TCP resets sent in the network namespace ns.
+func outResets(t *testing.T, ns *os.File) int {
+	t.Helper()
+	type result struct {
+		snmp []byte
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The thread goes back to its namespace, or ends with the
+		// goroutine, still locked.
+		runtime.LockOSThread()
+		own, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer own.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		b, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{b, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(r.snmp), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "OutRsts" && i < len(f) {
+				v, err := strconv.Atoi(f[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+		}
+	}
+	t.Fatalf("no Tcp OutRsts in snmp: %s", r.snmp)
+	return 0
+}
+
+func TestHandleWords(t *testing.T) {
+	w := handleWords([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9})
+	if len(w) != fhMinEntries || w[0] != 0x0807060504030201 || w[1] != 9 || w[2] != 0 {
+		t.Errorf("9 bytes: %x", w)
+	}
+	if w := handleWords(make([]byte, 130)); len(w) != 17 {
+		t.Errorf("130 bytes: %d words", len(w))
+	}
+}
+
+func TestAddrWords(t *testing.T) {
+	for _, c := range []struct {
+		addr   string
+		family int
+		want   []uint32
+	}{
+		{"127.0.0.1", unix.AF_INET, []uint32{0x0100007f}},
+		{"0.0.0.0", unix.AF_INET, []uint32{0}},
+		{"::1", unix.AF_INET6, []uint32{0, 0, 0, 0x01000000}},
+		{"::ffff:10.0.0.2", unix.AF_INET6, []uint32{0, 0, 0xffff0000, 0x0200000a}},
+	} {
+		if got := addrWords(netip.MustParseAddr(c.addr), c.family); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: %#x, want %#x", c.addr, got, c.want)
+		}
+	}
+}
+
+func TestShutdownOf(t *testing.T) {
+	if shutdownOf(0) != nil {
+		t.Error("no shutdown is recorded")
+	}
+	for bits, want := range map[uint8]images.SkShutdown{1: images.SkShutdown_READ, 2: images.SkShutdown_WRITE, 3: images.SkShutdown_BOTH} {
+		if got := shutdownOf(bits); got == nil || *got != want {
+			t.Errorf("bits %d: %v, want %v", bits, got, want)
+		}
+	}
+}
+
+// TestUnixPeer: which peers a unix socket entry may have, on sock_diag
+// answers made up for the cases.
+func TestUnixPeer(t *testing.T) {
+	n := &netSocks{unix: map[uint32]*sockdiag.UnixSock{
+		10: {Ino: 10, Type: unix.SOCK_STREAM, State: tcpListen, Name: []byte("/l\x00"), Icons: []uint32{11}},
+		11: {Ino: 11, Type: unix.SOCK_STREAM, State: tcpEstablished},              // in flight on 10
+		12: {Ino: 12, Type: unix.SOCK_STREAM, State: tcpEstablished},              // peer gone
+		13: {Ino: 13, Type: unix.SOCK_STREAM, State: tcpEstablished, Shutdown: 3}, // peer gone, shut both ways
+		14: {Ino: 14, Type: unix.SOCK_DGRAM, State: tcpEstablished},               // others connected to it
+		15: {Ino: 15, Type: unix.SOCK_DGRAM, State: tcpEstablished, Peer: 16},     // peer connected elsewhere
+		16: {Ino: 16, Type: unix.SOCK_DGRAM, State: tcpEstablished, Peer: 14},     // ... and unnamed
+		17: {Ino: 17, Type: unix.SOCK_DGRAM, State: tcpEstablished, Peer: 18},     // peer connected elsewhere
+		18: {Ino: 18, Type: unix.SOCK_DGRAM, State: tcpEstablished, Peer: 14, Name: []byte("\x00n")},
+		19: {Ino: 19, Type: unix.SOCK_STREAM, State: tcpEstablished, Peer: 99}, // peer unknown
+	}}
+	n.icons = map[uint32]uint32{11: 10}
+	for ino, want := range map[uint32]error{10: nil, 11: nil, 12: ErrNotSupported, 13: nil, 14: nil, 15: ErrNotSupported, 17: nil, 19: ErrKernel} {
+		ue := &images.UnixSkEntry{Peer: ptr(n.unix[ino].Peer)}
+		err := unixPeer(n, n.unix[ino], ue)
+		if (want == nil) != (err == nil) || (want != nil && !errors.Is(err, want)) {
+			t.Errorf("socket %d: %v, want %v", ino, err, want)
+		}
+	}
+	ue := &images.UnixSkEntry{Peer: ptr(uint32(0))}
+	if err := unixPeer(n, n.unix[11], ue); err != nil || ue.GetPeer() != 10 {
+		t.Errorf("in-flight connection: peer %d (%v), want the listener 10", ue.GetPeer(), err)
 	}
 }

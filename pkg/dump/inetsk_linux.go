@@ -314,7 +314,8 @@ func (d *dumper) tcpStream(fd int, ino uint32) error {
 }
 
 // unlockTCP takes every connection the dump put in repair mode out of
-// it: the connections go on.
+// it: the connections go on. A dump that fails does it when it closes,
+// before the tree thaws.
 func (d *dumper) unlockTCP() error {
 	var errs []error
 	for _, f := range d.socks.repaired {
@@ -325,4 +326,14 @@ func (d *dumper) unlockTCP() error {
 	}
 	d.socks.repaired = nil
 	return errors.Join(errs...)
+}
+
+// dropTCP closes our copies of the connections in repair mode once the
+// tree is killed: the sockets go away still in repair mode, without a
+// word to their peers, for a restored copy to take over.
+func (d *dumper) dropTCP() {
+	for _, f := range d.socks.repaired {
+		f.Close()
+	}
+	d.socks.repaired = nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 
@@ -89,17 +90,23 @@ func (d *dumper) netOf(fd int) (*netSocks, error) {
 	if n, ok := d.socks.nets[st.Ino]; ok {
 		return n, nil
 	}
+	// The namespace of this thread (not /proc/self's, the main thread's,
+	// which the runtime may have left elsewhere) is the one a socket we
+	// create here belongs to.
+	runtime.LockOSThread()
 	var own unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/net", &own); err != nil {
-		return nil, fmt.Errorf("stat our network namespace: %w", err)
-	}
+	err = unix.Stat("/proc/thread-self/ns/net", &own)
 	in := nsfd
-	if own.Ino == st.Ino {
+	if err == nil && own.Ino == st.Ino {
 		in = -1
 	}
-	conn, err := sockdiag.Open(in)
+	var conn *sockdiag.Conn
+	if err == nil {
+		conn, err = sockdiag.Open(in)
+	}
+	runtime.UnlockOSThread()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open sock_diag in network namespace %d: %w", st.Ino, err)
 	}
 	if d.socks.nets == nil {
 		d.socks.nets = make(map[uint64]*netSocks)
@@ -148,18 +155,16 @@ func (n *netSocks) inetSocks(family, protocol uint8) (map[uint32]*sockdiag.InetS
 	return m, nil
 }
 
-// closeSockets closes what the socket code holds: the sock_diag sockets
-// and our copies of sockets left in repair mode (which then go away
-// without a word to their peers).
+// closeSockets closes the sock_diag sockets. A connection still in
+// repair mode here belongs to a dump that failed (a dump that kills the
+// tree drops them first, see dropTCP): it is taken out of repair mode,
+// before the tree is thawed, and goes on.
 func (d *dumper) closeSockets() {
 	for _, n := range d.socks.nets {
 		n.conn.Close()
 	}
 	d.socks.nets = nil
-	for _, f := range d.socks.repaired {
-		f.Close()
-	}
-	d.socks.repaired = nil
+	_ = d.unlockTCP() // the dump has failed already; its error is the one to report
 }
 
 // skOpts reads the socket options CRIU records for every socket

@@ -151,19 +151,30 @@ func TestOpenInNamespace(t *testing.T) {
 	}
 	ch := make(chan made, 1)
 	go func() {
-		// This thread stays in the new namespace and dies with the goroutine.
+		// The thread goes back to its namespace, or ends with the
+		// goroutine, still locked.
 		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			ch <- made{err: err}
-			return
-		}
-		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		own, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- made{err: err}
 			return
 		}
-		ns, err := os.Open("/proc/thread-self/ns/net")
-		ch <- made{ns, pair, err}
+		defer own.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- made{err: err}
+			return
+		}
+		m := made{}
+		m.pair, m.err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if m.err == nil {
+			m.ns, m.err = os.Open("/proc/thread-self/ns/net")
+		}
+		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- m
 	}()
 	m := <-ch
 	if m.err != nil {
