@@ -44,6 +44,13 @@ func testProgram(t *testing.T, name string) *program {
 // own.
 func testProgramIn(t *testing.T, name string, wrap ...string) *program {
 	t.Helper()
+	return startTestProgram(t, name, nil, wrap...)
+}
+
+// startTestProgram is testProgramIn with files the program inherits from
+// fd 3 on.
+func startTestProgram(t *testing.T, name string, extra []*os.File, wrap ...string) *program {
+	t.Helper()
 	testutil.RequireRoot(t)
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -66,7 +73,9 @@ func testProgramIn(t *testing.T, name string, wrap ...string) *program {
 	pidfile := filepath.Join(dir, "pid")
 	args := append(append([]string{"/bin/sh", "-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`}, wrap...),
 		bin, "--pidfile", pidfile, "--outfile", p.outfile, "--workdir", p.workdir)
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.ExtraFiles = extra
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("start %s: %v: %s", name, err, out)
 	}
 	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
@@ -653,6 +662,29 @@ func outResets(t *testing.T, ns *os.File) int {
 	}
 	t.Fatalf("no Tcp OutRsts in snmp: %s", r.snmp)
 	return 0
+}
+
+// TestDumpExternalUnixSocket: a unix socket whose peer no task of the
+// tree holds (here, the test) fails the dump, as CRIU's fails without
+// --ext-unix-sk, and the program runs on.
+func TestDumpExternalUnixSocket(t *testing.T) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(pair[0]), "ours"), os.NewFile(uintptr(pair[1]), "theirs")
+	defer ours.Close()
+	p := startTestProgram(t, "eventfd", []*os.File{theirs})
+	theirs.Close()
+	dir := t.TempDir()
+	seizeDir(t, p.pid, dir)
+	err = Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "which no task of the tree holds") {
+		t.Errorf("dump: %v, want ErrNotSupported for the socket's peer", err)
+	}
+	if got := p.finishRepeat(t); got != "PASS" {
+		t.Errorf("program after the failed dump: %s", got)
+	}
 }
 
 func TestHandleWords(t *testing.T) {

@@ -1,0 +1,71 @@
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+)
+
+// epollDesc creates an empty epoll instance. Its targets are added later,
+// by the task itself (restoreEpollTargets): an epoll item is keyed by the
+// target's file and the fd number it was added under, in the fd table of
+// the task that added it, so epoll_ctl must run in a task that holds every
+// target at its saved number. criu-restore cannot add them for it.
+func (f *fileObjs) epollDesc(e *images.EventpollFileEntry) (*os.File, error) {
+	if e == nil {
+		return nil, fmt.Errorf("EVENTPOLL without eventpoll entry: %w", ErrBadImage)
+	}
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("create epoll %d: %w", e.GetId(), err)
+	}
+	file := f.keep(os.NewFile(uintptr(fd), fmt.Sprintf("anon_inode:[eventpoll] %d", e.GetId())))
+	if err := setStatusFlags(file, int(e.GetFlags())); err != nil {
+		return nil, err
+	}
+	return file, nil
+}
+
+// restoreEpollTargets adds the saved targets to every epoll instance of
+// task t, once its fds are all at their numbers. An instance shared by
+// several tasks gets its targets once, from the first task restored that
+// holds it: that task must hold every target at the number it was added
+// under.
+func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
+	have := map[uint32]bool{}
+	for _, fd := range p.fds {
+		have[fd.GetFd()] = true
+	}
+	for _, fd := range p.fds {
+		if fd.GetType() != images.FdTypes_EVENTPOLL || r.files.epollsDone[fd.GetId()] {
+			continue
+		}
+		e, err := r.files.entry(fd.GetId())
+		if err != nil {
+			return err
+		}
+		ep := e.GetEpfd()
+		for _, tfd := range ep.GetTfd() {
+			if !have[tfd.GetTfd()] {
+				return fmt.Errorf("restore epoll fd %d of pid %d: target fd %d is not open in the task: %w", fd.GetFd(), t.pid, tfd.GetTfd(), ErrNotSupported)
+			}
+			b := newScratchBuf(t.scratch)
+			// struct epoll_event is packed on x86-64: u32 events, u64 data.
+			ev := binary.LittleEndian.AppendUint32(nil, tfd.GetEvents())
+			ev = binary.LittleEndian.AppendUint64(ev, tfd.GetData())
+			evp := b.put(ev)
+			if err := b.flush(t.pid); err != nil {
+				return err
+			}
+			if _, err := r.call(t, t.threads[0], "epoll_ctl", unix.SYS_EPOLL_CTL, uint64(fd.GetFd()), unix.EPOLL_CTL_ADD, uint64(tfd.GetTfd()), evp); err != nil {
+				return fmt.Errorf("restore epoll fd %d of pid %d: add target fd %d (events %#x): %w", fd.GetFd(), t.pid, tfd.GetTfd(), tfd.GetEvents(), err)
+			}
+		}
+		r.files.epollsDone[fd.GetId()] = true
+	}
+	return nil
+}
