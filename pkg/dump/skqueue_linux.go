@@ -21,8 +21,7 @@ import (
 // last one stopped, so nothing is taken out; the socket's own peek offset
 // is put back afterwards.
 
-// maxPacket bounds the buffer a queue is read with (the largest datagram
-// a unix socket takes is its send buffer).
+// maxPacket bounds the buffer a queue is read with.
 const maxPacket = 64 << 20
 
 // socketQueue records the receive queue of the socket fd with file id.
@@ -31,14 +30,20 @@ func (d *dumper) socketQueue(fd int, id uint32) (err error) {
 	if err != nil {
 		return fmt.Errorf("get SO_PEEK_OFF: %w", err)
 	}
-	sndbuf, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
-	if err != nil {
-		return fmt.Errorf("get SO_SNDBUF: %w", err)
+	// A packet is at most as large as the buffers of the sockets it went
+	// through (CRIU reads with the send buffer, less the 32 bytes the
+	// kernel keeps for itself; a peer's larger buffer can make larger
+	// datagrams, so the receive buffer counts too).
+	size := 0
+	for _, opt := range []int{unix.SO_SNDBUF, unix.SO_RCVBUF} {
+		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, opt)
+		if err != nil {
+			return fmt.Errorf("get socket buffer size: %w", err)
+		}
+		size = max(size, v)
 	}
-	// The kernel keeps 32 bytes of every buffer for its own header.
-	size := sndbuf - 32
 	if size <= 0 || size > maxPacket {
-		return fmt.Errorf("send buffer of %d bytes: %w", sndbuf, ErrKernel)
+		return fmt.Errorf("socket buffer of %d bytes: %w", size, ErrKernel)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
 		return fmt.Errorf("set SO_PEEK_OFF: %w", err)
