@@ -37,6 +37,7 @@ const (
 	vmaKindVdso                      // [vdso]: moved, not mapped
 	vmaKindVvar                      // [vvar] (and [vvar_vclock]): moved, not mapped
 	vmaKindSkip                      // [vsyscall], [uprobes]: the kernel's own
+	vmaKindSysV                      // SysV shared memory: shmat (ipc_linux.go)
 )
 
 // vma is one VMA of mm-<pid>.img and what restoring it takes.
@@ -100,7 +101,9 @@ func planMM(set *imageSet, pid int) (*mmPlan, error) {
 		switch {
 		case st&images.VmaAreaVsyscall != 0 || st&images.VmaAreaUprobes != 0:
 			v.kind = vmaKindSkip
-		case st&(images.VmaAreaSysvipc|images.VmaAreaSocket|images.VmaAreaAioring|images.VmaAreaShstk|images.VmaUnsupp) != 0:
+		case st&images.VmaAreaSysvipc != 0:
+			v.kind = vmaKindSysV
+		case st&(images.VmaAreaSocket|images.VmaAreaAioring|images.VmaAreaShstk|images.VmaUnsupp) != 0:
 			return nil, fmt.Errorf("read %s: vma [%#x, %#x) with status %#x (SysV shm, socket, AIO ring or shadow stack): %w", name, e.GetStart(), e.GetEnd(), st, ErrNotSupported)
 		case st&images.VmaAreaVdso != 0:
 			v.kind = vmaKindVdso

@@ -77,6 +77,11 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		switch v.kind {
 		case vmaKindSkip, vmaKindVdso, vmaKindVvar:
 			continue
+		case vmaKindSysV:
+			if err := r.mapSysvShm(t, th, v); err != nil {
+				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+			}
+			continue
 		case vmaKindFile:
 			acc := vmaAccmode(v)
 			file, err := r.files.mapFile(uint32(v.e.GetShmid()), acc)

@@ -29,6 +29,7 @@ type nsKind struct {
 }
 
 var nsKinds = []nsKind{
+	{"ipc", unix.CLONE_NEWIPC, (*images.TaskKobjIdsEntry).GetIpcNsId},
 	{"uts", unix.CLONE_NEWUTS, (*images.TaskKobjIdsEntry).GetUtsNsId},
 }
 
@@ -100,6 +101,11 @@ func (r *restorer) restoreNamespaces(t *task) error {
 	}
 	if flags&unix.CLONE_NEWUTS != 0 {
 		if err := r.restoreUTS(t.pid, root.GetUtsNsId()); err != nil {
+			return err
+		}
+	}
+	if flags&unix.CLONE_NEWIPC != 0 {
+		if err := r.restoreIPC(t.pid, root.GetIpcNsId()); err != nil {
 			return err
 		}
 	}

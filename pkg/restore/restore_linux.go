@@ -40,6 +40,9 @@ type restorer struct {
 	// when its pages come, after every task's.
 	deferFill bool
 
+	// sysv are SysV segments attached until their pages come (ipc_linux.go).
+	sysv map[uint64][]byte
+
 	created []*task // tasks created so far, to kill on failure
 	timings []Timing
 	last    time.Time

@@ -248,6 +248,9 @@ func (s *streamRestore) pages(id uint64, f *image.StreamFile) error {
 	case image.ShmemPagemap:
 		shmidStr, _ := k.FileID(owner)
 		shmid, _ := strconv.ParseUint(shmidStr, 10, 64)
+		if done, err := r.sysvPages(shmid, f); done || err != nil {
+			return err
+		}
 		files, ok, err := s.fileObjects()
 		if err != nil {
 			return err
