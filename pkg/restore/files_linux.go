@@ -31,6 +31,18 @@ type fileObjs struct {
 	// unfilled are shared memory objects whose pages have not come yet.
 	unfilled map[uint64]*os.File
 	ghosts   map[uint32]string // remap id -> path of the recreated ghost
+	// timerfds are armed when the tree is about to run.
+	timerfds []timerfdObj
+	// epollsDone are the epoll file ids whose targets are added.
+	epollsDone map[uint32]bool
+	// queues are sk-queues.img by socket file id, read once.
+	queues map[uint32][]skPacket
+	// unixSks are every unix socket, made together (unixsk_linux.go);
+	// unixErr is why they could not be.
+	unixSks map[uint32]*unixSk
+	unixErr error
+	// inetSks are the inet sockets made so far.
+	inetSks []*inetSk
 	// unlinks are paths to remove once every task has opened its files.
 	unlinks []string
 	// all holds every file criu-restore opened, closed at the end.
@@ -58,6 +70,8 @@ func newFileObjs(r *restorer) (*fileObjs, error) {
 		shmem:    map[uint64]*os.File{},
 		unfilled: map[uint64]*os.File{},
 		ghosts:   map[uint32]string{},
+
+		epollsDone: map[uint32]bool{},
 	}
 	rms, err := entries[*images.RemapFilePathEntry](r.set, "remap-fpath.img", true)
 	if err != nil {
@@ -125,6 +139,20 @@ func (f *fileObjs) descFor(id uint32) (*os.File, error) {
 		d, err = f.fifoEnd(e.GetFifo())
 	case images.FdTypes_MEMFD:
 		d, err = f.memfdDesc(e.GetMemfd())
+	case images.FdTypes_EVENTFD:
+		d, err = f.eventfdDesc(e.GetEfd())
+	case images.FdTypes_EVENTPOLL:
+		d, err = f.epollDesc(e.GetEpfd())
+	case images.FdTypes_SIGNALFD:
+		d, err = f.signalfdDesc(e.GetSgfd())
+	case images.FdTypes_TIMERFD:
+		d, err = f.timerfdDesc(e.GetTfd())
+	case images.FdTypes_INOTIFY:
+		d, err = f.inotifyDesc(e.GetIfy())
+	case images.FdTypes_UNIXSK:
+		d, err = f.unixSocket(id)
+	case images.FdTypes_INETSK:
+		d, err = f.inetDesc(e)
 	default:
 		return nil, fmt.Errorf("file id %d of type %v: %w", id, e.GetType(), ErrNotSupported)
 	}
@@ -146,8 +174,73 @@ func fownOf(e *images.FileEntry) *images.FownEntry {
 		return e.GetPipe().GetFown()
 	case e.GetMemfd() != nil:
 		return e.GetMemfd().GetFown()
+	case e.GetEfd() != nil:
+		return e.GetEfd().GetFown()
+	case e.GetEpfd() != nil:
+		return e.GetEpfd().GetFown()
+	case e.GetSgfd() != nil:
+		return e.GetSgfd().GetFown()
+	case e.GetTfd() != nil:
+		return e.GetTfd().GetFown()
+	case e.GetIfy() != nil:
+		return e.GetIfy().GetFown()
+	case e.GetUsk() != nil:
+		return e.GetUsk().GetFown()
+	case e.GetIsk() != nil:
+		return e.GetIsk().GetFown()
 	}
 	return nil
+}
+
+// checkEntry refuses, before anything is created, a file entry of a kind
+// criu-restore cannot open, or one it can see is incomplete.
+func (f *fileObjs) checkEntry(e *images.FileEntry) error {
+	var ok bool
+	switch e.GetType() {
+	case images.FdTypes_REG:
+		ok = e.GetReg() != nil
+	case images.FdTypes_PIPE:
+		ok = e.GetPipe() != nil
+	case images.FdTypes_FIFO:
+		ok = e.GetFifo() != nil
+	case images.FdTypes_MEMFD:
+		ok = e.GetMemfd() != nil
+	case images.FdTypes_EVENTFD:
+		ok = e.GetEfd() != nil
+	case images.FdTypes_EVENTPOLL:
+		ok = e.GetEpfd() != nil
+	case images.FdTypes_SIGNALFD:
+		ok = e.GetSgfd() != nil
+	case images.FdTypes_TIMERFD:
+		ok = e.GetTfd() != nil
+	case images.FdTypes_INOTIFY:
+		ok = e.GetIfy() != nil
+	case images.FdTypes_UNIXSK:
+		// Every unix socket, with its peer (which must be in the images).
+		_, err := f.unixSockets()
+		return err
+	case images.FdTypes_INETSK:
+		return f.checkInetSk(e)
+	default:
+		return fmt.Errorf("file of type %v: %w", e.GetType(), ErrNotSupported)
+	}
+	if !ok {
+		return fmt.Errorf("file id %d: %v without its entry: %w", e.GetId(), e.GetType(), ErrBadImage)
+	}
+	return nil
+}
+
+// finish completes the file objects when every task has its files and
+// the tree is about to run: memfds get their seals, timerfds start, and
+// TCP connections leave repair mode.
+func (f *fileObjs) finish() error {
+	if err := f.sealMemfds(); err != nil {
+		return err
+	}
+	if err := f.armTimerfds(); err != nil {
+		return err
+	}
+	return f.finishInetSockets()
 }
 
 // setFown gives a description back its owner for SIGIO (F_SETOWN_EX) and

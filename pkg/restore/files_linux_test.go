@@ -99,20 +99,21 @@ func TestFifoWithData(t *testing.T) {
 }
 
 func TestUnsupportedFile(t *testing.T) {
-	f := zooFiles(t, "sockets00", 1, "/nonexistent")
+	f := zooFiles(t, "packet_sock", 1, "/nonexistent")
 	for id, e := range f.table {
-		if e.GetType() == images.FdTypes_UNIXSK {
+		if e.GetType() == images.FdTypes_PACKETSK {
 			if _, err := f.descFor(id); !errors.Is(err, ErrNotSupported) {
-				t.Errorf("unix socket: %v, want ErrNotSupported", err)
+				t.Errorf("packet socket: %v, want ErrNotSupported", err)
+			}
+			if err := f.checkEntry(e); !errors.Is(err, ErrNotSupported) {
+				t.Errorf("check packet socket: %v, want ErrNotSupported", err)
 			}
 			return
 		}
 	}
-	t.Fatal("no unix socket in sockets00")
+	t.Fatal("no packet socket in packet_sock")
 }
 
-// TestFileLocksChecked: a lock of filelocks.img must belong to a task
-// being restored; with no task planned, CRIU's file_locks00 is a bad set.
 func TestFileLocksChecked(t *testing.T) {
 	s, err := openDirSet(filepath.Join(testutil.FixturesDir(t), "criu-4.2-zoo", "images", "file_locks00"))
 	if err != nil {

@@ -140,10 +140,8 @@ func (r *restorer) checkFiles() error {
 			if err != nil {
 				return fmt.Errorf("restore fd %d of pid %d (%s): %w", fd.GetFd(), t.pid, p.fdinfo, err)
 			}
-			switch e.GetType() {
-			case images.FdTypes_REG, images.FdTypes_PIPE, images.FdTypes_FIFO, images.FdTypes_MEMFD:
-			default:
-				return fmt.Errorf("restore fd %d of pid %d (%s): file of type %v: %w", fd.GetFd(), t.pid, p.fdinfo, e.GetType(), ErrNotSupported)
+			if err := r.files.checkEntry(e); err != nil {
+				return fmt.Errorf("restore fd %d of pid %d (%s): %w", fd.GetFd(), t.pid, p.fdinfo, err)
 			}
 			if e.GetType() != fd.GetType() {
 				return fmt.Errorf("restore fd %d of pid %d (%s): fdinfo says %v, files.img says %v: %w", fd.GetFd(), t.pid, p.fdinfo, fd.GetType(), e.GetType(), ErrBadImage)

@@ -245,7 +245,7 @@ func (r *restorer) bringBack() (res *Result, err error) {
 
 // resume finishes every task and lets the tree run.
 func (r *restorer) resume() (*Result, error) {
-	if err := r.files.sealMemfds(); err != nil {
+	if err := r.files.finish(); err != nil {
 		return nil, err
 	}
 	for _, t := range r.tree.tasks {

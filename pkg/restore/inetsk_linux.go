@@ -1,0 +1,530 @@
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/soccr"
+)
+
+// Inet sockets (TCP and UDP over IPv4 and IPv6) are made by criu-restore
+// and handed over like any file:
+//
+//	TCP, listening     bind, listen with the saved backlog
+//	TCP, established   TCP repair (the state of pkg/soccr, from the
+//	                   socket's tcp-stream-<ino>.img): bound and
+//	                   "connected" without a handshake, both queues
+//	                   refilled; it stays in repair mode, frozen, until
+//	                   the tree is about to run (finishInetSockets), so
+//	                   that nothing goes out before every end of a
+//	                   connection exists again
+//	TCP, not connected bind if it was bound
+//	UDP                bind if bound, connect if connected
+//
+// Every socket is made with SO_REUSEADDR and SO_REUSEPORT, as CRIU does,
+// since sockets of the tree may share a port (a listener and the
+// connections it accepted); the saved values are put back at the end.
+// Other TCP states (connecting, closing), raw sockets and UDP-Lite are
+// refused.
+
+// inetSk is an inet socket made by criu-restore.
+type inetSk struct {
+	file *os.File
+	e    *images.InetSkEntry
+	// tcp is the state of an established connection, in repair mode
+	// until finishInetSockets.
+	tcp *soccr.State
+}
+
+// checkInetSk refuses an inet socket entry criu-restore cannot make.
+func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
+	ie := e.GetIsk()
+	if ie == nil {
+		return fmt.Errorf("file id %d: INETSK without inet socket entry: %w", e.GetId(), ErrBadImage)
+	}
+	name := fmt.Sprintf("inet socket %d (inode %d)", ie.GetId(), ie.GetIno())
+	switch ie.GetFamily() {
+	case unix.AF_INET, unix.AF_INET6:
+	default:
+		return fmt.Errorf("%s: family %d: %w", name, ie.GetFamily(), ErrNotSupported)
+	}
+	switch {
+	case ie.GetType() == unix.SOCK_STREAM && ie.GetProto() == unix.IPPROTO_TCP:
+		switch {
+		case ie.GetState() == tcpListen, ie.GetState() == tcpClose && ie.GetDstPort() == 0:
+		case ie.GetState() == tcpEstablished:
+			if _, err := f.r.set.get(tcpStreamName(ie.GetIno())); err != nil {
+				return fmt.Errorf("%s: established: %w", name, err)
+			}
+		default:
+			return fmt.Errorf("%s: TCP state %d: %w", name, ie.GetState(), ErrNotSupported)
+		}
+	case ie.GetType() == unix.SOCK_DGRAM && ie.GetProto() == unix.IPPROTO_UDP:
+	default:
+		return fmt.Errorf("%s: type %d protocol %d: %w", name, ie.GetType(), ie.GetProto(), ErrNotSupported)
+	}
+	if _, err := inetAddr(ie.GetFamily(), ie.GetSrcAddr()); err != nil {
+		return fmt.Errorf("%s: source address: %w", name, err)
+	}
+	if _, err := inetAddr(ie.GetFamily(), ie.GetDstAddr()); err != nil {
+		return fmt.Errorf("%s: destination address: %w", name, err)
+	}
+	if ie.GetSrcPort() > 0xffff || ie.GetDstPort() > 0xffff {
+		return fmt.Errorf("%s: port above 65535: %w", name, ErrBadImage)
+	}
+	if root := f.r.inv.GetRootIds(); ie.NsId != nil && root.GetNetNsId() != 0 && ie.GetNsId() != root.GetNetNsId() {
+		return fmt.Errorf("%s: in a network namespace of its own: %w", name, ErrNotSupported)
+	}
+	return nil
+}
+
+func tcpStreamName(ino uint32) string { return fmt.Sprintf("tcp-stream-%x.img", ino) }
+
+// inetAddr decodes an address as CRIU stores it: the bytes of the
+// network-order address read as little-endian u32 words (one for IPv4,
+// or four in old images; four for IPv6).
+func inetAddr(family uint32, words []uint32) (netip.Addr, error) {
+	n := 4
+	if family == unix.AF_INET {
+		n = 1
+	}
+	if len(words) < n || family == unix.AF_INET6 && len(words) != n {
+		return netip.Addr{}, fmt.Errorf("%d address words: %w", len(words), ErrBadImage)
+	}
+	b := make([]byte, 0, 16)
+	for _, w := range words[:n] {
+		b = binary.LittleEndian.AppendUint32(b, w)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a, nil
+}
+
+func inetSockaddr(family uint32, a netip.Addr, port uint32, ifindex int) unix.Sockaddr {
+	if family == unix.AF_INET {
+		return &unix.SockaddrInet4{Port: int(port), Addr: a.As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(port), Addr: a.As16(), ZoneId: uint32(ifindex)}
+}
+
+// inetDesc makes the inet socket of file entry e.
+func (f *fileObjs) inetDesc(fe *images.FileEntry) (*os.File, error) {
+	if err := f.checkInetSk(fe); err != nil {
+		return nil, err
+	}
+	ie := fe.GetIsk()
+	fd, err := unix.Socket(int(ie.GetFamily()), int(ie.GetType())|unix.SOCK_CLOEXEC, int(ie.GetProto()))
+	if err != nil {
+		return nil, fmt.Errorf("make inet socket %d: %w", ie.GetId(), err)
+	}
+	s := &inetSk{e: ie, file: f.keep(os.NewFile(uintptr(fd), fmt.Sprintf("inet socket %d (inode %d)", ie.GetId(), ie.GetIno())))}
+	if err := s.make(f); err != nil {
+		return nil, fmt.Errorf("restore %s: %w", s.file.Name(), err)
+	}
+	f.inetSks = append(f.inetSks, s)
+	return s.file, nil
+}
+
+func (s *inetSk) make(f *fileObjs) error {
+	ie := s.e
+	fd := int(s.file.Fd())
+	if ie.GetV6Only() {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return fmt.Errorf("set IPV6_V6ONLY: %w", err)
+		}
+	}
+	for _, opt := range []int{unix.SO_REUSEADDR, unix.SO_REUSEPORT} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
+			return fmt.Errorf("set socket option %d: %w", opt, err)
+		}
+	}
+	if ie.GetProto() == unix.IPPROTO_TCP && ie.GetState() == tcpEstablished {
+		if err := s.repair(f); err != nil {
+			return err
+		}
+	} else {
+		if err := s.bindConnect(); err != nil {
+			return err
+		}
+	}
+	if err := s.ipOpts(); err != nil {
+		return err
+	}
+	if err := s.tcpOpts(); err != nil {
+		return err
+	}
+	if err := setSockOpts(s.file, ie.GetOpts()); err != nil {
+		return err
+	}
+	if how := shutdownHow(ie.GetShutdown()); how >= 0 && s.tcp == nil {
+		if err := unix.Shutdown(fd, how); err != nil && err != unix.ENOTCONN {
+			return fmt.Errorf("shut down (%v): %w", ie.GetShutdown(), err)
+		}
+	}
+	return setStatusFlags(s.file, int(ie.GetFlags()))
+}
+
+// bindConnect binds, listens and connects as the socket was.
+func (s *inetSk) bindConnect() error {
+	ie := s.e
+	fd := int(s.file.Fd())
+	ifindex := 0
+	if name := ie.GetIfname(); name != "" {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return fmt.Errorf("find interface %s: %w", name, err)
+		}
+		ifindex = ifi.Index
+	}
+	if ie.GetSrcPort() != 0 {
+		src, _ := inetAddr(ie.GetFamily(), ie.GetSrcAddr())
+		// An IPv6 address may still be tentative: IP_FREEBIND lets the
+		// bind through, and is cleared again unless it was set.
+		v6 := ie.GetFamily() == unix.AF_INET6
+		if v6 {
+			if err := unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_FREEBIND, 1); err != nil {
+				return fmt.Errorf("set IP_FREEBIND: %w", err)
+			}
+		}
+		if err := unix.Bind(fd, inetSockaddr(ie.GetFamily(), src, ie.GetSrcPort(), ifindex)); err != nil {
+			return fmt.Errorf("bind to %v: %w", netip.AddrPortFrom(src, uint16(ie.GetSrcPort())), err)
+		}
+		if v6 && !ie.GetIpOpts().GetFreebind() {
+			if err := unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_FREEBIND, 0); err != nil {
+				return fmt.Errorf("clear IP_FREEBIND: %w", err)
+			}
+		}
+	}
+	if ie.GetState() == tcpListen {
+		if err := unix.Listen(fd, int(ie.GetBacklog())); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	if ie.GetDstPort() != 0 {
+		dst, _ := inetAddr(ie.GetFamily(), ie.GetDstAddr())
+		if err := unix.Connect(fd, inetSockaddr(ie.GetFamily(), dst, ie.GetDstPort(), 0)); err != nil {
+			return fmt.Errorf("connect to %v: %w", netip.AddrPortFrom(dst, uint16(ie.GetDstPort())), err)
+		}
+	}
+	return nil
+}
+
+// ipOpts sets the saved IP level options.
+func (s *inetSk) ipOpts() error {
+	o := s.e.GetIpOpts()
+	if o == nil {
+		return nil
+	}
+	fd := int(s.file.Fd())
+	v6 := s.e.GetFamily() == unix.AF_INET6
+	type opt struct {
+		name         string
+		set          bool
+		level, which int
+		val          int
+	}
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	opts := []opt{
+		// An IPv6 socket that was bound has its freebind set already.
+		{"IP_FREEBIND", o.Freebind != nil && !(v6 && s.e.GetSrcPort() != 0), unix.SOL_IP, unix.IP_FREEBIND, b(o.GetFreebind())},
+	}
+	if v6 {
+		opts = append(opts,
+			opt{"IPV6_RECVPKTINFO", o.GetPktinfo(), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1},
+			opt{"IPV6_TCLASS", o.GetTos() != 0, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int(o.GetTos())},
+			opt{"IPV6_UNICAST_HOPS", o.Ttl != nil, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, int(o.GetTtl())})
+	} else {
+		opts = append(opts,
+			opt{"IP_PKTINFO", o.GetPktinfo(), unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
+			opt{"IP_TOS", o.GetTos() != 0, unix.IPPROTO_IP, unix.IP_TOS, int(o.GetTos())},
+			opt{"IP_TTL", o.Ttl != nil, unix.IPPROTO_IP, unix.IP_TTL, int(o.GetTtl())})
+	}
+	for _, op := range opts {
+		if !op.set {
+			continue
+		}
+		if err := unix.SetsockoptInt(fd, op.level, op.which, op.val); err != nil {
+			return fmt.Errorf("set %s to %d: %w", op.name, op.val, err)
+		}
+	}
+	if o.GetRaw() != nil {
+		return fmt.Errorf("raw socket options: %w", ErrNotSupported)
+	}
+	return nil
+}
+
+// tcpOpts sets the saved TCP options (for a repaired connection, nodelay
+// and cork come from its tcp-stream entry instead).
+func (s *inetSk) tcpOpts() error {
+	if s.e.GetProto() != unix.IPPROTO_TCP {
+		return nil
+	}
+	fd := int(s.file.Fd())
+	o := s.e.GetTcpOpts()
+	if o == nil {
+		o = &images.TcpOptsEntry{}
+	}
+	so := s.e.GetOpts()
+	if so == nil {
+		so = &images.SkOptsEntry{}
+	}
+	keep := []struct {
+		name  string
+		opt   int
+		v, v0 *uint32
+	}{
+		{"TCP_KEEPCNT", unix.TCP_KEEPCNT, o.Keepcnt, so.TcpKeepcnt},
+		{"TCP_KEEPIDLE", unix.TCP_KEEPIDLE, o.Keepidle, so.TcpKeepidle},
+		{"TCP_KEEPINTVL", unix.TCP_KEEPINTVL, o.Keepintvl, so.TcpKeepintvl},
+	}
+	for _, k := range keep {
+		v := k.v
+		if v == nil {
+			v = k.v0 // older images keep them with the socket options
+		}
+		if v == nil {
+			continue
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, k.opt, int(*v)); err != nil {
+			return fmt.Errorf("set %s to %d: %w", k.name, *v, err)
+		}
+	}
+	if s.tcp != nil {
+		return nil
+	}
+	if o.GetNodelay() {
+		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fmt.Errorf("set TCP_NODELAY: %w", err)
+		}
+	}
+	if o.GetCork() {
+		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_CORK, 1); err != nil {
+			return fmt.Errorf("set TCP_CORK: %w", err)
+		}
+	}
+	return nil
+}
+
+// TCP_REPAIR_QUEUE selectors.
+const (
+	tcpNoQueue   = 0
+	tcpRecvQueue = 1
+	tcpSendQueue = 2
+)
+
+// repair brings back an established connection in repair mode, from its
+// tcp-stream image. This is pkg/soccr's Restore up to, not including,
+// leaving repair mode: soccr.Restore lets the connection go at once,
+// which would reset it when its peer (another socket of the tree, say) is
+// not back yet. finishTCP does the rest.
+func (s *inetSk) repair(f *fileObjs) error {
+	name := tcpStreamName(s.e.GetIno())
+	img, err := f.r.set.get(name)
+	if err != nil {
+		return err
+	}
+	if len(img.Entries) != 1 {
+		return fmt.Errorf("read %s: %d entries, want 1: %w", name, len(img.Entries), ErrBadImage)
+	}
+	ts, ok := img.Entries[0].Msg.(*images.TcpStreamEntry)
+	if !ok || img.Entries[0].Extra == nil {
+		return fmt.Errorf("read %s: entry is %T: %w", name, img.Entries[0].Msg, ErrBadImage)
+	}
+	st, err := soccr.FromImages(s.e, ts, img.Entries[0].Extra.InQ, img.Entries[0].Extra.OutQ)
+	if err != nil {
+		return fmt.Errorf("read %s: %w: %w", name, err, ErrBadImage)
+	}
+	fd := int(s.file.Fd())
+	if err := soccr.Pause(fd); err != nil {
+		return err
+	}
+	s.tcp = st
+	if err := setQueueSeq(fd, tcpSendQueue, st.OutqSeq-uint32(len(st.OutQ))); err != nil {
+		return err
+	}
+	if err := setQueueSeq(fd, tcpRecvQueue, st.InqSeq-uint32(len(st.InQ))); err != nil {
+		return err
+	}
+	if err := unix.Bind(fd, tcpSockaddr(st.Src)); err != nil {
+		return fmt.Errorf("bind to %v: %w", st.Src, err)
+	}
+	if err := unix.Connect(fd, tcpSockaddr(st.Dst)); err != nil {
+		return fmt.Errorf("connect in repair mode to %v: %w", st.Dst, err)
+	}
+	opts := []unix.TCPRepairOpt{{Code: unix.TCPOPT_MAXSEG, Val: st.MSSClamp}}
+	if st.OptMask&soccr.OptWScale != 0 {
+		opts = append(opts, unix.TCPRepairOpt{Code: unix.TCPOPT_WINDOW, Val: st.SndWscale | st.RcvWscale<<16})
+	}
+	if st.OptMask&soccr.OptSACK != 0 {
+		opts = append(opts, unix.TCPRepairOpt{Code: unix.TCPOPT_SACK_PERMITTED})
+	}
+	if st.OptMask&soccr.OptTimestamps != 0 {
+		opts = append(opts, unix.TCPRepairOpt{Code: unix.TCPOPT_TIMESTAMP})
+	}
+	if err := unix.SetsockoptTCPRepairOpt(fd, unix.SOL_TCP, unix.TCP_REPAIR_OPTIONS, opts); err != nil {
+		return fmt.Errorf("set TCP_REPAIR_OPTIONS: %w", err)
+	}
+	if st.OptMask&soccr.OptTimestamps != 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_TIMESTAMP, int(st.Timestamp)); err != nil {
+			return fmt.Errorf("set TCP_TIMESTAMP: %w", err)
+		}
+	}
+	// Refilling a queue larger than the buffer would block.
+	if n := 2 * len(st.OutQ); n > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n); err != nil {
+			return fmt.Errorf("set SO_SNDBUFFORCE: %w", err)
+		}
+	}
+	if n := 2 * len(st.InQ); n > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n); err != nil {
+			return fmt.Errorf("set SO_RCVBUFFORCE: %w", err)
+		}
+	}
+	if err := fillTCPQueue(fd, tcpRecvQueue, st.InQ); err != nil {
+		return fmt.Errorf("refill receive queue: %w", err)
+	}
+	// The unsent tail of the send queue goes out as new data once the
+	// connection runs again (finishTCP).
+	if err := fillTCPQueue(fd, tcpSendQueue, st.OutQ[:len(st.OutQ)-int(st.UnsqLen)]); err != nil {
+		return fmt.Errorf("refill send queue: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue); err != nil {
+		return fmt.Errorf("deselect repair queue: %w", err)
+	}
+	if st.HaveWindow {
+		// struct tcp_repair_window: snd_wl1, snd_wnd, max_window,
+		// rcv_wnd, rcv_wup, five u32. The kernel takes it only once the
+		// queues are filled.
+		w := make([]byte, 0, 20)
+		for _, v := range []uint32{st.SndWl1, st.SndWnd, st.MaxWindow, st.RcvWnd, st.RcvWup} {
+			w = binary.NativeEndian.AppendUint32(w, v)
+		}
+		if err := unix.SetsockoptString(fd, unix.SOL_TCP, unix.TCP_REPAIR_WINDOW, string(w)); err != nil {
+			return fmt.Errorf("set TCP_REPAIR_WINDOW: %w", err)
+		}
+	}
+	if st.NoDelay {
+		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fmt.Errorf("set TCP_NODELAY: %w", err)
+		}
+	}
+	return nil
+}
+
+func tcpSockaddr(ap netip.AddrPort) unix.Sockaddr {
+	if ap.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+}
+
+func setQueueSeq(fd, queue int, seq uint32) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, queue); err != nil {
+		return fmt.Errorf("select repair queue %d: %w", queue, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_QUEUE_SEQ, int(int32(seq))); err != nil {
+		return fmt.Errorf("set TCP_QUEUE_SEQ of queue %d: %w", queue, err)
+	}
+	return nil
+}
+
+func fillTCPQueue(fd, queue int, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, queue); err != nil {
+		return fmt.Errorf("select repair queue %d: %w", queue, err)
+	}
+	return writeAllFd(fd, data)
+}
+
+// writeAllFd writes data to a socket, waiting (up to 10 s) while a
+// non-blocking one is full.
+func writeAllFd(fd int, data []byte) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN && time.Now().Before(deadline):
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			unix.Poll(pfd, 100)
+			continue
+		case err != nil:
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// finishInetSockets lets the repaired connections go and puts back the
+// saved SO_REUSEADDR and SO_REUSEPORT of every inet socket. It runs when
+// every socket of the tree exists, just before the tree runs.
+func (f *fileObjs) finishInetSockets() error {
+	for _, s := range f.inetSks {
+		if s.tcp == nil {
+			continue
+		}
+		if err := s.finishTCP(); err != nil {
+			return fmt.Errorf("restore %s: %w", s.file.Name(), err)
+		}
+	}
+	for _, s := range f.inetSks {
+		fd := int(s.file.Fd())
+		o := s.e.GetOpts()
+		for _, r := range []struct {
+			name string
+			opt  int
+			on   bool
+		}{
+			{"SO_REUSEADDR", unix.SO_REUSEADDR, o.GetReuseaddr()},
+			{"SO_REUSEPORT", unix.SO_REUSEPORT, o.GetSoReuseport()},
+		} {
+			if r.on {
+				continue
+			}
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, r.opt, 0); err != nil {
+				return fmt.Errorf("restore %s of %s: %w", r.name, s.file.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// finishTCP takes a repaired connection out of repair mode, sends what
+// had never been sent and corks it if it was.
+func (s *inetSk) finishTCP() error {
+	fd := int(s.file.Fd())
+	st := s.tcp
+	if err := soccr.Resume(fd); err != nil {
+		return err
+	}
+	s.tcp = nil
+	if err := writeAllFd(fd, st.OutQ[len(st.OutQ)-int(st.UnsqLen):]); err != nil {
+		return fmt.Errorf("send the %d bytes never sent: %w", st.UnsqLen, err)
+	}
+	if st.Cork {
+		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_CORK, 1); err != nil {
+			return fmt.Errorf("set TCP_CORK: %w", err)
+		}
+	}
+	if how := shutdownHow(s.e.GetShutdown()); how >= 0 {
+		if err := unix.Shutdown(fd, how); err != nil && err != unix.ENOTCONN {
+			return fmt.Errorf("shut down (%v): %w", s.e.GetShutdown(), err)
+		}
+	}
+	return nil
+}
