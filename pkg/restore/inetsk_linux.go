@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/soccr"
 )
 
@@ -85,7 +86,7 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 	return nil
 }
 
-func tcpStreamName(ino uint32) string { return fmt.Sprintf("tcp-stream-%x.img", ino) }
+func tcpStreamName(ino uint32) string { return image.TCPStream.FileName(ino) }
 
 // inetAddr decodes an address as CRIU stores it: the bytes of the
 // network-order address read as little-endian u32 words (one for IPv4,
