@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -24,11 +25,16 @@ import (
 //	         peer had closed, and for a datagram socket with queued
 //	         messages that no socket of the images can send again;
 //	         socket() for the others
-//	bind     the saved name (abstract, or a path: a stale socket file there
-//	         is removed first; owner and mode as saved), but not for a
-//	         connected stream socket, whose name is its listener's (as in
-//	         CRIU, an accepted socket comes back without a name)
+//	bind     the saved name: abstract, or a path (a stale socket file
+//	         there is removed first; owner and mode as saved); a relative
+//	         path is bound from the directory it was bound in, so that the
+//	         socket reports the same name; not for a connected stream
+//	         socket, whose name is its listener's
 //	listen   listening sockets, with their backlog
+//	accept   a connection a listener of the images had accepted is made
+//	         again by connecting to that listener and accepting, so that
+//	         both ends report the listener's name as before (CRIU makes
+//	         a socketpair, whose ends have no name)
 //	connect  stream sockets waiting in a listener's accept queue, in the
 //	         order of their inodes; datagram sockets, each once every
 //	         socket connected to it is (the kernel refuses a message, and
@@ -63,11 +69,14 @@ type unixSk struct {
 	// excepted), in the order of their inodes.
 	connectors []*unixSk
 	connected  bool
+	// accepted: the listener this end of a pair was accepted from.
+	accepted *unixSk
 	// addr is the struct sockaddr_un to bind or connect to, nil for an
-	// unnamed socket (see unixAddr); path is the file system path of a
-	// path name, "" for an abstract one.
-	addr []byte
-	path string
+	// unnamed socket (see unixAddr); dir is the directory to do it from
+	// for a relative name; path is the file system path of a path name,
+	// "" for an abstract one.
+	addr      []byte
+	dir, path string
 }
 
 func (s *unixSk) stream() bool { return s.e.GetType() != unix.SOCK_DGRAM }
@@ -131,6 +140,23 @@ func (f *fileObjs) unixSockets() ([]*unixSk, error) {
 			p.connectors = append(p.connectors, s)
 		}
 	}
+	// An accepted connection: a pair one end of which has the name of a
+	// listener of the images (the other end may have a name of its own).
+	listeners := map[string]*unixSk{}
+	for _, s := range all {
+		if s.e.GetState() == tcpListen && s.addr != nil {
+			listeners[s.dir+"\x00"+string(s.addr)] = s
+		}
+	}
+	for _, s := range all {
+		p := s.peer
+		if !s.stream() || s.e.GetState() != tcpEstablished || p == nil || p == s || p.peer != s || s.addr == nil {
+			continue
+		}
+		if l := listeners[s.dir+"\x00"+string(s.addr)]; l != nil && l.e.GetType() == s.e.GetType() && p.accepted == nil {
+			s.accepted = l
+		}
+	}
 	return all, nil
 }
 
@@ -163,42 +189,64 @@ func (f *fileObjs) checkUnixSk(e *images.FileEntry) (*unixSk, error) {
 		return nil, fmt.Errorf("%v: in a network namespace of its own: %w", s, ErrNotSupported)
 	}
 	var err error
-	if s.addr, s.path, err = unixAddr(ue); err != nil {
+	if s.addr, s.dir, s.path, err = unixAddr(ue); err != nil {
 		return nil, fmt.Errorf("%v: %w", s, err)
 	}
 	return s, nil
 }
 
 // unixAddr returns the struct sockaddr_un a socket binds or is connected
-// to, and the file system path of a path name. An abstract name keeps
-// every byte (a 0 byte starts it, and trailing zeros are part of it); a
-// path ends at its first 0 byte, and a relative one is made absolute with
-// the directory it was bound in.
-func unixAddr(ue *images.UnixSkEntry) (addr []byte, path string, err error) {
+// to, the directory to do it from (for a relative path), and the file
+// system path of a path name. An abstract name keeps every byte (a 0 byte
+// starts it, and trailing zeros are part of it); a path ends at its first
+// 0 byte.
+func unixAddr(ue *images.UnixSkEntry) (addr []byte, dir, path string, err error) {
 	name := ue.GetName()
 	if len(name) == 0 {
-		return nil, "", nil
+		return nil, "", "", nil
 	}
 	if len(name) > maxUnixName {
-		return nil, "", fmt.Errorf("name of %d bytes: %w", len(name), ErrBadImage)
+		return nil, "", "", fmt.Errorf("name of %d bytes: %w", len(name), ErrBadImage)
 	}
 	if name[0] == 0 {
-		return sockaddrUnix(name), "", nil
+		return sockaddrUnix(name), "", "", nil
 	}
 	if i := bytes.IndexByte(name, 0); i >= 0 {
 		name = name[:i]
 	}
 	path = string(name)
 	if !filepath.IsAbs(path) {
-		if ue.GetNameDir() == "" {
-			return nil, "", fmt.Errorf("relative name %q without its directory: %w", path, ErrNotSupported)
+		dir = ue.GetNameDir()
+		if !filepath.IsAbs(dir) {
+			return nil, "", "", fmt.Errorf("relative name %q bound in directory %q: %w", path, dir, ErrNotSupported)
 		}
-		path = filepath.Join(ue.GetNameDir(), path)
+		path = filepath.Join(dir, path)
 	}
-	if len(path) >= maxUnixName {
-		return nil, "", fmt.Errorf("name %q too long once made absolute: %w", path, ErrNotSupported)
+	return sockaddrUnix(append(name, 0)), dir, path, nil
+}
+
+// inDir runs fn with dir as the working directory, on an OS thread of its
+// own (unshare(CLONE_FS)), so that a relative socket name is bound or
+// connected to as the program did, while criu-restore's other threads
+// stay where they are. The thread ends with fn: it is never unlocked.
+func inDir(dir string, fn func() error) error {
+	if dir == "" {
+		return fn()
 	}
-	return sockaddrUnix(append([]byte(path), 0)), path, nil
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			errc <- fmt.Errorf("unshare the working directory: %w", err)
+			return
+		}
+		if err := unix.Chdir(dir); err != nil {
+			errc <- fmt.Errorf("change to directory %s: %w", dir, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }
 
 // sockaddrUnix is a struct sockaddr_un holding name, as long as the name.
@@ -249,8 +297,15 @@ func (f *fileObjs) makeUnixSockets() error {
 		}
 	}
 	for _, s := range all {
+		if s.accepted != nil {
+			if err := f.acceptUnixSk(s); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range all {
 		if s.stream() && !s.pair && s.peer != nil {
-			if err := connectUnixSk(s); err != nil {
+			if err := connectUnixSk(s, s.peer); err != nil {
 				return err
 			}
 		}
@@ -295,9 +350,10 @@ func (f *fileObjs) makeUnixSockets() error {
 	return nil
 }
 
-// createUnixSk makes socket s (and its peer, for a pair).
+// createUnixSk makes socket s (and its peer, for a pair), but for an
+// accepted connection, which acceptUnixSk makes.
 func (f *fileObjs) createUnixSk(s *unixSk, queued bool) error {
-	if s.file != nil {
+	if s.file != nil || s.accepted != nil || s.peer != nil && s.peer.accepted != nil {
 		return nil
 	}
 	typ := int(s.e.GetType()) | unix.SOCK_CLOEXEC
@@ -341,9 +397,18 @@ func (f *fileObjs) createUnixSk(s *unixSk, queued bool) error {
 
 // bindUnixSk gives socket s its saved name.
 func (f *fileObjs) bindUnixSk(s *unixSk) error {
-	if s.addr == nil || s.stream() && s.e.GetState() == tcpEstablished {
+	if s.addr == nil || s.accepted != nil || s.stream() && s.e.GetState() == tcpEstablished && (s.peer == nil || s.peer.accepted == nil) {
+		// A connected stream socket has its listener's name, but the
+		// client of an accepted connection may have bound one itself.
 		return nil
 	}
+	if s.file == nil {
+		return nil // made and bound when accepted
+	}
+	return f.bindUnixFd(s, int(s.file.Fd()))
+}
+
+func (f *fileObjs) bindUnixFd(s *unixSk, fd int) error {
 	if s.path != "" {
 		var st unix.Stat_t
 		err := unix.Lstat(s.path, &st)
@@ -358,7 +423,7 @@ func (f *fileObjs) bindUnixSk(s *unixSk) error {
 			}
 		}
 	}
-	if err := bindRaw(int(s.file.Fd()), s.addr); err != nil {
+	if err := inDir(s.dir, func() error { return bindRaw(fd, s.addr) }); err != nil {
 		return fmt.Errorf("bind %v to %q: %w", s, s.addr[2:], err)
 	}
 	if s.path == "" {
@@ -378,19 +443,46 @@ func (f *fileObjs) bindUnixSk(s *unixSk) error {
 	return nil
 }
 
-// connectUnixSk connects socket s to the name of its peer.
-func connectUnixSk(s *unixSk) error {
-	p := s.peer
+// connectUnixSk connects socket s to the name of p.
+func connectUnixSk(s, p *unixSk) error {
 	if p.addr == nil {
 		return fmt.Errorf("connect %v to %v: the peer has no name: %w", s, p, ErrBadImage)
 	}
 	if s.stream() && p.e.GetState() != tcpListen {
 		return fmt.Errorf("connect %v to %v, which is not listening: %w", s, p, ErrNotSupported)
 	}
-	if err := connectRaw(int(s.file.Fd()), p.addr); err != nil {
+	if err := inDir(p.dir, func() error { return connectRaw(int(s.file.Fd()), p.addr) }); err != nil {
 		return fmt.Errorf("connect %v to %v at %q: %w", s, p, p.addr[2:], err)
 	}
 	s.connected = true
+	return nil
+}
+
+// acceptUnixSk makes the accepted connection a (accepted from a listener
+// of the images) and its client: the client connects to the listener and
+// the listener accepts. Nothing else waits on the listener yet, so the
+// connection accepted is the client's.
+func (f *fileObjs) acceptUnixSk(a *unixSk) error {
+	c, l := a.peer, a.accepted
+	fd, err := unix.Socket(unix.AF_UNIX, int(c.e.GetType())|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("make %v: %w", c, err)
+	}
+	c.file = f.keep(os.NewFile(uintptr(fd), c.String()))
+	if c.addr != nil {
+		if err := f.bindUnixFd(c, fd); err != nil {
+			return err
+		}
+	}
+	if err := connectUnixSk(c, l); err != nil {
+		return err
+	}
+	afd, _, err := unix.Accept4(int(l.file.Fd()), unix.SOCK_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("accept %v from %v: %w", a, l, err)
+	}
+	a.file = f.keep(os.NewFile(uintptr(afd), a.String()))
+	a.pair, c.pair = true, true
 	return nil
 }
 
@@ -458,7 +550,7 @@ func (f *fileObjs) refillDgram(s *unixSk) error {
 		}
 	}
 	if s.peer != nil && !s.pair {
-		if err := connectUnixSk(s); err != nil {
+		if err := connectUnixSk(s, s.peer); err != nil {
 			return err
 		}
 	}

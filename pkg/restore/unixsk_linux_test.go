@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
 )
 
@@ -150,8 +149,7 @@ func TestUnixSocketListen(t *testing.T) {
 	moveName(f, l.Usk.Name, path)
 	ls := descOf(t, f, 8)
 	// 9 waits in the listener's queue; 10 and 11 are the connection it
-	// had accepted (11, which had the listener's name, comes back
-	// without one, as with CRIU).
+	// had accepted: 11 has the listener's name, and is 10's peer name.
 	fd, _, err := unix.Accept4(int(ls.Fd()), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	if err != nil {
 		t.Fatalf("accept the waiting connection: %v", err)
@@ -163,8 +161,14 @@ func TestUnixSocketListen(t *testing.T) {
 	s10, s11 := descOf(t, f, 10), descOf(t, f, 11)
 	send(t, s10, "to 11")
 	wantMsgs(t, s11, "to 11")
-	if sa, err := unix.Getsockname(int(ls.Fd())); err != nil || sa.(*unix.SockaddrUnix).Name != path {
-		t.Errorf("listener's name %+v (%v), want %s", sa, err, path)
+	for what, get := range map[string]func() (unix.Sockaddr, error){
+		"listener's name": func() (unix.Sockaddr, error) { return unix.Getsockname(int(ls.Fd())) },
+		"name of 11":      func() (unix.Sockaddr, error) { return unix.Getsockname(int(s11.Fd())) },
+		"peer name of 10": func() (unix.Sockaddr, error) { return unix.Getpeername(int(s10.Fd())) },
+	} {
+		if sa, err := get(); err != nil || sa.(*unix.SockaddrUnix).Name != path {
+			t.Errorf("%s: %+v (%v), want %s", what, sa, err, path)
+		}
 	}
 	if n, err := unix.GetsockoptInt(int(ls.Fd()), unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || n != 1 {
 		t.Errorf("SO_ACCEPTCONN %d (%v)", n, err)
@@ -172,6 +176,33 @@ func TestUnixSocketListen(t *testing.T) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil || st.Mode != 0o140640 || st.Uid != 18943 || st.Gid != 58467 {
 		t.Errorf("socket file mode %#o uid %d gid %d (%v), want 0140640 18943:58467", st.Mode, st.Uid, st.Gid, err)
+	}
+}
+
+func TestUnixSocketRelativeName(t *testing.T) {
+	f := zooSet(t, "sockets00")
+	dir := t.TempDir()
+	l, _ := f.entry(8)
+	for _, e := range f.table {
+		if ue := e.GetUsk(); ue != nil && bytes.Equal(ue.Name, l.Usk.Name) {
+			ue.Name = []byte("rel.sock\x00")
+			ue.NameDir = &dir
+			ue.FilePerms = nil
+		}
+	}
+	ls := descOf(t, f, 8)
+	wd, _ := os.Getwd()
+	if wd == dir {
+		t.Fatal("criu-restore moved to the socket's directory")
+	}
+	if sa, err := unix.Getsockname(int(ls.Fd())); err != nil || sa.(*unix.SockaddrUnix).Name != "rel.sock" {
+		t.Errorf("listener's name %+v (%v), want rel.sock", sa, err)
+	}
+	if sa, err := unix.Getpeername(int(descOf(t, f, 10).Fd())); err != nil || sa.(*unix.SockaddrUnix).Name != "rel.sock" {
+		t.Errorf("peer name of 10: %+v (%v), want rel.sock", sa, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rel.sock")); err != nil {
+		t.Errorf("socket file: %v", err)
 	}
 }
 
@@ -295,5 +326,4 @@ func TestUnixSocketRefused(t *testing.T) {
 	if err := g.checkEntry(e); !errors.Is(err, ErrBadImage) {
 		t.Errorf("UNIXSK without its entry: %v, want ErrBadImage", err)
 	}
-	_ = images.FdTypes_UNIXSK
 }
