@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -225,28 +226,50 @@ func unixAddr(ue *images.UnixSkEntry) (addr []byte, dir, path string, err error)
 	return sockaddrUnix(append(name, 0)), dir, path, nil
 }
 
-// inDir runs fn with dir as the working directory, on an OS thread of its
-// own (unshare(CLONE_FS)), so that a relative socket name is bound or
-// connected to as the program did, while criu-restore's other threads
-// stay where they are. The thread ends with fn: it is never unlocked.
+// inDir runs fn with dir as the working directory, so that a relative
+// socket name is bound or connected to as the program did, while
+// criu-restore's other threads stay where they are. fn runs on the one
+// thread of dirWorker.
 func inDir(dir string, fn func() error) error {
 	if dir == "" {
 		return fn()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			errc <- fmt.Errorf("unshare the working directory: %w", err)
-			return
+	dirWorkerOnce.Do(func() { go dirWorker() })
+	req := dirRequest{dir: dir, fn: fn, done: make(chan error, 1)}
+	dirRequests <- req
+	return <-req.done
+}
+
+type dirRequest struct {
+	dir  string
+	fn   func() error
+	done chan error
+}
+
+var (
+	dirWorkerOnce sync.Once
+	dirRequests   = make(chan dirRequest)
+)
+
+// dirWorker serves inDir on an OS thread of its own, whose working
+// directory is its own (unshare(CLONE_FS)). The thread never ends: the
+// root of a tree is killed when the thread that forked it exits
+// (PR_SET_PDEATHSIG), and this thread may be that one.
+func dirWorker() {
+	runtime.LockOSThread()
+	err := unix.Unshare(unix.CLONE_FS)
+	for req := range dirRequests {
+		switch {
+		case err != nil:
+			req.done <- fmt.Errorf("unshare the working directory: %w", err)
+		default:
+			if cerr := unix.Chdir(req.dir); cerr != nil {
+				req.done <- fmt.Errorf("change to directory %s: %w", req.dir, cerr)
+				continue
+			}
+			req.done <- req.fn()
 		}
-		if err := unix.Chdir(dir); err != nil {
-			errc <- fmt.Errorf("change to directory %s: %w", dir, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
+	}
 }
 
 // sockaddrUnix is a struct sockaddr_un holding name, as long as the name.

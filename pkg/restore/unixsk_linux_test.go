@@ -183,8 +183,9 @@ func TestUnixSocketRelativeName(t *testing.T) {
 	f := zooSet(t, "sockets00")
 	dir := t.TempDir()
 	l, _ := f.entry(8)
+	old := l.Usk.Name
 	for _, e := range f.table {
-		if ue := e.GetUsk(); ue != nil && bytes.Equal(ue.Name, l.Usk.Name) {
+		if ue := e.GetUsk(); ue != nil && bytes.Equal(ue.Name, old) {
 			ue.Name = []byte("rel.sock\x00")
 			ue.NameDir = &dir
 			ue.FilePerms = nil
