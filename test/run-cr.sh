@@ -60,10 +60,12 @@ args() {
 }
 
 # dump_opts PROGRAM: options criu-parasite needs for the program's state,
-# as CRIU's own tests pass them (locks holds file locks: --file-locks).
+# as CRIU's own tests pass them (locks holds file locks: --file-locks;
+# tcp has an established connection: --tcp-established).
 dump_opts() {
 	case $1 in
 	locks) echo "--file-locks" ;;
+	tcp) echo "--tcp-established" ;;
 	esac
 }
 
