@@ -86,6 +86,27 @@
 // description share it again. The task moves them to their numbers with
 // dup3 (see restoreFds for the shuffle that avoids collisions).
 //
+// Every kind is made inside criu-restore and handed over, one file per
+// kind: eventfd (counter; EFD_SEMAPHORE is not in the images), signalfd
+// (mask: it reads the signals of whoever reads it), timerfd (created at
+// once, armed with the time it had left, its interval and its unread
+// expirations only when the tree is about to run, as CRIU arms them last),
+// inotify (each watch under its saved number, on the file found by its
+// path, its ghost or its file handle), epoll, unix and inet sockets. Two
+// things need the task itself or the whole tree:
+//
+//   - epoll targets are keyed by file and fd number in the fd table of the
+//     task that added them, so the task adds them itself (injected
+//     epoll_ctl) once all its fds are at their numbers;
+//   - sockets depend on each other: all unix sockets are made at once
+//     (unixsk_linux.go: pairs, names, listeners, accepted and waiting
+//     connections, datagram peers, queues from sk-queues.img sent again
+//     in order, with the files they pass); established TCP connections
+//     come back in repair mode (pkg/soccr's state) and stay frozen until
+//     every task has its files, so that no end talks before its peer
+//     exists; they, and the saved SO_REUSEADDR/SO_REUSEPORT of every inet
+//     socket, are let go right before the tree runs.
+//
 // # Registers
 //
 // A thread dumped inside a restartable system call (ax = -ERESTARTSYS,
@@ -113,11 +134,16 @@
 //
 // # Limits
 //
-// Tasks must live in criu-restore's namespaces;
-// sockets, ttys, eventfd/epoll/signalfd/timerfd/inotify and other special
-// files, SysV IPC mappings and AIO rings, and incremental
-// (parent) images are refused with ErrNotSupported before anything is
-// created (from a stream: as soon as the images that say so have come).
+// Tasks must live in criu-restore's namespaces; ttys, fanotify, packet,
+// netlink and raw sockets, unix sockets whose peer is outside the tree,
+// TCP connections neither listening nor established, and other special
+// files, SysV IPC mappings and AIO rings, and incremental (parent) images
+// are refused with ErrNotSupported before anything is created (from a
+// stream: as soon as the images that say so have come). An epoll target
+// must be open in the first task restored that holds the epoll. As with
+// CRIU, an eventfd comes back in counter mode, a datagram socket connected
+// to a peer that had closed comes back unconnected, and messages queued
+// on a socket carry criu-restore's credentials.
 // The dumped vDSO must have the same code as this kernel's. A chroot, a
 // session or group whose leader is outside the tree (but the root's),
 // cgroups and no_new_privs (which images/creds.proto does not carry) are
