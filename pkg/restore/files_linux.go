@@ -37,10 +37,14 @@ type fileObjs struct {
 	epollsDone map[uint32]bool
 	// queues are sk-queues.img by socket file id, read once.
 	queues map[uint32][]skPacket
-	// unixSks are every unix socket, made together (unixsk_linux.go);
-	// unixErr is why they could not be.
-	unixSks map[uint32]*unixSk
-	unixErr error
+	// unixList is every unix socket of files.img, checked once
+	// (unixListed), or unixListErr; unixSks are the same by file id once
+	// made together (unixsk_linux.go), or unixErr.
+	unixList    []*unixSk
+	unixListErr error
+	unixListed  bool
+	unixSks     map[uint32]*unixSk
+	unixErr     error
 	// inetSks are the inet sockets made so far.
 	inetSks []*inetSk
 	// unlinks are paths to remove once every task has opened its files.
@@ -216,6 +220,9 @@ func (f *fileObjs) checkEntry(e *images.FileEntry) error {
 	case images.FdTypes_INOTIFY:
 		ok = e.GetIfy() != nil
 	case images.FdTypes_UNIXSK:
+		if _, err := f.checkUnixSk(e); err != nil {
+			return err
+		}
 		// Every unix socket, with its peer (which must be in the images).
 		_, err := f.unixSockets()
 		return err

@@ -106,8 +106,16 @@ func (f *fileObjs) unixSocket(id uint32) (*os.File, error) {
 }
 
 // unixSockets reads and checks the unix sockets of files.img, with their
-// peers resolved, in the order of their inodes.
+// peers resolved, in the order of their inodes; once.
 func (f *fileObjs) unixSockets() ([]*unixSk, error) {
+	if !f.unixListed {
+		f.unixList, f.unixListErr = f.listUnixSockets()
+		f.unixListed = true
+	}
+	return f.unixList, f.unixListErr
+}
+
+func (f *fileObjs) listUnixSockets() ([]*unixSk, error) {
 	var all []*unixSk
 	byIno := map[uint32]*unixSk{}
 	for _, e := range f.table {
