@@ -139,8 +139,8 @@
 // TCP connections neither listening nor established, and other special
 // files, SysV IPC mappings and AIO rings, and incremental (parent) images
 // are refused with ErrNotSupported before anything is created (from a
-// stream: as soon as the images that say so have come). An epoll target
-// must be open in the first task restored that holds the epoll. As with
+// stream: as soon as the images that say so have come). Some task that
+// holds an epoll must hold all its targets at their numbers. As with
 // CRIU, an eventfd comes back in counter mode, a datagram socket connected
 // to a peer that had closed comes back unconnected, and messages queued
 // on a socket carry criu-restore's credentials.

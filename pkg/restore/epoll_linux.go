@@ -33,13 +33,8 @@ func (f *fileObjs) epollDesc(e *images.EventpollFileEntry) (*os.File, error) {
 // restoreEpollTargets adds the saved targets to every epoll instance of
 // task t, once its fds are all at their numbers. An instance shared by
 // several tasks gets its targets once, from the first task restored that
-// holds it: that task must hold every target at the number it was added
-// under.
+// holds it and every target at the number it was added under.
 func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
-	have := map[uint32]bool{}
-	for _, fd := range p.fds {
-		have[fd.GetFd()] = true
-	}
 	for _, fd := range p.fds {
 		if fd.GetType() != images.FdTypes_EVENTPOLL || r.files.epollsDone[fd.GetId()] {
 			continue
@@ -49,10 +44,13 @@ func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
 			return err
 		}
 		ep := e.GetEpfd()
-		for _, tfd := range ep.GetTfd() {
-			if !have[tfd.GetTfd()] {
-				return fmt.Errorf("restore epoll fd %d of pid %d: target fd %d is not open in the task: %w", fd.GetFd(), t.pid, tfd.GetTfd(), ErrNotSupported)
+		if missing := missingTarget(p, ep); missing >= 0 {
+			if r.epollHolder(t, fd.GetId(), ep) {
+				continue // another task, restored later, adds them
 			}
+			return fmt.Errorf("restore epoll fd %d of pid %d: target fd %d is not open in the task, nor are all targets in another task holding the epoll: %w", fd.GetFd(), t.pid, missing, ErrNotSupported)
+		}
+		for _, tfd := range ep.GetTfd() {
 			b := newScratchBuf(t.scratch)
 			// struct epoll_event is packed on x86-64: u32 events, u64 data.
 			ev := binary.LittleEndian.AppendUint32(nil, tfd.GetEvents())
@@ -68,4 +66,36 @@ func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
 		r.files.epollsDone[fd.GetId()] = true
 	}
 	return nil
+}
+
+// missingTarget returns a target fd of ep that task plan p does not
+// have open, or -1.
+func missingTarget(p *taskPlan, ep *images.EventpollFileEntry) int {
+	have := map[uint32]bool{}
+	for _, fd := range p.fds {
+		have[fd.GetFd()] = true
+	}
+	for _, tfd := range ep.GetTfd() {
+		if !have[tfd.GetTfd()] {
+			return int(tfd.GetTfd())
+		}
+	}
+	return -1
+}
+
+// epollHolder tells whether a task other than t holds epoll id and every
+// one of its targets. Such a task is restored after t: an earlier one
+// would have added the targets.
+func (r *restorer) epollHolder(t *task, id uint32, ep *images.EventpollFileEntry) bool {
+	for pid, p := range r.plans {
+		if pid == t.pid || missingTarget(p, ep) >= 0 {
+			continue
+		}
+		for _, fd := range p.fds {
+			if fd.GetId() == id {
+				return true
+			}
+		}
+	}
+	return false
 }
