@@ -261,3 +261,29 @@ func TestEpollDesc(t *testing.T) {
 		t.Errorf("epoll fd is %q (%v)", link, err)
 	}
 }
+
+func TestEpollHolder(t *testing.T) {
+	fdi := func(id, fd uint32) *images.FdinfoEntry {
+		return &images.FdinfoEntry{Id: &id, Fd: &fd, Type: images.FdTypes_EVENTPOLL.Enum()}
+	}
+	tfd := func(n uint32) *images.EventpollTfdEntry { return &images.EventpollTfdEntry{Tfd: &n} }
+	ep := &images.EventpollFileEntry{Tfd: []*images.EventpollTfdEntry{tfd(5), tfd(7)}}
+	// Parent and child share epoll 9; only the child has fd 7 open.
+	parent := &taskPlan{fds: []*images.FdinfoEntry{fdi(9, 3), fdi(20, 5)}}
+	child := &taskPlan{fds: []*images.FdinfoEntry{fdi(9, 3), fdi(20, 5), fdi(21, 7)}}
+	other := &taskPlan{fds: []*images.FdinfoEntry{fdi(20, 5), fdi(21, 7)}}
+	if m := missingTarget(parent, ep); m != 7 {
+		t.Errorf("missing target of the parent: %d, want 7", m)
+	}
+	if m := missingTarget(child, ep); m != -1 {
+		t.Errorf("missing target of the child: %d, want none", m)
+	}
+	r := &restorer{plans: map[int]*taskPlan{1: parent, 2: child, 3: other}}
+	if !r.epollHolder(&task{pid: 1}, 9, ep) {
+		t.Error("the child, which holds the epoll and its targets, is not found")
+	}
+	delete(r.plans, 2)
+	if r.epollHolder(&task{pid: 1}, 9, ep) {
+		t.Error("a task without the epoll counts as its holder")
+	}
+}
