@@ -62,12 +62,19 @@
 // same code as this kernel's); each VMA is mapped at its address (files
 // and memfds opened by the task itself through /proc/<criu-restore>/fd/N,
 // shared memory as one memfd every task maps); the pages of the pagemap
-// go in (from an image directory the task reads them itself with injected
-// preadv calls of up to 512 ranges, so the kernel copies them from the
-// page cache straight into it; from a stream criu-restore writes them with
-// process_vm_writev, 4 MiB and up to 1024 ranges per call); protections
-// and madvise flags follow; brk, the arg and env areas, auxv and the exe
-// file are set at once with PR_SET_MM_MAP.
+// go in; protections and madvise flags follow; brk, the arg and env
+// areas, auxv and the exe file are set at once with PR_SET_MM_MAP.
+//
+// Pages go into private anonymous memory with UFFDIO_COPY through a
+// userfaultfd of the task's mm (see taskUffd): the kernel allocates each
+// page and copies into it without clearing it first, and from an image
+// directory a few of criu-restore's threads read (pread) and copy 4 MiB
+// pieces at once. Elsewhere (the changed pages of a private file mapping)
+// they go with process_vm_writev. Without a userfaultfd (a kernel without
+// it, or a sysctl that forbids it) the task reads an image directory's
+// pages itself with injected preadv calls of up to 512 ranges, and a
+// stream's pages go with process_vm_writev, 4 MiB and up to 1024 ranges
+// per call.
 //
 //	task address space during the restore
 //	+--------+------+-----+------------------+--------+-------+-------+

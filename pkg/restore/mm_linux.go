@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -531,9 +532,20 @@ func (s *fileSink) flush() error {
 // kernel's) and [vvar] (data the kernel provides). An image directory's
 // pages file is read by the task itself; a stream's pages go through
 // criu-restore.
-func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) error {
+func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 	var sink pageSink
-	if f, ok := src.(*os.File); ok {
+	u, err := r.openUffd(t, p)
+	if err != nil {
+		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
+	}
+	if u != nil {
+		defer func() {
+			if cerr := u.close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("restore pages of pid %d: %w", t.pid, cerr))
+			}
+		}()
+		sink = newUffdSink(u, t.pid, pagesName(p.pagesID), src)
+	} else if f, ok := src.(*os.File); ok {
 		b := newScratchBuf(t.scratch)
 		path := b.cstring(r.files.procPath(f))
 		if err := b.flush(t.pid); err != nil {

@@ -1,0 +1,310 @@
+package restore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/pkg/ptrace"
+)
+
+// useUffd lets tests force the paths without a userfaultfd.
+var useUffd = true
+
+// taskUffd is a userfaultfd of a task's mm, created by the task itself (an
+// injected userfaultfd(2)) and taken into criu-restore with pidfd_getfd.
+// The private anonymous VMAs that get pages are registered for missing
+// pages, so that criu-restore fills them with UFFDIO_COPY: the kernel
+// allocates each page and copies into it, where a fault (the task's own
+// preadv, or process_vm_writev) clears the page before the copy; and
+// several copies run at once from criu-restore's threads while the task
+// stays stopped. The ranges are unregistered before the task runs again.
+//
+//	criu-restore                            task (stopped)
+//	  inject userfaultfd() --------------->  fd N on the task's mm
+//	  pidfd_getfd(pidfd, N) <-------------   (inject close(N))
+//	  UFFDIO_API, UFFDIO_REGISTER(vma...)
+//	  worker 1: pread pages-N.img -> buf -> UFFDIO_COPY(buf -> vma)
+//	  worker 2: pread pages-N.img -> buf -> UFFDIO_COPY(buf -> vma)
+//	  UFFDIO_UNREGISTER(vma...), close
+type taskUffd struct {
+	fd   int
+	regs []span // registered ranges, by address
+}
+
+// openUffd gives task t a userfaultfd with the VMAs of p that get pages
+// and can take UFFDIO_COPY registered. It returns nil without an error
+// when the task cannot have one (a kernel without userfaultfd, a sysctl
+// that forbids it, or nothing to register): the pages then go in another
+// way. Only a failure of the task itself is an error.
+func (r *restorer) openUffd(t *task, p *mmPlan) (*taskUffd, error) {
+	if !useUffd {
+		return nil, nil
+	}
+	var want []span
+	for _, v := range p.vmas {
+		if v.pages && v.kind == vmaKindAnon {
+			want = append(want, span{v.start(), v.end()})
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	th := t.threads[0]
+	tfd, err := r.call(t, th, "userfaultfd", unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK)
+	if err != nil {
+		var ie *errInjected
+		if errors.As(err, &ie) {
+			r.logf("pid %d: no userfaultfd (%v): pages go in with preadv or process_vm_writev", t.pid, err)
+			return nil, nil
+		}
+		return nil, err
+	}
+	fd, gerr := takeFd(t.pid, int(tfd))
+	if _, err := r.call(t, th, "close", unix.SYS_CLOSE, tfd); err != nil {
+		if gerr == nil {
+			unix.Close(fd)
+		}
+		return nil, err
+	}
+	if gerr != nil {
+		r.logf("pid %d: cannot take its userfaultfd (%v): pages go in another way", t.pid, gerr)
+		return nil, nil
+	}
+	u := &taskUffd{fd: fd}
+	if err := u.setup(want); err != nil {
+		if cerr := u.close(); cerr != nil {
+			return nil, fmt.Errorf("restore pages of pid %d: %w", t.pid, cerr)
+		}
+		r.logf("pid %d: userfaultfd unusable (%v): pages go in another way", t.pid, err)
+		return nil, nil
+	}
+	return u, nil
+}
+
+// takeFd duplicates fd tfd of task pid into criu-restore.
+func takeFd(pid, tfd int) (int, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open pidfd of pid %d: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, tfd, 0)
+	if err != nil {
+		return -1, fmt.Errorf("take fd %d of pid %d: %w", tfd, pid, err)
+	}
+	return fd, nil
+}
+
+func (u *taskUffd) setup(want []span) error {
+	if err := uffdHandshake(u.fd); err != nil {
+		return fmt.Errorf("userfaultfd handshake: %w", err)
+	}
+	for _, s := range want {
+		ioctls, err := uffdRegister(u.fd, s.start, s.end-s.start)
+		if err != nil {
+			return fmt.Errorf("register [%#x, %#x) with userfaultfd: %w", s.start, s.end, err)
+		}
+		u.regs = append(u.regs, s)
+		if ioctls&uffdIoctlCopy == 0 {
+			return fmt.Errorf("register [%#x, %#x) with userfaultfd: no UFFDIO_COPY: %w", s.start, s.end, unix.EOPNOTSUPP)
+		}
+	}
+	return nil
+}
+
+// covers reports whether [addr, addr+n) lies in one registered range.
+func (u *taskUffd) covers(addr, n uint64) bool {
+	i := sort.Search(len(u.regs), func(i int) bool { return u.regs[i].end > addr })
+	return i < len(u.regs) && u.regs[i].start <= addr && addr+n <= u.regs[i].end
+}
+
+// uffdRetries bounds the UFFDIO_COPY calls that copy nothing: EAGAIN
+// comes only while the mm changes, which a stopped task does not do.
+const uffdRetries = 100
+
+// copy puts b at addr, which must be covered and not yet populated.
+func (u *taskUffd) copy(addr uint64, b []byte) error {
+	for idle := 0; len(b) > 0; {
+		n, err := uffdCopy(u.fd, addr, b)
+		addr += uint64(n)
+		b = b[n:]
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			return fmt.Errorf("copy pages to %#x: %w", addr, err)
+		}
+		if n == 0 {
+			if idle++; idle >= uffdRetries {
+				return fmt.Errorf("copy pages to %#x: no progress: %w", addr, unix.EAGAIN)
+			}
+		}
+	}
+	return nil
+}
+
+// close unregisters every range, so that the task faults normally again,
+// and closes criu-restore's fd (the last one: the task closed its own).
+func (u *taskUffd) close() error {
+	var errs []error
+	for _, s := range u.regs {
+		if err := uffdUnregister(u.fd, s.start, s.end-s.start); err != nil {
+			errs = append(errs, fmt.Errorf("unregister [%#x, %#x) from userfaultfd: %w", s.start, s.end, err))
+		}
+	}
+	u.regs = nil
+	if err := unix.Close(u.fd); err != nil {
+		errs = append(errs, fmt.Errorf("close userfaultfd: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// maxPageWorkers bounds how many copies run at once from a pages file.
+const maxPageWorkers = 4
+
+// uffdSink is the pageSink of a task with a userfaultfd: pages go in with
+// UFFDIO_COPY where the userfaultfd covers them and with
+// process_vm_writev elsewhere (a private file mapping's changed pages).
+// From a pages file the pieces are listed and, at flush, read with pread
+// and copied by a few workers at once; from a stream they are read and
+// copied in order.
+type uffdSink struct {
+	u    *taskUffd
+	pid  int
+	name string
+
+	file *os.File // the pages file, or nil for a stream
+	off  uint64   // file offset of the next piece
+	jobs []pageJob
+
+	src io.Reader // the stream, when file is nil
+	buf []byte
+}
+
+// pageJob is one piece of a pages file: n bytes at file offset off go to
+// addr.
+type pageJob struct{ addr, n, off uint64 }
+
+func newUffdSink(u *taskUffd, pid int, name string, src io.Reader) *uffdSink {
+	s := &uffdSink{u: u, pid: pid, name: name}
+	if f, ok := src.(*os.File); ok {
+		s.file = f
+	} else {
+		s.src = src
+		s.buf = make([]byte, pageBatchBytes)
+	}
+	return s
+}
+
+func (s *uffdSink) page(addr, n uint64) error {
+	for n > 0 {
+		k := min(n, pageBatchBytes)
+		if s.file != nil {
+			s.jobs = append(s.jobs, pageJob{addr: addr, n: k, off: s.off})
+			s.off += k
+		} else {
+			b := s.buf[:k]
+			if _, err := io.ReadFull(s.src, b); err != nil {
+				return fmt.Errorf("read %s: %w", s.name, truncatedErr(err))
+			}
+			if err := s.put(addr, b); err != nil {
+				return err
+			}
+		}
+		addr += k
+		n -= k
+	}
+	return nil
+}
+
+func (s *uffdSink) skip(n uint64, keep []byte) error {
+	if s.file != nil {
+		if keep != nil {
+			if _, err := s.file.ReadAt(keep[:n], int64(s.off)); err != nil {
+				return fmt.Errorf("read %s: %w", s.name, truncatedErr(err))
+			}
+		}
+		s.off += n
+		return nil
+	}
+	if keep == nil {
+		keep = make([]byte, n)
+	}
+	if _, err := io.ReadFull(s.src, keep[:n]); err != nil {
+		return fmt.Errorf("read %s: %w", s.name, truncatedErr(err))
+	}
+	return nil
+}
+
+// put writes b at addr in the task.
+func (s *uffdSink) put(addr uint64, b []byte) error {
+	if s.u.covers(addr, uint64(len(b))) {
+		return s.u.copy(addr, b)
+	}
+	n, err := ptrace.WriteMem(s.pid, addr, b)
+	if err != nil {
+		return fmt.Errorf("write pages at %#x: %w", addr, err)
+	}
+	if n != len(b) {
+		return fmt.Errorf("write pages at %#x: %d of %d bytes written: %w", addr, n, len(b), ptrace.ErrFault)
+	}
+	return nil
+}
+
+// flush runs the listed pieces of a pages file, with up to
+// maxPageWorkers workers, each reading a piece into its buffer and
+// copying it into the task.
+func (s *uffdSink) flush() error {
+	jobs := s.jobs
+	s.jobs = nil
+	if len(jobs) == 0 {
+		return nil
+	}
+	var bufLen uint64
+	for _, j := range jobs {
+		bufLen = max(bufLen, j.n)
+	}
+	workers := min(runtime.GOMAXPROCS(0), maxPageWorkers, len(jobs))
+	var next atomic.Int64
+	var failed atomic.Bool
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, bufLen)
+			for !failed.Load() {
+				i := next.Add(1) - 1
+				if i >= int64(len(jobs)) {
+					return
+				}
+				j := jobs[i]
+				b := buf[:j.n]
+				err := s.readAt(b, j.off)
+				if err == nil {
+					err = s.put(j.addr, b)
+				}
+				if err != nil {
+					errs[w] = err
+					failed.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *uffdSink) readAt(b []byte, off uint64) error {
+	if _, err := s.file.ReadAt(b, int64(off)); err != nil {
+		return fmt.Errorf("read %s at %d: %w", s.name, off, truncatedErr(err))
+	}
+	return nil
+}
