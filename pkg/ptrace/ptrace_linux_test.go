@@ -28,7 +28,7 @@ var (
 )
 
 // buildTracee compiles testdata/tracee.c once per test binary run.
-func buildTracee(t *testing.T) string {
+func buildTracee(t testing.TB) string {
 	t.Helper()
 	traceeOnce.Do(func() {
 		cc, err := exec.LookPath("gcc")
@@ -75,7 +75,7 @@ func TestMain(m *testing.M) {
 }
 
 // startTracee starts the tracee in mode and returns once it said ready.
-func startTracee(t *testing.T, mode string) *exec.Cmd {
+func startTracee(t testing.TB, mode string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(buildTracee(t), mode)
 	out, err := cmd.StdoutPipe()

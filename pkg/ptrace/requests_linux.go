@@ -10,29 +10,32 @@ import (
 // NT_PRSTATUS).
 func (t *Tracer) GetRegs(tid int) (*Regs, error) {
 	r := new(Regs)
-	err := t.do(func() error {
-		n, err := getRegset(tid, ntPrstatus, regsBytes(r))
-		if err != nil {
-			return reqError("getregset", tid, err)
-		}
-		if n != RegsSize {
-			return fmt.Errorf("get registers of tid %d: kernel gave %d bytes, want %d: %w", tid, n, RegsSize, ErrUnexpectedStop)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := t.do(func() error { return getRegs(tid, r) }); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+func getRegs(tid int, r *Regs) error {
+	n, err := getRegset(tid, ntPrstatus, regsBytes(r))
+	if err != nil {
+		return reqError("getregset", tid, err)
+	}
+	if n != RegsSize {
+		return fmt.Errorf("get registers of tid %d: kernel gave %d bytes, want %d: %w", tid, n, RegsSize, ErrUnexpectedStop)
+	}
+	return nil
 }
 
 // SetRegs writes the general registers of a stopped tracee (SETREGSET
 // NT_PRSTATUS).
 func (t *Tracer) SetRegs(tid int, r *Regs) error {
 	c := *r
-	return t.do(func() error {
-		return reqError("setregset", tid, setRegset(tid, ntPrstatus, regsBytes(&c)))
-	})
+	return t.do(func() error { return setRegs(tid, &c) })
+}
+
+func setRegs(tid int, r *Regs) error {
+	return reqError("setregset", tid, setRegset(tid, ntPrstatus, regsBytes(r)))
 }
 
 // GetFPRegs reads the xsave area of a stopped tracee (GETREGSET

@@ -170,10 +170,12 @@ func (t *Tracer) Detach(tid int, sig unix.Signal) error {
 }
 
 func (t *Tracer) resume(req int, op string, tid int, sig unix.Signal) error {
-	return t.do(func() error {
-		_, err := ptrace(req, tid, 0, uintptr(sig))
-		return reqError(op, tid, err)
-	})
+	return t.do(func() error { return resume(req, op, tid, sig) })
+}
+
+func resume(req int, op string, tid int, sig unix.Signal) error {
+	_, err := ptrace(req, tid, 0, uintptr(sig))
+	return reqError(op, tid, err)
 }
 
 // Wait blocks until tid stops or ends (wait4 with __WALL) and decodes why.
