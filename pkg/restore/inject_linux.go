@@ -84,30 +84,37 @@ func (in *injector) rawCall(th *thread, ip uint64, name string, nr uintptr, args
 	r.Rax = uint64(nr)
 	r.OrigRax = ^uint64(0)
 	r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = a[0], a[1], a[2], a[3], a[4], a[5]
-	if err := in.tr.SetRegs(th.tid, &r); err != nil {
-		return 0, fmt.Errorf("inject %s: %w", name, err)
-	}
-	if err := in.step(th, name, false); err != nil {
-		return 0, err
-	}
-	if err := in.step(th, name, true); err != nil {
-		return 0, err
-	}
-	out, err := in.tr.GetRegs(th.tid)
-	if err != nil {
-		return 0, fmt.Errorf("inject %s: %w", name, err)
-	}
-	return out.Rax, nil
+	// One trip to the tracer thread for the whole call, instead of one
+	// per request.
+	var ret uint64
+	err := in.tr.Batch(func(b *ptrace.Batch) error {
+		if err := b.SetRegs(th.tid, &r); err != nil {
+			return fmt.Errorf("inject %s: %w", name, err)
+		}
+		if err := step(b, th, name, false); err != nil {
+			return err
+		}
+		if err := step(b, th, name, true); err != nil {
+			return err
+		}
+		out, err := b.GetRegs(th.tid)
+		if err != nil {
+			return fmt.Errorf("inject %s: %w", name, err)
+		}
+		ret = out.Rax
+		return nil
+	})
+	return ret, err
 }
 
 // step resumes th to its next syscall stop. Fork and clone event stops met
 // on the way (the injected call may be a clone3) are passed through.
-func (in *injector) step(th *thread, name string, exit bool) error {
+func step(b *ptrace.Batch, th *thread, name string, exit bool) error {
 	for {
-		if err := in.tr.Syscall(th.tid, 0); err != nil {
+		if err := b.Syscall(th.tid, 0); err != nil {
 			return fmt.Errorf("inject %s: %w", name, err)
 		}
-		st, err := in.tr.Wait(th.tid)
+		st, err := b.Wait(th.tid)
 		if err != nil {
 			return fmt.Errorf("inject %s: %w", name, err)
 		}
