@@ -21,13 +21,25 @@ import (
 	"github.com/criugo/criugo/pkg/seize"
 )
 
-// dumpStats are the counters of stats-dump.
+// dumpStats are the counters of stats-dump, as CRIU defines them for the
+// part of the freeze this stage sees:
+//
+//	freezing  attaching: seizing and interrupting every thread, taking the
+//	          tree out of criu-seize's stop (CRIU: seizing and freezing)
+//	frozen    from the start of the dump to the moment the last image but
+//	          stats-dump is written (and, in a directory, synced); the
+//	          kill or release follows at once. The tree was frozen before,
+//	          by criu-seize: that time is not known here.
+//	memdump   per task, reading the pagemap and writing the pages (CRIU:
+//	          scanning, draining the page pipes and writing them)
+//	memwrite  writing the pages images, memory read as it goes
 type dumpStats struct {
 	scanned, written     uint64
 	shScanned, shWritten uint64
 	pipeBufs             uint64
-	frozen, memdump      time.Duration
-	memwrite             time.Duration
+	frozenSince          time.Time
+	freezing, frozen     time.Duration
+	memdump, memwrite    time.Duration
 }
 
 // pagesImage is a pages image waiting to be written.
@@ -298,7 +310,7 @@ func addTimespec(t unix.Timespec, sec, nsec int64) unix.Timespec {
 func (d *dumper) statsImage() error {
 	us := func(t time.Duration) *uint32 { return ptr(uint32(t.Microseconds())) }
 	st := &images.StatsEntry{Dump: &images.DumpStatsEntry{
-		FreezingTime:         ptr(uint32(0)),
+		FreezingTime:         us(d.stats.freezing),
 		FrozenTime:           us(d.stats.frozen),
 		MemdumpTime:          us(d.stats.memdump),
 		MemwriteTime:         us(d.stats.memwrite),
@@ -343,8 +355,17 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 			if err := s.addPages(n, p.src); err != nil {
 				return fmt.Errorf("write %s: %w", n, err)
 			}
-			d.stats.memwrite += time.Since(start)
+			took := time.Since(start)
+			d.stats.memwrite += took
+			d.stats.memdump += took
 			continue
+		}
+		if n == image.Stats.FileName("dump") {
+			// Last in stream order: the times are complete now.
+			d.stats.frozen = time.Since(d.stats.frozenSince)
+			if err := d.statsImage(); err != nil {
+				return err
+			}
 		}
 		if err := s.add(n, d.out[n]); err != nil {
 			return fmt.Errorf("write %s: %w", n, err)
@@ -417,17 +438,20 @@ func Dump(ctx context.Context, o Options) (err error) {
 	d.locks.enabled = o.FileLocks
 	d.socks.tcpEstablished = o.TCPEstablished
 	defer d.close()
+	d.stats.frozenSince = start
+	attaching := time.Now()
 	if err = att.attach(in); err != nil {
 		return err
 	}
-	frozen := time.Now()
 	if err = att.resume(); err != nil {
 		return err
 	}
+	d.stats.freezing = time.Since(attaching)
 	if err = d.collect(ctx); err != nil {
 		return err
 	}
-	d.stats.frozen = time.Since(frozen)
+	// A first stats-dump, so that the image is in the set; write fills it
+	// in again when its turn comes.
 	if err = d.statsImage(); err != nil {
 		return err
 	}

@@ -282,6 +282,7 @@ func TestDumpStateLeaveRunning(t *testing.T) {
 		t.Fatalf("dump: %v", err)
 	}
 	t.Logf("dump took %v (frozen %v), %d pages", stats.Total, stats.Frozen, stats.PagesWritten)
+	checkDumpStats(t, dir, stats.Total)
 	if st := procState(t, p.pid); st == 'T' || st == 't' {
 		t.Errorf("state %c after the dump, want running", st)
 	}
@@ -969,8 +970,47 @@ func TestDump1GiB(t *testing.T) {
 	if st.PagesWritten < 1<<18 {
 		t.Errorf("%d pages written, want at least 262144", st.PagesWritten)
 	}
+	checkDumpStats(t, dir, took)
 	if got := p.finish(t); got != "PASS" {
 		t.Errorf("bigmem after the dump: %s", got)
+	}
+}
+
+// checkDumpStats checks that stats-dump's times hold together (the
+// write of the pages is inside the frozen and memdump times) and that its
+// page counts match the pages images, for a dump that took at most took.
+func checkDumpStats(t *testing.T, dir string, took time.Duration) {
+	t.Helper()
+	d := one[*images.StatsEntry](t, dir, "stats-dump").GetDump()
+	us := func(v uint32) time.Duration { return time.Duration(v) * time.Microsecond }
+	t.Logf("stats-dump: freezing %v frozen %v memdump %v memwrite %v, %d pages scanned, %d written, %d page pipes",
+		us(d.GetFreezingTime()), us(d.GetFrozenTime()), us(d.GetMemdumpTime()), us(d.GetMemwriteTime()),
+		d.GetPagesScanned(), d.GetPagesWritten(), d.GetPagePipes())
+	if d.GetFreezingTime() == 0 || d.GetMemwriteTime() == 0 {
+		t.Errorf("freezing_time %d, memwrite_time %d: want both set", d.GetFreezingTime(), d.GetMemwriteTime())
+	}
+	if d.GetMemdumpTime() < d.GetMemwriteTime() || d.GetFrozenTime() < d.GetMemdumpTime() || us(d.GetFrozenTime()) > took {
+		t.Errorf("times do not nest: memwrite %d <= memdump %d <= frozen %d <= %v", d.GetMemwriteTime(), d.GetMemdumpTime(), d.GetFrozenTime(), took)
+	}
+	var pagesBytes int64
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "pages-") {
+			fi, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pagesBytes += fi.Size()
+		}
+	}
+	if got := int64(d.GetPagesWritten()+d.GetShpagesWritten()) * pageSize; got != pagesBytes {
+		t.Errorf("stats-dump counts %d bytes of pages, the pages images hold %d", got, pagesBytes)
+	}
+	if d.GetPagesScanned() < d.GetPagesWritten() {
+		t.Errorf("%d pages scanned, fewer than the %d written", d.GetPagesScanned(), d.GetPagesWritten())
 	}
 }
 
