@@ -85,12 +85,21 @@ func (f *fileObjs) sendQueue(from int, id uint32) error {
 			}
 			oob = append(oob, unix.UnixRights(fds...)...)
 		}
-		n, err := unix.SendmsgN(from, pk.data, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-		if err != nil {
-			return fmt.Errorf("send message %d (%d bytes) queued on socket %d: %w", i, len(pk.data), id, err)
-		}
-		if n != len(pk.data) {
-			return fmt.Errorf("send message %d queued on socket %d: %d of %d bytes went", i, id, n, len(pk.data))
+		// A stream socket may take a long message in parts (the files
+		// go with the first); a datagram goes whole or not at all.
+		for sent := 0; ; {
+			n, err := unix.SendmsgN(from, pk.data[sent:], oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+			if err != nil {
+				return fmt.Errorf("send message %d (%d bytes) queued on socket %d: %w", i, len(pk.data), id, err)
+			}
+			sent += n
+			oob = nil
+			if sent >= len(pk.data) {
+				break
+			}
+			if n == 0 {
+				return fmt.Errorf("send message %d queued on socket %d: %d of %d bytes went", i, id, sent, len(pk.data))
+			}
 		}
 	}
 	return nil
