@@ -41,32 +41,6 @@ type streamRestore struct {
 // released by the dump that is still writing the stream.
 const pidWait = 20 * time.Second
 
-// spoolReader reads from src until drain takes the rest of src into memory;
-// from then on reads come from there.
-type spoolReader struct {
-	src io.Reader
-	buf *bytes.Reader
-}
-
-func (s *spoolReader) Read(p []byte) (int, error) {
-	if s.buf != nil {
-		return s.buf.Read(p)
-	}
-	return s.src.Read(p)
-}
-
-func (s *spoolReader) drain() error {
-	if s.buf != nil {
-		return nil
-	}
-	data, err := io.ReadAll(s.src)
-	if err != nil {
-		return fmt.Errorf("read the rest of the stream: %w", err)
-	}
-	s.buf = bytes.NewReader(data)
-	return nil
-}
-
 // waitPidsFree waits up to d for the tree's PIDs to become free.
 func waitPidsFree(tr *tree, d time.Duration) error {
 	deadline := time.Now().Add(d)
@@ -88,6 +62,7 @@ func waitPidsFree(tr *tree, d time.Duration) error {
 // to disk.
 func (r *restorer) restoreStream(src io.Reader) (*Result, error) {
 	spool := &spoolReader{src: src}
+	defer spool.close()
 	sr, err := image.NewStreamReader(spool)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
