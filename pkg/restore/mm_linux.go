@@ -539,12 +539,19 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 	}
 	if u != nil {
+		us := newUffdSink(u, t.pid, pagesName(p.pagesID), src)
 		defer func() {
+			// No copy may be left running when the userfaultfd goes (a
+			// failure returns before the flush).
+			ferr := us.flush()
+			if err == nil {
+				err = ferr
+			}
 			if cerr := u.close(); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("restore pages of pid %d: %w", t.pid, cerr))
 			}
 		}()
-		sink = newUffdSink(u, t.pid, pagesName(p.pagesID), src)
+		sink = us
 	} else if f, ok := src.(*os.File); ok {
 		b := newScratchBuf(t.scratch)
 		path := b.cstring(r.files.procPath(f))

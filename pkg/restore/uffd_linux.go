@@ -171,8 +171,13 @@ const maxPageWorkers = 4
 // UFFDIO_COPY where the userfaultfd covers them and with
 // process_vm_writev elsewhere (a private file mapping's changed pages).
 // From a pages file the pieces are listed and, at flush, read with pread
-// and copied by a few workers at once; from a stream they are read and
-// copied in order.
+// and copied by a few workers at once. From a stream they are read in
+// order into batches of pageBatchBytes, which a copier goroutine puts in
+// while the next batch is read:
+//
+//	page(): stream --read--> batch --full--> copier: UFFDIO_COPY each piece
+//	          ^                                 |
+//	          +------------- free <-------------+
 type uffdSink struct {
 	u    *taskUffd
 	pid  int
@@ -182,13 +187,31 @@ type uffdSink struct {
 	off  uint64   // file offset of the next piece
 	jobs []pageJob
 
-	src io.Reader // the stream, when file is nil
-	buf []byte
+	src  io.Reader // the stream, when file is nil
+	cur  *pageBatch
+	free chan *pageBatch // batches to fill; streamBatches in all
+	full chan *pageBatch // batches for the copier; nil when it is not running
+	done chan error      // the copier's first error, when it ends
+	// failed is set by the copier on its first error, so that the reader
+	// stops early.
+	failed atomic.Bool
 }
 
 // pageJob is one piece of a pages file: n bytes at file offset off go to
 // addr.
 type pageJob struct{ addr, n, off uint64 }
+
+// pageBatch is pages read from a stream: pieces of buf, each going to its
+// address.
+type pageBatch struct {
+	buf    []byte
+	used   uint64
+	pieces []pageJob // off is the offset in buf
+}
+
+// streamBatches is how many batches a stream sink fills and copies in
+// turn: one being read, one being copied, one ready.
+const streamBatches = 3
 
 func newUffdSink(u *taskUffd, pid int, name string, src io.Reader) *uffdSink {
 	s := &uffdSink{u: u, pid: pid, name: name}
@@ -196,30 +219,77 @@ func newUffdSink(u *taskUffd, pid int, name string, src io.Reader) *uffdSink {
 		s.file = f
 	} else {
 		s.src = src
-		s.buf = make([]byte, pageBatchBytes)
 	}
 	return s
 }
 
 func (s *uffdSink) page(addr, n uint64) error {
 	for n > 0 {
-		k := min(n, pageBatchBytes)
 		if s.file != nil {
+			k := min(n, pageBatchBytes)
 			s.jobs = append(s.jobs, pageJob{addr: addr, n: k, off: s.off})
 			s.off += k
-		} else {
-			b := s.buf[:k]
-			if _, err := io.ReadFull(s.src, b); err != nil {
-				return fmt.Errorf("read %s: %w", s.name, truncatedErr(err))
-			}
-			if err := s.put(addr, b); err != nil {
-				return err
-			}
+			addr += k
+			n -= k
+			continue
+		}
+		if s.failed.Load() {
+			return s.flush()
+		}
+		if s.cur == nil {
+			s.cur = s.nextBatch()
+		}
+		b := s.cur
+		k := min(n, uint64(len(b.buf))-b.used)
+		if _, err := io.ReadFull(s.src, b.buf[b.used:b.used+k]); err != nil {
+			return fmt.Errorf("read %s: %w", s.name, truncatedErr(err))
+		}
+		b.pieces = append(b.pieces, pageJob{addr: addr, n: k, off: b.used})
+		b.used += k
+		if b.used == uint64(len(b.buf)) {
+			s.full <- b
+			s.cur = nil
 		}
 		addr += k
 		n -= k
 	}
 	return nil
+}
+
+// nextBatch returns an empty batch, starting the copier first if needed.
+func (s *uffdSink) nextBatch() *pageBatch {
+	if s.full == nil {
+		if s.free == nil {
+			s.free = make(chan *pageBatch, streamBatches)
+			for range streamBatches {
+				s.free <- &pageBatch{buf: make([]byte, pageBatchBytes)}
+			}
+		}
+		s.full = make(chan *pageBatch, streamBatches)
+		s.done = make(chan error, 1)
+		go s.copier(s.full, s.done)
+	}
+	return <-s.free
+}
+
+// copier puts in the batches of full until it is closed; after an error it
+// only hands the batches back.
+func (s *uffdSink) copier(full <-chan *pageBatch, done chan<- error) {
+	var err error
+	for b := range full {
+		for _, p := range b.pieces {
+			if err != nil {
+				break
+			}
+			err = s.put(p.addr, b.buf[p.off:p.off+p.n])
+			if err != nil {
+				s.failed.Store(true)
+			}
+		}
+		b.used, b.pieces = 0, b.pieces[:0]
+		s.free <- b
+	}
+	done <- err
 }
 
 func (s *uffdSink) skip(n uint64, keep []byte) error {
@@ -256,10 +326,24 @@ func (s *uffdSink) put(addr uint64, b []byte) error {
 	return nil
 }
 
-// flush runs the listed pieces of a pages file, with up to
-// maxPageWorkers workers, each reading a piece into its buffer and
-// copying it into the task.
+// flush puts in every page given so far: the listed pieces of a pages
+// file, with up to maxPageWorkers workers, each reading a piece into its
+// buffer and copying it into the task; or the last batch of a stream,
+// waiting for the copier to finish. It must run before the userfaultfd is
+// closed, also after a failure, so that no copy is left running.
 func (s *uffdSink) flush() error {
+	if s.file == nil {
+		if s.full == nil {
+			return nil
+		}
+		if s.cur != nil && s.cur.used > 0 {
+			s.full <- s.cur
+			s.cur = nil
+		}
+		close(s.full)
+		s.full = nil
+		return <-s.done
+	}
 	jobs := s.jobs
 	s.jobs = nil
 	if len(jobs) == 0 {
