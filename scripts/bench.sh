@@ -1,23 +1,35 @@
 #!/usr/bin/env bash
 # make bench: figures for what checkpointing costs.
-#  1. Go micro-benchmarks of the image code (encode/decode throughput).
+#  1. Go benchmarks: image code (pagemap encode/decode, page plan), the
+#     dump's pages write path, the restore's page fill, injected syscalls.
 #  2. Dump and restore of a process holding $BENCH_MIB MiB (default 1024) of
 #     touched anonymous memory, images in tmpfs (/dev/shm), $BENCH_RUNS runs
-#     (default 5): dump wall time, freeze time (from stats-dump) and GB/s,
-#     restore wall time and GB/s, as medians with the range.
+#     (default 5), each checked by the process itself after the restore:
+#     dump wall time and stats-dump's times (freezing, frozen, memdump,
+#     memwrite; see pkg/dump's dumpStats) and page counts, restore wall
+#     time, GB/s; medians with the range.
+#  3. The same process through the pipe criu-seize | criu-parasite |
+#     criu-restore (live migration on one machine), unless BENCH_PIPE=0.
+# BENCH_GO=0 skips the Go benchmarks; BENCH_TIME is their -benchtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/bin
 RUNS=${BENCH_RUNS:-5}
 MIB=${BENCH_MIB:-1024}
 
-echo "== Go benchmarks"
-go test -run='^$' -bench=. -benchtime=1x -count=1 ./pkg/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || true
+if [ "${BENCH_GO:-1}" != 0 ]; then
+	echo "== Go benchmarks"
+	go test -run='^$' -bench=. -benchtime="${BENCH_TIME:-300ms}" -count=1 ./pkg/... 2>&1 |
+		grep -E '^(Benchmark|FAIL|---|panic)' || true
+fi
 
 if [ "$(id -u)" != 0 ]; then
 	echo "== dump/restore benchmark skipped: needs root"
 	exit 0
 fi
+for b in criu-seize criu-parasite criu-restore crit; do
+	[ -x "$BIN/$b" ] || { echo "bench: $BIN/$b missing: run make build" >&2; exit 1; }
+done
 
 work=$(mktemp -d /tmp/criugo-bench.XXXXXX)
 img=/dev/shm/criugo-bench.$$
@@ -30,40 +42,88 @@ trap cleanup EXIT
 gcc -O2 -o "$work/memhog" scripts/bench/memhog.c
 
 ns() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
-range() { sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "%d-%d", lo, hi}'; }
+# median and range of a file of numbers, as "median (lo-hi)"; with a
+# second argument, the numbers are microseconds shown as ms.
+summary() {
+	sort -n "$1" | awk -v us="${2:-}" '{a[NR]=$1} END {
+		m = NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2
+		if (us) printf "%.1f (%.1f-%.1f)", m/1000, a[1]/1000, a[NR]/1000
+		else printf "%d (%d-%d)", m, a[1], a[NR] }'
+}
+median() { sort -n "$1" | awk '{a[NR]=$1} END {printf "%d", NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# GB/s for bytes in ms
+gbps() { awk -v b="$1" -v ms="$2" 'BEGIN { if (ms > 0) printf "%.2f", b / (ms * 1e6); else print "n/a" }'; }
+# field of stats-dump's JSON
+stat() { grep -o "\"$1\": [0-9]*" "$work/stats.json" | grep -o '[0-9]*$'; }
 
-: >"$work/dump"; : >"$work/freeze"; : >"$work/restore"
-for i in $(seq "$RUNS"); do
+# start_memhog: a fresh memhog, reaped by a subshell of this shell: once
+# waitjob returns, its pid is free again for the restore. (The subshell
+# is the job, so bash does not report the kill.)
+start_memhog() {
 	rm -f "$work/pid" "$work/out"
-	setsid "$work/memhog" "$MIB" "$work/pid" "$work/out" </dev/null >/dev/null 2>&1 &
-	pid=$!
-	while [ ! -s "$work/pid" ]; do sleep 0.05; done
+	(setsid "$work/memhog" "$MIB" "$work/pid" "$work/out" </dev/null >/dev/null 2>&1; true) 2>/dev/null &
+	job=$!
+	while [ ! -s "$work/pid" ]; do sleep 0.02; done
+	pid=$(cat "$work/pid")
+}
+waitjob() { wait "$job" || true; pid=; }
+
+# check_restored: SIGTERM to the restored memhog, which checks every page.
+check_restored() {
+	local rpid
+	rpid=$(cat "$work/rpid")
+	kill -TERM "$rpid"
+	for _ in $(seq 200); do [ -s "$work/out" ] && break; sleep 0.05; done
+	if [ "$(cat "$work/out" 2>/dev/null)" != PASS ]; then
+		echo "bench: $1: restored memhog says: $(cat "$work/out" 2>/dev/null || echo nothing)" >&2
+		exit 1
+	fi
+	while kill -0 "$rpid" 2>/dev/null; do sleep 0.02; done
+}
+
+for f in dump restore freezing frozen memdump memwrite pipe; do : >"$work/$f"; done
+bytes=0
+for i in $(seq "$RUNS"); do
+	start_memhog
 	rm -rf "$img"; mkdir "$img"
 	t0=$(ns)
 	"$BIN/criu-seize" -t "$pid" | "$BIN/criu-parasite" -D "$img"
 	t1=$(ns)
-	echo $(((t1 - t0) / 1000)) >>"$work/dump"
-	# frozen_time is in microseconds, as CRIU's stats image has it.
-	"$BIN/crit" decode -i "$img/stats-dump" | grep -o '"frozen_time": [0-9]*' | grep -o '[0-9]*$' >>"$work/freeze" || echo 0 >>"$work/freeze"
-	wait "$pid" 2>/dev/null || true
-	pid=
+	echo $(((t1 - t0) / 1000000)) >>"$work/dump"
+	waitjob
+	"$BIN/crit" decode -i "$img/stats-dump" >"$work/stats.json"
+	# stats-dump's times are in microseconds.
+	for f in freezing frozen memdump memwrite; do
+		stat "${f}_time" >>"$work/$f"
+	done
+	scanned=$(stat pages_scanned); written=$(stat pages_written)
+	bytes=$((written * 4096))
 	t2=$(ns)
 	"$BIN/criu-restore" -D "$img" -d --pidfile "$work/rpid"
 	t3=$(ns)
-	echo $(((t3 - t2) / 1000)) >>"$work/restore"
-	pid=$(cat "$work/rpid")
-	kill -TERM "$pid"
-	for _ in $(seq 100); do [ -s "$work/out" ] && break; sleep 0.1; done
-	if [ "$(cat "$work/out" 2>/dev/null)" != PASS ]; then
-		echo "bench: run $i: restored memhog says: $(cat "$work/out" 2>/dev/null || echo nothing)" >&2
-		exit 1
-	fi
-	pid=
+	echo $(((t3 - t2) / 1000000)) >>"$work/restore"
+	check_restored "run $i"
 done
+if [ "${BENCH_PIPE:-1}" != 0 ]; then
+	for i in $(seq "$RUNS"); do
+		start_memhog
+		t0=$(ns)
+		("$BIN/criu-seize" -t "$pid" | "$BIN/criu-parasite" | "$BIN/criu-restore" -d --pidfile "$work/rpid") &
+		p=$!
+		waitjob
+		wait "$p"
+		t1=$(ns)
+		echo $(((t1 - t0) / 1000000)) >>"$work/pipe"
+		check_restored "pipe run $i"
+	done
+fi
 
-gbps() { awk -v mib="$MIB" -v us="$1" 'BEGIN { if (us > 0) printf "%.2f", mib * 1048576 / (us * 1000); else print "n/a" }'; }
-d=$(median <"$work/dump"); f=$(median <"$work/freeze"); r=$(median <"$work/restore")
-echo "== dump/restore of $MIB MiB of touched anonymous memory into tmpfs, $RUNS runs (median, range)"
-printf 'dump:     wall %d ms (%s ms), frozen %d ms, %s GB/s\n' $((d / 1000)) "$(awk '{print int($1/1000)}' "$work/dump" | range)" $((f / 1000)) "$(gbps "$d")"
-printf 'restore:  wall %d ms (%s ms), %s GB/s\n' $((r / 1000)) "$(awk '{print int($1/1000)}' "$work/restore" | range)" "$(gbps "$r")"
+echo "== $MIB MiB of touched anonymous memory, images in tmpfs, $RUNS runs: median (range), ms"
+echo "pages: $written written of $scanned scanned ($((bytes >> 20)) MiB)"
+echo "dump:    wall $(summary "$work/dump"), $(gbps "$bytes" "$(median "$work/dump")") GB/s"
+echo "         stats-dump: freezing $(summary "$work/freezing" us), frozen $(summary "$work/frozen" us),"
+echo "         memdump $(summary "$work/memdump" us), memwrite $(summary "$work/memwrite" us)"
+echo "restore: wall $(summary "$work/restore"), $(gbps "$bytes" "$(median "$work/restore")") GB/s"
+if [ "${BENCH_PIPE:-1}" != 0 ]; then
+	echo "pipe:    criu-seize | criu-parasite | criu-restore, wall $(summary "$work/pipe")"
+fi
