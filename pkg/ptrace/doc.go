@@ -11,6 +11,11 @@
 //	  t.GetRegs(tid) ---- func() ---->  ptrace(PTRACE_GETREGSET, tid, ...)
 //	                <--- result -----
 //
+// Each request is a trip between threads. [Tracer.Batch] runs a sequence
+// of requests in one trip: an injected syscall (set registers, resume to
+// the entry and the exit stop, read registers) then costs one trip, not
+// six.
+//
 // When the Tracer is closed its thread exits, and the kernel detaches any
 // tracee still attached to it.
 //
