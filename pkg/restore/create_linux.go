@@ -158,6 +158,13 @@ func (r *restorer) createRoot(t *task) error {
 	if err := writeMem(pid, r.scratch, syscallInsn); err != nil {
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
 	}
+	// The parent-death signal guarded the stub until it was seized. It
+	// fires when the OS thread that forked the stub exits, which a Go
+	// thread may do at any time (a goroutine that ends while locked to its
+	// thread), so it goes now: PTRACE_O_EXITKILL guards the tree from here.
+	if _, err := r.call(t, th, "prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, 0); err != nil {
+		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
 	// A registration of restartable sequences copied from criu-restore
 	// (a cgo build registers one per thread) points into memory that is
 	// about to go: drop it before any child inherits it.
