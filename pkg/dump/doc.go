@@ -80,9 +80,13 @@
 // in its queue; a listening TCP socket with connections not accepted yet,
 // TCP connections in other states than established, and established ones
 // unless Options.TCPEstablished; a corked UDP socket; SysV shared memory
-// mappings; devices other than /dev/null and its kin; deleted files still
-// linked elsewhere, over 1 MiB, or not regular. Namespaces are given ids but their contents
-// (mounts, network, IPC, UTS) are not dumped. The three GDT TLS slots are
+// mappings of the host's IPC namespace; devices other than /dev/null and
+// its kin; deleted files still linked elsewhere, over 1 MiB, or not
+// regular; a task whose UTS or IPC namespace differs from the root's.
+// Namespaces are given ids; the contents of the root's own UTS and IPC
+// namespaces (names; SysV shm, semaphores, message queues) are dumped,
+// those of mount, network, pid, user, cgroup and time namespaces are not.
+// The three GDT TLS slots are
 // recorded unused: pkg/ptrace has no PTRACE_GET_THREAD_AREA, and a 64-bit
 // task only fills them through int 0x80. A SIGCONT or SIGCHLD that every
 // thread of a task blocks cannot be taken back from the live task; the

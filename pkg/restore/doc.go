@@ -141,10 +141,12 @@
 //
 // # Limits
 //
-// Tasks must live in criu-restore's namespaces; ttys, fanotify, packet,
+// Tasks must live in criu-restore's namespaces, except for a UTS and an
+// IPC namespace of the root's own, which are recreated (with every SysV
+// object at its id); ttys, fanotify, packet,
 // netlink and raw sockets, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, and other special
-// files, SysV IPC mappings and AIO rings, and incremental (parent) images
+// files, AIO rings, and incremental (parent) images
 // are refused with ErrNotSupported before anything is created (from a
 // stream: as soon as the images that say so have come). Some task that
 // holds an epoll must hold all its targets at their numbers. As with
@@ -153,7 +155,6 @@
 // on a socket carry criu-restore's credentials.
 // The dumped vDSO must have the same code as this kernel's. A chroot, a
 // session or group whose leader is outside the tree (but the root's),
-// cgroups and no_new_privs (which images/creds.proto does not carry) are
-// not restored. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
+// and cgroups are not restored. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
 // may lack (KERNEL-NOTES): the restore then fails naming the limit.
 package restore
