@@ -132,6 +132,7 @@ type streamSink struct {
 }
 
 func newStreamSink(w io.Writer) (*streamSink, error) {
+	growPipe(w)
 	bw := bufio.NewWriterSize(w, 1<<20)
 	sw, err := image.NewStreamWriter(bw, false)
 	if err != nil {

@@ -269,6 +269,25 @@ func (pr *pagesReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// streamPipeSize is what a stream's pipe is grown to: the most the kernel
+// gives a writer without CAP_SYS_RESOURCE by default (pipe-max-size).
+const streamPipeSize = 1 << 20
+
+// growPipe enlarges the pipe a stream goes out through, when it is one:
+// with the default 64 KiB the dump and its reader take turns every 64 KiB
+// (a third of a 1 GiB stream dump went to switching between them). It is
+// only a speed-up, so a failure is ignored.
+func growPipe(w io.Writer) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return
+	}
+	unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, streamPipeSize)
+}
+
 // pipeMaxPages is how many pages one of CRIU's page-pipe buffers holds at
 // most: its pipe grows by doubling from 16 pages to PIPE_MAX_SIZE (819
 // pages, which the kernel rounds up to 1024), as far as the kernel lets
