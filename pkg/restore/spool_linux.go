@@ -38,8 +38,15 @@ func (s *spoolReader) drain() error {
 		return fmt.Errorf("spool the rest of the stream: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "stream spool")
+	moved := false
+	if in, ok := s.src.(*os.File); ok {
+		if moved, err = spliceAll(in, f); err != nil {
+			f.Close()
+			return err
+		}
+	}
 	buf := make([]byte, spoolChunk)
-	for {
+	for !moved {
 		n, rerr := s.src.Read(buf)
 		if n > 0 {
 			if _, err := f.Write(buf[:n]); err != nil {
@@ -61,6 +68,29 @@ func (s *spoolReader) drain() error {
 	}
 	s.f = f
 	return nil
+}
+
+// spliceAll moves the rest of in (a pipe) into out with splice(2): the
+// kernel copies the pipe's pages into the memfd, with no copy through
+// criu-restore. It reports false, having moved nothing, when in is no
+// pipe splice can take from.
+func spliceAll(in, out *os.File) (bool, error) {
+	first := true
+	for {
+		n, err := unix.Splice(int(in.Fd()), nil, int(out.Fd()), nil, spoolChunk, unix.SPLICE_F_MOVE)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil && first:
+			// Not a pipe (EINVAL), or one in non-blocking mode (EAGAIN).
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("spool the rest of the stream: %w", err)
+		case n == 0:
+			return true, nil
+		}
+		first = false
+	}
 }
 
 // close frees the spooled stream.
