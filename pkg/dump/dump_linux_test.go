@@ -862,11 +862,12 @@ func TestBinariesLoop(t *testing.T) {
 	}
 }
 
-// TestBinaryKilled kills criu-parasite while it writes the pages of the
-// state program into a stream nobody reads: the tree must run on.
+// TestBinaryKilled kills criu-parasite while it writes the pages of a
+// program into a stream nobody reads: the tree must run on. The program
+// holds 8 MiB, more than criu-parasite's grown pipe takes.
 func TestBinaryKilled(t *testing.T) {
 	bin := tools(t)
-	p := startProgram(t, "state")
+	p := bigmem(t, 8)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -880,14 +881,15 @@ func TestBinaryKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	pw.Close()
-	// Wait until the stream fills the pipe: the dump writes only once
-	// every task is collected and the parasite is gone from the tree.
-	size, err := unix.FcntlInt(pr.Fd(), unix.F_GETPIPE_SZ, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Wait until the stream fills the pipe (which criu-parasite grows):
+	// the dump writes only once every task is collected and the parasite
+	// is gone from the tree.
 	full := false
 	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
+		size, err := unix.FcntlInt(pr.Fd(), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if n, err := unix.IoctlGetInt(int(pr.Fd()), unix.TIOCINQ); err == nil && n >= size {
 			full = true
 			break
