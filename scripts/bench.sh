@@ -11,9 +11,10 @@
 #  3. The same process through the pipe criu-seize | criu-parasite |
 #     criu-restore (live migration on one machine), unless BENCH_PIPE=0.
 # BENCH_GO=0 skips the Go benchmarks; BENCH_TIME is their -benchtime.
+# BENCH_BIN runs the tools of another build (default: bin/ of this tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$PWD/bin
+BIN=${BENCH_BIN:-$PWD/bin}
 RUNS=${BENCH_RUNS:-5}
 MIB=${BENCH_MIB:-1024}
 
