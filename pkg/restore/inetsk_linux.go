@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -317,18 +316,10 @@ func (s *inetSk) tcpOpts() error {
 	return nil
 }
 
-// TCP_REPAIR_QUEUE selectors.
-const (
-	tcpNoQueue   = 0
-	tcpRecvQueue = 1
-	tcpSendQueue = 2
-)
-
-// repair brings back an established connection in repair mode, from its
-// tcp-stream image. This is pkg/soccr's Restore up to, not including,
-// leaving repair mode: soccr.Restore lets the connection go at once,
-// which would reset it when its peer (another socket of the tree, say) is
-// not back yet. finishTCP does the rest.
+// repair brings back an established connection from its tcp-stream image,
+// paused (soccr.RestorePaused): letting it go at once would reset it when
+// its peer (another socket of the tree, say) is not back yet. finishTCP
+// lets it go once every socket of the tree exists.
 func (s *inetSk) repair(f *fileObjs) error {
 	name := tcpStreamName(s.e.GetIno())
 	img, err := f.r.set.get(name)
@@ -346,128 +337,10 @@ func (s *inetSk) repair(f *fileObjs) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w: %w", name, err, ErrBadImage)
 	}
-	fd := int(s.file.Fd())
-	if err := soccr.Pause(fd); err != nil {
+	if err := soccr.RestorePaused(int(s.file.Fd()), st); err != nil {
 		return err
 	}
 	s.tcp = st
-	if err := setQueueSeq(fd, tcpSendQueue, st.OutqSeq-uint32(len(st.OutQ))); err != nil {
-		return err
-	}
-	if err := setQueueSeq(fd, tcpRecvQueue, st.InqSeq-uint32(len(st.InQ))); err != nil {
-		return err
-	}
-	if err := unix.Bind(fd, tcpSockaddr(st.Src)); err != nil {
-		return fmt.Errorf("bind to %v: %w", st.Src, err)
-	}
-	if err := unix.Connect(fd, tcpSockaddr(st.Dst)); err != nil {
-		return fmt.Errorf("connect in repair mode to %v: %w", st.Dst, err)
-	}
-	opts := []unix.TCPRepairOpt{{Code: unix.TCPOPT_MAXSEG, Val: st.MSSClamp}}
-	if st.OptMask&soccr.OptWScale != 0 {
-		opts = append(opts, unix.TCPRepairOpt{Code: unix.TCPOPT_WINDOW, Val: st.SndWscale | st.RcvWscale<<16})
-	}
-	if st.OptMask&soccr.OptSACK != 0 {
-		opts = append(opts, unix.TCPRepairOpt{Code: unix.TCPOPT_SACK_PERMITTED})
-	}
-	if st.OptMask&soccr.OptTimestamps != 0 {
-		opts = append(opts, unix.TCPRepairOpt{Code: unix.TCPOPT_TIMESTAMP})
-	}
-	if err := unix.SetsockoptTCPRepairOpt(fd, unix.SOL_TCP, unix.TCP_REPAIR_OPTIONS, opts); err != nil {
-		return fmt.Errorf("set TCP_REPAIR_OPTIONS: %w", err)
-	}
-	if st.OptMask&soccr.OptTimestamps != 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_TIMESTAMP, int(st.Timestamp)); err != nil {
-			return fmt.Errorf("set TCP_TIMESTAMP: %w", err)
-		}
-	}
-	// Refilling a queue larger than the buffer would block.
-	if n := 2 * len(st.OutQ); n > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n); err != nil {
-			return fmt.Errorf("set SO_SNDBUFFORCE: %w", err)
-		}
-	}
-	if n := 2 * len(st.InQ); n > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n); err != nil {
-			return fmt.Errorf("set SO_RCVBUFFORCE: %w", err)
-		}
-	}
-	if err := fillTCPQueue(fd, tcpRecvQueue, st.InQ); err != nil {
-		return fmt.Errorf("refill receive queue: %w", err)
-	}
-	// The unsent tail of the send queue goes out as new data once the
-	// connection runs again (finishTCP).
-	if err := fillTCPQueue(fd, tcpSendQueue, st.OutQ[:len(st.OutQ)-int(st.UnsqLen)]); err != nil {
-		return fmt.Errorf("refill send queue: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue); err != nil {
-		return fmt.Errorf("deselect repair queue: %w", err)
-	}
-	if st.HaveWindow {
-		// struct tcp_repair_window: snd_wl1, snd_wnd, max_window,
-		// rcv_wnd, rcv_wup, five u32. The kernel takes it only once the
-		// queues are filled.
-		w := make([]byte, 0, 20)
-		for _, v := range []uint32{st.SndWl1, st.SndWnd, st.MaxWindow, st.RcvWnd, st.RcvWup} {
-			w = binary.NativeEndian.AppendUint32(w, v)
-		}
-		if err := unix.SetsockoptString(fd, unix.SOL_TCP, unix.TCP_REPAIR_WINDOW, string(w)); err != nil {
-			return fmt.Errorf("set TCP_REPAIR_WINDOW: %w", err)
-		}
-	}
-	if st.NoDelay {
-		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_NODELAY, 1); err != nil {
-			return fmt.Errorf("set TCP_NODELAY: %w", err)
-		}
-	}
-	return nil
-}
-
-func tcpSockaddr(ap netip.AddrPort) unix.Sockaddr {
-	if ap.Addr().Is4() {
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	}
-	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
-}
-
-func setQueueSeq(fd, queue int, seq uint32) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, queue); err != nil {
-		return fmt.Errorf("select repair queue %d: %w", queue, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_QUEUE_SEQ, int(int32(seq))); err != nil {
-		return fmt.Errorf("set TCP_QUEUE_SEQ of queue %d: %w", queue, err)
-	}
-	return nil
-}
-
-func fillTCPQueue(fd, queue int, data []byte) error {
-	if len(data) == 0 {
-		return nil
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, queue); err != nil {
-		return fmt.Errorf("select repair queue %d: %w", queue, err)
-	}
-	return writeAllFd(fd, data)
-}
-
-// writeAllFd writes data to a socket, waiting (up to 10 s) while a
-// non-blocking one is full.
-func writeAllFd(fd int, data []byte) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for len(data) > 0 {
-		n, err := unix.Write(fd, data)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN && time.Now().Before(deadline):
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-			unix.Poll(pfd, 100)
-			continue
-		case err != nil:
-			return err
-		}
-		data = data[n:]
-	}
 	return nil
 }
 
@@ -510,18 +383,10 @@ func (f *fileObjs) finishInetSockets() error {
 func (s *inetSk) finishTCP() error {
 	fd := int(s.file.Fd())
 	st := s.tcp
-	if err := soccr.Resume(fd); err != nil {
+	if err := soccr.Finish(fd, st); err != nil {
 		return err
 	}
 	s.tcp = nil
-	if err := writeAllFd(fd, st.OutQ[len(st.OutQ)-int(st.UnsqLen):]); err != nil {
-		return fmt.Errorf("send the %d bytes never sent: %w", st.UnsqLen, err)
-	}
-	if st.Cork {
-		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_CORK, 1); err != nil {
-			return fmt.Errorf("set TCP_CORK: %w", err)
-		}
-	}
 	if how := shutdownHow(s.e.GetShutdown()); how >= 0 {
 		if err := unix.Shutdown(fd, how); err != nil && err != unix.ENOTCONN {
 			return fmt.Errorf("shut down (%v): %w", s.e.GetShutdown(), err)

@@ -5,6 +5,7 @@ package soccr
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -211,11 +212,46 @@ func Restore(st *State) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("restore tcp connection %s -> %s: create socket: %w", st.Src, st.Dst, err)
 	}
-	if err := restoreOn(fd, st); err != nil {
+	if err := RestorePaused(fd, st); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("restore tcp connection %s -> %s: %w", st.Src, st.Dst, err)
+		return -1, err
+	}
+	if err := Finish(fd, st); err != nil {
+		unix.Close(fd)
+		return -1, err
 	}
 	return fd, nil
+}
+
+// RestorePaused makes fd, a new TCP socket of st's family, carry the
+// connection st describes, and leaves it paused: in repair mode, nothing
+// sent to the peer yet. A restore that brings back both ends of a
+// connection, or a whole tree, pauses every socket first and calls Finish
+// on each once all exist, so that no peer sees a socket that is not back.
+func RestorePaused(fd int, st *State) error {
+	if err := st.check(); err != nil {
+		return fmt.Errorf("restore tcp connection: %w", err)
+	}
+	if err := restoreOn(fd, st); err != nil {
+		return fmt.Errorf("restore tcp connection %s -> %s: %w", st.Src, st.Dst, err)
+	}
+	return nil
+}
+
+// Finish takes a socket RestorePaused built out of repair mode, sends the
+// data the kernel had never sent, and corks the socket if it was.
+func Finish(fd int, st *State) error {
+	if err := Resume(fd); err != nil {
+		return err
+	}
+	// Data the kernel never sent goes out as ordinary new data.
+	if err := writeAll(fd, st.OutQ[len(st.OutQ)-int(st.UnsqLen):]); err != nil {
+		return fmt.Errorf("restore tcp connection %s -> %s: send the %d bytes never sent: %w", st.Src, st.Dst, st.UnsqLen, err)
+	}
+	if err := boolOpt(fd, unix.TCP_CORK, st.Cork); err != nil {
+		return fmt.Errorf("restore tcp connection %s -> %s: %w", st.Src, st.Dst, err)
+	}
+	return nil
 }
 
 func restoreOn(fd int, st *State) error {
@@ -268,33 +304,23 @@ func restoreOn(fd int, st *State) error {
 			return fmt.Errorf("set SO_RCVBUFFORCE: %w", err)
 		}
 	}
-	sent := st.OutQ[:len(st.OutQ)-int(st.UnsqLen)]
 	if err := fillQueue(fd, tcpRecvQueue, st.InQ); err != nil {
 		return fmt.Errorf("refill receive queue: %w", err)
 	}
-	if err := fillQueue(fd, tcpSendQueue, sent); err != nil {
+	if err := fillQueue(fd, tcpSendQueue, st.OutQ[:len(st.OutQ)-int(st.UnsqLen)]); err != nil {
 		return fmt.Errorf("refill send queue: %w", err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue); err != nil {
 		return fmt.Errorf("deselect repair queue: %w", err)
 	}
+	// The kernel takes the window state only once the queues are filled.
 	if st.HaveWindow {
 		w := tcpRepairWindow{st.SndWl1, st.SndWnd, st.MaxWindow, st.RcvWnd, st.RcvWup}
 		if err := setRepairWindow(fd, w); err != nil {
 			return fmt.Errorf("set TCP_REPAIR_WINDOW: %w", err)
 		}
 	}
-	if err := boolOpt(fd, unix.TCP_NODELAY, st.NoDelay); err != nil {
-		return err
-	}
-	if err := Resume(fd); err != nil {
-		return err
-	}
-	// Data the kernel never sent goes out as ordinary new data.
-	if err := writeAll(fd, st.OutQ[len(sent):]); err != nil {
-		return fmt.Errorf("send unsent data: %w", err)
-	}
-	return boolOpt(fd, unix.TCP_CORK, st.Cork)
+	return boolOpt(fd, unix.TCP_NODELAY, st.NoDelay)
 }
 
 func boolOpt(fd, opt int, on bool) error {
@@ -329,12 +355,17 @@ func fillQueue(fd, queue int, data []byte) error {
 }
 
 func writeAll(fd int, data []byte) error {
+	deadline := time.Now().Add(10 * time.Second)
 	for len(data) > 0 {
 		n, err := unix.Write(fd, data)
-		if err == unix.EINTR {
+		switch {
+		case err == unix.EINTR:
 			continue
-		}
-		if err != nil {
+		case err == unix.EAGAIN && time.Now().Before(deadline):
+			// A non-blocking socket that is full: wait for room.
+			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, 100)
+			continue
+		case err != nil:
 			return err
 		}
 		data = data[n:]
