@@ -24,8 +24,17 @@
 //	|            |            |          | id, tasks[pid, ns_pid, state,  |
 //	|            |            |          | stopped_by_us, shdpnd,         |
 //	|            |            |          | start_time, threads[tid,       |
-//	|            |            |          | ns_tid, sigpnd]]               |
+//	|            |            |          | ns_tid, sigpnd]], boot_id,     |
+//	|            |            |          | freeze_began, freezing_ns      |
 //	+------------+------------+----------+--------------------------------+
+//
+// The last three time the freeze: freeze_began is CLOCK_MONOTONIC when
+// criu-seize began to freeze, freezing_ns how long it took until the whole
+// tree was held. The stage that writes stats-dump takes its freezing_time
+// from them and counts frozen_time from freeze_began + freezing_ns (Times).
+// A monotonic reading means nothing on another boot, so the record names
+// its boot (/proc/sys/kernel/random/boot_id) and Times ignores the times of
+// a record from another one.
 //
 // # Freezing with ptrace, holding with job control
 //

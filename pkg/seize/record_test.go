@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -17,7 +19,65 @@ import (
 func sampleRecord() *images.CriugoFreezeEntry {
 	tr := fixtureTree()
 	tr.Tasks[16230].StoppedByUs = true
-	return tr.Record(images.CriugoFreezeMethod_CRIUGO_FREEZE_PTRACE_STOP, "", false, "b9c6043d-5536-4e88-9dde-4da3e458fcc2")
+	rec := tr.Record(images.CriugoFreezeMethod_CRIUGO_FREEZE_PTRACE_STOP, "", false, "b9c6043d-5536-4e88-9dde-4da3e458fcc2")
+	stampTimes(rec, "5c2ee3cd-3bb4-4c4e-a7f4-3e0b1dd1a47c", 7_000_000_000, 7_002_500_000)
+	return rec
+}
+
+func TestTimes(t *testing.T) {
+	const boot = "5c2ee3cd-3bb4-4c4e-a7f4-3e0b1dd1a47c"
+	rec := sampleRecord()
+	if rec.GetBootId() != boot || rec.GetFreezeBegan() != 7_000_000_000 || rec.GetFreezingNs() != 2_500_000 {
+		t.Fatalf("stamped %q %d %d", rec.GetBootId(), rec.GetFreezeBegan(), rec.GetFreezingNs())
+	}
+	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	// Read 1.5 s after freezing began: began 1.5 s ago, frozen since 1.4975 s ago.
+	ft, ok := timesAt(rec, clockReading{bootID: boot, mono: 8_500_000_000, now: now})
+	if !ok {
+		t.Fatal("times of the same boot refused")
+	}
+	if want := now.Add(-1500 * time.Millisecond); !ft.Began.Equal(want) || ft.Freezing != 2500*time.Microsecond {
+		t.Errorf("times %v, %v; want %v, 2.5ms", ft.Began, ft.Freezing, want)
+	}
+	if want := now.Add(-1497500 * time.Microsecond); !ft.Frozen().Equal(want) {
+		t.Errorf("frozen since %v, want %v", ft.Frozen(), want)
+	}
+
+	refused := []struct {
+		name  string
+		clock clockReading
+		mod   func(*images.CriugoFreezeEntry)
+	}{
+		{"another boot", clockReading{bootID: "0b1dd1a4-7c5c-4c4e-a7f4-3bb43e2ee3cd", mono: 8_500_000_000}, nil},
+		{"boot unknown here", clockReading{mono: 8_500_000_000}, nil},
+		{"no boot id", clockReading{bootID: boot, mono: 8_500_000_000}, func(r *images.CriugoFreezeEntry) { r.BootId = nil }},
+		{"no began", clockReading{bootID: boot, mono: 8_500_000_000}, func(r *images.CriugoFreezeEntry) { r.FreezeBegan = nil }},
+		{"no freezing", clockReading{bootID: boot, mono: 8_500_000_000}, func(r *images.CriugoFreezeEntry) { r.FreezingNs = nil }},
+		{"began later", clockReading{bootID: boot, mono: 6_000_000_000}, nil},
+		{"freezing ends later", clockReading{bootID: boot, mono: 7_001_000_000}, nil},
+		{"out of range", clockReading{bootID: boot, mono: math.MaxUint64}, func(r *images.CriugoFreezeEntry) { r.FreezeBegan = proto.Uint64(0) }},
+	}
+	for _, c := range refused {
+		r := proto.Clone(rec).(*images.CriugoFreezeEntry)
+		if c.mod != nil {
+			c.mod(r)
+		}
+		if ft, ok := timesAt(r, c.clock); ok {
+			t.Errorf("%s: times %+v accepted", c.name, ft)
+		}
+	}
+
+	// Without a boot id, or with a clock going back, nothing is recorded.
+	for _, c := range []struct {
+		boot          string
+		began, ending uint64
+	}{{"", 1, 2}, {boot, 2, 1}} {
+		r := fixtureTree().Record(images.CriugoFreezeMethod_CRIUGO_FREEZE_PTRACE_STOP, "", false, "run")
+		stampTimes(r, c.boot, c.began, c.ending)
+		if r.BootId != nil || r.FreezeBegan != nil || r.FreezingNs != nil {
+			t.Errorf("stampTimes(%q, %d, %d) recorded %v %v %v", c.boot, c.began, c.ending, r.BootId, r.FreezeBegan, r.FreezingNs)
+		}
+	}
 }
 
 func TestRecordRoundTrip(t *testing.T) {

@@ -55,6 +55,10 @@ func Freeze(ctx context.Context, opts Options) (res *Result, err error) {
 		cgroupDir string
 		wasFrozen bool
 	)
+	// Freezing is timed for stats-dump; a clock that cannot be read
+	// leaves the times out of the record and fails nothing.
+	bootID := readBootID()
+	began, clockErr := monotonic()
 	switch {
 	case opts.FreezeCgroup != "":
 		var c *cgroupFreezer
@@ -70,10 +74,17 @@ func Freeze(ctx context.Context, opts Options) (res *Result, err error) {
 	default:
 		return nil, fmt.Errorf("seize: no pid and no cgroup to freeze: %w", ErrBadOptions)
 	}
+	ended, err := monotonic()
+	if err != nil {
+		clockErr = err
+	}
 	res, err = newResult(tree, method, cgroupDir, wasFrozen)
 	if err != nil {
 		rec := tree.Record(method, cgroupDir, wasFrozen, "")
 		return nil, undone(err, Thaw(rec))
+	}
+	if clockErr == nil {
+		stampTimes(res.Record, bootID, began, ended)
 	}
 	return res, nil
 }

@@ -129,6 +129,13 @@ func TestFreezeTreeToDirAndThaw(t *testing.T) {
 	if rec.GetMethod() != images.CriugoFreezeMethod_CRIUGO_FREEZE_PTRACE_STOP || rec.GetRootPid() != uint32(root) {
 		t.Errorf("record head %v", rec)
 	}
+	// The record times the freeze, on this boot's clock.
+	if rec.GetBootId() != readBootID() || rec.GetBootId() == "" || rec.GetFreezingNs() == 0 {
+		t.Errorf("record times: boot id %q (this boot %q), freezing %d ns", rec.GetBootId(), readBootID(), rec.GetFreezingNs())
+	}
+	if ft, ok := Times(rec); !ok || time.Since(ft.Frozen()) < 0 || time.Since(ft.Began) > time.Minute {
+		t.Errorf("Times of a fresh record: %+v, %v", ft, ok)
+	}
 	for _, task := range rec.GetTasks() {
 		isZombie := task.GetState() == zombie
 		if task.GetStoppedByUs() == isZombie {
