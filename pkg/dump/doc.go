@@ -12,7 +12,9 @@
 //	files.img fdinfo-N.img pipes-data.img ...      the whole tree
 //	core-T.img... ids-P mm-P fs-P pagemap-P pages-N   per task, pages last
 //	pagemap-shmem-I.img pages-N                    shared memory objects
-//	stats-dump
+//	stats-dump                                     times and page counts; freezing
+//	                                               and frozen from criu-seize's
+//	                                               freeze on (see dumpStats)
 //
 // Pages are read from the frozen tasks while they are written: a pages
 // image is never held in memory, and with a directory several chunks are

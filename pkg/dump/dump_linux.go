@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,18 +22,22 @@ import (
 	"github.com/criugo/criugo/pkg/seize"
 )
 
-// dumpStats are the counters of stats-dump, as CRIU defines them for the
-// part of the freeze this stage sees:
+// dumpStats are the counters of stats-dump, as CRIU defines them:
 //
-//	freezing  attaching: seizing and interrupting every thread, taking the
-//	          tree out of criu-seize's stop (CRIU: seizing and freezing)
-//	frozen    from the start of the dump to the moment the last image but
+//	freezing  criu-seize's freezing: from its start until the whole tree
+//	          was held (CRIU: seizing and freezing), from the freeze record
+//	frozen    from the end of freezing to the moment the last image but
 //	          stats-dump is written (and, in a directory, synced); the
-//	          kill or release follows at once. The tree was frozen before,
-//	          by criu-seize: that time is not known here.
+//	          kill or release follows at once. It holds the time between
+//	          the stages and this stage's attach.
 //	memdump   per task, reading the pagemap and writing the pages (CRIU:
 //	          scanning, draining the page pipes and writing them)
 //	memwrite  writing the pages images, memory read as it goes
+//
+// When the freeze record's times cannot be used (seize.Times: none, or
+// from another boot), freezing is this stage's attach (seizing and
+// interrupting every thread, taking the tree out of criu-seize's stop) and
+// frozen counts from the start of this stage.
 type dumpStats struct {
 	scanned, written     uint64
 	shScanned, shWritten uint64
@@ -308,7 +313,8 @@ func addTimespec(t unix.Timespec, sec, nsec int64) unix.Timespec {
 
 // statsImage encodes stats-dump. Times are in microseconds.
 func (d *dumper) statsImage() error {
-	us := func(t time.Duration) *uint32 { return ptr(uint32(t.Microseconds())) }
+	// A tree frozen for over 71 minutes overflows the u32: saturate.
+	us := func(t time.Duration) *uint32 { return ptr(uint32(min(t.Microseconds(), math.MaxUint32))) }
 	st := &images.StatsEntry{Dump: &images.DumpStatsEntry{
 		FreezingTime:         us(d.stats.freezing),
 		FrozenTime:           us(d.stats.frozen),
@@ -447,6 +453,11 @@ func Dump(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	d.stats.freezing = time.Since(attaching)
+	if ft, ok := seize.Times(in.rec); ok {
+		// The tree was frozen by criu-seize: freezing is its part, and
+		// this stage's attach falls within the frozen time.
+		d.stats.freezing, d.stats.frozenSince = ft.Freezing, ft.Frozen()
+	}
 	if err = d.collect(ctx); err != nil {
 		return err
 	}

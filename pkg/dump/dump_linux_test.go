@@ -273,6 +273,7 @@ func TestDumpStateLeaveRunning(t *testing.T) {
 	p := startProgram(t, "state")
 	maps := mapsMerged(t, p.pid)
 	dir := t.TempDir()
+	seizing := time.Now()
 	seizeDir(t, p.pid, dir)
 	if st := procState(t, p.pid); st != 'T' {
 		t.Fatalf("state %c after seize, want T (frozen)", st)
@@ -282,7 +283,7 @@ func TestDumpStateLeaveRunning(t *testing.T) {
 		t.Fatalf("dump: %v", err)
 	}
 	t.Logf("dump took %v (frozen %v), %d pages", stats.Total, stats.Frozen, stats.PagesWritten)
-	checkDumpStats(t, dir, stats.Total)
+	checkDumpStats(t, dir, time.Since(seizing))
 	if st := procState(t, p.pid); st == 'T' || st == 't' {
 		t.Errorf("state %c after the dump, want running", st)
 	}
@@ -978,6 +979,7 @@ func TestDump1GiB(t *testing.T) {
 	}
 	p := bigmem(t, 1024)
 	dir := shmDir(t)
+	seizing := time.Now()
 	seizeDir(t, p.pid, dir)
 	var st Stats
 	start := time.Now()
@@ -989,15 +991,104 @@ func TestDump1GiB(t *testing.T) {
 	if st.PagesWritten < 1<<18 {
 		t.Errorf("%d pages written, want at least 262144", st.PagesWritten)
 	}
-	checkDumpStats(t, dir, took)
+	checkDumpStats(t, dir, time.Since(seizing))
 	if got := p.finish(t); got != "PASS" {
 		t.Errorf("bigmem after the dump: %s", got)
 	}
 }
 
+// TestFrozenTimeSpansStages: stats-dump's frozen_time counts from the
+// moment criu-seize had the tree frozen, so it covers a pause between the
+// stages, and freezing_time is criu-seize's freezing. The times of a
+// freeze record from another boot mean nothing here: the dump ignores them
+// without an error and counts from its own start.
+func TestFrozenTimeSpansStages(t *testing.T) {
+	const pause = 300 * time.Millisecond
+	us := func(v uint32) time.Duration { return time.Duration(v) * time.Microsecond }
+
+	t.Run("same boot", func(t *testing.T) {
+		// As in criu-seize | criu-parasite -D, with a slow start.
+		p := startProgram(t, "tree")
+		dir := t.TempDir()
+		seizing := time.Now()
+		in := seizeStream(t, p.pid)
+		rec, err := seize.ReadRecordStream(bytes.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.GetBootId() == "" || rec.FreezeBegan == nil || rec.FreezingNs == nil {
+			t.Fatalf("freeze record without times: boot id %q, began %v, freezing %v", rec.GetBootId(), rec.FreezeBegan, rec.FreezingNs)
+		}
+		time.Sleep(pause)
+		if err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, LeaveRunning: true}); err != nil {
+			t.Fatalf("dump: %v", err)
+		}
+		took := time.Since(seizing)
+		d := one[*images.StatsEntry](t, dir, "stats-dump").GetDump()
+		t.Logf("freezing %v (criu-seize's: %v), frozen %v, pause %v, seize to dump end %v",
+			us(d.GetFreezingTime()), time.Duration(rec.GetFreezingNs()), us(d.GetFrozenTime()), pause, took)
+		if us(d.GetFrozenTime()) < pause {
+			t.Errorf("frozen_time %v does not cover the %v pause between the stages", us(d.GetFrozenTime()), pause)
+		}
+		if want := uint32(rec.GetFreezingNs() / 1000); d.GetFreezingTime() != want {
+			t.Errorf("freezing_time %d us, criu-seize's freezing took %d us", d.GetFreezingTime(), want)
+		}
+		// Freezing, then frozen: one after the other, inside the run.
+		if us(d.GetFreezingTime())+us(d.GetFrozenTime()) > took {
+			t.Errorf("freezing %v + frozen %v is more than the %v from seize to the end of the dump",
+				us(d.GetFreezingTime()), us(d.GetFrozenTime()), took)
+		}
+		checkDumpStats(t, dir, took)
+		if got := p.finish(t); got != "PASS" {
+			t.Errorf("tree after the dump: %s", got)
+		}
+	})
+
+	t.Run("other boot", func(t *testing.T) {
+		p := startProgram(t, "tree")
+		dir := t.TempDir()
+		seizeDir(t, p.pid, dir)
+		rec, err := seize.ReadRecordDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same record, as if written on another boot (or machine).
+		rec.BootId = proto.String("00000000-0000-4000-8000-000000000000")
+		if err := os.Remove(filepath.Join(dir, seize.FreezeFile)); err != nil {
+			t.Fatal(err)
+		}
+		f, err := image.CreateFile(dir, seize.FreezeFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = seize.WriteRecord(f, rec)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(pause)
+		start := time.Now()
+		if err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true}); err != nil {
+			t.Fatalf("dump with a record from another boot: %v", err)
+		}
+		took := time.Since(start)
+		d := one[*images.StatsEntry](t, dir, "stats-dump").GetDump()
+		t.Logf("freezing %v, frozen %v, dump %v", us(d.GetFreezingTime()), us(d.GetFrozenTime()), took)
+		// Counted from the dump's start: not the pause, not criu-seize's
+		// freezing (checkDumpStats: both within took).
+		checkDumpStats(t, dir, took)
+		if got := p.finish(t); got != "PASS" {
+			t.Errorf("tree after the dump: %s", got)
+		}
+	})
+}
+
 // checkDumpStats checks that stats-dump's times hold together (the
 // write of the pages is inside the frozen and memdump times) and that its
-// page counts match the pages images, for a dump that took at most took.
+// page counts match the pages images, for a freeze and dump that took at
+// most took together.
 func checkDumpStats(t *testing.T, dir string, took time.Duration) {
 	t.Helper()
 	d := one[*images.StatsEntry](t, dir, "stats-dump").GetDump()
@@ -1008,8 +1099,9 @@ func checkDumpStats(t *testing.T, dir string, took time.Duration) {
 	if d.GetFreezingTime() == 0 || d.GetMemwriteTime() == 0 {
 		t.Errorf("freezing_time %d, memwrite_time %d: want both set", d.GetFreezingTime(), d.GetMemwriteTime())
 	}
-	if d.GetMemdumpTime() < d.GetMemwriteTime() || d.GetFrozenTime() < d.GetMemdumpTime() || us(d.GetFrozenTime()) > took {
-		t.Errorf("times do not nest: memwrite %d <= memdump %d <= frozen %d <= %v", d.GetMemwriteTime(), d.GetMemdumpTime(), d.GetFrozenTime(), took)
+	if d.GetMemdumpTime() < d.GetMemwriteTime() || d.GetFrozenTime() < d.GetMemdumpTime() || us(d.GetFrozenTime()) > took || us(d.GetFreezingTime()) > took {
+		t.Errorf("times do not nest: memwrite %d <= memdump %d <= frozen %d <= %v, freezing %d <= %[4]v",
+			d.GetMemwriteTime(), d.GetMemdumpTime(), d.GetFrozenTime(), took, d.GetFreezingTime())
 	}
 	var pagesBytes int64
 	ents, err := os.ReadDir(dir)

@@ -33,7 +33,7 @@ type Options struct {
 // Stats are figures about a dump.
 type Stats struct {
 	Total        time.Duration // from start to end
-	Frozen       time.Duration // stats-dump's frozen_time: from the start to the image set written
+	Frozen       time.Duration // stats-dump's frozen_time: from the tree frozen (by criu-seize when its record says when) to the image set written
 	MemWrite     time.Duration // writing pages images
 	PagesWritten uint64
 }
