@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/image"
 )
 
 func compactJSON(t *testing.T, m proto.Message, pretty bool) string {
@@ -199,6 +200,53 @@ func TestHumanSize(t *testing.T) {
 	for n, want := range map[uint64]string{0: "0B", 1023: "1023B", 1024: "1KB", 5000: "4.9KB", 65536: "64KB", 1 << 40: "1TB", 1<<64 - 1: "16EB"} {
 		if got := humanSize(n); got != want {
 			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestFreezeRecord: crit decodes the project's own freeze.img (magic
+// FREEZE), times and boot id included, and encodes the JSON back to the
+// same bytes.
+func TestFreezeRecord(t *testing.T) {
+	rec := &images.CriugoFreezeEntry{
+		Method:  images.CriugoFreezeMethod_CRIUGO_FREEZE_PTRACE_STOP.Enum(),
+		RootPid: proto.Uint32(42),
+		Tasks: []*images.CriugoFreezeTaskEntry{{
+			Pid: proto.Uint32(42), NsPid: proto.Uint32(1), State: images.CriugoTaskState_CRIUGO_TASK_RUNNING.Enum(),
+			StoppedByUs: proto.Bool(true), Shdpnd: proto.Uint64(0), StartTime: proto.Uint64(12345),
+			Threads: []*images.CriugoFreezeThreadEntry{{Tid: proto.Uint32(42), NsTid: proto.Uint32(1), Sigpnd: proto.Uint64(0)}},
+		}},
+		RunId:       proto.String("b9c6043d-5536-4e88-9dde-4da3e458fcc2"),
+		BootId:      proto.String("5c2ee3cd-3bb4-4c4e-a7f4-3e0b1dd1a47c"),
+		FreezeBegan: proto.Uint64(123456789012345),
+		FreezingNs:  proto.Uint64(2500000),
+	}
+	var img bytes.Buffer
+	w, err := image.NewWriter(&img, image.Freeze)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMessage(rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, pretty := range []bool{false, true} {
+		var out bytes.Buffer
+		if err := Decode(DecodeOptions{Stdin: bytes.NewReader(img.Bytes()), Pretty: pretty, Stdout: &out}); err != nil {
+			t.Fatalf("decode freeze.img (pretty %v): %v", pretty, err)
+		}
+		js := out.String()
+		for _, want := range []string{`"magic": "FREEZE"`, `"method": "CRIUGO_FREEZE_PTRACE_STOP"`,
+			`"boot_id": "5c2ee3cd-3bb4-4c4e-a7f4-3e0b1dd1a47c"`, `"freeze_began": 123456789012345`, `"freezing_ns": 2500000`} {
+			if !strings.Contains(js, want) {
+				t.Errorf("decode (pretty %v) lacks %s:\n%s", pretty, want, js)
+			}
+		}
+		back, err := EncodeJSON(out.Bytes())
+		if err != nil {
+			t.Fatalf("encode (pretty %v): %v", pretty, err)
+		}
+		if !bytes.Equal(back, img.Bytes()) {
+			t.Errorf("encode of the decode (pretty %v) differs from freeze.img", pretty)
 		}
 	}
 }
