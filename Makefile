@@ -12,6 +12,9 @@ CMDS      := $(notdir $(wildcard cmd/*))
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/criugo/criugo/pkg/version.Version=$(VERSION)
 FUZZTIME  ?= 10s
+# A CRIU 4.x binary for the harness's interop modes; scripts/build-criu.sh
+# builds one into build/ (.ci/run does).
+CRIU      ?= $(wildcard $(CURDIR)/build/criu-4.2.1/criu)
 
 .PHONY: all build generate check-generated test unit-test fuzz bench demo clean
 
@@ -39,7 +42,7 @@ fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 test: build unit-test fuzz
-	@if [ -f test/Makefile ]; then $(MAKE) -C test run BIN=$(CURDIR)/$(BIN); fi
+	@if [ -f test/Makefile ]; then $(MAKE) -C test run BIN=$(CURDIR)/$(BIN) CRIU=$(CRIU); fi
 
 bench: build
 	bash scripts/bench.sh
