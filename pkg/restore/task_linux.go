@@ -221,8 +221,15 @@ func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
 	if err := r.setComm(t, th, threadComm(t.core, t.core)); err != nil {
 		return fmt.Errorf("restore name of pid %d: %w", t.pid, err)
 	}
-	if uint64(tc.GetPersonality()) != r.own.personality {
-		if _, err := r.call(t, th, "personality", unix.SYS_PERSONALITY, uint64(tc.GetPersonality())); err != nil {
+	pers, criuSpelling, err := imagePersonality(tc.GetPersonality())
+	if err != nil {
+		return fmt.Errorf("read %s: %w", coreName(uint32(t.pid)), err)
+	}
+	if criuSpelling {
+		r.logf("pid %d: personality %d in the image is CRIU's decimal spelling of %#x", t.pid, tc.GetPersonality(), pers)
+	}
+	if pers != r.own.personality {
+		if _, err := r.call(t, th, "personality", unix.SYS_PERSONALITY, pers); err != nil {
 			return fmt.Errorf("restore personality of pid %d: %w", t.pid, err)
 		}
 	}

@@ -18,6 +18,7 @@ type task struct {
 	children             []*task
 	core                 *images.CoreEntry // the leader's core
 	state                uint32            // images.TaskAlive, images.TaskDead, images.TaskStopped
+	pstreeThreads        []uint32          // what pstree.img lists for a task taken for a zombie
 
 	// Session and group actions taken right after the task is created,
 	// in its own context (see planSessions).
@@ -71,8 +72,9 @@ func buildTree(set *imageSet) (*tree, error) {
 
 // treeFromPstree builds the tree from pstree.img alone: enough to create
 // every task with its PID, session and group. A task listed without
-// threads (CRIU lists a zombie with the one tid 0) is taken for a zombie
-// until its core says otherwise.
+// threads, or with one thread that is not itself, is taken for a zombie
+// until its core says otherwise: CRIU lists a zombie with one tid it
+// never sets (0 when the memory happened to be clear, any value else).
 func treeFromPstree(set *imageSet) (*tree, error) {
 	ents, err := entries[*images.PstreeEntry](set, "pstree.img", false)
 	if err != nil {
@@ -102,8 +104,9 @@ func treeFromPstree(set *imageSet) (*tree, error) {
 			return nil, fmt.Errorf("read pstree.img: pid %d has pgid %d, sid %d: %w", t.pid, t.pgid, t.sid, ErrBadImage)
 		}
 		th := e.GetThreads()
-		if len(th) == 0 || len(th) == 1 && th[0] == 0 {
+		if len(th) == 0 || len(th) == 1 && int(th[0]) != t.pid {
 			t.state = images.TaskDead
+			t.pstreeThreads = th
 		} else {
 			t.state = images.TaskAlive
 			t.tids = append(t.tids, t.pid)
@@ -163,7 +166,7 @@ func (tr *tree) attachCore(set *imageSet, t *task) error {
 	switch state {
 	case images.TaskAlive, images.TaskStopped:
 		if t.zombie() {
-			return fmt.Errorf("read %s: live task %d has no threads in pstree.img: %w", name, t.pid, ErrBadImage)
+			return fmt.Errorf("read %s: live task %d has no threads in pstree.img (it lists %v): %w", name, t.pid, t.pstreeThreads, ErrBadImage)
 		}
 		t.state = state
 	case images.TaskDead:

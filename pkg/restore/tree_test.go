@@ -133,10 +133,19 @@ func TestPlanSessions(t *testing.T) {
 		{"group outside the tree", []*images.PstreeEntry{ps(30, 1, 30, 30), ps(31, 30, 77, 30)}, ErrNotSupported},
 		{"parent after child", []*images.PstreeEntry{ps(30, 1, 30, 30), ps(32, 31, 30, 30), ps(31, 30, 30, 30)}, ErrBadImage},
 		{"pid twice", []*images.PstreeEntry{ps(30, 1, 30, 30), ps(31, 30, 30, 30, 31, 30)}, ErrBadImage},
-		{"leader not a thread", []*images.PstreeEntry{ps(30, 1, 30, 30, 33)}, ErrBadImage},
+		{"leader not a thread", []*images.PstreeEntry{ps(30, 1, 30, 30, 33, 34)}, ErrBadImage},
+		{"root with one stray tid", []*images.PstreeEntry{ps(30, 1, 30, 30, 33)}, ErrBadImage},
 		{"zombie root", []*images.PstreeEntry{ps(30, 1, 30, 30, 0)}, ErrBadImage},
 		{"pid out of range", []*images.PstreeEntry{ps(1<<23, 1, 1, 1)}, ErrBadImage},
 		{"child of a zombie", []*images.PstreeEntry{ps(30, 1, 30, 30), ps(31, 30, 30, 30, 0), ps(32, 31, 30, 30)}, ErrBadImage},
+	}
+	// CRIU 4.2 lists a zombie with one tid it never set.
+	zt, err := treeFromPstree(pstreeSet(t, ps(30, 1, 30, 30), ps(31, 30, 30, 30, 4202441360), ps(32, 30, 30, 30, 0)))
+	if err != nil {
+		t.Fatalf("zombies with stray tids: %v", err)
+	}
+	if !zt.byPid[31].zombie() || !zt.byPid[32].zombie() || len(zt.allIDs()) != 3 {
+		t.Errorf("zombies with stray tids: ids %v", zt.allIDs())
 	}
 	for _, b := range bad {
 		if _, err := treeFromPstree(pstreeSet(t, b.ents...)); !errors.Is(err, b.want) {
