@@ -12,18 +12,7 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
-)
-
-// SysV IPC commands and flags (linux/ipc.h, sem.h, msg.h, shm.h).
-const (
-	shmStatCmd   = 13
-	shmInfoCmd   = 14
-	semGetAllCmd = 13
-	semStatCmd   = 18
-	semInfoCmd   = 19
-	msgStatCmd   = 11
-	msgInfoCmd   = 12
-	msgCopyFlag  = 0o40000
+	"github.com/criugo/criugo/pkg/sysv"
 )
 
 // Bounds on what the kernel reports, before allocating for it.
@@ -253,13 +242,13 @@ func ipcDesc(p *unix.SysvIpcPerm, id int) *images.IpcDescEntry {
 
 // readShm records every segment and attaches it read-only for its pages.
 func readShm(st *ipcDump) error {
-	maxIdx, err := shmInfo()
+	maxIdx, err := sysv.ShmInfo()
 	if err != nil {
 		return fmt.Errorf("shmctl SHM_INFO: %w", err)
 	}
 	for idx := 0; idx <= maxIdx; idx++ {
 		var ds unix.SysvShmDesc
-		id, err := unix.SysvShmCtl(idx, shmStatCmd, &ds)
+		id, err := sysv.ShmStat(idx, &ds)
 		if errors.Is(err, unix.EINVAL) {
 			continue
 		}
@@ -270,7 +259,7 @@ func readShm(st *ipcDump) error {
 		if err != nil {
 			return fmt.Errorf("attach SysV shared memory %d: %w", id, err)
 		}
-		st.segs = append(st.segs, &sysvSeg{id: id, mem: wholePages(mem)})
+		st.segs = append(st.segs, &sysvSeg{id: id, mem: sysv.WholePages(mem)})
 		st.shm = append(st.shm, image.Entry{Msg: &images.IpcShmEntry{
 			Desc: ipcDesc(&ds.Perm, id), Size: ptr(ds.Segsz), InPagemaps: ptr(true),
 		}})
@@ -279,29 +268,29 @@ func readShm(st *ipcDump) error {
 }
 
 func readSem() ([]image.Entry, error) {
-	maxIdx, err := semInfo()
+	maxIdx, err := sysv.SemInfo()
 	if err != nil {
 		return nil, fmt.Errorf("semctl SEM_INFO: %w", err)
 	}
 	var out []image.Entry
 	for idx := 0; idx <= maxIdx; idx++ {
-		var ds semidDS
-		id, err := semStat(idx, &ds)
+		var ds sysv.SemidDS
+		id, err := sysv.SemStat(idx, &ds)
 		if errors.Is(err, unix.EINVAL) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("semctl SEM_STAT %d: %w", idx, err)
 		}
-		if ds.nsems > maxSems {
-			return nil, fmt.Errorf("semaphore set %d: %d semaphores: %w", id, ds.nsems, ErrNotSupported)
+		if ds.Nsems > maxSems {
+			return nil, fmt.Errorf("semaphore set %d: %d semaphores: %w", id, ds.Nsems, ErrNotSupported)
 		}
-		vals := make([]uint16, ds.nsems)
-		if err := semGetAll(id, vals); err != nil {
+		vals := make([]uint16, ds.Nsems)
+		if err := sysv.SemGetAll(id, vals); err != nil {
 			return nil, fmt.Errorf("semctl GETALL %d: %w", id, err)
 		}
 		out = append(out, image.Entry{
-			Msg:   &images.IpcSemEntry{Desc: ipcDesc(&ds.perm, id), Nsems: ptr(uint32(ds.nsems))},
+			Msg:   &images.IpcSemEntry{Desc: ipcDesc(&ds.Perm, id), Nsems: ptr(uint32(ds.Nsems))},
 			Extra: &image.Extra{Sems: vals},
 		})
 	}
@@ -309,15 +298,15 @@ func readSem() ([]image.Entry, error) {
 }
 
 func readMsg(msgmax uint32) ([]image.Entry, error) {
-	maxIdx, err := msgInfo()
+	maxIdx, err := sysv.MsgInfo()
 	if err != nil {
 		return nil, fmt.Errorf("msgctl MSG_INFO: %w", err)
 	}
 	var out []image.Entry
 	var buf []byte
 	for idx := 0; idx <= maxIdx; idx++ {
-		var ds msqidDS
-		id, err := msgStat(idx, &ds)
+		var ds sysv.MsqidDS
+		id, err := sysv.MsgStat(idx, &ds)
 		if errors.Is(err, unix.EINVAL) {
 			continue
 		}
@@ -326,17 +315,17 @@ func readMsg(msgmax uint32) ([]image.Entry, error) {
 		}
 		// A queued message is no longer than msgmax was when it was sent
 		// nor than the queue's byte limit.
-		size := max(uint64(msgmax), min(ds.qbytes, ds.cbytes))
+		size := max(uint64(msgmax), min(ds.Qbytes, ds.Cbytes))
 		if size > maxMsgBuf {
 			return nil, fmt.Errorf("message queue %d: messages up to %d bytes: %w", id, size, ErrNotSupported)
 		}
 		if uint64(len(buf)) < 8+size {
 			buf = make([]byte, 8+size)
 		}
-		e := &images.IpcMsgEntry{Desc: ipcDesc(&ds.perm, id), Qbytes: ptr(uint32(ds.qbytes)), Qnum: ptr(uint32(ds.qnum))}
+		e := &images.IpcMsgEntry{Desc: ipcDesc(&ds.Perm, id), Qbytes: ptr(uint32(ds.Qbytes)), Qnum: ptr(uint32(ds.Qnum))}
 		extra := &image.Extra{}
-		for n := 0; n < int(ds.qnum); n++ {
-			l, err := msgCopy(id, n, buf)
+		for n := 0; n < int(ds.Qnum); n++ {
+			l, err := sysv.MsgCopy(id, n, buf)
 			if err != nil {
 				return nil, fmt.Errorf("copy message %d of queue %d (MSG_COPY): %w", n, id, err)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/sysv"
 )
 
 // SysV IPC objects. restoreIPC recreates every object of the dumped IPC
@@ -21,10 +22,7 @@ import (
 // when they come (fillSysvShm); the attach is dropped once filled. Tasks'
 // mappings of segments are made with an injected shmat (mapSysvShm).
 
-const (
-	semSetAllCmd = 17
-	shmExecFlag  = 0o100000 // SHM_EXEC
-)
+const shmExecFlag = 0o100000 // SHM_EXEC
 
 func writeSysctl(name string, v string) error {
 	if err := os.WriteFile("/proc/sys/"+name, []byte(v), 0); err != nil {
@@ -158,7 +156,7 @@ func (r *restorer) makeShm(img *image.Image) error {
 		if err != nil {
 			return fmt.Errorf("attach SysV shared memory %d: %w", id, err)
 		}
-		r.sysv[uint64(id)] = wholePages(mem)
+		r.sysv[uint64(id)] = sysv.WholePages(mem)
 		if !r.deferFill {
 			if err := r.fillSysvShm(uint64(id), nil); err != nil {
 				return err
@@ -235,12 +233,12 @@ func makeSem(img *image.Image) error {
 		if uint32(id) != d.GetId() {
 			return fmt.Errorf("create semaphore set %d: got id %d", d.GetId(), id)
 		}
-		if err := semSetAll(int(id), e.Extra.Sems); err != nil {
+		if err := sysv.SemSetAll(int(id), e.Extra.Sems); err != nil {
 			return fmt.Errorf("set values of semaphore set %d: %w", id, err)
 		}
-		var ds semidDS
-		ds.perm.Uid, ds.perm.Gid, ds.perm.Mode = d.GetUid(), d.GetGid(), d.GetMode()&0o777
-		if err := semSet(int(id), &ds); err != nil {
+		var ds sysv.SemidDS
+		ds.Perm.Uid, ds.Perm.Gid, ds.Perm.Mode = d.GetUid(), d.GetGid(), d.GetMode()&0o777
+		if err := sysv.SemSet(int(id), &ds); err != nil {
 			return fmt.Errorf("set owner of semaphore set %d: %w", id, err)
 		}
 	}
@@ -267,10 +265,10 @@ func makeMsg(img *image.Image) error {
 		if uint32(id) != d.GetId() {
 			return fmt.Errorf("create message queue %d: got id %d", d.GetId(), id)
 		}
-		var ds msqidDS
-		ds.perm.Uid, ds.perm.Gid, ds.perm.Mode = d.GetUid(), d.GetGid(), d.GetMode()&0o777
-		ds.qbytes = uint64(m.GetQbytes())
-		if err := msgSet(int(id), &ds); err != nil {
+		var ds sysv.MsqidDS
+		ds.Perm.Uid, ds.Perm.Gid, ds.Perm.Mode = d.GetUid(), d.GetGid(), d.GetMode()&0o777
+		ds.Qbytes = uint64(m.GetQbytes())
+		if err := sysv.MsgSet(int(id), &ds); err != nil {
 			return fmt.Errorf("set owner of message queue %d: %w", id, err)
 		}
 		if e.Extra == nil {
@@ -281,7 +279,7 @@ func makeMsg(img *image.Image) error {
 			if !ok {
 				return fmt.Errorf("read ipcns-msg: message %d of queue %d: %w", i, id, ErrBadImage)
 			}
-			if err := msgSend(int(id), h.GetMtype(), msg.Data); err != nil {
+			if err := sysv.MsgSend(int(id), h.GetMtype(), msg.Data); err != nil {
 				return fmt.Errorf("queue message %d of queue %d: %w", i, id, err)
 			}
 		}
