@@ -12,6 +12,7 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/nsenter"
 	"github.com/criugo/criugo/pkg/sysv"
 )
 
@@ -61,7 +62,7 @@ func (s *sysvSeg) Close() error { return s.close() }
 // message queue (messages copied with MSG_COPY, left queued).
 func (d *dumper) dumpIPC(pid int, id uint32) error {
 	var st ipcDump
-	err := inNamespace(d.fs.Path(pid, 0, "ns", "ipc"), unix.CLONE_NEWIPC, func() error {
+	err := nsenter.Run(d.fs.Path(pid, 0, "ns", "ipc"), unix.CLONE_NEWIPC, func() error {
 		return readIPC(&st)
 	})
 	if err != nil {

@@ -3,12 +3,12 @@ package dump
 import (
 	"fmt"
 	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/nsenter"
 )
 
 // Namespaces of the tree. A tree whose root has a UTS or IPC namespace
@@ -84,7 +84,7 @@ func (d *dumper) dumpNamespaces(root int) error {
 // dumpUTS records the host and domain names of the UTS namespace of pid.
 func (d *dumper) dumpUTS(pid int, id uint32) error {
 	var u unix.Utsname
-	err := inNamespace(d.fs.Path(pid, 0, "ns", "uts"), unix.CLONE_NEWUTS, func() error {
+	err := nsenter.Run(d.fs.Path(pid, 0, "ns", "uts"), unix.CLONE_NEWUTS, func() error {
 		return unix.Uname(&u)
 	})
 	if err != nil {
@@ -94,30 +94,4 @@ func (d *dumper) dumpUTS(pid int, id uint32) error {
 		Nodename:   ptr(unix.ByteSliceToString(u.Nodename[:])),
 		Domainname: ptr(unix.ByteSliceToString(u.Domainname[:])),
 	})
-}
-
-// inNamespace runs fn on an OS thread of its own that has joined the
-// namespace at path (a /proc/PID/ns link) of type nstype. The thread is
-// never given back to the Go scheduler: it ends with its goroutine, and
-// no other goroutine ever runs in the namespace.
-func inNamespace(path string, nstype int, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the runtime ends the thread when this
-		// goroutine returns while locked.
-		f, err := os.Open(path)
-		if err != nil {
-			done <- err
-			return
-		}
-		err = unix.Setns(int(f.Fd()), nstype)
-		f.Close()
-		if err != nil {
-			done <- fmt.Errorf("join %s: %w", path, err)
-			return
-		}
-		done <- fn()
-	}()
-	return <-done
 }

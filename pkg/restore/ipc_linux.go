@@ -10,6 +10,7 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/nsenter"
 	"github.com/criugo/criugo/pkg/sysv"
 )
 
@@ -45,7 +46,7 @@ func (r *restorer) restoreIPC(pid int, id uint32) error {
 	if r.sysv == nil {
 		r.sysv = map[uint64][]byte{}
 	}
-	err := inNamespace(nsPath(pid, "ipc"), unix.CLONE_NEWIPC, func() error {
+	err := nsenter.Run(nsPath(pid, "ipc"), unix.CLONE_NEWIPC, func() error {
 		var vars *images.IpcVarEntry
 		if img := imgs[image.IPCVar]; img != nil && len(img.Entries) == 1 {
 			v, ok := img.Entries[0].Msg.(*images.IpcVarEntry)

@@ -2,14 +2,13 @@ package restore
 
 import (
 	"fmt"
-	"os"
-	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/nsenter"
 )
 
 // Namespaces. A tree whose root had a UTS or IPC namespace of its own
@@ -124,7 +123,7 @@ func (r *restorer) restoreUTS(pid int, id uint32) error {
 	if len(u.GetNodename()) > maxLen || len(u.GetDomainname()) > maxLen {
 		return fmt.Errorf("read %s: name over %d bytes: %w", name, maxLen, ErrBadImage)
 	}
-	err = inNamespace(nsPath(pid, "uts"), unix.CLONE_NEWUTS, func() error {
+	err = nsenter.Run(nsPath(pid, "uts"), unix.CLONE_NEWUTS, func() error {
 		if err := unix.Sethostname([]byte(u.GetNodename())); err != nil {
 			return fmt.Errorf("sethostname: %w", err)
 		}
@@ -141,30 +140,4 @@ func (r *restorer) restoreUTS(pid int, id uint32) error {
 
 func nsPath(pid int, name string) string {
 	return "/proc/" + strconv.Itoa(pid) + "/ns/" + name
-}
-
-// inNamespace runs fn on an OS thread of its own that has joined the
-// namespace at path (a /proc/PID/ns link) of type nstype. The thread is
-// never given back to the Go scheduler: it ends with its goroutine, so no
-// other goroutine ever runs in the namespace.
-func inNamespace(path string, nstype int, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the runtime ends the thread when this
-		// goroutine returns while locked.
-		f, err := os.Open(path)
-		if err != nil {
-			done <- err
-			return
-		}
-		err = unix.Setns(int(f.Fd()), nstype)
-		f.Close()
-		if err != nil {
-			done <- fmt.Errorf("join %s: %w", path, err)
-			return
-		}
-		done <- fn()
-	}()
-	return <-done
 }
