@@ -31,26 +31,6 @@ func restorableSets(t *testing.T) []string {
 	return sets
 }
 
-// copyDir copies the image files of src into a new temporary directory.
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
-
 func sameDirs(t *testing.T, a, b string) {
 	t.Helper()
 	ea, _ := os.ReadDir(a)
@@ -89,7 +69,7 @@ func TestVerifyNamesWhatIsMissing(t *testing.T) {
 	for _, set := range restorableSets(t) {
 		t.Run(filepath.Base(set), func(t *testing.T) {
 			for _, victim := range []string{"mm", "core", "pagemap", "files.img", "pstree.img", "inventory.img", "fdinfo"} {
-				dir := copyDir(t, set)
+				dir := testutil.CopyDir(t, set)
 				ents, _ := os.ReadDir(dir)
 				var name string
 				for _, e := range ents {
@@ -116,7 +96,7 @@ func TestVerifyNamesWhatIsMissing(t *testing.T) {
 
 func TestVerifyShortPages(t *testing.T) {
 	for _, set := range restorableSets(t) {
-		dir := copyDir(t, set)
+		dir := testutil.CopyDir(t, set)
 		p := filepath.Join(dir, "pages-1.img")
 		st, err := os.Stat(p)
 		if err != nil {

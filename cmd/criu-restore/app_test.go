@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,51 +29,18 @@ func TestUsageErrors(t *testing.T) {
 // fixture prepares a copy of a CRIU 4.2 fixture set whose pids are free.
 func fixture(t *testing.T, name string, pids ...int) string {
 	t.Helper()
-	testutil.RequireRoot(t)
-	base := filepath.Join(testutil.FixturesDir(t), "criu-4.2")
-	lockFixtures(t)
-	if out, err := exec.Command("sh", filepath.Join(base, "setup.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("setup.sh: %v\n%s", err, out)
-	}
-	for _, pid := range pids {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-			t.Skipf("pid %d (from %s/pstree.img) is in use", pid, name)
-		}
-	}
-	src := filepath.Join(base, "images", name)
-	dst := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
+	dir := testutil.RestorableSet(t, name)
+	testutil.SkipIfPidsTaken(t, name, pids)
+	return dir
 }
 
 // kill kills pids and waits until they are gone.
 func kill(t *testing.T, pids ...int) {
+	t.Helper()
 	for _, pid := range pids {
 		unix.Kill(pid, unix.SIGKILL)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for _, pid := range pids {
-		for time.Now().Before(deadline) {
-			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	testutil.WaitGone(t, pids)
 }
 
 func TestRestoreDetachedWithPidfile(t *testing.T) {
@@ -114,7 +79,7 @@ func TestRestoreStreamWaitsForRoot(t *testing.T) {
 	if err := image.PackDir(dir, &stream, true); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove("/tmp/criu-fixtures/run/state.out")
+	os.Remove(filepath.Join(testutil.FixtureRunDir, "state.out"))
 	type result struct {
 		status int
 		err    error
@@ -151,27 +116,8 @@ func TestRestoreStreamWaitsForRoot(t *testing.T) {
 		kill(t, 16227)
 		t.Fatal("criu-restore did not return when the root exited")
 	}
-	out, _ := os.ReadFile("/tmp/criu-fixtures/run/state.out")
+	out, _ := os.ReadFile(filepath.Join(testutil.FixtureRunDir, "state.out"))
 	if strings.TrimSpace(string(out)) != "PASS" {
 		t.Errorf("state.out: %q", out)
 	}
-}
-
-// fixtureLock serializes the tests, of any package, that restore the
-// fixture sets: they share the sets' PIDs and the files setup.sh
-// reinstalls under /tmp/criu-fixtures.
-const fixtureLock = "/tmp/criu-fixtures.lock"
-
-// lockFixtures holds fixtureLock until the test ends.
-func lockFixtures(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(fixtureLock, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
 }

@@ -1,5 +1,3 @@
-// Package testutil holds helpers shared by the project's tests: where the
-// CRIU fixture images live and how a test that needs root says so.
 package testutil
 
 import (
@@ -74,6 +72,27 @@ func ImageSets(t testing.TB) []string {
 	}
 	sort.Strings(sets)
 	return sets
+}
+
+// CopyDir copies the files of src (image files: no subdirectories) into
+// a new temporary directory, each with mode 0600, and returns it.
+func CopyDir(t testing.TB, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
 }
 
 // RequireRoot skips the test with a message when it does not run as root.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,22 +18,12 @@ import (
 	"github.com/criugo/criugo/pkg/image"
 )
 
-// fixtureRun is where the fixture programs keep their files.
-const fixtureRun = "/tmp/criu-fixtures/run"
-
-// fixtureSet prepares one CRIU 4.2 fixture set for a restore: it runs the
-// fixtures' setup.sh (which installs the programs and the files they had
-// open), copies the images to a temporary directory, and skips the test
-// when a PID of the set is taken.
+// fixtureSet prepares one CRIU 4.2 fixture set for a restore
+// (testutil.RestorableSet) and skips the test when a PID of the set is
+// taken.
 func fixtureSet(t *testing.T, name string) string {
 	t.Helper()
-	testutil.RequireRoot(t)
-	base := filepath.Join(testutil.FixturesDir(t), "criu-4.2")
-	lockFixtures(t)
-	if out, err := exec.Command("sh", filepath.Join(base, "setup.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("setup.sh: %v\n%s", err, out)
-	}
-	dir := copyImages(t, filepath.Join(base, "images", name))
+	dir := testutil.RestorableSet(t, name)
 	set, err := openDirSet(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -43,31 +32,8 @@ func fixtureSet(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range tr.allIDs() {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(id)); err == nil {
-			t.Skipf("pid %d (from %s/pstree.img) is in use", id, name)
-		}
-	}
+	testutil.SkipIfPidsTaken(t, name, tr.allIDs())
 	return dir
-}
-
-func copyImages(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
 }
 
 // killTree kills what a restore left running, reaps the root (the test
@@ -80,27 +46,7 @@ func killTree(t *testing.T, res *Result) {
 	}
 	var ws unix.WaitStatus
 	unix.Wait4(res.Root, &ws, unix.WNOHANG, nil)
-	waitGone(t, res.Pids)
-}
-
-// waitGone waits until no task with one of pids exists.
-func waitGone(t *testing.T, pids []int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for _, pid := range pids {
-		for {
-			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("pid %d still exists", pid)
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	testutil.WaitGone(t, res.Pids)
 }
 
 // reapRoot waits for the root (the test's child) to exit and returns its
@@ -138,7 +84,7 @@ func logTimings(t *testing.T, res *Result) {
 
 func readCounter(t *testing.T) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureRun, "loop.cnt"))
+	b, err := os.ReadFile(filepath.Join(testutil.FixtureRunDir, "loop.cnt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +130,7 @@ func runToPass(t *testing.T, res *Result, outfile string) {
 		t.Fatal(err)
 	}
 	ws := reapRoot(t, res.Root, 10*time.Second)
-	out, err := os.ReadFile(filepath.Join(fixtureRun, outfile))
+	out, err := os.ReadFile(filepath.Join(testutil.FixtureRunDir, outfile))
 	if err != nil {
 		t.Fatalf("%s: %v (root exit status %v)", outfile, err, ws)
 	}
@@ -339,7 +285,7 @@ func TestRestoreFailureKillsTree(t *testing.T) {
 
 func TestRestoreWaitsForRoot(t *testing.T) {
 	dir := fixtureSet(t, "state")
-	os.Remove(filepath.Join(fixtureRun, "state.out"))
+	os.Remove(filepath.Join(testutil.FixtureRunDir, "state.out"))
 	type result struct {
 		res *Result
 		err error
@@ -378,28 +324,9 @@ func TestRestoreWaitsForRoot(t *testing.T) {
 		unix.Kill(16227, unix.SIGKILL)
 		t.Fatal("restore did not return after the root exited")
 	}
-	if out, _ := os.ReadFile(filepath.Join(fixtureRun, "state.out")); strings.TrimSpace(string(out)) != "PASS" {
+	if out, _ := os.ReadFile(filepath.Join(testutil.FixtureRunDir, "state.out")); strings.TrimSpace(string(out)) != "PASS" {
 		t.Errorf("state.out says %q", out)
 	}
-}
-
-// fixtureLock serializes the tests, of any package, that restore the
-// fixture sets: they share the sets' PIDs and the files setup.sh
-// reinstalls under /tmp/criu-fixtures.
-const fixtureLock = "/tmp/criu-fixtures.lock"
-
-// lockFixtures holds fixtureLock until the test ends.
-func lockFixtures(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(fixtureLock, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
 }
 
 func TestRestoreCutStream(t *testing.T) {
