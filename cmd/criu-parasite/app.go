@@ -1,15 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/dump"
 	"github.com/criugo/criugo/pkg/version"
 )
@@ -17,11 +15,9 @@ import (
 // run runs criu-parasite with args (program name first) and the given
 // standard input and output.
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
-	// A reader of the image stream going away is a write error, rolled
-	// back like any other, not a SIGPIPE death; an interrupt or a
-	// termination cancels the dump, which then lets the tree run on.
-	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// A broken pipe or a signal to stop fails the dump, which then lets
+	// the tree run on, instead of killing criu-parasite with it stopped.
+	ctx, stop := signals.Context()
 	defer stop()
 	return newApp(stdin, stdout).RunContext(ctx, args)
 }

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/seize"
 	"github.com/criugo/criugo/pkg/version"
 )
@@ -17,11 +15,9 @@ import (
 // run runs criu-seize with args (program name first) and the given
 // standard input and output.
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
-	// A reader of the stream going away must be a write error, undone
-	// like any other, not a SIGPIPE death that leaves the tree stopped.
-	// An interrupt or termination cancels the freeze the same way.
-	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// A broken pipe or a signal to stop undoes the freeze like any other
+	// failure instead of killing criu-seize with the tree stopped.
+	ctx, stop := signals.Context()
 	defer stop()
 	return newApp(stdin, stdout).RunContext(ctx, args)
 }
