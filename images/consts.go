@@ -22,6 +22,7 @@ const (
 	VmaAreaAioring  = 1 << 13
 	VmaAreaMemfd    = 1 << 14
 	VmaAreaShstk    = 1 << 15
+	VmaAreaGuard    = 1 << 16 // a range of MADV_GUARD_INSTALL guards, listed after every real vma
 	VmaAreaUprobes  = 1 << 17
 	VmaUnsupp       = 1 << 31
 )

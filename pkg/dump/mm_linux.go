@@ -138,6 +138,20 @@ func (d *dumper) planPages(t *taskDump) error {
 			done += w
 		}
 	}
+	// Guard regions live in page tables only: no vma shows them.
+	var end uint64
+	for i := range t.maps {
+		if m := &t.maps[i]; !m.is(images.VmaAreaVsyscall) {
+			end = max(end, m.End)
+		}
+	}
+	if end > 0 {
+		guards, _, err := pm.GuardRegions(end)
+		if err != nil {
+			return fmt.Errorf("pid %d: %w", t.pid, err)
+		}
+		t.guards = guards
+	}
 	t.plan = plan
 	d.stats.scanned += plan.scanned
 	d.stats.written += plan.written
@@ -235,6 +249,13 @@ func (d *dumper) mmEntry(t *taskDump) (*images.MmEntry, error) {
 	}
 	for i := range t.maps {
 		mm.Vmas = append(mm.Vmas, t.maps[i].e)
+	}
+	// As CRIU 4.2: guard regions follow the vmas as vmas of their own.
+	for _, g := range t.guards {
+		mm.Vmas = append(mm.Vmas, &images.VmaEntry{
+			Start: ptr(g.Start), End: ptr(g.End), Pgoff: ptr(uint64(0)), Shmid: ptr(uint64(0)),
+			Prot: ptr(uint32(0)), Flags: ptr(uint32(0)), Status: ptr(uint32(images.VmaAreaGuard)), Fd: ptr(int64(-1)),
+		})
 	}
 	return mm, nil
 }

@@ -7,6 +7,7 @@ const (
 	pmPresent  = 1 << 63
 	pmSwap     = 1 << 62
 	pmFile     = 1 << 61 // file page or shared anonymous page
+	pmGuard    = 1 << 58 // in a guard region: shown as swapped, reading it faults
 	pmPFNMask  = 1<<55 - 1
 	pageSize   = 4096
 	pageShift  = 12
@@ -79,6 +80,9 @@ func (p *pagePlan) add(addr uint64, lazy bool) {
 // mapping have contents the restore cannot get elsewhere.
 func shouldDumpPage(m *mapping, pme, zeroPFN uint64) bool {
 	switch {
+	case pme&pmGuard != 0:
+		// A guard marker has no contents; mm-PID.img lists the region.
+		return false
 	case m.is(images.VmaAreaVdso):
 		// Dumped whole: a restore on another kernel may need a proxy.
 		return true

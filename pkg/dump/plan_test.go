@@ -55,7 +55,7 @@ func TestPagePlanSkips(t *testing.T) {
 		pmSwap,        // swapped out: dumped
 		present(5),
 		present(6) | pmFile, // anonymous mapping: the file bit does not matter
-		0,
+		pmSwap | pmGuard,    // a guard marker shows as swapped: never read
 	}
 	p := newPagePlan(256)
 	p.addMapping(m, pme, zero, nil)

@@ -22,6 +22,7 @@ type taskDump struct {
 	status  *proc.Status
 	threads []*threadState
 	maps    []mapping
+	guards  []proc.Span // guard regions (MADV_GUARD_INSTALL), by address
 	plan    *pagePlan
 	pagesID uint32
 	para    parasiteState

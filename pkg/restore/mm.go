@@ -78,6 +78,7 @@ type mmPlan struct {
 	vmas    []*vma // by address
 	vdso    *vma
 	vvar    *vma
+	guards  []span // MADV_GUARD_INSTALL regions, by address, inside vmas
 	pagesID uint64
 	runs    []pageRun
 }
@@ -94,6 +95,16 @@ func planMM(set *imageSet, pid int) (*mmPlan, error) {
 	for i, e := range mm.GetVmas() {
 		v := &vma{e: e}
 		st := e.GetStatus()
+		if st&images.VmaAreaGuard != 0 {
+			// CRIU 4.2 lists guard regions after the vmas, as vmas of their own.
+			if err := p.addGuard(e); err != nil {
+				return nil, fmt.Errorf("read %s: vma %d: %w", name, i, err)
+			}
+			continue
+		}
+		if len(p.guards) > 0 {
+			return nil, fmt.Errorf("read %s: vma %d [%#x, %#x) after a guard region: %w", name, i, e.GetStart(), e.GetEnd(), ErrBadImage)
+		}
 		if e.GetStart() >= e.GetEnd() || e.GetStart()%pageSize != 0 || e.GetEnd()%pageSize != 0 || e.GetStart() < prevEnd {
 			return nil, fmt.Errorf("read %s: vma %d [%#x, %#x) is empty, unaligned or out of order: %w", name, i, e.GetStart(), e.GetEnd(), ErrBadImage)
 		}
@@ -134,6 +145,11 @@ func planMM(set *imageSet, pid int) (*mmPlan, error) {
 		}
 		p.vmas = append(p.vmas, v)
 	}
+	for _, g := range p.guards {
+		if err := p.checkGuard(g); err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+	}
 	p.pagesID, p.runs, err = readPagemap(set, pagemapName(uint32(pid)))
 	if err != nil {
 		return nil, err
@@ -142,6 +158,41 @@ func planMM(set *imageSet, pid int) (*mmPlan, error) {
 		return nil, fmt.Errorf("read %s: %w", pagemapName(uint32(pid)), err)
 	}
 	return p, nil
+}
+
+// addGuard takes a guard region entry: aligned, not empty, after the
+// previous one, and nothing but a range.
+func (p *mmPlan) addGuard(e *images.VmaEntry) error {
+	g := span{e.GetStart(), e.GetEnd()}
+	if g.start >= g.end || g.start%pageSize != 0 || g.end%pageSize != 0 || g.end > taskSize {
+		return fmt.Errorf("guard region [%#x, %#x) is empty, unaligned or beyond user space: %w", g.start, g.end, ErrBadImage)
+	}
+	if n := len(p.guards); n > 0 && g.start < p.guards[n-1].end {
+		return fmt.Errorf("guard region [%#x, %#x) out of order: %w", g.start, g.end, ErrBadImage)
+	}
+	if e.GetStatus() != images.VmaAreaGuard {
+		return fmt.Errorf("guard region [%#x, %#x) with status %#x: %w", g.start, g.end, e.GetStatus(), ErrBadImage)
+	}
+	p.guards = append(p.guards, g)
+	return nil
+}
+
+// checkGuard checks that a guard region lies in vmas the restore maps
+// (madvise would fail on a hole or on the kernel's special mappings).
+func (p *mmPlan) checkGuard(g span) error {
+	for addr := g.start; addr < g.end; {
+		v := p.vmaAt(addr)
+		if v == nil {
+			return fmt.Errorf("guard region [%#x, %#x) has %#x in no vma: %w", g.start, g.end, addr, ErrBadImage)
+		}
+		switch v.kind {
+		case vmaKindAnon, vmaKindAnonShared, vmaKindFile:
+		default:
+			return fmt.Errorf("guard region [%#x, %#x) in vma [%#x, %#x) with status %#x: %w", g.start, g.end, v.start(), v.end(), v.e.GetStatus(), ErrBadImage)
+		}
+		addr = v.end()
+	}
+	return nil
 }
 
 // markPages checks that every present run lies in VMAs and marks them.

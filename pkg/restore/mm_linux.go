@@ -25,6 +25,9 @@ const atFDCWD = ^uint64(99)
 // filled with its pages, protections and advice are set, and the mm's
 // fields (brk, arg and env areas, auxv, exe file) are set with
 // PR_SET_MM_MAP.
+// madvGuardInstall is MADV_GUARD_INSTALL (kernel 6.13+).
+const madvGuardInstall = 102
+
 func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 	name := mmName(uint32(t.pid))
 	th := t.threads[0]
@@ -134,6 +137,13 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			if _, err := r.call(t, th, "madvise", unix.SYS_MADVISE, v.start(), v.size(), uint64(bit)); err != nil {
 				return fmt.Errorf("restore advice %d of vma [%#x, %#x) of pid %d (%s): %w", bit, v.start(), v.end(), t.pid, name, err)
 			}
+		}
+	}
+
+	// Guards last: installing one zaps what its range holds.
+	for _, g := range p.guards {
+		if _, err := r.call(t, th, "madvise MADV_GUARD_INSTALL", unix.SYS_MADVISE, g.start, g.end-g.start, madvGuardInstall); err != nil {
+			return fmt.Errorf("restore guard region [%#x, %#x) of pid %d (%s): %w", g.start, g.end, t.pid, name, err)
 		}
 	}
 

@@ -108,3 +108,51 @@ func TestPlanMMRefuses(t *testing.T) {
 		t.Errorf("overlapping vmas: %v", err)
 	}
 }
+
+// TestPlanMMGuards reads guard regions listed after the vmas, as CRIU 4.2
+// writes them, and refuses misplaced ones.
+func TestPlanMMGuards(t *testing.T) {
+	guard := func(start, end uint64) *images.VmaEntry {
+		st := uint32(images.VmaAreaGuard)
+		return &images.VmaEntry{Start: &start, End: &end, Status: &st}
+	}
+	try := func(gs ...*images.VmaEntry) (*mmPlan, error) {
+		set := fixtureImages(t, "loop")
+		mm, err := single[*images.MmEntry](set, "mm-16226.img")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mm.Vmas = append(mm.Vmas, gs...)
+		return planMM(set, 16226)
+	}
+	set := fixtureImages(t, "loop")
+	mm, _ := single[*images.MmEntry](set, "mm-16226.img")
+	var anon *images.VmaEntry // a private anonymous vma of two pages or more
+	for _, v := range mm.GetVmas() {
+		if v.GetStatus()&images.VmaAnonPrivate != 0 && v.GetStatus()&(images.VmaAreaVdso|images.VmaAreaVvar) == 0 && v.GetEnd()-v.GetStart() >= 2*pageSize {
+			anon = v
+			break
+		}
+	}
+	if anon == nil {
+		t.Fatal("no anonymous vma in the loop fixture")
+	}
+	s := anon.GetStart()
+	p, err := try(guard(s, s+pageSize), guard(s+pageSize, s+2*pageSize))
+	if err != nil {
+		t.Fatalf("guards: %v", err)
+	}
+	if len(p.guards) != 2 || p.guards[0] != (span{s, s + pageSize}) || len(p.vmas) != len(mm.GetVmas()) {
+		t.Errorf("guards %v, %d vmas", p.guards, len(p.vmas))
+	}
+	for name, gs := range map[string][]*images.VmaEntry{
+		"unaligned":    {guard(s+1, s+pageSize)},
+		"out of order": {guard(s+pageSize, s+2*pageSize), guard(s, s+pageSize)},
+		"in no vma":    {guard(0x1000, 0x2000)},
+		"vma after it": {guard(s, s+pageSize), mm.GetVmas()[0]},
+	} {
+		if _, err := try(gs...); !errors.Is(err, ErrBadImage) {
+			t.Errorf("%s: %v, want ErrBadImage", name, err)
+		}
+	}
+}
