@@ -10,6 +10,9 @@
 #     time, GB/s; medians with the range.
 #  3. The same process through the pipe criu-seize | criu-parasite |
 #     criu-restore (live migration on one machine), unless BENCH_PIPE=0.
+#  4. The same dump and restore with CRIU itself, for comparison on this
+#     machine, when BENCH_CRIU names a CRIU binary (default:
+#     build/criu-4.2.1/criu if scripts/build-criu.sh built it).
 # BENCH_GO=0 skips the Go benchmarks; BENCH_TIME is their -benchtime.
 # BENCH_BIN runs the tools of another build (default: bin/ of this tree).
 set -euo pipefail
@@ -17,6 +20,8 @@ cd "$(dirname "$0")/.."
 BIN=${BENCH_BIN:-$PWD/bin}
 RUNS=${BENCH_RUNS:-5}
 MIB=${BENCH_MIB:-1024}
+CRIU=${BENCH_CRIU:-}
+[ -z "$CRIU" ] && [ -x build/criu-4.2.1/criu ] && CRIU=$PWD/build/criu-4.2.1/criu
 
 if [ "${BENCH_GO:-1}" != 0 ]; then
 	echo "== Go benchmarks"
@@ -82,7 +87,7 @@ check_restored() {
 	while kill -0 "$rpid" 2>/dev/null; do sleep 0.02; done
 }
 
-for f in dump restore freezing frozen memdump memwrite pipe; do : >"$work/$f"; done
+for f in dump restore freezing frozen memdump memwrite pipe cdump crestore cfrozen; do : >"$work/$f"; done
 bytes=0
 for i in $(seq "$RUNS"); do
 	start_memhog
@@ -119,6 +124,26 @@ if [ "${BENCH_PIPE:-1}" != 0 ]; then
 	done
 fi
 
+if [ -n "$CRIU" ]; then
+	for i in $(seq "$RUNS"); do
+		start_memhog
+		rm -rf "$img"; mkdir "$img"
+		t0=$(ns)
+		"$CRIU" dump -t "$pid" -D "$img" -o dump.log
+		t1=$(ns)
+		echo $(((t1 - t0) / 1000000)) >>"$work/cdump"
+		waitjob
+		"$BIN/crit" decode -i "$img/stats-dump" >"$work/stats.json"
+		stat frozen_time >>"$work/cfrozen"
+		rm -f "$work/rpid"
+		t2=$(ns)
+		"$CRIU" restore -D "$img" -d --pidfile "$work/rpid" -o restore.log
+		t3=$(ns)
+		echo $(((t3 - t2) / 1000000)) >>"$work/crestore"
+		check_restored "CRIU run $i"
+	done
+fi
+
 echo "== $MIB MiB of touched anonymous memory, images in tmpfs, $RUNS runs: median (range), ms"
 echo "pages: $written written of $scanned scanned ($((bytes >> 20)) MiB)"
 echo "dump:    wall $(summary "$work/dump"), $(gbps "$bytes" "$(median "$work/dump")") GB/s"
@@ -127,4 +152,8 @@ echo "         memdump $(summary "$work/memdump" us), memwrite $(summary "$work/
 echo "restore: wall $(summary "$work/restore"), $(gbps "$bytes" "$(median "$work/restore")") GB/s"
 if [ "${BENCH_PIPE:-1}" != 0 ]; then
 	echo "pipe:    criu-seize | criu-parasite | criu-restore, wall $(summary "$work/pipe")"
+fi
+if [ -n "$CRIU" ]; then
+	echo "$("$CRIU" --version | head -n 1 | sed 's/Version: /CRIU /') on the same process:"
+	echo "         dump wall $(summary "$work/cdump"), frozen $(summary "$work/cfrozen" us); restore wall $(summary "$work/crestore")"
 fi

@@ -5,10 +5,11 @@
 # CRIU=DEST/criu). Debian 12 ships CRIU 3.17, which stops at start-up on
 # kernels with a [vvar_vclock] area; 4.2.1 is in Debian's pool as source.
 #
-# Needs: curl or python3, gcc, make, pkg-config, protobuf-c-compiler,
-# libprotobuf-c-dev, libprotobuf-dev, libnl-3-dev, libnet1-dev, libcap-dev,
-# libbsd-dev (.ci/run installs them). Extra make variables for CRIU's build
-# can be given in CRIU_MAKEFLAGS.
+# Needs: curl or python3, gcc, make, pkg-config, protobuf-compiler,
+# protobuf-c-compiler, libprotobuf-c-dev, libprotobuf-dev, libnl-3-dev,
+# libnet1-dev, libcap-dev, libbsd-dev, uuid-dev, python3, xz-utils (.ci/run
+# installs them). Extra make variables for CRIU's build can be given in
+# CRIU_MAKEFLAGS.
 #
 # Prints the path of the binary on success. Exits non-zero, saying why,
 # if the tarball cannot be had or does not match its checksum, or the
