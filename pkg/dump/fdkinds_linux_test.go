@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sort"
 	"strconv"
@@ -485,6 +486,13 @@ func TestDumpTCP(t *testing.T) {
 	lo := binary.LittleEndian.Uint32(netip.MustParseAddr("127.0.0.1").AsSlice())
 	var listen, estab, udp int
 	var lport uint32
+	// CRIU 4.2's tcp-stream entry of the zoo's connection: ours set the
+	// same fields (both connections have timestamps and window scaling).
+	zooTS := map[string]bool{}
+	zoo := filepath.Join(testutil.FixturesDir(t), "criu-4.2-zoo", "images", "socket-tcp6")
+	for _, e := range readImg(t, zoo, "tcp-stream-19679a.img").Entries {
+		fieldPaths(e.Msg.ProtoReflect(), "tcp_stream_entry", zooTS)
+	}
 	for _, fe := range es {
 		isk := fe.GetIsk()
 		if isk.GetFamily() != unix.AF_INET || len(isk.GetSrcAddr()) != 1 || isk.GetSrcAddr()[0] != lo {
@@ -500,8 +508,13 @@ func TestDumpTCP(t *testing.T) {
 		case isk.GetProto() == unix.IPPROTO_TCP && isk.GetState() == tcpEstablished:
 			estab++
 			ts := one[*images.TcpStreamEntry](t, dir, image.TCPStream.FileName(isk.GetIno()))
-			if ts.GetInqSeq() == 0 || ts.GetMssClamp() == 0 {
+			if ts.GetInqSeq() == 0 || ts.GetMssClamp() == 0 || ts.GetOptMask() != 7 {
 				t.Errorf("tcp stream of %d: %v", isk.GetIno(), ts)
+			}
+			f := map[string]bool{}
+			fieldPaths(ts.ProtoReflect(), "tcp_stream_entry", f)
+			if !reflect.DeepEqual(f, zooTS) {
+				t.Errorf("tcp stream of %d sets %v, CRIU 4.2's sets %v", isk.GetIno(), f, zooTS)
 			}
 		case isk.GetProto() == unix.IPPROTO_UDP:
 			udp++

@@ -265,7 +265,8 @@ func (s *inetSk) ipOpts() error {
 }
 
 // tcpOpts sets the saved TCP options (for a repaired connection, nodelay
-// and cork come from its tcp-stream entry instead).
+// and cork are part of its soccr.State, which soccr.FromImages reads from
+// tcp_opts, or from the tcp-stream entry of images older than tcp_opts).
 func (s *inetSk) tcpOpts() error {
 	if s.e.GetProto() != unix.IPPROTO_TCP {
 		return nil

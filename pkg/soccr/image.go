@@ -41,7 +41,11 @@ func wordsAddr(w []uint32) (netip.Addr, bool) {
 
 // ToImages describes st in CRIU's format: the files.img entry of the socket
 // (with the given file id and socket inode) and its tcp-stream entry, whose
-// queues (InQ, OutQ) go into the image right after the entry.
+// queues (InQ, OutQ) go into the image right after the entry. The fields set
+// are the ones CRIU 4.2 sets: TCP_NODELAY and TCP_CORK go into the inet
+// entry's tcp_opts, and only when on (CRIU's dump_tcp_opts); the
+// tcp-stream entry's cork and nodelay are left to the CRIU versions that
+// had no tcp_opts.
 func ToImages(st *State, id, ino uint32) (*images.FileEntry, *images.TcpStreamEntry) {
 	family := uint32(afInet6)
 	if st.Src.Addr().Is4() {
@@ -62,6 +66,13 @@ func ToImages(st *State, id, ino uint32) (*images.FileEntry, *images.TcpStreamEn
 		DstAddr: addrWords(st.Dst.Addr()),
 		Fown:    &images.FownEntry{Uid: proto.Uint32(0), Euid: proto.Uint32(0), Signum: proto.Uint32(0), PidType: proto.Uint32(0), Pid: proto.Uint32(0)},
 		Opts:    &images.SkOptsEntry{SoSndbuf: proto.Uint32(st.SndBuf), SoRcvbuf: proto.Uint32(st.RcvBuf), SoSndTmoSec: proto.Uint64(0), SoSndTmoUsec: proto.Uint64(0), SoRcvTmoSec: proto.Uint64(0), SoRcvTmoUsec: proto.Uint64(0)},
+		TcpOpts: &images.TcpOptsEntry{},
+	}
+	if st.NoDelay {
+		isk.TcpOpts.Nodelay = proto.Bool(true)
+	}
+	if st.Cork {
+		isk.TcpOpts.Cork = proto.Bool(true)
 	}
 	if family == afInet6 {
 		isk.V6Only = proto.Bool(false)
@@ -73,13 +84,15 @@ func ToImages(st *State, id, ino uint32) (*images.FileEntry, *images.TcpStreamEn
 		OutqLen:   proto.Uint32(uint32(len(st.OutQ))),
 		OutqSeq:   proto.Uint32(st.OutqSeq),
 		OptMask:   proto.Uint32(st.OptMask),
-		SndWscale: proto.Uint32(st.SndWscale),
+		SndWscale: proto.Uint32(st.SndWscale), // required, even without window scaling
 		MssClamp:  proto.Uint32(st.MSSClamp),
-		RcvWscale: proto.Uint32(st.RcvWscale),
-		Timestamp: proto.Uint32(st.Timestamp),
-		Cork:      proto.Bool(st.Cork),
-		Nodelay:   proto.Bool(st.NoDelay),
 		UnsqLen:   proto.Uint32(st.UnsqLen),
+	}
+	if st.OptMask&OptWScale != 0 {
+		ts.RcvWscale = proto.Uint32(st.RcvWscale)
+	}
+	if st.OptMask&OptTimestamps != 0 {
+		ts.Timestamp = proto.Uint32(st.Timestamp)
 	}
 	if st.HaveWindow {
 		ts.SndWl1 = proto.Uint32(st.SndWl1)
@@ -92,7 +105,10 @@ func ToImages(st *State, id, ino uint32) (*images.FileEntry, *images.TcpStreamEn
 }
 
 // FromImages rebuilds a State from a socket's inet_sk_entry, its tcp-stream
-// entry and the queue bytes that followed that entry.
+// entry and the queue bytes that followed that entry. TCP_NODELAY and
+// TCP_CORK are read as CRIU 4.2's restore applies them: the tcp-stream
+// entry's (written by CRIU before tcp_opts existed), then the inet entry's
+// tcp_opts where it has them.
 func FromImages(isk *images.InetSkEntry, ts *images.TcpStreamEntry, inq, outq []byte) (*State, error) {
 	if isk.GetProto() != ipprotoTCP || isk.GetType() != sockStream {
 		return nil, fmt.Errorf("socket %#x: %w", isk.GetIno(), ErrNotEstablished)
@@ -100,6 +116,15 @@ func FromImages(isk *images.InetSkEntry, ts *images.TcpStreamEntry, inq, outq []
 	if uint32(len(inq)) != ts.GetInqLen() || uint32(len(outq)) != ts.GetOutqLen() {
 		return nil, fmt.Errorf("socket %#x: queues of %d and %d bytes, entry says %d and %d: %w",
 			isk.GetIno(), len(inq), len(outq), ts.GetInqLen(), ts.GetOutqLen(), ErrBadState)
+	}
+	// What CRIU's restore refuses an image without (restore_tcp_conn_state).
+	switch {
+	case ts.UnsqLen == nil:
+		return nil, fmt.Errorf("socket %#x: no unsq_len: %w", isk.GetIno(), ErrBadState)
+	case ts.GetOptMask()&OptWScale != 0 && ts.RcvWscale == nil:
+		return nil, fmt.Errorf("socket %#x: window scaling without rcv_wscale: %w", isk.GetIno(), ErrBadState)
+	case ts.GetOptMask()&OptTimestamps != 0 && ts.Timestamp == nil:
+		return nil, fmt.Errorf("socket %#x: timestamps without timestamp: %w", isk.GetIno(), ErrBadState)
 	}
 	src, ok1 := wordsAddr(isk.GetSrcAddr())
 	dst, ok2 := wordsAddr(isk.GetDstAddr())
@@ -124,7 +149,15 @@ func FromImages(isk *images.InetSkEntry, ts *images.TcpStreamEntry, inq, outq []
 		SndBuf:    isk.GetOpts().GetSoSndbuf(),
 		RcvBuf:    isk.GetOpts().GetSoRcvbuf(),
 	}
-	if ts.RcvWup != nil {
+	if o := isk.GetTcpOpts(); o != nil {
+		if o.Nodelay != nil {
+			st.NoDelay = o.GetNodelay()
+		}
+		if o.Cork != nil {
+			st.Cork = o.GetCork()
+		}
+	}
+	if ts.SndWnd != nil { // CRIU's restore tests has_snd_wnd
 		st.HaveWindow = true
 		st.SndWl1, st.SndWnd, st.MaxWindow = ts.GetSndWl1(), ts.GetSndWnd(), ts.GetMaxWindow()
 		st.RcvWnd, st.RcvWup = ts.GetRcvWnd(), ts.GetRcvWup()
