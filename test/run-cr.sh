@@ -22,11 +22,13 @@
 #
 # The last two run when CRIU names a CRIU binary (4.x) that passes
 # `criu check` (scripts/build-criu.sh builds CRIU 4.2.1); without one they
-# are skipped and the harness says so.
+# are skipped and the harness says so. Where CRIU cannot do its side for
+# a program (criu_cannot) the test is skipped with the reason; where it
+# cannot for part of a program's state (criu_cannot_part) that part is
+# reported skipped with the reason and the program runs without it.
 #
 # Prints one line per test and closes with "N passed, N failed, N
-# skipped"; exits
-# non-zero if any failed. A failed test's directory is kept and named.
+# skipped"; exits non-zero if any failed. A failed test's directory is kept and named.
 # Environment: CR_MODES (default: all of the above), CR_TIMEOUT (seconds
 # per wait, default 20), CRIU, TMPDIR.
 
@@ -105,12 +107,35 @@ criu_cannot() {
 	esac
 }
 
+# criu_cannot_part PROGRAM MODE: says which part of PROGRAM's state CRIU
+# cannot do its side of MODE for, and why (nothing when it can do all);
+# prog_env leaves that part out, and the harness reports it as one more
+# skipped test beside the test of the rest.
+#
+# tcp/to-criu: the client's send queue holds data never sent (the peer's
+# window is full). CRIU's restore sends it with repair mode off while it
+# restores that one socket (soccr/soccr.c:878-879, libsoccr_restore_queue:
+# tcp_repair_off, then send); leaving repair mode makes the kernel send a
+# window probe (tcp_send_window_probe), which reaches the peer's port
+# before the peer's socket is restored, is answered with a reset, and the
+# send fails with EPIPE (soccr.c:819). Only CRIU's network lock (iptables or
+# nftables) would drop the probe, and without either the harness must pass
+# --network-lock skip. CRIU fails the same way on its own dump of tcp.
+# Our restore lets the connections go only once all of them exist.
+criu_cannot_part() {
+	case $1/$2 in
+	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
+	esac
+}
+
 # prog_env PROGRAM MODE: environment for the program in MODE. CRIU's
 # restore leaves personality(2) as criu's own, so creds does not set or
-# check it when CRIU restores it.
+# check it when CRIU restores it; tcp sends only data that gets acked
+# when CRIU restores it (criu_cannot_part).
 prog_env() {
 	case $1/$2 in
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
+	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
 	esac
 }
 
@@ -209,6 +234,11 @@ run_one() {
 		echo "SKIP  $prog/$mode: $why"
 		skipped=$((skipped + 1))
 		return 0
+	fi
+	why=$(criu_cannot_part "$prog" "$mode")
+	if [ -n "$why" ]; then
+		echo "SKIP  $prog/$mode (part): $why"
+		skipped=$((skipped + 1))
 	fi
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/criugo-cr.XXXXXX") || return 1
 	popts=$(dump_opts "$prog")

@@ -6,6 +6,10 @@
  *        waits in cli's send queue; TCP_NODELAY on cli;
  *   u1: UDP socket bound to 127.0.0.1 (ephemeral port); u2: UDP socket
  *       connected to it.
+ * With TCP_ALL_SENT=1 in the environment the client writes only what the
+ * server's buffer takes (TO_SRV_SENT bytes), and waits until all of it is
+ * acked, so that nothing waits in its send queue (run-cr.sh: CRIU's
+ * restore cannot bring back unsent data without its network lock).
  * Dumping the established connection needs criu-parasite --tcp-established.
  * Checks: addresses and ports, all data in order both ways, that the
  * connection still carries data, that the listener still accepts, and the
@@ -18,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -27,6 +32,7 @@
 
 #define TO_CLI 3000
 #define TO_SRV 400000
+#define TO_SRV_SENT 2000
 
 static unsigned char pat(int seed, int i)
 {
@@ -99,12 +105,15 @@ int main(int argc, char **argv)
 		buf[i] = pat(1, i);
 	if (write(srv, buf, TO_CLI) != TO_CLI)
 		crt_setup_fail("write srv: %s", strerror(errno));
-	for (int i = 0; i < TO_SRV; i++)
+	const char *all = getenv("TCP_ALL_SENT");
+	int all_sent = all && *all == '1';
+	int to_srv = all_sent ? TO_SRV_SENT : TO_SRV;
+	for (int i = 0; i < to_srv; i++)
 		buf[i] = pat(2, i);
 	fcntl(cli, F_SETFL, O_NONBLOCK);
 	int sent = 0;
-	while (sent < TO_SRV) {
-		int k = (int)write(cli, buf + sent, TO_SRV - sent);
+	while (sent < to_srv) {
+		int k = (int)write(cli, buf + sent, to_srv - sent);
 		if (k < 0 && errno == EAGAIN) {
 			crt_sleep_ms(20);
 			break;
@@ -116,7 +125,13 @@ int main(int argc, char **argv)
 	/* Whatever did not fit goes once the receiver reads. */
 	int outq = 0;
 	ioctl(cli, TIOCOUTQ, &outq);
-	if (outq == 0)
+	for (int i = 0; all_sent && outq != 0 && i < 100; i++) {
+		crt_sleep_ms(20);
+		ioctl(cli, TIOCOUTQ, &outq);
+	}
+	if (all_sent && (sent != to_srv || outq != 0))
+		crt_setup_fail("TCP_ALL_SENT: %d of %d bytes written, %d not acked", sent, to_srv, outq);
+	if (!all_sent && outq == 0)
 		crt_setup_fail("nothing waits in the client's send queue");
 
 	int u1 = socket(AF_INET, SOCK_DGRAM, 0), u2 = socket(AF_INET, SOCK_DGRAM, 0);
