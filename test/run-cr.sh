@@ -131,11 +131,13 @@ criu_cannot_part() {
 # prog_env PROGRAM MODE: environment for the program in MODE. CRIU's
 # restore leaves personality(2) as criu's own, so creds does not set or
 # check it when CRIU restores it; tcp sends only data that gets acked
-# when CRIU restores it (criu_cannot_part).
+# when CRIU restores it (criu_cannot_part); CRIU does not restore a
+# terminal's exclusive mode (TIOCEXCL), so pty does not set it then.
 prog_env() {
 	case $1/$2 in
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
+	pty/to-criu) echo "PTY_NO_EXCL=1" ;;
 	esac
 }
 

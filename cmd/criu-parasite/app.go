@@ -41,6 +41,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "leave-running", Aliases: []string{"R"}, Usage: "let the tree go on after the dump instead of killing it"},
 			&cli.BoolFlag{Name: "file-locks", Usage: "dump the file locks the tree holds (POSIX, OFD, flock, leases); without it such a tree is refused"},
 			&cli.BoolFlag{Name: "tcp-established", Usage: "dump established TCP connections through TCP repair (refused without it)"},
+			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "the tree's terminal is outside it (a shell's): record it as such instead of refusing the tree"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -53,6 +54,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				LeaveRunning:   c.Bool("leave-running"),
 				FileLocks:      c.Bool("file-locks"),
 				TCPEstablished: c.Bool("tcp-established"),
+				ShellJob:       c.Bool("shell-job"),
 			})
 		},
 	}

@@ -87,6 +87,8 @@ type dumper struct {
 	locks       fileLocks
 	epollWaits  []*epollWait
 	socks       sockState
+	ttys        ttyState
+	shellJob    bool
 
 	stats dumpStats
 }
@@ -246,6 +248,9 @@ func (d *dumper) globalImages(root int) error {
 			return err
 		}
 		d.out[image.MemfdInode.FileName(nil)] = img
+	}
+	if err := d.ttyImages(); err != nil {
+		return err
 	}
 	if len(d.remaps) > 0 {
 		if img, err = encodeImage(image.RemapFpath, msgs(d.remaps...)...); err != nil {
@@ -443,6 +448,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 	}
 	d.locks.enabled = o.FileLocks
 	d.socks.tcpEstablished = o.TCPEstablished
+	d.shellJob = o.ShellJob
 	defer d.close()
 	d.stats.frozenSince = start
 	attaching := time.Now()
@@ -546,6 +552,9 @@ func (d *dumper) collect(ctx context.Context) error {
 		}
 	}
 	if err := d.socketsDone(); err != nil {
+		return err
+	}
+	if err := d.ttysDone(d.shellJob); err != nil {
 		return err
 	}
 	if err := d.dumpNamespaces(root.pid); err != nil {

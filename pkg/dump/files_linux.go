@@ -293,6 +293,8 @@ func (d *dumper) fdType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 			return images.FdTypes_MEMFD, nil
 		case isReg(st), isDir(st), isChr(st) && unix.Major(st.Rdev) == memDevMajor:
 			return images.FdTypes_REG, nil
+		case isTTY(st):
+			return images.FdTypes_TTY, nil
 		}
 	}
 	return 0, fmt.Errorf("%s file: %w", f.link.Kind, ErrNotSupported)
@@ -392,6 +394,8 @@ func (d *dumper) dumpFdFile(t *taskDump, f *fdFile, typ images.FdTypes, id uint3
 		return d.unixSocket(t, f, id, flags, fown, theirs)
 	case images.FdTypes_INETSK:
 		return d.inetSocket(t, f, id, flags, fown, theirs)
+	case images.FdTypes_TTY:
+		return d.tty(t, f, id, flags, fown, theirs)
 	}
 	return fmt.Errorf("fd type %v: %w", typ, ErrNotSupported)
 }

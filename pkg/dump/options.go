@@ -26,6 +26,11 @@ type Options struct {
 	// TCPEstablished records established TCP connections (CRIU's
 	// --tcp-established); without it a tree holding one is refused.
 	TCPEstablished bool
+	// ShellJob lets the tree's terminal be outside it, as CRIU's
+	// --shell-job: a pty slave whose master no task holds, and terminals
+	// of a session whose leader is not in the tree. Without it such a
+	// tree is refused.
+	ShellJob bool
 	// Stats, when set, receives figures about a successful dump.
 	Stats *Stats
 }

@@ -45,6 +45,8 @@ type fileObjs struct {
 	unixListed  bool
 	unixSks     map[uint32]*unixSk
 	unixErr     error
+	// tty holds the terminal images (tty_linux.go).
+	tty ttyTables
 	// inetSks are the inet sockets made so far.
 	inetSks []*inetSk
 	// unlinks are paths to remove once every task has opened its files.
@@ -157,6 +159,8 @@ func (f *fileObjs) descFor(id uint32) (*os.File, error) {
 		d, err = f.unixSocket(id)
 	case images.FdTypes_INETSK:
 		d, err = f.inetDesc(e)
+	case images.FdTypes_TTY:
+		d, err = f.ttyDesc(e)
 	default:
 		return nil, fmt.Errorf("file id %d of type %v: %w", id, e.GetType(), ErrNotSupported)
 	}
@@ -192,6 +196,8 @@ func fownOf(e *images.FileEntry) *images.FownEntry {
 		return e.GetUsk().GetFown()
 	case e.GetIsk() != nil:
 		return e.GetIsk().GetFown()
+	case e.GetTty() != nil:
+		return e.GetTty().GetFown()
 	}
 	return nil
 }
@@ -228,6 +234,8 @@ func (f *fileObjs) checkEntry(e *images.FileEntry) error {
 		return err
 	case images.FdTypes_INETSK:
 		return f.checkInetSk(e)
+	case images.FdTypes_TTY:
+		return f.checkTty(e)
 	default:
 		return fmt.Errorf("file of type %v: %w", e.GetType(), ErrNotSupported)
 	}

@@ -47,6 +47,9 @@ func (r *restorer) restoreTask(t *task) error {
 	if err := r.restoreFds(t, p); err != nil {
 		return err
 	}
+	if err := r.restoreCtty(t); err != nil {
+		return err
+	}
 	if err := r.restoreFileLocks(t); err != nil {
 		return err
 	}

@@ -1,0 +1,389 @@
+package restore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/ttyimg"
+)
+
+// ErrPtyTaken: the pty index a terminal had is held by another terminal
+// on this machine, so the pair cannot come back under its name.
+var ErrPtyTaken = errors.New("pty index taken")
+
+// ptmxTries is how many masters CRIU opens, at most, looking for an index
+// (the lower ones are held open while it looks, then closed).
+const ptmxTries = 32
+
+// ttyTables holds tty-info.img and tty-data.img, read once.
+type ttyTables struct {
+	loaded bool
+	infos  map[uint32]*images.TtyInfoEntry
+	// order is tty-info.img's order.
+	order []*images.TtyInfoEntry
+	data  map[uint32][]byte
+}
+
+// ttys reads the terminal images on first use.
+func (f *fileObjs) ttys() (*ttyTables, error) {
+	if f.tty.loaded {
+		return &f.tty, nil
+	}
+	infos, err := entries[*images.TtyInfoEntry](f.r.set, "tty-info.img", true)
+	if err != nil {
+		return nil, err
+	}
+	t := ttyTables{loaded: true, infos: map[uint32]*images.TtyInfoEntry{}, data: map[uint32][]byte{}}
+	for _, in := range infos {
+		if _, dup := t.infos[in.GetId()]; dup {
+			return nil, fmt.Errorf("read tty-info.img: terminal %#x twice: %w", in.GetId(), ErrBadImage)
+		}
+		t.infos[in.GetId()] = in
+		t.order = append(t.order, in)
+	}
+	f.tty = t
+	return &f.tty, nil
+}
+
+// ptyFile is a TTY file entry with the terminal it names.
+type ptyFile struct {
+	tfe    *images.TtyFileEntry
+	info   *images.TtyInfoEntry
+	index  uint32
+	master bool
+	path   string // the path it was opened by (its regf entry), or ""
+}
+
+// ptyOf checks a TTY file entry and finds its terminal: only pseudo
+// terminals come back.
+func (f *fileObjs) ptyOf(e *images.FileEntry) (*ptyFile, error) {
+	tfe := e.GetTty()
+	if tfe == nil {
+		return nil, fmt.Errorf("file id %d: TTY without tty entry: %w", e.GetId(), ErrBadImage)
+	}
+	tt, err := f.ttys()
+	if err != nil {
+		return nil, err
+	}
+	info, ok := tt.infos[tfe.GetTtyInfoId()]
+	if !ok {
+		return nil, fmt.Errorf("file id %d: terminal %#x is not in tty-info.img: %w", e.GetId(), tfe.GetTtyInfoId(), ErrBadImage)
+	}
+	if info.GetType() != images.TtyType_PTY {
+		return nil, fmt.Errorf("file id %d: terminal of type %v: %w", e.GetId(), info.GetType(), ErrNotSupported)
+	}
+	if info.GetPty() == nil {
+		return nil, fmt.Errorf("file id %d: pty without its index: %w", e.GetId(), ErrBadImage)
+	}
+	index, master := ttyimg.Index(tfe.GetTtyInfoId())
+	if index != info.GetPty().GetIndex() || index > ttyimg.MaxPtyIndex {
+		return nil, fmt.Errorf("file id %d: terminal %#x has pty index %d: %w", e.GetId(), tfe.GetTtyInfoId(), info.GetPty().GetIndex(), ErrBadImage)
+	}
+	p := &ptyFile{tfe: tfe, info: info, index: index, master: master}
+	if tfe.RegfId != nil {
+		re, ok := f.table[tfe.GetRegfId()]
+		if !ok || re.GetReg() == nil {
+			return nil, fmt.Errorf("file id %d: its path (file id %d) is not in files.img: %w", e.GetId(), tfe.GetRegfId(), ErrBadImage)
+		}
+		p.path = re.GetReg().GetName()
+	}
+	if p.path == "" {
+		p.path = "/dev/pts/" + strconv.Itoa(int(index))
+		if master {
+			p.path = "/dev/ptmx"
+		}
+	}
+	return p, nil
+}
+
+// checkTty refuses, before anything is made, a terminal that cannot come
+// back: other than a pty, or a pty slave whose master is not in the
+// images (the shell's terminal of a dump with --shell-job).
+func (f *fileObjs) checkTty(e *images.FileEntry) error {
+	p, err := f.ptyOf(e)
+	if err != nil {
+		return err
+	}
+	if p.master {
+		return nil
+	}
+	if _, ok := f.masterOf(p.index); !ok {
+		return fmt.Errorf("terminal /dev/pts/%d (file id %d): its master is not in the images (the dumped tree's outside terminal): %w",
+			p.index, e.GetId(), ErrNotSupported)
+	}
+	return nil
+}
+
+// masterOf finds a file entry of the master of pty index.
+func (f *fileObjs) masterOf(index uint32) (uint32, bool) {
+	want := ttyimg.InfoID(index, true)
+	var best uint32
+	found := false
+	for id, e := range f.table {
+		if e.GetType() == images.FdTypes_TTY && e.GetTty().GetTtyInfoId() == want && (!found || id < best) {
+			best, found = id, true
+		}
+	}
+	return best, found
+}
+
+// ttyDesc opens a pty file. A master is opened as CRIU does it: /dev/ptmx
+// until the kernel gives the saved index, then its parameters, then every
+// slave file of the pair (all must be open before the pair is locked
+// again), then the queued data, then the lock. A slave is made by its
+// master.
+func (f *fileObjs) ttyDesc(e *images.FileEntry) (*os.File, error) {
+	p, err := f.ptyOf(e)
+	if err != nil {
+		return nil, err
+	}
+	if !p.master {
+		mid, ok := f.masterOf(p.index)
+		if !ok {
+			return nil, fmt.Errorf("terminal /dev/pts/%d (file id %d): its master is not in the images: %w", p.index, e.GetId(), ErrNotSupported)
+		}
+		if _, err := f.descFor(mid); err != nil {
+			return nil, err
+		}
+		d, ok := f.desc[e.GetId()]
+		if !ok {
+			return nil, fmt.Errorf("terminal /dev/pts/%d (file id %d) was not opened with its master: %w", p.index, e.GetId(), ErrBadImage)
+		}
+		return d, nil
+	}
+	return f.openPair(p, e.GetId())
+}
+
+// openPair opens the master p (file id) and the slave files of its pair.
+func (f *fileObjs) openPair(p *ptyFile, id uint32) (*os.File, error) {
+	name := "/dev/pts/" + strconv.Itoa(int(p.index))
+	master, err := f.openPtmx(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		return nil, fmt.Errorf("unlock %s: %w", name, err)
+	}
+	if err := setTTYParams(master, p.info); err != nil {
+		return nil, fmt.Errorf("restore master of %s: %w", name, err)
+	}
+	if p.info.GetPacketMode() {
+		if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCPKT, 1); err != nil {
+			return nil, fmt.Errorf("set packet mode of %s: %w", name, err)
+		}
+	}
+	// Every slave file of the pair, in id order.
+	tt, _ := f.ttys()
+	slaveInfo := ttyimg.InfoID(p.index, false)
+	for _, sid := range sortedIDs(f.table) {
+		e := f.table[sid]
+		if e.GetType() != images.FdTypes_TTY || e.GetTty().GetTtyInfoId() != slaveInfo {
+			continue
+		}
+		s, err := f.ptyOf(e)
+		if err != nil {
+			return nil, err
+		}
+		fd, err := unix.Open(s.path, openFlags(int(s.tfe.GetFlags())), 0)
+		if err != nil {
+			return nil, fmt.Errorf("open %s (file id %d): %w", s.path, sid, err)
+		}
+		slave := f.keep(os.NewFile(uintptr(fd), s.path))
+		if err := setTTYParams(slave, s.info); err != nil {
+			return nil, fmt.Errorf("restore %s: %w", s.path, err)
+		}
+		if err := setStatusFlags(slave, int(s.tfe.GetFlags())); err != nil {
+			return nil, err
+		}
+		if err := setFown(slave, s.tfe.GetFown()); err != nil {
+			return nil, err
+		}
+		f.desc[sid] = slave
+	}
+	if tt.infos[slaveInfo].GetExclusive() {
+		// Any slave file will do: they share the terminal. Set after the
+		// opens, which it would refuse to anyone but root.
+		for _, sid := range sortedIDs(f.table) {
+			if e := f.table[sid]; e.GetType() == images.FdTypes_TTY && e.GetTty().GetTtyInfoId() == slaveInfo {
+				if err := unix.IoctlSetInt(int(f.desc[sid].Fd()), unix.TIOCEXCL, 0); err != nil {
+					return nil, fmt.Errorf("set exclusive mode of %s: %w", name, err)
+				}
+				break
+			}
+		}
+	}
+	if p.info.GetExclusive() {
+		if err := unix.IoctlSetInt(int(master.Fd()), unix.TIOCEXCL, 0); err != nil {
+			return nil, fmt.Errorf("set exclusive mode of the master of %s: %w", name, err)
+		}
+	}
+	if p.info.GetLocked() {
+		if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 1); err != nil {
+			return nil, fmt.Errorf("lock %s: %w", name, err)
+		}
+	}
+	if err := setStatusFlags(master, int(p.tfe.GetFlags())); err != nil {
+		return nil, err
+	}
+	return master, nil
+}
+
+// openFlags are the flags a terminal is opened with: never as
+// criu-restore's controlling terminal, never inherited.
+func openFlags(flags int) int {
+	return flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC|unix.O_NONBLOCK) | unix.O_NOCTTY | unix.O_CLOEXEC
+}
+
+// openPtmx opens the master of p's index: masters are opened one after
+// the other until the kernel hands out the index (the lower free ones are
+// held meanwhile), as CRIU does; an index already in use cannot be had.
+func (f *fileObjs) openPtmx(p *ptyFile) (*os.File, error) {
+	var held []int
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	for range ptmxTries {
+		fd, err := unix.Open(p.path, openFlags(int(p.tfe.GetFlags())), 0)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", p.path, err)
+		}
+		got, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+		if err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("read pty index of %s: %w", p.path, err)
+		}
+		if uint32(got) == p.index {
+			return f.keep(os.NewFile(uintptr(fd), fmt.Sprintf("ptmx of /dev/pts/%d", p.index))), nil
+		}
+		held = append(held, fd)
+		if uint32(got) > p.index || p.index-uint32(got) >= ptmxTries {
+			break
+		}
+	}
+	return nil, fmt.Errorf("restore terminal /dev/pts/%d: another terminal holds that index: %w", p.index, ErrPtyTaken)
+}
+
+// setTTYParams gives a terminal its owner, locked termios, termios and
+// window size, in CRIU's order (the locked termios limit what TCSETS
+// changes). A hung-up terminal was saved without them.
+func setTTYParams(file *os.File, info *images.TtyInfoEntry) error {
+	fd := int(file.Fd())
+	if info.Uid != nil && info.Gid != nil {
+		if err := unix.Fchown(fd, int(info.GetUid()), int(info.GetGid())); err != nil {
+			return fmt.Errorf("set owner %d:%d: %w", info.GetUid(), info.GetGid(), err)
+		}
+	}
+	if info.TermiosLocked != nil {
+		t, err := kernelTermios(info.TermiosLocked)
+		if err != nil {
+			return err
+		}
+		if err := unix.IoctlSetTermios(fd, unix.TIOCSLCKTRMIOS, t); err != nil {
+			return fmt.Errorf("set locked termios: %w", err)
+		}
+	}
+	if info.Termios != nil {
+		t, err := kernelTermios(info.Termios)
+		if err != nil {
+			return err
+		}
+		if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+			return fmt.Errorf("set termios: %w", err)
+		}
+	}
+	if w := info.Winsize; w != nil {
+		ws := &unix.Winsize{Row: uint16(w.GetWsRow()), Col: uint16(w.GetWsCol()), Xpixel: uint16(w.GetWsXpixel()), Ypixel: uint16(w.GetWsYpixel())}
+		if err := unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("set window size: %w", err)
+		}
+	}
+	return nil
+}
+
+func kernelTermios(e *images.TermiosEntry) (*unix.Termios, error) {
+	t, err := ttyimg.FromEntry(e)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadImage, err)
+	}
+	return &unix.Termios{Iflag: t.Iflag, Oflag: t.Oflag, Cflag: t.Cflag, Lflag: t.Lflag, Line: t.Line, Cc: t.Cc}, nil
+}
+
+// restoreCtty gives a session leader its controlling terminal, as CRIU
+// does: when a pty of the images belongs to the task's session, the task
+// opens the slave (O_NOCTTY), takes it with TIOCSCTTY and makes the saved
+// group the foreground one, then closes it. The terminal is chosen as
+// CRIU chooses it: a master that knows its session, else a slave with
+// none. Only the leader gets it: tasks of the session it forked before
+// (all of them, here) have none, as after CRIU's restore.
+func (r *restorer) restoreCtty(t *task) error {
+	if !t.doSetsid {
+		return nil
+	}
+	tt, err := r.files.ttys()
+	if err != nil {
+		return err
+	}
+	var ctl *images.TtyInfoEntry
+	for _, in := range tt.order {
+		if in.GetType() != images.TtyType_PTY || int(in.GetSid()) != t.pid || in.Termios == nil {
+			continue
+		}
+		index, master := ttyimg.Index(in.GetId())
+		if !master {
+			if _, paired := tt.infos[ttyimg.InfoID(index, true)]; paired {
+				continue
+			}
+		}
+		ctl = in
+		break
+	}
+	if ctl == nil {
+		return nil
+	}
+	index, _ := ttyimg.Index(ctl.GetId())
+	path := "/dev/pts/" + strconv.Itoa(int(index))
+	th := t.threads[0]
+	b := newScratchBuf(t.scratch)
+	pathAddr := b.cstring(path)
+	pgrp := b.put(binary.LittleEndian.AppendUint32(nil, ctl.GetPgrp()))
+	if err := b.flush(t.pid); err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("restore controlling terminal %s of pid %d: %w", path, t.pid, err)
+	}
+	fd, err := r.call(t, th, "openat", unix.SYS_OPENAT, atFDCWD, pathAddr, unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fail(err)
+	}
+	_, err = r.call(t, th, "ioctl TIOCSCTTY", unix.SYS_IOCTL, fd, unix.TIOCSCTTY, 0)
+	if err == nil && ctl.GetPgrp() != 0 {
+		_, err = r.call(t, th, "ioctl TIOCSPGRP", unix.SYS_IOCTL, fd, unix.TIOCSPGRP, pgrp)
+	}
+	if _, cerr := r.call(t, th, "close", unix.SYS_CLOSE, fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// sortedIDs are the ids of a file table in increasing order.
+func sortedIDs(t fileTable) []uint32 {
+	ids := make([]uint32, 0, len(t))
+	for id := range t {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
