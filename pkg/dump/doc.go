@@ -57,6 +57,10 @@
 //	                           in repair mode until the dump ends
 //	kcmp KCMP_EPOLL_TFD        which open file an epoll target is
 //	open_by_handle_at(2)       the paths of inotify watches
+//	tty ioctls (TIOCG*)        pty index, session and foreground group (a
+//	                           master's; a slave's from /proc/PID/stat when it
+//	                           is the task's controlling terminal), lock,
+//	                           packet and exclusive modes, termios, window
 //	injected syscalls          clear_child_tid, securebits (pkg/compel)
 //	the parasite blob          sigactions, itimers, POSIX timers, brk, umask,
 //	                           prctl state, sigaltstack, parent-death signal
@@ -74,7 +78,11 @@
 //
 // A tree holding what this package cannot record fails the dump with
 // ErrNotSupported, naming the task and the resource, and runs on:
-// ttys; fanotify and anonymous-inode files other than eventfd, epoll,
+// terminals other than ptys (/dev/tty, consoles, serial lines); a pty
+// slave whose master is outside the tree, or a terminal whose session
+// leader is, unless Options.ShellJob (CRIU's --shell-job), which allows
+// one such slave; data queued in a pty (CRIU 4.2 reads it out into
+// tty-data.img; this dump does not, and leaves it in place); fanotify and anonymous-inode files other than eventfd, epoll,
 // signalfd, timerfd and inotify; a semaphore eventfd (the image has no
 // place for EFD_SEMAPHORE); an epoll whose target is open in another task
 // only; sockets other than unix, TCP and UDP; a unix socket connected to

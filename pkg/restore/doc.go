@@ -99,7 +99,15 @@
 // once, armed with the time it had left, its interval and its unread
 // expirations only when the tree is about to run, as CRIU arms them last),
 // inotify (each watch under its saved number, on the file found by its
-// path, its ghost or its file handle), epoll, unix and inet sockets. Two
+// path, its ghost or its file handle), epoll, unix and inet sockets, and
+// ptys (tty_linux.go: /dev/ptmx is opened until the kernel hands out the
+// saved index, or the restore fails with ErrPtyTaken; then termios,
+// window size, packet mode, every slave file of the pair, the data of
+// tty-data.img written back as CRIU does, exclusive modes and the lock). A session leader whose session had a pty as
+// controlling terminal opens its slave, takes it (TIOCSCTTY) and gives
+// the foreground to the saved group, as CRIU does: tasks of the session
+// other than the leader come back without a controlling terminal, as
+// with CRIU. Two
 // things need the task itself or the whole tree:
 //
 //   - epoll targets are keyed by file and fd number in the fd table of the
@@ -143,7 +151,9 @@
 //
 // Tasks must live in criu-restore's namespaces, except for a UTS and an
 // IPC namespace of the root's own, which are recreated (with every SysV
-// object at its id); ttys, fanotify, packet,
+// object at its id); terminals other than ptys, a pty slave whose master
+// is not in the images (a dump with --shell-job: giving the tree
+// criu-restore's own terminal is not done yet), fanotify, packet,
 // netlink and raw sockets, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, and other special
 // files, AIO rings, and incremental (parent) images

@@ -48,6 +48,16 @@ func (f *fileObjs) ttys() (*ttyTables, error) {
 		t.infos[in.GetId()] = in
 		t.order = append(t.order, in)
 	}
+	data, err := entries[*images.TtyDataEntry](f.r.set, "tty-data.img", true)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range data {
+		if _, ok := t.infos[d.GetTtyId()]; !ok {
+			return nil, fmt.Errorf("read tty-data.img: data for terminal %#x, which tty-info.img lacks: %w", d.GetTtyId(), ErrBadImage)
+		}
+		t.data[d.GetTtyId()] = append(t.data[d.GetTtyId()], d.GetData()...)
+	}
 	f.tty = t
 	return &f.tty, nil
 }
@@ -207,15 +217,29 @@ func (f *fileObjs) openPair(p *ptyFile, id uint32) (*os.File, error) {
 		}
 		f.desc[sid] = slave
 	}
+	// Queued data, as CRIU puts it back: what was read from the slave
+	// (input it had not read) is written into the master, what was read
+	// from the master (output not read yet) into a slave. A terminal
+	// never promised delivery: a short write is not an error.
+	var firstSlave *os.File
+	for _, sid := range sortedIDs(f.table) {
+		if e := f.table[sid]; e.GetType() == images.FdTypes_TTY && e.GetTty().GetTtyInfoId() == slaveInfo {
+			firstSlave = f.desc[sid]
+			break
+		}
+	}
+	if d := tt.data[slaveInfo]; len(d) > 0 {
+		unix.Write(int(master.Fd()), d)
+	}
+	if d := tt.data[ttyimg.InfoID(p.index, true)]; len(d) > 0 && firstSlave != nil {
+		unix.Write(int(firstSlave.Fd()), d)
+	}
 	if tt.infos[slaveInfo].GetExclusive() {
 		// Any slave file will do: they share the terminal. Set after the
 		// opens, which it would refuse to anyone but root.
-		for _, sid := range sortedIDs(f.table) {
-			if e := f.table[sid]; e.GetType() == images.FdTypes_TTY && e.GetTty().GetTtyInfoId() == slaveInfo {
-				if err := unix.IoctlSetInt(int(f.desc[sid].Fd()), unix.TIOCEXCL, 0); err != nil {
-					return nil, fmt.Errorf("set exclusive mode of %s: %w", name, err)
-				}
-				break
+		if firstSlave != nil {
+			if err := unix.IoctlSetInt(int(firstSlave.Fd()), unix.TIOCEXCL, 0); err != nil {
+				return nil, fmt.Errorf("set exclusive mode of %s: %w", name, err)
 			}
 		}
 	}
