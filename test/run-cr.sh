@@ -47,6 +47,16 @@ if [ "$(id -u)" != 0 ]; then
 	exit 0
 fi
 
+# The programs get no descriptor but 0-2 from us: whatever the caller let
+# leak (a CI runner's pipe, a terminal's fd 10) would be dumped as theirs,
+# and CRIU refuses some of those (a file on a mount it cannot see).
+for fd in /proc/$$/fd/*; do
+	fd=${fd##*/}
+	if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then
+		eval "exec $fd>&-"
+	fi
+done
+
 passed=0
 failed=0
 skipped=0
