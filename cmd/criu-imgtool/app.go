@@ -44,14 +44,14 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 	}
 	load := func(c *cli.Context) (*imgtool.Set, error) {
 		if d := c.String("images-dir"); d != "" {
-			return imgtool.Load(d, nil)
+			return imgtool.Load(d, nil, imgtool.LoadOptions{})
 		}
 		in, err := openIn(c)
 		if err != nil {
 			return nil, err
 		}
 		defer in.Close()
-		return imgtool.LoadStream(in)
+		return imgtool.LoadStream(in, imgtool.LoadOptions{})
 	}
 	recompress := func(compress bool) cli.ActionFunc {
 		return func(c *cli.Context) error {
@@ -77,7 +77,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 	}
 	return &cli.App{
 		Name:            "criu-imgtool",
-		Usage:           "image sets as files: pack, unpack, verify, stats, compress, decompress",
+		Usage:           "image sets as files: pack, unpack, verify, stats, diff, compress, decompress",
 		Version:         version.Version,
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
@@ -142,6 +142,32 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				},
 			},
 			{
+				Name:      "diff",
+				Usage:     "compare two image sets (directories or stream files; - for stdin); exit 0 when equal, 1 when different, 2 on trouble",
+				ArgsUsage: "A B",
+				Description: "Without --shape every difference is printed: files only one set has, entries whose fields differ\n" +
+					"(with the field path and both values), raw images by their first differing byte. With --shape only\n" +
+					"the kinds of image files, how many of each and the field paths their entries set are compared,\n" +
+					"so two dumps of one program by two dumpers can be compared whatever the pids and addresses.",
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "shape", Usage: "compare kinds, file counts and the fields set, not values"}},
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+					return troubleError{err}
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 2 {
+						return troubleError{errors.New("diff: two image sets, A and B, are required")}
+					}
+					n, err := diff(c.Args().Get(0), c.Args().Get(1), c.Bool("shape"), stdin, stdout)
+					if err != nil {
+						return troubleError{err}
+					}
+					if n > 0 {
+						return errDiffer
+					}
+					return nil
+				},
+			},
+			{
 				Name:   "compress",
 				Usage:  "write a zstd-compressed stream of -D, or of the stream on stdin or -i, to stdout or -o",
 				Flags:  []cli.Flag{dirFlag, inputFlag("stream file to read"), outputFlag("stream file to create")},
@@ -155,6 +181,78 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			},
 		},
 	}
+}
+
+// errDiffer is what diff returns when the sets differ: exit status 1,
+// with nothing printed but the differences.
+var errDiffer = errors.New("the image sets differ")
+
+// troubleError is an error of diff: exit status 2, as diff(1) has.
+type troubleError struct{ error }
+
+func (e troubleError) Unwrap() error { return e.error }
+
+// exitStatus is the exit status for err, which newApp's Run returned.
+func exitStatus(err error) int {
+	var t troubleError
+	if errors.As(err, &t) {
+		return 2
+	}
+	return 1
+}
+
+// diff compares the sets at paths a and b ("-" reads a stream from stdin)
+// and prints each difference on a line of stdout; it returns how many.
+func diff(a, b string, shape bool, stdin io.Reader, stdout io.Writer) (int, error) {
+	if a == "-" && b == "-" {
+		return 0, errors.New("diff: only one of A and B can be stdin")
+	}
+	opts := imgtool.LoadOptions{KeepRaw: !shape}
+	load := func(p string) (*imgtool.Set, error) {
+		if p == "-" {
+			return imgtool.LoadStream(stdin, opts)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("diff: %w", err)
+		}
+		return imgtool.Load(p, nil, opts)
+	}
+	sa, err := load(a)
+	if err != nil {
+		return 0, err
+	}
+	sb, err := load(b)
+	if err != nil {
+		return 0, err
+	}
+	var lines []fmt.Stringer
+	if shape {
+		ha, err := imgtool.ShapeOf(sa)
+		if err != nil {
+			return 0, err
+		}
+		hb, err := imgtool.ShapeOf(sb)
+		if err != nil {
+			return 0, err
+		}
+		for _, d := range imgtool.CompareShapes(ha, hb) {
+			lines = append(lines, d)
+		}
+	} else {
+		ds, err := imgtool.Diff(sa, sb)
+		if err != nil {
+			return 0, err
+		}
+		for _, d := range ds {
+			lines = append(lines, d)
+		}
+	}
+	for _, l := range lines {
+		if _, err := fmt.Fprintln(stdout, l); err != nil {
+			return 0, fmt.Errorf("diff: write: %w", err)
+		}
+	}
+	return len(lines), nil
 }
 
 type nopWriteCloser struct{ io.Writer }

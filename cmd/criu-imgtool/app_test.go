@@ -189,3 +189,52 @@ func TestStatsCountsTasks(t *testing.T) {
 		t.Errorf("stats of the tree set:\n%s", out)
 	}
 }
+
+func TestDiffExitStatus(t *testing.T) {
+	sets := restorableSets(t)
+	state, loop := sets[1], sets[0]
+	stream := filepath.Join(t.TempDir(), "state.tar")
+	if _, errs, err := run(t, nil, "pack", "-D", state, "-o", stream); err != nil {
+		t.Fatalf("pack: %v %s", err, errs)
+	}
+	streamBytes, err := os.ReadFile(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		in     []byte
+		args   []string
+		status int    // 0: no error
+		out    string // a line stdout must hold ("" for none at all)
+	}{
+		{"same", nil, []string{"diff", state, testutil.CopyDir(t, state)}, 0, ""},
+		{"dir and stream", nil, []string{"diff", state, stream}, 0, ""},
+		{"stdin", streamBytes, []string{"diff", "-", state}, 0, ""},
+		{"shape equal", nil, []string{"diff", "--shape", state, stream}, 0, ""},
+		{"different", nil, []string{"diff", state, loop}, 1, "memfd.img: A present, B absent"},
+		{"shape different", nil, []string{"diff", "--shape", state, loop}, 1, "PAGES files: A 2, B 1"},
+		{"missing", nil, []string{"diff", state, filepath.Join(t.TempDir(), "none")}, 2, ""},
+		{"one set", nil, []string{"diff", state}, 2, ""},
+		{"both stdin", nil, []string{"diff", "-", "-"}, 2, ""},
+		{"bad flag", nil, []string{"diff", "--nope", state, loop}, 2, ""},
+	} {
+		out, _, err := run(t, tc.in, tc.args...)
+		status := 0
+		if err != nil {
+			status = exitStatus(err)
+		}
+		if status != tc.status {
+			t.Errorf("%s: exit status %d (%v), want %d", tc.name, status, err, tc.status)
+		}
+		if tc.status == 1 && !errors.Is(err, errDiffer) {
+			t.Errorf("%s: err %v, want errDiffer", tc.name, err)
+		}
+		switch {
+		case tc.out == "" && out != "":
+			t.Errorf("%s printed %q", tc.name, out)
+		case tc.out != "" && !strings.Contains("\n"+out, "\n"+tc.out+"\n"):
+			t.Errorf("%s: no line %q in\n%s", tc.name, tc.out, out)
+		}
+	}
+}

@@ -1,10 +1,12 @@
 // Package imgtool handles image sets as files, the library behind
 // criu-imgtool: moving a set between a directory and a stream, compressing
-// it, checking that it holds together, and counting what it holds.
+// it, checking that it holds together, counting what it holds and
+// comparing two sets.
 //
 // A Set is an image set read from a directory or a stream: every image is
 // decoded; raw images (pages-*.img) are only measured, so a set of many
-// gigabytes is checked without holding its memory.
+// gigabytes is checked without holding its memory (Diff asks for them to
+// be kept: LoadOptions.KeepRaw).
 //
 // Verify checks more than that each image decodes. The set must hold
 // together the way a restore will need it:
@@ -16,4 +18,16 @@
 //	pagemap-<pid> pages_id ──► pages-<n>.img, of exactly the present pages
 //	pipes-data / fifo-data pipe_id ──► a pipe or fifo in files.img
 //	remap-fpath remap_id ──► ghost-file-<id>.img for ghost remaps
+//
+// Diff compares two sets value by value: files only one holds, entries
+// whose fields differ (by field path), raw images by their first differing
+// byte. A Shape is a set with its values taken out: the number of files of
+// each kind, and for each kind the field paths its entries set, so that
+// two dumps of one program, by criugo and by CRIU, can be compared whatever
+// the pids, addresses and inode numbers:
+//
+//	core-42.img  core_entry{tc{task_state: 1, ...}, thread_core{...}}
+//	core-43.img  core_entry{tc{task_state: 1, ...}, thread_core{...}}
+//	    └─► CORE: 2 files; core_entry.tc, core_entry.tc.task_state,
+//	        core_entry.thread_core, ... (list elements merged)
 package imgtool

@@ -17,13 +17,25 @@ type File struct {
 	Kind  *image.Kind  // nil for a file whose name is no image kind
 	Image *image.Image // decoded content; nil for raw kinds or on error
 	Err   error        // why the file did not decode
+	// Raw is the content of a raw image or of a file that is no image
+	// kind, kept only when the set was loaded with LoadOptions.KeepRaw.
+	Raw []byte
+}
+
+// LoadOptions says what a load keeps besides the decoded images.
+type LoadOptions struct {
+	// KeepRaw keeps the bytes of raw images (pages-*.img) in File.Raw, for
+	// Diff to compare. Without it they are only measured, so a set of many
+	// gigabytes is read without holding its memory.
+	KeepRaw bool
 }
 
 // Set is an image set as read from a directory or a stream.
 type Set struct {
-	Source string           // the directory, or "stream"
+	Source string           // the directory or stream file; "stream" for a stream read from a reader
 	Order  []string         // file names as found (dir: sorted; stream: stream order)
 	Files  map[string]*File // by name
+	opts   LoadOptions
 }
 
 // Get returns the decoded image name, or nil when the set lacks it or it
@@ -43,6 +55,11 @@ func (s *Set) add(name string, size int64, r io.Reader) error {
 	s.Files[name] = f
 	s.Order = append(s.Order, name)
 	if f.Kind == nil || f.Kind.Raw() {
+		if s.opts.KeepRaw {
+			data, err := io.ReadAll(r)
+			f.Size, f.Raw = int64(len(data)), data
+			return err
+		}
 		n, err := io.Copy(io.Discard, r)
 		f.Size = n
 		return err
@@ -60,12 +77,12 @@ func (s *Set) add(name string, size int64, r io.Reader) error {
 }
 
 // LoadDir reads the image files of dir.
-func LoadDir(dir string) (*Set, error) {
+func LoadDir(dir string, opts LoadOptions) (*Set, error) {
 	names, err := image.ListDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{Source: dir, Files: map[string]*File{}}
+	s := &Set{Source: dir, Files: map[string]*File{}, opts: opts}
 	for _, name := range names {
 		f, err := image.OpenFile(dir, name)
 		if err != nil {
@@ -81,13 +98,13 @@ func LoadDir(dir string) (*Set, error) {
 }
 
 // LoadStream reads a stream (plain or zstd) to its end.
-func LoadStream(r io.Reader) (*Set, error) {
+func LoadStream(r io.Reader, opts LoadOptions) (*Set, error) {
 	sr, err := image.NewStreamReader(r)
 	if err != nil {
 		return nil, err
 	}
 	defer sr.Close()
-	s := &Set{Source: "stream", Files: map[string]*File{}}
+	s := &Set{Source: "stream", Files: map[string]*File{}, opts: opts}
 	for {
 		sf, err := sr.Next()
 		if err == io.EOF {
@@ -102,8 +119,9 @@ func LoadStream(r io.Reader) (*Set, error) {
 	}
 }
 
-// Load reads a set from dir, or from the stream r when dir is empty.
-func Load(dir string, r io.Reader) (*Set, error) {
+// Load reads a set from dir, which may also name a stream file, or from
+// the stream r when dir is empty.
+func Load(dir string, r io.Reader, opts LoadOptions) (*Set, error) {
 	if dir != "" {
 		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 			f, err := os.Open(dir)
@@ -111,9 +129,13 @@ func Load(dir string, r io.Reader) (*Set, error) {
 				return nil, err
 			}
 			defer f.Close()
-			return LoadStream(f)
+			s, err := LoadStream(f, opts)
+			if s != nil {
+				s.Source = dir
+			}
+			return s, err
 		}
-		return LoadDir(dir)
+		return LoadDir(dir, opts)
 	}
-	return LoadStream(r)
+	return LoadStream(r, opts)
 }
