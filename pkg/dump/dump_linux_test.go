@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,11 +18,11 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/seize"
 )
@@ -472,109 +471,35 @@ func checkStatePages(t *testing.T, dir string, pid int) {
 	t.Error("the pagemap has no run of the program's private mapping (every third page untouched)")
 }
 
-// fieldPaths collects the paths of the fields set in m (list elements
-// merged), so two images can be compared by shape rather than value.
-func fieldPaths(m protoreflect.Message, prefix string, out map[string]bool) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		p := prefix + "." + string(fd.Name())
-		out[p] = true
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := v.List()
-			for i := range l.Len() {
-				fieldPaths(l.Get(i).Message(), p, out)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			fieldPaths(v.Message(), p, out)
-		}
-		return true
-	})
-}
-
-// setShape reads every image of dir: how many files of each kind, and the
-// fields each kind's entries set.
-func setShape(t *testing.T, dir string) (counts map[string]int, fields map[string]map[string]bool) {
+// loadShape reads the image set in dir and computes its shape.
+func loadShape(t *testing.T, dir string) *imgtool.Shape {
 	t.Helper()
-	names, err := image.ListDir(dir)
+	set, err := imgtool.LoadDir(dir, imgtool.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts, fields = map[string]int{}, map[string]map[string]bool{}
-	for _, n := range names {
-		k := image.KindForFile(n)
-		name := k.Name
-		if k == image.ShmemPagemap {
-			name = "SHMEM_PAGEMAP"
-		}
-		counts[name]++
-		if k.Raw() {
-			continue
-		}
-		if fields[name] == nil {
-			fields[name] = map[string]bool{}
-		}
-		for _, e := range readImg(t, dir, n).Entries {
-			fieldPaths(e.Msg.ProtoReflect(), string(e.Msg.ProtoReflect().Descriptor().Name()), fields[name])
-		}
+	sh, err := imgtool.ShapeOf(set)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return counts, fields
-}
-
-// onlyOneHasKind tells whether field path f of a FILES image lies under
-// a file kind (file_entry.reg, file_entry.pipe, ...) that only one of the
-// two sets holds. What a program's fds 0-2 are depends on how it was
-// started (CRIU's fixtures have been made with a pipe there, our tests
-// use /dev/null), so those subtrees say nothing about the dumper.
-func onlyOneHasKind(kind, f string, ours, ref map[string]bool) bool {
-	if kind != "FILES" {
-		return false
-	}
-	parts := strings.SplitN(f, ".", 3)
-	if len(parts) < 2 || parts[0] != "file_entry" || parts[1] == "type" || parts[1] == "id" {
-		return false
-	}
-	sub := parts[0] + "." + parts[1]
-	return ours[sub] != ref[sub]
+	return sh
 }
 
 // compareWithCRIU compares the shape of our image set with the one CRIU
 // 4.2 wrote for the same program: the same kinds of files, as many of
-// each, and the same fields set.
+// each, and the same fields set. CRIU's fixtures were made with a pipe on
+// fds 0-2 and our tests use /dev/null, so fields under a file kind only
+// one set holds do not count.
 func compareWithCRIU(t *testing.T, dir, set string) {
 	t.Helper()
 	ref := filepath.Join(testutil.FixturesDir(t), "criu-4.2", "images", set)
-	oc, of := setShape(t, dir)
-	rc, rf := setShape(t, ref)
-	if len(rc) < 10 || len(rf["CORE"]) < 20 {
-		t.Fatalf("CRIU's %s set looks empty: %v", set, rc)
+	ours, criu := loadShape(t, dir), loadShape(t, ref)
+	if len(criu.Files) < 10 || len(criu.Fields["CORE"]) < 20 {
+		t.Fatalf("CRIU's %s set looks empty: %v", set, criu.Files)
 	}
-	keys := func(m map[string]int) []string {
-		var ks []string
-		for k := range m {
-			ks = append(ks, k)
-		}
-		sort.Strings(ks)
-		return ks
-	}
-	if fmt.Sprint(oc) != fmt.Sprint(rc) {
-		t.Errorf("image files by kind: ours %v, CRIU's %v", oc, rc)
-	}
-	for _, k := range keys(rc) {
-		var missing, extra []string
-		for f := range rf[k] {
-			if !of[k][f] && !onlyOneHasKind(k, f, of[k], rf[k]) {
-				missing = append(missing, f)
-			}
-		}
-		for f := range of[k] {
-			if !rf[k][f] && !onlyOneHasKind(k, f, of[k], rf[k]) {
-				extra = append(extra, f)
-			}
-		}
-		sort.Strings(missing)
-		sort.Strings(extra)
-		if len(missing) > 0 || len(extra) > 0 {
-			t.Errorf("%s: fields CRIU sets and we do not: %v; fields we set and CRIU does not: %v", k, missing, extra)
+	for _, d := range imgtool.CompareShapes(ours, criu) {
+		if !d.UnderLoneFileKind(ours, criu) {
+			t.Errorf("ours (A) and CRIU's (B) differ: %v", d)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/sockdiag"
 )
 
@@ -162,7 +163,7 @@ func checkShape(t *testing.T, ours []*images.FileEntry, typ images.FdTypes, sets
 				continue
 			}
 			f := map[string]bool{}
-			fieldPaths(fe.ProtoReflect(), "file_entry", f)
+			imgtool.FieldPaths(fe.ProtoReflect(), "file_entry", f)
 			if always == nil {
 				always, ever = f, map[string]bool{}
 				for k := range f {
@@ -189,7 +190,7 @@ func checkShape(t *testing.T, ours []*images.FileEntry, typ images.FdTypes, sets
 	var missing, unknown []string
 	for _, fe := range ours {
 		f := map[string]bool{}
-		fieldPaths(fe.ProtoReflect(), "file_entry", f)
+		imgtool.FieldPaths(fe.ProtoReflect(), "file_entry", f)
 		for k := range always {
 			if !f[k] {
 				missing = append(missing, k)
@@ -491,7 +492,7 @@ func TestDumpTCP(t *testing.T) {
 	zooTS := map[string]bool{}
 	zoo := filepath.Join(testutil.FixturesDir(t), "criu-4.2-zoo", "images", "socket-tcp6")
 	for _, e := range readImg(t, zoo, "tcp-stream-19679a.img").Entries {
-		fieldPaths(e.Msg.ProtoReflect(), "tcp_stream_entry", zooTS)
+		imgtool.FieldPaths(e.Msg.ProtoReflect(), "tcp_stream_entry", zooTS)
 	}
 	for _, fe := range es {
 		isk := fe.GetIsk()
@@ -512,7 +513,7 @@ func TestDumpTCP(t *testing.T) {
 				t.Errorf("tcp stream of %d: %v", isk.GetIno(), ts)
 			}
 			f := map[string]bool{}
-			fieldPaths(ts.ProtoReflect(), "tcp_stream_entry", f)
+			imgtool.FieldPaths(ts.ProtoReflect(), "tcp_stream_entry", f)
 			if !reflect.DeepEqual(f, zooTS) {
 				t.Errorf("tcp stream of %d sets %v, CRIU 4.2's sets %v", isk.GetIno(), f, zooTS)
 			}

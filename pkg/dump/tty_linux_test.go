@@ -14,6 +14,7 @@ import (
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/ttyimg"
 )
 
@@ -113,10 +114,10 @@ func TestDumpPty(t *testing.T) {
 			continue
 		}
 		want := map[string]bool{}
-		fieldPaths(ze.ProtoReflect(), "tty_info_entry", want)
+		imgtool.FieldPaths(ze.ProtoReflect(), "tty_info_entry", want)
 		for _, in := range []*images.TtyInfoEntry{m, s} {
 			got := map[string]bool{}
-			fieldPaths(in.ProtoReflect(), "tty_info_entry", got)
+			imgtool.FieldPaths(in.ProtoReflect(), "tty_info_entry", got)
 			for k := range want {
 				if !got[k] {
 					t.Errorf("tty info %#x lacks %s, which CRIU sets", in.GetId(), k)
