@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1150,6 +1151,17 @@ func TestDumpPrograms(t *testing.T) {
 			}[name] {
 				if !strings.Contains(have, want) {
 					t.Errorf("no %s in %s", want, have)
+				}
+			}
+			if name == "timers" {
+				// By id, as CRIU writes them (its restore may need it).
+				core := one[*images.CoreEntry](t, imgs, image.Core.FileName(uint32(p.pid)))
+				var ids []uint32
+				for _, pt := range core.GetTc().GetTimers().GetPosix() {
+					ids = append(ids, pt.GetItId())
+				}
+				if len(ids) != 3 || !slices.IsSorted(ids) {
+					t.Errorf("posix timers by id: %v, want 3 in rising order", ids)
 				}
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -233,6 +234,10 @@ func (d *dumper) readThreads(t *taskDump) error {
 	if err != nil {
 		return fmt.Errorf("read posix timers of pid %d: %w", t.pid, err)
 	}
+	// Recent kernels list the newest timer first. CRIU writes them by id:
+	// without PR_TIMER_CREATE_RESTORE_IDS its restore can only recreate
+	// the ids in rising order, creating and deleting the ones between.
+	sort.Slice(timers, func(i, j int) bool { return timers[i].ID < timers[j].ID })
 	ids := make([]int32, len(timers))
 	for i, tm := range timers {
 		ids[i] = int32(tm.ID)
