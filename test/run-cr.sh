@@ -19,8 +19,14 @@
 #   leave     criu-parasite --leave-running: the original goes on and passes
 #   to-criu   criu-seize | criu-parasite -D DIR; CRIU's `criu restore` of DIR
 #   from-criu CRIU's `criu dump` of the tree; criu-restore -D DIR
+#   shape     our dump and CRIU's of the same live tree, both with
+#             --leave-running, into DIR/ours and DIR/criu; `criu-imgtool
+#             diff --shape` must find the same kinds of images, as many of
+#             each and the same fields set, but for the differences
+#             shape-known lists with their reason; the original goes on
+#             and passes
 #
-# The last two run when CRIU names a CRIU binary (4.x) that passes
+# The last three run when CRIU names a CRIU binary (4.x) that passes
 # `criu check` (scripts/build-criu.sh builds CRIU 4.2.1); without one they
 # are skipped and the harness says so. Where CRIU cannot do its side for
 # a program (criu_cannot) the test is skipped with the reason; where it
@@ -30,7 +36,8 @@
 # Prints one line per test and closes with "N passed, N failed, N
 # skipped"; exits non-zero if any failed. A failed test's directory is kept and named.
 # Environment: CR_MODES (default: all of the above), CR_TIMEOUT (seconds
-# per wait, default 20), CRIU, TMPDIR.
+# per wait, default 20), CRIU, SHAPE_KNOWN (default: shape-known beside
+# this script), TMPDIR.
 
 set -u
 
@@ -38,9 +45,10 @@ tools=$1
 bindir=$2
 shift 2
 timeout=${CR_TIMEOUT:-20}
-modes=${CR_MODES:-dir stream zstd pipe twice leave to-criu from-criu}
+modes=${CR_MODES:-dir stream zstd pipe twice leave to-criu from-criu shape}
 DEBIAN_CRIT=${DEBIAN_CRIT:-/usr/bin/crit}
 CRIU=${CRIU:-}
+SHAPE_KNOWN=${SHAPE_KNOWN:-$(dirname "$0")/shape-known}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run-cr: skipped: checkpoint/restore tests need root (CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_CHECKPOINT_RESTORE)"
@@ -63,7 +71,7 @@ skipped=0
 
 # Without a working CRIU binary the interop modes are dropped, loudly.
 case " $modes " in
-*" to-criu "* | *" from-criu "*)
+*" to-criu "* | *" from-criu "* | *" shape "*)
 	why=
 	if [ -z "$CRIU" ]; then
 		why="CRIU is not set"
@@ -71,8 +79,8 @@ case " $modes " in
 		why="$CRIU check fails"
 	fi
 	if [ -n "$why" ]; then
-		echo "run-cr: CRIU interop modes (to-criu, from-criu) skipped: $why (scripts/build-criu.sh builds CRIU 4.2.1)"
-		modes=$(echo " $modes " | sed 's/ to-criu / /; s/ from-criu / /')
+		echo "run-cr: CRIU interop modes (to-criu, from-criu, shape) skipped: $why (scripts/build-criu.sh builds CRIU 4.2.1)"
+		modes=$(echo " $modes " | sed 's/ to-criu / /; s/ from-criu / /; s/ shape / /')
 	else
 		echo "run-cr: CRIU interop modes against $("$CRIU" --version | head -n 1)"
 	fi
@@ -113,7 +121,7 @@ dump_opts() {
 # and counted as skipped.
 criu_cannot() {
 	case $1/$2 in
-	unix/from-criu) echo "CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
+	unix/from-criu | unix/shape) echo "CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
 	esac
 }
 
@@ -156,6 +164,21 @@ prog_env() {
 # RLIMIT_NOFILE; CRIU goes on).
 criu_error() {
 	grep Error "$1" | grep -v "Can't setup RLIMIT_NOFILE for self" | head -n 1
+}
+
+# shape_unknown PROGRAM DIFF: the lines of DIFF (the output of
+# `criu-imgtool diff --shape`, "KIND PATH: A ..., B ...") that
+# SHAPE_KNOWN does not list for PROGRAM. Its lines are
+# "PROGRAM KIND PATH REASON...", PROGRAM * for every program; a line
+# without a reason lists nothing.
+shape_unknown() {
+	awk -v prog="$1" '
+		FILENAME == ARGV[1] {
+			if ($1 !~ /^#/ && NF >= 4 && ($1 == prog || $1 == "*")) known[$2 " " $3] = 1
+			next
+		}
+		{ key = $1 " " $2; sub(/:$/, "", key); if (!(key in known)) print }
+	' "$SHAPE_KNOWN" "$2"
 }
 
 # pids_of PSTREE_IMG: every pid and tid the image lists.
@@ -309,6 +332,29 @@ run_one() {
 				verdict="restore failed: $(tail -n 1 "$dir/cr.log")"
 			else
 				rpid=$(cat "$dir/rpid")
+			fi
+			;;
+		shape)
+			# Ours and CRIU's dump of the same live tree, compared by shape.
+			mkdir "$dir/ours" "$dir/criu"
+			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts --leave-running -D "$dir/ours" >"$dir/cr.log" 2>&1; then
+				verdict="dump --leave-running failed: $(tail -n 1 "$dir/cr.log")"
+			elif ! "$CRIU" dump -t "$pid" -D "$dir/criu" --leave-running $popts $copts -v4 -o dump.log >>"$dir/cr.log" 2>&1; then
+				verdict="criu dump --leave-running failed: $(criu_error "$dir/criu/dump.log")"
+			else
+				"$tools/criu-imgtool" diff --shape "$dir/ours" "$dir/criu" >"$dir/shape.diff" 2>>"$dir/cr.log"
+				case $? in
+				0 | 1)
+					if ! shape_unknown "$prog" "$dir/shape.diff" >"$dir/shape.unknown" 2>>"$dir/cr.log"; then
+						verdict="cannot read $SHAPE_KNOWN: $(tail -n 1 "$dir/cr.log")"
+					elif [ -s "$dir/shape.unknown" ]; then
+						verdict="ours (A) and CRIU's (B) differ in $(wc -l <"$dir/shape.unknown") ways, first $(head -n 1 "$dir/shape.unknown")"
+					else
+						rpid=$pid
+					fi
+					;;
+				*) verdict="criu-imgtool diff failed: $(tail -n 1 "$dir/cr.log")" ;;
+				esac
 			fi
 			;;
 		pipe)
