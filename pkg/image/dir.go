@@ -118,3 +118,62 @@ func WriteFile(dir, name string, img *Image) (err error) {
 	}
 	return nil
 }
+
+// ReplaceFile writes img as the image file name in dir, replacing whatever
+// had that name, atomically: the image goes into a new temporary file in
+// dir (mode 0600, O_EXCL), is synced, and is renamed over name; then dir is
+// synced. A reader sees the old file or the whole new one, never part of
+// it, and a symlink planted under name is replaced, never written through.
+// On failure the temporary file is removed and name is left as it was.
+//
+// It is for the files a later run writes again into an existing set, such
+// as stats-restore after each restore; WriteFile stays the rule for a new
+// set, where a name already taken is an error.
+func ReplaceFile(dir, name string, img *Image) (err error) {
+	if err := CheckName(name); err != nil {
+		return fmt.Errorf("replace image: %w", err)
+	}
+	// os.CreateTemp opens with O_CREATE|O_EXCL and mode 0600: it never
+	// follows or reuses what is already there.
+	f, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return fmt.Errorf("replace image %s: %w", name, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriter(f)
+	err = WriteImage(bw, img)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		return fmt.Errorf("replace image %s in %s: %w", name, dir, err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes the entries of dir durable (a rename into it, say).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync image directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync image directory %s: %w", dir, err)
+	}
+	return nil
+}

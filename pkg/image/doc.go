@@ -32,6 +32,12 @@
 // order, packed where the .proto says), so decoding and re-encoding a file
 // CRIU wrote gives back the same bytes.
 //
+// In an image directory a file is created with O_EXCL, O_NOFOLLOW and mode
+// 0600 (CreateFile, WriteFile), so nothing planted there is followed or
+// reused. A file a later run writes again into an existing set
+// (stats-restore after each restore) goes in with ReplaceFile: a temporary
+// file renamed over the name, so a reader sees the old file or the new one.
+//
 // # Kinds with more than entries
 //
 //	kind           entries                     after each entry
