@@ -31,7 +31,11 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 		UsageText: "criu-restore -D DIR [-d] [--pidfile FILE]\ncriu-restore [-d] [--pidfile FILE] < stream",
 		Description: "Without -D the images are read from standard input as a stream (a tar of\n" +
 			"image files, plain or zstd-compressed). Without -d criu-restore waits for the\n" +
-			"root task and exits with its exit code (128+N if signal N killed it).",
+			"root task and exits with its exit code (128+N if signal N killed it).\n\n" +
+			"A restore from -D writes stats-restore into DIR once the tree runs, as CRIU\n" +
+			"does (times in microseconds, pages restored; crit decode shows it); a restore\n" +
+			"from a stream has no directory and writes none. Failing to write it is a\n" +
+			"warning, not an error: the tree already runs.",
 		Version:         version.Version,
 		HideHelpCommand: true,
 		Reader:          stdin,
@@ -58,6 +62,9 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			}
 			if c.Bool("verbose") {
 				opts.Log = logw
+			}
+			opts.Warn = func(err error) {
+				fmt.Fprintf(c.App.ErrWriter, "criu-restore: warning: %v\n", err)
 			}
 			res, err := restore.Restore(opts)
 			if err != nil {

@@ -65,12 +65,15 @@ func (r *restorer) chooseScratch() error {
 // once all exist.
 func (r *restorer) createTree() error {
 	root := r.tree.root()
+	start := time.Now()
 	if err := r.createRoot(root); err != nil {
 		return err
 	}
+	r.stats.forking += time.Since(start)
 	if err := r.restoreNamespaces(root); err != nil {
 		return err
 	}
+	start = time.Now()
 	for _, t := range r.tree.tasks[1:] {
 		if err := r.forkChild(t.parent, t); err != nil {
 			return err
@@ -84,6 +87,7 @@ func (r *restorer) createTree() error {
 			return fmt.Errorf("restore group of pid %d: %w", t.pid, err)
 		}
 	}
+	r.stats.forking += time.Since(start)
 	return nil
 }
 

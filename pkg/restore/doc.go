@@ -147,6 +147,19 @@
 // before what they need are held in memory; nothing is written to disk.
 // The rest of each task is restored at the end of the stream.
 //
+// # stats-restore
+//
+// A restore from an image directory leaves stats-restore there once the
+// tree runs, as CRIU 4.2 does (podman's restore --print-stats reads it):
+// the time spent creating tasks and threads, the time from the start to
+// the moment the tree is let go, both in microseconds, and the pages put
+// into the tasks (stats.go says what each figure covers). It replaces any
+// stats-restore of an earlier restore atomically (image.ReplaceFile);
+// failing to write it is only a warning (Options.Warn), since the tree
+// already runs. A stream restore has no directory and writes none: CRIU
+// has no option to put it elsewhere (with --stream it writes it into -D,
+// the directory of the streamer's socket, which criu-restore has not).
+//
 // # Limits
 //
 // Tasks must live in criu-restore's namespaces, except for a UTS and an

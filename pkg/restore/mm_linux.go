@@ -578,7 +578,7 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 		sink = &streamSink{pid: t.pid, src: src, name: pagesName(p.pagesID), buf: make([]byte, pageBatchBytes)}
 	}
 	var vdso []byte
-	var vdsoBytes uint64
+	var vdsoBytes, written uint64
 	if p.vdso != nil {
 		vdso = make([]byte, p.vdso.size())
 	}
@@ -601,6 +601,7 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 				err = sink.skip(n, nil)
 			default:
 				err = sink.page(addr, n)
+				written += n
 			}
 			if err != nil {
 				return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
@@ -611,9 +612,14 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 	if err := sink.flush(); err != nil {
 		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 	}
+	r.stats.restored += written / pageSize
 	// A [vdso] the dump did not save whole cannot be compared.
 	if p.vdso != nil && vdsoBytes == p.vdso.size() {
-		return checkVdso(t, p, vdso)
+		if err := checkVdso(t, p, vdso); err != nil {
+			return err
+		}
+		// Its pages are in the task as the image has them.
+		r.stats.restored += vdsoBytes / pageSize
 	}
 	return nil
 }

@@ -25,6 +25,10 @@ type Options struct {
 	PidFile string
 	// Log, when set, receives a line per restore step.
 	Log io.Writer
+	// Warn, when set, is told what went wrong once the tree was already
+	// running, which does not fail the restore: stats-restore that could
+	// not be written into ImagesDir.
+	Warn func(error)
 }
 
 // Result describes a restored tree.

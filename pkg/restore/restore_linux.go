@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/ptrace"
 )
 
@@ -46,6 +47,7 @@ type restorer struct {
 	created []*task // tasks created so far, to kill on failure
 	timings []Timing
 	last    time.Time
+	stats   restoreStats
 }
 
 // pagesSource opens pages files by id.
@@ -57,7 +59,8 @@ type pagesSource interface {
 // tree runs, detached from criu-restore; unless opts.Detach, Restore then
 // waits for the root to exit. On failure every task it created is killed.
 func Restore(opts Options) (*Result, error) {
-	r := &restorer{opts: opts, self: os.Getpid(), last: time.Now()}
+	now := time.Now()
+	r := &restorer{opts: opts, self: os.Getpid(), last: now, stats: restoreStats{start: now}}
 	if opts.ImagesDir == "" {
 		if opts.Stream == nil {
 			return nil, errors.New("restore: no image directory and no stream")
@@ -102,7 +105,19 @@ func (r *restorer) run() (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	r.writeStats()
 	return r.finish(res)
+}
+
+// writeStats writes stats-restore into the image directory once the tree
+// runs, as CRIU does after it lets the tasks go. The restore is done by
+// then, so a failure is a warning, never an error (CRIU ignores it too,
+// having logged it).
+func (r *restorer) writeStats() {
+	err := image.ReplaceFile(r.opts.ImagesDir, statsName, r.stats.image())
+	if err != nil && r.opts.Warn != nil {
+		r.opts.Warn(fmt.Errorf("write %s: %w", statsName, err))
+	}
 }
 
 // prepare reads and checks the images, and checks the PIDs are free,
@@ -268,6 +283,7 @@ func (r *restorer) resume() (*Result, error) {
 	if err := r.detachAll(); err != nil {
 		return nil, err
 	}
+	r.stats.restore = time.Since(r.stats.start)
 	r.step("resume tasks")
 	return res, nil
 }

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +19,8 @@ const threadFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLON
 // its TID. They start stopped, picked up by the tracer, and share the
 // restored memory, files and signal actions.
 func (r *restorer) createThreads(t *task) error {
+	start := time.Now()
+	defer func() { r.stats.forking += time.Since(start) }()
 	leader := t.threads[0]
 	for _, tid := range t.tids[1:] {
 		if _, err := r.clone(t, leader, threadFlags, 0, tid); err != nil {
