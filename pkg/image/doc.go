@@ -80,5 +80,19 @@
 // and its namespaces, then task by task (core, ids, ..., mm, the pagemap and
 // right after it the pages it describes), shared-memory pagemaps each with
 // its pages, and the stats file last. A stream that ends before the two zero
-// blocks is cut, and reading it is ErrTruncated naming the file it was in.
+// blocks is cut, and reading it is ErrTruncated naming the file it was in.//
+// # Incremental chains
+//
+// A dump made on top of an earlier one (CRIU's --prev-images-dir) holds a
+// parent entry, usually a relative symlink, naming the earlier set; its
+// pagemap entries flagged PE_PARENT have their pages there, and that set
+// may point to its own parent in turn. Chain follows the links (the link
+// itself is followed, files inside are not: OpenFile), bounded by
+// MaxChainDepth and refusing loops:
+//
+//	dump2/                     dump1/                    pre/
+//	  parent -> ../dump1         parent -> ../pre          (no parent)
+//	  pagemap-42.img             pagemap-42.img            pagemap-42.img
+//	    PE_PARENT 0x1000+4  ---►   PE_PRESENT 0x1000+2 ...
+//	                               PE_PARENT  0x3000+2 ---►  PE_PRESENT ...
 package image
