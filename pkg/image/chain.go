@@ -34,6 +34,10 @@ var (
 	ErrChainLoop = errors.New("parent chain loops")
 	// ErrChainTooDeep: the chain has more than MaxChainDepth parents.
 	ErrChainTooDeep = errors.New("parent chain too deep")
+	// ErrNotInParent: a pagemap entry says its pages are in the parent,
+	// but the parent's pagemap of the same name does not hold them (no
+	// such pagemap, no entry there, or an entry without pages).
+	ErrNotInParent = errors.New("pages not in the parent image set")
 )
 
 // ParentDir returns the parent image directory of dir. The parent entry

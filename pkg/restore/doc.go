@@ -122,6 +122,21 @@
 //     exists; they, and the saved SO_REUSEADDR/SO_REUSEPORT of every inet
 //     socket, are let go right before the tree runs.
 //
+// # Incremental dumps
+//
+// An image directory made on top of an earlier dump (CRIU's
+// --prev-images-dir) has a parent link, and pagemap entries flagged
+// PE_PARENT (or in_parent) whose pages are in the parent's pagemap of the
+// same name, or further up (package image's Chain: the link is followed,
+// loops and chains over image.MaxChainDepth are refused). When a pagemap
+// is read, each such run is resolved to pieces of the parents' pages
+// files, so a missing parent, a parent pagemap that does not hold the
+// pages (image.ErrNotInParent) or a short parent pages file is refused
+// before anything is created. The sinks then read those pieces where they
+// are (the task opens each parent pages file it needs for its preadv) and
+// come back to the set's own pages file for the next present run. A
+// stream has no parent: PE_PARENT entries there are ErrNotSupported.
+//
 // # Registers
 //
 // A thread dumped inside a restartable system call (ax = -ERESTARTSYS,
@@ -169,7 +184,7 @@
 // criu-restore's own terminal is not done yet), fanotify, packet,
 // netlink and raw sockets, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, and other special
-// files, AIO rings, and incremental (parent) images
+// files, and AIO rings
 // are refused with ErrNotSupported before anything is created (from a
 // stream: as soon as the images that say so have come). Some task that
 // holds an epoll must hold all its targets at their numbers. As with

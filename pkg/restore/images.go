@@ -28,6 +28,16 @@ type imageSet struct {
 	// imgs are the images read so far; a nil value records a file that
 	// does not exist.
 	imgs map[string]*image.Image
+	// parents is the parent chain of a directory, opened when a pagemap
+	// has pages in the parent (an incremental dump).
+	parents *parentChain
+}
+
+// close closes the files the set holds open (its parents' pages files).
+func (s *imageSet) close() {
+	if s.parents != nil {
+		s.parents.close()
+	}
 }
 
 func newStreamSet() *imageSet {

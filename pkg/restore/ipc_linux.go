@@ -192,6 +192,17 @@ func (r *restorer) fillSysvShm(shmid uint64, src io.Reader) error {
 		src = rc
 	}
 	for _, run := range runs {
+		if run.inParent {
+			if run.end() > uint64(len(mem)) {
+				return fmt.Errorf("read %s: pages at %#x+%d beyond the %d-byte segment: %w", name, run.vaddr, run.nr, len(mem), ErrBadImage)
+			}
+			for _, pc := range run.from {
+				if err := readAt(pc.file, mem[pc.vaddr:pc.vaddr+pc.n], pc.off); err != nil {
+					return fmt.Errorf("restore SysV shared memory %d (%s): %w", shmid, name, err)
+				}
+			}
+			continue
+		}
 		if !run.present {
 			continue
 		}

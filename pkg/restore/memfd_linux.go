@@ -190,6 +190,18 @@ func (f *fileObjs) fillShmem(file *os.File, shmid uint64, src io.Reader) error {
 	size := uint64(st.Size)
 	buf := make([]byte, 0, 1<<20)
 	for _, run := range runs {
+		if run.inParent {
+			if run.end() > size {
+				return fmt.Errorf("read %s: pages at %#x+%d beyond the %d-byte object: %w", name, run.vaddr, run.nr, size, ErrBadImage)
+			}
+			if err := copyParentPieces(run.from, buf[:cap(buf)], func(b []byte, at uint64) error {
+				_, err := file.WriteAt(b, int64(at))
+				return err
+			}); err != nil {
+				return fmt.Errorf("restore shared memory %d (%s): %w", shmid, name, err)
+			}
+			continue
+		}
 		if !run.present {
 			continue
 		}

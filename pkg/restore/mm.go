@@ -195,10 +195,11 @@ func (p *mmPlan) checkGuard(g span) error {
 	return nil
 }
 
-// markPages checks that every present run lies in VMAs and marks them.
+// markPages checks that every run with pages (present, or in the parent)
+// lies in VMAs and marks them.
 func (p *mmPlan) markPages() error {
 	for _, run := range p.runs {
-		if !run.present {
+		if !run.present && !run.inParent {
 			continue
 		}
 		addr := run.vaddr

@@ -383,11 +383,18 @@ func (r *restorer) setMMMap(t *task, mm *images.MmEntry, exeFd uint64) error {
 
 // pageSink takes the pages of a pagemap in pages-file order: each piece is
 // either written into the task or skipped (kept aside when keep is set).
+// A sink reading a file can be moved to another place (seek) for pages in
+// a parent image set; a stream cannot.
 type pageSink interface {
 	page(addr, n uint64) error
 	skip(n uint64, keep []byte) error
+	seek(f *os.File, off uint64) error
 	flush() error
 }
+
+// errSeekStream is the seek of a sink that reads a stream. A stream's
+// pagemaps have no pages in a parent (readPagemap refuses them).
+var errSeekStream = fmt.Errorf("pages in a parent image set from a stream: %w", ErrNotSupported)
 
 // streamSink writes pages read from a stream with process_vm_writev: 4 MiB
 // and up to 1024 ranges per call.
@@ -434,6 +441,8 @@ func (s *streamSink) skip(n uint64, keep []byte) error {
 	return nil
 }
 
+func (s *streamSink) seek(*os.File, uint64) error { return errSeekStream }
+
 func (s *streamSink) flush() error {
 	if s.used == 0 {
 		return nil
@@ -465,14 +474,54 @@ type fileSink struct {
 	r    *restorer
 	t    *task
 	file *os.File
-	fd   uint64 // the task's fd of the pages file
-	off  uint64 // pages-file offset of the next piece
+	fd   uint64 // the task's fd of file
+	off  uint64 // offset in file of the next piece
+	// fds are the task's fds of the pages files opened, closed by close.
+	fds map[*os.File]uint64
 	// Pending ranges, read from pages-file offset start.
 	start  uint64
 	ranges [][2]uint64
 }
 
 const fileIovMax = 512
+
+// use has the task open f, once, and read the next pages from off of it.
+func (s *fileSink) use(f *os.File, off uint64) error {
+	fd, ok := s.fds[f]
+	if !ok {
+		b := newScratchBuf(s.t.scratch)
+		path := b.cstring(s.r.files.procPath(f))
+		if err := b.flush(s.t.pid); err != nil {
+			return err
+		}
+		var err error
+		fd, err = s.r.call(s.t, s.t.threads[0], "openat "+f.Name(), unix.SYS_OPENAT, atFDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC)
+		if err != nil {
+			return err
+		}
+		if s.fds == nil {
+			s.fds = map[*os.File]uint64{}
+		}
+		s.fds[f] = fd
+	}
+	s.file, s.fd, s.off = f, fd, off
+	return nil
+}
+
+func (s *fileSink) seek(f *os.File, off uint64) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.use(f, off)
+}
+
+// close has the task close the pages files it opened.
+func (s *fileSink) close() {
+	for _, fd := range s.fds {
+		s.r.call(s.t, s.t.threads[0], "close", unix.SYS_CLOSE, fd)
+	}
+	s.fds = nil
+}
 
 func (s *fileSink) page(addr, n uint64) error {
 	if len(s.ranges) == fileIovMax {
@@ -538,10 +587,11 @@ func (s *fileSink) flush() error {
 }
 
 // writePages puts the present pages of p's runs into the task, reading
-// them from src in order, except those of [vdso] (which must equal this
-// kernel's) and [vvar] (data the kernel provides). An image directory's
-// pages file is read by the task itself; a stream's pages go through
-// criu-restore.
+// them from src in order, and the pages of runs in the parent image set
+// from where the parent chain holds them, except those of [vdso] (which
+// must equal this kernel's) and [vvar] (data the kernel provides). An
+// image directory's pages files are read by the task itself; a stream's
+// pages go through criu-restore.
 func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 	var sink pageSink
 	u, err := r.openUffd(t, p)
@@ -563,17 +613,12 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 		}()
 		sink = us
 	} else if f, ok := src.(*os.File); ok {
-		b := newScratchBuf(t.scratch)
-		path := b.cstring(r.files.procPath(f))
-		if err := b.flush(t.pid); err != nil {
-			return err
-		}
-		fd, err := r.call(t, t.threads[0], "openat "+f.Name(), unix.SYS_OPENAT, atFDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC)
-		if err != nil {
+		fs := &fileSink{r: r, t: t}
+		defer fs.close()
+		if err := fs.use(f, 0); err != nil {
 			return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 		}
-		defer r.call(t, t.threads[0], "close", unix.SYS_CLOSE, fd)
-		sink = &fileSink{r: r, t: t, file: f, fd: fd}
+		sink = fs
 	} else {
 		sink = &streamSink{pid: t.pid, src: src, name: pagesName(p.pagesID), buf: make([]byte, pageBatchBytes)}
 	}
@@ -582,16 +627,15 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 	if p.vdso != nil {
 		vdso = make([]byte, p.vdso.size())
 	}
-	for _, run := range p.runs {
-		if !run.present {
-			continue
-		}
-		for addr := run.vaddr; addr < run.end(); {
+	// put hands the sink the pages [start, end), which it reads from
+	// where it is.
+	put := func(start, end uint64) error {
+		for addr := start; addr < end; {
 			v := p.vmaAt(addr)
 			if v == nil {
 				return fmt.Errorf("restore pages of pid %d: %#x is in no vma: %w", t.pid, addr, ErrBadImage)
 			}
-			n := min(run.end(), v.end()) - addr
+			n := min(end, v.end()) - addr
 			var err error
 			switch v.kind {
 			case vmaKindVdso:
@@ -607,6 +651,37 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 				return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 			}
 			addr += n
+		}
+		return nil
+	}
+	// Runs in the parent are read from the parent chain's pages files;
+	// the sink comes back to src, at off, for the next present run.
+	var off uint64
+	away := false
+	for _, run := range p.runs {
+		switch {
+		case run.present:
+			if away {
+				f, _ := src.(*os.File)
+				if err := sink.seek(f, off); err != nil {
+					return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
+				}
+				away = false
+			}
+			if err := put(run.vaddr, run.end()); err != nil {
+				return err
+			}
+			off += run.nr * pageSize
+		case run.inParent:
+			for _, pc := range run.from {
+				if err := sink.seek(pc.file, pc.off); err != nil {
+					return fmt.Errorf("restore pages of pid %d from %s: %w", t.pid, pc.file.Name(), err)
+				}
+				away = true
+				if err := put(pc.vaddr, pc.vaddr+pc.n); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if err := sink.flush(); err != nil {

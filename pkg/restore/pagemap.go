@@ -3,6 +3,7 @@ package restore
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
@@ -15,6 +16,18 @@ type pageRun struct {
 	vaddr   uint64
 	nr      uint64
 	present bool
+	// inParent: the pages are in the parent image set (PE_PARENT); from
+	// says where the parent chain holds them, in address order.
+	inParent bool
+	from     []pagePiece
+}
+
+// pagePiece is n bytes of pages for vaddr, at offset off of a pages file
+// of the parent chain.
+type pagePiece struct {
+	vaddr, n uint64
+	file     *os.File
+	off      uint64
 }
 
 func (p pageRun) end() uint64 { return p.vaddr + p.nr*pageSize }
@@ -23,8 +36,35 @@ func (p pageRun) end() uint64 { return p.vaddr + p.nr*pageSize }
 // user address space.
 const maxPages = 1 << 35
 
-// readPagemap reads a pagemap image: the id of its pages file and its runs.
+// readPagemap reads a pagemap image: the id of its pages file and its
+// runs, those in the parent image set resolved through the parent chain
+// (only an image directory has one).
 func readPagemap(set *imageSet, name string) (uint64, []pageRun, error) {
+	id, runs, err := readRuns(set, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	for i := range runs {
+		if !runs[i].inParent {
+			continue
+		}
+		if set.dir == "" {
+			return 0, nil, fmt.Errorf("read %s: pages at %#x in a parent image set: a %s has no parent (restore an incremental dump from its image directory): %w", name, runs[i].vaddr, set.where, ErrNotSupported)
+		}
+		c, err := set.chain()
+		if err != nil {
+			return 0, nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		if runs[i].from, err = c.resolve(1, name, runs[i].vaddr, runs[i].nr*pageSize); err != nil {
+			return 0, nil, fmt.Errorf("read %s: pages [%#x, %#x) in the parent: %w", name, runs[i].vaddr, runs[i].end(), err)
+		}
+	}
+	return id, runs, nil
+}
+
+// readRuns reads a pagemap image as it is: the id of its pages file and
+// its runs.
+func readRuns(set *imageSet, name string) (uint64, []pageRun, error) {
 	img, err := set.get(name)
 	if err != nil {
 		return 0, nil, err
@@ -49,15 +89,20 @@ func readPagemap(set *imageSet, name string) (uint64, []pageRun, error) {
 		if nr == 0 || nr > maxPages || pe.GetVaddr()%pageSize != 0 || pe.GetVaddr()+nr*pageSize < pe.GetVaddr() {
 			return 0, nil, fmt.Errorf("read %s: entry %d: %d pages at %#x: %w", name, i+1, nr, pe.GetVaddr(), ErrBadImage)
 		}
-		if pe.GetFlags()&images.PeParent != 0 || pe.GetInParent() {
-			return 0, nil, fmt.Errorf("read %s: entry %d: pages in a parent image set (incremental dump): %w", name, i+1, ErrNotSupported)
+		// As CRIU reads them (init_compat_pagemap_entry): the old
+		// in_parent field means PE_PARENT; an entry of before flags
+		// existed and not in the parent is present.
+		flags := pe.GetFlags()
+		if pe.GetInParent() {
+			flags |= images.PeParent
+		} else if pe.Flags == nil {
+			flags = images.PePresent
 		}
-		present := pe.GetFlags()&images.PePresent != 0
-		if pe.Flags == nil {
-			// Before flags existed every entry not in the parent was present.
-			present = true
+		run := pageRun{vaddr: pe.GetVaddr(), nr: nr, present: flags&images.PePresent != 0, inParent: flags&images.PeParent != 0}
+		if run.present && run.inParent {
+			return 0, nil, fmt.Errorf("read %s: entry %d: pages at %#x both present and in the parent: %w", name, i+1, pe.GetVaddr(), ErrBadImage)
 		}
-		runs = append(runs, pageRun{vaddr: pe.GetVaddr(), nr: nr, present: present})
+		runs = append(runs, run)
 	}
 	return id, runs, nil
 }

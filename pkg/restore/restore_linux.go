@@ -71,6 +71,7 @@ func Restore(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	defer set.close()
 	r.set, r.pages = set, dirPages{set}
 	return r.run()
 }

@@ -183,7 +183,7 @@ type uffdSink struct {
 	pid  int
 	name string
 
-	file *os.File // the pages file, or nil for a stream
+	file *os.File // the pages file read from, or nil for a stream
 	off  uint64   // file offset of the next piece
 	jobs []pageJob
 
@@ -197,9 +197,12 @@ type uffdSink struct {
 	failed atomic.Bool
 }
 
-// pageJob is one piece of a pages file: n bytes at file offset off go to
-// addr.
-type pageJob struct{ addr, n, off uint64 }
+// pageJob is one piece of a pages file: n bytes at offset off of file go
+// to addr (file is nil for a piece of a stream batch).
+type pageJob struct {
+	addr, n, off uint64
+	file         *os.File
+}
 
 // pageBatch is pages read from a stream: pieces of buf, each going to its
 // address.
@@ -227,7 +230,7 @@ func (s *uffdSink) page(addr, n uint64) error {
 	for n > 0 {
 		if s.file != nil {
 			k := min(n, pageBatchBytes)
-			s.jobs = append(s.jobs, pageJob{addr: addr, n: k, off: s.off})
+			s.jobs = append(s.jobs, pageJob{addr: addr, n: k, off: s.off, file: s.file})
 			s.off += k
 			addr += k
 			n -= k
@@ -292,11 +295,21 @@ func (s *uffdSink) copier(full <-chan *pageBatch, done chan<- error) {
 	done <- err
 }
 
+// seek moves a file sink to another pages file (pages in a parent image
+// set); the pieces listed so far keep their own.
+func (s *uffdSink) seek(f *os.File, off uint64) error {
+	if s.file == nil || f == nil {
+		return errSeekStream
+	}
+	s.file, s.off = f, off
+	return nil
+}
+
 func (s *uffdSink) skip(n uint64, keep []byte) error {
 	if s.file != nil {
 		if keep != nil {
 			if _, err := s.file.ReadAt(keep[:n], int64(s.off)); err != nil {
-				return fmt.Errorf("read %s: %w", s.name, truncatedErr(err))
+				return fmt.Errorf("read %s: %w", s.file.Name(), truncatedErr(err))
 			}
 		}
 		s.off += n
@@ -370,7 +383,7 @@ func (s *uffdSink) flush() error {
 				}
 				j := jobs[i]
 				b := buf[:j.n]
-				err := s.readAt(b, j.off)
+				err := readAt(j.file, b, j.off)
 				if err == nil {
 					err = s.put(j.addr, b)
 				}
@@ -386,9 +399,9 @@ func (s *uffdSink) flush() error {
 	return errors.Join(errs...)
 }
 
-func (s *uffdSink) readAt(b []byte, off uint64) error {
-	if _, err := s.file.ReadAt(b, int64(off)); err != nil {
-		return fmt.Errorf("read %s at %d: %w", s.name, off, truncatedErr(err))
+func readAt(f *os.File, b []byte, off uint64) error {
+	if _, err := f.ReadAt(b, int64(off)); err != nil {
+		return fmt.Errorf("read %s at %d: %w", f.Name(), off, truncatedErr(err))
 	}
 	return nil
 }
