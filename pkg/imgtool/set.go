@@ -33,6 +33,7 @@ type LoadOptions struct {
 // Set is an image set as read from a directory or a stream.
 type Set struct {
 	Source string           // the directory or stream file; "stream" for a stream read from a reader
+	Dir    string           // the directory, when read from one (its parent chain can be followed)
 	Order  []string         // file names as found (dir: sorted; stream: stream order)
 	Files  map[string]*File // by name
 	opts   LoadOptions
@@ -82,7 +83,7 @@ func LoadDir(dir string, opts LoadOptions) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{Source: dir, Files: map[string]*File{}, opts: opts}
+	s := &Set{Source: dir, Dir: dir, Files: map[string]*File{}, opts: opts}
 	for _, name := range names {
 		f, err := image.OpenFile(dir, name)
 		if err != nil {

@@ -99,6 +99,7 @@ func Verify(s *Set) []Problem {
 			v.pagemap(name, nil)
 		}
 	}
+	v.parents()
 	for _, name := range s.Order {
 		if image.Pages.MatchFile(name) && !v.claimed[name] {
 			v.add(name, "no pagemap refers to it")
