@@ -140,8 +140,14 @@ criu_cannot() {
 # nftables) would drop the probe, and without either the harness must pass
 # --network-lock skip. CRIU fails the same way on its own dump of tcp.
 # Our restore lets the connections go only once all of them exist.
+#
+# pty/from-criu: output queued at a master in packet mode. CRIU's dump
+# reads it out with each read's status byte (TIOCPKT_DATA) and keeps that
+# byte in tty-data.img as data (tty.c: tty_do_dump_queued_data), so the
+# restored reader gets a NUL before it; our dump keeps the data alone.
 criu_cannot_part() {
 	case $1/$2 in
+	pty/from-criu) echo "output queued at a packet-mode pty master: CRIU's dump keeps each read's packet status byte in tty-data.img as data (tty.c: tty_do_dump_queued_data)" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -150,12 +156,15 @@ criu_cannot_part() {
 # restore leaves personality(2) as criu's own, so creds does not set or
 # check it when CRIU restores it; tcp sends only data that gets acked
 # when CRIU restores it (criu_cannot_part); CRIU does not restore a
-# terminal's exclusive mode (TIOCEXCL), so pty does not set it then.
+# terminal's exclusive mode (TIOCEXCL), so pty does not set it then, and
+# leaves no output queued at its packet-mode master when CRIU dumps it
+# (criu_cannot_part).
 prog_env() {
 	case $1/$2 in
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
 	pty/to-criu) echo "PTY_NO_EXCL=1" ;;
+	pty/from-criu) echo "PTY_NO_PKT_DATA=1" ;;
 	esac
 }
 

@@ -61,6 +61,13 @@
 //	                           master's; a slave's from /proc/PID/stat when it
 //	                           is the task's controlling terminal), lock,
 //	                           packet and exclusive modes, termios, window
+//	read(2), non-blocking      data queued in a pty pair both of whose sides
+//	                           the tree holds, each way (tty-data.img), as
+//	                           CRIU 4.2 reads it once every task is dumped;
+//	                           written back into the pair when the tree goes
+//	                           on (LeaveRunning, or a failed dump). Unlike
+//	                           CRIU, a packet-mode master's status bytes are
+//	                           not kept as data
 //	injected syscalls          clear_child_tid, securebits (pkg/compel)
 //	the parasite blob          sigactions, itimers, POSIX timers, brk, umask,
 //	                           prctl state, sigaltstack, parent-death signal
@@ -81,8 +88,7 @@
 // terminals other than ptys (/dev/tty, consoles, serial lines); a pty
 // slave whose master is outside the tree, or a terminal whose session
 // leader is, unless Options.ShellJob (CRIU's --shell-job), which allows
-// one such slave; data queued in a pty (CRIU 4.2 reads it out into
-// tty-data.img; this dump does not, and leaves it in place); fanotify and anonymous-inode files other than eventfd, epoll,
+// one such slave; fanotify and anonymous-inode files other than eventfd, epoll,
 // signalfd, timerfd and inotify; a semaphore eventfd (the image has no
 // place for EFD_SEMAPHORE); an epoll whose target is open in another task
 // only; sockets other than unix, TCP and UDP; a unix socket connected to

@@ -89,6 +89,8 @@ type dumper struct {
 	socks       sockState
 	ttys        ttyState
 	shellJob    bool
+	// leaveRunning: the tree goes on after the dump (Options.LeaveRunning).
+	leaveRunning bool
 
 	stats dumpStats
 }
@@ -388,6 +390,7 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 // close releases what the dump holds open.
 func (d *dumper) close() {
 	d.closeSockets()
+	d.closeTTYs()
 	for _, p := range d.pages {
 		if p.closer != nil {
 			p.closer.Close()
@@ -449,6 +452,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 	d.locks.enabled = o.FileLocks
 	d.socks.tcpEstablished = o.TCPEstablished
 	d.shellJob = o.ShellJob
+	d.leaveRunning = o.LeaveRunning
 	defer d.close()
 	d.stats.frozenSince = start
 	attaching := time.Now()
@@ -506,6 +510,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 	} else {
 		err = att.kill()
 		d.dropTCP()
+		d.ttys.writtenBack = true // the data is in the images, its readers are gone
 	}
 	if inDir {
 		if rerr := os.Remove(filepath.Join(o.Dir, seize.FreezeFile)); rerr != nil {
@@ -555,6 +560,9 @@ func (d *dumper) collect(ctx context.Context) error {
 		return err
 	}
 	if err := d.ttysDone(d.shellJob); err != nil {
+		return err
+	}
+	if err := d.ttyQueued(d.leaveRunning); err != nil {
 		return err
 	}
 	if err := d.dumpNamespaces(root.pid); err != nil {

@@ -21,6 +21,21 @@ type ttyState struct {
 	infos map[uint32]*images.TtyInfoEntry
 	// order is the order the infos were met in (CRIU writes them so).
 	order []uint32
+	// files are our copies of the first open file met of each side, by
+	// tty_info id: the queued data is read out through them, and written
+	// back through them when the tree goes on.
+	files map[uint32]*os.File
+	// queued is the data read out of each pty side (ttyQueued), in
+	// tty-data.img's order; writtenBack says it went back already.
+	queued      []ttyData
+	writtenBack bool
+}
+
+// ttyData is what was queued at one side of a pty: input the slave had
+// not read, or output the master had not read.
+type ttyData struct {
+	id   uint32 // tty_info id of the side it was read from
+	data []byte
 }
 
 // isTTY says whether a character device is a terminal.
@@ -56,6 +71,15 @@ func (d *dumper) tty(t *taskDump, f *fdFile, id, flags uint32, fown *images.Fown
 		if d.ttys.infos == nil {
 			d.ttys.infos = map[uint32]*images.TtyInfoEntry{}
 		}
+		// Our own copy of the file, for the queued data (ttyQueued).
+		mine, err := unix.FcntlInt(theirs.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("duplicate %s: %w", f.fs.link, err)
+		}
+		if d.ttys.files == nil {
+			d.ttys.files = map[uint32]*os.File{}
+		}
+		d.ttys.files[infoID] = os.NewFile(uintptr(mine), f.fs.link)
 		d.ttys.infos[infoID] = info
 		d.ttys.order = append(d.ttys.order, infoID)
 	}
@@ -224,7 +248,8 @@ func (d *dumper) ttysDone(shellJob bool) error {
 	return nil
 }
 
-// ttyImages encodes tty-info.img, in the order the terminals were met.
+// ttyImages encodes tty-info.img, in the order the terminals were met,
+// and tty-data.img when data was queued.
 func (d *dumper) ttyImages() error {
 	if len(d.ttys.order) == 0 {
 		return nil
@@ -238,5 +263,150 @@ func (d *dumper) ttyImages() error {
 		return err
 	}
 	d.out[image.TTYInfo.FileName(nil)] = img
+	if len(d.ttys.queued) == 0 {
+		return nil
+	}
+	var ds []*images.TtyDataEntry
+	for _, q := range d.ttys.queued {
+		ds = append(ds, &images.TtyDataEntry{TtyId: ptr(q.id), Data: q.data})
+	}
+	if img, err = encodeImage(image.TTYData, msgs(ds...)...); err != nil {
+		return err
+	}
+	d.out[image.TTYData.FileName(nil)] = img
 	return nil
+}
+
+// ttyDataMax is the most CRIU reads out of one side of a pty (16 KiB):
+// what is queued beyond it is left in place.
+const ttyDataMax = 16384
+
+// ttyQueued reads out the data queued in every pty pair whose both sides
+// the tree holds, as CRIU does once every task is dumped: through the
+// first file met of each side, made non-blocking for the time of the
+// read, until the side has no more (or ttyDataMax). What the slave
+// gives is input its reader had not read yet, what the master gives is
+// output its reader had not read yet. Pairs go in CRIU's order: the last
+// pair met first, and in a pair the side met first.
+//
+// Reading takes the data out of the terminal. When the tree goes on
+// (leaveRunning) it is written back at once, each side's data into the
+// other side, as CRIU does; after a failure, before the tree is thawed,
+// the same is done (closeTTYs). A master in packet mode gives a status byte before
+// each read's data; it is not kept (CRIU keeps it, and its restore then
+// writes it into the slave as data).
+func (d *dumper) ttyQueued(leaveRunning bool) error {
+	var firsts []uint32
+	paired := map[uint32]bool{}
+	for _, id := range d.ttys.order {
+		other := id ^ 1
+		if paired[id] || d.ttys.infos[other] == nil {
+			continue
+		}
+		paired[id], paired[other] = true, true
+		firsts = append(firsts, id)
+	}
+	for i := len(firsts) - 1; i >= 0; i-- {
+		for _, id := range []uint32{firsts[i], firsts[i] ^ 1} {
+			_, master := ttyimg.Index(id)
+			packet := master && d.ttys.infos[id].GetPacketMode()
+			data, err := readQueued(d.ttys.files[id], packet)
+			if err != nil {
+				return fmt.Errorf("read data queued in %s: %w", d.ttys.files[id].Name(), err)
+			}
+			if len(data) > 0 {
+				d.ttys.queued = append(d.ttys.queued, ttyData{id: id, data: data})
+			}
+		}
+	}
+	if leaveRunning {
+		return d.ttyWriteBack()
+	}
+	return nil
+}
+
+// readQueued reads what a pty side has queued, without waiting.
+func readQueued(f *os.File, packet bool) ([]byte, error) {
+	var out []byte
+	err := nonblocking(f, func(fd int) error {
+		buf := make([]byte, 1+4096) // a status byte, then data
+		for len(out) < ttyDataMax {
+			want := min(4096, ttyDataMax-len(out))
+			if packet {
+				want++
+			}
+			n, err := unix.Read(fd, buf[:want])
+			switch {
+			case errors.Is(err, unix.EINTR):
+				continue
+			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EIO), err == nil && n == 0:
+				// Nothing more; EIO: the other side is closed.
+				return nil
+			case err != nil:
+				return err
+			}
+			got := buf[:n]
+			if packet {
+				if got[0] != unix.TIOCPKT_DATA {
+					continue // a status change, no data
+				}
+				got = got[1:]
+			}
+			out = append(out, got...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// nonblocking runs do on f's descriptor with O_NONBLOCK set, and then
+// puts its status flags back as they were: the description is the
+// task's own.
+func nonblocking(f *os.File, do func(fd int) error) error {
+	fd := int(f.Fd())
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return fmt.Errorf("read flags: %w", err)
+	}
+	if fl&unix.O_NONBLOCK == 0 {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl|unix.O_NONBLOCK); err != nil {
+			return fmt.Errorf("make non-blocking: %w", err)
+		}
+		defer unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl)
+	}
+	return do(fd)
+}
+
+// ttyWriteBack puts the queued data back into the terminals it was read
+// from, once: the data of a side is written into the other side (input
+// the slave had queued into the master, output the master had queued
+// into the slave), as CRIU does. A terminal never promised delivery, so
+// a short write is not an error; a failed one is.
+func (d *dumper) ttyWriteBack() error {
+	if d.ttys.writtenBack {
+		return nil
+	}
+	d.ttys.writtenBack = true
+	var errs []error
+	for _, q := range d.ttys.queued {
+		to := d.ttys.files[q.id^1]
+		err := nonblocking(to, func(fd int) error {
+			_, err := unix.Write(fd, q.data)
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("write queued data back into %s: %w", to.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeTTYs drops our copies of the terminals. Data still read out of
+// them goes back first: the dump failed, and the tree goes on.
+func (d *dumper) closeTTYs() {
+	_ = d.ttyWriteBack() // the dump has failed already; its error is the one to report
+	for _, f := range d.ttys.files {
+		f.Close()
+	}
+	d.ttys.files = nil
 }

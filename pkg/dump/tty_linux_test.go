@@ -1,12 +1,16 @@
 package dump
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -21,14 +25,16 @@ import (
 // TestDumpPty dumps test/programs/pty.c (a master in packet mode with its
 // termios and window, a locked master, a child whose controlling terminal
 // is the slave, made exclusive, with its grandchild's group in the
-// foreground) and checks the entries against what the program set up and
-// against the shape of CRIU 4.2's in the zoo set pty00.
+// foreground; a raw pair with data queued both ways, and output queued
+// at the packet-mode master) and checks the entries against what the
+// program set up and against the shape of CRIU 4.2's in the zoo set
+// pty00. The program checks after the dump that the data is back.
 func TestDumpPty(t *testing.T) {
 	p := testProgram(t, "pty")
 	dir := dumpLeave(t, p, Options{})
 	es := fileEntries(t, dir, images.FdTypes_TTY)
-	if len(es) != 3 {
-		t.Fatalf("%d TTY file entries, want 3 (two masters, one slave file shared by two tasks)", len(es))
+	if len(es) != 5 {
+		t.Fatalf("%d TTY file entries, want 5 (three masters, a slave file shared by two tasks, the raw pair's slave)", len(es))
 	}
 	checkShape(t, es, images.FdTypes_TTY, []string{"pty00"})
 	regs := map[uint32]string{}
@@ -70,14 +76,49 @@ func TestDumpPty(t *testing.T) {
 			slaves = append(slaves, in)
 		}
 	}
-	if len(masters) != 2 || len(slaves) != 1 {
-		t.Fatalf("tty-info.img: %d masters and %d slaves, want 2 and 1", len(masters), len(slaves))
+	if len(masters) != 3 || len(slaves) != 2 {
+		t.Fatalf("tty-info.img: %d masters and %d slaves, want 3 and 2", len(masters), len(slaves))
 	}
-	m, m2 := masters[0], masters[1]
-	if m.GetLocked() {
-		m, m2 = m2, m
+	// m is in packet mode, m2 locked, m3 the raw pair's; s has a session.
+	var m, m2, m3, s, s3 *images.TtyInfoEntry
+	for _, in := range masters {
+		switch {
+		case in.GetPacketMode():
+			m = in
+		case in.GetLocked():
+			m2 = in
+		default:
+			m3 = in
+		}
 	}
-	s := slaves[0]
+	for _, in := range slaves {
+		if in.GetSid() != 0 {
+			s = in
+		} else {
+			s3 = in
+		}
+	}
+	if m == nil || m2 == nil || m3 == nil || s == nil || s3 == nil {
+		t.Fatalf("tty-info.img: cannot tell the terminals apart: masters %v slaves %v", masters, slaves)
+	}
+	if idx, _ := ttyimg.Index(s3.GetId()); idx != m3.GetPty().GetIndex() {
+		t.Errorf("raw slave index %d, its master's %d", idx, m3.GetPty().GetIndex())
+	}
+	// The queued data, as CRIU orders it (the pair met last first, the
+	// side met first first) and without packet mode's status byte.
+	var data []string
+	for _, e := range readImg(t, dir, "tty-data.img").Entries {
+		de := e.Msg.(*images.TtyDataEntry)
+		data = append(data, fmt.Sprintf("%#x %q", de.GetTtyId(), de.GetData()))
+	}
+	want := []string{
+		fmt.Sprintf("%#x %q", m3.GetId(), "output m3 has not read"),
+		fmt.Sprintf("%#x %q", s3.GetId(), "input s3 has not read"),
+		fmt.Sprintf("%#x %q", m.GetId(), "output m has not read\n"),
+	}
+	if !reflect.DeepEqual(data, want) {
+		t.Errorf("tty-data.img: %q, want %q", data, want)
+	}
 	if idx, _ := ttyimg.Index(s.GetId()); idx != m.GetPty().GetIndex() {
 		t.Errorf("slave index %d, master's %d", idx, m.GetPty().GetIndex())
 	}
@@ -133,7 +174,23 @@ func TestDumpPty(t *testing.T) {
 			}
 		}
 	}
-	debianCrit(t, dir, "files.img", "tty-info.img")
+	debianCrit(t, dir, "files.img", "tty-info.img", "tty-data.img")
+}
+
+// TestDumpPtyRollback: a dump that fails after reading the data queued
+// in the program's ptys (not to leave the tree running, so the data is
+// not written back at once) puts it back before the tree goes on: the
+// program finds it all, once.
+func TestDumpPtyRollback(t *testing.T) {
+	p := testProgram(t, "pty")
+	in := seizeStream(t, p.pid)
+	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 4 << 10}})
+	if !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("dump to a broken stream: %v, want EPIPE", err)
+	}
+	if got := p.finishRepeat(t); got != "PASS" {
+		t.Errorf("program after the failed dump: %s", got)
+	}
 }
 
 // TestDumpOutsideTerminal dumps a program holding a pty slave whose

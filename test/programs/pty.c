@@ -3,15 +3,21 @@
  *       with its own termios (no echo, no output processing, odd control
  *       characters) and window size;
  *   m2: a second master left locked (never unlocked);
+ *   m3 and its slave s3, both held here, raw (no echo, no processing);
  *   a child in a session of its own whose controlling terminal is m's
  *   slave, made exclusive (unless PTY_NO_EXCL: CRIU does not restore
  *   TIOCEXCL), and a grandchild in a group of its own that is the
  *   terminal's foreground group and answers "ping" lines with "PONG".
+ * Data is left queued in both directions: input written into m3 that s3
+ * has not read, output written into s3 that m3 has not read, and output
+ * the child wrote on m's slave that m (packet mode) has not read (unless
+ * PTY_NO_PKT_DATA: CRIU keeps packet mode's status byte in that data).
  * Checks after SIGTERM: both masters have their pts index, m its termios,
- * window size, packet mode and flags, m2 is still locked; the child still
- * leads its session with the slave as controlling terminal and the
- * grandchild's group in the foreground, the slave is still exclusive; a
- * line goes through the terminal and the answer comes back. */
+ * window size, packet mode and flags, m2 is still locked; the queued data
+ * is still there, each piece once; the child still leads its session with
+ * the slave as controlling terminal and the grandchild's group in the
+ * foreground, the slave is still exclusive; a line goes through the
+ * terminal and the answer comes back. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +60,26 @@ static int pts_index(int m)
 {
 	int n = -1;
 	return ioctl(m, TIOCGPTN, &n) ? -1 : n;
+}
+
+/* What is left queued in each direction. */
+static const char queued_in[] = "input s3 has not read";
+static const char queued_out[] = "output m3 has not read";
+static const char queued_pkt[] = "output m has not read\n";
+
+/* Reads what fd has queued, waiting up to 1 s for the first bytes and
+ * 100 ms for more; returns the count. */
+static size_t drain(int fd, char *buf, size_t size)
+{
+	size_t got = 0;
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	for (int wait = 1000; got < size && poll(&pf, 1, wait) == 1; wait = 100) {
+		ssize_t n = read(fd, buf + got, size - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	return got;
 }
 
 /* The grandchild: answers every "ping" line on the terminal. */
@@ -182,12 +208,31 @@ int main(int argc, char **argv)
 		setpgid(gc, gc);
 		if (tcsetpgrp(s, gc))
 			_exit(5);
-		if (write(rsp[1], "R", 2) != 2)
+		if (!getenv("PTY_NO_PKT_DATA") && write(s, queued_pkt, strlen(queued_pkt)) != (ssize_t)strlen(queued_pkt))
 			_exit(6);
+		if (write(rsp[1], "R", 2) != 2)
+			_exit(7);
 		child_checks(s, gc, req[0], rsp[1], idx);
 	}
 	close(req[0]);
 	close(rsp[1]);
+
+	int m3 = posix_openpt(O_RDWR | O_NOCTTY);
+	if (m3 < 0 || grantpt(m3) || unlockpt(m3))
+		crt_setup_fail("posix_openpt 3: %s", strerror(errno));
+	char *sname3 = ptsname(m3);
+	int s3 = sname3 ? open(sname3, O_RDWR | O_NOCTTY) : -1;
+	if (s3 < 0)
+		crt_setup_fail("open slave of m3: %s", strerror(errno));
+	struct termios raw;
+	if (tcgetattr(s3, &raw))
+		crt_setup_fail("tcgetattr s3: %s", strerror(errno));
+	cfmakeraw(&raw);
+	if (tcsetattr(s3, TCSANOW, &raw))
+		crt_setup_fail("tcsetattr s3: %s", strerror(errno));
+	if (write(m3, queued_in, strlen(queued_in)) != (ssize_t)strlen(queued_in) ||
+	    write(s3, queued_out, strlen(queued_out)) != (ssize_t)strlen(queued_out))
+		crt_setup_fail("queue data in m3/s3: %s", strerror(errno));
 	char buf[256];
 	if (read(rsp[0], buf, sizeof(buf)) != 2 || buf[0] != 'R') {
 		int st = 0;
@@ -220,6 +265,22 @@ int main(int argc, char **argv)
 	CHECK(!ioctl(m, TIOCGWINSZ, &ws) && ws.ws_row == want_ws.ws_row && ws.ws_col == want_ws.ws_col &&
 		      ws.ws_xpixel == want_ws.ws_xpixel && ws.ws_ypixel == want_ws.ws_ypixel,
 	      "window %ux%u %ux%u", ws.ws_row, ws.ws_col, ws.ws_xpixel, ws.ws_ypixel);
+
+	/* The queued data, each piece once. */
+	char q[256];
+	size_t qn = drain(s3, q, sizeof(q) - 1);
+	q[qn] = 0;
+	CHECK(qn == strlen(queued_in) && !memcmp(q, queued_in, qn), "queued input at s3: %zu bytes \"%s\"", qn, q);
+	qn = drain(m3, q, sizeof(q) - 1);
+	q[qn] = 0;
+	CHECK(qn == strlen(queued_out) && !memcmp(q, queued_out, qn), "queued output at m3: %zu bytes \"%s\"", qn, q);
+	if (!getenv("PTY_NO_PKT_DATA")) {
+		/* Packet mode: one status byte, then the data. */
+		qn = drain(m, q, sizeof(q) - 1);
+		q[qn] = 0;
+		CHECK(qn == 1 + strlen(queued_pkt) && q[0] == TIOCPKT_DATA && !memcmp(q + 1, queued_pkt, qn - 1),
+		      "queued output at m: %zu bytes \"%s\"", qn, qn ? q + 1 : q);
+	}
 
 	/* The child's view. */
 	CHECK(write(req[1], "c", 1) == 1, "ask child: %s", strerror(errno));
