@@ -28,14 +28,17 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 	return &cli.App{
 		Name:      "criu-restore",
 		Usage:     "recreate a process tree from checkpoint images",
-		UsageText: "criu-restore -D DIR [-d] [--pidfile FILE]\ncriu-restore [-d] [--pidfile FILE] < stream",
+		UsageText: "criu-restore -D DIR [-d] [-j] [--pidfile FILE]\ncriu-restore [-d] [--pidfile FILE] < stream",
 		Description: "Without -D the images are read from standard input as a stream (a tar of\n" +
 			"image files, plain or zstd-compressed). Without -d criu-restore waits for the\n" +
 			"root task and exits with its exit code (128+N if signal N killed it).\n\n" +
 			"A restore from -D writes stats-restore into DIR once the tree runs, as CRIU\n" +
 			"does (times in microseconds, pages restored; crit decode shows it); a restore\n" +
 			"from a stream has no directory and writes none. Failing to write it is a\n" +
-			"warning, not an error: the tree already runs.",
+			"warning, not an error: the tree already runs.\n\n" +
+			"With -j (--shell-job) a tree dumped with criu-parasite --shell-job gets\n" +
+			"criu-restore's terminal, its standard input, in place of the terminal it had\n" +
+			"outside, and its root's process group becomes the terminal's foreground group.",
 		Version:         version.Version,
 		HideHelpCommand: true,
 		Reader:          stdin,
@@ -44,6 +47,7 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "images-dir", Aliases: []string{"D"}, Usage: "restore from the images in this directory instead of standard input"},
 			&cli.BoolFlag{Name: "restore-detached", Aliases: []string{"d"}, Usage: "exit once the tree runs instead of waiting for its root"},
+			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "give the tree this terminal (standard input) in place of the one it had outside (a dump with --shell-job)"},
 			&cli.StringFlag{Name: "pidfile", Usage: "write the root task's pid to this file"},
 			&cli.BoolFlag{Name: "verbose", Usage: "say how long each step took"},
 		},
@@ -55,6 +59,10 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 				ImagesDir: c.String("images-dir"),
 				Detach:    c.Bool("restore-detached"),
 				PidFile:   c.String("pidfile"),
+				ShellJob:  c.Bool("shell-job"),
+			}
+			if f, ok := stdin.(*os.File); ok && opts.ShellJob {
+				opts.Terminal = f
 			}
 			if opts.ImagesDir == "" {
 				opts.Stream = stdin

@@ -107,7 +107,15 @@
 // controlling terminal opens its slave, takes it (TIOCSCTTY) and gives
 // the foreground to the saved group, as CRIU does: tasks of the session
 // other than the leader come back without a controlling terminal, as
-// with CRIU. Two
+// with CRIU. A shell job (a dump with --shell-job: one pty slave whose
+// master was outside the tree, the shell's terminal) needs
+// Options.ShellJob, as CRIU's --shell-job: every file of that slave
+// becomes criu-restore's terminal, its standard input (the first a
+// duplicate of it, the others opened again), which gets the slave's
+// owner, termios and window size; a root that did not lead its session
+// stays in criu-restore's (see planSessions), and its group is made the
+// terminal's foreground group right before the tree runs (criu-restore
+// must have that terminal as its controlling terminal). Two
 // things need the task itself or the whole tree:
 //
 //   - epoll targets are keyed by file and fd number in the fd table of the
@@ -180,8 +188,8 @@
 // Tasks must live in criu-restore's namespaces, except for a UTS and an
 // IPC namespace of the root's own, which are recreated (with every SysV
 // object at its id); terminals other than ptys, a pty slave whose master
-// is not in the images (a dump with --shell-job: giving the tree
-// criu-restore's own terminal is not done yet), fanotify, packet,
+// is not in the images without Options.ShellJob (or hung up, or more
+// than one), fanotify, packet,
 // netlink and raw sockets, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, and other special
 // files, and AIO rings

@@ -22,6 +22,9 @@ var (
 	// ErrNotSupported: the image set holds state this restorer does not
 	// know how to bring back (a socket, a namespace, a seccomp filter, ...).
 	ErrNotSupported = errors.New("not supported")
+	// ErrNoTerminal: a shell job (Options.ShellJob) is to get
+	// criu-restore's terminal, and its standard input is none.
+	ErrNoTerminal = errors.New("no terminal")
 	// ErrTaskDied: a task being restored exited or was killed before the
 	// restore was finished.
 	ErrTaskDied = errors.New("task died during restore")

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"io"
+	"os"
 	"time"
 )
 
@@ -21,6 +22,19 @@ type Options struct {
 	// reaping every child that exits meanwhile (the tree's orphans come
 	// back to it), and reports the root's status.
 	Detach bool
+	// ShellJob gives the tree Terminal in place of the terminal it had
+	// outside (criu-restore --shell-job, as CRIU's): a dump with
+	// --shell-job records a pty slave whose master no task held, and
+	// each file of it comes back as Terminal, which gets the slave's
+	// termios and window size; a root that did not lead its session
+	// stays in criu-restore's, and its process group becomes the
+	// terminal's foreground group. Without ShellJob such images are
+	// refused.
+	ShellJob bool
+	// Terminal is the terminal of a shell job: criu-restore's standard
+	// input, which must be a terminal, and, for the foreground group, its
+	// controlling terminal. Nil means os.Stdin.
+	Terminal *os.File
 	// PidFile, when set, gets the root's PID once the tree is ready to run.
 	PidFile string
 	// Log, when set, receives a line per restore step.

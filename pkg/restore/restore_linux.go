@@ -281,6 +281,9 @@ func (r *restorer) resume() (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := r.shellJobForeground(); err != nil {
+		return nil, err
+	}
 	if err := r.detachAll(); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 
@@ -29,6 +30,9 @@ type ttyTables struct {
 	// order is tty-info.img's order.
 	order []*images.TtyInfoEntry
 	data  map[uint32][]byte
+	// shellTerm is the terminal a shell job gets in place of its outside
+	// one (Options.Terminal), once a file of it has been given.
+	shellTerm *os.File
 }
 
 // ttys reads the terminal images on first use.
@@ -115,7 +119,9 @@ func (f *fileObjs) ptyOf(e *images.FileEntry) (*ptyFile, error) {
 
 // checkTty refuses, before anything is made, a terminal that cannot come
 // back: other than a pty, or a pty slave whose master is not in the
-// images (the shell's terminal of a dump with --shell-job).
+// images (the shell's terminal of a dump with --shell-job) unless
+// Options.ShellJob and a terminal to give in its place. As CRIU, one such
+// slave at most, and not a hung-up one.
 func (f *fileObjs) checkTty(e *images.FileEntry) error {
 	p, err := f.ptyOf(e)
 	if err != nil {
@@ -124,11 +130,85 @@ func (f *fileObjs) checkTty(e *images.FileEntry) error {
 	if p.master {
 		return nil
 	}
-	if _, ok := f.masterOf(p.index); !ok {
-		return fmt.Errorf("terminal /dev/pts/%d (file id %d): its master is not in the images (the dumped tree's outside terminal): %w",
-			p.index, e.GetId(), ErrNotSupported)
+	if _, ok := f.masterOf(p.index); ok {
+		return nil
 	}
-	return nil
+	name := fmt.Sprintf("terminal /dev/pts/%d (file id %d)", p.index, e.GetId())
+	if p.info.Termios == nil {
+		return fmt.Errorf("%s: hung up, and its master is not in the images: %w", name, ErrNotSupported)
+	}
+	if !f.r.opts.ShellJob {
+		return fmt.Errorf("%s has its master outside the images: the tree was dumped as a shell job (--shell-job); pass --shell-job to give it criu-restore's terminal: %w",
+			name, ErrNotSupported)
+	}
+	tt, err := f.ttys()
+	if err != nil {
+		return err
+	}
+	for _, in := range tt.order {
+		index, master := ttyimg.Index(in.GetId())
+		if master || index == p.index || in.Termios == nil {
+			continue
+		}
+		if _, paired := tt.infos[ttyimg.InfoID(index, true)]; !paired {
+			return fmt.Errorf("%s and /dev/pts/%d both have their master outside the images: a shell job has one outside terminal: %w",
+				name, index, ErrBadImage)
+		}
+	}
+	_, err = f.shellTerminal()
+	return err
+}
+
+// shellTerminal is the terminal a shell job gets, checked to be one.
+func (f *fileObjs) shellTerminal() (*os.File, error) {
+	term := f.r.opts.Terminal
+	if term == nil {
+		term = os.Stdin
+	}
+	if _, err := unix.IoctlGetTermios(int(term.Fd()), unix.TCGETS); err != nil {
+		return nil, fmt.Errorf("shell job: standard input (%s) is not a terminal to give the tree in place of its own: %w: %w", term.Name(), ErrNoTerminal, err)
+	}
+	return term, nil
+}
+
+// shellJobFile gives a file of a shell job's outside terminal (pty slave
+// p, file id): the terminal of Options.Terminal, as CRIU gives its stdin.
+// The first file met is a duplicate of it (the same description, as
+// CRIU's); any other is the terminal opened again, since it was a
+// description of its own. The terminal first gets the slave's owner,
+// termios and window size, as CRIU gives them.
+func (f *fileObjs) shellJobFile(p *ptyFile, id uint32) (*os.File, error) {
+	term, err := f.shellTerminal()
+	if err != nil {
+		return nil, err
+	}
+	var file *os.File
+	if f.tty.shellTerm == nil {
+		if err := setTTYParams(term, p.info); err != nil {
+			return nil, fmt.Errorf("give the shell job's terminal %s the settings of /dev/pts/%d: %w", term.Name(), p.index, err)
+		}
+		fd, err := unix.FcntlInt(term.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("duplicate %s: %w", term.Name(), err)
+		}
+		f.tty.shellTerm = term
+		file = f.keep(os.NewFile(uintptr(fd), term.Name()))
+	} else {
+		self := "/proc/self/fd/" + strconv.Itoa(int(term.Fd()))
+		fd, err := unix.Open(self, openFlags(int(p.tfe.GetFlags())), 0)
+		if err != nil {
+			return nil, fmt.Errorf("open %s again: %w", term.Name(), err)
+		}
+		file = f.keep(os.NewFile(uintptr(fd), term.Name()))
+	}
+	if err := setStatusFlags(file, int(p.tfe.GetFlags())); err != nil {
+		return nil, err
+	}
+	if err := setFown(file, p.tfe.GetFown()); err != nil {
+		return nil, err
+	}
+	f.desc[id] = file
+	return file, nil
 }
 
 // masterOf finds a file entry of the master of pty index.
@@ -157,7 +237,10 @@ func (f *fileObjs) ttyDesc(e *images.FileEntry) (*os.File, error) {
 	if !p.master {
 		mid, ok := f.masterOf(p.index)
 		if !ok {
-			return nil, fmt.Errorf("terminal /dev/pts/%d (file id %d): its master is not in the images: %w", p.index, e.GetId(), ErrNotSupported)
+			if err := f.checkTty(e); err != nil {
+				return nil, err
+			}
+			return f.shellJobFile(p, e.GetId())
 		}
 		if _, err := f.descFor(mid); err != nil {
 			return nil, err
@@ -344,10 +427,13 @@ func kernelTermios(e *images.TermiosEntry) (*unix.Termios, error) {
 // restoreCtty gives a session leader its controlling terminal, as CRIU
 // does: when a pty of the images belongs to the task's session, the task
 // opens the slave (O_NOCTTY), takes it with TIOCSCTTY and makes the saved
-// group the foreground one, then closes it. The terminal is chosen as
-// CRIU chooses it: a master that knows its session, else a slave with
-// none. Only the leader gets it: tasks of the session it forked before
-// (all of them, here) have none, as after CRIU's restore.
+// group the foreground one, then closes it. The terminal is known by its
+// master, which knows its session: a slave whose master is in the images
+// leaves it to the master, and one whose master is not is a shell job's
+// outside terminal, which CRIU does not make anyone's controlling
+// terminal (the session leader of a shell job comes back without one).
+// Only the leader gets it: tasks of the session it forked before (all of
+// them, here) have none, as after CRIU's restore.
 func (r *restorer) restoreCtty(t *task) error {
 	if !t.doSetsid {
 		return nil
@@ -361,11 +447,8 @@ func (r *restorer) restoreCtty(t *task) error {
 		if in.GetType() != images.TtyType_PTY || int(in.GetSid()) != t.pid || in.Termios == nil {
 			continue
 		}
-		index, master := ttyimg.Index(in.GetId())
-		if !master {
-			if _, paired := tt.infos[ttyimg.InfoID(index, true)]; paired {
-				continue
-			}
+		if _, master := ttyimg.Index(in.GetId()); !master {
+			continue
 		}
 		ctl = in
 		break
@@ -410,4 +493,33 @@ func sortedIDs(t fileTable) []uint32 {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// shellJobForeground makes the restored root's process group the
+// foreground group of a shell job's terminal, as CRIU does once it gave
+// the tree its terminal: the root's own group when it leads one, else
+// the group it stays in, criu-restore's. A root that leads its session
+// has left criu-restore's, and the terminal with it: nothing to do.
+//
+// TIOCSPGRP wants the terminal to be criu-restore's controlling terminal
+// and the group in its session. From a background group it would stop
+// criu-restore with SIGTTOU; ignored, the kernel lets the call through,
+// as it does for CRIU's tasks, which block every signal meanwhile.
+func (r *restorer) shellJobForeground() error {
+	term := r.files.tty.shellTerm
+	root := r.tree.root()
+	if term == nil || root.doSetsid {
+		return nil
+	}
+	pgrp := unix.Getpgrp()
+	if root.doSetpgid {
+		pgrp = root.pid
+	}
+	signal.Ignore(unix.SIGTTOU)
+	defer signal.Reset(unix.SIGTTOU)
+	if err := unix.IoctlSetPointerInt(int(term.Fd()), unix.TIOCSPGRP, pgrp); err != nil {
+		return fmt.Errorf("make group %d the foreground group of the shell job's terminal %s (it must be criu-restore's controlling terminal): %w",
+			pgrp, term.Name(), err)
+	}
+	return nil
 }
