@@ -141,13 +141,15 @@ criu_cannot() {
 # --network-lock skip. CRIU fails the same way on its own dump of tcp.
 # Our restore lets the connections go only once all of them exist.
 #
-# pty/from-criu: output queued at a master in packet mode. CRIU's dump
-# reads it out with each read's status byte (TIOCPKT_DATA) and keeps that
-# byte in tty-data.img as data (tty.c: tty_do_dump_queued_data), so the
-# restored reader gets a NUL before it; our dump keeps the data alone.
+# pty/from-criu, pty/shape: output queued at a master in packet mode.
+# CRIU's dump reads it out with each read's status byte (TIOCPKT_DATA) and
+# keeps that byte in tty-data.img as data (tty.c: tty_do_dump_queued_data),
+# so the reader gets a NUL before it, after CRIU's restore or, with
+# --leave-running, after CRIU writes the data back; our dump keeps the
+# data alone.
 criu_cannot_part() {
 	case $1/$2 in
-	pty/from-criu) echo "output queued at a packet-mode pty master: CRIU's dump keeps each read's packet status byte in tty-data.img as data (tty.c: tty_do_dump_queued_data)" ;;
+	pty/from-criu | pty/shape) echo "output queued at a packet-mode pty master: CRIU's dump keeps each read's packet status byte in tty-data.img as data (tty.c: tty_do_dump_queued_data)" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -164,7 +166,7 @@ prog_env() {
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
 	pty/to-criu) echo "PTY_NO_EXCL=1" ;;
-	pty/from-criu) echo "PTY_NO_PKT_DATA=1" ;;
+	pty/from-criu | pty/shape) echo "PTY_NO_PKT_DATA=1" ;;
 	esac
 }
 
