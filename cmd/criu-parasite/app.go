@@ -24,9 +24,12 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 
 func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 	return &cli.App{
-		Name:      "criu-parasite",
-		Usage:     "dump the tree criu-seize froze into a complete image set",
-		UsageText: "criu-seize -t PID | criu-parasite [-D DIR] [--leave-running] [--tcp-established]\ncriu-parasite -D DIR [--leave-running] [--tcp-established]   (DIR holding criu-seize's images)",
+		Name:  "criu-parasite",
+		Usage: "dump the tree criu-seize froze into a complete image set",
+		UsageText: "criu-seize -t PID | criu-parasite [-D DIR] [--leave-running] [--tcp-established]\n" +
+			"criu-seize -t PID | criu-parasite --pre-dump -D DIR1\n" +
+			"criu-seize -t PID | criu-parasite -D DIR2 --prev-images-dir ../DIR1 [--track-mem]\n" +
+			"criu-parasite -D DIR [--leave-running] [--tcp-established]   (DIR holding criu-seize's images)",
 		Description: "The seize images come from -D DIR when it holds freeze.img, else from the\n" +
 			"stream on standard input. The image set goes to -D DIR, or to standard output\n" +
 			"as a tar stream. After a complete dump the tree is killed, or left running with\n" +
@@ -42,6 +45,9 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "file-locks", Usage: "dump the file locks the tree holds (POSIX, OFD, flock, leases); without it such a tree is refused"},
 			&cli.BoolFlag{Name: "tcp-established", Usage: "dump established TCP connections through TCP repair (refused without it)"},
 			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "the tree's terminal is outside it (a shell's): record it as such instead of refusing the tree"},
+			&cli.BoolFlag{Name: "pre-dump", Usage: "dump only the memory, leave the tree running and track its writes for a later dump with --prev-images-dir (needs -D)"},
+			&cli.StringFlag{Name: "prev-images-dir", Usage: "image directory of a pre-dump, relative to -D: pages not written since are left to it (PE_PARENT) and -D gets a parent link to it"},
+			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -55,6 +61,9 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				FileLocks:      c.Bool("file-locks"),
 				TCPEstablished: c.Bool("tcp-established"),
 				ShellJob:       c.Bool("shell-job"),
+				PreDump:        c.Bool("pre-dump"),
+				PrevImagesDir:  c.String("prev-images-dir"),
+				TrackMem:       c.Bool("track-mem"),
 			})
 		},
 	}

@@ -7,9 +7,20 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/criugo/criugo/pkg/dump"
 )
 
 func main() {
+	if dump.HolderMode() {
+		// A pre-dump's write-tracking holder: criu-parasite started
+		// itself again to keep the tracking until the next dump.
+		if err := dump.RunHolder(); err != nil {
+			fmt.Fprintf(os.Stderr, "criu-parasite: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "criu-parasite: %v\n", err)
 		os.Exit(1)

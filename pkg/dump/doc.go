@@ -81,6 +81,50 @@
 // grouped into pagemap entries as CRIU's page pipes group them (see
 // pagePlan), down to its PE_LAZY marks.
 //
+// # Pre-dumps and incremental dumps
+//
+// This kernel has no soft-dirty bits, so writes are tracked with a
+// userfaultfd per mm in asynchronous write-protect mode
+// (UFFD_FEATURE_WP_ASYNC and WP_UNPOPULATED; pkg/uffd): the kernel
+// resolves the faults itself and PAGEMAP_SCAN reports PAGE_IS_WRITTEN
+// for each page written, or populated afresh, since it was protected.
+//
+//	pre-dump (Options.PreDump)          dump --prev-images-dir ../dir1
+//	  inject userfaultfd(2), take it      take the uffds from dir1's holder
+//	  (pidfd_getfd), close it there       scan: PAGE_IS_WPALLOWED, not WRITTEN,
+//	  register + write-protect the        and in dir1's pagemap -> PE_PARENT
+//	  private anonymous mappings          every other page -> dumped
+//	  dump every page (tree frozen)       parent -> ../dir1 symlink
+//	  spawn the holder, release tree      tell the holder: taken; it exits
+//
+// A uffd lives only as long as someone holds it: closing it drops the
+// registration and the protection. Between a pre-dump and the next dump
+// a holder keeps them: criu-parasite (whatever binary Dump runs in)
+// started again in holder mode (HolderMode, RunHolder), in a session of
+// its own, with the uffds and a pidfd per task. It serves them over
+// dir1/criugo-track.sock (SOCK_SEQPACKET, SCM_RIGHTS; mode 0600 in a 0700
+// directory) to one dump at a time, and exits once a dump says it has
+// taken them, or once every tracked task is gone. A separate process
+// rather than criu-parasite staying behind: the pipeline's stage ends as
+// CRIU's pre-dump does, and nothing but the fds outlives it. A dump that
+// write-protects again (a pre-dump after a pre-dump, or TrackMem with
+// LeaveRunning) releases the old holder at once, before changing the
+// state: should it fail, no one is left with tracking that no longer
+// describes writes since dir1.
+//
+// Every doubt means a page is dumped, never left to the parent: no holder
+// (gone, killed, never started: every page is dumped); a task whose pidfd
+// shows another pid (exited, pid reused); a mapping not registered now
+// (created, moved or replaced since: PAGEMAP_SCAN gives it no
+// PAGE_IS_WPALLOWED); a mapping other than private anonymous memory
+// (file-backed private pages, hugetlb: not tracked); a page the parent's
+// pagemap does not cover. As CRIU, a final dump leaves no page of a
+// mapping without PROT_READ to the parent. The tree itself holds no
+// userfaultfd (the dump refuses one), so a registered mapping is ours.
+// A pre-dump directory holds what CRIU's does: inventory.img with
+// pre_dump_mode, pagemap-P.img, pages-N.img and stats-dump (shared memory
+// is dumped whole by the final dump, so none of it).
+//
 // # Not recorded
 //
 // A tree holding what this package cannot record fails the dump with

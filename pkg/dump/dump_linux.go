@@ -41,6 +41,7 @@ import (
 type dumpStats struct {
 	scanned, written     uint64
 	shScanned, shWritten uint64
+	parent               uint64 // pages left to the parent image set
 	pipeBufs             uint64
 	frozenSince          time.Time
 	freezing, frozen     time.Duration
@@ -91,6 +92,7 @@ type dumper struct {
 	shellJob    bool
 	// leaveRunning: the tree goes on after the dump (Options.LeaveRunning).
 	leaveRunning bool
+	track        *tracking // nil: no pre-dump, parent or tracking
 
 	stats dumpStats
 }
@@ -328,7 +330,7 @@ func (d *dumper) statsImage() error {
 		MemdumpTime:          us(d.stats.memdump),
 		MemwriteTime:         us(d.stats.memwrite),
 		PagesScanned:         ptr(d.stats.scanned),
-		PagesSkippedParent:   ptr(uint64(0)),
+		PagesSkippedParent:   ptr(d.stats.parent),
 		PagesWritten:         ptr(d.stats.written),
 		IrmapResolve:         ptr(uint32(0)),
 		PagesLazy:            ptr(uint64(0)),
@@ -425,6 +427,25 @@ func Dump(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
+	if (o.PreDump || o.PrevImagesDir != "" || o.TrackMem) && o.Dir == "" {
+		err = fmt.Errorf("dump: a pre-dump, --prev-images-dir and --track-mem need an image directory: %w", ErrOptions)
+	}
+	var track *tracking
+	if err == nil && (o.PreDump || o.PrevImagesDir != "" || o.TrackMem) {
+		track, err = newTracking(o)
+	}
+	if err != nil {
+		if terr := seize.Thaw(in.rec); terr != nil {
+			err = errors.Join(err, fmt.Errorf("thaw: %w", terr))
+		} else if inDir {
+			os.Remove(filepath.Join(o.Dir, seize.FreezeFile))
+		}
+		return err
+	}
+	if track != nil {
+		defer track.close()
+	}
+
 	tr := ptrace.NewTracer()
 	defer tr.Close()
 	att := &attachment{tr: tr}
@@ -452,7 +473,8 @@ func Dump(ctx context.Context, o Options) (err error) {
 	d.locks.enabled = o.FileLocks
 	d.socks.tcpEstablished = o.TCPEstablished
 	d.shellJob = o.ShellJob
-	d.leaveRunning = o.LeaveRunning
+	d.leaveRunning = o.LeaveRunning || o.PreDump
+	d.track = track
 	defer d.close()
 	d.stats.frozenSince = start
 	attaching := time.Now()
@@ -468,7 +490,12 @@ func Dump(ctx context.Context, o Options) (err error) {
 		// this stage's attach falls within the frozen time.
 		d.stats.freezing, d.stats.frozenSince = ft.Freezing, ft.Frozen()
 	}
-	if err = d.collect(ctx); err != nil {
+	if o.PreDump {
+		err = d.collectPre(ctx)
+	} else {
+		err = d.collect(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	// A first stats-dump, so that the image is in the set; write fills it
@@ -488,6 +515,19 @@ func Dump(ctx context.Context, o Options) (err error) {
 			// criu-seize's images are already there.
 			skip["inventory.img"], skip["pstree.img"] = true, true
 		}
+		if o.PreDump {
+			// A pre-dump's inventory says so; it has no pstree.img
+			// (criu-seize's, if it wrote one into the directory, stays).
+			skip["inventory.img"], skip["pstree.img"] = false, true
+			if inDir {
+				os.Remove(filepath.Join(o.Dir, "inventory.img"))
+			}
+		}
+		if o.PrevImagesDir != "" {
+			if err = linkParent(ds, o.PrevImagesDir); err != nil {
+				return err
+			}
+		}
 	} else {
 		if s, err = newStreamSink(o.Stdout); err != nil {
 			return err
@@ -504,8 +544,15 @@ func Dump(ctx context.Context, o Options) (err error) {
 	if err = ctx.Err(); err != nil {
 		return fmt.Errorf("dump: %w", err)
 	}
+	if track != nil {
+		// Before the tree runs again: a holder that cannot start fails
+		// the dump, which rolls back.
+		if err = track.finish(o.Dir); err != nil {
+			return err
+		}
+	}
 	done = true
-	if o.LeaveRunning {
+	if o.LeaveRunning || o.PreDump {
 		err = errors.Join(d.unlockTCP(), att.release())
 	} else {
 		err = att.kill()

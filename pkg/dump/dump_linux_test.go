@@ -40,6 +40,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if HolderMode() {
+		// Re-executed as a write-tracking holder by a pre-dump.
+		if err := RunHolder(); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

@@ -24,6 +24,9 @@ var (
 	// ErrTaskChanged: a task of the frozen tree is gone or is not the one
 	// the freeze record describes.
 	ErrTaskChanged = errors.New("task changed while frozen")
+	// ErrOptions: options that do not go together (a pre-dump without an
+	// image directory, a parent directory that cannot be read).
+	ErrOptions = errors.New("bad options")
 )
 
 // fromX86 makes an error of package x86 about the kernel's xsave area

@@ -109,6 +109,12 @@ func (d *dumper) planPages(t *taskDump) error {
 	for _, th := range t.threads {
 		sps = append(sps, th.regs.Rsp)
 	}
+	var same []proc.Span
+	if d.track != nil {
+		if same, err = d.inParent(t, pm); err != nil {
+			return err
+		}
+	}
 	var buf []proc.PagemapEntry
 	pme := make([]uint64, 0)
 	for i := range t.maps {
@@ -134,7 +140,7 @@ func (d *dumper) planPages(t *taskDump) error {
 			for _, e := range buf {
 				pme = append(pme, uint64(e))
 			}
-			plan.addRange(m, start, pme, d.zeroPFN, sps)
+			plan.addRangeParent(m, start, pme, d.zeroPFN, sps, same)
 			done += w
 		}
 	}
@@ -155,6 +161,7 @@ func (d *dumper) planPages(t *taskDump) error {
 	t.plan = plan
 	d.stats.scanned += plan.scanned
 	d.stats.written += plan.written
+	d.stats.parent += plan.parent
 	d.stats.pipeBufs += plan.bufs
 	d.nextPages++
 	t.pagesID = d.nextPages

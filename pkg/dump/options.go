@@ -31,6 +31,21 @@ type Options struct {
 	// of a session whose leader is not in the tree. Without it such a
 	// tree is refused.
 	ShellJob bool
+	// PreDump dumps only the memory of the tree (CRIU's pre-dump): the
+	// image set holds inventory.img, pagemap and pages images and
+	// stats-dump. The tree is left running, and writes to its memory are
+	// tracked from then on, for a later dump with PrevImagesDir. Needs
+	// Dir.
+	PreDump bool
+	// PrevImagesDir is the image directory of an earlier pre-dump (or dump
+	// with TrackMem), relative to Dir as CRIU's --prev-images-dir, and
+	// written as Dir's "parent" symlink: pages not written since it are
+	// recorded as in the parent (PE_PARENT) instead of dumped. Needs Dir.
+	PrevImagesDir string
+	// TrackMem (CRIU's --track-mem) keeps tracking writes after a dump
+	// that leaves the tree running, so that a later dump can name this
+	// one as its PrevImagesDir. A pre-dump always tracks. Needs Dir.
+	TrackMem bool
 	// Stats, when set, receives figures about a successful dump.
 	Stats *Stats
 }

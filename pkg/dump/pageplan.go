@@ -1,6 +1,9 @@
 package dump
 
-import "github.com/criugo/criugo/images"
+import (
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/proc"
+)
 
 // Bits of a /proc/PID/pagemap entry (Documentation/admin-guide/mm/pagemap.rst).
 const (
@@ -40,13 +43,15 @@ type pagePlan struct {
 	maxPipe uint64
 
 	runs     []pageRun
-	bufFlags uint32 // kind of the current buffer (0 or images.PeLazy)
-	bufPages uint64 // pages in the current buffer
-	bufRun   int    // index in runs of the current buffer's first entry
-	bufs     uint64 // buffers used, counting the first one
+	holes    []pageRun // PE_PARENT runs: pages the parent image set holds
+	bufFlags uint32    // kind of the current buffer (0 or images.PeLazy)
+	bufPages uint64    // pages in the current buffer
+	bufRun   int       // index in runs of the current buffer's first entry
+	bufs     uint64    // buffers used, counting the first one
 
 	scanned uint64 // pages looked at
 	written uint64 // pages planned
+	parent  uint64 // pages left to the parent (holes)
 }
 
 func newPagePlan(maxPipe uint64) *pagePlan {
@@ -74,6 +79,18 @@ func (p *pagePlan) add(addr uint64, lazy bool) {
 	}
 	p.bufPages++
 	p.written++
+}
+
+// hole plans one page as the parent's: a PE_PARENT entry, which reads
+// nothing from the task. As CRIU's page-pipe holes, consecutive holes
+// make one entry whatever the buffers, and holes take no buffer room.
+func (p *pagePlan) hole(addr uint64) {
+	if n := len(p.holes); n > 0 && p.holes[n-1].addr+p.holes[n-1].nr*pageSize == addr {
+		p.holes[n-1].nr++
+	} else {
+		p.holes = append(p.holes, pageRun{addr: addr, nr: 1, flags: images.PeParent})
+	}
+	p.parent++
 }
 
 // shouldDumpPage is CRIU's should_dump_page: which pages of a private
@@ -107,6 +124,12 @@ func (p *pagePlan) addMapping(m *mapping, pme []uint64, zeroPFN uint64, stackSPs
 
 // addRange plans the pages of a piece of mapping m starting at start.
 func (p *pagePlan) addRange(m *mapping, start uint64, pme []uint64, zeroPFN uint64, stackSPs []uint64) {
+	p.addRangeParent(m, start, pme, zeroPFN, stackSPs, nil)
+}
+
+// addRangeParent is addRange with the pages the parent image set holds
+// unchanged: those of inParent (sorted, disjoint spans) become holes.
+func (p *pagePlan) addRangeParent(m *mapping, start uint64, pme []uint64, zeroPFN uint64, stackSPs []uint64, inParent []proc.Span) {
 	lazyVMA := m.canBeLazy()
 	p.scanned += uint64(len(pme))
 	for i, e := range pme {
@@ -114,6 +137,13 @@ func (p *pagePlan) addRange(m *mapping, start uint64, pme []uint64, zeroPFN uint
 			continue
 		}
 		addr := start + uint64(i)*pageSize
+		for len(inParent) > 0 && inParent[0].End <= addr {
+			inParent = inParent[1:]
+		}
+		if len(inParent) > 0 && inParent[0].Start <= addr {
+			p.hole(addr)
+			continue
+		}
 		p.add(addr, lazyVMA && !isStackPage(addr, stackSPs))
 	}
 }
@@ -132,11 +162,21 @@ func isStackPage(addr uint64, sps []uint64) bool {
 	return false
 }
 
-// entries converts the plan to pagemap entries.
+// entries converts the plan to pagemap entries, in address order: page
+// runs and holes interleaved, as CRIU writes holes before the pages that
+// follow them.
 func (p *pagePlan) entries() []*images.PagemapEntry {
-	out := make([]*images.PagemapEntry, len(p.runs))
-	for i, r := range p.runs {
-		out[i] = pagemapEntry(r)
+	out := make([]*images.PagemapEntry, 0, len(p.runs)+len(p.holes))
+	h := p.holes
+	for _, r := range p.runs {
+		for len(h) > 0 && h[0].addr < r.addr {
+			out = append(out, pagemapEntry(h[0]))
+			h = h[1:]
+		}
+		out = append(out, pagemapEntry(r))
+	}
+	for _, r := range h {
+		out = append(out, pagemapEntry(r))
 	}
 	return out
 }

@@ -118,3 +118,6 @@ func DecodePagemap(b []byte, out []PagemapEntry) error {
 	}
 	return nil
 }
+
+// Span is a range [Start, End) of addresses.
+type Span struct{ Start, End uint64 }

@@ -26,9 +26,6 @@ const (
 	scanVecLen  = 512
 )
 
-// Span is a range [Start, End) of addresses.
-type Span struct{ Start, End uint64 }
-
 // GuardRegions lists the guard regions (madvise MADV_GUARD_INSTALL) in
 // [0, end) with one PAGEMAP_SCAN walk. ok is false, with no error, when
 // the kernel's PAGEMAP_SCAN does not know guard regions (or PAGEMAP_SCAN
@@ -65,4 +62,57 @@ func (pm *Pagemap) GuardRegions(end uint64) (regions []Span, ok bool, err error)
 		start = arg.walkEnd
 	}
 	return regions, true, nil
+}
+
+// PAGEMAP_SCAN categories and flags for write tracking (<linux/fs.h>).
+const (
+	pageIsWPAllowed = 1 << 0
+	pageIsWritten   = 1 << 1
+)
+
+// WPRegion is a range of pages of a mapping registered with an
+// asynchronous write-protecting userfaultfd (UFFD_FEATURE_WP_ASYNC with
+// WP_UNPOPULATED): Written says whether its pages were written, or
+// populated afresh, since they were last write-protected.
+type WPRegion struct {
+	Span
+	Written bool
+}
+
+// WriteTracked lists, in address order, the parts of [start, end) whose
+// mappings have write tracking (PAGE_IS_WPALLOWED), each split by
+// PAGE_IS_WRITTEN. A part of the range missing from the list has none:
+// no such registration, or a mapping created, or moved, since. It only
+// reads: nothing is write-protected again.
+func (pm *Pagemap) WriteTracked(start, end uint64) ([]WPRegion, error) {
+	vec := make([]pageRegion, scanVecLen)
+	var out []WPRegion
+	for start < end {
+		arg := pmScanArg{
+			start:        start,
+			end:          end,
+			vec:          uint64(uintptr(unsafe.Pointer(&vec[0]))),
+			vecLen:       scanVecLen,
+			categoryMask: pageIsWPAllowed,
+			returnMask:   pageIsWPAllowed | pageIsWritten,
+		}
+		arg.size = uint64(unsafe.Sizeof(arg))
+		n, _, errno := unix.Syscall(unix.SYS_IOCTL, pm.f.Fd(), uintptr(pagemapScan), uintptr(unsafe.Pointer(&arg)))
+		if errno != 0 {
+			return nil, fmt.Errorf("scan %s for written pages: %w", pm.f.Name(), errno)
+		}
+		for _, r := range vec[:n] {
+			w := r.categories&pageIsWritten != 0
+			if k := len(out); k > 0 && out[k-1].End == r.start && out[k-1].Written == w {
+				out[k-1].End = r.end
+			} else {
+				out = append(out, WPRegion{Span{r.start, r.end}, w})
+			}
+		}
+		if arg.walkEnd <= start {
+			return nil, fmt.Errorf("scan %s for written pages: the walk stopped at %#x of [%#x, %#x)", pm.f.Name(), arg.walkEnd, start, end)
+		}
+		start = arg.walkEnd
+	}
+	return out, nil
 }
