@@ -289,3 +289,39 @@ func TestRseqDecide(t *testing.T) {
 		t.Error("a thread outside any section was touched")
 	}
 }
+
+// TestPagePlanParent: pages the parent holds become PE_PARENT holes,
+// merged across what would be buffers, written before the pages that
+// follow them; pages not to dump at all stay out even inside a hole span.
+func TestPagePlanParent(t *testing.T) {
+	m := anonMapping(0x10000, 8)
+	pme := []uint64{present(1), present(2), 0, present(4), present(5), present(6), present(7), present(8)}
+	at := func(i uint64) uint64 { return m.Start + i*pageSize }
+	inParent := []proc.Span{{Start: at(1), End: at(4)}, {Start: at(5), End: at(7)}}
+	p := newPagePlan(2)
+	p.addRangeParent(m, m.Start, pme, 0, nil, inParent)
+	type ent struct {
+		addr, nr uint64
+		flags    uint32
+	}
+	want := []ent{
+		{at(0), 1, images.PeLazy | images.PePresent},
+		{at(1), 1, images.PeParent}, // page 2 is never touched: no entry
+		{at(3), 1, images.PeParent},
+		{at(4), 1, images.PeLazy | images.PePresent},
+		{at(5), 2, images.PeParent},
+		{at(7), 1, images.PeLazy | images.PePresent},
+	}
+	es := p.entries()
+	if len(es) != len(want) {
+		t.Fatalf("entries %v, want %v", es, want)
+	}
+	for i, e := range es {
+		if (ent{e.GetVaddr(), e.GetNrPages(), e.GetFlags()}) != want[i] {
+			t.Errorf("entry %d: %v, want %+v", i, e, want[i])
+		}
+	}
+	if p.written != 3 || p.parent != 4 || p.scanned != 8 {
+		t.Errorf("written %d, parent %d, scanned %d; want 3, 4, 8", p.written, p.parent, p.scanned)
+	}
+}
