@@ -16,6 +16,9 @@
 #   zstd      as stream, through criu-imgtool compress
 #   pipe      criu-seize | criu-parasite | criu-restore -d   (nothing on disk)
 #   twice     dir, then the restored tree is dumped and restored again
+#   predump   criu-parasite --pre-dump -D DIR/pre (the tree runs on, its
+#             writes tracked), then criu-parasite -D DIR/ckpt
+#             --prev-images-dir ../pre; verify; criu-restore -D DIR/ckpt -d
 #   leave     criu-parasite --leave-running: the original goes on and passes
 #   to-criu   criu-seize | criu-parasite -D DIR; CRIU's `criu restore` of DIR
 #   from-criu CRIU's `criu dump` of the tree; criu-restore -D DIR
@@ -45,7 +48,7 @@ tools=$1
 bindir=$2
 shift 2
 timeout=${CR_TIMEOUT:-20}
-modes=${CR_MODES:-dir stream zstd pipe twice leave to-criu from-criu shape}
+modes=${CR_MODES:-dir stream zstd pipe twice predump leave to-criu from-criu shape}
 DEBIAN_CRIT=${DEBIAN_CRIT:-/usr/bin/crit}
 CRIU=${CRIU:-}
 SHAPE_KNOWN=${SHAPE_KNOWN:-$(dirname "$0")/shape-known}
@@ -238,6 +241,14 @@ dump() {
 		# shellcheck disable=SC2046
 		wait_gone $(pids_of "$dir/ckpt/pstree.img")
 		;;
+	predump)
+		rm -rf "$dir/pre" "$dir/ckpt" && mkdir "$dir/pre" "$dir/ckpt" || return 1
+		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts --pre-dump -D "$dir/pre" || return 1
+		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts -D "$dir/ckpt" --prev-images-dir ../pre || return 1
+		"$tools/criu-imgtool" verify -D "$dir/ckpt" >/dev/null || return 1
+		# shellcheck disable=SC2046
+		wait_gone $(pids_of "$dir/ckpt/pstree.img")
+		;;
 	stream | zstd)
 		rm -f "$dir/ckpt.tar" "$dir/ckpt.tar.zst"
 		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts >"$dir/ckpt.tar" || return 1
@@ -258,7 +269,7 @@ restore() {
 	local mode=$1 dir=$2
 	rm -f "$dir/rpid"
 	case $mode in
-	dir | twice) "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" ;;
+	dir | twice | predump) "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" ;;
 	stream | zstd) "$tools/criu-restore" -d --pidfile "$dir/rpid" <"$dir/ckpt.tar" ;;
 	esac
 }
