@@ -10,7 +10,11 @@
 #     time, GB/s; medians with the range.
 #  3. The same process through the pipe criu-seize | criu-parasite |
 #     criu-restore (live migration on one machine), unless BENCH_PIPE=0.
-#  4. The same dump and restore with CRIU itself, for comparison on this
+#  4. Unless BENCH_PREDUMP=0, an incremental dump: criu-parasite
+#     --pre-dump of the process, which then writes every tenth page again,
+#     and a final dump with --prev-images-dir: the final dump's wall and
+#     frozen time, and the restore of the chain.
+#  5. The same dump and restore with CRIU itself, for comparison on this
 #     machine, when BENCH_CRIU names a CRIU binary (default:
 #     build/criu-4.2.1/criu if scripts/build-criu.sh built it).
 # BENCH_GO=0 skips the Go benchmarks; BENCH_TIME is their -benchtime.
@@ -87,7 +91,7 @@ check_restored() {
 	while kill -0 "$rpid" 2>/dev/null; do sleep 0.02; done
 }
 
-for f in dump restore freezing frozen memdump memwrite pipe cdump crestore cfrozen; do : >"$work/$f"; done
+for f in dump restore freezing frozen memdump memwrite pipe cdump crestore cfrozen predump idump ifrozen irestore; do : >"$work/$f"; done
 bytes=0
 for i in $(seq "$RUNS"); do
 	start_memhog
@@ -124,6 +128,32 @@ if [ "${BENCH_PIPE:-1}" != 0 ]; then
 	done
 fi
 
+if [ "${BENCH_PREDUMP:-1}" != 0 ]; then
+	for i in $(seq "$RUNS"); do
+		start_memhog
+		rm -rf "$img"; mkdir -p "$img/pre" "$img/final"
+		t0=$(ns)
+		"$BIN/criu-seize" -t "$pid" | "$BIN/criu-parasite" --pre-dump -D "$img/pre"
+		t1=$(ns)
+		echo $(((t1 - t0) / 1000000)) >>"$work/predump"
+		rm -f "$work/pid.touched"
+		kill -USR1 "$pid"
+		while [ ! -e "$work/pid.touched" ]; do sleep 0.02; done
+		t0=$(ns)
+		"$BIN/criu-seize" -t "$pid" | "$BIN/criu-parasite" -D "$img/final" --prev-images-dir ../pre
+		t1=$(ns)
+		echo $(((t1 - t0) / 1000000)) >>"$work/idump"
+		waitjob
+		"$BIN/crit" decode -i "$img/final/stats-dump" >"$work/stats.json"
+		stat frozen_time >>"$work/ifrozen"
+		iwritten=$(stat pages_written)
+		t2=$(ns)
+		"$BIN/criu-restore" -D "$img/final" -d --pidfile "$work/rpid"
+		t3=$(ns)
+		echo $(((t3 - t2) / 1000000)) >>"$work/irestore"
+		check_restored "incremental run $i"
+	done
+fi
 if [ -n "$CRIU" ]; then
 	for i in $(seq "$RUNS"); do
 		start_memhog
@@ -152,6 +182,10 @@ echo "         memdump $(summary "$work/memdump" us), memwrite $(summary "$work/
 echo "restore: wall $(summary "$work/restore"), $(gbps "$bytes" "$(median "$work/restore")") GB/s"
 if [ "${BENCH_PIPE:-1}" != 0 ]; then
 	echo "pipe:    criu-seize | criu-parasite | criu-restore, wall $(summary "$work/pipe")"
+fi
+if [ "${BENCH_PREDUMP:-1}" != 0 ]; then
+	echo "incremental: pre-dump wall $(summary "$work/predump"); the process writes every tenth page;"
+	echo "         final dump ($iwritten pages) wall $(summary "$work/idump"), frozen $(summary "$work/ifrozen" us); restore of the chain wall $(summary "$work/irestore")"
 fi
 if [ -n "$CRIU" ]; then
 	echo "$("$CRIU" --version | head -n 1 | sed 's/Version: /CRIU /') on the same process:"

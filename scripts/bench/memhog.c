@@ -2,7 +2,9 @@
  * benchmarks, and checks every page after restore.
  * Usage: memhog MIB PIDFILE OUTFILE
  * Follows the C/R test protocol: writes its pid when ready, waits for
- * SIGTERM, then writes PASS or FAIL to OUTFILE. */
+ * SIGTERM, then writes PASS or FAIL to OUTFILE. On SIGUSR1 it writes
+ * every tenth page again (same contents) and then creates PIDFILE.touched,
+ * for the incremental dump benchmark. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +12,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t got_term;
+static volatile sig_atomic_t got_term, got_usr1;
 static void on_term(int s) { (void)s; got_term = 1; }
+static void on_usr1(int s) { (void)s; got_usr1 = 1; }
 
 int main(int argc, char **argv)
 {
@@ -28,13 +31,26 @@ int main(int argc, char **argv)
 		*(size_t *)(m + off) = off;
 	}
 	signal(SIGTERM, on_term);
+	signal(SIGUSR1, on_usr1);
 	FILE *f = fopen(argv[2], "w");
 	if (!f)
 		return 1;
 	fprintf(f, "%d\n", getpid());
 	fclose(f);
-	while (!got_term)
+	while (!got_term) {
 		pause();
+		if (got_usr1) {
+			got_usr1 = 0;
+			for (size_t off = 0; off < size; off += 10 * pg)
+				m[off + pg - 1] = (unsigned char)((off / pg) * 31 % 255) + 1;
+			char touched[4096];
+			snprintf(touched, sizeof(touched), "%s.touched", argv[2]);
+			f = fopen(touched, "w");
+			if (!f)
+				return 1;
+			fclose(f);
+		}
+	}
 	const char *res = "PASS";
 	for (size_t off = 0; off < size; off += pg) {
 		unsigned char want = (unsigned char)((off / pg) * 31 % 255) + 1;
