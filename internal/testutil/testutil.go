@@ -79,6 +79,14 @@ func ImageSets(t testing.TB) []string {
 func CopyDir(t testing.TB, src string) string {
 	t.Helper()
 	dst := t.TempDir()
+	CopyDirTo(t, src, dst)
+	return dst
+}
+
+// CopyDirTo copies the regular files of directory src into the existing
+// directory dst, each with mode 0600.
+func CopyDirTo(t testing.TB, src, dst string) {
+	t.Helper()
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +100,6 @@ func CopyDir(t testing.TB, src string) string {
 			t.Fatal(err)
 		}
 	}
-	return dst
 }
 
 // RequireRoot skips the test with a message when it does not run as root.

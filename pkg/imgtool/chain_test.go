@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pkg/image"
 )
 
@@ -26,19 +27,7 @@ func chainOfLoop(t *testing.T, n int) []string {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		ents, err := os.ReadDir(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(src, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(d, e.Name()), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
+		testutil.CopyDirTo(t, src, d)
 		if i > 1 {
 			setPagemap(t, d, "pagemap-16226.img", images.PeParent)
 			if err := os.Symlink("../"+filepath.Base(dirs[i-2]), filepath.Join(d, image.ParentLink)); err != nil {
