@@ -21,13 +21,29 @@ if [ ${#dirs[@]} -eq 0 ]; then
 	exit 1
 fi
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 count=0
 for dir in "${dirs[@]}"; do
 	pkg=./${dir#./}
 	mapfile -t targets < <("$go" test -list '^Fuzz' "$pkg" | grep -E '^Fuzz' || true)
 	for target in "${targets[@]}"; do
 		echo "== $pkg $target ($duration)"
-		"$go" test -run='^$' -fuzz="^${target}\$" -fuzztime="$duration" -fuzzminimizetime="$minimize" "$pkg"
+		for try in 1 2 3; do
+			status=0
+			"$go" test -run='^$' -fuzz="^${target}\$" -fuzztime="$duration" -fuzzminimizetime="$minimize" "$pkg" 2>&1 | tee "$log" || status=$?
+			[ "$status" -eq 0 ] && break
+			# The fuzz engine itself sometimes ends with "context deadline
+			# exceeded" when fuzztime runs out while a worker is busy (a
+			# slow machine); it wrote no failing input then. Twice, that
+			# is tried again; a failing input always stops the script.
+			if [ "$try" -lt 3 ] && grep -q 'context deadline exceeded' "$log" &&
+				! grep -q 'Failing input written to' "$log"; then
+				echo "fuzz.sh: $target: the fuzz engine hit its deadline without a failing input; running it again"
+				continue
+			fi
+			exit "$status"
+		done
 		count=$((count + 1))
 	done
 done
