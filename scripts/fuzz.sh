@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [DURATION]      DURATION as go test -fuzztime takes it (default 10s)
 #
-# Environment: GO (default go); FUZZMINIMIZETIME (default 5s) bounds how
+# Environment: GO (default go); FUZZMINIMIZETIME (default 2s) bounds how
 # long a new interesting input is minimized, which otherwise can eat a short
 # run. A failing input is written under the package's testdata/fuzz/ and the
 # script stops with go test's status.
@@ -11,7 +11,7 @@ set -euo pipefail
 
 duration=${1:-10s}
 go=${GO:-go}
-minimize=${FUZZMINIMIZETIME:-5s}
+minimize=${FUZZMINIMIZETIME:-2s}
 cd "$(dirname "$0")/.."
 
 # Only packages whose tests declare a fuzz target need a test binary built.
