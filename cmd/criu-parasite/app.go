@@ -45,7 +45,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "file-locks", Usage: "dump the file locks the tree holds (POSIX, OFD, flock, leases); without it such a tree is refused"},
 			&cli.BoolFlag{Name: "tcp-established", Usage: "dump established TCP connections through TCP repair (refused without it)"},
 			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "the tree's terminal is outside it (a shell's): record it as such instead of refusing the tree"},
-			&cli.BoolFlag{Name: "pre-dump", Usage: "dump only the memory, leave the tree running and track its writes for a later dump with --prev-images-dir (needs -D)"},
+			&cli.BoolFlag{Name: "pre-dump", Usage: "dump only the memory: the tree is frozen while its mappings are listed and write-protected, then runs on while its pages are read; its writes are tracked for a later dump with --prev-images-dir (needs -D)"},
 			&cli.StringFlag{Name: "prev-images-dir", Usage: "image directory of a pre-dump, relative to -D: pages not written since are left to it (PE_PARENT) and -D gets a parent link to it"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
 		},

@@ -94,8 +94,19 @@
 //	  (pidfd_getfd), close it there       scan: PAGE_IS_WPALLOWED, not WRITTEN,
 //	  register + write-protect the        and in dir1's pagemap -> PE_PARENT
 //	  private anonymous mappings          every other page -> dumped
-//	  dump every page (tree frozen)       parent -> ../dir1 symlink
-//	  spawn the holder, release tree      tell the holder: taken; it exits
+//	  release the tree                    parent -> ../dir1 symlink
+//	  dump every page (tree running)      tell the holder: taken; it exits
+//	  spawn the holder
+//
+// A pre-dump holds the tree frozen only while it lists the mappings and
+// write-protects them; the pages are read after the tree runs again
+// (liveMem), as CRIU's pre-dump drains its page pipes after it lets the
+// tree go. That is sound because of the order: a page written after the
+// write-protect, even while it is being read, is one the next dump takes
+// whole, so what this pre-dump holds of it is never restored. The same
+// goes for a page unmapped (read as zeros) or a task gone by the time it
+// is read; each read is kept only if the task's pidfd, taken while it was
+// frozen, still names it afterwards, so a reused pid is never read.
 //
 // A uffd lives only as long as someone holds it: closing it drops the
 // registration and the protection. Between a pre-dump and the next dump

@@ -93,6 +93,10 @@ type dumper struct {
 	// leaveRunning: the tree goes on after the dump (Options.LeaveRunning).
 	leaveRunning bool
 	track        *tracking // nil: no pre-dump, parent or tracking
+	// readLive: the pages are read after the tree is released (a
+	// pre-dump), through live.
+	readLive bool
+	live     []*liveMem
 
 	stats dumpStats
 }
@@ -377,7 +381,9 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 		}
 		if n == image.Stats.FileName("dump") {
 			// Last in stream order: the times are complete now.
-			d.stats.frozen = time.Since(d.stats.frozenSince)
+			if !d.readLive {
+				d.stats.frozen = time.Since(d.stats.frozenSince)
+			}
 			if err := d.statsImage(); err != nil {
 				return err
 			}
@@ -452,12 +458,16 @@ func Dump(ctx context.Context, o Options) (err error) {
 	var s sink
 	var d *dumper
 	done := false
+	released := false // the tree runs again before its pages are read (a pre-dump)
 	defer func() {
 		if done {
 			return
 		}
 		if s != nil {
 			s.abort()
+		}
+		if released {
+			return
 		}
 		if rerr := att.rollback(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
@@ -475,6 +485,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 	d.shellJob = o.ShellJob
 	d.leaveRunning = o.LeaveRunning || o.PreDump
 	d.track = track
+	d.readLive = o.PreDump
 	defer d.close()
 	d.stats.frozenSince = start
 	attaching := time.Now()
@@ -535,6 +546,18 @@ func Dump(ctx context.Context, o Options) (err error) {
 	}
 	d.out["inventory.img"] = in.inventory
 	d.out["pstree.img"] = in.pstreeImg
+	if d.readLive {
+		// The mappings are listed and write-protected: the tree goes on
+		// while its pages are read (see liveMem).
+		d.stats.frozen = time.Since(d.stats.frozenSince)
+		if err = att.release(); err != nil {
+			return err
+		}
+		released = true
+		if inDir {
+			os.Remove(filepath.Join(o.Dir, seize.FreezeFile))
+		}
+	}
 	if err = d.write(ctx, s, skip); err != nil {
 		return err
 	}
@@ -552,14 +575,16 @@ func Dump(ctx context.Context, o Options) (err error) {
 		}
 	}
 	done = true
-	if o.LeaveRunning || o.PreDump {
+	switch {
+	case released:
+	case o.LeaveRunning || o.PreDump:
 		err = errors.Join(d.unlockTCP(), att.release())
-	} else {
+	default:
 		err = att.kill()
 		d.dropTCP()
 		d.ttys.writtenBack = true // the data is in the images, its readers are gone
 	}
-	if inDir {
+	if inDir && !released {
 		if rerr := os.Remove(filepath.Join(o.Dir, seize.FreezeFile)); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
@@ -568,6 +593,9 @@ func Dump(ctx context.Context, o Options) (err error) {
 		*o.Stats = Stats{
 			Total: time.Since(start), Frozen: d.stats.frozen, MemWrite: d.stats.memwrite,
 			PagesWritten: d.stats.written + d.stats.shWritten,
+		}
+		for _, lm := range d.live {
+			o.Stats.PagesUnread += lm.unread.Load()
 		}
 	}
 	return err

@@ -189,7 +189,15 @@ func (d *dumper) registerPages(t *taskDump) error {
 		return err
 	}
 	d.out[name] = img
-	mem := &taskMem{pid: t.pid}
+	var mem memReader = &taskMem{pid: t.pid}
+	if d.readLive {
+		lm, err := newLiveMem(t.pid)
+		if err != nil {
+			return err
+		}
+		d.live = append(d.live, lm)
+		mem = lm
+	}
 	d.addPagesImage(name, t.pagesID, newRunPages(mem, t.plan.runs), memCloser{mem})
 	return nil
 }

@@ -33,9 +33,10 @@ type Options struct {
 	ShellJob bool
 	// PreDump dumps only the memory of the tree (CRIU's pre-dump): the
 	// image set holds inventory.img, pagemap and pages images and
-	// stats-dump. The tree is left running, and writes to its memory are
-	// tracked from then on, for a later dump with PrevImagesDir. Needs
-	// Dir.
+	// stats-dump. The tree is frozen only while its mappings are listed
+	// and write-protected; its pages are read while it runs again. Writes
+	// to its memory are tracked from the write-protect on, for a later
+	// dump with PrevImagesDir. Needs Dir.
 	PreDump bool
 	// PrevImagesDir is the image directory of an earlier pre-dump (or dump
 	// with TrackMem), relative to Dir as CRIU's --prev-images-dir, and
@@ -56,4 +57,8 @@ type Stats struct {
 	Frozen       time.Duration // stats-dump's frozen_time: from the tree frozen (by criu-seize when its record says when) to the image set written
 	MemWrite     time.Duration // writing pages images
 	PagesWritten uint64
+	// PagesUnread counts the pages a pre-dump recorded as zeros because
+	// the task, running again, had unmapped them or exited by the time
+	// they were read. The next dump takes such pages whole.
+	PagesUnread uint64
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -67,6 +68,60 @@ func (m *taskMem) close() error {
 		return m.mem.Close()
 	}
 	return nil
+}
+
+// liveMem reads the memory of a task that runs again: a pre-dump releases
+// the tree before it reads the pages, so that the tree is frozen only
+// while its mappings are listed and write-protected for tracking. The task
+// may meanwhile write a page, unmap it or exit. None of that matters to
+// the image set: a page written, or mapped anew, after the write-protect
+// is one the next dump takes whole instead of from this pre-dump, so a
+// page read torn, or read as zeros because it is gone, is never restored.
+// What must not happen is reading another process: a pid reused after the
+// task's exit. So each read is kept only when the task's pidfd, opened
+// while it was frozen, still names a task (live or zombie) after the read.
+type liveMem struct {
+	m      *taskMem
+	pidfd  int
+	unread atomic.Uint64 // pages read as zeros
+}
+
+func newLiveMem(pid int) (*liveMem, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open pidfd of pid %d: %w", pid, err)
+	}
+	return &liveMem{m: &taskMem{pid: pid}, pidfd: fd}, nil
+}
+
+// gone reports whether the task was reaped, so that its pid may name
+// another process now.
+func (l *liveMem) gone() bool {
+	return errors.Is(unix.PidfdSendSignal(l.pidfd, 0, nil, 0), unix.ESRCH)
+}
+
+func (l *liveMem) readAt(buf []byte, addr uint64) error {
+	if err := l.m.readAt(buf, addr); err == nil && !l.gone() {
+		return nil
+	}
+	for off := 0; off < len(buf); off += pageSize {
+		p := buf[off:min(off+pageSize, len(buf))]
+		if l.gone() {
+			clear(buf[off:])
+			l.unread.Add(uint64((len(buf) - off + pageSize - 1) / pageSize))
+			return nil
+		}
+		if err := l.m.readAt(p, addr+uint64(off)); err != nil || l.gone() {
+			clear(p)
+			l.unread.Add(1)
+		}
+	}
+	return nil
+}
+
+func (l *liveMem) close() error {
+	unix.Close(l.pidfd)
+	return l.m.close()
 }
 
 // fileMem reads a shared memory object (a memfd, shared anonymous memory)

@@ -131,7 +131,11 @@ func TestPreDump(t *testing.T) {
 	p := startDirty(t)
 	base := t.TempDir()
 	dir1, dir2 := filepath.Join(base, "dir1"), filepath.Join(base, "dir2")
-	preDump(t, p.pid, Options{Dir: dir1, PreDump: true})
+	var figs Stats
+	preDump(t, p.pid, Options{Dir: dir1, PreDump: true, Stats: &figs})
+	if figs.PagesUnread != 0 {
+		t.Errorf("pre-dump read %d pages as zeros; the program unmapped none", figs.PagesUnread)
+	}
 
 	if s := procState(t, p.pid); s == 't' || s == 'T' {
 		t.Fatalf("tree left stopped (%c) by the pre-dump", s)
