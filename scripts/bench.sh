@@ -12,8 +12,8 @@
 #     criu-restore (live migration on one machine), unless BENCH_PIPE=0.
 #  4. Unless BENCH_PREDUMP=0, an incremental dump: criu-parasite
 #     --pre-dump of the process, which then writes every tenth page again,
-#     and a final dump with --prev-images-dir: the final dump's wall and
-#     frozen time, and the restore of the chain.
+#     and a final dump with --prev-images-dir: the wall and frozen time
+#     of both dumps, and the restore of the chain.
 #  5. The same dump and restore with CRIU itself, for comparison on this
 #     machine, when BENCH_CRIU names a CRIU binary (default:
 #     build/criu-4.2.1/criu if scripts/build-criu.sh built it).
@@ -91,7 +91,7 @@ check_restored() {
 	while kill -0 "$rpid" 2>/dev/null; do sleep 0.02; done
 }
 
-for f in dump restore freezing frozen memdump memwrite pipe cdump crestore cfrozen predump idump ifrozen irestore; do : >"$work/$f"; done
+for f in dump restore freezing frozen memdump memwrite pipe cdump crestore cfrozen predump pfrozen idump ifrozen irestore; do : >"$work/$f"; done
 bytes=0
 for i in $(seq "$RUNS"); do
 	start_memhog
@@ -136,6 +136,8 @@ if [ "${BENCH_PREDUMP:-1}" != 0 ]; then
 		"$BIN/criu-seize" -t "$pid" | "$BIN/criu-parasite" --pre-dump -D "$img/pre"
 		t1=$(ns)
 		echo $(((t1 - t0) / 1000000)) >>"$work/predump"
+		"$BIN/crit" decode -i "$img/pre/stats-dump" >"$work/stats.json"
+		stat frozen_time >>"$work/pfrozen"
 		rm -f "$work/pid.touched"
 		kill -USR1 "$pid"
 		while [ ! -e "$work/pid.touched" ]; do sleep 0.02; done
@@ -184,7 +186,7 @@ if [ "${BENCH_PIPE:-1}" != 0 ]; then
 	echo "pipe:    criu-seize | criu-parasite | criu-restore, wall $(summary "$work/pipe")"
 fi
 if [ "${BENCH_PREDUMP:-1}" != 0 ]; then
-	echo "incremental: pre-dump wall $(summary "$work/predump"); the process writes every tenth page;"
+	echo "incremental: pre-dump wall $(summary "$work/predump"), frozen $(summary "$work/pfrozen" us); the process writes every tenth page;"
 	echo "         final dump ($iwritten pages) wall $(summary "$work/idump"), frozen $(summary "$work/ifrozen" us); restore of the chain wall $(summary "$work/irestore")"
 fi
 if [ -n "$CRIU" ]; then
