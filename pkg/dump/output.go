@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -94,8 +95,12 @@ func (d *dirSink) write(name string, fill func(f *os.File) error) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == f.Name() {
+		return err // it names the file already
+	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(d.dir, name), err)
+		return fmt.Errorf("write %s: %w", f.Name(), err)
 	}
 	return nil
 }

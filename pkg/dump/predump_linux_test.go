@@ -258,3 +258,37 @@ func TestPreDumpChain(t *testing.T) {
 		t.Errorf("pre-dump to a stream: %v, want ErrOptions", err)
 	}
 }
+
+// TestPreDumpFailsWhileRunning: a pre-dump that fails after it let the
+// tree go (here: its pages do not fit the image directory's file system)
+// removes what it wrote and leaves no tracking behind; the tree runs on
+// untouched.
+func TestPreDumpFailsWhileRunning(t *testing.T) {
+	p := startDirty(t)
+	small := t.TempDir()
+	// 64 KiB cannot hold the program's 64 pages.
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("mount a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	dir := filepath.Join(small, "pre")
+	err := Dump(context.Background(), Options{Dir: dir, PreDump: true, Stdin: bytes.NewReader(seizeStream(t, p.pid))})
+	if err == nil {
+		t.Fatal("pre-dump into 64 KiB succeeded")
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("pre-dump error %v, want ENOSPC", err)
+	}
+	if s := procState(t, p.pid); s == 't' || s == 'T' {
+		t.Errorf("tree left stopped (%c) by the failed pre-dump", s)
+	}
+	for _, name := range []string{TrackSocket, "inventory.img", "pages-1.img"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind by the failed pre-dump: %v", name, err)
+		}
+	}
+	p.touch(t)
+	if out := p.finish(t); out != "PASS" {
+		t.Errorf("program after the failed pre-dump: %s", out)
+	}
+}
