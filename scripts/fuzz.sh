@@ -24,27 +24,29 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 count=0
+flaked=0
 for dir in "${dirs[@]}"; do
 	pkg=./${dir#./}
 	mapfile -t targets < <("$go" test -list '^Fuzz' "$pkg" | grep -E '^Fuzz' || true)
 	for target in "${targets[@]}"; do
 		echo "== $pkg $target ($duration)"
-		for try in 1 2 3; do
-			status=0
-			"$go" test -run='^$' -fuzz="^${target}\$" -fuzztime="$duration" -fuzzminimizetime="$minimize" "$pkg" 2>&1 | tee "$log" || status=$?
-			[ "$status" -eq 0 ] && break
-			# The fuzz engine itself sometimes ends with "context deadline
-			# exceeded" when fuzztime runs out while a worker is busy (a
-			# slow machine); it wrote no failing input then. Twice, that
-			# is tried again; a failing input always stops the script.
-			if [ "$try" -lt 3 ] && grep -q 'context deadline exceeded' "$log" &&
-				! grep -q 'Failing input written to' "$log"; then
-				echo "fuzz.sh: $target: the fuzz engine hit its deadline without a failing input; running it again"
-				continue
+		status=0
+		"$go" test -run='^$' -fuzz="^${target}\$" -fuzztime="$duration" -fuzzminimizetime="$minimize" "$pkg" 2>&1 | tee "$log" || status=$?
+		if [ "$status" -ne 0 ]; then
+			# Go's fuzz coordinator can end a run that found nothing with
+			# "context deadline exceeded" when -fuzztime runs out: a race
+			# between its deadline and the cancellation of its workers
+			# (golang/go#75804, fixed in Go 1.27). The target ran its
+			# whole time then, and no failing input was written; any
+			# failing input, or any other error, stops the script.
+			if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written to' "$log"; then
+				echo "fuzz.sh: $target: ran $duration without a failing input; the run ended with Go's fuzztime race (golang/go#75804), not a failure"
+				flaked=$((flaked + 1))
+			else
+				exit "$status"
 			fi
-			exit "$status"
-		done
+		fi
 		count=$((count + 1))
 	done
 done
-echo "fuzz.sh: $count targets fuzzed for $duration each"
+echo "fuzz.sh: $count targets fuzzed for $duration each ($flaked ended by Go's fuzztime race)"
