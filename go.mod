@@ -6,14 +6,15 @@ require google.golang.org/protobuf v1.36.12
 
 require golang.org/x/sys v0.49.0
 
-require github.com/klauspost/compress v1.20.3
+require (
+	github.com/klauspost/compress v1.20.3
+	github.com/urfave/cli/v2 v2.27.7
+)
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/urfave/cli/v2 v2.27.7 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
-	golang.org/x/term v0.47.0 // indirect
 )
 
 tool google.golang.org/protobuf/cmd/protoc-gen-go

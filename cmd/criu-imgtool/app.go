@@ -10,7 +10,7 @@ import (
 	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/version"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
+	"golang.org/x/sys/unix"
 )
 
 var dirFlag = &cli.StringFlag{Name: "images-dir", Aliases: []string{"D"}, Usage: "image directory"}
@@ -37,7 +37,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 		if p := c.String("output"); p != "" {
 			return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		}
-		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if f, ok := stdout.(*os.File); ok && isTerminal(f) {
 			return nil, errors.New("refusing to write a stream to a terminal: redirect stdout or use -o")
 		}
 		return nopWriteCloser{stdout}, nil
@@ -258,3 +258,9 @@ func diff(a, b string, shape bool, stdin io.Reader, stdout io.Writer) (int, erro
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// isTerminal reports whether f is a terminal (TCGETS works on it).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
