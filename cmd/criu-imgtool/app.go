@@ -130,6 +130,23 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				},
 			},
 			{
+				Name:  "dedup",
+				Usage: "free in the parent image sets of -D the pages -D holds again (punched out of their pages files); the parents no longer restore on their own",
+				Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					dir := c.String("images-dir")
+					if dir == "" {
+						return errors.New("dedup: -D is required")
+					}
+					st, err := imgtool.Dedup(dir)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "%s: %d pages freed in %d parent pages files\n", dir, st.Pages, st.Files)
+					return nil
+				},
+			},
+			{
 				Name:  "stats",
 				Usage: "print tasks, pages and sizes of -D (or the stream on stdin or -i)",
 				Flags: []cli.Flag{dirFlag, inputFlag("stream file to read")},

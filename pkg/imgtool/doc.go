@@ -1,7 +1,7 @@
 // Package imgtool handles image sets as files, the library behind
 // criu-imgtool: moving a set between a directory and a stream, compressing
-// it, checking that it holds together, counting what it holds and
-// comparing two sets.
+// it, checking that it holds together, counting what it holds, comparing
+// two sets and freeing what a chain of incremental dumps no longer needs.
 //
 // A Set is an image set read from a directory or a stream: every image is
 // decoded; raw images (pages-*.img) are only measured, so a set of many
@@ -34,4 +34,8 @@
 //	core-43.img  core_entry{tc{task_state: 1, ...}, thread_core{...}}
 //	    └─► CORE: 2 files; core_entry.tc, core_entry.tc.task_state,
 //	        core_entry.thread_core, ... (list elements merged)
+//
+// Dedup frees what an incremental dump made dead weight (CRIU's dedup):
+// the pages a set holds again are punched out of the pages files of its
+// parent sets, wherever the chain held them.
 package imgtool
