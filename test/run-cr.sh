@@ -18,7 +18,8 @@
 #   twice     dir, then the restored tree is dumped and restored again
 #   predump   criu-parasite --pre-dump -D DIR/pre (the tree runs on, its
 #             writes tracked), then criu-parasite -D DIR/ckpt
-#             --prev-images-dir ../pre; verify; criu-restore -D DIR/ckpt -d
+#             --prev-images-dir ../pre --auto-dedup (what it dumps again
+#             is punched out of pre); verify; criu-restore -D DIR/ckpt -d
 #   leave     criu-parasite --leave-running: the original goes on and passes
 #   to-criu   criu-seize | criu-parasite -D DIR; CRIU's `criu restore` of DIR
 #   from-criu CRIU's `criu dump` of the tree; criu-restore -D DIR
@@ -244,7 +245,7 @@ dump() {
 	predump)
 		rm -rf "$dir/pre" "$dir/ckpt" && mkdir "$dir/pre" "$dir/ckpt" || return 1
 		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts --pre-dump -D "$dir/pre" || return 1
-		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts -D "$dir/ckpt" --prev-images-dir ../pre || return 1
+		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts -D "$dir/ckpt" --prev-images-dir ../pre --auto-dedup || return 1
 		"$tools/criu-imgtool" verify -D "$dir/ckpt" >/dev/null || return 1
 		# shellcheck disable=SC2046
 		wait_gone $(pids_of "$dir/ckpt/pstree.img")

@@ -47,6 +47,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "the tree's terminal is outside it (a shell's): record it as such instead of refusing the tree"},
 			&cli.BoolFlag{Name: "pre-dump", Usage: "dump only the memory: the tree is frozen while its mappings are listed and write-protected, then runs on while its pages are read; its writes are tracked for a later dump with --prev-images-dir (needs -D)"},
 			&cli.StringFlag{Name: "prev-images-dir", Usage: "image directory of a pre-dump, relative to -D: pages not written since are left to it (PE_PARENT) and -D gets a parent link to it"},
+			&cli.BoolFlag{Name: "auto-dedup", Usage: "with --prev-images-dir, once the dump is complete, free in the parent image sets the pages it holds again (the parents no longer restore on their own)"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
 		},
 		Action: func(c *cli.Context) error {
@@ -64,6 +65,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				PreDump:        c.Bool("pre-dump"),
 				PrevImagesDir:  c.String("prev-images-dir"),
 				TrackMem:       c.Bool("track-mem"),
+				AutoDedup:      c.Bool("auto-dedup"),
 			})
 		},
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/ptrace"
 	"github.com/criugo/criugo/pkg/seize"
@@ -589,6 +590,15 @@ func Dump(ctx context.Context, o Options) (err error) {
 			err = errors.Join(err, rerr)
 		}
 	}
+	var dedup imgtool.DedupStats
+	if o.AutoDedup && o.PrevImagesDir != "" {
+		// The image set is complete and synced: the parents' copies of
+		// what it holds again are no longer needed by anyone.
+		var derr error
+		if dedup, derr = imgtool.Dedup(o.Dir); derr != nil {
+			err = errors.Join(err, fmt.Errorf("the image set is complete, but: %w", derr))
+		}
+	}
 	if o.Stats != nil {
 		*o.Stats = Stats{
 			Total: time.Since(start), Frozen: d.stats.frozen, MemWrite: d.stats.memwrite,
@@ -597,6 +607,7 @@ func Dump(ctx context.Context, o Options) (err error) {
 		for _, lm := range d.live {
 			o.Stats.PagesUnread += lm.unread.Load()
 		}
+		o.Stats.Dedup = dedup
 	}
 	return err
 }

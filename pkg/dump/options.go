@@ -3,6 +3,8 @@ package dump
 import (
 	"io"
 	"time"
+
+	"github.com/criugo/criugo/pkg/imgtool"
 )
 
 // Options say where a dump reads the seize stream, where it writes the
@@ -43,6 +45,10 @@ type Options struct {
 	// written as Dir's "parent" symlink: pages not written since it are
 	// recorded as in the parent (PE_PARENT) instead of dumped. Needs Dir.
 	PrevImagesDir string
+	// AutoDedup (CRIU's --auto-dedup), with PrevImagesDir: once the dump
+	// is complete, the pages it holds again are freed in the parent image
+	// sets (imgtool.Dedup), which then no longer restore on their own.
+	AutoDedup bool
 	// TrackMem (CRIU's --track-mem) keeps tracking writes after a dump
 	// that leaves the tree running, so that a later dump can name this
 	// one as its PrevImagesDir. A pre-dump always tracks. Needs Dir.
@@ -61,4 +67,6 @@ type Stats struct {
 	// the task, running again, had unmapped them or exited by the time
 	// they were read. The next dump takes such pages whole.
 	PagesUnread uint64
+	// Dedup is what AutoDedup freed in the parents.
+	Dedup imgtool.DedupStats
 }

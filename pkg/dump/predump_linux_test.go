@@ -242,7 +242,25 @@ func TestPreDumpChain(t *testing.T) {
 		t.Errorf("the first holder still serves: %v", err)
 	}
 	p.touch(t)
-	preDump(t, p.pid, Options{Dir: dirs[2], PrevImagesDir: "../2", LeaveRunning: true})
+	var figs Stats
+	preDump(t, p.pid, Options{Dir: dirs[2], PrevImagesDir: "../2", LeaveRunning: true, AutoDedup: true, Stats: &figs})
+	// Of the program's 64 pages, the 20 written or remapped since are
+	// freed where the chain held them: in the first pre-dump, which the
+	// second points to. (Other mappings, dumped whole each time, count
+	// too.)
+	if figs.Dedup.Pages < 20 {
+		t.Errorf("auto-dedup freed %d pages, want at least 20", figs.Dedup.Pages)
+	}
+	_, data := p.pageFlags(t, dirs[0])
+	for i := range 64 {
+		want := byte(i + 1)
+		if i == 3 || i == 10 || i == 11 || i == 40 || i >= 48 {
+			want = 0
+		}
+		if !bytes.Equal(data[i], bytes.Repeat([]byte{want}, pageSize)) {
+			t.Errorf("first pre-dump after auto-dedup, page %d: first byte %#x, want all %#x", i, data[i][0], want)
+		}
+	}
 	flags, _ = p.pageFlags(t, dirs[2])
 	for i, f := range flags {
 		if want := i == 3 || i == 10 || i == 11 || i == 40 || i >= 48; inImage(f) != want || !want && f != images.PeParent {
