@@ -17,6 +17,9 @@
 #  5. The same dump and restore with CRIU itself, for comparison on this
 #     machine, when BENCH_CRIU names a CRIU binary (default:
 #     build/criu-4.2.1/criu if scripts/build-criu.sh built it).
+#  6. For reference, how long memhog's own first write of its memory took
+#     (a page fault per fresh page): on this VM it varies 5-fold from run
+#     to run, which puts the spread of the other figures in context.
 # BENCH_GO=0 skips the Go benchmarks; BENCH_TIME is their -benchtime.
 # BENCH_BIN runs the tools of another build (default: bin/ of this tree).
 set -euo pipefail
@@ -74,7 +77,8 @@ start_memhog() {
 	(setsid "$work/memhog" "$MIB" "$work/pid" "$work/out" </dev/null >/dev/null 2>&1; true) 2>/dev/null &
 	job=$!
 	while [ ! -s "$work/pid" ]; do sleep 0.02; done
-	pid=$(cat "$work/pid")
+	pid=$(head -n 1 "$work/pid")
+	sed -n 2p "$work/pid" >>"$work/fill"
 }
 waitjob() { wait "$job" || true; pid=; }
 
@@ -91,7 +95,7 @@ check_restored() {
 	while kill -0 "$rpid" 2>/dev/null; do sleep 0.02; done
 }
 
-for f in dump restore freezing frozen memdump memwrite pipe cdump crestore cfrozen predump pfrozen idump ifrozen irestore; do : >"$work/$f"; done
+for f in fill dump restore freezing frozen memdump memwrite pipe cdump crestore cfrozen predump pfrozen idump ifrozen irestore; do : >"$work/$f"; done
 bytes=0
 for i in $(seq "$RUNS"); do
 	start_memhog
@@ -189,6 +193,7 @@ if [ "${BENCH_PREDUMP:-1}" != 0 ]; then
 	echo "incremental: pre-dump wall $(summary "$work/predump"), frozen $(summary "$work/pfrozen" us); the process writes every tenth page;"
 	echo "         final dump ($iwritten pages) wall $(summary "$work/idump"), frozen $(summary "$work/ifrozen" us); restore of the chain wall $(summary "$work/irestore")"
 fi
+echo "reference: memhog's own first write of its memory (a fault per fresh page; the machine's noise) $(summary "$work/fill" us)"
 if [ -n "$CRIU" ]; then
 	echo "$("$CRIU" --version | head -n 1 | sed 's/Version: /CRIU /') on the same process:"
 	echo "         dump wall $(summary "$work/cdump"), frozen $(summary "$work/cfrozen" us); restore wall $(summary "$work/crestore")"
