@@ -40,3 +40,7 @@ func fromX86(err error) error {
 	}
 	return err
 }
+
+// ErrCPUFeature is returned for an image whose FPU state needs an xsave
+// feature this CPU does not enable (AVX-512 on a CPU without it, say).
+var ErrCPUFeature = x86.ErrCPUFeature

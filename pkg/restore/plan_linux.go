@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/x86"
 )
 
 // taskPlan holds the images of one live task, read and checked before
@@ -49,6 +50,11 @@ func (r *restorer) planTask(t *task) (*taskPlan, error) {
 		}
 		if c.GetThreadInfo() == nil || c.GetThreadInfo().GetGpregs() == nil {
 			return nil, fmt.Errorf("read %s: no x86 registers: %w", coreName(uint32(tid)), ErrBadImage)
+		}
+		// A thread whose FPU state holds a feature this CPU lacks would
+		// fault at its first instruction using it: refuse it up front.
+		if err := x86.CheckFeatures(x86.FpregsFeatures(c.GetThreadInfo().GetFpregs()), x86.HostFeatures()); err != nil {
+			return nil, fmt.Errorf("check the FPU state of %s: thread %d %w", coreName(uint32(tid)), tid, err)
 		}
 		if err := r.planSeccomp(p, tid, c); err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/criugo/criugo/images"
@@ -143,5 +144,35 @@ func TestTLSDesc(t *testing.T) {
 	d := TLSDesc(b[:])
 	if d.GetEntryNumber() != GDTEntryTLSMin || !d.GetSeg_32Bit() || !d.GetContentsH() || d.GetContentsL() || !d.GetUsable() || d.GetReadExecOnly() {
 		t.Errorf("bits: %v", d)
+	}
+}
+
+func TestHostFeatures(t *testing.T) {
+	h := HostFeatures()
+	if h&legacyFeatures != legacyFeatures {
+		t.Fatalf("host features %#x (%s) lack x87 or SSE", uint64(h), h)
+	}
+	t.Logf("host xsave features %#x: %s", uint64(h), h)
+	// The kernel reports the same mask in every thread's xsave area.
+	if l := CPULayout(); h&(1<<featYMM) != 0 && l.Size[featYMM] != 256 {
+		t.Errorf("AVX enabled but its component is %d bytes", l.Size[featYMM])
+	}
+}
+
+func TestCheckFeatures(t *testing.T) {
+	if err := CheckFeatures(0x7, 0x7); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckFeatures(0xe7, 0x7)
+	if !errors.Is(err, ErrCPUFeature) {
+		t.Fatalf("CheckFeatures(0xe7, 0x7) = %v, want ErrCPUFeature", err)
+	}
+	for _, want := range []string{"AVX-512 opmask", "AVX-512 ZMM_Hi256", "AVX-512 Hi16_ZMM", "0xe0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if got := Features(1 << 40).String(); got != "xsave feature 40" {
+		t.Errorf("unknown feature named %q", got)
 	}
 }
