@@ -30,6 +30,12 @@ import (
 
 // chainTools builds criu-seize, criu-parasite and the mmap program.
 func chainTools(t *testing.T) (bin, prog string) {
+	return dumpTools(t, "mmap")
+}
+
+// dumpTools builds criu-seize, criu-parasite and test program name
+// (test/programs/name.c) into a temporary directory.
+func dumpTools(t *testing.T, name string) (bin, prog string) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -37,7 +43,7 @@ func chainTools(t *testing.T) (bin, prog string) {
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
-		t.Skip("gcc not found: cannot build test/programs/mmap")
+		t.Skip("gcc not found: cannot build test/programs/" + name)
 	}
 	src, err := filepath.Abs("../../test/programs")
 	if err != nil {
@@ -48,10 +54,10 @@ func chainTools(t *testing.T) (bin, prog string) {
 		"github.com/criugo/criugo/cmd/criu-seize", "github.com/criugo/criugo/cmd/criu-parasite").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
-	prog = filepath.Join(bin, "mmap")
+	prog = filepath.Join(bin, name)
 	if out, err := exec.Command(gcc, "-O2", "-static", "-pthread", "-o", prog,
-		filepath.Join(src, "mmap.c"), filepath.Join(src, "crtest.c")).CombinedOutput(); err != nil {
-		t.Fatalf("build mmap: %v: %s", err, out)
+		filepath.Join(src, name+".c"), filepath.Join(src, "crtest.c")).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v: %s", name, err, out)
 	}
 	return bin, prog
 }
@@ -78,7 +84,7 @@ func startChainProgram(t *testing.T, prog, dir string) *chainProgram {
 			}
 		}
 		if time.Since(start) > 10*time.Second {
-			t.Fatal("mmap wrote no pid file")
+			t.Fatalf("%s wrote no pid file", filepath.Base(prog))
 		}
 	}
 }

@@ -58,8 +58,8 @@
 // A created task is a copy of its parent (of criu-restore for the root).
 // Its memory is replaced in place: everything but the scratch area and the
 // kernel's special mappings is unmapped; [vvar], [vvar_vclock] and [vdso]
-// move with mremap to their dumped addresses (the dumped vDSO must run the
-// same code as this kernel's); each VMA is mapped at its address (files
+// move with mremap to their dumped addresses when the dumped vDSO is this
+// kernel's (see "vDSO" below); each VMA is mapped at its address (files
 // and memfds opened by the task itself through /proc/<criu-restore>/fd/N,
 // shared memory as one memfd every task maps); the pages of the pagemap
 // go in; protections and madvise flags follow; brk, the arg and env
@@ -83,6 +83,31 @@
 //	                      ^ scratch area (16 KiB: `syscall` + argument
 //	                        data), free in every task's image; unmapped
 //	                        by the task's last injected call
+//
+// # vDSO
+//
+// A task keeps the vDSO it was dumped with: its C library holds pointers
+// to the dumped entry points, and a thread may be stopped inside one.
+// When the dumped [vdso] has this kernel's code (sameVdsoCode: same
+// executable sections at the same offsets, same symbols), the kernel's
+// own [vvar], [vvar_vclock] and [vdso] are moved to the dumped addresses
+// ("kept in place" in the log). Otherwise (a dump from another kernel
+// build, or areas of other sizes) the kernel's areas are parked for good
+// in the room beside the scratch area, which is free in the image, and
+// the dumped vDSO becomes a proxy, as CRIU's: its pages go back at its
+// address as private memory, and each function it exports starts with a
+// jump to this kernel's function of the same name (movabs to %rax, jmp
+// *%rax: 12 bytes, checked to fit every function). The dumped [vvar] comes
+// back as zeroed read-only memory, never as data: the other kernel's
+// layout means nothing here, and zero reads as "no usable clock", so
+// dumped code still running falls back to the system call. The log says
+// "proxy" and names the redirected entry points.
+//
+//	dumped layout                    restored, proxied
+//	+--------+--------+              +--------+---------------+      +------+------+
+//	| vvar   | vdso   |     ->       | zeroes | dumped code,  |      | vvar | vdso |  parked,
+//	| (data) | (code) |              | (r--)  | jmp at each   | ---> | this kernel's |  beside the
+//	+--------+--------+              +--------+ entry (r-x)   |      +------+------+  scratch area
 //
 // # Files
 //
@@ -199,7 +224,9 @@
 // CRIU, an eventfd comes back in counter mode, a datagram socket connected
 // to a peer that had closed comes back unconnected, and messages queued
 // on a socket carry criu-restore's credentials.
-// The dumped vDSO must have the same code as this kernel's. A chroot, a
+// A thread whose FPU state holds an xsave feature this CPU does not
+// enable (AVX-512 state on a CPU without it) is refused before anything
+// is created (ErrCPUFeature), naming the core image and the features. A chroot, a
 // session or group whose leader is outside the tree (but the root's),
 // and cgroups are not restored. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
 // may lack (KERNEL-NOTES): the restore then fails naming the limit.

@@ -49,7 +49,8 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			return fmt.Errorf("restore memory of pid %d: %w", t.pid, err)
 		}
 	}
-	if err := r.placeSpecials(t, p, specials); err != nil {
+	hs, err := r.placeSpecials(t, p, specials)
+	if err != nil {
 		return fmt.Errorf("restore memory of pid %d (%s): %w", t.pid, name, err)
 	}
 
@@ -117,7 +118,7 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		}
 	}
 
-	if err := r.writePages(t, p, src); err != nil {
+	if err := r.writePages(t, p, hs, src); err != nil {
 		return err
 	}
 
@@ -231,33 +232,58 @@ func gaps(keep []span, lo, hi uint64) []span {
 	return out
 }
 
+// hostSpecials is where the kernel's [vvar], [vvar_vclock] and [vdso] of
+// a task under restore are: at the dumped addresses (inPlace), or parked
+// beside the scratch area, in their own layout, for a proxy (vdso_linux.go).
+type hostSpecials struct {
+	spans   []span // every special mapping, in address order
+	vdsoIdx int    // which of them is the [vdso]
+	inPlace bool
+}
+
+func (hs *hostSpecials) vdso() span { return hs.spans[hs.vdsoIdx] }
+
 // placeSpecials moves the kernel's [vvar], [vvar_vclock] and [vdso]
 // mappings (given in address order) to where the image had them, or
 // unmaps them when the image has none. The image holds [vvar] and
-// [vvar_vclock] as one VMA; sizes must match this kernel's, which holds
-// when the dump was made on the same kernel.
-func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) error {
+// [vvar_vclock] as one VMA. When the image's areas do not have this
+// kernel's sizes and layout (it was dumped on another kernel), the
+// kernel's are parked instead and the dumped vDSO becomes a proxy once
+// its pages are read (proxyVdso); if they do fit, the dumped code is
+// compared with this kernel's then, and a proxy made if it differs.
+func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpecials, error) {
 	th := t.threads[0]
+	if p.vdso == nil {
+		// The task had no vDSO: it has none now either.
+		for _, v := range cur {
+			if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, v.Start, v.Len()); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	if !hasKind(cur, proc.VMAVdso) {
+		return nil, fmt.Errorf("the image has a [vdso], this task has none: %w", ErrNotSupported)
+	}
 	type move struct {
 		from span
 		to   uint64
 	}
 	var moves []move
+	hs := &hostSpecials{inPlace: true}
 	var vvarLen uint64
 	for _, v := range cur {
+		hs.spans = append(hs.spans, span{v.Start, v.End})
 		switch v.Kind {
 		case proc.VMAVdso:
-			if p.vdso == nil {
-				moves = append(moves, move{span{v.Start, v.End}, 0})
-				continue
-			}
+			hs.vdsoIdx = len(hs.spans) - 1
 			if p.vdso.size() != v.Len() {
-				return fmt.Errorf("[vdso] of %d bytes, this kernel's has %d: %w", p.vdso.size(), v.Len(), ErrNotSupported)
+				hs.inPlace = false
 			}
 			moves = append(moves, move{span{v.Start, v.End}, p.vdso.start()})
 		case proc.VMAVvar, proc.VMAVvarVclock:
 			if p.vvar == nil {
-				moves = append(moves, move{span{v.Start, v.End}, 0})
+				hs.inPlace = false
 				continue
 			}
 			moves = append(moves, move{span{v.Start, v.End}, p.vvar.start() + vvarLen})
@@ -265,26 +291,26 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) error {
 		}
 	}
 	if p.vvar != nil && p.vvar.size() != vvarLen {
-		return fmt.Errorf("[vvar] of %d bytes, this kernel's has %d: %w", p.vvar.size(), vvarLen, ErrNotSupported)
+		hs.inPlace = false
 	}
-	if p.vdso != nil && !hasKind(cur, proc.VMAVdso) {
-		return fmt.Errorf("the image has a [vdso], this task has none: %w", ErrNotSupported)
-	}
-	// Unmap what the image does not have; park the rest beside the scratch
-	// area when a destination overlaps a current place, then move.
-	var stay []move
+	// The kernel's vDSO reads its data at a fixed distance: moved, every
+	// area keeps its distance to the others.
 	for _, m := range moves {
-		if m.to == 0 {
-			if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, m.from.start, m.from.end-m.from.start); err != nil {
-				return err
-			}
-			continue
+		if m.to-moves[0].to != m.from.start-moves[0].from.start {
+			hs.inPlace = false
 		}
-		stay = append(stay, m)
 	}
+	if !hs.inPlace {
+		if err := r.parkSpecials(t, hs); err != nil {
+			return nil, err
+		}
+		return hs, nil
+	}
+	// Park them beside the scratch area when a destination overlaps a
+	// current place, then move.
 	overlap := false
-	for i, a := range stay {
-		for j, b := range stay {
+	for i, a := range moves {
+		for j, b := range moves {
 			dst := span{a.to, a.to + (a.from.end - a.from.start)}
 			if i == j && a.to == a.from.start {
 				continue
@@ -295,26 +321,47 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) error {
 		}
 	}
 	if overlap {
-		base := stay[0].from.start
-		if last := stay[len(stay)-1].from.end; last-base > specialReserve {
-			return fmt.Errorf("special mappings span %d bytes: %w", last-base, ErrNotSupported)
+		base := moves[0].from.start
+		if last := moves[len(moves)-1].from.end; last-base > specialReserve {
+			return nil, fmt.Errorf("special mappings span %d bytes: %w", last-base, ErrNotSupported)
 		}
-		for i, m := range stay {
+		for i, m := range moves {
 			tmp := t.parking() + (m.from.start - base)
 			if err := r.mremap(t, m.from, tmp); err != nil {
+				return nil, err
+			}
+			moves[i].from = span{tmp, tmp + (m.from.end - m.from.start)}
+		}
+	}
+	for i, m := range moves {
+		if m.to != m.from.start {
+			if err := r.mremap(t, m.from, m.to); err != nil {
+				return nil, err
+			}
+		}
+		hs.spans[i] = span{m.to, m.to + (m.from.end - m.from.start)}
+	}
+	return hs, nil
+}
+
+// parkSpecials moves the kernel's special mappings of a task, wherever they
+// are, to the parking room beside its scratch area, which no VMA of the
+// image uses, keeping their layout; they stay there for good.
+func (r *restorer) parkSpecials(t *task, hs *hostSpecials) error {
+	base := hs.spans[0].start
+	if last := hs.spans[len(hs.spans)-1].end; last-base > specialReserve {
+		return fmt.Errorf("special mappings span %d bytes: %w", last-base, ErrNotSupported)
+	}
+	for i, s := range hs.spans {
+		to := t.parking() + (s.start - base)
+		if to != s.start {
+			if err := r.mremap(t, s, to); err != nil {
 				return err
 			}
-			stay[i].from = span{tmp, tmp + (m.from.end - m.from.start)}
 		}
+		hs.spans[i] = span{to, to + (s.end - s.start)}
 	}
-	for _, m := range stay {
-		if m.to == m.from.start {
-			continue
-		}
-		if err := r.mremap(t, m.from, m.to); err != nil {
-			return err
-		}
-	}
+	hs.inPlace = false
 	return nil
 }
 
@@ -592,7 +639,7 @@ func (s *fileSink) flush() error {
 // must equal this kernel's) and [vvar] (data the kernel provides). An
 // image directory's pages files are read by the task itself; a stream's
 // pages go through criu-restore.
-func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
+func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reader) (err error) {
 	var sink pageSink
 	u, err := r.openUffd(t, p)
 	if err != nil {
@@ -688,27 +735,13 @@ func (r *restorer) writePages(t *task, p *mmPlan, src io.Reader) (err error) {
 		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 	}
 	r.stats.restored += written / pageSize
-	// A [vdso] the dump did not save whole cannot be compared.
-	if p.vdso != nil && vdsoBytes == p.vdso.size() {
-		if err := checkVdso(t, p, vdso); err != nil {
+	if p.vdso != nil {
+		if err := r.settleVdso(t, p, hs, vdso, vdsoBytes == p.vdso.size()); err != nil {
 			return err
 		}
-		// Its pages are in the task as the image has them.
+		// Its pages are in the task as the image has them (CRIU counts
+		// them too).
 		r.stats.restored += vdsoBytes / pageSize
-	}
-	return nil
-}
-
-// checkVdso compares the dumped [vdso] with this kernel's, now at the same
-// address: the task keeps running the code it had there (a thread may
-// even be stopped inside it), so it must be the same code.
-func checkVdso(t *task, p *mmPlan, saved []byte) error {
-	live := make([]byte, len(saved))
-	if _, err := ptrace.ReadMem(t.pid, p.vdso.start(), live); err != nil {
-		return fmt.Errorf("read [vdso] of pid %d: %w", t.pid, err)
-	}
-	if !sameVdsoCode(saved, live) {
-		return fmt.Errorf("restore pid %d: the dumped [vdso] has other code than this kernel's: %w", t.pid, ErrNotSupported)
 	}
 	return nil
 }

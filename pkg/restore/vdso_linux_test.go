@@ -1,0 +1,186 @@
+package restore
+
+import (
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/pkg/image"
+)
+
+// A vDSO mismatch made on any kernel: test/programs/vdso is dumped, then
+// the code of its dumped [vdso] is replaced by int3 instructions, so that
+// the image's vDSO is no longer this kernel's (sameVdsoCode says so) and
+// any call that runs the dumped code traps. The symbol table stays: the
+// program's C library holds pointers to the dumped entry points, as a
+// program dumped on another kernel does. The restore must proxy the
+// entry points to this kernel's vDSO, and the program then checks every
+// vDSO call against the system call.
+func TestRestoreVdsoMismatch(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.LockFixtures(t)
+	bin, prog := dumpTools(t, "vdso")
+	work := t.TempDir()
+	p := startChainProgram(t, prog, work)
+	set := filepath.Join(work, "set")
+	cmd := exec.Command("/bin/sh", "-c", `"$0"/criu-seize -t "$1" | "$0"/criu-parasite -D "$2"`, bin, strconv.Itoa(p.pid), set)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		syscall.Kill(p.pid, syscall.SIGKILL)
+		testutil.WaitGone(t, []int{p.pid})
+		t.Fatalf("dump: %v: %s", err, out)
+	}
+	testutil.WaitGone(t, []int{p.pid})
+	entries := poisonVdso(t, set, p.pid)
+	t.Logf("poisoned the code of the dumped [vdso]; its entry points: %s", strings.Join(entries, " "))
+
+	for _, stream := range []bool{false, true} {
+		os.Remove(p.outfile)
+		var log bytes.Buffer
+		opts := Options{ImagesDir: set, Detach: true, Log: &log}
+		if stream {
+			var b bytes.Buffer
+			if err := image.PackDir(set, &b, true); err != nil {
+				t.Fatal(err)
+			}
+			opts = Options{Stream: &b, Detach: true, Log: &log}
+		}
+		res, err := Restore(opts)
+		if err != nil {
+			t.Fatalf("restore (stream %v): %v\n%s", stream, err, log.String())
+		}
+		if !strings.Contains(log.String(), "is not this kernel's: proxy") {
+			t.Errorf("restore (stream %v) log does not say it proxied the vDSO:\n%s", stream, log.String())
+		}
+		if got := p.result(t); got != "PASS" {
+			t.Errorf("restored program (stream %v): %s", stream, got)
+		}
+		testutil.WaitGone(t, res.Pids)
+	}
+}
+
+// poisonVdso overwrites every executable section of the [vdso] that set
+// holds for pid with int3 and returns the names of its entry points.
+func poisonVdso(t *testing.T, set string, pid int) []string {
+	t.Helper()
+	img, err := image.ReadFile(set, mmName(uint32(pid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vdso *images.VmaEntry
+	for _, v := range img.Entries[0].Msg.(*images.MmEntry).GetVmas() {
+		if v.GetStatus()&images.VmaAreaVdso != 0 {
+			vdso = v
+		}
+	}
+	if vdso == nil {
+		t.Fatal("the dump has no [vdso]")
+	}
+	pm := readPagemapFile(t, set, pagemapName(uint32(pid)))
+	var code []byte
+	for a := vdso.GetStart(); a < vdso.GetEnd(); a += pageSize {
+		pg := pm.page(a)
+		if pg == nil {
+			t.Fatalf("page %#x of the [vdso] is not in the dump", a)
+		}
+		code = append(code, pg...)
+	}
+	f, err := elf.NewFile(bytes.NewReader(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.Sections {
+		if s.Flags&elf.SHF_EXECINSTR != 0 {
+			for i := s.Offset; i < s.Offset+s.Size; i++ {
+				code[i] = 0xcc
+			}
+		}
+	}
+	funcs, err := vdsoFuncs(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, fn := range funcs {
+		names = append(names, fn.name)
+	}
+	for a := vdso.GetStart(); a < vdso.GetEnd(); a += pageSize {
+		copy(pm.page(a), code[a-vdso.GetStart():])
+	}
+	pm.write(t, set, pagemapName(uint32(pid)))
+	return names
+}
+
+// proxyPlan on this kernel's own vDSO: every exported function gets a
+// jump to itself at the host base, aliases one jump between them.
+func TestProxyPlan(t *testing.T) {
+	img := ownVdso(t)
+	const base = 0x7f0000000000
+	patched, patches, unmatched, err := proxyPlan(img, img, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unmatched) != 0 {
+		t.Errorf("unmatched entry points %v", unmatched)
+	}
+	funcs, err := vdsoFuncs(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs := map[uint64]bool{}
+	for _, f := range funcs {
+		offs[f.off] = true
+	}
+	if len(patches) != len(offs) || len(patches) == 0 {
+		t.Fatalf("%d jumps for %d entry points", len(patches), len(offs))
+	}
+	for _, p := range patches {
+		if want := jumpTo(base + p.off); !bytes.Equal(patched[p.off:p.off+jumpLen], want) {
+			t.Errorf("%v: %x, want %x", p.names, patched[p.off:p.off+jumpLen], want)
+		}
+		if !bytes.Equal(p.orig, img[p.off:p.off+jumpLen]) {
+			t.Errorf("%v: original bytes not kept", p.names)
+		}
+	}
+	if _, _, _, err := proxyPlan(img[:64], img, base); err == nil {
+		t.Error("a cut vDSO image was taken")
+	}
+}
+
+// ownVdso reads this process's [vdso].
+func ownVdso(t *testing.T) []byte {
+	t.Helper()
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, l := range strings.Split(string(maps), "\n") {
+		if !strings.HasSuffix(l, "[vdso]") {
+			continue
+		}
+		var lo, hi uint64
+		if _, err := fmt.Sscanf(l, "%x-%x", &lo, &hi); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open("/proc/self/mem")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, hi-lo)
+		if _, err := f.ReadAt(b, int64(lo)); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	t.Skip("this process has no [vdso]")
+	return nil
+}
