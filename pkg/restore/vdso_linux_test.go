@@ -3,6 +3,7 @@ package restore
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/x86"
 )
 
 // A vDSO mismatch made on any kernel: test/programs/vdso is dumped, then
@@ -183,4 +185,73 @@ func ownVdso(t *testing.T) []byte {
 	}
 	t.Skip("this process has no [vdso]")
 	return nil
+}
+
+// A set whose FPU state needs an xsave feature this CPU does not enable
+// (xstate_bv of a copy of a core edited to add one) is refused before any
+// task exists, naming the feature and the image.
+func TestRestoreRefusesMissingCPUFeature(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.LockFixtures(t)
+	bin, prog := dumpTools(t, "loop")
+	work := t.TempDir()
+	p := startChainProgram(t, prog, work)
+	set := filepath.Join(work, "set")
+	cmd := exec.Command("/bin/sh", "-c", `"$0"/criu-seize -t "$1" | "$0"/criu-parasite -D "$2"`, bin, strconv.Itoa(p.pid), set)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		syscall.Kill(p.pid, syscall.SIGKILL)
+		testutil.WaitGone(t, []int{p.pid})
+		t.Fatalf("dump: %v: %s", err, out)
+	}
+	testutil.WaitGone(t, []int{p.pid})
+
+	host := uint64(x86.HostFeatures())
+	var add uint64
+	for _, bit := range []uint{2, 5, 6, 7, 9} { // AVX, AVX-512 (3 parts), PKRU
+		if host&(1<<bit) == 0 {
+			add = 1 << bit
+			break
+		}
+	}
+	if add == 0 {
+		t.Skipf("this CPU enables every feature the image format holds (xcr0 %#x)", host)
+	}
+	name := coreName(uint32(p.pid))
+	img, err := image.ReadFile(set, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := img.Entries[0].Msg.(*images.CoreEntry).GetThreadInfo().GetFpregs().GetXsave()
+	if xs == nil {
+		t.Fatalf("%s has no xsave state", name)
+	}
+	*xs.XstateBv |= add
+	if err := os.Remove(filepath.Join(set, name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteFile(set, name, img); err != nil {
+		t.Fatal(err)
+	}
+	missing := x86.Features(add).String()
+	for _, stream := range []bool{false, true} {
+		opts := Options{ImagesDir: set, Detach: true}
+		if stream {
+			var b bytes.Buffer
+			if err := image.PackDir(set, &b, false); err != nil {
+				t.Fatal(err)
+			}
+			opts = Options{Stream: &b, Detach: true}
+		}
+		res, err := Restore(opts)
+		if err == nil {
+			testutil.WaitGone(t, res.Pids)
+			t.Fatalf("restore (stream %v) of a set needing %s succeeded", stream, missing)
+		}
+		if !errors.Is(err, ErrCPUFeature) || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), name) {
+			t.Errorf("restore (stream %v): %v; want ErrCPUFeature naming %s and %s", stream, err, missing, name)
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(p.pid)); err == nil {
+			t.Errorf("pid %d exists after a refused restore", p.pid)
+		}
+	}
 }
