@@ -157,6 +157,12 @@ func (t *Tracer) Syscall(tid int, sig unix.Signal) error {
 	return t.resume(unix.PTRACE_SYSCALL, "syscall", tid, sig)
 }
 
+// SingleStep resumes a stopped tracee for one instruction
+// (PTRACE_SINGLESTEP); it stops again with SIGTRAP.
+func (t *Tracer) SingleStep(tid int) error {
+	return t.resume(unix.PTRACE_SINGLESTEP, "singlestep", tid, 0)
+}
+
 // Detach detaches from a stopped tracee, delivering sig unless it is 0. A
 // tracee of a group-stopped process goes back to its group-stop.
 func (t *Tracer) Detach(tid int, sig unix.Signal) error {

@@ -99,9 +99,13 @@
 // jump to this kernel's function of the same name (movabs to %rax, jmp
 // *%rax: 12 bytes, checked to fit every function). The dumped [vvar] comes
 // back as zeroed read-only memory, never as data: the other kernel's
-// layout means nothing here, and zero reads as "no usable clock", so
-// dumped code still running falls back to the system call. The log says
-// "proxy" and names the redirected entry points.
+// layout means nothing here. A thread dumped inside the vDSO does not go
+// on in the dumped code (it would read that zeroed vvar, or land inside a
+// jump): before its task runs, the leader steps through the dumped code
+// with that thread's registers, this kernel's vvar lent at the dumped
+// vvar's address when its size and distance match, until the call
+// returns, and the thread resumes from there (leaveVdso). The log says
+// "proxy", names the redirected entry points and each call finished.
 //
 //	dumped layout                    restored, proxied
 //	+--------+--------+              +--------+---------------+      +------+------+

@@ -44,6 +44,9 @@ func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) error {
 func (r *restorer) restoreTask(t *task) error {
 	p := r.plans[t.pid]
 	th := t.threads[0]
+	if err := r.leaveVdso(t, p); err != nil {
+		return err
+	}
 	if err := r.restoreFds(t, p); err != nil {
 		return err
 	}

@@ -32,9 +32,9 @@ type task struct {
 	threads    []*thread // threads[0] is the leader once created
 	scratch    uint64    // address of the scratch area
 	memoryDone bool      // restoreMemory ran
-	// vdsoPatches are the jumps of a proxied vDSO (vdso_linux.go), at
-	// their addresses in the task; none when the vDSO is in place.
-	vdsoPatches []vdsoPatch
+	// proxy is the task's proxied vDSO (vdso_linux.go); nil when its
+	// vDSO is in place.
+	proxy *vdsoProxy
 }
 
 func (t *task) zombie() bool { return t.state == images.TaskDead }

@@ -6,7 +6,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/ptrace"
+	"github.com/criugo/criugo/pkg/x86"
 )
 
 // settleVdso decides, once the dumped [vdso] is read (saved, whole when
@@ -79,11 +81,7 @@ func (r *restorer) proxyVdso(t *task, p *mmPlan, hs *hostSpecials, saved []byte)
 	if err := ptrace.PokeText(t.pid, p.vdso.start(), patched); err != nil {
 		return fmt.Errorf("proxy [vdso] of pid %d: %w", t.pid, err)
 	}
-	t.vdsoPatches = make([]vdsoPatch, len(patches))
-	for i, pt := range patches {
-		pt.off += p.vdso.start()
-		t.vdsoPatches[i] = pt
-	}
+	t.proxy = &vdsoProxy{hs: hs, vdso: p.vdso, vvar: p.vvar, saved: saved, patched: patched}
 	var names []string
 	for _, pt := range patches {
 		names = append(names, pt.names[0])
@@ -93,5 +91,156 @@ func (r *restorer) proxyVdso(t *task, p *mmPlan, hs *hostSpecials, saved []byte)
 	if len(unmatched) > 0 {
 		r.logf("vdso: pid %d: this kernel's [vdso] lacks %s: left to the dumped code", t.pid, strings.Join(unmatched, " "))
 	}
+	return nil
+}
+
+// vdsoProxy is what a task's proxied vDSO was made of.
+type vdsoProxy struct {
+	hs             *hostSpecials
+	vdso, vvar     *vma // the dumped areas
+	saved, patched []byte
+}
+
+// maxVdsoSteps bounds the instructions a thread is stepped through the
+// dumped vDSO: a vDSO function is some hundred instructions, its loops
+// wait for a clock update of microseconds.
+const maxVdsoSteps = 100000
+
+// leaveVdso finishes, before the task runs, the vDSO call of every thread
+// of t that was dumped inside its proxied vDSO, so that no thread runs
+// the dumped code afterwards: left to it, such a thread would read the
+// zeroed vvar (time() gives 0), or land in the middle of a jump written
+// over an entry point. The leader, with the thread's registers, steps
+// through the dumped code, as it was, until it returns out of the vDSO;
+// this kernel's vvar sits at the dumped vvar's address meanwhile when its
+// size and its distance to the vDSO are the dumped ones (the dumped code
+// reads it there), else the zeroed vvar stays. The thread's registers
+// are then the ones it comes back with. vDSO code uses no FPU or vector
+// registers, and touches only the thread's stack and the call's output.
+func (r *restorer) leaveVdso(t *task, p *taskPlan) error {
+	px := t.proxy
+	if px == nil {
+		return nil
+	}
+	var inside []int
+	for _, tid := range t.tids {
+		if ip := p.core(tid).GetThreadInfo().GetGpregs().GetIp(); ip >= px.vdso.start() && ip < px.vdso.end() {
+			inside = append(inside, tid)
+		}
+	}
+	if len(inside) == 0 {
+		return nil
+	}
+	th := t.threads[0]
+	hostVvar, ok := px.hostVvar()
+	if ok {
+		if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, px.vvar.start(), px.vvar.size()); err != nil {
+			return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
+		}
+		to := px.vvar.start()
+		for _, s := range hostVvar {
+			if err := r.mremap(t, s, to); err != nil {
+				return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
+			}
+			to += s.end - s.start
+		}
+	} else {
+		r.logf("vdso: pid %d: this kernel's [vvar] has another size or place than the dumped one: threads inside the dumped [vdso] finish their call without it", t.pid)
+	}
+	if err := ptrace.PokeText(t.pid, px.vdso.start(), px.saved); err != nil {
+		return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
+	}
+	own, err := r.tr.GetRegs(th.tid)
+	if err != nil {
+		return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
+	}
+	for _, tid := range inside {
+		if err := r.finishVdsoCall(t, th, tid, p.core(tid).GetThreadInfo()); err != nil {
+			return err
+		}
+	}
+	if err := r.tr.SetRegs(th.tid, own); err != nil {
+		return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
+	}
+	if err := ptrace.PokeText(t.pid, px.vdso.start(), px.patched); err != nil {
+		return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
+	}
+	if ok {
+		at := px.vvar.start()
+		for _, s := range hostVvar {
+			if err := r.mremap(t, span{at, at + (s.end - s.start)}, s.start); err != nil {
+				return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
+			}
+			at += s.end - s.start
+		}
+		addr, err := r.call(t, th, "mmap", unix.SYS_MMAP, px.vvar.start(), px.vvar.size(), uint64(px.vvar.e.GetProt()), mapPrivate|mapAnonymous|mapFixedNoRep, ^uint64(0), 0)
+		if err != nil || addr != px.vvar.start() {
+			return fmt.Errorf("finish vdso calls of pid %d: map [%#x, %#x) at %#x: %w", t.pid, px.vvar.start(), px.vvar.end(), addr, err)
+		}
+	}
+	return nil
+}
+
+// hostVvar returns this kernel's vvar areas (parked) when together they
+// have the dumped vvar's size and lie at its distance before the vDSO.
+func (px *vdsoProxy) hostVvar() ([]span, bool) {
+	if px.vvar == nil {
+		return nil, false
+	}
+	var out []span
+	var size uint64
+	for i, s := range px.hs.spans {
+		if i != px.hs.vdsoIdx {
+			out = append(out, s)
+			size += s.end - s.start
+		}
+	}
+	hv := px.hs.vdso()
+	if len(out) == 0 || size != px.vvar.size() || hv.start-out[0].start != px.vdso.start()-px.vvar.start() {
+		return nil, false
+	}
+	return out, true
+}
+
+// finishVdsoCall steps the leader th, given the registers of thread tid,
+// through the dumped vDSO until it leaves it, and gives tid the registers
+// it ends with.
+func (r *restorer) finishVdsoCall(t *task, th *thread, tid int, ti *images.ThreadInfoX86) error {
+	g := ti.GetGpregs()
+	regs, err := x86.RegsFromGpregs(g)
+	if err != nil {
+		return fmt.Errorf("finish vdso call of tid %d: %w", tid, fromX86(err))
+	}
+	from := regs.Rip
+	if err := r.tr.SetRegs(th.tid, regs); err != nil {
+		return fmt.Errorf("finish vdso call of tid %d: %w", tid, err)
+	}
+	px := t.proxy
+	n := 0
+	for ; regs.Rip >= px.vdso.start() && regs.Rip < px.vdso.end(); n++ {
+		if n == maxVdsoSteps {
+			return fmt.Errorf("finish vdso call of tid %d: still in the [vdso] at %#x after %d instructions: %w", tid, regs.Rip, n, ErrNotSupported)
+		}
+		if err := r.tr.SingleStep(th.tid); err != nil {
+			return fmt.Errorf("finish vdso call of tid %d: %w", tid, err)
+		}
+		st, err := r.tr.Wait(th.tid)
+		if err != nil {
+			return fmt.Errorf("finish vdso call of tid %d: %w", tid, err)
+		}
+		if st.Kind != ptrace.SignalStop || st.Signal != unix.SIGTRAP {
+			return fmt.Errorf("finish vdso call of tid %d at %#x: %v: %w", tid, regs.Rip, st, ptrace.ErrUnexpectedStop)
+		}
+		if regs, err = r.tr.GetRegs(th.tid); err != nil {
+			return fmt.Errorf("finish vdso call of tid %d: %w", tid, err)
+		}
+	}
+	// The thread keeps its own segment bases and selectors; only what the
+	// call changed is taken.
+	ng := x86.GpregsFromRegs(*regs)
+	ng.FsBase, ng.GsBase, ng.Fs, ng.Gs, ng.Cs, ng.Ss, ng.Ds, ng.Es = g.FsBase, g.GsBase, g.Fs, g.Gs, g.Cs, g.Ss, g.Ds, g.Es
+	ng.OrigAx = g.OrigAx
+	ti.Gpregs = ng
+	r.logf("vdso: tid %d was dumped inside the [vdso] at %#x: its call finished in %d instructions, back at %#x", tid, from, n, regs.Rip)
 	return nil
 }

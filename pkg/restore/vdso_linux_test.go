@@ -41,7 +41,7 @@ func TestRestoreVdsoMismatch(t *testing.T) {
 		t.Fatalf("dump: %v: %s", err, out)
 	}
 	testutil.WaitGone(t, []int{p.pid})
-	entries := poisonVdso(t, set, p.pid)
+	entries := editVdso(t, set, p.pid, poisonCode)
 	t.Logf("poisoned the code of the dumped [vdso]; its entry points: %s", strings.Join(entries, " "))
 
 	for _, stream := range []bool{false, true} {
@@ -69,9 +69,31 @@ func TestRestoreVdsoMismatch(t *testing.T) {
 	}
 }
 
-// poisonVdso overwrites every executable section of the [vdso] that set
-// holds for pid with int3 and returns the names of its entry points.
-func poisonVdso(t *testing.T, set string, pid int) []string {
+// poisonCode overwrites every executable section of a vDSO with int3.
+func poisonCode(t *testing.T, f *elf.File, code []byte) {
+	for _, s := range f.Sections {
+		if s.Flags&elf.SHF_EXECINSTR != 0 {
+			for i := s.Offset; i < s.Offset+s.Size; i++ {
+				code[i] = 0xcc
+			}
+		}
+	}
+}
+
+// touchAltinstr changes one byte of the vDSO's .altinstr_replacement, code
+// the kernel copies over .text at boot and that never runs where it
+// is: the vDSO compares as another kernel's and runs as this one.
+func touchAltinstr(t *testing.T, f *elf.File, code []byte) {
+	s := f.Section(".altinstr_replacement")
+	if s == nil || s.Size == 0 || s.Flags&elf.SHF_EXECINSTR == 0 {
+		t.Skip("this kernel's vDSO has no .altinstr_replacement to change")
+	}
+	code[s.Offset] ^= 0xff
+}
+
+// editVdso rewrites with edit the [vdso] that set holds for pid and
+// returns the names of its entry points.
+func editVdso(t *testing.T, set string, pid int, edit func(*testing.T, *elf.File, []byte)) []string {
 	t.Helper()
 	img, err := image.ReadFile(set, mmName(uint32(pid)))
 	if err != nil {
@@ -99,12 +121,9 @@ func poisonVdso(t *testing.T, set string, pid int) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range f.Sections {
-		if s.Flags&elf.SHF_EXECINSTR != 0 {
-			for i := s.Offset; i < s.Offset+s.Size; i++ {
-				code[i] = 0xcc
-			}
-		}
+	edit(t, f, code)
+	if sameVdsoCode(code, ownVdso(t)) {
+		t.Fatal("the edited vDSO still compares as this kernel's")
 	}
 	funcs, err := vdsoFuncs(code)
 	if err != nil {
@@ -185,6 +204,93 @@ func ownVdso(t *testing.T) []byte {
 	}
 	t.Skip("this process has no [vdso]")
 	return nil
+}
+
+// A thread dumped inside the vDSO must not run the dumped code after a
+// proxied restore (it would read the zeroed vvar, or land inside a jump):
+// test/programs/vdso with VDSO_SPIN=1 calls the vDSO back to back, and its
+// dumped vDSO is made to compare as another kernel's while running the
+// same code. Rounds go on until a dump holds a thread whose ip is inside
+// the [vdso] (12 at most; most rounds do): the restore must say it
+// finished that thread's call, and the program's clock must never go back
+// or read 0.
+func TestRestoreVdsoThreadInside(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.LockFixtures(t)
+	bin, prog := dumpTools(t, "vdso")
+	t.Setenv("VDSO_SPIN", "1")
+	for round := 0; ; round++ {
+		if round == 12 {
+			t.Fatal("no dump in 12 caught a thread inside the [vdso]")
+		}
+		work := t.TempDir()
+		p := startChainProgram(t, prog, work)
+		set := filepath.Join(work, "set")
+		cmd := exec.Command("/bin/sh", "-c", `"$0"/criu-seize -t "$1" | "$0"/criu-parasite -D "$2"`, bin, strconv.Itoa(p.pid), set)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+			testutil.WaitGone(t, []int{p.pid})
+			t.Fatalf("dump: %v: %s", err, out)
+		}
+		testutil.WaitGone(t, []int{p.pid})
+		editVdso(t, set, p.pid, touchAltinstr)
+		inside := threadsInVdso(t, set, p.pid)
+		var log bytes.Buffer
+		res, err := Restore(Options{ImagesDir: set, Detach: true, Log: &log})
+		if err != nil {
+			t.Fatalf("restore: %v\n%s", err, log.String())
+		}
+		if !strings.Contains(log.String(), "is not this kernel's: proxy") {
+			t.Errorf("the restore did not proxy the vDSO:\n%s", log.String())
+		}
+		for _, tid := range inside {
+			if !strings.Contains(log.String(), fmt.Sprintf("vdso: tid %d was dumped inside the [vdso]", tid)) {
+				t.Errorf("round %d: tid %d was dumped inside the [vdso]; the restore does not say it finished its call:\n%s", round, tid, log.String())
+			}
+		}
+		if got := p.result(t); got != "PASS" {
+			t.Errorf("round %d: restored program: %s\n%s", round, got, log.String())
+		}
+		testutil.WaitGone(t, res.Pids)
+		if len(inside) > 0 {
+			t.Logf("round %d caught tid %v inside the [vdso]", round, inside)
+			return
+		}
+	}
+}
+
+// threadsInVdso lists the threads of pid whose dumped ip is in its [vdso].
+func threadsInVdso(t *testing.T, set string, pid int) []int {
+	t.Helper()
+	img, err := image.ReadFile(set, mmName(uint32(pid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lo, hi uint64
+	for _, v := range img.Entries[0].Msg.(*images.MmEntry).GetVmas() {
+		if v.GetStatus()&images.VmaAreaVdso != 0 {
+			lo, hi = v.GetStart(), v.GetEnd()
+		}
+	}
+	names, err := image.ListDir(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, n := range names {
+		var tid int
+		if _, err := fmt.Sscanf(n, "core-%d.img", &tid); err != nil {
+			continue
+		}
+		c, err := image.ReadFile(set, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ip := c.Entries[0].Msg.(*images.CoreEntry).GetThreadInfo().GetGpregs().GetIp(); ip >= lo && ip < hi {
+			out = append(out, tid)
+		}
+	}
+	return out
 }
 
 // A set whose FPU state needs an xsave feature this CPU does not enable

@@ -7,13 +7,18 @@
  * syscalls' readings, wall clocks within 50 ms of them, time() within a
  * second, getcpu names a CPU that exists, clock_getres gives what the
  * system call gives; and no vDSO call failed while it ran. Restored on a
- * kernel whose vDSO is another, the calls must reach this kernel's code. */
+ * kernel whose vDSO is another, the calls must reach this kernel's code.
+ * With VDSO_SPIN=1 in its environment the worker thread instead calls
+ * clock_gettime(CLOCK_MONOTONIC) and time() through the vDSO back to back,
+ * so that a dump often stops it inside the vDSO, and checks that the
+ * clock never goes back and time() is never 0. */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
@@ -171,6 +176,25 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static void *spinner(void *arg)
+{
+	char buf[128];
+	long long prev = 0;
+	(void)arg;
+	while (!stop) {
+		struct timespec ts;
+		if (v_gettime(CLOCK_MONOTONIC, &ts) != 0 || ns(&ts) < prev) {
+			snprintf(buf, sizeof(buf), "spinner: monotonic clock went from %lld to %lld", prev, ns(&ts));
+			fail(buf);
+		}
+		prev = ns(&ts);
+		if (v_time(NULL) == 0)
+			fail("spinner: time() gave 0");
+		rounds++;
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	crt_init(argc, argv);
@@ -187,7 +211,8 @@ int main(int argc, char **argv)
 		crt_setup_fail("before C/R: %s", buf);
 
 	pthread_t th;
-	if (pthread_create(&th, NULL, worker, NULL) != 0)
+	const char *spin = getenv("VDSO_SPIN");
+	if (pthread_create(&th, NULL, spin && *spin == '1' ? spinner : worker, NULL) != 0)
 		crt_setup_fail("pthread_create");
 	crt_ready();
 	while (!crt_term) {
