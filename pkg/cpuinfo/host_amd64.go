@@ -2,6 +2,7 @@ package cpuinfo
 
 import (
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -63,7 +64,7 @@ func CheckDir(dir string, c Caps) error {
 		return fmt.Errorf("cpuinfo check: %w", err)
 	}
 	if err := CheckHost(e, c); err != nil {
-		return fmt.Errorf("%s: %w", FileName, err)
+		return fmt.Errorf("%s: %w", filepath.Join(dir, FileName), err)
 	}
 	return nil
 }
