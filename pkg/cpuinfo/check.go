@@ -46,7 +46,7 @@ func (m *Mismatch) Error() string {
 		parts = append(parts, "needs "+joinFeatures(m.Missing)+", which this CPU lacks")
 	}
 	if m.Xfeatures != 0 {
-		parts = append(parts, fmt.Sprintf("needs xsave features %s (%#x), which this CPU lacks (it has %#x)",
+		parts = append(parts, fmt.Sprintf("needs xsave features %s (%#x), which this CPU (%#x) lacks",
 			m.Xfeatures, uint64(m.Xfeatures), uint64(m.HostXfeatures)))
 	}
 	if s := m.XsaveSize; s != [2]uint32{} {
@@ -58,7 +58,7 @@ func (m *Mismatch) Error() string {
 	if len(m.Extra) > 0 {
 		parts = append(parts, "this CPU has "+joinFeatures(m.Extra)+", which the image lacks")
 	}
-	return fmt.Sprintf("%s (cpu-cap %s): %v", strings.Join(parts, "; "), m.Checks, ErrCPUFeature)
+	return fmt.Sprintf("%s (checked %s): %v", strings.Join(parts, "; "), m.Checks, ErrCPUFeature)
 }
 
 func (m *Mismatch) Unwrap() error { return ErrCPUFeature }

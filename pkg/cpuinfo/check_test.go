@@ -77,7 +77,7 @@ func TestCheck(t *testing.T) {
 		{"same", func(*images.CpuinfoX86Entry) {}, [4]bool{}, nil},
 		{"avx-512 state", func(e *images.CpuinfoX86Entry) { *e.XfeaturesMask |= 0xe0 },
 			[4]bool{true, false, true, true},
-			[]string{"AVX-512 opmask, AVX-512 ZMM_Hi256, AVX-512 Hi16_ZMM", "0xe0", "it has 0x5"}},
+			[]string{"AVX-512 opmask, AVX-512 ZMM_Hi256, AVX-512 Hi16_ZMM", "0xe0", "which this CPU (0x5) lacks"}},
 		{"avx512f avx512bw", func(e *images.CpuinfoX86Entry) { e.Capability[word7EBX] |= 1<<16 | 1<<30 },
 			[4]bool{false, true, true, true}, []string{"needs avx512f, avx512bw, which this CPU lacks"}},
 		{"a bigger xsave area", func(e *images.CpuinfoX86Entry) { *e.XsaveSize = 2432; *e.XsaveSizeMax = 2440 },
