@@ -10,7 +10,6 @@ import (
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
 	"github.com/criugo/criugo/pkg/cpuinfo"
-	"github.com/criugo/criugo/pkg/x86"
 )
 
 func TestCpuinfoDumpCheck(t *testing.T) {
@@ -46,7 +45,7 @@ func TestCpuinfoDumpCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x86.HostFeatures()&0xe0 != 0 {
+	if e.GetXfeaturesMask()&0xe0 != 0 {
 		t.Skip("this CPU has AVX-512")
 	}
 	*e.XfeaturesMask |= 0xe0
@@ -55,7 +54,7 @@ func TestCpuinfoDumpCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = run(t, nil, "cpuinfo", "check", "-D", edited, "--cpu-cap", "fpu")
-	if !errors.Is(err, x86.ErrCPUFeature) || exitStatus(err) != 1 {
+	if !errors.Is(err, cpuinfo.ErrCPUFeature) || exitStatus(err) != 1 {
 		t.Fatalf("check of an image with AVX-512 state: %v, want ErrCPUFeature", err)
 	}
 	for _, w := range []string{filepath.Join(edited, "cpuinfo.img") + ": ", "AVX-512 opmask", "0xe0"} {
@@ -81,7 +80,7 @@ func TestCpuinfoCheckFixture(t *testing.T) {
 		t.Skip("this CPU has avx512f")
 	}
 	_, _, err = run(t, nil, "cpuinfo", "check", "-D", dir, "--cpu-cap=^fpu")
-	if !errors.Is(err, x86.ErrCPUFeature) || !strings.Contains(err.Error(), "needs avx512f, avx512dq") {
+	if !errors.Is(err, cpuinfo.ErrCPUFeature) || !strings.Contains(err.Error(), "needs avx512f, avx512dq") {
 		t.Errorf("ins check of the fixture: %v", err)
 	}
 }

@@ -6,18 +6,12 @@ import (
 	"strings"
 
 	"github.com/criugo/criugo/images"
-	"github.com/criugo/criugo/pkg/x86"
 )
 
 // ErrBadImage is returned for a cpuinfo entry no check can use: an
 // unknown vendor or capability_ver, or a word count that does not match
 // its capability_ver.
 var ErrBadImage = errors.New("bad cpuinfo image")
-
-// ErrCPUFeature is what a failed check wraps: x86's sentinel, so that
-// callers testing for a CPU that lacks what an image needs find both this
-// check and x86.CheckFeatures.
-var ErrCPUFeature = x86.ErrCPUFeature
 
 // Mismatch is a failed check: what the image needs that the host lacks.
 // It wraps ErrCPUFeature.
@@ -30,10 +24,11 @@ type Mismatch struct {
 	// Extra are bits the host has and the image lacks: only cpu, which
 	// wants the words equal, counts them.
 	Extra []Feature
-	// Xfeatures are xsave components the image has and the host lacks.
-	Xfeatures x86.Features
+	// Xfeatures are xsave components (a bit each, as in XCR0) the image
+	// has and the host lacks.
+	Xfeatures uint64
 	// HostXfeatures is the host's xfeatures_mask, when Xfeatures is set.
-	HostXfeatures x86.Features
+	HostXfeatures uint64
 	// XsaveSize and XsaveSizeMax are the image's and the host's sizes of
 	// the xsave area (for the enabled and for all components), when they
 	// differ.
@@ -47,7 +42,7 @@ func (m *Mismatch) Error() string {
 	}
 	if m.Xfeatures != 0 {
 		parts = append(parts, fmt.Sprintf("needs xsave features %s (%#x), which this CPU (%#x) lacks",
-			m.Xfeatures, uint64(m.Xfeatures), uint64(m.HostXfeatures)))
+			xfeatureNames(m.Xfeatures), m.Xfeatures, m.HostXfeatures))
 	}
 	if s := m.XsaveSize; s != [2]uint32{} {
 		parts = append(parts, fmt.Sprintf("xsave area of %d bytes, this CPU's is %d", s[0], s[1]))
@@ -141,7 +136,7 @@ func Check(img, host *images.CpuinfoX86Entry, c Caps) error {
 			need.set(f)
 		}
 		if x := d.mask &^ h.mask; x != 0 {
-			m.Xfeatures, m.HostXfeatures = x86.Features(x), x86.Features(h.mask)
+			m.Xfeatures, m.HostXfeatures = x, h.mask
 		}
 		if d.size != h.size {
 			m.XsaveSize = [2]uint32{d.size, h.size}

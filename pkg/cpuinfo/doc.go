@@ -67,4 +67,8 @@
 // An image of capability_ver 1 holds 12 words; the check completes it with
 // the host's words 12-18. An image without xfeatures_mask or the xsave
 // sizes is taken to have the host's.
+//
+// Read, Check and the image helpers are pure and build everywhere; only
+// Host, which executes CPUID, needs x86_64 (elsewhere it, and DumpDir,
+// CheckDir and CheckHost with it, fail with ErrNotSupported).
 package cpuinfo

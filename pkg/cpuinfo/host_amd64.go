@@ -1,8 +1,6 @@
 package cpuinfo
 
 import (
-	"fmt"
-	"path/filepath"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -10,6 +8,14 @@ import (
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/x86"
 )
+
+// ErrCPUFeature is what a failed check wraps: x86's sentinel, so that
+// callers testing for a CPU that lacks what an image needs find both this
+// check and x86.CheckFeatures.
+var ErrCPUFeature = x86.ErrCPUFeature
+
+// xfeatureNames names xsave components as package x86 does.
+func xfeatureNames(m uint64) string { return x86.Features(m).String() }
 
 var (
 	hostOnce  sync.Once
@@ -25,46 +31,4 @@ func Host() (*images.CpuinfoX86Entry, error) {
 		return nil, hostErr
 	}
 	return proto.Clone(hostEntry).(*images.CpuinfoX86Entry), nil
-}
-
-// CheckHost checks an image's CPU against this one (see Check).
-func CheckHost(img *images.CpuinfoX86Entry, c Caps) error {
-	if c&CapAll == 0 {
-		return nil
-	}
-	h, err := Host()
-	if err != nil {
-		return err
-	}
-	return Check(img, h, c)
-}
-
-// DumpDir writes this CPU's description as dir's cpuinfo.img, a new file,
-// as `criu cpuinfo dump -D dir` does.
-func DumpDir(dir string) error {
-	h, err := Host()
-	if err != nil {
-		return fmt.Errorf("cpuinfo dump: %w", err)
-	}
-	if err := WriteDir(dir, h); err != nil {
-		return fmt.Errorf("cpuinfo dump: %w", err)
-	}
-	return nil
-}
-
-// CheckDir checks dir's cpuinfo.img against this CPU as `criu cpuinfo
-// check -D dir` does: with the checks of c, or all of them when c is
-// none.
-func CheckDir(dir string, c Caps) error {
-	if c&CapAll == 0 {
-		c = CapAll
-	}
-	e, err := ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("cpuinfo check: %w", err)
-	}
-	if err := CheckHost(e, c); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, FileName), err)
-	}
-	return nil
 }
