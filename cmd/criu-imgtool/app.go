@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
+	"github.com/criugo/criugo/pkg/cpuinfo"
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/version"
@@ -77,7 +79,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 	}
 	return &cli.App{
 		Name:            "criu-imgtool",
-		Usage:           "image sets as files: pack, unpack, verify, stats, diff, compress, decompress",
+		Usage:           "image sets as files: pack, unpack, verify, stats, diff, compress, decompress, cpuinfo",
 		Version:         version.Version,
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
@@ -184,6 +186,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 					return nil
 				},
 			},
+			cpuinfoCommand(stdout),
 			{
 				Name:   "compress",
 				Usage:  "write a zstd-compressed stream of -D, or of the stream on stdin or -i, to stdout or -o",
@@ -195,6 +198,65 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				Usage:  "write a plain stream of -D, or of the (compressed) stream on stdin or -i, to stdout or -o",
 				Flags:  []cli.Flag{dirFlag, inputFlag("stream file to read"), outputFlag("stream file to create")},
 				Action: recompress(false),
+			},
+		},
+	}
+}
+
+// cpuinfoCommand is `cpuinfo dump` and `cpuinfo check`, CRIU's commands
+// of the same names.
+func cpuinfoCommand(stdout io.Writer) *cli.Command {
+	dir := func(c *cli.Context) (string, error) {
+		d := c.String("images-dir")
+		if d == "" {
+			return "", fmt.Errorf("cpuinfo %s: -D DIR is required", c.Command.Name)
+		}
+		return d, nil
+	}
+	return &cli.Command{
+		Name:  "cpuinfo",
+		Usage: "describe this CPU in cpuinfo.img, or check that it can run what a cpuinfo.img describes (CRIU's cpuinfo dump/check)",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "dump",
+				Usage: "write this CPU's description as -D DIR/cpuinfo.img (a new file)",
+				Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					d, err := dir(c)
+					if err != nil {
+						return err
+					}
+					return cpuinfo.DumpDir(d)
+				},
+			},
+			{
+				Name:  "check",
+				Usage: "check -D DIR/cpuinfo.img against this CPU; exit 1, naming what this CPU lacks, when it does not match",
+				Description: "--cpu-cap takes CRIU's argument: fpu (the FPU bits, xsave features and xsave sizes),\n" +
+					"ins (the instruction-set bits), cpu (all capability words equal), all, none, in a comma list,\n" +
+					"^ removing one. As in CRIU they add to the default, fpu,ins (so ^ins checks fpu only),\n" +
+					"and a set left empty (none) checks all.",
+				Flags: []cli.Flag{dirFlag, &cli.StringFlag{Name: "cpu-cap", Usage: "checks to make, as CRIU's --cpu-cap (default fpu,ins)"}},
+				Action: func(c *cli.Context) error {
+					d, err := dir(c)
+					if err != nil {
+						return err
+					}
+					caps := cpuinfo.CapDefault
+					if c.IsSet("cpu-cap") {
+						if caps, err = cpuinfo.ParseCaps(c.String("cpu-cap")); err != nil {
+							return err
+						}
+					}
+					if err := cpuinfo.CheckDir(d, caps); err != nil {
+						return err
+					}
+					if caps == cpuinfo.CapNone {
+						caps = cpuinfo.CapAll
+					}
+					fmt.Fprintf(stdout, "%s: this CPU matches (cpu-cap %v)\n", filepath.Join(d, cpuinfo.FileName), caps)
+					return nil
+				},
 			},
 		},
 	}

@@ -132,6 +132,9 @@ func (r *restorer) prepare() error {
 		return fmt.Errorf("read inventory.img: image version %d: %w", inv.GetImgVersion(), ErrNotSupported)
 	}
 	r.inv = inv
+	if err := r.checkCPUInfo(); err != nil {
+		return err
+	}
 	if r.tree, err = buildTree(r.set); err != nil {
 		return err
 	}

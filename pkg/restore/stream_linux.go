@@ -120,6 +120,14 @@ func (s *streamRestore) member(f *image.StreamFile) error {
 	if err := r.set.add(f.Name, f); err != nil {
 		return err
 	}
+	if k == image.CPUInfo {
+		// In the stream's order it comes before the first pages file,
+		// so before startTree creates anything; out of order, it still
+		// stops the restore, and run's cleanup kills what was made.
+		if err := checkCPUInfoImage(r.set.imgs[f.Name]); err != nil {
+			return err
+		}
+	}
 	if k == image.Pagemap || k == image.ShmemPagemap {
 		id, _, err := readPagemap(r.set, f.Name)
 		if err != nil {
