@@ -221,9 +221,7 @@ func parsePyInt(s string) (*big.Int, error) {
 		if base != 10 {
 			s = s[2:]
 			// Python allows one underscore right after the prefix.
-			if strings.HasPrefix(s, "_") {
-				s = s[1:]
-			}
+			s = strings.TrimPrefix(s, "_")
 		}
 	}
 	if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {

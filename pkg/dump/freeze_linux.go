@@ -51,15 +51,6 @@ type attachment struct {
 	thawed bool // cgroup methods: we thawed the cgroup
 }
 
-func (a *attachment) byPid(pid int) *task {
-	for _, t := range a.tasks {
-		if t.pid == pid {
-			return t
-		}
-	}
-	return nil
-}
-
 // attach seizes every thread of the tree the freeze record describes and
 // leaves each in a PTRACE_EVENT_STOP without letting any user code run. On
 // error, what was seized stays seized: the caller releases it.

@@ -226,27 +226,24 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 // newThread waits for the first stop of a thread the tracer picked up
 // from a fork or clone, and records its registers.
 func (r *restorer) newThread(tid int) (*thread, error) {
-	for {
-		st, err := r.tr.Wait(tid)
-		if err != nil {
-			return nil, err
-		}
-		switch st.Kind {
-		case ptrace.InterruptStop, ptrace.GroupStop:
-		case ptrace.SignalStop:
-			if st.Signal == unix.SIGSTOP {
-				break
-			}
-			fallthrough
-		default:
+	st, err := r.tr.Wait(tid)
+	if err != nil {
+		return nil, err
+	}
+	switch st.Kind {
+	case ptrace.InterruptStop, ptrace.GroupStop:
+	case ptrace.SignalStop:
+		if st.Signal != unix.SIGSTOP {
 			return nil, fmt.Errorf("first stop of tid %d: %v: %w", tid, st, ptrace.ErrUnexpectedStop)
 		}
-		regs, err := r.tr.GetRegs(tid)
-		if err != nil {
-			return nil, err
-		}
-		return &thread{tid: tid, base: *regs}, nil
+	default:
+		return nil, fmt.Errorf("first stop of tid %d: %v: %w", tid, st, ptrace.ErrUnexpectedStop)
 	}
+	regs, err := r.tr.GetRegs(tid)
+	if err != nil {
+		return nil, err
+	}
+	return &thread{tid: tid, base: *regs}, nil
 }
 
 // setSession makes a task the leader of its session or group, as planned.

@@ -8,8 +8,6 @@ import (
 	"github.com/criugo/criugo/internal/testutil"
 )
 
-func neg(e int64) uint64 { return uint64(-e) }
-
 func TestSameVdsoCode(t *testing.T) {
 	pages, err := os.ReadFile(filepath.Join(testutil.FixturesDir(t), "criu-4.2", "images", "loop", "pages-1.img"))
 	if err != nil {
