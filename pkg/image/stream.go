@@ -136,9 +136,11 @@ type StreamReader struct {
 	err  error         // sticky
 }
 
-// StreamFile is one member of a stream. Read it before asking the
-// StreamReader for the next one; reading it past its end gives io.EOF, and
-// a stream cut inside it gives ErrTruncated naming it.
+// StreamFile is one image file of a stream, Name its base name (the
+// archive's member may have been ./core-1.img or checkpoint/core-1.img).
+// Read it before asking the StreamReader for the next one; reading it past
+// its end gives io.EOF, and a stream cut inside it gives ErrTruncated
+// naming it.
 type StreamFile struct {
 	Name string
 	Size int64
