@@ -214,6 +214,45 @@ func TestDecodeSet(t *testing.T) {
 	}
 }
 
+// TestDecodeUserTar: crit decodes what tar makes of an image directory
+// (./ names) and of a Podman-like bundle (images under checkpoint/, other
+// files around) as it decodes the directory.
+func TestDecodeUserTar(t *testing.T) {
+	tarBin, err := exec.LookPath("tar")
+	if err != nil {
+		t.Skip("no tar binary")
+	}
+	set := fixture(t, "criu-4.2", "images", "loop")
+	fromDir, err := runCrit(t, nil, "decode", "-D", set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := t.TempDir()
+	if err := os.Mkdir(filepath.Join(bundle, "checkpoint"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CopyDirTo(t, set, filepath.Join(bundle, "checkpoint"))
+	for _, n := range []string{"config.dump", "spec.dump", "network.status"} {
+		if err := os.WriteFile(filepath.Join(bundle, n), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{set, bundle} {
+		// Sorted by name, so the images come in the directory's order.
+		stream, err := exec.Command(tarBin, "-C", dir, "--sort=name", "-cf", "-", ".").Output()
+		if err != nil {
+			t.Fatalf("tar: %v", err)
+		}
+		got, err := runCrit(t, stream, "decode")
+		if err != nil {
+			t.Fatalf("decode tar of %s: %v", dir, err)
+		}
+		if got != fromDir {
+			t.Errorf("decode tar of %s differs from decode -D: %.80q", dir, got)
+		}
+	}
+}
+
 // TestErrors: every bad input gives one line "crit: ..." naming the file and
 // where in it things went wrong, exit status 1, and no panic.
 func TestErrors(t *testing.T) {

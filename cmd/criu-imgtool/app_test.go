@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,6 +139,66 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 			if out, _, err := run(t, []byte(stream), "stats"); err != nil || !strings.Contains(out, "tasks") {
 				t.Fatalf("stats of the stream: %v %q", err, out)
 			}
+		}
+	}
+}
+
+// podmanBundle lays set out as Podman's checkpoint --export does: the
+// images under checkpoint/ (stats-dump beside it, where CRIU's work
+// directory is), with the files of the container around them.
+func podmanBundle(t *testing.T, set string) string {
+	t.Helper()
+	bundle := t.TempDir()
+	if err := os.Mkdir(filepath.Join(bundle, "checkpoint"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CopyDirTo(t, set, filepath.Join(bundle, "checkpoint"))
+	if err := os.Rename(filepath.Join(bundle, "checkpoint", "stats-dump"), filepath.Join(bundle, "stats-dump")); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"config.dump", "spec.dump", "network.status", "rootfs-diff.tar", "deleted.files"} {
+		if err := os.WriteFile(filepath.Join(bundle, n), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bundle
+}
+
+// TestUnpackUserTars: what tar makes of an image directory (tar -C DIR
+// -cf - .) and of a Podman-like bundle unpacks, verifies and recompresses
+// like one of our streams.
+func TestUnpackUserTars(t *testing.T) {
+	tarBin, err := exec.LookPath("tar")
+	if err != nil {
+		t.Skip("no tar binary")
+	}
+	for _, set := range restorableSets(t) {
+		for _, c := range []struct{ name, dir string }{
+			{"tar -C DIR -cf - .", set},
+			{"podman bundle", podmanBundle(t, set)},
+		} {
+			stream, err := exec.Command(tarBin, "-C", c.dir, "-cf", "-", ".").Output()
+			if err != nil {
+				t.Fatalf("tar: %v", err)
+			}
+			dst := filepath.Join(t.TempDir(), "out")
+			if _, errs, err := run(t, stream, "unpack", "-D", dst); err != nil {
+				t.Fatalf("%s: unpack %s: %v %s", c.name, set, err, errs)
+			}
+			sameDirs(t, set, dst)
+			if _, errs, err := run(t, stream, "verify"); err != nil {
+				t.Fatalf("%s: verify %s: %v %s", c.name, set, err, errs)
+			}
+			// Recompressing gives our stream: flat names, images only.
+			z, _, err := run(t, stream, "compress")
+			if err != nil {
+				t.Fatal(err)
+			}
+			again := filepath.Join(t.TempDir(), "again")
+			if _, errs, err := run(t, []byte(z), "unpack", "-D", again); err != nil {
+				t.Fatalf("%s: unpack the recompressed stream: %v %s", c.name, err, errs)
+			}
+			sameDirs(t, set, again)
 		}
 	}
 }

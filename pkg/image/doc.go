@@ -80,7 +80,36 @@
 // and its namespaces, then task by task (core, ids, ..., mm, the pagemap and
 // right after it the pages it describes), shared-memory pagemaps each with
 // its pages, and the stats file last. A stream that ends before the two zero
-// blocks is cut, and reading it is ErrTruncated naming the file it was in.//
+// blocks is cut, and reading it is ErrTruncated naming the file it was in.
+//
+// A StreamReader also reads the archives people make of an image set, such
+// as `tar -C DIR -cf - .` and Podman's `container checkpoint --export`:
+//
+//	./                       config.dump, spec.dump, network.status,
+//	./inventory.img          rootfs-diff.tar, deleted.files, bind.mounts,
+//	./pstree.img             devshm-checkpoint.tar, volumes/..., stats-dump
+//	...                      checkpoint/
+//	                         checkpoint/inventory.img ...
+//
+// It hands out the image files (names KindForFile knows) of one directory,
+// by their base names: the "./" before a name is dropped, and the first
+// image file fixes the directory (the top of the archive, or one directory
+// below it); a service file at the top (Podman's stats-dump, which CRIU
+// writes into its work directory) is taken too, and fixes nothing.
+// Directory entries, PAX global headers and files that are no images are
+// skipped, wherever they are. Every member is still checked, skipped or
+// not: a name that is absolute, holds "..", or is not in its shortest
+// form is ErrBadName; a link, a device, a FIFO or a sparse file is
+// ErrNotRegular; a size over MaxStreamFileSize is ErrTooLarge. Image files
+// in two directories, two or more directories deep, or twice under one
+// name are ErrBadName, naming the member. Regular files may have tar's
+// type '0', the pre-POSIX '\x00' or '7'; long names may come in PAX
+// records or GNU long-name headers.
+//
+// A user's archive is in directory order, not StreamOrder; readers that
+// need the order (a restore that consumes the stream as it comes) hold what
+// comes early until what it needs has come.
+//
 // # Incremental chains
 //
 // A dump made on top of an earlier one (CRIU's --prev-images-dir) holds a

@@ -34,7 +34,9 @@ var (
 	// message, or an entry after the end of a ghost file's content.
 	ErrBadEntry = errors.New("entry does not fit image")
 	// ErrBadName: a file name that is not a plain name in one directory
-	// (empty, ".", "..", or holding '/').
+	// (empty, ".", "..", or holding '/'), or a stream member whose path
+	// could lead outside the archive's directory, or image files of a
+	// stream in more than one directory, nested deeper than one, or twice.
 	ErrBadName = errors.New("bad file name")
 	// ErrNotRegular: a directory entry or stream member is not a regular
 	// file (a symlink, a directory, a device, ...).

@@ -1,12 +1,14 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/criugo/criugo/internal/testutil"
@@ -82,6 +84,21 @@ func FuzzStreamReader(f *testing.F) {
 		}
 		f.Add(b.Bytes())
 	}
+	// Archives as tar and Podman make them: ./ names, a directory prefix,
+	// directory entries and files that are no images.
+	for _, prefix := range []string{"./", "checkpoint/", "./checkpoint/"} {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		tw.WriteHeader(&tar.Header{Name: strings.TrimSuffix(prefix, "checkpoint/") + "config.dump", Typeflag: tar.TypeReg, Size: 2, Mode: 0o600})
+		tw.Write([]byte("{}"))
+		tw.WriteHeader(&tar.Header{Name: prefix, Typeflag: tar.TypeDir, Mode: 0o700})
+		tw.WriteHeader(&tar.Header{Name: prefix + "inventory.img", Typeflag: tar.TypeReg, Size: 4, Mode: 0o600})
+		tw.Write(le32(Inventory.Magic))
+		if err := tw.Close(); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		members, err := readMembers(bytes.NewReader(data))
 		if errors.Is(err, errShortMember) {
@@ -89,6 +106,15 @@ func FuzzStreamReader(f *testing.F) {
 		}
 		if err != nil {
 			return
+		}
+		// Whatever the archive's names, the reader hands out image files
+		// of one flat directory, each once.
+		seen := map[string]bool{}
+		for _, m := range members {
+			if CheckName(m.name) != nil || KindForFile(m.name) == nil || seen[m.name] {
+				t.Fatalf("member %q handed out (seen before: %v)", m.name, seen[m.name])
+			}
+			seen[m.name] = true
 		}
 		var b bytes.Buffer
 		sw, err := NewStreamWriter(&b, false)

@@ -121,19 +121,26 @@ func (s *StreamWriter) Close() error {
 
 // StreamReader reads a stream member by member, decompressing it on the fly
 // when it starts with the zstd magic.
+//
+// It hands out the image files of one set, named by their base names,
+// from an archive ours or one a user or Podman made (see members.go):
+// anything else in the archive is skipped.
 type StreamReader struct {
 	cr   *countingReader
 	tr   *tar.Reader
 	zr   *zstd.Decoder // nil when not compressed
-	cur  *StreamFile   // the member being read, nil before the first
-	end  int64         // offset in the tar where the current member's blocks end
-	done bool
-	err  error // sticky
+	cur  *StreamFile   // the member being read; nil before the first and after a skipped one
+	last string        // the archive's name of the last member, handed out or skipped
+	end  int64         // offset in the tar where the last member's blocks end
+	set  imageDir      // where the image files are, and which have come
+	err  error         // sticky
 }
 
-// StreamFile is one member of a stream. Read it before asking the
-// StreamReader for the next one; reading it past its end gives io.EOF, and
-// a stream cut inside it gives ErrTruncated naming it.
+// StreamFile is one image file of a stream, Name its base name (the
+// archive's member may have been ./core-1.img or checkpoint/core-1.img).
+// Read it before asking the StreamReader for the next one; reading it past
+// its end gives io.EOF, and a stream cut inside it gives ErrTruncated
+// naming it.
 type StreamFile struct {
 	Name string
 	Size int64
@@ -176,34 +183,49 @@ func (s *StreamReader) Next() (*StreamFile, error) {
 }
 
 func (s *StreamReader) next() (*StreamFile, error) {
-	where := "at start"
-	if s.cur != nil {
-		where = "after " + s.cur.Name
-	}
-	hdr, err := s.tr.Next()
-	if err == io.EOF {
-		// tar says EOF both at the closing blocks and when the input just
-		// stops between members; only the first is a whole stream.
-		if s.cr.n < s.end+2*tarBlock {
-			return nil, fmt.Errorf("read stream %s: no end-of-archive marker: %w", where, ErrTruncated)
+	for {
+		where := "at start"
+		if s.last != "" {
+			where = "after " + s.last
 		}
-		return nil, io.EOF
+		hdr, err := s.tr.Next()
+		if err == io.EOF {
+			// tar says EOF both at the closing blocks and when the input
+			// just stops between members; only the first is a whole stream.
+			if s.cr.n < s.end+2*tarBlock {
+				return nil, fmt.Errorf("read stream %s: no end-of-archive marker: %w", where, ErrTruncated)
+			}
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read stream %s: %w", where, streamErr(err))
+		}
+		s.cur, s.last = nil, hdr.Name
+		name, err := s.set.member(hdr)
+		if err != nil {
+			return nil, fmt.Errorf("read stream: member %s: %w", hdr.Name, err)
+		}
+		// member has bounded the size.
+		s.end = s.cr.n + dataBlocks(hdr)
+		if name == "" {
+			// Skipped: tar discards its data on the next call.
+			continue
+		}
+		s.cur = &StreamFile{Name: name, Size: hdr.Size, s: s}
+		return s.cur, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", where, streamErr(err))
+}
+
+// dataBlocks is how many bytes of the archive the data of hdr takes. A
+// header-only type (a directory, a link) has none, whatever its size says.
+func dataBlocks(hdr *tar.Header) int64 {
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeCont:
+		if hdr.Size > 0 {
+			return (hdr.Size + tarBlock - 1) / tarBlock * tarBlock
+		}
 	}
-	if err := CheckName(hdr.Name); err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", where, err)
-	}
-	if hdr.Typeflag != tar.TypeReg {
-		return nil, fmt.Errorf("read stream: member %s has type %q: %w", hdr.Name, hdr.Typeflag, ErrNotRegular)
-	}
-	if hdr.Size < 0 || hdr.Size > MaxStreamFileSize {
-		return nil, fmt.Errorf("read stream: member %s of %d bytes: %w", hdr.Name, hdr.Size, ErrTooLarge)
-	}
-	s.end = s.cr.n + (hdr.Size+tarBlock-1)/tarBlock*tarBlock
-	s.cur = &StreamFile{Name: hdr.Name, Size: hdr.Size, s: s}
-	return s.cur, nil
+	return 0
 }
 
 // Read reads the member's content.

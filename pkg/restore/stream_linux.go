@@ -1,29 +1,63 @@
 package restore
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"github.com/criugo/criugo/pkg/x86"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/x86"
 )
 
 // memPages holds pages files a stream brought before their task (or
-// shared memory object) was ready for them.
-type memPages map[uint64][]byte
+// shared memory object) was ready for them, each in a memfd. Pages are
+// most of a stream, and an archive made with tar (in directory order, not
+// ours) may bring all of them before pstree.img: in a memfd they cost no
+// Go heap and grow as they arrive, and a task reads its own from there,
+// as from an image directory.
+type memPages map[uint64]*os.File
 
 func (m memPages) open(id uint64) (io.ReadCloser, error) {
-	b, ok := m[id]
+	f, ok := m[id]
 	if !ok {
 		return nil, fmt.Errorf("open %s: not in the stream: %w", pagesName(id), ErrBadImage)
 	}
 	delete(m, id)
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return f, nil
+}
+
+// hold reads the pages file id from src into a memfd.
+func (m memPages) hold(id uint64, src io.Reader) error {
+	name := pagesName(id)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("hold %s until its task is ready: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := io.Copy(f, src); err != nil {
+		f.Close()
+		return fmt.Errorf("hold %s until its task is ready: %w", name, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return fmt.Errorf("hold %s until its task is ready: %w", name, err)
+	}
+	m[id] = f
+	return nil
+}
+
+// close frees the pages nothing took.
+func (m memPages) close() {
+	for id, f := range m {
+		f.Close()
+		delete(m, id)
+	}
 }
 
 // streamRestore is the state of a restore from a stream.
@@ -58,8 +92,9 @@ func waitPidsFree(tr *tree, d time.Duration) error {
 // whole tree, then per task its images with its pages last, then shared
 // memory. The tree is created as soon as the first pages file comes, and
 // each task's pages go straight from the stream into the task; only pages
-// that come before what they need are held in memory. Nothing is written
-// to disk.
+// that come before what they need are held in memory (memPages). Nothing
+// is written to disk. A stream in another order (an archive made with tar)
+// is restored too, holding its pages until the end if need be.
 func (r *restorer) restoreStream(src io.Reader) (*Result, error) {
 	spool := &spoolReader{src: src}
 	defer spool.close()
@@ -69,6 +104,7 @@ func (r *restorer) restoreStream(src io.Reader) (*Result, error) {
 	}
 	defer sr.Close()
 	s := &streamRestore{r: r, buffered: memPages{}, owners: map[uint64]string{}, spool: spool}
+	defer s.buffered.close()
 	r.set = newStreamSet()
 	r.pages = s.buffered
 	r.deferFill = true
@@ -209,6 +245,10 @@ func (s *streamRestore) pages(id uint64, f *image.StreamFile) error {
 	case image.Pagemap:
 		pidStr, _ := k.FileID(owner)
 		pid, _ := strconv.Atoi(pidStr)
+		if !s.treeKnown() {
+			// An archive in another order than ours (tar's).
+			break
+		}
 		if err := s.startTree(); err != nil {
 			return err
 		}
@@ -247,12 +287,14 @@ func (s *streamRestore) pages(id uint64, f *image.StreamFile) error {
 			return files.fillShmem(file, shmid, f)
 		}
 	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return err
-	}
-	s.buffered[id] = b
-	return nil
+	return s.buffered.hold(id, f)
+}
+
+// treeKnown says whether the images startTree needs are in.
+func (s *streamRestore) treeKnown() bool {
+	_, inv := s.r.set.imgs["inventory.img"]
+	_, ps := s.r.set.imgs["pstree.img"]
+	return inv && ps
 }
 
 // memoryReady says whether a task's memory can be restored now: its mm
