@@ -3,6 +3,8 @@
 #   make            build every binary into bin/
 #   make test       every test: unit, image, fuzz smoke, and C/R (root)
 #   make generate   regenerate protobuf Go code and pie blobs
+#   make lint       vet, staticcheck, the race detector on the packages with
+#                   goroutines, and the pure packages built for darwin
 #   make bench      benchmarks (dump/restore throughput, freeze time)
 #   make demo       the quick start: checkpoint and restore a live process
 
@@ -16,7 +18,7 @@ FUZZTIME  ?= 10s
 # builds one into build/ (.ci/run does).
 CRIU      ?= $(wildcard $(CURDIR)/build/criu-4.2.1/criu)
 
-.PHONY: all build generate check-generated test unit-test fuzz bench demo clean
+.PHONY: all build generate check-generated lint test unit-test fuzz bench demo clean
 
 all: build
 
@@ -33,6 +35,15 @@ check-generated: generate
 	@if [ -n "$$(git status --porcelain -- images pie)" ]; then \
 	  git status --short -- images pie; git diff --stat -- images pie; \
 	  echo "generated files are not up to date: run make generate and commit"; exit 1; fi
+
+# Packages that start goroutines: their tests run again under -race.
+RACE_PKGS := ./pkg/dump/ ./pkg/restore/ ./pkg/ptrace/ ./pkg/nsenter/ ./pkg/sockdiag/ ./pkg/uffd/
+
+lint:
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	GOOS=darwin $(GO) build ./pkg/image/... ./pkg/crit/... ./cmd/crit
+	$(GO) test -race -count=1 $(RACE_PKGS)
 
 unit-test:
 	$(GO) vet ./...

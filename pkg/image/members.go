@@ -63,7 +63,7 @@ func (d *imageDir) member(hdr *tar.Header) (string, error) {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return "", nil
-	case tar.TypeReg, tar.TypeRegA, tar.TypeCont:
+	case tar.TypeReg, tar.TypeCont:
 		// archive/tar turns the old '\x00' into '0'; '7' (contiguous) is
 		// a regular file to every tar that reads it.
 	default:

@@ -201,7 +201,7 @@ func setType(b []byte, flag byte) {
 // TestStreamOldTypes: '\x00' (pre-POSIX tar) and '7' (contiguous file) are
 // regular files.
 func TestStreamOldTypes(t *testing.T) {
-	for _, flag := range []byte{tar.TypeRegA, tar.TypeCont} {
+	for _, flag := range []byte{0, tar.TypeCont} { // 0 is '\x00', the deprecated tar.TypeRegA
 		b := makeTar(t, tar.FormatUSTAR, regular("inventory.img", []byte("inv")), regular("pstree.img", []byte("ps")))
 		setType(b, flag)
 		if h, err := tar.NewReader(bytes.NewReader(b)).Next(); err != nil {

@@ -220,7 +220,7 @@ func (s *StreamReader) next() (*StreamFile, error) {
 // header-only type (a directory, a link) has none, whatever its size says.
 func dataBlocks(hdr *tar.Header) int64 {
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeCont:
+	case tar.TypeReg, tar.TypeCont:
 		if hdr.Size > 0 {
 			return (hdr.Size + tarBlock - 1) / tarBlock * tarBlock
 		}
