@@ -35,7 +35,7 @@ func Shipped(t testing.TB, name string) string {
 // Restorable prepares fixture set name for a restore on this machine:
 // the shipped set (Shipped) when this CPU enables every xsave feature its
 // threads' FPU state holds, else an equivalent set CRIU dumps here and now
-// (Make). When the set needs features this CPU lacks and no CRIU binary
+// (makeSet). When the set needs features this CPU lacks and no CRIU binary
 // is there to make one, the test is skipped saying both. The caller
 // checks that the set's PIDs are free (Pids, testutil.SkipIfPidsTaken).
 func Restorable(t testing.TB, name string) string {
@@ -48,11 +48,11 @@ func Restorable(t testing.TB, name string) string {
 	if len(lacks) == 0 {
 		return dir
 	}
-	criu, err := FindCRIU()
+	criu, err := findCRIU()
 	if err != nil {
 		t.Skipf("fixture set %s: %s %v, and CRIU 4.2.1 is not built to make an equivalent set here (%v)", name, lacks[0].Core, lacks[0].Err, err)
 	}
-	return Make(t, criu, name)
+	return makeSet(t, criu, name)
 }
 
 // Lack is a thread of an image set whose FPU state this CPU cannot hold.
@@ -143,13 +143,13 @@ func HostLacksField(d imgtool.ShapeDiff) bool {
 	return ok && f&^x86.HostFeatures() != 0
 }
 
-// CRIUEnv names the environment variable that gives the CRIU binary Make
-// runs; without it, FindCRIU looks for build/criu-4.2.1/criu under the
+// CRIUEnv names the environment variable that gives the CRIU binary
+// Restorable dumps with; without it, build/criu-4.2.1/criu under the
 // repository root, where scripts/build-criu.sh builds it.
 const CRIUEnv = "CRIU"
 
-// FindCRIU returns the CRIU binary to make sets with, or why there is none.
-func FindCRIU() (string, error) {
+// findCRIU returns the CRIU binary to make sets with, or why there is none.
+func findCRIU() (string, error) {
 	if p := os.Getenv(CRIUEnv); p != "" {
 		if err := executable(p); err != nil {
 			return "", fmt.Errorf("$%s: %w", CRIUEnv, err)

@@ -171,21 +171,21 @@ func TestHostLacksField(t *testing.T) {
 
 func TestFindCRIU(t *testing.T) {
 	t.Setenv(CRIUEnv, filepath.Join(t.TempDir(), "none"))
-	if _, err := FindCRIU(); err == nil || !strings.Contains(err.Error(), "$"+CRIUEnv) {
-		t.Errorf("FindCRIU with $%s missing: %v", CRIUEnv, err)
+	if _, err := findCRIU(); err == nil || !strings.Contains(err.Error(), "$"+CRIUEnv) {
+		t.Errorf("findCRIU with $%s missing: %v", CRIUEnv, err)
 	}
 	f := filepath.Join(t.TempDir(), "criu")
 	if err := os.WriteFile(f, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(CRIUEnv, f)
-	if _, err := FindCRIU(); err == nil {
-		t.Error("FindCRIU took a file that is not executable")
+	if _, err := findCRIU(); err == nil {
+		t.Error("findCRIU took a file that is not executable")
 	}
 	if err := os.Chmod(f, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := FindCRIU(); err != nil || got != f {
-		t.Errorf("FindCRIU = %q, %v; want %s", got, err, f)
+	if got, err := findCRIU(); err != nil || got != f {
+		t.Errorf("findCRIU = %q, %v; want %s", got, err, f)
 	}
 }

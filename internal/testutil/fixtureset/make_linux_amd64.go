@@ -15,9 +15,9 @@ import (
 	"github.com/criugo/criugo/internal/testutil"
 )
 
-// BinDir is where setup.sh installs the fixture programs, and where the
+// binDir is where setup.sh installs the fixture programs, and where the
 // shipped sets' programs ran from.
-const BinDir = "/opt/criu-fixtures/bin"
+const binDir = "/opt/criu-fixtures/bin"
 
 // program is how a fixture program was started for its shipped set
 // (README.md, src/*.c, and what the set's images hold), and how to tell
@@ -51,18 +51,18 @@ const (
 	pipeFd = 251
 )
 
-// Make starts fixture program name as its shipped set's was started and
+// makeSet starts fixture program name as its shipped set's was started and
 // dumps it with `criu dump -t PID -D DIR`, which kills it; it returns DIR
 // once every task of the tree is gone, so the set's PIDs are free. The
 // caller ran setup.sh and holds testutil.FixtureLock (Shipped does both).
 //
-// The program runs from BinDir with the shipped set's arguments, in a
+// The program runs from binDir with the shipped set's arguments, in a
 // session of its own (setsid) with the run directory as its working
 // directory, PATH=/usr/bin:/bin and HOME=/ alone in its environment,
 // /dev/null as fd 0 (read-only) and as fds 1 and 2 (one write-only file),
 // and fds 10 and 251 as above. It is ready when it wrote its pid file
 // (state, tree) or, for loop, its first count.
-func Make(t testing.TB, criu, name string) string {
+func makeSet(t testing.TB, criu, name string) string {
 	t.Helper()
 	p, ok := programFor(name)
 	if !ok {
@@ -87,7 +87,7 @@ func Make(t testing.TB, criu, name string) string {
 	extra := make([]*os.File, pipeFd-2) // entry i is fd 3+i; nil ones are closed
 	extra[nullFd-3], extra[pipeFd-3] = null, pw
 
-	cmd := exec.Command(filepath.Join(BinDir, name), p.args...)
+	cmd := exec.Command(filepath.Join(binDir, name), p.args...)
 	cmd.Dir = testutil.FixtureRunDir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
 	cmd.ExtraFiles = extra
