@@ -152,15 +152,16 @@ func newMessage(t *testing.T, name protoreflect.FullName) proto.Message {
 }
 
 // fixturesDir finds the shared CRIU fixtures: $CRIUGO_FIXTURES, else
-// /work/shared/fixtures, else ../../shared/fixtures from this package. The
-// test is skipped, saying where it looked, when none exists.
+// ../../shared/fixtures from this package (../shared/fixtures beside the
+// repository root). The test is skipped, saying where it looked, when
+// none exists.
 func fixturesDir(t *testing.T) string {
 	t.Helper()
 	var cands []string
 	if d := os.Getenv("CRIUGO_FIXTURES"); d != "" {
 		cands = append(cands, d)
 	}
-	cands = append(cands, "/work/shared/fixtures", filepath.Join("..", "..", "shared", "fixtures"))
+	cands = append(cands, filepath.Join("..", "..", "shared", "fixtures"))
 	for _, d := range cands {
 		if st, err := os.Stat(d); err == nil && st.IsDir() {
 			return d

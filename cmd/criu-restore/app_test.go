@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/internal/testutil/fixtureset"
 	"github.com/criugo/criugo/pkg/image"
 )
 
@@ -26,12 +28,15 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// fixture prepares a copy of a CRIU 4.2 fixture set whose pids are free.
-func fixture(t *testing.T, name string, pids ...int) string {
+// fixture prepares a CRIU 4.2 fixture set for a restore on this machine
+// (fixtureset.Restorable: the shipped set, or one made here) whose PIDs
+// are free, and returns it with its root's PID.
+func fixture(t *testing.T, name string) (dir string, root int) {
 	t.Helper()
-	dir := testutil.RestorableSet(t, name)
+	dir = fixtureset.Restorable(t, name)
+	root, pids := fixtureset.Pids(t, dir)
 	testutil.SkipIfPidsTaken(t, name, pids)
-	return dir
+	return dir, root
 }
 
 // kill kills pids and waits until they are gone.
@@ -44,37 +49,37 @@ func kill(t *testing.T, pids ...int) {
 }
 
 func TestRestoreDetachedWithPidfile(t *testing.T) {
-	dir := fixture(t, "loop", 16226)
+	dir, root := fixture(t, "loop")
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	var log bytes.Buffer
 	status, err := run([]string{"criu-restore", "-D", dir, "-d", "--pidfile", pidfile, "--verbose"}, nil, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kill(t, 16226)
+	defer kill(t, root)
 	if status != 0 {
 		t.Errorf("status %d", status)
 	}
 	b, err := os.ReadFile(pidfile)
-	if err != nil || string(b) != "16226\n" {
-		t.Errorf("pid file %q (%v)", b, err)
+	if err != nil || string(b) != fmt.Sprintf("%d\n", root) {
+		t.Errorf("pid file %q (%v), want %d", b, err, root)
 	}
-	if !strings.Contains(log.String(), "restore pid 16226: ") {
+	if !strings.Contains(log.String(), fmt.Sprintf("restore pid %d: ", root)) {
 		t.Errorf("--verbose log lacks the task's step:\n%s", log.String())
 	}
 	t.Logf("%s", log.String())
-	if err := unix.Kill(16226, 0); err != nil {
+	if err := unix.Kill(root, 0); err != nil {
 		t.Errorf("restored loop: %v", err)
 	}
 	// Its pid is taken now: a second restore says so and makes nothing.
 	_, err = run([]string{"criu-restore", "-D", dir, "-d"}, nil, nil)
-	if err == nil || !strings.Contains(err.Error(), "restore: pid 16226 (from pstree.img) is already in use") {
-		t.Errorf("second restore: %v", err)
+	if want := fmt.Sprintf("restore: pid %d (from pstree.img) is already in use", root); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("second restore: %v, want it to say %q", err, want)
 	}
 }
 
 func TestRestoreStreamWaitsForRoot(t *testing.T) {
-	dir := fixture(t, "state", 16227, 16234, 16235, 16236)
+	dir, root := fixture(t, "state")
 	var stream bytes.Buffer
 	if err := image.PackDir(dir, &stream, true); err != nil {
 		t.Fatal(err)
@@ -91,7 +96,7 @@ func TestRestoreStreamWaitsForRoot(t *testing.T) {
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, err := os.ReadFile("/proc/16227/status")
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", root))
 		if err == nil && bytes.Contains(st, []byte("TracerPid:\t0\n")) && bytes.Contains(st, []byte("Threads:\t4\n")) {
 			break
 		}
@@ -101,19 +106,19 @@ func TestRestoreStreamWaitsForRoot(t *testing.T) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			kill(t, 16227)
+			kill(t, root)
 			t.Fatal("the tree did not come up")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	unix.Kill(16227, unix.SIGTERM)
+	unix.Kill(root, unix.SIGTERM)
 	select {
 	case r := <-done:
 		if r.err != nil || r.status != 0 {
 			t.Errorf("criu-restore: status %d, %v", r.status, r.err)
 		}
 	case <-time.After(10 * time.Second):
-		kill(t, 16227)
+		kill(t, root)
 		t.Fatal("criu-restore did not return when the root exited")
 	}
 	out, _ := os.ReadFile(filepath.Join(testutil.FixtureRunDir, "state.out"))

@@ -176,7 +176,8 @@ func TestShellJob(t *testing.T) {
 		t.Fatal("the second pty has the first one's index")
 	}
 	var log bytes.Buffer
-	rs := exec.Command(os.Args[0], "-D", dir, "--shell-job")
+	pidfile := t.TempDir() + "/pid"
+	rs := exec.Command(os.Args[0], "-D", dir, "--shell-job", "--pidfile", pidfile)
 	rs.Env = append(os.Environ(), roleEnv+"=restore")
 	rs.Stdin, rs.Stdout, rs.Stderr = s2, &log, &log
 	rs.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -190,9 +191,15 @@ func TestShellJob(t *testing.T) {
 		rs.Process.Kill()
 		<-restoreDone
 	}()
+	// The job's PID exists from the moment criu-restore forks it, in
+	// criu-restore's group and not yet traced: "TracerPid: 0" alone can be
+	// that first instant. The pid file comes once every task is restored,
+	// while criu-restore still traces them; it lets them go after it made
+	// the job's group the foreground one.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, perr := os.ReadFile(pidfile)
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(job) + "/status")
-		if err == nil && bytes.Contains(b, []byte("TracerPid:\t0\n")) {
+		if perr == nil && string(p) == strconv.Itoa(job)+"\n" && err == nil && bytes.Contains(b, []byte("TracerPid:\t0\n")) {
 			break
 		}
 		select {

@@ -69,11 +69,11 @@ func field(t *testing.T, n *crit.Node, name string) uint64 {
 // (testdata/criu-4.2.1-stats-restore: `criu restore -D DIR -d` of a CRIU
 // dump of test/bin/loop).
 func TestRestoreWritesStats(t *testing.T) {
-	dir := fixture(t, "loop", 16226)
+	dir, root := fixture(t, "loop")
 	if _, err := run([]string{"criu-restore", "-D", dir, "-d"}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	defer kill(t, 16226)
+	defer kill(t, root)
 	ours := decodeStats(t, filepath.Join(dir, "stats-restore"))
 	criu := decodeStats(t, filepath.Join("testdata", "criu-4.2.1-stats-restore"))
 	var got, want []string

@@ -20,7 +20,7 @@ func CRIU(t testing.TB) string {
 	if p := os.Getenv(CRIUEnv); p != "" {
 		tried = append(tried, p)
 	}
-	if root, ok := repoRoot(); ok {
+	if root, ok := RepoRoot(); ok {
 		tried = append(tried, filepath.Join(root, "build", "criu-4.2.1", "criu"))
 	}
 	for _, p := range tried {

@@ -2,8 +2,6 @@ package testutil
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -34,24 +32,8 @@ func LockFixtures(t testing.TB) {
 	t.Cleanup(func() { f.Close() })
 }
 
-// RestorableSet prepares the CRIU 4.2 fixture set name (loop, state, tree)
-// for a restore: it requires root, holds FixtureLock until the test ends,
-// runs the fixtures' setup.sh (which installs the programs and the files
-// they had open) and returns a copy of the set's images in a temporary
-// directory. The caller checks the set's PIDs (SkipIfPidsTaken).
-func RestorableSet(t testing.TB, name string) string {
-	t.Helper()
-	RequireRoot(t)
-	base := filepath.Join(FixturesDir(t), "criu-4.2")
-	LockFixtures(t)
-	if out, err := exec.Command("sh", filepath.Join(base, "setup.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("setup.sh: %v\n%s", err, out)
-	}
-	return CopyDir(t, filepath.Join(base, "images", name))
-}
-
 // SkipIfPidsTaken skips the test when a task has one of pids, the PIDs
-// of fixture set name, which a restore must recreate.
+// of fixture set name (fixtureset.Pids), which a restore must recreate.
 func SkipIfPidsTaken(t testing.TB, name string, pids []int) {
 	t.Helper()
 	for _, pid := range pids {

@@ -29,24 +29,6 @@ func TestLockFixtures(t *testing.T) {
 	t.Run("released", func(t *testing.T) { LockFixtures(t) })
 }
 
-func TestRestorableSet(t *testing.T) {
-	dir := RestorableSet(t, "loop")
-	src := filepath.Join(FixturesDir(t), "criu-4.2", "images", "loop")
-	for _, f := range []string{"pstree.img", "inventory.img"} {
-		want, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil || string(got) != string(want) {
-			t.Errorf("%s: copy differs (%v)", f, err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(FixtureRunDir, "loop.cnt")); err != nil {
-		t.Errorf("setup.sh did not install loop.cnt: %v", err)
-	}
-}
-
 func TestCopyDir(t *testing.T) {
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "a.img"), []byte("abc"), 0o644); err != nil {

@@ -12,9 +12,10 @@ import (
 const FixturesEnv = "CRIUGO_FIXTURES"
 
 // FixturesDir returns the directory holding the shared CRIU fixtures
-// (criu-4.2/, criu-4.2-zoo/). It looks at $CRIUGO_FIXTURES, then
-// /work/shared/fixtures, then ../shared/fixtures beside the repository root.
-// When none exists the test is skipped with a message saying where it looked.
+// (criu-4.2/, criu-4.2-zoo/). It looks at $CRIUGO_FIXTURES, then at
+// ../shared/fixtures beside the repository root (the checkout's, found
+// from the working directory), never at a path of one machine. When none
+// exists the test is skipped with a message saying where it looked.
 func FixturesDir(t testing.TB) string {
 	t.Helper()
 	d, tried := findFixtures()
@@ -36,8 +37,7 @@ func findFixtures() (dir string, tried []string) {
 	if d := os.Getenv(FixturesEnv); d != "" {
 		cands = append(cands, d)
 	}
-	cands = append(cands, "/work/shared/fixtures")
-	if root, ok := repoRoot(); ok {
+	if root, ok := RepoRoot(); ok {
 		cands = append(cands, filepath.Join(root, "..", "shared", "fixtures"))
 	}
 	for _, d := range cands {
@@ -110,8 +110,9 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot() (string, bool) {
+// RepoRoot walks up from the working directory (a test's is its package's
+// directory) to the directory holding go.mod: the root of the checkout.
+func RepoRoot() (string, bool) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", false

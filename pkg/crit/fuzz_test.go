@@ -91,20 +91,16 @@ func FuzzDecodeImage(f *testing.F) {
 // fixtureSeeds returns the small fixture files matching pattern, as extra
 // seeds; none when the fixtures are absent (the hand-written seeds remain).
 func fixtureSeeds(pattern string) [][]byte {
+	root, ok := testutil.LookupFixturesDir()
+	if !ok {
+		return nil
+	}
 	var seeds [][]byte
-	for _, root := range []string{os.Getenv(testutil.FixturesEnv), "/work/shared/fixtures", "../../../shared/fixtures"} {
-		if root == "" {
-			continue
-		}
-		matches, _ := filepath.Glob(filepath.Join(root, pattern))
-		for _, m := range matches {
-			if b, err := os.ReadFile(m); err == nil && len(b) < 64<<10 {
-				seeds = append(seeds, b)
-			}
-		}
-		if len(seeds) > 0 {
-			return seeds
+	matches, _ := filepath.Glob(filepath.Join(root, pattern))
+	for _, m := range matches {
+		if b, err := os.ReadFile(m); err == nil && len(b) < 64<<10 {
+			seeds = append(seeds, b)
 		}
 	}
-	return nil
+	return seeds
 }

@@ -22,10 +22,12 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/internal/testutil/fixtureset"
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/seize"
+	"github.com/criugo/criugo/pkg/x86"
 )
 
 // The tests below run the fixture programs of the CRIU 4.2 image sets
@@ -498,7 +500,9 @@ func loadShape(t *testing.T, dir string) *imgtool.Shape {
 // 4.2 wrote for the same program: the same kinds of files, as many of
 // each, and the same fields set. CRIU's fixtures were made with a pipe on
 // fds 0-2 and our tests use /dev/null, so fields under a file kind only
-// one set holds do not count.
+// one set holds do not count. Nor do the fields of xsave components that
+// CRIU's machine enabled and this CPU does not (its AVX-512): no dump
+// made here can hold them.
 func compareWithCRIU(t *testing.T, dir, set string) {
 	t.Helper()
 	ref := filepath.Join(testutil.FixturesDir(t), "criu-4.2", "images", set)
@@ -507,7 +511,11 @@ func compareWithCRIU(t *testing.T, dir, set string) {
 		t.Fatalf("CRIU's %s set looks empty: %v", set, criu.Files)
 	}
 	for _, d := range imgtool.CompareShapes(ours, criu) {
-		if !d.UnderLoneFileKind(ours, criu) {
+		switch {
+		case d.UnderLoneFileKind(ours, criu):
+		case fixtureset.HostLacksField(d):
+			t.Logf("not expected on this CPU (it enables %v): %v", x86.HostFeatures(), d)
+		default:
 			t.Errorf("ours (A) and CRIU's (B) differ: %v", d)
 		}
 	}

@@ -108,7 +108,7 @@ func TestRestoreFdKinds(t *testing.T) {
 		fds = append(fds, image.Entry{Msg: &images.FdinfoEntry{Id: proto.Uint32(a.to), Flags: proto.Uint32(0), Type: e.Type, Fd: proto.Uint32(a.fd)}})
 	}
 	addImage(t, dir, "files.img", image.Files, files...)
-	addImage(t, dir, "fdinfo-2.img", image.Fdinfo, fds...)
+	addImage(t, dir, fdinfoOf(t, dir, setTree(t, dir).root()), image.Fdinfo, fds...)
 	q, err := image.ReadFile(filepath.Join(testutil.FixturesDir(t), "criu-4.2-zoo", "images", "socket_queues"), "sk-queues.img")
 	if err != nil {
 		t.Fatal(err)

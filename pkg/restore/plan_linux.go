@@ -51,10 +51,8 @@ func (r *restorer) planTask(t *task) (*taskPlan, error) {
 		if c.GetThreadInfo() == nil || c.GetThreadInfo().GetGpregs() == nil {
 			return nil, fmt.Errorf("read %s: no x86 registers: %w", coreName(uint32(tid)), ErrBadImage)
 		}
-		// A thread whose FPU state holds a feature this CPU lacks would
-		// fault at its first instruction using it: refuse it up front.
-		if err := x86.CheckFeatures(x86.FpregsFeatures(c.GetThreadInfo().GetFpregs()), x86.HostFeatures()); err != nil {
-			return nil, fmt.Errorf("check the FPU state of %s: thread %d %w", coreName(uint32(tid)), tid, err)
+		if err := checkFPU(tid, c); err != nil {
+			return nil, err
 		}
 		if err := r.planSeccomp(p, tid, c); err != nil {
 			return nil, err
@@ -179,4 +177,13 @@ func (r *restorer) planMM(pid int) (*mmPlan, error) {
 	}
 	r.mmPlans[pid] = p
 	return p, nil
+}
+
+// checkFPU refuses a thread whose FPU state holds an xsave feature this
+// CPU does not enable: it would fault at its first instruction using it.
+func checkFPU(tid int, c *images.CoreEntry) error {
+	if err := x86.CheckFeatures(x86.FpregsFeatures(c.GetThreadInfo().GetFpregs()), x86.HostFeatures()); err != nil {
+		return fmt.Errorf("check the FPU state of %s: thread %d %w", coreName(uint32(tid)), tid, err)
+	}
+	return nil
 }

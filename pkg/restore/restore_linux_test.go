@@ -15,25 +15,45 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/internal/testutil/fixtureset"
 	"github.com/criugo/criugo/pkg/image"
 )
 
-// fixtureSet prepares one CRIU 4.2 fixture set for a restore
-// (testutil.RestorableSet) and skips the test when a PID of the set is
-// taken.
+// fixtureSet prepares one CRIU 4.2 fixture set for a restore on this
+// machine (fixtureset.Restorable: the shipped set, or one made here) and
+// skips the test when a PID of the set is taken.
 func fixtureSet(t *testing.T, name string) string {
 	t.Helper()
-	dir := testutil.RestorableSet(t, name)
+	dir := fixtureset.Restorable(t, name)
+	testutil.SkipIfPidsTaken(t, name, setTree(t, dir).allIDs())
+	return dir
+}
+
+// setTree reads the process tree of the image set in dir: the PIDs and
+// TIDs a test expects come from it, not from one set's history.
+func setTree(t *testing.T, dir string) *tree {
+	t.Helper()
 	set, err := openDirSet(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer set.close()
 	tr, err := buildTree(set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.SkipIfPidsTaken(t, name, tr.allIDs())
-	return dir
+	return tr
+}
+
+// pidsGone fails the test for every task of tr still alive (killing it).
+func pidsGone(t *testing.T, tr *tree) {
+	t.Helper()
+	for _, pid := range tr.allIDs() {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			t.Errorf("pid %d left behind", pid)
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
 }
 
 // killTree kills what a restore left running, reaps the root (the test
@@ -97,14 +117,15 @@ func readCounter(t *testing.T) int {
 
 func TestRestoreLoop(t *testing.T) {
 	dir := fixtureSet(t, "loop")
+	root := setTree(t, dir).root().pid
 	res, err := Restore(Options{ImagesDir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer killTree(t, res)
 	logTimings(t, res)
-	if res.Root != 16226 {
-		t.Errorf("root %d, want 16226", res.Root)
+	if res.Root != root {
+		t.Errorf("root %d, want %d", res.Root, root)
 	}
 	time.Sleep(300 * time.Millisecond)
 	a := readCounter(t)
@@ -112,11 +133,11 @@ func TestRestoreLoop(t *testing.T) {
 	if b := readCounter(t); b <= a {
 		t.Errorf("loop counter went from %d to %d in 500 ms", a, b)
 	}
-	exe, err := os.Readlink("/proc/16226/exe")
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", root))
 	if err != nil || exe != "/opt/criu-fixtures/bin/loop" {
 		t.Errorf("exe link %q (%v)", exe, err)
 	}
-	comm, _ := os.ReadFile("/proc/16226/comm")
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", root))
 	if string(comm) != "loop\n" {
 		t.Errorf("comm %q", comm)
 	}
@@ -141,21 +162,22 @@ func runToPass(t *testing.T, res *Result, outfile string) {
 
 func TestRestoreState(t *testing.T) {
 	dir := fixtureSet(t, "state")
+	root := setTree(t, dir).root()
 	res, err := Restore(Options{ImagesDir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer killTree(t, res)
 	logTimings(t, res)
-	st, err := os.ReadFile("/proc/16227/status")
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", root.pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(st, []byte("Threads:\t4\n")) {
 		t.Errorf("restored task does not have 4 threads:\n%s", st)
 	}
-	for _, tid := range []int{16234, 16235, 16236} {
-		if _, err := os.Stat(fmt.Sprintf("/proc/16227/task/%d", tid)); err != nil {
+	for _, tid := range root.tids[1:] {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", root.pid, tid)); err != nil {
 			t.Errorf("thread %d: %v", tid, err)
 		}
 	}
@@ -164,18 +186,27 @@ func TestRestoreState(t *testing.T) {
 
 func TestRestoreTree(t *testing.T) {
 	dir := fixtureSet(t, "tree")
+	zombie := 0
+	for _, tk := range setTree(t, dir).tasks {
+		if tk.zombie() {
+			zombie = tk.pid
+		}
+	}
+	if zombie == 0 {
+		t.Fatal("the tree set has no zombie")
+	}
 	res, err := Restore(Options{ImagesDir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer killTree(t, res)
 	logTimings(t, res)
-	stat, err := os.ReadFile("/proc/16233/stat")
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", zombie))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := string(stat); !strings.Contains(s, "(tree) Z ") {
-		t.Errorf("16233 is not the zombie tree: %s", s)
+		t.Errorf("%d is not the zombie tree: %s", zombie, s)
 	}
 	runToPass(t, res, "tree.out")
 }
@@ -184,6 +215,12 @@ func TestRestoreStream(t *testing.T) {
 	for i, name := range []string{"loop", "state", "tree"} {
 		t.Run(name, func(t *testing.T) {
 			dir := fixtureSet(t, name)
+			live := 0
+			for _, tk := range setTree(t, dir).tasks {
+				if !tk.zombie() {
+					live++
+				}
+			}
 			var stream bytes.Buffer
 			if err := image.PackDir(dir, &stream, i%2 == 1); err != nil {
 				t.Fatal(err)
@@ -201,8 +238,8 @@ func TestRestoreStream(t *testing.T) {
 					streamed++
 				}
 			}
-			if want := map[string]int{"loop": 1, "state": 1, "tree": 4}[name]; streamed != want {
-				t.Errorf("%d tasks got their pages from the stream, want %d", streamed, want)
+			if streamed != live {
+				t.Errorf("%d tasks got their pages from the stream, want %d (every live one)", streamed, live)
 			}
 			switch name {
 			case "loop":
@@ -220,6 +257,7 @@ func TestRestoreStream(t *testing.T) {
 
 func TestRestorePidInUse(t *testing.T) {
 	dir := fixtureSet(t, "loop")
+	root := setTree(t, dir).root().pid
 	res, err := Restore(Options{ImagesDir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
@@ -229,10 +267,10 @@ func TestRestorePidInUse(t *testing.T) {
 	if !errors.Is(err, ErrPidInUse) {
 		t.Fatalf("second restore: %v, want ErrPidInUse", err)
 	}
-	if want := "restore: pid 16226 (from pstree.img) is already in use"; !strings.Contains(err.Error(), want) {
+	if want := fmt.Sprintf("restore: pid %d (from pstree.img) is already in use", root); !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	if err := unix.Kill(16226, 0); err != nil {
+	if err := unix.Kill(root, 0); err != nil {
 		t.Errorf("the first restore's task is gone: %v", err)
 	}
 }
@@ -258,11 +296,13 @@ func rewriteFiles(t *testing.T, dir string, edit func(*images.FileEntry)) {
 
 func TestRestoreFailureKillsTree(t *testing.T) {
 	dir := fixtureSet(t, "tree")
+	tr := setTree(t, dir)
 	// The leader's cwd and fds are fine; child A's write end of its pipe
 	// stays; but /dev/null as fd 10 of every task now names a missing file.
+	fdinfo, id := fdFile(t, dir, tr.root(), 10)
 	missing := filepath.Join(t.TempDir(), "missing")
 	rewriteFiles(t, dir, func(e *images.FileEntry) {
-		if e.GetId() == 7 {
+		if e.GetId() == id {
 			e.Reg.Name = &missing
 		}
 	})
@@ -271,20 +311,55 @@ func TestRestoreFailureKillsTree(t *testing.T) {
 		t.Fatal("restore with a missing file succeeded")
 	}
 	t.Log(err)
-	want := fmt.Sprintf("restore fd 10 of pid 16228 (fdinfo-2.img): open %s: no such file or directory", missing)
+	want := fmt.Sprintf("restore fd 10 of pid %d (%s): open %s: no such file or directory", tr.root().pid, fdinfo, missing)
 	if !strings.Contains(err.Error(), want) || !errors.Is(err, unix.ENOENT) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	for _, pid := range []int{16228, 16230, 16231, 16232, 16233} {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-			t.Errorf("pid %d left behind", pid)
-			unix.Kill(pid, unix.SIGKILL)
+	pidsGone(t, tr)
+}
+
+// fdinfoOf returns the name of the fdinfo image of task tk (its ids'
+// files_id).
+func fdinfoOf(t *testing.T, dir string, tk *task) string {
+	t.Helper()
+	set, err := openDirSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.close()
+	ids, err := single[*images.TaskKobjIdsEntry](set, idsName(uint32(tk.pid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fdinfoName(ids.GetFilesId())
+}
+
+// fdFile returns the fdinfo image of task tk and the id of the file its
+// fd refers to, failing the test when tk has no such fd.
+func fdFile(t *testing.T, dir string, tk *task, fd uint32) (fdinfo string, id uint32) {
+	t.Helper()
+	fdinfo = fdinfoOf(t, dir, tk)
+	set, err := openDirSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.close()
+	fds, err := entries[*images.FdinfoEntry](set, fdinfo, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range fds {
+		if e.GetFd() == fd {
+			return fdinfo, e.GetId()
 		}
 	}
+	t.Fatalf("pid %d has no fd %d in %s", tk.pid, fd, fdinfo)
+	return "", 0
 }
 
 func TestRestoreWaitsForRoot(t *testing.T) {
 	dir := fixtureSet(t, "state")
+	root := setTree(t, dir).root().pid
 	os.Remove(filepath.Join(testutil.FixtureRunDir, "state.out"))
 	type result struct {
 		res *Result
@@ -298,7 +373,7 @@ func TestRestoreWaitsForRoot(t *testing.T) {
 	// The pid file appears once the tree runs.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if st, err := os.ReadFile("/proc/16227/status"); err == nil && bytes.Contains(st, []byte("TracerPid:\t0\n")) && bytes.Contains(st, []byte("Threads:\t4\n")) {
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", root)); err == nil && bytes.Contains(st, []byte("TracerPid:\t0\n")) && bytes.Contains(st, []byte("Threads:\t4\n")) {
 			break
 		}
 		select {
@@ -311,7 +386,7 @@ func TestRestoreWaitsForRoot(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	unix.Kill(16227, unix.SIGTERM)
+	unix.Kill(root, unix.SIGTERM)
 	select {
 	case r := <-done:
 		if r.err != nil {
@@ -321,7 +396,7 @@ func TestRestoreWaitsForRoot(t *testing.T) {
 			t.Errorf("exit status %d, want 0", r.res.ExitStatus)
 		}
 	case <-time.After(10 * time.Second):
-		unix.Kill(16227, unix.SIGKILL)
+		unix.Kill(root, unix.SIGKILL)
 		t.Fatal("restore did not return after the root exited")
 	}
 	if out, _ := os.ReadFile(filepath.Join(testutil.FixtureRunDir, "state.out")); strings.TrimSpace(string(out)) != "PASS" {
@@ -331,18 +406,28 @@ func TestRestoreWaitsForRoot(t *testing.T) {
 
 func TestRestoreCutStream(t *testing.T) {
 	dir := fixtureSet(t, "tree")
+	tr := setTree(t, dir)
 	var stream bytes.Buffer
 	if err := image.PackDir(dir, &stream, false); err != nil {
 		t.Fatal(err)
 	}
 	// Cut inside the pages of the third task: the tree exists by then and
 	// two tasks have their memory.
-	b := stream.Bytes()
-	cut := bytes.Index(b, []byte("pages-3.img"))
-	if cut < 0 {
-		t.Fatal("no pages-3.img in the stream")
+	set, err := openDirSet(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err := Restore(Options{Stream: bytes.NewReader(b[:cut+4096]), Detach: true})
+	defer set.close()
+	third, _, err := readPagemap(set, pagemapName(uint32(tr.tasks[2].pid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := stream.Bytes()
+	cut := bytes.Index(b, []byte(pagesName(third)))
+	if cut < 0 {
+		t.Fatalf("no %s in the stream", pagesName(third))
+	}
+	_, err = Restore(Options{Stream: bytes.NewReader(b[:cut+4096]), Detach: true})
 	if err == nil {
 		t.Fatal("a cut stream restored")
 	}
@@ -350,10 +435,5 @@ func TestRestoreCutStream(t *testing.T) {
 	if !errors.Is(err, image.ErrTruncated) {
 		t.Errorf("error %v does not match image.ErrTruncated", err)
 	}
-	for _, pid := range []int{16228, 16230, 16231, 16232, 16233} {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-			t.Errorf("pid %d left behind", pid)
-			unix.Kill(pid, unix.SIGKILL)
-		}
-	}
+	pidsGone(t, tr)
 }

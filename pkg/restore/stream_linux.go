@@ -164,6 +164,24 @@ func (s *streamRestore) member(f *image.StreamFile) error {
 			return err
 		}
 	}
+	if k == image.Core {
+		// Checked as it comes, not once the stream is in: a task's core
+		// comes before its pages, so the root's before the tree is
+		// created (at the first pages file), and a root this CPU cannot
+		// run is refused before any task exists.
+		idStr, _ := k.FileID(f.Name)
+		tid, err := strconv.Atoi(idStr)
+		if err != nil {
+			return fmt.Errorf("stream member %s: %w", f.Name, image.ErrBadName)
+		}
+		c, err := single[*images.CoreEntry](r.set, f.Name)
+		if err != nil {
+			return err
+		}
+		if err := checkFPU(tid, c); err != nil {
+			return err
+		}
+	}
 	if k == image.Pagemap || k == image.ShmemPagemap {
 		id, _, err := readPagemap(r.set, f.Name)
 		if err != nil {

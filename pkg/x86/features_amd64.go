@@ -104,3 +104,15 @@ func CheckFeatures(need, have Features) error {
 	return fmt.Errorf("needs %s (xsave features %#x), which this CPU does not enable (it has %s, xcr0 %#x): %w",
 		missing, uint64(missing), have, uint64(have), ErrCPUFeature)
 }
+
+// XsaveFieldFeature returns the feature whose state a field of CRIU's
+// user_x86_xsave_entry holds, by the field's name ("hi16_zmm"); ok is
+// false for a field that holds no component's state (xstate_bv, cet).
+func XsaveFieldFeature(field string) (f Features, ok bool) {
+	for _, c := range components {
+		if c.name == field {
+			return 1 << c.feat, true
+		}
+	}
+	return 0, false
+}

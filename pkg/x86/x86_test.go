@@ -176,3 +176,16 @@ func TestCheckFeatures(t *testing.T) {
 		t.Errorf("unknown feature named %q", got)
 	}
 }
+
+func TestXsaveFieldFeature(t *testing.T) {
+	for field, want := range map[string]Features{"ymmh_space": 1 << 2, "opmask_reg": 1 << 5, "zmm_upper": 1 << 6, "hi16_zmm": 1 << 7, "pkru": 1 << 9} {
+		if got, ok := XsaveFieldFeature(field); !ok || got != want {
+			t.Errorf("XsaveFieldFeature(%q) = %#x, %v; want %#x", field, uint64(got), ok, uint64(want))
+		}
+	}
+	for _, field := range []string{"xstate_bv", "cet", "nonsense"} {
+		if got, ok := XsaveFieldFeature(field); ok {
+			t.Errorf("XsaveFieldFeature(%q) = %#x, want none", field, uint64(got))
+		}
+	}
+}

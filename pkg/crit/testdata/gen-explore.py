@@ -5,7 +5,9 @@
 # CRIU 4.2 pagemap's page count from field 2, where 4.2 writes 0 and keeps
 # the count in field 5, so for rss it is run on a copy of the set whose
 # pagemaps carry the count in field 2. Run:
-#   /usr/bin/python3 gen-explore.py /work/shared/fixtures
+#   /usr/bin/python3 gen-explore.py FIXTURES
+# where FIXTURES is the shared fixtures directory (../shared/fixtures
+# beside the repository root).
 import json
 import os
 import shutil
