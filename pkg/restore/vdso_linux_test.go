@@ -31,16 +31,7 @@ func TestRestoreVdsoMismatch(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.LockFixtures(t)
 	bin, prog := dumpTools(t, "vdso")
-	work := t.TempDir()
-	p := startChainProgram(t, prog, work)
-	set := filepath.Join(work, "set")
-	cmd := exec.Command("/bin/sh", "-c", `"$0"/criu-seize -t "$1" | "$0"/criu-parasite -D "$2"`, bin, strconv.Itoa(p.pid), set)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		syscall.Kill(p.pid, syscall.SIGKILL)
-		testutil.WaitGone(t, []int{p.pid})
-		t.Fatalf("dump: %v: %s", err, out)
-	}
-	testutil.WaitGone(t, []int{p.pid})
+	p, set := dumpProgram(t, bin, prog)
 	entries := editVdso(t, set, p.pid, poisonCode)
 	t.Logf("poisoned the code of the dumped [vdso]; its entry points: %s", strings.Join(entries, " "))
 
@@ -67,6 +58,23 @@ func TestRestoreVdsoMismatch(t *testing.T) {
 		}
 		testutil.WaitGone(t, res.Pids)
 	}
+}
+
+// dumpProgram starts test program prog (built by dumpTools into bin) and
+// dumps it with criu-seize | criu-parasite into a new set, which kills it.
+func dumpProgram(t *testing.T, bin, prog string) (*chainProgram, string) {
+	t.Helper()
+	work := t.TempDir()
+	p := startChainProgram(t, prog, work)
+	set := filepath.Join(work, "set")
+	cmd := exec.Command("/bin/sh", "-c", `"$0"/criu-seize -t "$1" | "$0"/criu-parasite -D "$2"`, bin, strconv.Itoa(p.pid), set)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		syscall.Kill(p.pid, syscall.SIGKILL)
+		testutil.WaitGone(t, []int{p.pid})
+		t.Fatalf("dump: %v: %s", err, out)
+	}
+	testutil.WaitGone(t, []int{p.pid})
+	return p, set
 }
 
 // poisonCode overwrites every executable section of a vDSO with int3.
@@ -223,16 +231,7 @@ func TestRestoreVdsoThreadInside(t *testing.T) {
 		if round == 12 {
 			t.Fatal("no dump in 12 caught a thread inside the [vdso]")
 		}
-		work := t.TempDir()
-		p := startChainProgram(t, prog, work)
-		set := filepath.Join(work, "set")
-		cmd := exec.Command("/bin/sh", "-c", `"$0"/criu-seize -t "$1" | "$0"/criu-parasite -D "$2"`, bin, strconv.Itoa(p.pid), set)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			syscall.Kill(p.pid, syscall.SIGKILL)
-			testutil.WaitGone(t, []int{p.pid})
-			t.Fatalf("dump: %v: %s", err, out)
-		}
-		testutil.WaitGone(t, []int{p.pid})
+		p, set := dumpProgram(t, bin, prog)
 		editVdso(t, set, p.pid, touchAltinstr)
 		inside := threadsInVdso(t, set, p.pid)
 		var log bytes.Buffer
@@ -300,16 +299,7 @@ func TestRestoreRefusesMissingCPUFeature(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.LockFixtures(t)
 	bin, prog := dumpTools(t, "loop")
-	work := t.TempDir()
-	p := startChainProgram(t, prog, work)
-	set := filepath.Join(work, "set")
-	cmd := exec.Command("/bin/sh", "-c", `"$0"/criu-seize -t "$1" | "$0"/criu-parasite -D "$2"`, bin, strconv.Itoa(p.pid), set)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		syscall.Kill(p.pid, syscall.SIGKILL)
-		testutil.WaitGone(t, []int{p.pid})
-		t.Fatalf("dump: %v: %s", err, out)
-	}
-	testutil.WaitGone(t, []int{p.pid})
+	p, set := dumpProgram(t, bin, prog)
 
 	host := uint64(x86.HostFeatures())
 	var add uint64
