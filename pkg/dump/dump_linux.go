@@ -616,6 +616,9 @@ func Dump(ctx context.Context, o Options) (err error) {
 // the images of the whole tree.
 func (d *dumper) collect(ctx context.Context) error {
 	root := d.att.tasks[0]
+	if err := d.checkNamespaces(); err != nil {
+		return err
+	}
 	// root_ids are criu-seize's own namespaces (CRIU's are criu's), the
 	// same as ours: a namespace the tree has of its own takes a new id.
 	if err := d.seedNamespaces(os.Getpid(), d.in.inv.GetRootIds()); err != nil {
