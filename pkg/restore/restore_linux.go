@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/fault"
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/ptrace"
 )
@@ -59,6 +60,9 @@ type pagesSource interface {
 // tree runs, detached from criu-restore; unless opts.Detach, Restore then
 // waits for the root to exit. On failure every task it created is killed.
 func Restore(opts Options) (*Result, error) {
+	if err := fault.Check(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	now := time.Now()
 	r := &restorer{opts: opts, self: os.Getpid(), last: now, stats: restoreStats{start: now}}
 	if opts.ImagesDir == "" {
@@ -219,7 +223,7 @@ func (r *restorer) start() error {
 		return err
 	}
 	r.step("create tasks")
-	return nil
+	return fault.At("restore:after-forks")
 }
 
 // cleanup ends a restore: on failure it kills every task created; in any
@@ -285,6 +289,9 @@ func (r *restorer) resume() (*Result, error) {
 		}
 	}
 	if err := r.shellJobForeground(); err != nil {
+		return nil, err
+	}
+	if err := fault.At("restore:before-release"); err != nil {
 		return nil, err
 	}
 	if err := r.detachAll(); err != nil {

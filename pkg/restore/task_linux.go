@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/fault"
 )
 
 // restoreMemory gives a created task the memory of its image, reading its
@@ -32,7 +33,10 @@ func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) error {
 		src = f
 	}
 	t.memoryDone = true
-	return r.restoreMM(t, p, src)
+	if err := r.restoreMM(t, p, src); err != nil {
+		return err
+	}
+	return fault.At("restore:after-memory")
 }
 
 // restoreTask turns a task with its memory restored into the one of its
@@ -48,6 +52,9 @@ func (r *restorer) restoreTask(t *task) error {
 		return err
 	}
 	if err := r.restoreFds(t, p); err != nil {
+		return err
+	}
+	if err := fault.At("restore:after-files"); err != nil {
 		return err
 	}
 	if err := r.restoreCtty(t); err != nil {
