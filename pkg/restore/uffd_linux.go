@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/criugo/criugo/pkg/compel"
 	"github.com/criugo/criugo/pkg/ptrace"
 )
 
@@ -60,8 +61,7 @@ func (r *restorer) openUffd(t *task, p *mmPlan) (*taskUffd, error) {
 	th := t.threads[0]
 	tfd, err := r.call(t, th, "userfaultfd", unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK)
 	if err != nil {
-		var ie *errInjected
-		if errors.As(err, &ie) {
+		if errors.Is(err, compel.ErrSyscall) {
 			r.logf("pid %d: no userfaultfd (%v): pages go in with preadv or process_vm_writev", t.pid, err)
 			return nil, nil
 		}
