@@ -45,6 +45,10 @@ type restorer struct {
 	// sysv are SysV segments attached until their pages come (ipc_linux.go).
 	sysv map[uint64][]byte
 
+	// checkOnly is set by Check: prepare reads and plans, and PIDs in
+	// use are not refused.
+	checkOnly bool
+
 	created []*task // tasks created so far, to kill on failure
 	timings []Timing
 	last    time.Time
@@ -142,8 +146,10 @@ func (r *restorer) prepare() error {
 	if r.tree, err = buildTree(r.set); err != nil {
 		return err
 	}
-	if err := checkPidsFree(r.tree); err != nil {
-		return err
+	if !r.checkOnly {
+		if err := checkPidsFree(r.tree); err != nil {
+			return err
+		}
 	}
 	r.plans = map[int]*taskPlan{}
 	for _, t := range r.tree.tasks {

@@ -1,0 +1,32 @@
+package restore
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Check reads and plans the restore of the image directory dir as Restore
+// does before it creates anything: every image, the tree, each task's
+// memory, files and namespaces, this CPU's features. It creates nothing,
+// and a PID of the set that is in use is not an error: a dump checks its
+// own images this way while the tree still runs (pkg/dump's
+// Options.Verify), so that it never kills a tree criu-restore would
+// refuse. An error is the one Restore would fail with.
+func Check(dir string) error {
+	set, err := openDirSet(dir)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", dir, err)
+	}
+	defer set.close()
+	now := time.Now()
+	r := &restorer{opts: Options{ImagesDir: dir}, self: os.Getpid(), last: now, stats: restoreStats{start: now}, checkOnly: true}
+	r.set, r.pages = set, dirPages{set}
+	if err := r.prepare(); err != nil {
+		return fmt.Errorf("check %s: %w", dir, err)
+	}
+	if r.files != nil {
+		r.files.close()
+	}
+	return nil
+}
