@@ -410,14 +410,23 @@ func (a *attachment) release() error {
 	return errors.Join(errs...)
 }
 
-// rollback undoes the attachment after a failure: detach, then thaw what
-// criu-seize froze and we have not resumed ourselves.
-func (a *attachment) rollback() error {
+// detach undoes the attachment after a failure: a cgroup that was frozen
+// before criu-seize and that attach thawed is frozen again, then every
+// seized thread detached. thaw follows.
+func (a *attachment) detach() error {
 	var errs []error
 	if a.cgroup != "" && a.thawed && a.rec.GetCgroupWasFrozen() {
 		errs = append(errs, a.setCgroup(true))
 	}
 	errs = append(errs, a.detachAll())
+	return errors.Join(errs...)
+}
+
+// thaw undoes criu-seize's freeze after a failure, minus the job-control
+// stops resume already ended. Once the tree runs again the freeze record
+// in dir (inDir) describes a freeze that is no more, and a later --thaw
+// must not act on it: it goes.
+func (a *attachment) thaw(dir string, inDir bool) error {
 	rec := proto.Clone(a.rec).(*images.CriugoFreezeEntry)
 	for i, t := range a.tasks {
 		if t.continued {
@@ -425,9 +434,12 @@ func (a *attachment) rollback() error {
 		}
 	}
 	if err := seize.Thaw(rec); err != nil {
-		errs = append(errs, fmt.Errorf("thaw: %w", err))
+		return fmt.Errorf("thaw: %w", err)
 	}
-	return errors.Join(errs...)
+	if inDir {
+		os.Remove(filepath.Join(dir, seize.FreezeFile))
+	}
+	return nil
 }
 
 // kill ends the tree after a complete dump: SIGKILL to every live task,
