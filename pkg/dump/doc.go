@@ -110,8 +110,8 @@
 //
 // A uffd lives only as long as someone holds it: closing it drops the
 // registration and the protection. Between a pre-dump and the next dump
-// a holder keeps them: criu-parasite (whatever binary Dump runs in)
-// started again in holder mode (HolderMode, RunHolder), in a session of
+// a holder keeps them (pkg/tracker): criu-parasite (whatever binary Dump
+// runs in) started again in holder mode (tracker.HolderMode, RunHolder), in a session of
 // its own, with the uffds and a pidfd per task. It serves them over
 // dir1/criugo-track.sock (SOCK_SEQPACKET, SCM_RIGHTS; mode 0600 in a 0700
 // directory) to one dump at a time, and exits once a dump says it has
