@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -112,7 +111,7 @@ type dumper struct {
 
 func newDumper(tr *ptrace.Tracer, in *seizeInput, att *attachment) (*dumper, error) {
 	d := &dumper{
-		tr: tr, in: in, att: att,
+		tr: tr, fs: att.fs, in: in, att: att,
 		vmIDs:      newKidTree(kcmpOf(kcmpVM)),
 		filesTree:  newKidTree(kcmpOf(kcmpFiles)),
 		fsTree:     newKidTree(kcmpOf(kcmpFS)),
@@ -298,19 +297,17 @@ func timens(fs proc.FS, root int) (*images.TimensEntry, error) {
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot); err != nil {
 		return nil, fmt.Errorf("read boot clock: %w", err)
 	}
-	if off, err := os.ReadFile(fs.Path(root, 0, "timens_offsets")); err == nil {
-		for _, line := range strings.Split(string(off), "\n") {
-			var name string
-			var sec, nsec int64
-			if n, _ := fmt.Sscan(line, &name, &sec, &nsec); n != 3 {
-				continue
-			}
-			switch name {
-			case "monotonic":
-				mono = addTimespec(mono, sec, nsec)
-			case "boottime":
-				boot = addTimespec(boot, sec, nsec)
-			}
+	// No timens_offsets (a kernel without time namespaces): no offsets.
+	offs, err := fs.TimensOffsets(root)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read time namespace offsets of pid %d: %w", root, err)
+	}
+	for _, o := range offs {
+		switch o.Clock {
+		case "monotonic":
+			mono = addTimespec(mono, o.Sec, o.Nsec)
+		case "boottime":
+			boot = addTimespec(boot, o.Sec, o.Nsec)
 		}
 	}
 	ts := func(t unix.Timespec) *images.Timespec {

@@ -189,9 +189,9 @@ func (d *dumper) registerPages(t *taskDump) error {
 		return err
 	}
 	d.out[name] = img
-	var mem memReader = &taskMem{pid: t.pid}
+	var mem memReader = &taskMem{fs: d.fs, pid: t.pid}
 	if d.readLive {
-		lm, err := newLiveMem(t.pid)
+		lm, err := newLiveMem(d.fs, t.pid)
 		if err != nil {
 			return err
 		}

@@ -1,12 +1,9 @@
 package tracker
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -130,16 +127,9 @@ func Intersect(a, b []proc.Span) []proc.Span {
 // pidOfPidfd is the pid a pidfd names, as its fdinfo says: -1 once the
 // task is gone.
 func pidOfPidfd(fd int) (int, error) {
-	f, err := os.Open("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	pid, err := proc.FS{}.PidfdPid(os.Getpid(), fd)
 	if err != nil {
-		return 0, fmt.Errorf("read pidfd: %w", err)
+		return 0, fmt.Errorf("read pidfd %d: %w", fd, err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Pid:"); ok {
-			return strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	return 0, fmt.Errorf("read pidfd %d: no Pid line", fd)
+	return pid, nil
 }
