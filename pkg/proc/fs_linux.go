@@ -207,6 +207,12 @@ func (p FS) Sysctl(name string) ([]int64, error) {
 	return parseFile(filepath.Join(p.root(), "sys", name), ParseInts)
 }
 
+// BootID reads /proc/sys/kernel/random/boot_id: an id that changes with
+// every boot.
+func (p FS) BootID() (string, error) {
+	return parseFile(filepath.Join(p.root(), "sys", "kernel", "random", "boot_id"), ParseBootID)
+}
+
 // Loginuid reads /proc/PID/loginuid (4294967295: unset).
 func (p FS) Loginuid(pid int) (uint32, error) {
 	path := p.Path(pid, 0, "loginuid")

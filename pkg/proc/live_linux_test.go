@@ -476,6 +476,9 @@ func TestLiveValues(t *testing.T) {
 	if v, err := p.Sysctl("kernel/sem"); err != nil || len(v) != 4 {
 		t.Errorf("kernel/sem: %v, %v", v, err)
 	}
+	if id, err := p.BootID(); err != nil || len(id) != 36 {
+		t.Errorf("boot_id: %q, %v", id, err)
+	}
 	if _, err := p.Loginuid(self); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("loginuid: %v", err)
 	}

@@ -97,3 +97,17 @@ func ParsePidfd(r io.Reader) (int, error) {
 		return int(pid), nil
 	}
 }
+
+// maxBootIDLen bounds /proc/sys/kernel/random/boot_id: a UUID (36
+// characters) and a newline; anything much longer is not a boot id.
+const maxBootIDLen = 127
+
+// ParseBootID parses /proc/sys/kernel/random/boot_id: the random id the
+// kernel draws at boot, without its newline.
+func ParseBootID(r io.Reader) (string, error) {
+	b, err := readAll(r, "boot_id", maxBootIDLen)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}

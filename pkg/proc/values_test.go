@@ -15,7 +15,7 @@ func TestParseInts(t *testing.T) {
 		{"4194304\n", []int64{4194304}},
 		{"32000\t1024000000\t500\t32000\n", []int64{32000, 1024000000, 500, 32000}},
 		{"18446744073692774399\n", []int64{-16777217}}, // shmmax: an unsigned long
-		{"4294967295\n", []int64{4294967295}},         // loginuid unset
+		{"4294967295\n", []int64{4294967295}},          // loginuid unset
 		{"", []int64{}},
 	} {
 		got, err := ParseInts(strings.NewReader(tc.in))
@@ -56,5 +56,15 @@ func TestParsePidfd(t *testing.T) {
 	}
 	if _, err := ParsePidfd(strings.NewReader("Pid:\tx\n")); !errors.Is(err, ErrSyntax) {
 		t.Errorf("bad Pid: %v", err)
+	}
+}
+
+func TestParseBootID(t *testing.T) {
+	const id = "0d3e5a6c-1f5e-4b7a-9c1e-2a3b4c5d6e7f"
+	if got, err := ParseBootID(strings.NewReader(id + "\n")); err != nil || got != id {
+		t.Errorf("boot_id: %q, %v", got, err)
+	}
+	if _, err := ParseBootID(strings.NewReader(strings.Repeat("x", 200))); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("long boot_id: %v", err)
 	}
 }
