@@ -213,17 +213,35 @@ func (p FS) BootID() (string, error) {
 	return parseFile(filepath.Join(p.root(), "sys", "kernel", "random", "boot_id"), ParseBootID)
 }
 
-// Loginuid reads /proc/PID/loginuid (4294967295: unset).
-func (p FS) Loginuid(pid int) (uint32, error) {
-	path := p.Path(pid, 0, "loginuid")
+// Int reads a file of /proc/PID that holds one decimal number
+// ("oom_score_adj", "loginuid").
+func (p FS) Int(pid int, name string) (int64, error) {
+	path := p.Path(pid, 0, name)
 	v, err := parseFile(path, ParseInts)
 	if err != nil {
 		return 0, err
 	}
-	if len(v) != 1 || v[0] < 0 || v[0] > 1<<32-1 {
-		return 0, &ParseError{Path: path, Msg: fmt.Sprintf("%v", v), Err: ErrSyntax}
+	if len(v) != 1 {
+		return 0, &ParseError{Path: path, Msg: fmt.Sprintf("%d values, want 1", len(v)), Err: ErrSyntax}
 	}
-	return uint32(v[0]), nil
+	return v[0], nil
+}
+
+// Loginuid reads /proc/PID/loginuid (4294967295: unset).
+func (p FS) Loginuid(pid int) (uint32, error) {
+	v, err := p.Int(pid, "loginuid")
+	if err != nil {
+		return 0, err
+	}
+	if v < 0 || v > 1<<32-1 {
+		return 0, &ParseError{Path: p.Path(pid, 0, "loginuid"), Msg: fmt.Sprintf("%d", v), Err: ErrSyntax}
+	}
+	return uint32(v), nil
+}
+
+// Comm reads /proc/PID/comm, or task/TID/comm when tid is not 0.
+func (p FS) Comm(pid, tid int) (string, error) {
+	return parseFile(p.Path(pid, tid, "comm"), ParseComm)
 }
 
 // TimensOffsets reads /proc/PID/timens_offsets.

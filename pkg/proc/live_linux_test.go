@@ -479,6 +479,12 @@ func TestLiveValues(t *testing.T) {
 	if id, err := p.BootID(); err != nil || len(id) != 36 {
 		t.Errorf("boot_id: %q, %v", id, err)
 	}
+	if c, err := p.Comm(self, 0); err != nil || c == "" || strings.HasSuffix(c, "\n") {
+		t.Errorf("comm: %q, %v", c, err)
+	}
+	if v, err := p.Int(self, "oom_score_adj"); err != nil || v < -1000 || v > 1000 {
+		t.Errorf("oom_score_adj: %d, %v", v, err)
+	}
 	if _, err := p.Loginuid(self); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("loginuid: %v", err)
 	}

@@ -35,6 +35,20 @@ func ParseInts(r io.Reader) ([]int64, error) {
 	return out, nil
 }
 
+// maxCommLen bounds /proc/PID/comm: TASK_COMM_LEN is 16 today; kernel
+// threads may show longer names, never this long.
+const maxCommLen = 256
+
+// ParseComm parses /proc/PID/comm or task/TID/comm: the name, without its
+// newline.
+func ParseComm(r io.Reader) (string, error) {
+	b, err := readAll(r, "comm", maxCommLen)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(string(b), "\n"), nil
+}
+
 // TimensOffset is one line of /proc/PID/timens_offsets: how far a clock of
 // the task's time namespace is ahead of the host's.
 type TimensOffset struct {

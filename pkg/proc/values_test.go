@@ -59,6 +59,15 @@ func TestParsePidfd(t *testing.T) {
 	}
 }
 
+func TestParseComm(t *testing.T) {
+	if got, err := ParseComm(strings.NewReader("a b\n")); err != nil || got != "a b" {
+		t.Errorf("comm: %q, %v", got, err)
+	}
+	if _, err := ParseComm(strings.NewReader(strings.Repeat("x", 300))); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("long comm: %v", err)
+	}
+}
+
 func TestParseBootID(t *testing.T) {
 	const id = "0d3e5a6c-1f5e-4b7a-9c1e-2a3b4c5d6e7f"
 	if got, err := ParseBootID(strings.NewReader(id + "\n")); err != nil || got != id {
