@@ -167,10 +167,20 @@
 //
 // # Failure
 //
-// After attaching, any error rolls back: the parasite is cured, every
-// thread detached, and the freeze undone with seize.Thaw (minus the tasks
-// already resumed); a directory loses the half-written images. The tree is
-// killed only after the whole image set is written and synced (a stream is
-// flushed). Cancelling the context (SIGTERM to criu-parasite) is a failure
-// like any other.
+// Each step that changes the tree or the output pushes its undo on one
+// stack (internal/cleanup), and any error runs them newest first:
+//
+//	step                               undo
+//	criu-seize's freeze (the record)   seize.Thaw, minus the tasks already resumed
+//	attach, resume (seccomp suspended) cgroup frozen again if it was; detach
+//	TCP repair                         connections out of repair mode
+//	tty data read                      written back into the pairs
+//	the output                         half-written images removed
+//
+// The parasite is cured by the task step that injected it. One place,
+// finish (CRIU's cr_dump_finish), drops the undos and kills or releases
+// the tree: a final dump only after the whole image set is written and
+// synced (a stream is flushed), a pre-dump once its mappings are
+// write-protected, before its pages are read. Cancelling the context
+// (SIGTERM to criu-parasite) is a failure like any other.
 package dump
