@@ -314,7 +314,7 @@ func (d *dumper) tcpStream(fd int, ino uint32) error {
 }
 
 // unlockTCP takes every connection the dump put in repair mode out of
-// it: the connections go on. A dump that fails does it when it closes,
+// it: the connections go on. A dump that fails does it in its rollback,
 // before the tree thaws.
 func (d *dumper) unlockTCP() error {
 	var errs []error

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/ptrace"
 )
 
@@ -30,6 +31,7 @@ type memReader interface {
 // /proc/PID/mem, which reads mappings without PROT_READ too (the kernel
 // reads them for the tracer as for a debugger).
 type taskMem struct {
+	fs  proc.FS
 	pid int
 	mem *os.File // opened on first need
 	mu  sync.Mutex
@@ -54,7 +56,7 @@ func (m *taskMem) memFile() (*os.File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mem == nil {
-		f, err := os.Open(procPath(m.pid, 0, "mem"))
+		f, err := os.Open(m.fs.Path(m.pid, 0, "mem"))
 		if err != nil {
 			return nil, fmt.Errorf("open memory of pid %d: %w", m.pid, err)
 		}
@@ -86,12 +88,12 @@ type liveMem struct {
 	unread atomic.Uint64 // pages read as zeros
 }
 
-func newLiveMem(pid int) (*liveMem, error) {
+func newLiveMem(fs proc.FS, pid int) (*liveMem, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open pidfd of pid %d: %w", pid, err)
 	}
-	return &liveMem{m: &taskMem{pid: pid}, pidfd: fd}, nil
+	return &liveMem{m: &taskMem{fs: fs, pid: pid}, pidfd: fd}, nil
 }
 
 // gone reports whether the task was reaped, so that its pid may name
@@ -352,14 +354,11 @@ func pipeMaxPages() uint64 {
 	if hasCap(unix.CAP_SYS_RESOURCE) {
 		return criuMax
 	}
-	data, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
-	if err != nil {
+	v, err := proc.FS{}.Sysctl("fs/pipe-max-size")
+	if err != nil || len(v) != 1 || v[0] < defPipeLen*pageSize {
 		return criuMax
 	}
-	var limit uint64
-	if _, err := fmt.Sscan(string(data), &limit); err != nil || limit < defPipeLen*pageSize {
-		return criuMax
-	}
+	limit := uint64(v[0])
 	n := uint64(defPipeLen)
 	for n*2 <= criuMax && n*2*pageSize <= limit {
 		n *= 2
@@ -369,7 +368,7 @@ func pipeMaxPages() uint64 {
 
 // hasCap reports whether this process has capability c in its effective set.
 func hasCap(c int) bool {
-	st, err := readStatus(os.Getpid(), 0)
+	st, err := proc.FS{}.Status(os.Getpid(), 0)
 	if err != nil {
 		return false
 	}

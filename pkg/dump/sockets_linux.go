@@ -155,16 +155,15 @@ func (n *netSocks) inetSocks(family, protocol uint8) (map[uint32]*sockdiag.InetS
 	return m, nil
 }
 
-// closeSockets closes the sock_diag sockets. A connection still in
-// repair mode here belongs to a dump that failed (a dump that kills the
-// tree drops them first, see dropTCP): it is taken out of repair mode,
-// before the tree is thawed, and goes on.
+// closeSockets closes the sock_diag sockets. The connections in repair
+// mode are gone by then: Dump's finish drops them (dropTCP) or takes them
+// out of repair mode (unlockTCP), and so does the rollback of a failed
+// dump, before the tree is thawed.
 func (d *dumper) closeSockets() {
 	for _, n := range d.socks.nets {
 		n.conn.Close()
 	}
 	d.socks.nets = nil
-	_ = d.unlockTCP() // the dump has failed already; its error is the one to report
 }
 
 // skOpts reads the socket options CRIU records for every socket

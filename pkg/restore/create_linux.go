@@ -39,12 +39,7 @@ func (r *restorer) chooseScratch() error {
 			used = append(used, span{v.start(), v.end()})
 		}
 	}
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return fmt.Errorf("read own maps: %w", err)
-	}
-	own, err := proc.ParseMaps(f)
-	f.Close()
+	own, err := proc.FS{}.Maps(os.Getpid())
 	if err != nil {
 		return fmt.Errorf("read own maps: %w", err)
 	}

@@ -39,12 +39,7 @@ type ownState struct {
 }
 
 func readOwnState() (*ownState, error) {
-	f, err := os.Open("/proc/thread-self/status")
-	if err != nil {
-		return nil, fmt.Errorf("read own status: %w", err)
-	}
-	defer f.Close()
-	st, err := proc.ParseStatus(f)
+	st, err := proc.FS{}.Status(os.Getpid(), unix.Gettid())
 	if err != nil {
 		return nil, fmt.Errorf("read own status: %w", err)
 	}

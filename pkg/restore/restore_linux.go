@@ -14,6 +14,7 @@ import (
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/fault"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/ptrace"
 )
 
@@ -189,7 +190,7 @@ func checkPidsFree(tr *tree) error {
 		if id > max {
 			return fmt.Errorf("pid %d (from pstree.img) is above pid_max %d: %w", id, max, ErrNotSupported)
 		}
-		if _, err := os.Lstat("/proc/" + strconv.Itoa(id)); err == nil {
+		if (proc.FS{}).HasPid(id) {
 			return fmt.Errorf("pid %d (from pstree.img) is %w", id, ErrPidInUse)
 		}
 	}
@@ -197,22 +198,14 @@ func checkPidsFree(tr *tree) error {
 }
 
 func pidMax() (int, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	v, err := proc.FS{}.Sysctl("kernel/pid_max")
 	if err != nil {
 		return 0, fmt.Errorf("read pid_max: %w", err)
 	}
-	n, err := strconv.Atoi(string(trimNL(b)))
-	if err != nil {
-		return 0, fmt.Errorf("read pid_max: %w", err)
+	if len(v) != 1 {
+		return 0, fmt.Errorf("read pid_max: %d values: %w", len(v), proc.ErrSyntax)
 	}
-	return n, nil
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
+	return int(v[0]), nil
 }
 
 // start creates the tracer and every task of the tree, zombies included
@@ -371,7 +364,7 @@ func (r *restorer) killAll() {
 		for time.Now().Before(deadline) {
 			var ws unix.WaitStatus
 			unix.Wait4(t.pid, &ws, unix.WNOHANG|unix.WALL, nil)
-			if _, err := os.Stat("/proc/" + strconv.Itoa(t.pid)); err != nil {
+			if !(proc.FS{}).HasPid(t.pid) {
 				break
 			}
 			time.Sleep(2 * time.Millisecond)
