@@ -30,13 +30,13 @@ type imageSet struct {
 	imgs map[string]*image.Image
 	// parents is the parent chain of a directory, opened when a pagemap
 	// has pages in the parent (an incremental dump).
-	parents *parentChain
+	parents *image.ParentChain
 }
 
 // close closes the files the set holds open (its parents' pages files).
 func (s *imageSet) close() {
 	if s.parents != nil {
-		s.parents.close()
+		s.parents.Close()
 	}
 }
 
