@@ -91,7 +91,8 @@ func (pm *PagemapRuns) CheckPagesSize(name string, size uint64) error {
 // nr_pages existed:
 //
 //   - the page count is nr_pages when that field is set, otherwise
-//     compat_nr_pages (CRIU 4.x writes 0 there, older CRIU the count);
+//     compat_nr_pages (CRIU 4.x writes 0 there, older CRIU the count):
+//     PagemapNrPages;
 //   - in_parent set and true adds PE_PARENT to the flags;
 //   - otherwise an entry without flags is PE_PRESENT.
 //
@@ -108,11 +109,14 @@ func ParsePagemap(img *Image, name string) (*PagemapRuns, error) {
 	if img == nil || len(img.Entries) == 0 {
 		return nil, fmt.Errorf("read %s: no pagemap head: %w", name, ErrBadPagemap)
 	}
-	head, ok := img.Entries[0].Msg.(*images.PagemapHead)
-	if !ok {
+	if _, ok := img.Entries[0].Msg.(*images.PagemapHead); !ok {
 		return nil, fmt.Errorf("read %s: head is %T: %w", name, img.Entries[0].Msg, ErrBadPagemap)
 	}
-	pm := &PagemapRuns{PagesID: uint64(head.GetPagesId()), Runs: make([]PageRun, 0, len(img.Entries)-1)}
+	id, err := PagemapPagesID(img.Entries[0].Msg)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	pm := &PagemapRuns{PagesID: id, Runs: make([]PageRun, 0, len(img.Entries)-1)}
 	var off, prevEnd uint64
 	for i, e := range img.Entries[1:] {
 		pe, ok := e.Msg.(*images.PagemapEntry)
@@ -138,9 +142,9 @@ func ParsePagemap(img *Image, name string) (*PagemapRuns, error) {
 
 // pagemapRun reads one entry by ParsePagemap's rule.
 func pagemapRun(pe *images.PagemapEntry) (PageRun, error) {
-	nr := uint64(pe.GetCompatNrPages())
-	if pe.NrPages != nil {
-		nr = pe.GetNrPages()
+	nr, err := PagemapNrPages(pe)
+	if err != nil {
+		return PageRun{}, err
 	}
 	flags := pe.GetFlags()
 	if pe.GetInParent() {
