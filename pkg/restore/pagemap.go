@@ -49,12 +49,12 @@ func readPagemap(set *imageSet, name string) (uint64, []pageRun, error) {
 		if !r.InParent {
 			continue
 		}
-		if set.dir == "" {
-			return 0, nil, fmt.Errorf("read %s: pages at %#x in a parent image set: a %s has no parent (restore an incremental dump from its image directory): %w", name, r.Vaddr, set.where, ErrNotSupported)
+		if set.Dir == "" {
+			return 0, nil, fmt.Errorf("read %s: pages at %#x in a parent image set: a %s has no parent (restore an incremental dump from its image directory): %w", name, r.Vaddr, set.Source, ErrNotSupported)
 		}
-		c, err := set.chain()
+		c, err := set.Parents()
 		if err != nil {
-			return 0, nil, fmt.Errorf("read %s: %w", name, err)
+			return 0, nil, fmt.Errorf("read %s: %w: %w", name, ErrBadImage, err)
 		}
 		pieces, err := c.Resolve(name, r.Vaddr, r.Len())
 		if err != nil {
@@ -65,20 +65,6 @@ func readPagemap(set *imageSet, name string) (uint64, []pageRun, error) {
 		}
 	}
 	return pm.PagesID, runs, nil
-}
-
-// chain opens the parent chain of a directory set, once; its pages files
-// are closed with the set.
-func (s *imageSet) chain() (*image.ParentChain, error) {
-	if s.parents != nil {
-		return s.parents, nil
-	}
-	c, err := image.OpenParentChain(s.dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadImage, err)
-	}
-	s.parents = c
-	return c, nil
 }
 
 // copyParentPieces reads pieces through buf and hands each part to put
