@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -176,9 +177,10 @@ func ReadPagemap(r io.Reader, name string) (*PagemapRuns, error) {
 // does: never through a symlink) and checks it. A missing file is an
 // error matching fs.ErrNotExist; errors name the file by its path.
 func ReadPagemapFile(dir, name string) (*PagemapRuns, error) {
-	img, err := ReadFile(dir, name)
+	f, err := OpenFile(dir, name)
 	if err != nil {
 		return nil, err
 	}
-	return ParsePagemap(img, filepath.Join(dir, name))
+	defer f.Close()
+	return ReadPagemap(bufio.NewReaderSize(f, 64<<10), filepath.Join(dir, name))
 }

@@ -28,11 +28,10 @@ type levelName struct {
 // levelPages is one pagemap of a parent set, nil pm when the set has none,
 // and its pages file, opened when a piece is first taken from it.
 type levelPages struct {
-	pm    *PagemapRuns
-	path  string // of the pages file
-	file  *os.File
-	size  uint64
-	taken bool // file opened (or tried)
+	pm   *PagemapRuns
+	path string // of the pages file
+	file *os.File
+	size uint64
 }
 
 // PagePiece is Len bytes of pages for Vaddr, at offset Off of pages file
@@ -156,8 +155,7 @@ func (c *ParentChain) walk(level int, name string, start, end uint64, strict boo
 
 // take appends k bytes from start of present run r of level's pagemap.
 func (c *ParentChain) take(level int, lp *levelPages, r PageRun, start, k uint64, out *[]PagePiece) error {
-	if !lp.taken {
-		lp.taken = true
+	if lp.file == nil {
 		f, err := OpenFile(c.dirs[level], filepath.Base(lp.path))
 		if err != nil {
 			return fmt.Errorf("open %s: %w", lp.path, err)
@@ -168,9 +166,6 @@ func (c *ParentChain) take(level int, lp *levelPages, r PageRun, start, k uint64
 			return fmt.Errorf("open %s: %w", lp.path, err)
 		}
 		lp.file, lp.size = f, uint64(st.Size())
-	}
-	if lp.file == nil {
-		return fmt.Errorf("open %s: %w", lp.path, fs.ErrNotExist)
 	}
 	off := r.Off + start - r.Vaddr
 	if off+k > lp.size {
