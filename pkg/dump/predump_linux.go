@@ -128,42 +128,26 @@ func trackable(m *mapping) bool {
 // (sorted, merged). No pagemap there: none, without an error (the task is
 // new since).
 func parentPages(dir string, nsPid int) ([]proc.Span, error) {
-	name := image.Pagemap.FileName(nsPid)
-	img, err := image.ReadFile(dir, name)
+	pm, err := image.ReadPagemapFile(dir, image.Pagemap.FileName(nsPid))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
+	}
+	if errors.Is(err, image.ErrBadPagemap) {
+		return nil, fmt.Errorf("read parent pagemap: %w: %w", ErrBadInput, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read parent pagemap: %w", err)
 	}
 	var out []proc.Span
-	for i, e := range img.Entries {
-		if i == 0 {
-			continue // the head
-		}
-		pe, ok := e.Msg.(*images.PagemapEntry)
-		if !ok {
-			return nil, fmt.Errorf("read parent %s: entry %d is %T: %w", name, i, e.Msg, ErrBadInput)
-		}
-		if pe.GetFlags()&(images.PePresent|images.PeParent) == 0 && pe.Flags != nil {
+	for _, r := range pm.Runs {
+		if !r.HasPages() {
 			continue
 		}
-		nr, err := image.PagemapNrPages(pe)
-		if err != nil {
-			return nil, fmt.Errorf("read parent %s: entry %d: %w", name, i, err)
-		}
-		s := proc.Span{Start: pe.GetVaddr(), End: pe.GetVaddr() + nr*pageSize}
-		if s.End < s.Start || s.Start%pageSize != 0 {
-			return nil, fmt.Errorf("read parent %s: entry %d: %d pages at %#x: %w", name, i, nr, s.Start, ErrBadInput)
-		}
-		if k := len(out); k > 0 && out[k-1].End >= s.Start {
-			if s.Start < out[k-1].Start {
-				return nil, fmt.Errorf("read parent %s: entry %d at %#x out of order: %w", name, i, s.Start, ErrBadInput)
-			}
-			out[k-1].End = max(out[k-1].End, s.End)
+		if k := len(out); k > 0 && out[k-1].End == r.Vaddr {
+			out[k-1].End = r.End()
 			continue
 		}
-		out = append(out, s)
+		out = append(out, proc.Span{Start: r.Vaddr, End: r.End()})
 	}
 	return out, nil
 }

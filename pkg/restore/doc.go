@@ -166,8 +166,8 @@
 // PE_PARENT (or in_parent) whose pages are in the parent's pagemap of the
 // same name, or further up (package image's Chain: the link is followed,
 // loops and chains over image.MaxChainDepth are refused). When a pagemap
-// is read, each such run is resolved to pieces of the parents' pages
-// files, so a missing parent, a parent pagemap that does not hold the
+// is read (image.ParsePagemap), each such run is resolved to pieces of
+// the parents' pages files (image.ParentChain), so a missing parent, a parent pagemap that does not hold the
 // pages (image.ErrNotInParent) or a short parent pages file is refused
 // before anything is created. The sinks then read those pieces where they
 // are (the task opens each parent pages file it needs for its preadv) and
