@@ -16,6 +16,7 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/cleanup"
+	"github.com/criugo/criugo/internal/fault"
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/proc"
@@ -367,6 +368,7 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 		pagesOf[p.pagemap] = p.name
 		byName[p.name] = p
 	}
+	midPages := fault.At("dump:mid-pages")
 	for _, n := range image.StreamOrder(names, pagesOf) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("write images: %w", err)
@@ -377,6 +379,10 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 		if p, ok := byName[n]; ok {
 			start := time.Now()
 			p.src.ctx = ctx
+			if midPages != nil {
+				p.src.failFromHalf(midPages)
+				midPages = nil
+			}
 			if err := s.addPages(n, p.src); err != nil {
 				return fmt.Errorf("write %s: %w", n, err)
 			}
@@ -495,6 +501,9 @@ func Dump(ctx context.Context, o Options) (err error) {
 	if err = att.resume(); err != nil {
 		return err
 	}
+	if err = fault.At("dump:after-attach"); err != nil {
+		return err
+	}
 	d.stats.freezing = time.Since(attaching)
 	if ft, ok := seize.Times(in.rec); ok {
 		// The tree was frozen by criu-seize: freezing is its part, and
@@ -576,8 +585,18 @@ func Dump(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
-	// The image set is complete and synced.
-	err = d.finish(&cu, !o.LeaveRunning && !o.PreDump)
+	// The image set is complete and synced. Before a kill, the last
+	// guard: the set must be one criu-restore would take.
+	kill := !o.LeaveRunning && !o.PreDump
+	if err = fault.At("dump:before-kill"); err != nil {
+		return err
+	}
+	if kill && o.Verify != nil && o.Dir != "" {
+		if err = o.Verify(o.Dir); err != nil {
+			return fmt.Errorf("the images would not restore, so the tree runs on: %w", err)
+		}
+	}
+	err = d.finish(&cu, kill)
 	var dedup imgtool.DedupStats
 	if o.AutoDedup && o.PrevImagesDir != "" {
 		// The image set is complete and synced: the parents' copies of

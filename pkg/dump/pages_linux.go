@@ -176,6 +176,29 @@ func newRunPages(mem memReader, runs []pageRun) *runPages {
 
 func (rp *runPages) size() int64 { return rp.total }
 
+// failFromHalf makes the reads of the second half of the image fail
+// with err (fault point dump:mid-pages).
+func (rp *runPages) failFromHalf(err error) {
+	if len(rp.chunks) == 0 {
+		return
+	}
+	rp.mem = &failingMem{memReader: rp.mem, from: rp.chunks[len(rp.chunks)/2].addr, err: err}
+}
+
+// failingMem fails the reads at and above from.
+type failingMem struct {
+	memReader
+	from uint64
+	err  error
+}
+
+func (m *failingMem) readAt(buf []byte, addr uint64) error {
+	if addr >= m.from {
+		return m.err
+	}
+	return m.memReader.readAt(buf, addr)
+}
+
 // err reports the context's end.
 func (rp *runPages) err() error {
 	if rp.ctx == nil {
