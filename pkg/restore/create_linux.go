@@ -289,11 +289,15 @@ func (r *restorer) exitZombie(t *task) error {
 		if err := b.flush(t.pid); err != nil {
 			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
 		}
-		if _, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8); err != nil {
-			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
-		}
-		if _, err := r.call(t, th, "rt_sigprocmask", unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, mask, 0, 8); err != nil {
-			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		// SIGKILL (and SIGSTOP) have no action to set and cannot be
+		// blocked: the kernel refuses both calls for them.
+		if s := unix.Signal(sig); s != unix.SIGKILL && s != unix.SIGSTOP {
+			if _, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8); err != nil {
+				return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+			}
+			if _, err := r.call(t, th, "rt_sigprocmask", unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, mask, 0, 8); err != nil {
+				return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+			}
 		}
 		regs := th.base
 		regs.Rip, regs.Rax, regs.OrigRax = t.scratch, unix.SYS_TGKILL, ^uint64(0)
