@@ -10,6 +10,14 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+func init() {
+	registerFileKind(images.FdTypes_EVENTPOLL, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetEpfd() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.epollDesc(e.GetEpfd()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetEpfd().GetFown() },
+	})
+}
+
 // epollDesc creates an empty epoll instance. Its targets are added later,
 // by the task itself (restoreEpollTargets): an epoll item is keyed by the
 // target's file and the fd number it was added under, in the fd table of

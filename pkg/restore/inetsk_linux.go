@@ -14,6 +14,17 @@ import (
 	"github.com/criugo/criugo/pkg/soccr"
 )
 
+// TCP connections leave repair mode at the last stage of finish.
+func init() {
+	registerFileKind(images.FdTypes_INETSK, &fileKind{
+		check:  (*fileObjs).checkInetSk,
+		open:   (*fileObjs).inetDesc,
+		fown:   func(e *images.FileEntry) *images.FownEntry { return e.GetIsk().GetFown() },
+		finish: (*fileObjs).finishInetSockets,
+		stage:  finishLive,
+	})
+}
+
 // Inet sockets (TCP and UDP over IPv4 and IPv6) are made by criu-restore
 // and handed over like any file:
 //

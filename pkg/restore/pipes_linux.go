@@ -9,6 +9,19 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+func init() {
+	registerFileKind(images.FdTypes_PIPE, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetPipe() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.pipeEnd(e.GetPipe()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetPipe().GetFown() },
+	})
+	// A FIFO's owner is its regular file's (fifoEnd).
+	registerFileKind(images.FdTypes_FIFO, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetFifo() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.fifoEnd(e.GetFifo()) },
+	})
+}
+
 // pipePair is one pipe of the tree: both ends as criu-restore created
 // them, handed out to the first file entry of each direction; later entries
 // of the same direction (distinct descriptions of one end) get reopened

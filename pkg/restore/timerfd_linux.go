@@ -9,6 +9,17 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+// A timerfd is made unarmed and armed at the clock stage of finish.
+func init() {
+	registerFileKind(images.FdTypes_TIMERFD, &fileKind{
+		has:    func(e *images.FileEntry) bool { return e.GetTfd() != nil },
+		open:   func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.timerfdDesc(e.GetTfd()) },
+		fown:   func(e *images.FileEntry) *images.FownEntry { return e.GetTfd().GetFown() },
+		finish: (*fileObjs).armTimerfds,
+		stage:  finishClock,
+	})
+}
+
 // timerfdObj is a timerfd created by criu-restore and armed only when the
 // tree is about to run (armTimerfds), as CRIU arms them in its restorer at
 // the very end: the time the restore takes does not eat into the timer.

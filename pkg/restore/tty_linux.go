@@ -15,6 +15,14 @@ import (
 	"github.com/criugo/criugo/pkg/ttyimg"
 )
 
+func init() {
+	registerFileKind(images.FdTypes_TTY, &fileKind{
+		check: (*fileObjs).checkTty,
+		open:  (*fileObjs).ttyDesc,
+		fown:  func(e *images.FileEntry) *images.FownEntry { return e.GetTty().GetFown() },
+	})
+}
+
 // ErrPtyTaken: the pty index a terminal had is held by another terminal
 // on this machine, so the pair cannot come back under its name.
 var ErrPtyTaken = errors.New("pty index taken")

@@ -16,6 +16,22 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+// Checking one unix socket checks them all, with their peers (which must
+// be in the images).
+func init() {
+	registerFileKind(images.FdTypes_UNIXSK, &fileKind{
+		check: func(f *fileObjs, e *images.FileEntry) error {
+			if _, err := f.checkUnixSk(e); err != nil {
+				return err
+			}
+			_, err := f.unixSockets()
+			return err
+		},
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.unixSocket(e.GetId()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetUsk().GetFown() },
+	})
+}
+
 // Unix sockets are all made at once, inside criu-restore, the first time a
 // task needs one: a socket's state depends on others (its peer, the
 // sockets connected to it, the queues they refill), and criu-restore
