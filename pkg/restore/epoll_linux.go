@@ -15,6 +15,7 @@ func init() {
 		has:  func(e *images.FileEntry) bool { return e.GetEpfd() != nil },
 		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.epollDesc(e.GetEpfd()) },
 		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetEpfd().GetFown() },
+		fill: (*restorer).restoreEpollTargets,
 	})
 }
 

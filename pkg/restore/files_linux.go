@@ -82,6 +82,10 @@ type fileKind struct {
 	// mapped, when set, opens a file for tasks to map with accmode; a
 	// kind without it cannot be mapped.
 	mapped func(f *fileObjs, e *images.FileEntry, accmode int) (*os.File, error)
+	// fill, when set, completes in task t what of the kind needs the
+	// task's other fds at their numbers (epoll targets, the controlling
+	// terminal); it runs in every task, in the order of the kinds' types.
+	fill func(r *restorer, t *task, p *taskPlan) error
 	// finish, when set, completes every file of the kind when all tasks
 	// have theirs and the tree is about to run; kinds finish in the
 	// order of stage.
@@ -98,10 +102,11 @@ const (
 	finishLive                     // let the outside in (TCP leaves repair mode)
 )
 
-// fileKinds are the registered kinds by type; finishing are those of them
-// with a finish step, in its order.
+// fileKinds are the registered kinds by type; filling and finishing are
+// those of them with a fill or finish step, in their order.
 var (
 	fileKinds = map[images.FdTypes]*fileKind{}
+	filling   []images.FdTypes
 	finishing []*fileKind
 )
 
@@ -112,6 +117,10 @@ func registerFileKind(typ images.FdTypes, k *fileKind) {
 		panic(fmt.Sprintf("restore: file kind %v registered twice or without open and has", typ))
 	}
 	fileKinds[typ] = k
+	if k.fill != nil {
+		filling = append(filling, typ)
+		slices.Sort(filling)
+	}
 	if k.finish != nil {
 		i := sort.Search(len(finishing), func(i int) bool { return finishing[i].stage > k.stage })
 		finishing = slices.Insert(finishing, i, k)
@@ -224,6 +233,17 @@ func (f *fileObjs) checkEntry(e *images.FileEntry) error {
 	}
 	if !k.has(e) {
 		return fmt.Errorf("file id %d: %v without its entry: %w", e.GetId(), e.GetType(), ErrBadImage)
+	}
+	return nil
+}
+
+// fillFiles completes the files of task t once restoreFds has put its fds
+// at their numbers.
+func (r *restorer) fillFiles(t *task, p *taskPlan) error {
+	for _, typ := range filling {
+		if err := fileKinds[typ].fill(r, t, p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

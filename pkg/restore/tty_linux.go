@@ -20,6 +20,9 @@ func init() {
 		check: (*fileObjs).checkTty,
 		open:  (*fileObjs).ttyDesc,
 		fown:  func(e *images.FileEntry) *images.FownEntry { return e.GetTty().GetFown() },
+		fill: func(r *restorer, t *task, _ *taskPlan) error {
+			return r.restoreCtty(t)
+		},
 	})
 }
 
