@@ -39,13 +39,17 @@ func (f *fileObjs) epollDesc(e *images.EventpollFileEntry) (*os.File, error) {
 	return file, nil
 }
 
+// epollsDone are the epoll file ids whose targets are added.
+type epollsDone map[uint32]bool
+
 // restoreEpollTargets adds the saved targets to every epoll instance of
 // task t, once its fds are all at their numbers. An instance shared by
 // several tasks gets its targets once, from the first task restored that
 // holds it and every target at the number it was added under.
 func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
+	done := stateOf[epollsDone](r.files, images.FdTypes_EVENTPOLL)
 	for _, fd := range p.fds {
-		if fd.GetType() != images.FdTypes_EVENTPOLL || r.files.epollsDone[fd.GetId()] {
+		if fd.GetType() != images.FdTypes_EVENTPOLL || (*done)[fd.GetId()] {
 			continue
 		}
 		e, err := r.files.entry(fd.GetId())
@@ -72,7 +76,10 @@ func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
 				return fmt.Errorf("restore epoll fd %d of pid %d: add target fd %d (events %#x): %w", fd.GetFd(), t.pid, tfd.GetTfd(), tfd.GetEvents(), err)
 			}
 		}
-		r.files.epollsDone[fd.GetId()] = true
+		if *done == nil {
+			*done = epollsDone{}
+		}
+		(*done)[fd.GetId()] = true
 	}
 	return nil
 }

@@ -26,31 +26,15 @@ type fileObjs struct {
 
 	desc   map[uint32]*os.File  // file id -> its open file description
 	mapped map[mapKey]*os.File  // files opened to be mapped
-	pipes  map[uint32]*pipePair // pipe_id -> both ends
-	fifos  map[uint32]*os.File  // pipe_id of a FIFO -> an O_RDWR keeper
 	memfds map[uint64]*memfdObj // memfd inode id -> memfd
 	shmem  map[uint64]*os.File  // shmid of shared anonymous memory -> memfd
 	// unfilled are shared memory objects whose pages have not come yet.
 	unfilled map[uint64]*os.File
 	ghosts   map[uint32]string // remap id -> path of the recreated ghost
-	// timerfds are armed when the tree is about to run.
-	timerfds []timerfdObj
-	// epollsDone are the epoll file ids whose targets are added.
-	epollsDone map[uint32]bool
 	// queues are sk-queues.img by socket file id, read once.
 	queues map[uint32][]skPacket
-	// unixList is every unix socket of files.img, checked once
-	// (unixListed), or unixListErr; unixSks are the same by file id once
-	// made together (unixsk_linux.go), or unixErr.
-	unixList    []*unixSk
-	unixListErr error
-	unixListed  bool
-	unixSks     map[uint32]*unixSk
-	unixErr     error
-	// tty holds the terminal images (tty_linux.go).
-	tty ttyTables
-	// inetSks are the inet sockets made so far.
-	inetSks []*inetSk
+	// kinds holds what each kind keeps between its files (stateOf).
+	kinds map[images.FdTypes]any
 	// unlinks are paths to remove once every task has opened its files.
 	unlinks []string
 	// all holds every file criu-restore opened, closed at the end.
@@ -66,8 +50,9 @@ type mapKey struct {
 // Each kind registers its own from its file (regfile_linux.go,
 // pipes_linux.go, ...), as CRIU's fdtype_ops, so that a new kind is a new
 // file and no switch; a kind nobody registered is refused with
-// ErrNotSupported. The state a kind keeps between its files lives in
-// fileObjs, next to the other kinds'.
+// ErrNotSupported. What a kind keeps between its files is a type of its
+// own file, held for it by fileObjs (stateOf); what several kinds share
+// (memfd inodes, sk-queues.img) is fileObjs' own.
 type fileKind struct {
 	// has says whether an entry holds its kind's own message, all that
 	// checkEntry asks of it when check is nil.
@@ -127,6 +112,20 @@ func registerFileKind(typ images.FdTypes, k *fileKind) {
 	}
 }
 
+// stateOf returns what kind typ keeps in f between its files: an S of the
+// kind's own file, zero until the kind first asks for it.
+func stateOf[S any](f *fileObjs, typ images.FdTypes) *S {
+	if s, ok := f.kinds[typ]; ok {
+		return s.(*S)
+	}
+	if f.kinds == nil {
+		f.kinds = map[images.FdTypes]any{}
+	}
+	s := new(S)
+	f.kinds[typ] = s
+	return s
+}
+
 func (k *fileKind) ownerOf(e *images.FileEntry) *images.FownEntry {
 	if k.fown == nil {
 		return nil
@@ -144,14 +143,10 @@ func newFileObjs(r *restorer) (*fileObjs, error) {
 		remaps:   map[uint32]*images.RemapFilePathEntry{},
 		desc:     map[uint32]*os.File{},
 		mapped:   map[mapKey]*os.File{},
-		pipes:    map[uint32]*pipePair{},
-		fifos:    map[uint32]*os.File{},
 		memfds:   map[uint64]*memfdObj{},
 		shmem:    map[uint64]*os.File{},
 		unfilled: map[uint64]*os.File{},
 		ghosts:   map[uint32]string{},
-
-		epollsDone: map[uint32]bool{},
 	}
 	rms, err := entries[*images.RemapFilePathEntry](r.set, "remap-fpath.img", true)
 	if err != nil {

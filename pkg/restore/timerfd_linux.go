@@ -48,7 +48,8 @@ func (f *fileObjs) timerfdDesc(e *images.TimerfdEntry) (*os.File, error) {
 	if err := setStatusFlags(file, int(e.GetFlags())); err != nil {
 		return nil, err
 	}
-	f.timerfds = append(f.timerfds, timerfdObj{file, e})
+	unarmed := stateOf[[]timerfdObj](f, images.FdTypes_TIMERFD)
+	*unarmed = append(*unarmed, timerfdObj{file, e})
 	return file, nil
 }
 
@@ -57,7 +58,7 @@ func (f *fileObjs) timerfdDesc(e *images.TimerfdEntry) (*os.File, error) {
 // image holds the time left (fdinfo's it_value is relative even for a
 // TFD_TIMER_ABSTIME timer), so an absolute timer is set to now plus that.
 func (f *fileObjs) armTimerfds() error {
-	for _, t := range f.timerfds {
+	for _, t := range *stateOf[[]timerfdObj](f, images.FdTypes_TIMERFD) {
 		e := t.e
 		spec := unix.ItimerSpec{
 			Value:    unix.Timespec{Sec: int64(e.GetVsec()), Nsec: int64(e.GetVnsec())},
