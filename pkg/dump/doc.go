@@ -74,6 +74,11 @@
 //	process_vm_readv           memory, in 4 MiB chunks; /proc/PID/mem for
 //	                           mappings without PROT_READ
 //
+// An fd's kind is told from its link (a pipe, the name of an anonymous
+// inode, a socket's domain, a test of the file's stat) and its file is
+// recorded by the kind's own file, which registers both in one table
+// (fdKind); no switch names the kinds.
+//
 // The images follow CRIU 4.2 field for field, including its numbering:
 // ids of files come from one counter in the order CRIU meets them (mapped
 // files, then fds, then the exe link, then cwd and root of each task);

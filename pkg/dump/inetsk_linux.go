@@ -11,9 +11,15 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/soccr"
 	"github.com/criugo/criugo/pkg/sockdiag"
 )
+
+func init() {
+	registerFdKind(images.FdTypes_INETSK, &fdKind{link: proc.LinkSocket, domains: []int{unix.AF_INET, unix.AF_INET6},
+		dump: func(d *dumper, x *fdDump) error { return d.inetSocket(x.t, x.f, x.id, x.flags, x.fown, x.theirs) }})
+}
 
 // TCP and UDP sockets, as CRIU records them: addresses, ports, state,
 // options, and for an established TCP connection (only with

@@ -56,7 +56,8 @@ const (
 	tcpListen      = 10
 )
 
-// socketType classifies a socket fd by its domain.
+// socketType classifies a socket fd by its domain, as the socket kinds
+// of fdKinds registered them.
 func (d *dumper) socketType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	theirs, err := d.stealFd(t, f.fd)
 	if err != nil {
@@ -67,11 +68,8 @@ func (d *dumper) socketType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read socket domain: %w", err)
 	}
-	switch domain {
-	case unix.AF_UNIX:
-		return images.FdTypes_UNIXSK, nil
-	case unix.AF_INET, unix.AF_INET6:
-		return images.FdTypes_INETSK, nil
+	if typ, ok := sockKinds[domain]; ok {
+		return typ, nil
 	}
 	return 0, fmt.Errorf("socket of domain %d: %w", domain, ErrNotSupported)
 }

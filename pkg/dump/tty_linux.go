@@ -12,8 +12,18 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/ttyimg"
 )
+
+// Terminals are character devices of a tty major.
+func init() {
+	registerFdKind(images.FdTypes_TTY, &fdKind{
+		link: proc.LinkPath,
+		path: func(_ *dumper, fs *fileStat) bool { return isTTY(&fs.st) },
+		dump: func(d *dumper, x *fdDump) error { return d.tty(x.t, x.f, x.id, x.flags, x.fown, x.theirs) },
+	})
+}
 
 // ttyState is what the dump learns of the terminals of the tree.
 type ttyState struct {

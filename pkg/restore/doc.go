@@ -123,7 +123,9 @@
 // dup3 (see restoreFds for the shuffle that avoids collisions).
 //
 // Every kind is made inside criu-restore and handed over, one file per
-// kind: eventfd (counter; EFD_SEMAPHORE is not in the images), signalfd
+// kind, which registers the kind's steps in one table (fileKind: check,
+// open, owner, mapping, fill in the task, finish) and keeps its state;
+// no switch names the kinds. The kinds: eventfd (counter; EFD_SEMAPHORE is not in the images), signalfd
 // (mask: it reads the signals of whoever reads it), timerfd (created at
 // once, armed with the time it had left, its interval and its unread
 // expirations only when the tree is about to run, as CRIU arms them last),

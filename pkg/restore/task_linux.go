@@ -57,7 +57,7 @@ func (r *restorer) restoreTask(t *task) error {
 	if err := fault.At("restore:after-files"); err != nil {
 		return err
 	}
-	if err := r.restoreCtty(t); err != nil {
+	if err := r.fillFiles(t, p); err != nil {
 		return err
 	}
 	if err := r.restoreFileLocks(t); err != nil {
