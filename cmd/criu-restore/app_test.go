@@ -73,7 +73,7 @@ func TestRestoreDetachedWithPidfile(t *testing.T) {
 	}
 	// Its pid is taken now: a second restore says so and makes nothing.
 	_, err = run([]string{"criu-restore", "-D", dir, "-d"}, nil, nil)
-	if want := fmt.Sprintf("restore: pid %d (from pstree.img) is already in use", root); err == nil || !strings.Contains(err.Error(), want) {
+	if want := fmt.Sprintf("pid %d (from pstree.img) is already in use", root); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("second restore: %v, want it to say %q", err, want)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/criugo/criugo/internal/errdefs"
 )
 
 // Sentinel errors.
@@ -13,7 +15,7 @@ var (
 	ErrNotEventStop = errors.New("thread not in a PTRACE_EVENT_STOP")
 	// ErrNotSupported: the thread runs code compel cannot inject into
 	// (not 64-bit x86 user code).
-	ErrNotSupported = errors.New("thread not supported")
+	ErrNotSupported = errdefs.ErrNotSupported
 	// ErrSeccomp: the task has a seccomp filter and was not seized with
 	// PTRACE_O_SUSPEND_SECCOMP, so an injected syscall might kill it.
 	ErrSeccomp = errors.New("seccomp active without PTRACE_O_SUSPEND_SECCOMP")

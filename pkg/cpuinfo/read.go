@@ -2,17 +2,17 @@ package cpuinfo
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/errdefs"
 )
 
 // ErrNotSupported is returned by Read for a CPU CRIU does not describe: a
 // vendor other than Intel, AMD and Hygon, no FPU, an FPU without FXSAVE,
 // or xsave state without x87 and SSE.
-var ErrNotSupported = errors.New("cpu not supported")
+var ErrNotSupported = errdefs.ErrNotSupported
 
 // CPUID answers one CPUID query: leaf in EAX, subleaf in ECX.
 type CPUID func(leaf, sub uint32) (eax, ebx, ecx, edx uint32)

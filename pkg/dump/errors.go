@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/criugo/criugo/internal/errdefs"
 	"github.com/criugo/criugo/pkg/x86"
 )
 
@@ -16,7 +17,7 @@ var (
 	ErrBadInput = errors.New("bad seize input")
 	// ErrNotSupported: the tree holds a resource this dump cannot record
 	// (a socket, a device, a SysV shared memory mapping, ...).
-	ErrNotSupported = errors.New("not supported")
+	ErrNotSupported = errdefs.ErrNotSupported
 	// ErrKernel: the kernel answered something this package does not
 	// understand (an xsave layout it cannot decode, a /proc file out of
 	// shape).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/criugo/criugo/internal/errdefs"
 	"github.com/criugo/criugo/pkg/compel"
 	"github.com/criugo/criugo/pkg/x86"
 )
@@ -22,7 +23,7 @@ var (
 	ErrBadImage = errors.New("bad image")
 	// ErrNotSupported: the image set holds state this restorer does not
 	// know how to bring back (a socket, a namespace, a seccomp filter, ...).
-	ErrNotSupported = errors.New("not supported")
+	ErrNotSupported = errdefs.ErrNotSupported
 	// ErrNoTerminal: a shell job (Options.ShellJob) is to get
 	// criu-restore's terminal, and its standard input is none.
 	ErrNoTerminal = errors.New("no terminal")

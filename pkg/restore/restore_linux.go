@@ -66,7 +66,7 @@ type pagesSource interface {
 // waits for the root to exit. On failure every task it created is killed.
 func Restore(opts Options) (*Result, error) {
 	if err := fault.Check(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
 	now := time.Now()
 	r := &restorer{opts: opts, self: os.Getpid(), last: now, stats: restoreStats{start: now}}
@@ -78,7 +78,7 @@ func Restore(opts Options) (*Result, error) {
 	}
 	set, err := openDirSet(opts.ImagesDir)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
 	defer set.close()
 	r.set, r.pages = set, dirPages{set}
@@ -109,11 +109,11 @@ func (r *restorer) step(name string) {
 // run restores from r.set, all images being at hand.
 func (r *restorer) run() (*Result, error) {
 	if err := r.prepare(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
 	res, err := r.bringBack()
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
 	r.writeStats()
 	return r.finish(res)

@@ -267,7 +267,7 @@ func TestRestorePidInUse(t *testing.T) {
 	if !errors.Is(err, ErrPidInUse) {
 		t.Fatalf("second restore: %v, want ErrPidInUse", err)
 	}
-	if want := fmt.Sprintf("restore: pid %d (from pstree.img) is already in use", root); !strings.Contains(err.Error(), want) {
+	if want := fmt.Sprintf("pid %d (from pstree.img) is already in use", root); !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
 	if err := unix.Kill(root, 0); err != nil {

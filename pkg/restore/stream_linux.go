@@ -100,7 +100,7 @@ func (r *restorer) restoreStream(src io.Reader) (*Result, error) {
 	defer spool.close()
 	sr, err := image.NewStreamReader(spool)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
 	defer sr.Close()
 	s := &streamRestore{r: r, buffered: memPages{}, owners: map[uint64]string{}, spool: spool}
@@ -110,7 +110,7 @@ func (r *restorer) restoreStream(src io.Reader) (*Result, error) {
 	r.deferFill = true
 	res, err := s.run(sr)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
 	return r.finish(res)
 }

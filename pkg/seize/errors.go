@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/criugo/criugo/internal/errdefs"
 )
 
 // Sentinel errors. Every error of this package wraps one of them or an I/O
@@ -36,7 +38,7 @@ var (
 	ErrNoFreezer = errors.New("no cgroup freezer")
 	// ErrNotSupported: a task state criu-seize cannot describe, such as a
 	// thread-group leader that exited while its other threads run.
-	ErrNotSupported = errors.New("not supported")
+	ErrNotSupported = errdefs.ErrNotSupported
 	// ErrBadRecord: a freeze record that is missing, malformed or says
 	// something impossible (no method, a pid of 0, ...).
 	ErrBadRecord = errors.New("bad freeze record")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/errdefs"
 	"github.com/criugo/criugo/pkg/ptrace"
 )
 
@@ -13,7 +14,7 @@ var ErrBadImage = errors.New("bad cpu state in image")
 
 // ErrNotSupported is returned for state this CPU or this tool cannot take:
 // a 32-bit task, or xsave components the CPU lacks.
-var ErrNotSupported = errors.New("cpu state not supported")
+var ErrNotSupported = errdefs.ErrNotSupported
 
 // ErrBadArea is returned when the kernel's xsave area is not what the
 // standard format promises.
