@@ -23,26 +23,17 @@ import (
 // memory, so pages of tasks and of shared memory).
 func userTarTools(t *testing.T) (bin, prog string) {
 	t.Helper()
-	for _, tool := range []string{"go", "gcc", "tar"} {
+	for _, tool := range []string{"go", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not found: %v", tool, err)
 		}
-	}
-	src, err := filepath.Abs("../../test/programs")
-	if err != nil {
-		t.Fatal(err)
 	}
 	bin = t.TempDir()
 	if out, err := exec.Command("go", "build", "-o", bin+"/", "github.com/criugo/criugo/cmd/criu-seize",
 		"github.com/criugo/criugo/cmd/criu-parasite", "github.com/criugo/criugo/cmd/criu-imgtool").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
-	prog = filepath.Join(bin, "mmap")
-	if out, err := exec.Command("gcc", "-O2", "-static", "-pthread", "-o", prog,
-		filepath.Join(src, "mmap.c"), filepath.Join(src, "crtest.c")).CombinedOutput(); err != nil {
-		t.Fatalf("build mmap: %v: %s", err, out)
-	}
-	return bin, prog
+	return bin, testutil.TestProgram(t, bin, "mmap")
 }
 
 // dumpProgram starts prog in work (the harness protocol: --pidfile,

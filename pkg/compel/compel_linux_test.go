@@ -36,10 +36,7 @@ func buildVictim(t *testing.T) string {
 			return
 		}
 		victimBin = filepath.Join(dir, "victim")
-		out, err := exec.Command("gcc", "-O1", "-Wall", "-pthread", "-o", victimBin, "testdata/victim.c").CombinedOutput()
-		if err != nil {
-			victimErr = fmt.Errorf("%v: %s", err, out)
-		}
+		victimErr = testutil.CompileC(victimBin, "-O1", "-Wall", "-pthread", "testdata/victim.c")
 	})
 	if victimErr != nil {
 		t.Fatalf("build victim: %v", victimErr)

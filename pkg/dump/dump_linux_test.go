@@ -64,8 +64,7 @@ func fixtureProgram(t *testing.T, name string) string {
 	t.Helper()
 	testutil.RequireRoot(t)
 	fx := testutil.FixturesDir(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
+	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("gcc not found: cannot build the fixture programs")
 	}
 	buildOnce.Do(func() {
@@ -74,9 +73,7 @@ func fixtureProgram(t *testing.T, name string) string {
 		}
 		for _, p := range []string{"loop", "state", "tree"} {
 			src := filepath.Join(fx, "criu-4.2", "src", p+".c")
-			out, err := exec.Command(gcc, "-O2", "-static", "-pthread", "-o", filepath.Join(buildDir, p), src).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("build %s: %v: %s", p, err, out)
+			if buildErr = testutil.CompileC(filepath.Join(buildDir, p), "-O2", "-static", "-pthread", src); buildErr != nil {
 				return
 			}
 		}
@@ -876,15 +873,9 @@ func TestBinaryKilled(t *testing.T) {
 func bigmem(t testing.TB, sizeMB int) *program {
 	t.Helper()
 	testutil.RequireRoot(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build testdata/bigmem.c")
-	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bigmem")
-	if out, err := exec.Command(gcc, "-O2", "-o", bin, "testdata/bigmem.c").CombinedOutput(); err != nil {
-		t.Fatalf("build bigmem: %v: %s", err, out)
-	}
+	testutil.BuildC(t, bin, "-O2", "testdata/bigmem.c")
 	p := &program{outfile: filepath.Join(dir, "out")}
 	pidfile := filepath.Join(dir, "pid")
 	if out, err := exec.Command("/bin/sh", "-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`,
@@ -1100,25 +1091,10 @@ func seizeDir2(t testing.TB, pid int, dir string) {
 // succeed and the program must still pass its own checks afterwards.
 func TestDumpPrograms(t *testing.T) {
 	testutil.RequireRoot(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build test/programs")
-	}
-	src, err := filepath.Abs("../../test/programs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(src, "crtest.c")); err != nil {
-		t.Skipf("no test programs: %v", err)
-	}
 	bins := t.TempDir()
 	for _, name := range []string{"loop", "threads", "pipe", "file", "mmap", "signals", "timers", "tree", "creds", "fifo"} {
 		t.Run(name, func(t *testing.T) {
-			bin := filepath.Join(bins, name)
-			if out, err := exec.Command(gcc, "-O2", "-static", "-pthread", "-o", bin,
-				filepath.Join(src, name+".c"), filepath.Join(src, "crtest.c")).CombinedOutput(); err != nil {
-				t.Fatalf("build: %v: %s", err, out)
-			}
+			bin := testutil.TestProgram(t, bins, name)
 			dir := t.TempDir()
 			p := &program{outfile: filepath.Join(dir, "out"), workdir: filepath.Join(dir, "work")}
 			if err := os.Mkdir(p.workdir, 0o755); err != nil {

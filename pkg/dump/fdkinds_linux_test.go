@@ -54,20 +54,8 @@ func testProgramIn(t *testing.T, name string, wrap ...string) *program {
 func startTestProgram(t *testing.T, name string, extra []*os.File, wrap ...string) *program {
 	t.Helper()
 	testutil.RequireRoot(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build test/programs")
-	}
-	src, err := filepath.Abs("../../test/programs")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, name)
-	if out, err := exec.Command(gcc, "-O2", "-static", "-pthread", "-o", bin,
-		filepath.Join(src, name+".c"), filepath.Join(src, "crtest.c")).CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v: %s", name, err, out)
-	}
+	bin := testutil.TestProgram(t, dir, name)
 	p := &program{outfile: filepath.Join(dir, "out"), workdir: filepath.Join(dir, "work")}
 	if err := os.Mkdir(p.workdir, 0o755); err != nil {
 		t.Fatal(err)

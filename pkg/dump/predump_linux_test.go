@@ -28,15 +28,9 @@ type dirtyProgram struct {
 func startDirty(t *testing.T) *dirtyProgram {
 	t.Helper()
 	testutil.RequireRoot(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build testdata/dirty.c")
-	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "dirty")
-	if out, err := exec.Command(gcc, "-O2", "-o", bin, "testdata/dirty.c").CombinedOutput(); err != nil {
-		t.Fatalf("build dirty: %v: %s", err, out)
-	}
+	testutil.BuildC(t, bin, "-O2", "testdata/dirty.c")
 	p := &dirtyProgram{program: program{outfile: filepath.Join(dir, "out")}, touched: filepath.Join(dir, "touched")}
 	pidfile := filepath.Join(dir, "pid")
 	if out, err := exec.Command("/bin/sh", "-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`,

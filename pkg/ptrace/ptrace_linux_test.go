@@ -31,21 +31,13 @@ var (
 func buildTracee(t testing.TB) string {
 	t.Helper()
 	traceeOnce.Do(func() {
-		cc, err := exec.LookPath("gcc")
-		if err != nil {
-			traceeErr = err
-			return
-		}
 		dir, err := os.MkdirTemp("", "ptrace-test-")
 		if err != nil {
 			traceeErr = err
 			return
 		}
 		traceeBin = filepath.Join(dir, "tracee")
-		out, err := exec.Command(cc, "-O1", "-Wall", "-o", traceeBin, "testdata/tracee.c").CombinedOutput()
-		if err != nil {
-			traceeErr = errors.New(string(out))
-		}
+		traceeErr = testutil.CompileC(traceeBin, "-O1", "-Wall", "testdata/tracee.c")
 	})
 	if traceeErr != nil {
 		t.Fatalf("build tracee: %v", traceeErr)

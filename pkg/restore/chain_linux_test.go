@@ -41,25 +41,12 @@ func dumpTools(t *testing.T, name string) (bin, prog string) {
 	if err != nil {
 		t.Skip("go not found: cannot build criu-seize and criu-parasite")
 	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build test/programs/" + name)
-	}
-	src, err := filepath.Abs("../../test/programs")
-	if err != nil {
-		t.Fatal(err)
-	}
 	bin = t.TempDir()
 	if out, err := exec.Command(goBin, "build", "-o", bin+"/",
 		"github.com/criugo/criugo/cmd/criu-seize", "github.com/criugo/criugo/cmd/criu-parasite").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
-	prog = filepath.Join(bin, name)
-	if out, err := exec.Command(gcc, "-O2", "-static", "-pthread", "-o", prog,
-		filepath.Join(src, name+".c"), filepath.Join(src, "crtest.c")).CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v: %s", name, err, out)
-	}
-	return bin, prog
+	return bin, testutil.TestProgram(t, bin, name)
 }
 
 // chainProgram is a run of the mmap program.
