@@ -209,7 +209,7 @@ func (x *explorer) fileEntry(id int64, field, legacyImage string) (protoreflect.
 	return byID[id], nil
 }
 
-// fileStr is crit's get_file_str: how a file shows in fds, mems and rss.
+// fileString is crit's get_file_str: how a file shows in fds, mems and rss.
 func (x *explorer) fileString(typ string, id int64) (string, error) {
 	key := typ + "/" + strconv.FormatInt(id, 10)
 	if s, ok := x.fileStr[key]; ok && s != "" {

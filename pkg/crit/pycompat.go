@@ -184,7 +184,7 @@ func decodeQP(s string) ([]byte, error) {
 	return out, nil
 }
 
-// pyHex is Python's "0x%x" % v for a signed value.
+// pyHexInt is Python's "0x%x" % v for a signed value.
 func pyHexInt(v int64) string {
 	if v < 0 {
 		return "-0x" + strconv.FormatUint(uint64(-v), 16)

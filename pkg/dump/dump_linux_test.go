@@ -189,7 +189,7 @@ func (p *program) waitKilled(t *testing.T) {
 	t.Fatal("program still alive after the dump")
 }
 
-// state returns the /proc state letter of pid.
+// procState returns the /proc state letter of pid.
 func procState(t *testing.T, pid int) byte {
 	t.Helper()
 	st, err := proc.FS{}.Stat(pid, 0)

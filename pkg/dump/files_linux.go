@@ -333,7 +333,7 @@ type fdFile struct {
 	fs   *fileStat
 }
 
-// fdFlags are the fd's open flags as files.img stores them: without
+// fileFlags are the fd's open flags as files.img stores them: without
 // O_CLOEXEC, which belongs to the fd (fdinfo_entry.flags), not the file.
 func (f *fdFile) fileFlags() uint32 { return f.info.Flags &^ unix.O_CLOEXEC }
 
@@ -404,7 +404,7 @@ func (d *dumper) fdType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	return 0, fmt.Errorf("%s file: %w", f.link.Kind, ErrNotSupported)
 }
 
-// fown reads the owner set with F_SETOWN on the fd's file, through a copy
+// fownOf reads the owner set with F_SETOWN on the fd's file, through a copy
 // of the fd.
 func fownOf(theirs *os.File, uid, euid uint32) (*images.FownEntry, error) {
 	fown := zeroFown()

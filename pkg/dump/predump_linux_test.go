@@ -106,7 +106,7 @@ func (p *dirtyProgram) pageFlags(t *testing.T, dir string) ([64]uint32, map[int]
 	return flags, data
 }
 
-// present: the entry's pages are in this image set's pages image (lazy
+// inImage: the entry's pages are in this image set's pages image (lazy
 // or not), not left to the parent.
 func inImage(f uint32) bool { return f&images.PePresent != 0 && f&images.PeParent == 0 }
 

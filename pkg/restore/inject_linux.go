@@ -63,7 +63,7 @@ func (in *injector) rawCall(th *thread, ip uint64, name string, nr uintptr, args
 	return compel.InjectRaw(in.tr, th.tid, &th.base, compel.Site{IP: ip, PassEvents: true}, name, uint64(nr), args...)
 }
 
-// write puts data into pid's memory (the scratch area, or a mapping being
+// writeMem puts data into pid's memory (the scratch area, or a mapping being
 // filled).
 func writeMem(pid int, addr uint64, data []byte) error {
 	_, err := ptrace.WriteMem(pid, addr, data)

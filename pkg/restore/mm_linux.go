@@ -17,6 +17,9 @@ import (
 // atFDCWD is AT_FDCWD as a register holds it.
 const atFDCWD = ^uint64(99)
 
+// madvGuardInstall is MADV_GUARD_INSTALL (kernel 6.13+).
+const madvGuardInstall = 102
+
 // restoreMM replaces the memory of task t (a copy of its parent, or of
 // criu-restore) by the memory of its image: everything but the scratch
 // area and the kernel's special mappings is unmapped, the special mappings
@@ -24,9 +27,6 @@ const atFDCWD = ^uint64(99)
 // filled with its pages, protections and advice are set, and the mm's
 // fields (brk, arg and env areas, auxv, exe file) are set with
 // PR_SET_MM_MAP.
-// madvGuardInstall is MADV_GUARD_INSTALL (kernel 6.13+).
-const madvGuardInstall = 102
-
 func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 	name := mmName(uint32(t.pid))
 	th := t.threads[0]

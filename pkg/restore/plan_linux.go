@@ -20,7 +20,7 @@ type taskPlan struct {
 	seccomp map[int]*seccompThread
 }
 
-// thread returns the core of thread tid.
+// core returns the core of thread tid.
 func (p *taskPlan) core(tid int) *images.CoreEntry { return p.cores[tid] }
 
 func (r *restorer) planTask(t *task) (*taskPlan, error) {
