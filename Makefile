@@ -3,8 +3,9 @@
 #   make            build every binary into bin/
 #   make test       every test: unit, image, fuzz smoke, and C/R (root)
 #   make generate   regenerate protobuf Go code and pie blobs
-#   make lint       vet, staticcheck, the race detector on the packages with
-#                   goroutines, and the pure packages built for darwin
+#   make lint       vet, staticcheck, doc comments (scripts/doccheck), the
+#                   race detector on the packages with goroutines, and the
+#                   pure packages built for darwin
 #   make bench      benchmarks (dump/restore throughput, freeze time)
 #   make demo       the quick start: checkpoint and restore a live process
 
@@ -42,6 +43,7 @@ RACE_PKGS := ./pkg/dump/ ./pkg/restore/ ./pkg/ptrace/ ./pkg/nsenter/ ./pkg/sockd
 lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	$(GO) run ./scripts/doccheck
 	GOOS=darwin $(GO) build ./pkg/image/... ./pkg/crit/... ./cmd/crit
 	$(GO) test -race -count=1 $(RACE_PKGS)
 

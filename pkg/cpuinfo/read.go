@@ -17,7 +17,8 @@ var ErrNotSupported = errdefs.ErrNotSupported
 // CPUID answers one CPUID query: leaf in EAX, subleaf in ECX.
 type CPUID func(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
-// The xsave components compel knows and the feature each needs (the
+// xsaveComponentFeature lists the xsave components compel knows and the
+// feature each needs (the
 // kernel's xsave_cpuid_features): a component whose feature bit is off is
 // left out of xfeatures_mask.
 var xsaveComponentFeature = [...]Feature{

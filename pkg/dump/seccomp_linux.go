@@ -11,7 +11,7 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
-// Seccomp filter flags (linux/seccomp.h).
+// seccompFilterFlagTsync is SECCOMP_FILTER_FLAG_TSYNC (linux/seccomp.h).
 const seccompFilterFlagTsync = 1
 
 // seccompOf records the seccomp filters of t's threads in seccomp.img in

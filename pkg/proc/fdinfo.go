@@ -344,7 +344,8 @@ func (k *kv) handle() *FileHandle {
 	return &FileHandle{Type: int32(typ), Handle: b}
 }
 
-// "tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x"
+// parseEpollLine parses one target of an epoll's fdinfo:
+// "tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x".
 func parseEpollLine(s string) (EpollTarget, error) {
 	m, err := keyVals(s)
 	if err != nil {
@@ -362,7 +363,8 @@ func parseEpollLine(s string) (EpollTarget, error) {
 	return t, k.err
 }
 
-// "inotify wd:%x ino:%lx sdev:%x mask:%x ignored_mask:%x [fhandle...]"
+// parseInotifyLine parses one watch of an inotify's fdinfo:
+// "inotify wd:%x ino:%lx sdev:%x mask:%x ignored_mask:%x [fhandle...]".
 func parseInotifyLine(s string) (InotifyWatch, error) {
 	m, err := keyVals(strings.TrimPrefix(s, "inotify "))
 	if err != nil {
@@ -380,6 +382,7 @@ func parseInotifyLine(s string) (InotifyWatch, error) {
 	return w, k.err
 }
 
+// parseFanotifyLine parses a line of a fanotify's fdinfo:
 // "fanotify flags:%x event-flags:%x" for the group, then one line a mark:
 // "fanotify ino:%lx sdev:%x mflags:%x mask:%x ignored_mask:%x [fhandle...]",
 // "fanotify mnt_id:%x mflags:%x mask:%x ignored_mask:%x" or
