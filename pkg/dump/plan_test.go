@@ -211,12 +211,15 @@ func TestEmptyTLS(t *testing.T) {
 func TestKidTree(t *testing.T) {
 	same := map[[2]int]bool{{10, 20}: true}
 	compared := 0
-	k := newKidTree(func(p1, p2, _, _ int) (bool, error) {
+	k := newKidTree(func(p1, p2, _, _ int) (int, bool, error) {
 		compared++
 		if p1 == 99 || p2 == 99 {
-			return false, errors.New("kcmp failed")
+			return 0, false, errors.New("kcmp failed")
 		}
-		return same[[2]int{p1, p2}] || same[[2]int{p2, p1}], nil
+		if same[[2]int{p1, p2}] || same[[2]int{p2, p1}] {
+			return 0, false, nil
+		}
+		return cmpInt(p1, p2), false, nil
 	})
 	steps := []struct {
 		pid   int
@@ -237,7 +240,7 @@ func TestKidTree(t *testing.T) {
 		t.Error("a kcmp failure was not reported")
 	}
 
-	f := newFileIDs(func(p1, p2, fd1, fd2 int) (bool, error) { return fd1 == fd2, nil })
+	f := newFileIDs(func(p1, p2, fd1, fd2 int) (int, bool, error) { return cmpInt(fd1, fd2), false, nil })
 	exe := fileKey{dev: 1, ino: 2}
 	if id, isNew := f.forFile(exe); id != 1 || !isNew {
 		t.Errorf("exe: %d %v", id, isNew)
@@ -323,5 +326,49 @@ func TestPagePlanParent(t *testing.T) {
 	}
 	if p.written != 3 || p.parent != 4 || p.scanned != 8 {
 		t.Errorf("written %d, parent %d, scanned %d; want 3, 4, 8", p.written, p.parent, p.scanned)
+	}
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// TestKidTreeOrdered: the objects of a generation are found by binary
+// search in kcmp's order, a few comparisons each however many there are,
+// and objects kcmp cannot order are still found.
+func TestKidTreeOrdered(t *testing.T) {
+	compared := 0
+	k := newKidTree(func(p1, p2, _, _ int) (int, bool, error) {
+		compared++
+		return cmpInt(p1%500, p2%500), false, nil // pid p and p+500 share the object
+	})
+	for p := 0; p < 1000; p++ {
+		id, isNew, err := k.id(p, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := uint32(p%500 + 1); id != want || isNew != (p < 500) {
+			t.Fatalf("pid %d: id %d new %v, want %d %v", p, id, isNew, want, p < 500)
+		}
+	}
+	if compared > 1000*11 {
+		t.Errorf("%d comparisons for 1000 objects, want at most %d", compared, 1000*11)
+	}
+	u := newKidTree(func(p1, p2, _, _ int) (int, bool, error) {
+		if p1%3 == p2%3 {
+			return 0, false, nil
+		}
+		return 1, true, nil
+	})
+	for p := 0; p < 9; p++ {
+		if id, _, err := u.id(p, 0, 0); err != nil || id != uint32(p%3+1) {
+			t.Fatalf("unordered: pid %d id %d err %v", p, id, err)
+		}
 	}
 }

@@ -50,12 +50,21 @@ const (
 )
 
 func kcmpOf(typ int) kcmpFunc {
-	return func(pid1, pid2, idx1, idx2 int) (bool, error) {
+	return func(pid1, pid2, idx1, idx2 int) (int, bool, error) {
 		r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), uintptr(typ), uintptr(idx1), uintptr(idx2), 0)
 		if errno != 0 {
-			return false, fmt.Errorf("kcmp(%d, %d, %d): %w", pid1, pid2, typ, errno)
+			return 0, false, fmt.Errorf("kcmp(%d, %d, %d): %w", pid1, pid2, typ, errno)
 		}
-		return r == 0, nil
+		// 0 equal, 1 less, 2 greater, 3 different but not ordered.
+		switch r {
+		case 0:
+			return 0, false, nil
+		case 1:
+			return -1, false, nil
+		case 2:
+			return 1, false, nil
+		}
+		return 1, true, nil
 	}
 }
 
