@@ -213,8 +213,11 @@ func (t *Tracer) Poll(tid int) (st Stop, ok bool, err error) {
 // other requests run in between. It returns ok false on timeout.
 func (t *Tracer) WaitTimeout(tid int, d time.Duration) (Stop, bool, error) {
 	deadline := time.Now().Add(d)
+	// Most stops come within microseconds (an interrupt of a running
+	// thread): a few polls back to back first, then naps that grow, so
+	// that a wide tree does not wait a nap per thread.
 	nap := 20 * time.Microsecond
-	for {
+	for i := 0; ; i++ {
 		st, ok, err := t.Poll(tid)
 		if err != nil || ok {
 			return st, ok, err
@@ -222,12 +225,18 @@ func (t *Tracer) WaitTimeout(tid int, d time.Duration) (Stop, bool, error) {
 		if time.Now().After(deadline) {
 			return Stop{}, false, nil
 		}
+		if i < spinPolls {
+			continue
+		}
 		time.Sleep(nap)
 		if nap < time.Millisecond {
 			nap *= 2
 		}
 	}
 }
+
+// spinPolls is how many polls WaitTimeout makes before it naps.
+const spinPolls = 8
 
 func (t *Tracer) wait4(tid, flags int) (Stop, error) {
 	var ws unix.WaitStatus
