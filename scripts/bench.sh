@@ -50,7 +50,7 @@
 # tools of another build (default: bin/ of this tree); BENCH_MIB,
 # BENCH_BIG_MIB, BENCH_TREE_MIB, BENCH_PIPE, BENCH_PREDUMP, BENCH_LEAVE as
 # above.
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BENCH_BIN:-$PWD/bin}
 RUNS=${BENCH_RUNS:-5}
@@ -97,6 +97,8 @@ cleanup() {
 	rm -rf "$work" "$img"
 }
 trap cleanup EXIT
+case=
+trap 'echo "bench: FAILED${case:+ in case $case}: line $LINENO: $BASH_COMMAND" >&2' ERR
 for p in memhog treehog memrate; do
 	gcc -O2 -o "$work/$p" "scripts/bench/$p.c"
 done
@@ -306,6 +308,8 @@ criu_predump() {
 	check "CRIU's restore of the pre-dump chain, run $1" "$(cat "$work/rpid")"
 }
 ours_pipe() {
+	# No images: the tree and its restored copy are what memory holds.
+	rm -rf "$img"
 	start
 	local t0 p
 	t0=$(ns)
