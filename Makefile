@@ -6,7 +6,7 @@
 #   make lint       vet, staticcheck, doc comments (scripts/doccheck), the
 #                   race detector on the packages with goroutines, and the
 #                   pure packages built for darwin
-#   make bench      benchmarks (dump/restore throughput, freeze time)
+#   make bench      benchmarks against CRIU (dump/restore time, frozen time, peak RSS)
 #   make demo       the quick start: checkpoint and restore a live process
 
 GO        ?= go
