@@ -65,7 +65,7 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 	if err != nil {
 		return err
 	}
-	m, err := n.inetSocks(uint8(family), uint8(proto))
+	m, err := n.inetSocks(uint8(family), uint16(proto))
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
 // as CRIU does: addresses from getsockname and getpeername, and for TCP
 // the state, backlog and shutdown from TCP_INFO and poll.
 func unlistedSocket(fd, family, proto int) (*sockdiag.InetSock, error) {
-	sk := &sockdiag.InetSock{Family: uint8(family), Protocol: uint8(proto), State: tcpClose}
+	sk := &sockdiag.InetSock{Family: uint8(family), Protocol: uint16(proto), State: tcpClose}
 	zero := netip.IPv4Unspecified()
 	if family == unix.AF_INET6 {
 		zero = netip.IPv6Unspecified()

@@ -45,7 +45,10 @@ type netSocks struct {
 	inet  map[inetKind]map[uint32]*sockdiag.InetSock
 }
 
-type inetKind struct{ family, protocol uint8 }
+type inetKind struct {
+	family   uint8
+	protocol uint16
+}
 
 // Kernel constants without a name in x/sys/unix.
 const (
@@ -136,7 +139,7 @@ func (n *netSocks) unixSocks() (map[uint32]*sockdiag.UnixSock, error) {
 // inetSocks lists the sockets of a family and protocol, once: TCP in the
 // states CRIU collects (not CLOSE: an unbound or closed socket is not in
 // the kernel's tables), UDP in all.
-func (n *netSocks) inetSocks(family, protocol uint8) (map[uint32]*sockdiag.InetSock, error) {
+func (n *netSocks) inetSocks(family uint8, protocol uint16) (map[uint32]*sockdiag.InetSock, error) {
 	k := inetKind{family, protocol}
 	if m, ok := n.inet[k]; ok {
 		return m, nil
