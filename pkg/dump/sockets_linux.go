@@ -145,7 +145,7 @@ func (n *netSocks) inetSocks(family uint8, protocol uint16) (map[uint32]*sockdia
 		return m, nil
 	}
 	states := ^uint32(0)
-	if protocol == unix.IPPROTO_TCP {
+	if protocol == unix.IPPROTO_TCP || protocol == unix.IPPROTO_MPTCP {
 		states = 1<<tcpListen | 1<<tcpEstablished | 1<<2 | 1<<3 | 1<<4 | 1<<5 | 1<<8 | 1<<9 | 1<<11 // SYN_SENT..CLOSING
 	}
 	m, err := n.conn.Inet(family, protocol, states)
