@@ -112,11 +112,11 @@ args() {
 
 # dump_opts PROGRAM: options criu-parasite needs for the program's state,
 # as CRIU's own tests pass them (locks holds file locks: --file-locks;
-# tcp has an established connection: --tcp-established).
+# tcp and mptcp have established connections: --tcp-established).
 dump_opts() {
 	case $1 in
 	locks) echo "--file-locks" ;;
-	tcp) echo "--tcp-established" ;;
+	tcp | mptcp) echo "--tcp-established" ;;
 	esac
 }
 
@@ -126,6 +126,8 @@ dump_opts() {
 criu_cannot() {
 	case $1/$2 in
 	unix/from-criu | unix/shape) echo "CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
+	mptcp/to-criu) echo "CRIU cannot restore an MPTCP listener (sk-inet.c: open_inet_sk refuses a listening socket whose proto is not IPPROTO_TCP, 'Wrong socket in listen state 262')" ;;
+	mptcp/from-criu | mptcp/shape) echo "CRIU cannot dump an MPTCP socket (sk-inet.c: can_dump_ipproto, 'Unsupported proto 262')" ;;
 	esac
 }
 

@@ -51,7 +51,7 @@
 //	kcmp(2)                    which tasks share an mm, fd table, fs, sighand, file
 //	pidfd_getfd(2)             the tasks' own open files: owners, pipe contents (tee)
 //	sock_diag (pkg/sockdiag)   unix socket peers, names, connections not accepted yet;
-//	                           TCP and UDP states, addresses, backlogs
+//	                           TCP, UDP and MPTCP states, addresses, backlogs
 //	MSG_PEEK with SO_PEEK_OFF  unix socket queues, read in place (sk-queues.img)
 //	TCP repair (pkg/soccr)     established connections (tcp-stream-I.img); they stay
 //	                           in repair mode until the dump ends
@@ -151,7 +151,10 @@
 // one such slave; fanotify and anonymous-inode files other than eventfd, epoll,
 // signalfd, timerfd and inotify; a semaphore eventfd (the image has no
 // place for EFD_SEMAPHORE); an epoll whose target is open in another task
-// only; sockets other than unix, TCP and UDP; a unix socket connected to
+// only; sockets other than unix, TCP, UDP and MPTCP listening or not
+// connected; a connected MPTCP socket (no repair mode in the kernel; the
+// TCP fallback an MPTCP listener accepts is a TCP socket, dumped as one);
+// a unix socket connected to
 // a socket no task of the tree holds, or with file descriptors in flight
 // in its queue; a listening TCP socket with connections not accepted yet,
 // TCP connections in other states than established, and established ones

@@ -41,8 +41,20 @@ func init() {
 // may lose them too); a corked UDP socket, a listener with connections
 // not accepted yet and TCP connections in other states than established
 // are refused.
+//
+// MPTCP sockets (IPPROTO_MPTCP, what Go listens with since 1.24) are
+// recorded with proto 262, listening or not connected, from the MPTCP
+// list of sock_diag (mptcpSockets). A connection such a listener
+// accepts from a client speaking plain TCP is no MPTCP socket at all:
+// the kernel hands the accepted file over to TCP (SO_PROTOCOL 6,
+// TCP_REPAIR allowed), so it is dumped as any TCP connection. A
+// connected MPTCP socket, whether it runs MPTCP with its peer or has
+// fallen back to TCP (an MPTCP client of a plain TCP server), is
+// refused: its data sequence numbers, keys, subflows and MPTCP-level
+// queues have no repair mode in the kernel (TCP_REPAIR gives
+// ENOPROTOOPT on it, fallen back or not) and no image field.
 
-// inetSocket records a TCP or UDP socket.
+// inetSocket records a TCP, UDP or MPTCP socket.
 func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *images.FownEntry, theirs *os.File) error {
 	fd := int(theirs.Fd())
 	ino := uint32(f.fs.st.Ino)
@@ -56,7 +68,7 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 	}
 	family, typ, proto := so[0], so[1], so[2]
 	switch {
-	case typ == unix.SOCK_STREAM && proto == unix.IPPROTO_TCP:
+	case typ == unix.SOCK_STREAM && (proto == unix.IPPROTO_TCP || proto == unix.IPPROTO_MPTCP):
 	case typ == unix.SOCK_DGRAM && (proto == unix.IPPROTO_UDP || proto == unix.IPPROTO_UDPLITE):
 	default:
 		return fmt.Errorf("inet socket %d of type %d, protocol %d: %w", ino, typ, proto, ErrNotSupported)
@@ -65,7 +77,7 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 	if err != nil {
 		return err
 	}
-	m, err := n.inetSocks(uint8(family), uint8(proto))
+	m, err := n.inetSocks(uint8(family), uint16(proto))
 	if err != nil {
 		return err
 	}
@@ -112,13 +124,13 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 			ie.Ifname = ptr(dev)
 		}
 	}
-	if ie.IpOpts, err = ipOpts(fd, family); err != nil {
+	if ie.IpOpts, err = ipOpts(fd, family, proto); err != nil {
 		return fmt.Errorf("inet socket %d: %w", ino, err)
 	}
 	if ie.Opts, err = skOpts(fd, family); err != nil {
 		return fmt.Errorf("inet socket %d: %w", ino, err)
 	}
-	if proto == unix.IPPROTO_TCP {
+	if proto == unix.IPPROTO_TCP || proto == unix.IPPROTO_MPTCP {
 		if ie.TcpOpts, err = tcpOpts(fd); err != nil {
 			return fmt.Errorf("inet socket %d: %w", ino, err)
 		}
@@ -135,6 +147,9 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 
 // canDumpInet refuses what the image cannot hold, as CRIU does.
 func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
+	if proto == unix.IPPROTO_MPTCP {
+		return canDumpMPTCP(fd, sk)
+	}
 	if proto != unix.IPPROTO_TCP {
 		cork, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_CORK)
 		if err != nil {
@@ -166,7 +181,7 @@ func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
 // as CRIU does: addresses from getsockname and getpeername, and for TCP
 // the state, backlog and shutdown from TCP_INFO and poll.
 func unlistedSocket(fd, family, proto int) (*sockdiag.InetSock, error) {
-	sk := &sockdiag.InetSock{Family: uint8(family), Protocol: uint8(proto), State: tcpClose}
+	sk := &sockdiag.InetSock{Family: uint8(family), Protocol: uint16(proto), State: tcpClose}
 	zero := netip.IPv4Unspecified()
 	if family == unix.AF_INET6 {
 		zero = netip.IPv6Unspecified()
@@ -182,7 +197,7 @@ func unlistedSocket(fd, family, proto int) (*sockdiag.InetSock, error) {
 	} else if !errors.Is(err, unix.ENOTCONN) {
 		return nil, fmt.Errorf("get peer name: %w", err)
 	}
-	if proto != unix.IPPROTO_TCP {
+	if proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_MPTCP {
 		return sk, nil
 	}
 	var info [8]byte
@@ -232,8 +247,10 @@ func addrWords(a netip.Addr, family int) []uint32 {
 }
 
 // ipOpts reads the IP-level options: IP_FREEBIND and the packet info
-// flag when set, and for AF_INET the TOS when set and the TTL.
-func ipOpts(fd, family int) (*images.IpOptsEntry, error) {
+// flag when set, and for AF_INET the TOS when set and the TTL. An MPTCP
+// socket has no packet info and no TTL (EOPNOTSUPP): only IP_FREEBIND
+// and IP_TOS.
+func ipOpts(fd, family, proto int) (*images.IpOptsEntry, error) {
 	o := &images.IpOptsEntry{}
 	get := func(level, opt int) (int, error) {
 		v, err := unix.GetsockoptInt(fd, level, opt)
@@ -248,6 +265,17 @@ func ipOpts(fd, family int) (*images.IpOptsEntry, error) {
 	}
 	if v != 0 {
 		o.Freebind = ptr(true)
+	}
+	if proto == unix.IPPROTO_MPTCP {
+		if family == unix.AF_INET {
+			if v, err = get(unix.IPPROTO_IP, unix.IP_TOS); err != nil {
+				return nil, err
+			}
+			if v != 0 {
+				o.Tos = ptr(uint32(v))
+			}
+		}
+		return o, nil
 	}
 	level, opt := unix.IPPROTO_IP, unix.IP_PKTINFO
 	if family == unix.AF_INET6 {
@@ -342,4 +370,42 @@ func (d *dumper) dropTCP() {
 		f.Close()
 	}
 	d.socks.repaired = nil
+}
+
+// MPTCP_INFO (linux/mptcp.h): struct mptcp_info, of which the flags
+// word at offset 8 is read here.
+const (
+	mptcpInfo             = 1
+	mptcpInfoFlagsOff     = 8
+	mptcpInfoFlagFallback = 1 << 0
+)
+
+// canDumpMPTCP takes an MPTCP socket listening (with no connection
+// waiting) or not connected, and refuses a connected one, saying whether
+// it runs MPTCP or has fallen back to TCP.
+func canDumpMPTCP(fd int, sk *sockdiag.InetSock) error {
+	switch sk.State {
+	case tcpClose:
+		return nil
+	case tcpListen:
+		if sk.RQueue != 0 {
+			return fmt.Errorf("MPTCP listener with %d connections not accepted yet: %w", sk.RQueue, ErrNotSupported)
+		}
+		return nil
+	}
+	what := "MPTCP connection"
+	var info [mptcpInfoFlagsOff + 4]byte
+	n, err := getsockoptRaw(fd, unix.SOL_MPTCP, mptcpInfo, info[:], uint32(len(info)))
+	switch {
+	case errors.Is(err, unix.EOPNOTSUPP):
+		// What the kernel answers for a socket fallen back to TCP.
+		what = "MPTCP connection fallen back to TCP"
+	case err == nil && n >= uint32(len(info)):
+		if binary.NativeEndian.Uint32(info[mptcpInfoFlagsOff:])&mptcpInfoFlagFallback != 0 {
+			what = "MPTCP connection fallen back to TCP"
+		} else {
+			what = fmt.Sprintf("MPTCP connection with %d extra subflows", info[0])
+		}
+	}
+	return fmt.Errorf("%s %v -> %v in state %d (the kernel has no repair mode for MPTCP): %w", what, sk.Src, sk.Dst, sk.State, ErrNotSupported)
 }

@@ -45,7 +45,10 @@ type netSocks struct {
 	inet  map[inetKind]map[uint32]*sockdiag.InetSock
 }
 
-type inetKind struct{ family, protocol uint8 }
+type inetKind struct {
+	family   uint8
+	protocol uint16
+}
 
 // Kernel constants without a name in x/sys/unix.
 const (
@@ -136,13 +139,13 @@ func (n *netSocks) unixSocks() (map[uint32]*sockdiag.UnixSock, error) {
 // inetSocks lists the sockets of a family and protocol, once: TCP in the
 // states CRIU collects (not CLOSE: an unbound or closed socket is not in
 // the kernel's tables), UDP in all.
-func (n *netSocks) inetSocks(family, protocol uint8) (map[uint32]*sockdiag.InetSock, error) {
+func (n *netSocks) inetSocks(family uint8, protocol uint16) (map[uint32]*sockdiag.InetSock, error) {
 	k := inetKind{family, protocol}
 	if m, ok := n.inet[k]; ok {
 		return m, nil
 	}
 	states := ^uint32(0)
-	if protocol == unix.IPPROTO_TCP {
+	if protocol == unix.IPPROTO_TCP || protocol == unix.IPPROTO_MPTCP {
 		states = 1<<tcpListen | 1<<tcpEstablished | 1<<2 | 1<<3 | 1<<4 | 1<<5 | 1<<8 | 1<<9 | 1<<11 // SYN_SENT..CLOSING
 	}
 	m, err := n.conn.Inet(family, protocol, states)

@@ -222,7 +222,8 @@
 // is not in the images without Options.ShellJob (or hung up, or more
 // than one), fanotify, packet,
 // netlink and raw sockets, unix sockets whose peer is outside the tree,
-// TCP connections neither listening nor established, and other special
+// TCP connections neither listening nor established, connected MPTCP
+// sockets, and other special
 // files, and AIO rings
 // are refused with ErrNotSupported before anything is created (from a
 // stream: as soon as the images that say so have come). Some task that

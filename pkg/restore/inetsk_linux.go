@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
@@ -37,13 +38,17 @@ func init() {
 //	                   that nothing goes out before every end of a
 //	                   connection exists again
 //	TCP, not connected bind if it was bound
+//	MPTCP              listening or not connected, as TCP: socket(...,
+//	                   IPPROTO_MPTCP), bind, listen
 //	UDP                bind if bound, connect if connected
 //
 // Every socket is made with SO_REUSEADDR and SO_REUSEPORT, as CRIU does,
 // since sockets of the tree may share a port (a listener and the
 // connections it accepted); the saved values are put back at the end.
-// Other TCP states (connecting, closing), raw sockets and UDP-Lite are
-// refused.
+// Other TCP states (connecting, closing), connected MPTCP sockets (the
+// kernel cannot repair them, and a dump refuses them), raw sockets and
+// UDP-Lite are refused. The connections an MPTCP listener accepted from
+// plain TCP clients are TCP sockets in the image, as in the kernel.
 
 // inetSk is an inet socket made by criu-restore.
 type inetSk struct {
@@ -79,6 +84,10 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 			}
 		default:
 			return fmt.Errorf("%s: TCP state %d: %w", name, ie.GetState(), ErrNotSupported)
+		}
+	case ie.GetType() == unix.SOCK_STREAM && ie.GetProto() == unix.IPPROTO_MPTCP:
+		if st := ie.GetState(); st != tcpListen && (st != tcpClose || ie.GetDstPort() != 0) {
+			return fmt.Errorf("%s: MPTCP state %d (only listening or not connected): %w", name, st, ErrNotSupported)
 		}
 	case ie.GetType() == unix.SOCK_DGRAM && ie.GetProto() == unix.IPPROTO_UDP:
 	default:
@@ -174,7 +183,14 @@ func (s *inetSk) make(f *fileObjs) error {
 	if err := s.tcpOpts(); err != nil {
 		return err
 	}
-	if err := setSockOpts(s.file, ie.GetOpts()); err != nil {
+	opts := ie.GetOpts()
+	if ie.GetProto() == unix.IPPROTO_MPTCP {
+		var err error
+		if opts, err = mptcpSockOpts(opts); err != nil {
+			return err
+		}
+	}
+	if err := setSockOpts(s.file, opts); err != nil {
 		return err
 	}
 	if how := shutdownHow(ie.GetShutdown()); how >= 0 && s.tcp == nil {
@@ -183,6 +199,37 @@ func (s *inetSk) make(f *fileObjs) error {
 		}
 	}
 	return setStatusFlags(s.file, int(ie.GetFlags()))
+}
+
+// Buffer lock bits of SO_BUF_LOCK (SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK).
+const (
+	sndbufLock = 1
+	rcvbufLock = 2
+)
+
+// mptcpSockOpts gives the saved socket options of an MPTCP socket as it
+// can take them. Its setsockopt refuses SO_BUF_LOCK and SO_OOBINLINE
+// (EOPNOTSUPP, net/mptcp/sockopt.c), and setting a buffer size locks it
+// (on the MPTCP socket and its subflows) with no way to unlock: a size
+// is put back only if the program had locked it, otherwise the kernel
+// goes on tuning it.
+func mptcpSockOpts(o *images.SkOptsEntry) (*images.SkOptsEntry, error) {
+	if o == nil {
+		return nil, nil
+	}
+	if o.GetSoOobinline() != 0 {
+		return nil, fmt.Errorf("SO_OOBINLINE on an MPTCP socket: %w", ErrNotSupported)
+	}
+	c := proto.CloneOf(o)
+	lock := o.GetSoBufLock()
+	if lock&sndbufLock == 0 {
+		c.SoSndbuf = nil
+	}
+	if lock&rcvbufLock == 0 {
+		c.SoRcvbuf = nil
+	}
+	c.SoBufLock = nil
+	return c, nil
 }
 
 // bindConnect binds, listens and connects as the socket was.
@@ -254,12 +301,20 @@ func (s *inetSk) ipOpts() error {
 		// An IPv6 socket that was bound has its freebind set already.
 		{"IP_FREEBIND", o.Freebind != nil && !(v6 && s.e.GetSrcPort() != 0), unix.SOL_IP, unix.IP_FREEBIND, b(o.GetFreebind())},
 	}
-	if v6 {
+	switch {
+	case s.e.GetProto() == unix.IPPROTO_MPTCP:
+		// An MPTCP socket has no packet info, TTL, hop limit or traffic
+		// class of its own (EOPNOTSUPP for get and set alike, so it has
+		// the defaults); for AF_INET it takes IP_TOS.
+		if !v6 {
+			opts = append(opts, opt{"IP_TOS", o.GetTos() != 0, unix.IPPROTO_IP, unix.IP_TOS, int(o.GetTos())})
+		}
+	case v6:
 		opts = append(opts,
 			opt{"IPV6_RECVPKTINFO", o.GetPktinfo(), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1},
 			opt{"IPV6_TCLASS", o.GetTos() != 0, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int(o.GetTos())},
 			opt{"IPV6_UNICAST_HOPS", o.Ttl != nil, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, int(o.GetTtl())})
-	} else {
+	default:
 		opts = append(opts,
 			opt{"IP_PKTINFO", o.GetPktinfo(), unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
 			opt{"IP_TOS", o.GetTos() != 0, unix.IPPROTO_IP, unix.IP_TOS, int(o.GetTos())},
@@ -283,7 +338,7 @@ func (s *inetSk) ipOpts() error {
 // and cork are part of its soccr.State, which soccr.FromImages reads from
 // tcp_opts, or from the tcp-stream entry of images older than tcp_opts).
 func (s *inetSk) tcpOpts() error {
-	if s.e.GetProto() != unix.IPPROTO_TCP {
+	if p := s.e.GetProto(); p != unix.IPPROTO_TCP && p != unix.IPPROTO_MPTCP {
 		return nil
 	}
 	fd := int(s.file.Fd())

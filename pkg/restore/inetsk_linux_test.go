@@ -66,6 +66,51 @@ func TestInetListen(t *testing.T) {
 	}
 }
 
+// TestInetMPTCP: CRIU's listener entry with proto 262 comes back as an
+// MPTCP listener (an MPTCP client is accepted as MPTCP); a connected
+// MPTCP socket is refused.
+func TestInetMPTCP(t *testing.T) {
+	if fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP); err != nil {
+		t.Skipf("no MPTCP here: %v", err)
+	} else {
+		unix.Close(fd)
+	}
+	f := zooSet(t, "socket_listen")
+	e, _ := f.entry(8)
+	port, mptcp := freePort(t, unix.SOCK_STREAM), uint32(unix.IPPROTO_MPTCP)
+	e.Isk.SrcPort, e.Isk.Proto = &port, &mptcp
+	l := descOf(t, f, 8)
+	if v, err := unix.GetsockoptInt(int(l.Fd()), unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || v != unix.IPPROTO_MPTCP {
+		t.Fatalf("restored listener's protocol %d (%v), want MPTCP", v, err)
+	}
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(c)
+	if err := unix.Connect(c, &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("connect to the restored listener: %v", err)
+	}
+	a, _, err := unix.Accept4(int(l.Fd()), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	defer unix.Close(a)
+	if v, err := unix.GetsockoptInt(a, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || v != unix.IPPROTO_MPTCP {
+		t.Errorf("accepted protocol %d (%v), want MPTCP", v, err)
+	}
+	if err := f.finish(); err != nil {
+		t.Fatal(err)
+	}
+	g := zooSet(t, "socket_listen")
+	e, _ = g.entry(8)
+	est, dport := uint32(tcpEstablished), uint32(80)
+	e.Isk.Proto, e.Isk.State, e.Isk.DstPort = &mptcp, &est, &dport
+	if err := g.checkEntry(e); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("connected MPTCP socket: %v, want ErrNotSupported", err)
+	}
+}
+
 func TestInetUDP(t *testing.T) {
 	f := zooSet(t, "socket_udp")
 	p1, p2 := freePort(t, unix.SOCK_DGRAM), freePort(t, unix.SOCK_DGRAM)

@@ -123,6 +123,7 @@ func shutdownHow(s images.SkShutdown) int {
 // it is given), then the lock on them, priority, low-water mark, mark,
 // timeouts, the boolean options that were set, linger, the bound device
 // and the socket filter. SO_REUSEADDR and SO_REUSEPORT are the caller's.
+// A size left out (nil; CRIU's images always have both) is not set.
 func setSockOpts(file *os.File, o *images.SkOptsEntry) error {
 	if o == nil {
 		return nil
@@ -134,11 +135,15 @@ func setSockOpts(file *os.File, o *images.SkOptsEntry) error {
 		}
 		return nil
 	}
-	if err := set("SO_SNDBUFFORCE", unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, int(o.GetSoSndbuf()/2)); err != nil {
-		return err
+	if o.SoSndbuf != nil {
+		if err := set("SO_SNDBUFFORCE", unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, int(o.GetSoSndbuf()/2)); err != nil {
+			return err
+		}
 	}
-	if err := set("SO_RCVBUFFORCE", unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, int(o.GetSoRcvbuf()/2)); err != nil {
-		return err
+	if o.SoRcvbuf != nil {
+		if err := set("SO_RCVBUFFORCE", unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, int(o.GetSoRcvbuf()/2)); err != nil {
+			return err
+		}
 	}
 	// Setting the sizes locked them; the saved lock state says whether
 	// the program had (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK).

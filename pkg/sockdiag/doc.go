@@ -1,6 +1,7 @@
 // Package sockdiag asks the kernel about sockets over NETLINK_SOCK_DIAG:
 // for unix sockets their peer, bound name, bound inode, in-flight
-// connections, queue lengths and shutdown state; for TCP and UDP sockets
+// connections, queue lengths and shutdown state; for TCP, UDP and MPTCP
+// sockets (IPPROTO_MPTCP, 262, asked in an INET_DIAG_REQ_PROTOCOL attribute)
 // their addresses, state, queue lengths and shutdown state. A dump needs
 // this to record a socket together with the socket at its other end,
 // which nothing in /proc says.

@@ -46,6 +46,7 @@ const (
 	unixDiagRQLen     = 4
 	unixDiagShutdown  = 6
 	inetDiagShutdown  = 8
+	inetDiagReqProto  = 3 // INET_DIAG_REQ_PROTOCOL, a request attribute
 	afUnix            = 1
 	afInet            = 2
 	afInet6           = 10
@@ -182,9 +183,9 @@ func ParseUnix(p []byte) (*UnixSock, error) {
 
 // InetSock is what the kernel tells of a TCP or UDP socket.
 type InetSock struct {
-	Family   uint8 // AF_INET or AF_INET6
-	Protocol uint8 // the protocol asked for: IPPROTO_TCP, IPPROTO_UDP
-	State    uint8 // TCP_* state (UDP: TCP_ESTABLISHED when connected, else TCP_CLOSE)
+	Family   uint8  // AF_INET or AF_INET6
+	Protocol uint16 // the protocol asked for: IPPROTO_TCP, IPPROTO_UDP, IPPROTO_MPTCP
+	State    uint8  // TCP_* state (UDP: TCP_ESTABLISHED when connected, else TCP_CLOSE)
 	Ino      uint32
 	Src, Dst netip.AddrPort
 	// RQueue, WQueue: for a listening socket the connections waiting
@@ -195,7 +196,7 @@ type InetSock struct {
 
 // ParseInet parses the payload of one answer to an inet socket request
 // made for protocol.
-func ParseInet(p []byte, protocol uint8) (*InetSock, error) {
+func ParseInet(p []byte, protocol uint16) (*InetSock, error) {
 	if len(p) < inetDiagMsgLen {
 		return nil, fmt.Errorf("inet_diag_msg of %d bytes: %w", len(p), ErrMalformed)
 	}
@@ -248,13 +249,28 @@ func unixRequest(seq uint32) []byte {
 }
 
 // inetRequest asks for every socket of family and protocol in states
-// (a bit mask of 1<<TCP_*).
-func inetRequest(seq uint32, family, protocol uint8, states uint32) []byte {
-	b := header(inetDiagReqLen, nlmFRequest|nlmFDump, seq)
-	r := make([]byte, inetDiagReqLen)
-	r[0], r[1] = family, protocol
+// (a bit mask of 1<<TCP_*). A protocol above 255 (IPPROTO_MPTCP) does
+// not fit sdiag_protocol: the request carries it in an
+// INET_DIAG_REQ_PROTOCOL attribute, which the kernel reads instead.
+//
+//	| nlmsghdr | inet_diag_req_v2 (protocol 0) | len 8 | type 3 | protocol u32 |
+func inetRequest(seq uint32, family uint8, protocol uint16, states uint32) []byte {
+	n := inetDiagReqLen
+	if protocol > 0xff {
+		n += 8
+	}
+	b := header(n, nlmFRequest|nlmFDump, seq)
+	r := make([]byte, n)
+	r[0] = family
 	binary.NativeEndian.PutUint32(r[4:], states)
 	binary.NativeEndian.PutUint32(r[48:], ^uint32(0)) // no cookie
 	binary.NativeEndian.PutUint32(r[52:], ^uint32(0))
+	if protocol > 0xff {
+		binary.NativeEndian.PutUint16(r[56:], 8)
+		binary.NativeEndian.PutUint16(r[58:], inetDiagReqProto)
+		binary.NativeEndian.PutUint32(r[60:], uint32(protocol))
+	} else {
+		r[1] = uint8(protocol)
+	}
 	return append(b, r...)
 }

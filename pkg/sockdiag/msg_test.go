@@ -176,6 +176,12 @@ func TestRequests(t *testing.T) {
 		binary.NativeEndian.Uint32(r[20:]) != 1<<10 {
 		t.Errorf("inet request % x", r)
 	}
+	r = inetRequest(7, afInet, 262, 1<<10)
+	if len(r) != nlmsgHdrLen+inetDiagReqLen+8 || binary.NativeEndian.Uint32(r) != uint32(len(r)) || r[17] != 0 ||
+		binary.NativeEndian.Uint16(r[72:]) != 8 || binary.NativeEndian.Uint16(r[74:]) != inetDiagReqProto ||
+		binary.NativeEndian.Uint32(r[76:]) != 262 {
+		t.Errorf("MPTCP request % x", r)
+	}
 }
 
 // FuzzParse: no input makes the parsers panic or return a result and an

@@ -63,8 +63,13 @@ func (c *Conn) Unix() (map[uint32]*UnixSock, error) {
 }
 
 // Inet returns every socket of family (AF_INET, AF_INET6) and protocol
-// (IPPROTO_TCP, IPPROTO_UDP) in states (a mask of 1<<TCP_*) by inode.
-func (c *Conn) Inet(family, protocol uint8, states uint32) (map[uint32]*InetSock, error) {
+// (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_MPTCP) in states (a mask of
+// 1<<TCP_*) by inode. For IPPROTO_MPTCP the kernel lists the MPTCP
+// sockets themselves (a listener's pending connections and backlog, a
+// connection's MPTCP-level state); their TCP subflows are in the
+// IPPROTO_TCP list, under the same inode when the kernel attached them
+// to the socket's file.
+func (c *Conn) Inet(family uint8, protocol uint16, states uint32) (map[uint32]*InetSock, error) {
 	out := make(map[uint32]*InetSock)
 	err := c.dump(inetRequest(c.next(), family, protocol, states), func(p []byte) error {
 		s, err := ParseInet(p, protocol)

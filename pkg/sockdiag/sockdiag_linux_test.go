@@ -201,3 +201,46 @@ func TestOpenInNamespace(t *testing.T) {
 		t.Errorf("socket of the new namespace seen in ours (%v)", err)
 	}
 }
+
+// TestMPTCPLive: an MPTCP listener with a connection not accepted yet is
+// listed for IPPROTO_MPTCP with its backlog and pending connection, and
+// its listening subflow for IPPROTO_TCP under the same inode.
+func TestMPTCPLive(t *testing.T) {
+	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+	if err != nil {
+		t.Skipf("no MPTCP here: %v", err)
+	}
+	defer unix.Close(l)
+	if err := unix.Bind(l, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(l, 5); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(l)
+	c := sock(t, unix.AF_INET, unix.SOCK_STREAM)
+	if err := unix.Connect(c, sa); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := Open(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m, err := conn.Inet(unix.AF_INET, unix.IPPROTO_MPTCP, 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sa.(*unix.SockaddrInet4).Port))
+	ls := m[inode(t, l)]
+	if ls == nil || ls.Protocol != unix.IPPROTO_MPTCP || ls.State != 10 || ls.Src != want || ls.WQueue != 5 || ls.RQueue != 1 {
+		t.Errorf("MPTCP listener: %+v", ls)
+	}
+	tcp, err := conn.Inet(unix.AF_INET, unix.IPPROTO_TCP, 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sf := tcp[inode(t, l)]; sf == nil || sf.Src != want {
+		t.Errorf("listening subflow: %+v", sf)
+	}
+}
