@@ -591,8 +591,8 @@ func Dump(ctx context.Context, o Options) (err error) {
 	if err = fault.At("dump:before-kill"); err != nil {
 		return err
 	}
-	if kill && o.Verify != nil && o.Dir != "" {
-		if err = o.Verify(o.Dir); err != nil {
+	if kill && o.Verify != nil {
+		if err = d.verify(o.Verify, o.Dir); err != nil {
 			return fmt.Errorf("the images would not restore, so the tree runs on: %w", err)
 		}
 	}
@@ -694,4 +694,37 @@ func (d *dumper) collect(ctx context.Context) error {
 		return err
 	}
 	return d.globalImages(root.pid)
+}
+
+// verify asks check about the image set: in dir when the dump wrote one,
+// else (a stream) in a temporary directory holding every image the
+// stream carried, with its pages files as holes of their sizes, which is
+// all the planning of a restore reads of them.
+func (d *dumper) verify(check func(dir string) error, dir string) error {
+	if dir != "" {
+		return check(dir)
+	}
+	tmp, err := os.MkdirTemp("", "criugo-verify-")
+	if err != nil {
+		return fmt.Errorf("make a directory to check the stream's images in: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	for name, b := range d.out {
+		if err := os.WriteFile(filepath.Join(tmp, name), b, 0o600); err != nil {
+			return fmt.Errorf("write %s to check: %w", name, err)
+		}
+	}
+	for _, p := range d.pages {
+		f, err := os.OpenFile(filepath.Join(tmp, p.name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			err = f.Truncate(p.src.size())
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("write %s to check: %w", p.name, err)
+		}
+	}
+	return check(tmp)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -28,6 +29,36 @@ func TestDumpVerifyRefusal(t *testing.T) {
 	}
 	if !sawPstree {
 		t.Error("Verify did not see the complete set in the image directory")
+	}
+	runsOn(t, p)
+}
+
+// The guard holds for a stream too: Verify sees the stream's images in a
+// directory of its own, and the tree runs on when it refuses.
+func TestDumpVerifyRefusalStream(t *testing.T) {
+	p := startProgram(t, "state")
+	in := seizeStream(t, p.pid)
+	refused := errors.New("this set would not restore")
+	var saw []string
+	var out bytes.Buffer
+	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &out, Verify: func(d string) error {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			saw = append(saw, e.Name())
+		}
+		return refused
+	}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("dump with a refusing Verify: %v", err)
+	}
+	have := map[string]bool{}
+	for _, n := range saw {
+		have[n] = true
+	}
+	for _, n := range []string{"inventory.img", "pstree.img", "core-" + strconv.Itoa(p.pid) + ".img", "pages-1.img"} {
+		if !have[n] {
+			t.Errorf("Verify's directory lacks %s (has %v)", n, saw)
+		}
 	}
 	runsOn(t, p)
 }
