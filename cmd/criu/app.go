@@ -13,7 +13,6 @@ import (
 	"github.com/criugo/criugo/pkg/cpuinfo"
 	"github.com/criugo/criugo/pkg/criucli"
 	"github.com/criugo/criugo/pkg/imgtool"
-	"github.com/criugo/criugo/pkg/version"
 )
 
 // run runs criu with args (program name first); stdout gets what CRIU
@@ -26,7 +25,9 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 		return 1, err
 	}
 	if showVersion {
-		fmt.Fprintf(stdout, "Version: %d.%d\nGitID: criugo-%s\n", criucli.VersionMajor, criucli.VersionMinor, version.Version)
+		// CRIU's format for a release build: a GitID line would mark a
+		// build between releases, which runc counts as the next one.
+		fmt.Fprintf(stdout, "Version: %d.%d\n", criucli.VersionMajor, criucli.VersionMinor)
 		return 0, nil
 	}
 	ctx, stop := signals.Context()

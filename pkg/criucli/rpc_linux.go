@@ -174,8 +174,10 @@ func (c *conn) handle(ctx context.Context, req *images.CriuReq) *images.CriuResp
 				MajorNumber: proto.Int32(VersionMajor),
 				MinorNumber: proto.Int32(VersionMinor),
 				Sublevel:    proto.Int32(VersionSublevel),
-				Gitid:       proto.String("criugo-" + version.Version),
-				Name:        proto.String("criugo"),
+				// No gitid: that marks a build from CRIU's git between
+				// releases, which go-criu and runc count as the next
+				// minor version.
+				Name: proto.String("criugo " + version.Version),
 			}
 			return nil
 		case images.CriuReqType_FEATURE_CHECK:
