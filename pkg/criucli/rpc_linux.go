@@ -257,9 +257,6 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		ro = &images.CriuOpts{}
 	}
 	var o Options
-	if name := unsupportedOpt(ro); name != "" {
-		return o, nil, fmt.Errorf("option %s: %w", name, ErrNotSupported)
-	}
 	switch {
 	case ro.GetImagesDirFd() >= 0 && ro.ImagesDirFd != nil:
 		o.ImagesDir = c.fdPath(ro.GetImagesDirFd())
@@ -284,11 +281,25 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	default:
 		o.LogFile = "criu.log"
 	}
+	l, err := OpenLog(&o)
+	if err != nil {
+		return o, nil, err
+	}
+	// From here on an error is in the log too, as CRIU's are: runc
+	// shows the log, not cr_errmsg.
+	fail := func(err error) (Options, *Log, error) {
+		l.Errorf("%v", err)
+		l.Close()
+		return o, nil, err
+	}
+	if names := unsupportedOpts(ro); len(names) > 0 {
+		return fail(fmt.Errorf("options %s: %w", strings.Join(names, ", "), ErrNotSupported))
+	}
 	o.Pid = int(ro.GetPid())
 	if o.Pid == 0 && (typ == images.CriuReqType_DUMP || typ == images.CriuReqType_PRE_DUMP) {
 		// CRIU dumps the client itself; criugo cannot dump the tree
 		// that holds it.
-		return o, nil, fmt.Errorf("dump without pid (the client itself): %w", ErrNotSupported)
+		return fail(fmt.Errorf("dump without pid (the client itself): %w", ErrNotSupported))
 	}
 	o.FreezeCgroup = ro.GetFreezeCgroup()
 	o.Timeout = time.Duration(ro.GetTimeout()) * time.Second
@@ -301,10 +312,6 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	o.AutoDedup = ro.GetAutoDedup()
 	if ro.GetNotifyScripts() {
 		o.Notify = c.notify
-	}
-	l, err := OpenLog(&o)
-	if err != nil {
-		return o, nil, err
 	}
 	return o, l, nil
 }
@@ -319,11 +326,11 @@ func (c *conn) fdPath(fd int32) string {
 	return filepath.Join("/proc/self/fd", fmt.Sprint(fd))
 }
 
-// unsupportedOpt names the first criu_opts field set to something criugo
-// does not implement, by CRIU's command line name; "" when none is.
+// unsupportedOpts names the criu_opts fields set to something criugo
+// does not implement, by CRIU's command line names.
 // Fields set to their defaults or to false are no request and pass
 // (runc sends ext_unix_sk: false, for instance).
-func unsupportedOpt(o *images.CriuOpts) string {
+func unsupportedOpts(o *images.CriuOpts) []string {
 	checks := []struct {
 		name string
 		set  bool
@@ -360,7 +367,9 @@ func unsupportedOpt(o *images.CriuOpts) string {
 		{"--weak-sysctls", o.GetWeakSysctls()},
 		{"--lazy-pages", o.GetLazyPages()},
 		{"--status-fd", o.StatusFd != nil},
-		{"--config", o.GetConfigFile() != ""},
+		// runc names /etc/criu/runc.conf whether or not it exists; CRIU
+		// reads it only when it does.
+		{"--config", o.GetConfigFile() != "" && exists(o.GetConfigFile())},
 		{"--tcp-close", o.GetTcpClose()},
 		{"--lsm-profile", o.GetLsmProfile() != ""},
 		{"--tls", o.GetTls() || o.GetTlsCacert() != "" || o.GetTlsCacrl() != "" || o.GetTlsCert() != "" || o.GetTlsKey() != "" || o.GetTlsNoCnVerify()},
@@ -375,10 +384,16 @@ func unsupportedOpt(o *images.CriuOpts) string {
 		{"--leave-stopped", o.GetLeaveStopped()},
 		{"--display-stats", o.GetDisplayStats()},
 	}
+	var names []string
 	for _, c := range checks {
 		if c.set {
-			return c.name
+			names = append(names, c.name)
 		}
 	}
-	return ""
+	return names
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
