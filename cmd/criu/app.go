@@ -46,9 +46,6 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 			Usage: usage,
 			Flags: flags(),
 			Action: func(c *cli.Context) error {
-				if err := refusedSet(c); err != nil {
-					return err
-				}
 				o, err := optionsOf(c, stderr)
 				if err != nil {
 					return err
@@ -58,6 +55,14 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 					return err
 				}
 				defer l.Close()
+				// A refused option is in the log file too: zdtm.py
+				// shows the log.
+				if err := refusedSet(c); err != nil {
+					if o.LogFile != "" {
+						l.Errorf("%v", err)
+					}
+					return err
+				}
 				return action(c, o, l)
 			},
 		}
