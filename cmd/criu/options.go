@@ -98,7 +98,7 @@ var options = []option{
 	{name: "unprivileged", refused: "criugo needs root"},
 	{name: "skip-file-rwx-check", refused: "file modes are always checked"},
 	{name: "config", arg: true, refused: "configuration files are not read"},
-	{name: "no-default-config", refused: "configuration files are not read"},
+	{name: "no-default-config", usage: "read no default configuration file (criugo reads none anyway)"},
 	{name: "log-pid", refused: "one log per task is not written"},
 	{name: "libdir", short: "L", arg: true, refused: "there are no plugins"},
 	{name: "timens", refused: "time namespaces are not restored yet"},
@@ -170,7 +170,7 @@ func normalize(args []string) (out []string, version bool, err error) {
 			version = true
 		case a == "-h" || a == "--help":
 			opts = append(opts, a)
-		case a == "-v":
+		case a == "-v" || a == "--verbosity":
 			raise()
 		case strings.HasPrefix(a, "-v") && !strings.HasPrefix(a, "--"):
 			v := a[2:]
@@ -180,11 +180,9 @@ func normalize(args []string) (out []string, version bool, err error) {
 				}
 				break
 			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return nil, false, fmt.Errorf("option -v: bad level %q", v)
-			}
-			level = n
+			// As CRIU's atoi: the leading digits, 0 without any
+			// (zdtm.py's "-verbosity=0" is -v with "erbosity=0").
+			level = leadingInt(v)
 		case strings.HasPrefix(a, "--verbosity="):
 			n, err := strconv.Atoi(strings.TrimPrefix(a, "--verbosity="))
 			if err != nil || n < 0 {
@@ -222,4 +220,17 @@ func normalize(args []string) (out []string, version bool, err error) {
 		out = append(out, "--verbosity="+strconv.Itoa(level))
 	}
 	return append(out, words...), version, nil
+}
+
+// leadingInt is C's atoi for the non-negative: the number the leading
+// digits of s make, 0 when there are none.
+func leadingInt(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' || n > 1000 {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
