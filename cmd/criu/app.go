@@ -235,7 +235,7 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		if o.ImagesDir != "" {
 			return o, errors.New("options -D and --images-dir-fd: give one")
 		}
-		o.ImagesDir = fmt.Sprintf("/proc/self/fd/%d", fd)
+		o.ImagesDir = criucli.FdDir(fmt.Sprintf("/proc/self/fd/%d", fd))
 	}
 	if s := c.String("verbosity"); s != "" {
 		n, err := strconv.Atoi(s)

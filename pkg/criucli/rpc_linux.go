@@ -316,14 +316,25 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	return o, l, nil
 }
 
-// fdPath names an fd of the client's: through /proc/CLIENT/fd when the
-// client is another process, else this one's.
+// fdPath names a directory fd of the client's: through /proc/CLIENT/fd
+// when the client is another process, else this one's.
 func (c *conn) fdPath(fd int32) string {
 	p := fmt.Sprintf("/proc/%d/fd/%d", c.peer, fd)
-	if _, err := os.Stat(p); err == nil {
-		return p
+	if _, err := os.Stat(p); err != nil {
+		p = filepath.Join("/proc/self/fd", fmt.Sprint(fd))
 	}
-	return filepath.Join("/proc/self/fd", fmt.Sprint(fd))
+	return FdDir(p)
+}
+
+// FdDir resolves /proc/PID/fd/N naming a directory to the directory's
+// path, so that names relative to it (--prev-images-dir's "../pre") mean
+// what they mean from inside the directory; it stays as it is when it
+// does not resolve.
+func FdDir(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }
 
 // unsupportedOpts names the criu_opts fields set to something criugo
