@@ -258,6 +258,9 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		}
 		o.Timeout = time.Duration(n) * time.Second
 	}
+	if m := c.String("pre-dump-mode"); m != "" && m != "splice" && m != "read" {
+		return o, fmt.Errorf("option --pre-dump-mode: %q is neither splice nor read", m)
+	}
 	if o.LogFile == "-" {
 		o.LogFile = ""
 	}

@@ -42,6 +42,7 @@ var options = []option{
 	{name: "timeout", arg: true, usage: "seconds to wait for the tree to freeze"},
 	{name: "feature", arg: true, usage: "check: whether this one feature is supported"},
 	{name: "address", arg: true, usage: "service: the unix socket path to listen on"},
+	{name: "pre-dump-mode", arg: true, usage: "splice or read: how CRIU reads a pre-dump's pages; criugo has one way, which gives the same images"},
 	{name: "cpu-cap", arg: true, usage: "cpuinfo check: the capabilities to check (fpu, cpu, ins, all, none)"},
 
 	{name: "tcp-close", refused: "closed TCP connections are not restored yet"},
@@ -91,7 +92,6 @@ var options = []option{
 	{name: "tls-cert", arg: true, refused: "there is no page server yet"},
 	{name: "tls-key", arg: true, refused: "there is no page server yet"},
 	{name: "tls-no-cn-verify", refused: "there is no page server yet"},
-	{name: "pre-dump-mode", arg: true, refused: "pre-dumps read memory one way only"},
 	{name: "stream", refused: "criu-image-streamer is not spoken"},
 	{name: "leave-stopped", short: "s", refused: "the tree is not left stopped yet"},
 	{name: "display-stats", refused: "statistics are not displayed yet (crit decode stats-dump shows them)"},

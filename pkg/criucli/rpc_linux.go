@@ -385,7 +385,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--lsm-profile", o.GetLsmProfile() != ""},
 		{"--tls", o.GetTls() || o.GetTlsCacert() != "" || o.GetTlsCacrl() != "" || o.GetTlsCert() != "" || o.GetTlsKey() != "" || o.GetTlsNoCnVerify()},
 		{"--cgroup-yard", o.GetCgroupYard() != ""},
-		{"--pre-dump-mode", o.PreDumpMode != nil && o.GetPreDumpMode() != images.CriuPreDumpMode_SPLICE},
 		{"pidfd_store_sk", o.PidfdStoreSk != nil},
 		{"--lsm-mount-context", o.GetLsmMountContext() != ""},
 		{"--network-lock", o.NetworkLock != nil && o.GetNetworkLock() != images.CriuNetworkLockMethod_IPTABLES},
