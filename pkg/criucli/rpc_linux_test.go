@@ -3,6 +3,7 @@ package criucli
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -167,5 +168,19 @@ func TestRPCDumpRestore(t *testing.T) {
 		if err != nil || !strings.Contains(string(b), last) {
 			t.Errorf("%s lacks %q: %v\n%s", log, last, err, b)
 		}
+	}
+}
+
+// TestRPCWaitPid: WAIT_PID answers a child's wait status.
+func TestRPCWaitPid(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "exit 3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	resp := swrk(t).call(&images.CriuReq{Type: images.CriuReqType_WAIT_PID.Enum(), Pid: proto.Uint32(uint32(cmd.Process.Pid))}, &notes)
+	ws := unix.WaitStatus(resp.GetStatus())
+	if !resp.GetSuccess() || !ws.Exited() || ws.ExitStatus() != 3 {
+		t.Errorf("WAIT_PID: %v (status %#x)", resp, resp.GetStatus())
 	}
 }
