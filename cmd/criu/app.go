@@ -224,7 +224,7 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		TrackMem:       c.Bool("track-mem"),
 		AutoDedup:      c.Bool("auto-dedup"),
 		PidFile:        c.String("pidfile"),
-		Detach:         c.Bool("restore-detached"),
+		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
 	}
 	if s := c.String("images-dir-fd"); s != "" {
