@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -22,6 +23,15 @@ type feature struct {
 var features = []feature{
 	{"mem_dirty_track", probeDirtyTrack},
 	{"clone3_set_tid", probeClone3},
+	{"timerfd", probeTimerfd},
+	{"ns_pid", probeStatusField("NSpid:")},
+	{"kcmp_epoll", probeKcmpEpoll},
+	// PTRACE_O_SUSPEND_SECCOMP and PTRACE_SECCOMP_GET_FILTER, which
+	// the dump uses, are there with CONFIG_SECCOMP and
+	// CONFIG_CHECKPOINT_RESTORE: "Seccomp:" in /proc/PID/status and
+	// /proc/PID/map_files say those are.
+	{"seccomp_suspend", probeSeccompCR},
+	{"seccomp_filters", probeSeccompCR},
 	{"uffd", notByCriugo("lazy pages")},
 	{"uffd-noncoop", notByCriugo("lazy pages")},
 	{"pidfd_store", notByCriugo("a pidfd store")},
@@ -33,12 +43,12 @@ var features = []feature{
 // criuFeatures are the rest of CRIU 4.2's feature names: known, but not
 // answered by criugo.
 var criuFeatures = map[string]bool{
-	"mnt_id": true, "aio_remap": true, "timerfd": true, "tun": true, "tun_ns": true,
-	"userns": true, "fdinfo_lock": true, "seccomp_suspend": true, "seccomp_filters": true,
+	"mnt_id": true, "aio_remap": true, "tun": true, "tun_ns": true,
+	"userns": true, "fdinfo_lock": true,
 	"loginuid": true, "cgroupns": true, "autofs": true, "tcp_half_closed": true,
 	"compat_cr": true, "can_map_vdso": true, "sk_ns": true, "sk_unix_file": true,
-	"net_diag_raw": true, "nsid": true, "link_nsid": true, "kcmp_epoll": true,
-	"newifindex": true, "nftables": true, "has_ipt_legacy": true, "ns_pid": true,
+	"net_diag_raw": true, "nsid": true, "link_nsid": true,
+	"newifindex": true, "nftables": true, "has_ipt_legacy": true,
 	"apparmor_stacking": true, "sockopt_buf_lock": true, "memfd_hugetlb": true,
 	"move_mount_set_group": true, "openat2": true, "get_rseq_conf": true,
 	"ipv6_freebind": true, "pagemap_scan": true, "timer_cr_ids": true,
@@ -121,4 +131,43 @@ func Check(l *Log) error {
 func probeMapFiles() error {
 	_, err := os.ReadDir("/proc/self/map_files")
 	return err
+}
+
+// probeTimerfd: the dump reads a timerfd's clock and times from its
+// fdinfo (Linux 3.17).
+func probeTimerfd() error {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("timerfd_create: %w: %w", err, ErrNotSupported)
+	}
+	defer unix.Close(fd)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	if err != nil || !strings.Contains(string(b), "it_value:") {
+		return fmt.Errorf("timerfd fdinfo without it_value: %w", ErrNotSupported)
+	}
+	return nil
+}
+
+// probeStatusField: /proc/self/status has the field.
+func probeStatusField(field string) func() error {
+	return func() error {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return fmt.Errorf("read /proc/self/status: %w", err)
+		}
+		if !strings.Contains(string(b), "\n"+field) {
+			return fmt.Errorf("no %s in /proc/self/status: %w", field, ErrNotSupported)
+		}
+		return nil
+	}
+}
+
+func probeSeccompCR() error {
+	if err := probeStatusField("Seccomp:")(); err != nil {
+		return err
+	}
+	if err := probeMapFiles(); err != nil {
+		return fmt.Errorf("no /proc/self/map_files (CONFIG_CHECKPOINT_RESTORE): %w", ErrNotSupported)
+	}
+	return nil
 }
