@@ -25,9 +25,14 @@ py=/usr/bin/python3
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
 	# shellcheck disable=SC2206
-	tests=(${ZDTM_TESTS:-env00 pipe00 pipe01 maps00 maps01 mprotect00 sigaltstack pthread00 pthread01
-		sleeping00 zombie00 file_shared fifo write_read00 umask00 vdso00 futex sched_prio00
-		selfexe00 cwd00 socket-tcp caps00 groups posix_timers})
+	tests=(${ZDTM_TESTS:-env00 pipe00 pipe01 pipe02 maps00 maps01 maps02 maps04 mprotect00 mem-touch
+		sigaltstack sigpending pthread00 pthread01 pthread_timers sleeping00 stopped zombie00 zombie01
+		pstree pid00 vfork00 session01 file_shared file_fown fdt_shared fifo write_read00
+		unlink_fstat00 child_opened_proc umask00 cwd00 selfexe00 cmdlinenv00 dumpable01 caps00
+		groups xids00 rlimits00 sched_prio00 sched_policy00 vdso00 fpu00 fpu01 mmx00 futex futex-rl
+		posix_timers timers timerfd uptime_grow eventfs00 signalfd00 inotify00 fanotify00 epoll poll
+		file_locks00 file_locks01 seccomp_strict seccomp_filter socket-tcp sockets00 sk-unix-unconn
+		socket_queues sock_opts00 shm msgque sem})
 fi
 
 skip() { echo "zdtm: SKIP: $*"; exit 0; }
