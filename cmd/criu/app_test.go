@@ -121,6 +121,13 @@ func TestOptionsOf(t *testing.T) {
 	if !errors.Is(err, criucli.ErrBadOptions) {
 		t.Errorf("dump without -t: %v", err)
 	}
+	// Options that ask nothing criugo does not do anyway pass.
+	for _, opt := range [][]string{{"--link-remap"}, {"--no-default-config"}, {"--pre-dump-mode", "read"}, {"--deprecated"}} {
+		args := append([]string{"criu", "dump", "-D", t.TempDir()}, opt...)
+		if _, err := run(args, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, criucli.ErrBadOptions) {
+			t.Errorf("%q: %v, want the missing -t only", args, err)
+		}
+	}
 	b, rerr := os.ReadFile(filepath.Join(work, "d.log"))
 	if rerr != nil || !strings.Contains(string(b), "Error (criugo): ") || !strings.Contains(string(b), "Dumping FAILED.") {
 		t.Errorf("log in -W: %v %q", rerr, b)

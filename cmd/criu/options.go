@@ -52,7 +52,7 @@ var options = []option{
 
 	{name: "tcp-close", refused: "closed TCP connections are not restored yet"},
 	{name: "ext-unix-sk", short: "x", refused: "external unix sockets are not dumped yet"},
-	{name: "link-remap", refused: "unlinked files are not link-remapped yet"},
+	{name: "link-remap", usage: "allow unlinked files to be linked back: criugo needs not, it copies them into the images (ghost files)"},
 	{name: "ghost-limit", arg: true, refused: "unlinked files are not dumped yet"},
 	{name: "skip-in-flight", refused: "in-flight TCP connections are not skipped yet"},
 	{name: "network-lock", arg: true, refused: "the network is not locked yet"},

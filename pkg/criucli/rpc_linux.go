@@ -350,7 +350,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--evasive-devices", o.GetEvasiveDevices()},
 		{"--page-server (ps)", o.Ps != nil},
 		{"--root", o.GetRoot() != "" && o.GetRoot() != "/"},
-		{"--link-remap", o.GetLinkRemap()},
 		{"--veth-pair", len(o.Veths) > 0},
 		{"--cpu-cap", o.CpuCap != nil && o.GetCpuCap() != 0xffffffff},
 		{"--force-irmap", o.GetForceIrmap()},
