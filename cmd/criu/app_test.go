@@ -28,6 +28,8 @@ func TestNormalize(t *testing.T) {
 		{[]string{"criu", "cpuinfo", "check", "-D", "d"}, []string{"criu", "cpuinfo", "-D", "d", "check"}},
 		{[]string{"criu", "-D", "dump", "dump"}, []string{"criu", "dump", "-D", "dump"}},
 		{[]string{"criu", "swrk", "3"}, []string{"criu", "swrk", "3"}},
+		{[]string{"criu", "restore", "-dj", "-D", "d"}, []string{"criu", "restore", "-d", "-j", "-D", "d"}},
+		{[]string{"criu", "dump", "-t5", "-jt", "6"}, []string{"criu", "dump", "-t", "5", "-j", "-t", "6"}},
 		// zdtm.py's check: CRIU's getopt reads -v with "erbosity=0".
 		{[]string{"criu", "check", "--no-default-config", "-verbosity=0", "--feature", "x"}, []string{"criu", "check", "--no-default-config", "--feature", "x", "--verbosity=0"}},
 	} {

@@ -194,6 +194,20 @@ func normalize(args []string) (out []string, version bool, err error) {
 				return nil, false, fmt.Errorf("option --verbosity: bad level %q", a)
 			}
 			level = n
+		case len(a) > 2 && a[0] == '-' && a[1] != '-' && !strings.Contains(a, "="):
+			// getopt's short options run together: -dj, -t5, -D dir.
+			cluster, needsValue, err := shortCluster(a[1:])
+			if err != nil {
+				return nil, false, err
+			}
+			opts = append(opts, cluster...)
+			if needsValue {
+				if i+1 >= len(args) {
+					return nil, false, fmt.Errorf("option %s needs a value", a)
+				}
+				i++
+				opts = append(opts, args[i])
+			}
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			name := strings.TrimLeft(a, "-")
 			opts = append(opts, a)
@@ -238,4 +252,24 @@ func leadingInt(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// shortCluster splits getopt's run-together short options ("dj", "t5",
+// "jt"): each letter an option, until one that takes a value, which is the
+// rest or, when nothing is left, the next argument (needsValue).
+func shortCluster(s string) (out []string, needsValue bool, err error) {
+	for i, c := range s {
+		o, ok := lookup(string(c))
+		if !ok || o.short == "" {
+			return nil, false, fmt.Errorf("unknown option -%s", s)
+		}
+		out = append(out, "-"+o.short)
+		if o.arg {
+			if rest := s[i+1:]; rest != "" {
+				return append(out, rest), false, nil
+			}
+			return out, true, nil
+		}
+	}
+	return out, false, nil
 }
