@@ -9,6 +9,7 @@ import (
 
 	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/dump"
+	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
 )
 
@@ -66,6 +67,11 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				PrevImagesDir:  c.String("prev-images-dir"),
 				TrackMem:       c.Bool("track-mem"),
 				AutoDedup:      c.Bool("auto-dedup"),
+				// The last guard before a kill: the images must be ones
+				// criu-restore takes, with the options it will need.
+				Verify: func(dir string) error {
+					return restore.Check(restore.Options{ImagesDir: dir, ShellJob: c.Bool("shell-job")})
+				},
 			})
 		},
 	}

@@ -8,14 +8,14 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/criugo/criugo/pkg/dump"
+	"github.com/criugo/criugo/pkg/tracker"
 )
 
 func main() {
-	if dump.HolderMode() {
+	if tracker.HolderMode() {
 		// A pre-dump's write-tracking holder: the dump started this
 		// binary again to keep the tracking until the next dump.
-		if err := dump.RunHolder(); err != nil {
+		if err := tracker.RunHolder(); err != nil {
 			fmt.Fprintf(os.Stderr, "criu: %v\n", err)
 			os.Exit(1)
 		}

@@ -158,7 +158,7 @@ func (p *Parasite) createMemfd() (uint64, error) {
 
 // mapLocal sizes the target's memfd and maps it in the tracer.
 func (p *Parasite) mapLocal(fd uint64) error {
-	f, err := os.OpenFile("/proc/"+strconv.Itoa(p.pid)+"/fd/"+strconv.FormatUint(fd, 10), os.O_RDWR, 0)
+	f, err := os.OpenFile(procFS.Path(p.pid, 0, "fd", strconv.FormatUint(fd, 10)), os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open memfd of pid %d: %w", p.pid, err)
 	}
@@ -271,7 +271,7 @@ func (th *Thread) call(cmd uint32, out any, args ...uint64) error {
 		}
 	}
 	if ret := int32(binary.LittleEndian.Uint32(th.ctl[pie.CtlRetOff:])); ret < 0 {
-		return fmt.Errorf("parasite on tid %d: %w", tid, &SyscallError{Op: cmdNames[cmd], Errno: unix.Errno(-ret)})
+		return fmt.Errorf("parasite on tid %d: %w", tid, &SyscallError{Op: cmdNames[cmd], Nr: -1, Tid: tid, Errno: unix.Errno(-ret)})
 	}
 	if out != nil {
 		if _, err := binary.Decode(th.ctl[pie.CtlSize:], binary.LittleEndian, out); err != nil {

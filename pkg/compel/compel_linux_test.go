@@ -390,6 +390,9 @@ func TestInjectSyscall(t *testing.T) {
 	if !errors.Is(err, unix.EBADF) || !errors.As(err, &serr) {
 		t.Errorf("close(1000) in victim: %v, want a SyscallError with EBADF", err)
 	}
+	if !errors.Is(err, ErrSyscall) || serr.Nr != unix.SYS_CLOSE || serr.Tid != v.pid {
+		t.Errorf("close(1000) in victim: %v (%+v), want ErrSyscall, nr %d, tid %d", err, serr, unix.SYS_CLOSE, v.pid)
+	}
 	s.same(t, tr, v.pid)
 	detach(t, tr, v.pid)
 	v.check(t)

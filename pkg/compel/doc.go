@@ -21,6 +21,15 @@
 //  3. two bytes written over the code at rip through /proc/PID/mem and put
 //     back afterwards (other threads of the task must be stopped then).
 //
+// Under the session is one primitive, [Inject]: registers in, the two
+// syscall-stops, the result out, in one trip to the tracer thread (a
+// ptrace.Batch). A caller that owns a syscall instruction in the task and
+// leaves the thread in its syscall-exit stop (a restore, which injects
+// hundreds of calls per task from its scratch area) uses it directly,
+// with a [Site] saying where the instruction is and which stops to pass.
+// A syscall that returns -errno is a [*SyscallError], which matches
+// [ErrSyscall] and the errno; a thread that dies on the way, [ErrTaskDied].
+//
 // Putting the thread back writes the saved registers and mask, then, since
 // the thread sits in a syscall-exit-stop from which the kernel returns to
 // user mode without its syscall-restart logic, sends PTRACE_INTERRUPT and

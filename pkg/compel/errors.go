@@ -26,14 +26,27 @@ var (
 	ErrCured = errors.New("parasite cured")
 	// ErrNoSlot: every thread slot of the parasite area is in use.
 	ErrNoSlot = errors.New("no free parasite slot")
+	// ErrSyscall: a syscall run in the target (injected, or by the
+	// parasite) returned -errno; the error is a *SyscallError.
+	ErrSyscall = errors.New("syscall in target failed")
+	// ErrTaskDied: the thread exited or was killed while a syscall was
+	// injected into it.
+	ErrTaskDied = errors.New("task died")
 )
 
 // SyscallError is a syscall run in the target (injected, or by the
-// parasite) that returned -errno. It matches its errno with errors.Is.
+// parasite) that returned -errno. It matches ErrSyscall and its errno
+// with errors.Is.
 type SyscallError struct {
 	Op    string // syscall or parasite command name
+	Nr    int    // syscall number, -1 for a parasite command
+	Tid   int    // thread it ran in
 	Errno syscall.Errno
 }
 
-func (e *SyscallError) Error() string { return fmt.Sprintf("%s in target: %v", e.Op, e.Errno) }
-func (e *SyscallError) Unwrap() error { return e.Errno }
+func (e *SyscallError) Error() string {
+	return fmt.Sprintf("%s in tid %d: %v", e.Op, e.Tid, e.Errno)
+}
+
+// Unwrap gives ErrSyscall and the errno, so that errors.Is matches either.
+func (e *SyscallError) Unwrap() []error { return []error{ErrSyscall, e.Errno} }

@@ -74,6 +74,11 @@
 //	process_vm_readv           memory, in 4 MiB chunks; /proc/PID/mem for
 //	                           mappings without PROT_READ
 //
+// An fd's kind is told from its link (a pipe, the name of an anonymous
+// inode, a socket's domain, a test of the file's stat) and its file is
+// recorded by the kind's own file, which registers both in one table
+// (fdKind); no switch names the kinds.
+//
 // The images follow CRIU 4.2 field for field, including its numbering:
 // ids of files come from one counter in the order CRIU meets them (mapped
 // files, then fds, then the exe link, then cwd and root of each task);
@@ -110,8 +115,8 @@
 //
 // A uffd lives only as long as someone holds it: closing it drops the
 // registration and the protection. Between a pre-dump and the next dump
-// a holder keeps them: criu-parasite (whatever binary Dump runs in)
-// started again in holder mode (HolderMode, RunHolder), in a session of
+// a holder keeps them (pkg/tracker): criu-parasite (whatever binary Dump
+// runs in) started again in holder mode (tracker.HolderMode, RunHolder), in a session of
 // its own, with the uffds and a pidfd per task. It serves them over
 // dir1/criugo-track.sock (SOCK_SEQPACKET, SCM_RIGHTS; mode 0600 in a 0700
 // directory) to one dump at a time, and exits once a dump says it has
@@ -167,10 +172,20 @@
 //
 // # Failure
 //
-// After attaching, any error rolls back: the parasite is cured, every
-// thread detached, and the freeze undone with seize.Thaw (minus the tasks
-// already resumed); a directory loses the half-written images. The tree is
-// killed only after the whole image set is written and synced (a stream is
-// flushed). Cancelling the context (SIGTERM to criu-parasite) is a failure
-// like any other.
+// Each step that changes the tree or the output pushes its undo on one
+// stack (internal/cleanup), and any error runs them newest first:
+//
+//	step                               undo
+//	criu-seize's freeze (the record)   seize.Thaw, minus the tasks already resumed
+//	attach, resume (seccomp suspended) cgroup frozen again if it was; detach
+//	TCP repair                         connections out of repair mode
+//	tty data read                      written back into the pairs
+//	the output                         half-written images removed
+//
+// The parasite is cured by the task step that injected it. One place,
+// finish (CRIU's cr_dump_finish), drops the undos and kills or releases
+// the tree: a final dump only after the whole image set is written and
+// synced (a stream is flushed), a pre-dump once its mappings are
+// write-protected, before its pages are read. Cancelling the context
+// (SIGTERM to criu-parasite) is a failure like any other.
 package dump

@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/cleanup"
+	"github.com/criugo/criugo/internal/fault"
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/proc"
@@ -93,7 +94,14 @@ type dumper struct {
 	shellJob    bool
 	// leaveRunning: the tree goes on after the dump (Options.LeaveRunning).
 	leaveRunning bool
-	track        *tracking // nil: no pre-dump, parent or tracking
+	// inDir: the input came from dir, which holds criu-seize's freeze
+	// record until the tree is let go.
+	inDir bool
+	dir   string
+	// gone: finish let the tree go (killed or released); nothing of it
+	// is undone any more.
+	gone  bool
+	track *tracking // nil: no pre-dump, parent or tracking
 	// readLive: the pages are read after the tree is released (a
 	// pre-dump), through live.
 	readLive bool
@@ -104,7 +112,7 @@ type dumper struct {
 
 func newDumper(tr *ptrace.Tracer, in *seizeInput, att *attachment) (*dumper, error) {
 	d := &dumper{
-		tr: tr, in: in, att: att,
+		tr: tr, fs: att.fs, in: in, att: att,
 		vmIDs:      newKidTree(kcmpOf(kcmpVM)),
 		filesTree:  newKidTree(kcmpOf(kcmpFiles)),
 		fsTree:     newKidTree(kcmpOf(kcmpFS)),
@@ -290,19 +298,17 @@ func timens(fs proc.FS, root int) (*images.TimensEntry, error) {
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot); err != nil {
 		return nil, fmt.Errorf("read boot clock: %w", err)
 	}
-	if off, err := os.ReadFile(fs.Path(root, 0, "timens_offsets")); err == nil {
-		for _, line := range strings.Split(string(off), "\n") {
-			var name string
-			var sec, nsec int64
-			if n, _ := fmt.Sscan(line, &name, &sec, &nsec); n != 3 {
-				continue
-			}
-			switch name {
-			case "monotonic":
-				mono = addTimespec(mono, sec, nsec)
-			case "boottime":
-				boot = addTimespec(boot, sec, nsec)
-			}
+	// No timens_offsets (a kernel without time namespaces): no offsets.
+	offs, err := fs.TimensOffsets(root)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read time namespace offsets of pid %d: %w", root, err)
+	}
+	for _, o := range offs {
+		switch o.Clock {
+		case "monotonic":
+			mono = addTimespec(mono, o.Sec, o.Nsec)
+		case "boottime":
+			boot = addTimespec(boot, o.Sec, o.Nsec)
 		}
 	}
 	ts := func(t unix.Timespec) *images.Timespec {
@@ -362,6 +368,7 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 		pagesOf[p.pagemap] = p.name
 		byName[p.name] = p
 	}
+	midPages := fault.At("dump:mid-pages")
 	for _, n := range image.StreamOrder(names, pagesOf) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("write images: %w", err)
@@ -372,6 +379,10 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 		if p, ok := byName[n]; ok {
 			start := time.Now()
 			p.src.ctx = ctx
+			if midPages != nil {
+				p.src.failFromHalf(midPages)
+				midPages = nil
+			}
 			if err := s.addPages(n, p.src); err != nil {
 				return fmt.Errorf("write %s: %w", n, err)
 			}
@@ -411,8 +422,35 @@ func (d *dumper) close() {
 // with LeaveRunning lets it go on. On any failure the tree goes on as if
 // nothing happened: the parasite is cured, every thread detached, and the
 // freeze undone with seize.Thaw.
+//
+// Each step that changes the tree or the output pushes its undo on one
+// stack (cu); a failure runs them newest first. Only finish, at the end,
+// drops them and kills or releases the tree (as CRIU's cr_dump_finish);
+// a pre-dump calls it early, before its pages are read.
 func Dump(ctx context.Context, o Options) (err error) {
 	start := time.Now()
+	tr := ptrace.NewTracer()
+	defer tr.Close()
+	var d *dumper
+	var track *tracking
+	defer func() {
+		// After the undos: they still use the ttys and sockets held.
+		if d != nil {
+			d.close()
+		}
+		if track != nil {
+			track.close()
+		}
+	}()
+	var cu cleanup.Cleanup
+	defer func() {
+		if err != nil {
+			if cerr := cu.Clean(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", cerr))
+			}
+		}
+	}()
+
 	var in *seizeInput
 	inDir := o.Dir != "" && hasRecord(o.Dir)
 	switch {
@@ -423,61 +461,25 @@ func Dump(ctx context.Context, o Options) (err error) {
 	default:
 		return fmt.Errorf("dump: %w: %w", ErrBadInput, errNoInput)
 	}
+	att := &attachment{tr: tr}
+	if in != nil && in.rec != nil {
+		// From here on the tree is ours: undo criu-seize's freeze.
+		att.rec = in.rec
+		cu.Add(func() error { return att.thaw(o.Dir, inDir) })
+	}
 	if err != nil {
-		if in != nil && in.rec != nil {
-			if terr := seize.Thaw(in.rec); terr != nil {
-				err = errors.Join(err, fmt.Errorf("thaw: %w", terr))
-			} else if inDir {
-				os.Remove(filepath.Join(o.Dir, seize.FreezeFile))
-			}
-		}
 		return err
 	}
 
 	if (o.PreDump || o.PrevImagesDir != "" || o.TrackMem) && o.Dir == "" {
-		err = fmt.Errorf("dump: a pre-dump, --prev-images-dir and --track-mem need an image directory: %w", ErrOptions)
+		return fmt.Errorf("dump: a pre-dump, --prev-images-dir and --track-mem need an image directory: %w", ErrOptions)
 	}
-	var track *tracking
-	if err == nil && (o.PreDump || o.PrevImagesDir != "" || o.TrackMem) {
-		track, err = newTracking(o)
-	}
-	if err != nil {
-		if terr := seize.Thaw(in.rec); terr != nil {
-			err = errors.Join(err, fmt.Errorf("thaw: %w", terr))
-		} else if inDir {
-			os.Remove(filepath.Join(o.Dir, seize.FreezeFile))
+	if o.PreDump || o.PrevImagesDir != "" || o.TrackMem {
+		if track, err = newTracking(o); err != nil {
+			return err
 		}
-		return err
-	}
-	if track != nil {
-		defer track.close()
 	}
 
-	tr := ptrace.NewTracer()
-	defer tr.Close()
-	att := &attachment{tr: tr}
-	var s sink
-	var d *dumper
-	done := false
-	released := false // the tree runs again before its pages are read (a pre-dump)
-	defer func() {
-		if done {
-			return
-		}
-		if s != nil {
-			s.abort()
-		}
-		if released {
-			return
-		}
-		if rerr := att.rollback(); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
-		} else if inDir {
-			// The tree runs again: the record describes a freeze that is
-			// no more, and a later --thaw must not act on it.
-			os.Remove(filepath.Join(o.Dir, seize.FreezeFile))
-		}
-	}()
 	if d, err = newDumper(tr, in, att); err != nil {
 		return err
 	}
@@ -487,13 +489,19 @@ func Dump(ctx context.Context, o Options) (err error) {
 	d.leaveRunning = o.LeaveRunning || o.PreDump
 	d.track = track
 	d.readLive = o.PreDump
-	defer d.close()
+	d.inDir, d.dir = inDir, o.Dir
 	d.stats.frozenSince = start
 	attaching := time.Now()
+	// Threads seized by a failed attach are detached too.
+	cu.Add(att.detach)
 	if err = att.attach(in); err != nil {
 		return err
 	}
+	// resume's SIGCONTs are taken into account by att.thaw (task.continued).
 	if err = att.resume(); err != nil {
+		return err
+	}
+	if err = fault.At("dump:after-attach"); err != nil {
 		return err
 	}
 	d.stats.freezing = time.Since(attaching)
@@ -502,6 +510,10 @@ func Dump(ctx context.Context, o Options) (err error) {
 		// this stage's attach falls within the frozen time.
 		d.stats.freezing, d.stats.frozenSince = ft.Freezing, ft.Frozen()
 	}
+	// Connections put in repair mode leave it, and data read out of the
+	// ttys goes back, before the tree runs again.
+	cu.Add(d.unlockTCP)
+	cu.Add(d.ttyWriteBack)
 	if o.PreDump {
 		err = d.collectPre(ctx)
 	} else {
@@ -515,8 +527,19 @@ func Dump(ctx context.Context, o Options) (err error) {
 	if err = d.statsImage(); err != nil {
 		return err
 	}
+	d.out["inventory.img"] = in.inventory
+	d.out["pstree.img"] = in.pstreeImg
+	if d.readLive {
+		// The mappings are listed and write-protected: the tree goes on
+		// while its pages are read (see liveMem).
+		d.stats.frozen = time.Since(d.stats.frozenSince)
+		if err = d.finish(&cu, false); err != nil {
+			return err
+		}
+	}
 
 	skip := map[string]bool{}
+	var s sink
 	if o.Dir != "" {
 		ds := newDirSink(o.Dir)
 		if err = ds.mkdir(); err != nil {
@@ -535,28 +558,15 @@ func Dump(ctx context.Context, o Options) (err error) {
 				os.Remove(filepath.Join(o.Dir, "inventory.img"))
 			}
 		}
-		if o.PrevImagesDir != "" {
-			if err = linkParent(ds, o.PrevImagesDir); err != nil {
-				return err
-			}
-		}
 	} else {
 		if s, err = newStreamSink(o.Stdout); err != nil {
 			return err
 		}
 	}
-	d.out["inventory.img"] = in.inventory
-	d.out["pstree.img"] = in.pstreeImg
-	if d.readLive {
-		// The mappings are listed and write-protected: the tree goes on
-		// while its pages are read (see liveMem).
-		d.stats.frozen = time.Since(d.stats.frozenSince)
-		if err = att.release(); err != nil {
+	cu.Add(func() error { s.abort(); return nil })
+	if o.PrevImagesDir != "" {
+		if err = linkParent(s.(*dirSink), o.PrevImagesDir); err != nil {
 			return err
-		}
-		released = true
-		if inDir {
-			os.Remove(filepath.Join(o.Dir, seize.FreezeFile))
 		}
 	}
 	if err = d.write(ctx, s, skip); err != nil {
@@ -575,21 +585,18 @@ func Dump(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
-	done = true
-	switch {
-	case released:
-	case o.LeaveRunning || o.PreDump:
-		err = errors.Join(d.unlockTCP(), att.release())
-	default:
-		err = att.kill()
-		d.dropTCP()
-		d.ttys.writtenBack = true // the data is in the images, its readers are gone
+	// The image set is complete and synced. Before a kill, the last
+	// guard: the set must be one criu-restore would take.
+	kill := !o.LeaveRunning && !o.PreDump
+	if err = fault.At("dump:before-kill"); err != nil {
+		return err
 	}
-	if inDir && !released {
-		if rerr := os.Remove(filepath.Join(o.Dir, seize.FreezeFile)); rerr != nil {
-			err = errors.Join(err, rerr)
+	if kill && o.Verify != nil && o.Dir != "" {
+		if err = o.Verify(o.Dir); err != nil {
+			return fmt.Errorf("the images would not restore, so the tree runs on: %w", err)
 		}
 	}
+	err = d.finish(&cu, kill)
 	var dedup imgtool.DedupStats
 	if o.AutoDedup && o.PrevImagesDir != "" {
 		// The image set is complete and synced: the parents' copies of
@@ -612,10 +619,42 @@ func Dump(ctx context.Context, o Options) (err error) {
 	return err
 }
 
+// finish is the one place where the dump lets the tree go, as CRIU's
+// cr_dump_finish: the undos on cu are dropped and the tree is killed
+// (kill: only once its image set is written and synced) or released to
+// go on. Its connections in repair mode then go away with it (kill) or
+// leave repair mode. The freeze record in the image directory describes
+// a freeze that is no more and goes too. A second call, after a pre-dump
+// released the tree early, does nothing.
+func (d *dumper) finish(cu *cleanup.Cleanup, kill bool) error {
+	if d.gone {
+		return nil
+	}
+	d.gone = true
+	cu.Release()
+	var err error
+	if kill {
+		err = d.att.kill()
+		d.dropTCP()
+		d.ttys.writtenBack = true // the data is in the images, its readers are gone
+	} else {
+		err = errors.Join(d.unlockTCP(), d.att.release())
+	}
+	if d.inDir {
+		if rerr := os.Remove(filepath.Join(d.dir, seize.FreezeFile)); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
 // collect dumps every task: live ones in pstree order, then zombies, then
 // the images of the whole tree.
 func (d *dumper) collect(ctx context.Context) error {
 	root := d.att.tasks[0]
+	if err := d.checkNamespaces(); err != nil {
+		return err
+	}
 	// root_ids are criu-seize's own namespaces (CRIU's are criu's), the
 	// same as ours: a namespace the tree has of its own takes a new id.
 	if err := d.seedNamespaces(os.Getpid(), d.in.inv.GetRootIds()); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/criugo/criugo/pkg/imgtool"
 	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/seize"
+	"github.com/criugo/criugo/pkg/tracker"
 	"github.com/criugo/criugo/pkg/x86"
 )
 
@@ -42,9 +43,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if HolderMode() {
+	if tracker.HolderMode() {
 		// Re-executed as a write-tracking holder by a pre-dump.
-		if err := RunHolder(); err != nil {
+		if err := tracker.RunHolder(); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
 		}

@@ -7,7 +7,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/proc"
 )
+
+func init() {
+	registerFdKind(images.FdTypes_EVENTPOLL, &fdKind{link: proc.LinkAnonInode, anon: "eventpoll",
+		dump: func(d *dumper, x *fdDump) error { return d.epoll(x.t, x.f, x.id, x.flags, x.fown) }})
+}
 
 // An epoll instance is recorded with its targets as fdinfo lists them
 // (fd number at registration, events, data, and the target's device,

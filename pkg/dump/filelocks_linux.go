@@ -47,7 +47,7 @@ type fileLocks struct {
 
 // fileLocksOf reads the locks held through t's fds.
 func (d *dumper) fileLocksOf(t *taskDump) error {
-	dir := fmt.Sprintf("/proc/%d/fdinfo", t.pid)
+	dir := d.fs.Path(t.pid, 0, "fdinfo")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", dir, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -218,6 +219,112 @@ func gnuBuildID(b []byte, bo binary.ByteOrder) ([]byte, bool) {
 	return nil, false
 }
 
+// fdKind is what the dump does with one kind of fd: how it knows one
+// from the fd's link and file, and how it records its file. Each kind
+// registers its own from its file (pipes_linux.go, tty_linux.go, ...), as
+// CRIU's fdtype_ops, so that a new kind is a new file and no switch; an fd
+// no kind matches is refused with ErrNotSupported. The state a kind keeps
+// between its files lives in the dumper, next to the other kinds'.
+type fdKind struct {
+	// link is the kind of fd link the kind's fds have. An anonymous
+	// inode's kind is told by anon, the name in "anon_inode:[NAME]"; a
+	// socket's by its domains; a path's by path, tried in the order of
+	// the kinds' types, those marked fallback after the others. A kind
+	// with another link kind is the only one of its link kind.
+	link     proc.LinkKind
+	anon     string
+	domains  []int
+	path     func(d *dumper, fs *fileStat) bool
+	fallback bool
+	// dump records the file of an fd met for the first time: its
+	// files.img entry and whatever else the kind keeps.
+	dump func(d *dumper, x *fdDump) error
+}
+
+// fdDump is an fd whose file dumpFdFile records.
+type fdDump struct {
+	t      *taskDump
+	f      *fdFile
+	id     uint32            // the file's id
+	flags  uint32            // its status flags and access mode (fileFlags)
+	pos    uint64            // its position
+	fown   *images.FownEntry // its owner for SIGIO
+	theirs *os.File          // the task's file itself (pidfd_getfd)
+	reopen func() (*os.File, error)
+}
+
+// fdKinds are the registered kinds by type; anonKinds, sockKinds,
+// linkKinds and pathKinds index them by what tells them.
+var (
+	fdKinds   = map[images.FdTypes]*fdKind{}
+	anonKinds = map[string]images.FdTypes{}
+	sockKinds = map[int]images.FdTypes{}
+	linkKinds = map[proc.LinkKind]images.FdTypes{}
+	pathKinds []images.FdTypes
+)
+
+// registerFdKind makes typ a kind the dump records; called from the init
+// of the kind's file.
+func registerFdKind(typ images.FdTypes, k *fdKind) {
+	bad := func(why string) {
+		panic(fmt.Sprintf("dump: fd kind %v: %s", typ, why))
+	}
+	if _, dup := fdKinds[typ]; dup {
+		bad("registered twice")
+	}
+	if k.dump == nil {
+		bad("no dump")
+	}
+	fdKinds[typ] = k
+	switch k.link {
+	case proc.LinkAnonInode:
+		if _, dup := anonKinds[k.anon]; dup || k.anon == "" {
+			bad("anonymous inode name missing or taken")
+		}
+		anonKinds[k.anon] = typ
+	case proc.LinkSocket:
+		for _, dom := range k.domains {
+			if _, dup := sockKinds[dom]; dup {
+				bad("socket domain taken")
+			}
+			sockKinds[dom] = typ
+		}
+	case proc.LinkPath:
+		if k.path == nil {
+			bad("no path test")
+		}
+		pathKinds = append(pathKinds, typ)
+		sort.SliceStable(pathKinds, func(i, j int) bool {
+			ki, kj := fdKinds[pathKinds[i]], fdKinds[pathKinds[j]]
+			if ki.fallback != kj.fallback {
+				return kj.fallback
+			}
+			return pathKinds[i] < pathKinds[j]
+		})
+	default:
+		if _, dup := linkKinds[k.link]; dup {
+			bad("link kind taken")
+		}
+		linkKinds[k.link] = typ
+	}
+}
+
+// Regular files, directories and memory devices are recorded by path;
+// tried last, as a memfd is a regular file too.
+func init() {
+	registerFdKind(images.FdTypes_REG, &fdKind{
+		link: proc.LinkPath,
+		path: func(_ *dumper, fs *fileStat) bool {
+			st := &fs.st
+			return isReg(st) || isDir(st) || isChr(st) && unix.Major(st.Rdev) == memDevMajor
+		},
+		fallback: true,
+		dump: func(d *dumper, x *fdDump) error {
+			return d.regFile(x.id, x.f.fs, x.flags, x.pos, x.fown, x.reopen)
+		},
+	})
+}
+
 // fdFile is one open fd of a task.
 type fdFile struct {
 	fd   int
@@ -272,29 +379,26 @@ func (d *dumper) dumpFds(t *taskDump) error {
 	return d.flushEpolls(t)
 }
 
-// fdType classifies an fd by what it points to.
+// fdType classifies an fd by what it points to, as the kinds of
+// fdKinds match it.
 func (d *dumper) fdType(t *taskDump, f *fdFile) (images.FdTypes, error) {
-	st := &f.fs.st
 	switch f.link.Kind {
-	case proc.LinkPipe:
-		return images.FdTypes_PIPE, nil
 	case proc.LinkAnonInode:
-		if typ, ok := anonTypes[f.link.Type]; ok {
+		if typ, ok := anonKinds[f.link.Type]; ok {
 			return typ, nil
 		}
 		return 0, fmt.Errorf("anonymous inode [%s]: %w", f.link.Type, ErrNotSupported)
 	case proc.LinkSocket:
 		return d.socketType(t, f)
 	case proc.LinkPath:
-		switch {
-		case isFifo(st):
-			return images.FdTypes_FIFO, nil
-		case st.Dev == d.shmemDev && strings.HasPrefix(f.fs.link, "/memfd:"):
-			return images.FdTypes_MEMFD, nil
-		case isReg(st), isDir(st), isChr(st) && unix.Major(st.Rdev) == memDevMajor:
-			return images.FdTypes_REG, nil
-		case isTTY(st):
-			return images.FdTypes_TTY, nil
+		for _, typ := range pathKinds {
+			if fdKinds[typ].path(d, f.fs) {
+				return typ, nil
+			}
+		}
+	default:
+		if typ, ok := linkKinds[f.link.Kind]; ok {
+			return typ, nil
 		}
 	}
 	return 0, fmt.Errorf("%s file: %w", f.link.Kind, ErrNotSupported)
@@ -341,6 +445,10 @@ func (d *dumper) stealFd(t *taskDump, fd int) (*os.File, error) {
 
 // dumpFdFile records the file behind a new fd.
 func (d *dumper) dumpFdFile(t *taskDump, f *fdFile, typ images.FdTypes, id uint32) error {
+	k, ok := fdKinds[typ]
+	if !ok {
+		return fmt.Errorf("fd type %v: %w", typ, ErrNotSupported)
+	}
 	theirs, err := d.stealFd(t, f.fd)
 	if err != nil {
 		return err
@@ -350,217 +458,10 @@ func (d *dumper) dumpFdFile(t *taskDump, f *fdFile, typ images.FdTypes, id uint3
 	if err != nil {
 		return err
 	}
-	flags, pos := f.fileFlags(), uint64(f.info.Pos)
-	reopen := func() (*os.File, error) {
-		return os.Open(d.fs.Path(t.pid, 0, "fd", strconv.Itoa(f.fd)))
-	}
-	switch typ {
-	case images.FdTypes_REG:
-		return d.regFile(id, f.fs, flags, pos, fown, reopen)
-	case images.FdTypes_PIPE:
-		d.addFile(&images.FileEntry{Type: typ.Enum(), Id: ptr(id), Pipe: &images.PipeEntry{
-			Id: ptr(id), PipeId: ptr(uint32(f.link.Ino)), Flags: ptr(flags &^ unix.O_DIRECT), Fown: fown,
-		}})
-		return d.recordPipeData(&d.pipeDone, &d.pipeData, uint32(f.link.Ino), flags, theirs)
-	case images.FdTypes_FIFO:
-		regID := d.fileIDs.unique()
-		if err := d.regFile(regID, f.fs, flags, pos, fown, reopen); err != nil {
-			return err
-		}
-		d.addFile(&images.FileEntry{Type: typ.Enum(), Id: ptr(id), Fifo: &images.FifoEntry{
-			Id: ptr(id), PipeId: ptr(uint32(f.fs.st.Ino)), RegfId: ptr(regID),
-		}})
-		return d.recordPipeData(&d.fifoDone, &d.fifoData, uint32(f.fs.st.Ino), flags, theirs)
-	case images.FdTypes_MEMFD:
-		inode, err := d.memfdInode(f.fs, reopen)
-		if err != nil {
-			return err
-		}
-		d.addFile(&images.FileEntry{Type: typ.Enum(), Id: ptr(id), Memfd: &images.MemfdFileEntry{
-			Id: ptr(id), Flags: ptr(flags), Pos: ptr(pos), Fown: fown, InodeId: ptr(inode),
-		}})
-		return nil
-	case images.FdTypes_EVENTFD:
-		return d.eventfd(f, id, flags, fown)
-	case images.FdTypes_SIGNALFD:
-		return d.signalfd(f, id, flags, fown)
-	case images.FdTypes_TIMERFD:
-		return d.timerfd(f, id, flags, fown)
-	case images.FdTypes_EVENTPOLL:
-		return d.epoll(t, f, id, flags, fown)
-	case images.FdTypes_INOTIFY:
-		return d.inotify(t, f, id, flags, fown)
-	case images.FdTypes_UNIXSK:
-		return d.unixSocket(t, f, id, flags, fown, theirs)
-	case images.FdTypes_INETSK:
-		return d.inetSocket(t, f, id, flags, fown, theirs)
-	case images.FdTypes_TTY:
-		return d.tty(t, f, id, flags, fown, theirs)
-	}
-	return fmt.Errorf("fd type %v: %w", typ, ErrNotSupported)
-}
-
-// anonTypes are the anonymous inode files the dump records, by the name
-// their fd link shows ("anon_inode:[eventfd]").
-var anonTypes = map[string]images.FdTypes{
-	"eventfd":   images.FdTypes_EVENTFD,
-	"eventpoll": images.FdTypes_EVENTPOLL,
-	"signalfd":  images.FdTypes_SIGNALFD,
-	"timerfd":   images.FdTypes_TIMERFD,
-	"inotify":   images.FdTypes_INOTIFY,
-}
-
-// pipeDataEntry is one entry of pipes-data.img or fifo-data.img.
-type pipeDataEntry struct {
-	e    *images.PipeDataEntry
-	data []byte
-}
-
-// recordPipeData records the bytes queued in a pipe, once per pipe, read
-// through a read end without taking them out: tee(2) duplicates them into
-// a pipe of our own. A pipe only seen through write ends is not read
-// (CRIU records data at a read end).
-func (d *dumper) recordPipeData(done *map[uint32]bool, out *[]pipeDataEntry, pipeID, flags uint32, theirs *os.File) error {
-	if flags&unix.O_ACCMODE == unix.O_WRONLY || (*done)[pipeID] {
-		return nil
-	}
-	if *done == nil {
-		*done = make(map[uint32]bool)
-	}
-	(*done)[pipeID] = true
-	fd := int(theirs.Fd())
-	size, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
-	if err != nil {
-		return fmt.Errorf("read pipe %d size: %w", pipeID, err)
-	}
-	queued, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
-	if err != nil {
-		return fmt.Errorf("read pipe %d queue: %w", pipeID, err)
-	}
-	e := &images.PipeDataEntry{PipeId: ptr(pipeID), Bytes: ptr(uint32(queued)), Size: ptr(uint32(size))}
-	if queued == 0 {
-		*out = append(*out, pipeDataEntry{e: e})
-		return nil
-	}
-	data, err := peekPipe(fd, size, queued)
-	if err != nil {
-		return fmt.Errorf("read pipe %d: %w", pipeID, err)
-	}
-	*out = append(*out, pipeDataEntry{e: e, data: data})
-	return nil
-}
-
-// peekPipe returns the queued bytes of the pipe read end fd, leaving them
-// in the pipe.
-func peekPipe(fd, size, queued int) ([]byte, error) {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return nil, err
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
-	if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, max(size, queued)); err != nil {
-		return nil, fmt.Errorf("size our pipe to %d: %w", size, err)
-	}
-	n, err := unix.Tee(fd, p[1], queued, unix.SPLICE_F_NONBLOCK)
-	if err != nil {
-		return nil, fmt.Errorf("tee: %w", err)
-	}
-	if int(n) != queued {
-		return nil, fmt.Errorf("tee copied %d of %d bytes: %w", n, queued, ErrKernel)
-	}
-	data := make([]byte, queued)
-	for got := 0; got < queued; {
-		n, err := unix.Read(p[0], data[got:])
-		if err != nil {
-			return nil, fmt.Errorf("read our pipe: %w", err)
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("read our pipe: %w", io.ErrUnexpectedEOF)
-		}
-		got += n
-	}
-	return data, nil
-}
-
-// memfdInode records a shared memory object (a memfd, or the object
-// behind shared anonymous memory) once: its memfd.img entry, and its pages
-// in pagemap-shmem-<ino>.img and a pages image.
-func (d *dumper) memfdInode(fs *fileStat, open func() (*os.File, error)) (uint32, error) {
-	k := fs.key()
-	if id, ok := d.memfdIDs[k]; ok {
-		return id, nil
-	}
-	f, err := open()
-	if err != nil {
-		return 0, err
-	}
-	keep := false
-	defer func() {
-		if !keep {
-			f.Close()
-		}
-	}()
-	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
-	if err != nil {
-		return 0, fmt.Errorf("read seals of %s: %w", fs.link, err)
-	}
-	d.nextMemfd++
-	id := d.nextMemfd
-	d.memfdIDs[k] = id
-	st := &fs.st
-	d.memfdInodes = append(d.memfdInodes, &images.MemfdInodeEntry{
-		Name:    ptr(strings.TrimPrefix(fs.link, "/memfd:")),
-		Uid:     ptr(st.Uid),
-		Gid:     ptr(st.Gid),
-		Size:    ptr(uint64(st.Size)),
-		Shmid:   ptr(uint32(st.Ino)),
-		Seals:   ptr(uint32(seals)),
-		InodeId: ptr(uint64(id)),
-		Mode:    ptr(st.Mode),
+	return k.dump(d, &fdDump{
+		t: t, f: f, id: id, flags: f.fileFlags(), pos: uint64(f.info.Pos), fown: fown, theirs: theirs,
+		reopen: func() (*os.File, error) {
+			return os.Open(d.fs.Path(t.pid, 0, "fd", strconv.Itoa(f.fd)))
+		},
 	})
-	if err := d.shmemPages(uint32(st.Ino), st.Size, f); err != nil {
-		return 0, err
-	}
-	keep = true
-	return id, nil
-}
-
-// shmemPages plans the pages of a shared memory object that are in
-// memory (mincore through a mapping of our own) and registers its pagemap
-// and pages images.
-func (d *dumper) shmemPages(shmid uint32, size int64, f *os.File) error {
-	plan := newPagePlan(d.maxPipe)
-	if size > 0 {
-		m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
-		if err != nil {
-			return fmt.Errorf("map shared memory %d: %w", shmid, err)
-		}
-		vec := make([]byte, (size+pageSize-1)/pageSize)
-		err = mincore(m, vec)
-		unix.Munmap(m)
-		if err != nil {
-			return fmt.Errorf("mincore of shared memory %d: %w", shmid, err)
-		}
-		for i, v := range vec {
-			if v&1 != 0 {
-				plan.add(uint64(i)*pageSize, false)
-			}
-		}
-		plan.scanned = uint64(len(vec))
-	}
-	d.stats.shScanned += plan.scanned
-	d.stats.shWritten += plan.written
-	d.stats.pipeBufs += plan.bufs
-	d.nextPages++
-	pagesID := d.nextPages
-	img, err := encodeImage(image.ShmemPagemap, append(
-		[]image.Entry{{Msg: &images.PagemapHead{PagesId: ptr(pagesID)}}},
-		msgs(plan.entries()...)...)...)
-	if err != nil {
-		return err
-	}
-	d.out[image.ShmemPagemap.FileName(shmid)] = img
-	d.addPagesImage(image.ShmemPagemap.FileName(shmid), pagesID, newRunPages(&fileMem{f: f}, plan.runs), f)
-	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +43,7 @@ type task struct {
 // seized and in a PTRACE_EVENT_STOP.
 type attachment struct {
 	tr     *ptrace.Tracer
+	fs     proc.FS // where the tasks are read; the dumper's
 	rec    *images.CriugoFreezeEntry
 	tasks  []*task // pstree order
 	cgroup string  // cgroup methods: the freezer directory
@@ -116,7 +116,7 @@ func (a *attachment) attach(in *seizeInput) error {
 // checkTask makes sure pid still is the task criu-seize froze and lists
 // its threads, which must be those of the record.
 func (a *attachment) checkTask(t *task) error {
-	st, err := readStat(t.pid, 0)
+	st, err := a.fs.Stat(t.pid, 0)
 	if err != nil {
 		return fmt.Errorf("check pid %d: %w: %w", t.pid, ErrTaskChanged, err)
 	}
@@ -129,15 +129,13 @@ func (a *attachment) checkTask(t *task) error {
 		}
 		return nil
 	}
-	ents, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(t.pid), "task"))
+	tids, err := a.fs.Tasks(t.pid)
 	if err != nil {
 		return fmt.Errorf("list threads of pid %d: %w: %w", t.pid, ErrTaskChanged, err)
 	}
 	have := map[int]bool{}
-	for _, e := range ents {
-		if tid, err := strconv.Atoi(e.Name()); err == nil {
-			have[tid] = true
-		}
+	for _, tid := range tids {
+		have[tid] = true
 	}
 	for _, th := range t.fr.GetThreads() {
 		tid := int(th.GetTid())
@@ -343,7 +341,7 @@ func (a *attachment) dropSigchld(t *task) error {
 	if t.fr.GetShdpnd()&sigBit(sigChld) != 0 {
 		return nil
 	}
-	st, err := readStatus(t.pid, 0)
+	st, err := a.fs.Status(t.pid, 0)
 	if err != nil {
 		return err
 	}
@@ -410,14 +408,23 @@ func (a *attachment) release() error {
 	return errors.Join(errs...)
 }
 
-// rollback undoes the attachment after a failure: detach, then thaw what
-// criu-seize froze and we have not resumed ourselves.
-func (a *attachment) rollback() error {
+// detach undoes the attachment after a failure: a cgroup that was frozen
+// before criu-seize and that attach thawed is frozen again, then every
+// seized thread detached. thaw follows.
+func (a *attachment) detach() error {
 	var errs []error
 	if a.cgroup != "" && a.thawed && a.rec.GetCgroupWasFrozen() {
 		errs = append(errs, a.setCgroup(true))
 	}
 	errs = append(errs, a.detachAll())
+	return errors.Join(errs...)
+}
+
+// thaw undoes criu-seize's freeze after a failure, minus the job-control
+// stops resume already ended. Once the tree runs again the freeze record
+// in dir (inDir) describes a freeze that is no more, and a later --thaw
+// must not act on it: it goes.
+func (a *attachment) thaw(dir string, inDir bool) error {
 	rec := proto.Clone(a.rec).(*images.CriugoFreezeEntry)
 	for i, t := range a.tasks {
 		if t.continued {
@@ -425,9 +432,12 @@ func (a *attachment) rollback() error {
 		}
 	}
 	if err := seize.Thaw(rec); err != nil {
-		errs = append(errs, fmt.Errorf("thaw: %w", err))
+		return fmt.Errorf("thaw: %w", err)
 	}
-	return errors.Join(errs...)
+	if inDir {
+		os.Remove(filepath.Join(dir, seize.FreezeFile))
+	}
+	return nil
 }
 
 // kill ends the tree after a complete dump: SIGKILL to every live task,
@@ -480,31 +490,4 @@ func (a *attachment) waitGone(tid int) error {
 		a.tr.Cont(tid, 0)
 	}
 	return fmt.Errorf("killed tid %d does not exit: %w", tid, ptrace.ErrUnexpectedStop)
-}
-
-// readStat and readStatus read /proc/PID/stat and status (of thread tid
-// when tid is not 0).
-func readStat(pid, tid int) (*proc.Stat, error) {
-	f, err := os.Open(procPath(pid, tid, "stat"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return proc.ParseStat(f)
-}
-
-func readStatus(pid, tid int) (*proc.Status, error) {
-	f, err := os.Open(procPath(pid, tid, "status"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return proc.ParseStatus(f)
-}
-
-func procPath(pid, tid int, name string) string {
-	if tid != 0 {
-		return filepath.Join("/proc", strconv.Itoa(pid), "task", strconv.Itoa(tid), name)
-	}
-	return filepath.Join("/proc", strconv.Itoa(pid), name)
 }

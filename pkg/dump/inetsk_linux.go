@@ -11,9 +11,15 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/soccr"
 	"github.com/criugo/criugo/pkg/sockdiag"
 )
+
+func init() {
+	registerFdKind(images.FdTypes_INETSK, &fdKind{link: proc.LinkSocket, domains: []int{unix.AF_INET, unix.AF_INET6},
+		dump: func(d *dumper, x *fdDump) error { return d.inetSocket(x.t, x.f, x.id, x.flags, x.fown, x.theirs) }})
+}
 
 // TCP and UDP sockets, as CRIU records them: addresses, ports, state,
 // options, and for an established TCP connection (only with
@@ -314,7 +320,7 @@ func (d *dumper) tcpStream(fd int, ino uint32) error {
 }
 
 // unlockTCP takes every connection the dump put in repair mode out of
-// it: the connections go on. A dump that fails does it when it closes,
+// it: the connections go on. A dump that fails does it in its rollback,
 // before the tree thaws.
 func (d *dumper) unlockTCP() error {
 	var errs []error

@@ -13,6 +13,11 @@ import (
 	"github.com/criugo/criugo/pkg/proc"
 )
 
+func init() {
+	registerFdKind(images.FdTypes_INOTIFY, &fdKind{link: proc.LinkAnonInode, anon: "inotify",
+		dump: func(d *dumper, x *fdDump) error { return d.inotify(x.t, x.f, x.id, x.flags, x.fown) }})
+}
+
 // fhMinEntries is the number of 64-bit words of an fh_entry handle: the
 // kernel's MAX_HANDLE_SZ (128 bytes), zero-padded.
 const fhMinEntries = 16

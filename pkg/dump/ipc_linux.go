@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/nsenter"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/sysv"
 )
 
@@ -146,28 +145,17 @@ func readIPC(st *ipcDump) error {
 	return err
 }
 
-// sysctlInts reads the integers of /proc/sys/<name>.
+// sysctlInts reads the n integers of /proc/sys/<name>, as the calling
+// thread's namespaces show them.
 func sysctlInts(name string, n int) ([]int64, error) {
-	b, err := os.ReadFile("/proc/sys/" + name)
+	v, err := proc.FS{}.Sysctl(name)
 	if err != nil {
 		return nil, err
 	}
-	f := strings.Fields(string(b))
-	if len(f) != n {
-		return nil, fmt.Errorf("read /proc/sys/%s: %d values, want %d", name, len(f), n)
+	if len(v) != n {
+		return nil, fmt.Errorf("read /proc/sys/%s: %d values, want %d", name, len(v), n)
 	}
-	out := make([]int64, n)
-	for i, s := range f {
-		if out[i], err = strconv.ParseInt(s, 10, 64); err != nil {
-			// shmmax and shmall are unsigned longs.
-			u, uerr := strconv.ParseUint(s, 10, 64)
-			if uerr != nil {
-				return nil, fmt.Errorf("read /proc/sys/%s: %w", name, err)
-			}
-			out[i] = int64(u)
-		}
-	}
-	return out, nil
+	return v, nil
 }
 
 func readIPCVars() (*images.IpcVarEntry, error) {

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/pkg/proc"
 )
 
 // TestLiveMemUnmapped: a pre-dump reads a task that runs again; a page it
@@ -26,7 +28,7 @@ func TestLiveMemUnmapped(t *testing.T) {
 	if _, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(addr+pageSize), pageSize, 0); errno != 0 {
 		t.Fatal(errno)
 	}
-	lm, err := newLiveMem(os.Getpid())
+	lm, err := newLiveMem(proc.FS{}, os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func TestLiveMemGone(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Skipf("start sleep: %v", err)
 	}
-	lm, err := newLiveMem(cmd.Process.Pid)
+	lm, err := newLiveMem(proc.FS{}, cmd.Process.Pid)
 	if err != nil {
 		cmd.Process.Kill()
 		t.Fatal(err)

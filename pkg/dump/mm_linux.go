@@ -1,7 +1,6 @@
 package dump
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 
@@ -189,9 +188,9 @@ func (d *dumper) registerPages(t *taskDump) error {
 		return err
 	}
 	d.out[name] = img
-	var mem memReader = &taskMem{pid: t.pid}
+	var mem memReader = &taskMem{fs: d.fs, pid: t.pid}
 	if d.readLive {
-		lm, err := newLiveMem(t.pid)
+		lm, err := newLiveMem(d.fs, t.pid)
 		if err != nil {
 			return err
 		}
@@ -209,17 +208,13 @@ func (c memCloser) Close() error { return c.m.close() }
 // auxv reads the saved auxiliary vector, as CRIU stores it: key and value
 // words, without the terminating AT_NULL pair.
 func (d *dumper) auxv(pid int) ([]uint64, error) {
-	raw, err := os.ReadFile(d.fs.Path(pid, 0, "auxv"))
+	es, err := d.fs.Auxv(pid)
 	if err != nil {
 		return nil, fmt.Errorf("read auxv of pid %d: %w", pid, err)
 	}
-	var out []uint64
-	for i := 0; i+16 <= len(raw); i += 16 {
-		k, v := binary.LittleEndian.Uint64(raw[i:]), binary.LittleEndian.Uint64(raw[i+8:])
-		if k == 0 {
-			break
-		}
-		out = append(out, k, v)
+	out := make([]uint64, 0, 2*len(es))
+	for _, e := range es {
+		out = append(out, e.Type, e.Value)
 	}
 	return out, nil
 }

@@ -24,7 +24,11 @@ import (
 //	ipcns-msg-<id>.img    ipc_msg_entry per queue, messages after each entry
 //
 // Every task of the tree must share the root's UTS and IPC namespaces.
-// Namespaces of other kinds only get ids (criu-restore refuses them).
+// Namespaces of the other kinds only get ids, and must be criu-parasite's
+// own: criu-restore puts every task into its own namespaces of those
+// kinds, so a tree in a PID, mount, network, user, cgroup or time
+// namespace of its own (a container, `unshare --pid`) is refused while
+// it is frozen, and runs on (checkNamespaces).
 
 // nsKinds are the namespace kinds whose contents are dumped, by
 // /proc/PID/ns name, with their clone flag.
@@ -34,6 +38,57 @@ var nsKinds = []struct {
 }{
 	{"ipc", unix.CLONE_NEWIPC},
 	{"uts", unix.CLONE_NEWUTS},
+}
+
+// unrestoredNs are the namespace kinds criu-restore does not recreate, by
+// /proc/PID/ns name, with what a user would call them. pid_for_children
+// and time_for_children count too: a task that unshared one has children
+// to come that the restore could not place.
+var unrestoredNs = []struct{ name, what string }{
+	{"pid", "PID"},
+	{"pid_for_children", "PID (for its children)"},
+	{"mnt", "mount"},
+	{"net", "network"},
+	{"user", "user"},
+	{"cgroup", "cgroup"},
+	{"time", "time"},
+	{"time_for_children", "time (for its children)"},
+}
+
+// testOwnNamespaces lets the package's tests dump a tree in namespaces of
+// its own that the restore would refuse, where a test needs one for
+// isolation (TestDumpTCPKill counts the resets of its own network
+// namespace). Nothing else sets it.
+var testOwnNamespaces bool
+
+// checkNamespaces refuses a tree with a task in a namespace of a kind
+// criu-restore does not recreate, other than criu-parasite's: the restore
+// would refuse it, so the dump must not kill it.
+func (d *dumper) checkNamespaces() error {
+	if testOwnNamespaces {
+		return nil
+	}
+	self, err := d.fs.Namespaces(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("read own namespaces: %w", err)
+	}
+	for _, t := range d.att.tasks {
+		if t.zombie {
+			continue
+		}
+		ns, err := d.fs.Namespaces(t.pid)
+		if err != nil {
+			return fmt.Errorf("read namespaces of pid %d: %w", t.pid, err)
+		}
+		for _, k := range unrestoredNs {
+			mine, ok := self[k.name]
+			if theirs, has := ns[k.name]; ok && has && theirs != mine {
+				return fmt.Errorf("pid %d is in a %s namespace of its own (%s:[%d], criu-parasite's is [%d]); restoring %s namespaces is not supported yet: %w",
+					t.pid, k.what, k.name, theirs, mine, k.what, ErrNotSupported)
+			}
+		}
+	}
+	return nil
 }
 
 // dumpNamespaces writes the images of the UTS and IPC namespaces the

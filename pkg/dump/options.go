@@ -55,6 +55,12 @@ type Options struct {
 	TrackMem bool
 	// Stats, when set, receives figures about a successful dump.
 	Stats *Stats
+	// Verify, when set, is asked about the complete image set in Dir
+	// before a dump kills the tree (not with LeaveRunning or PreDump, nor
+	// for a stream): an error fails the dump and the tree runs on.
+	// criu-parasite passes restore.Check, the reading and planning
+	// criu-restore does before it creates anything.
+	Verify func(dir string) error
 }
 
 // Stats are figures about a dump.

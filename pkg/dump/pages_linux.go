@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/ptrace"
 )
 
@@ -30,6 +31,7 @@ type memReader interface {
 // /proc/PID/mem, which reads mappings without PROT_READ too (the kernel
 // reads them for the tracer as for a debugger).
 type taskMem struct {
+	fs  proc.FS
 	pid int
 	mem *os.File // opened on first need
 	mu  sync.Mutex
@@ -54,7 +56,7 @@ func (m *taskMem) memFile() (*os.File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mem == nil {
-		f, err := os.Open(procPath(m.pid, 0, "mem"))
+		f, err := os.Open(m.fs.Path(m.pid, 0, "mem"))
 		if err != nil {
 			return nil, fmt.Errorf("open memory of pid %d: %w", m.pid, err)
 		}
@@ -86,12 +88,12 @@ type liveMem struct {
 	unread atomic.Uint64 // pages read as zeros
 }
 
-func newLiveMem(pid int) (*liveMem, error) {
+func newLiveMem(fs proc.FS, pid int) (*liveMem, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open pidfd of pid %d: %w", pid, err)
 	}
-	return &liveMem{m: &taskMem{pid: pid}, pidfd: fd}, nil
+	return &liveMem{m: &taskMem{fs: fs, pid: pid}, pidfd: fd}, nil
 }
 
 // gone reports whether the task was reaped, so that its pid may name
@@ -173,6 +175,29 @@ func newRunPages(mem memReader, runs []pageRun) *runPages {
 }
 
 func (rp *runPages) size() int64 { return rp.total }
+
+// failFromHalf makes the reads of the second half of the image fail
+// with err (fault point dump:mid-pages).
+func (rp *runPages) failFromHalf(err error) {
+	if len(rp.chunks) == 0 {
+		return
+	}
+	rp.mem = &failingMem{memReader: rp.mem, from: rp.chunks[len(rp.chunks)/2].addr, err: err}
+}
+
+// failingMem fails the reads at and above from.
+type failingMem struct {
+	memReader
+	from uint64
+	err  error
+}
+
+func (m *failingMem) readAt(buf []byte, addr uint64) error {
+	if addr >= m.from {
+		return m.err
+	}
+	return m.memReader.readAt(buf, addr)
+}
 
 // err reports the context's end.
 func (rp *runPages) err() error {
@@ -352,14 +377,11 @@ func pipeMaxPages() uint64 {
 	if hasCap(unix.CAP_SYS_RESOURCE) {
 		return criuMax
 	}
-	data, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
-	if err != nil {
+	v, err := proc.FS{}.Sysctl("fs/pipe-max-size")
+	if err != nil || len(v) != 1 || v[0] < defPipeLen*pageSize {
 		return criuMax
 	}
-	var limit uint64
-	if _, err := fmt.Sscan(string(data), &limit); err != nil || limit < defPipeLen*pageSize {
-		return criuMax
-	}
+	limit := uint64(v[0])
 	n := uint64(defPipeLen)
 	for n*2 <= criuMax && n*2*pageSize <= limit {
 		n *= 2
@@ -369,7 +391,7 @@ func pipeMaxPages() uint64 {
 
 // hasCap reports whether this process has capability c in its effective set.
 func hasCap(c int) bool {
-	st, err := readStatus(os.Getpid(), 0)
+	st, err := proc.FS{}.Status(os.Getpid(), 0)
 	if err != nil {
 		return false
 	}

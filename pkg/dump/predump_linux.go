@@ -9,10 +9,17 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/proc"
+	"github.com/criugo/criugo/pkg/tracker"
 )
+
+// TrackSocket is where the holder of a pre-dump's write tracking serves
+// it, in the pre-dump's image directory (see pkg/tracker).
+const TrackSocket = tracker.Socket
 
 // parentLink is the symlink of an image directory to its parent's, as
 // CRIU names it.
@@ -27,10 +34,10 @@ const preDumpSplice = 1
 // holder when keep.
 type tracking struct {
 	parent  string         // the parent image directory, as reachable from here; "" for none
-	taken   *takenTracking // nil: no holder served the parent directory
+	taken   *tracker.Taken // nil: no holder served the parent directory
 	keep    bool           // write-protect again and hand over to a new holder
 	preDump bool
-	held    []*tracker // trackers adopted or made by this dump
+	held    []*tracker.Tracker // trackers adopted or made by this dump
 }
 
 // newTracking takes the tracking the holder of the parent directory
@@ -50,11 +57,11 @@ func newTracking(o Options) (*tracking, error) {
 		return nil, fmt.Errorf("parent image directory %s: %w: %v", o.PrevImagesDir, ErrOptions, err)
 	}
 	var err error
-	if tr.taken, err = takeTracking(tr.parent); err != nil {
+	if tr.taken, err = tracker.Take(tr.parent); err != nil {
 		return nil, err
 	}
 	if tr.keep {
-		if err := tr.taken.release(); err != nil {
+		if err := tr.taken.Release(); err != nil {
 			tr.close()
 			return nil, err
 		}
@@ -63,9 +70,9 @@ func newTracking(o Options) (*tracking, error) {
 }
 
 func (tr *tracking) close() {
-	tr.taken.close()
+	tr.taken.Close()
 	for _, tk := range tr.held {
-		tk.close()
+		tk.Close()
 	}
 	tr.held = nil
 }
@@ -76,13 +83,13 @@ func (tr *tracking) close() {
 // write-protected again for the next dump.
 func (d *dumper) inParent(t *taskDump, pm *proc.Pagemap) ([]proc.Span, error) {
 	tr := d.track
-	tk := tr.taken.adopt(t.pid)
+	tk := tr.taken.Adopt(t.pid)
 	if tk != nil {
 		tr.held = append(tr.held, tk)
 	}
 	var same []proc.Span
 	if tk != nil && tr.parent != "" {
-		clean, err := unwritten(pm, t.maps, tr.preDump)
+		clean, err := tracker.Unwritten(pm, tracked(t.maps, tr.preDump))
 		if err != nil {
 			return nil, fmt.Errorf("pid %d: %w", t.pid, err)
 		}
@@ -90,21 +97,74 @@ func (d *dumper) inParent(t *taskDump, pm *proc.Pagemap) ([]proc.Span, error) {
 		if err != nil {
 			return nil, err
 		}
-		same = intersect(clean, pp)
+		same = tracker.Intersect(clean, pp)
 	}
 	if tr.keep {
 		if tk == nil {
 			var err error
-			if tk, err = newTracker(d.tr, t.pid, t.tids[0]); err != nil {
+			if tk, err = tracker.New(d.tr, t.pid, t.tids[0]); err != nil {
 				return nil, err
 			}
 			tr.held = append(tr.held, tk)
 		}
-		if err := tk.protect(t.maps); err != nil {
+		if err := tk.Protect(tracked(t.maps, true)); err != nil {
 			return nil, err
 		}
 	}
 	return same, nil
+}
+
+// trackable reports whether writes to m are tracked: private anonymous
+// memory (heap, stack, anonymous mappings). Other private mappings are
+// dumped whole by every dump.
+func trackable(m *mapping) bool {
+	return m.kind == vmaAnonPriv && !m.Shared && m.private() &&
+		!m.is(images.VmaAreaVdso|images.VmaAreaVvar|images.VmaAreaVsyscall) &&
+		m.VmFlags&proc.VmHugeTLB == 0
+}
+
+// parentPages lists the pages a parent image set holds for the task
+// dumped as nsPid: its pagemap entries present there or in its own parent
+// (sorted, merged). No pagemap there: none, without an error (the task is
+// new since).
+func parentPages(dir string, nsPid int) ([]proc.Span, error) {
+	pm, err := image.ReadPagemapFile(dir, image.Pagemap.FileName(nsPid))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if errors.Is(err, image.ErrBadPagemap) {
+		return nil, fmt.Errorf("read parent pagemap: %w: %w", ErrBadInput, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read parent pagemap: %w", err)
+	}
+	var out []proc.Span
+	for _, r := range pm.Runs {
+		if !r.HasPages() {
+			continue
+		}
+		if k := len(out); k > 0 && out[k-1].End == r.Vaddr {
+			out[k-1].End = r.End()
+			continue
+		}
+		out = append(out, proc.Span{Start: r.Vaddr, End: r.End()})
+	}
+	return out, nil
+}
+
+// tracked lists the mappings of maps whose writes are tracked. As CRIU
+// with soft-dirty bits, a final dump (not preDump) leaves no page of a
+// mapping without PROT_READ to the parent: it dumps such mappings whole.
+func tracked(maps []mapping, preDump bool) []proc.Span {
+	var out []proc.Span
+	for i := range maps {
+		m := &maps[i]
+		if !trackable(m) || (!preDump && m.e.GetProt()&unix.PROT_READ == 0) {
+			continue
+		}
+		out = append(out, proc.Span{Start: m.Start, End: m.End})
+	}
+	return out
 }
 
 // finish, after a successful dump: hand the trackers to a new holder
@@ -113,9 +173,9 @@ func (d *dumper) inParent(t *taskDump, pm *proc.Pagemap) ([]proc.Span, error) {
 func (tr *tracking) finish(dir string) error {
 	var err error
 	if tr.keep {
-		err = spawnHolder(dir, tr.held)
+		err = tracker.Spawn(dir, tr.held)
 	} else {
-		err = tr.taken.release()
+		err = tr.taken.Release()
 	}
 	tr.close()
 	return err

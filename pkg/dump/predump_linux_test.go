@@ -15,6 +15,7 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/internal/testutil"
+	"github.com/criugo/criugo/pkg/tracker"
 )
 
 // dirtyProgram is testdata/dirty.c running: 64 pages at addr.
@@ -204,12 +205,12 @@ func TestPreDumpTrackingLost(t *testing.T) {
 	base := t.TempDir()
 	dir1, dir2 := filepath.Join(base, "dir1"), filepath.Join(base, "dir2")
 	preDump(t, p.pid, Options{Dir: dir1, PreDump: true})
-	tt, err := takeTracking(dir1)
+	tt, err := tracker.Take(dir1)
 	if err != nil || tt == nil {
 		t.Fatalf("take tracking: %v, %v", tt, err)
 	}
-	tt.release()
-	tt.close()
+	tt.Release()
+	tt.Close()
 	p.touch(t)
 	preDump(t, p.pid, Options{Dir: dir2, PrevImagesDir: "../dir1", LeaveRunning: true})
 	flags, _ := p.pageFlags(t, dir2)

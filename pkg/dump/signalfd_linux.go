@@ -4,7 +4,13 @@ import (
 	"fmt"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/proc"
 )
+
+func init() {
+	registerFdKind(images.FdTypes_SIGNALFD, &fdKind{link: proc.LinkAnonInode, anon: "signalfd",
+		dump: func(d *dumper, x *fdDump) error { return d.signalfd(x.f, x.id, x.flags, x.fown) }})
+}
 
 // signalfd records a signalfd: the signals it accepts (fdinfo's sigmask,
 // bit n-1 for signal n) and its file flags.

@@ -56,7 +56,8 @@ const (
 	tcpListen      = 10
 )
 
-// socketType classifies a socket fd by its domain.
+// socketType classifies a socket fd by its domain, as the socket kinds
+// of fdKinds registered them.
 func (d *dumper) socketType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	theirs, err := d.stealFd(t, f.fd)
 	if err != nil {
@@ -67,11 +68,8 @@ func (d *dumper) socketType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read socket domain: %w", err)
 	}
-	switch domain {
-	case unix.AF_UNIX:
-		return images.FdTypes_UNIXSK, nil
-	case unix.AF_INET, unix.AF_INET6:
-		return images.FdTypes_INETSK, nil
+	if typ, ok := sockKinds[domain]; ok {
+		return typ, nil
 	}
 	return 0, fmt.Errorf("socket of domain %d: %w", domain, ErrNotSupported)
 }
@@ -155,16 +153,15 @@ func (n *netSocks) inetSocks(family, protocol uint8) (map[uint32]*sockdiag.InetS
 	return m, nil
 }
 
-// closeSockets closes the sock_diag sockets. A connection still in
-// repair mode here belongs to a dump that failed (a dump that kills the
-// tree drops them first, see dropTCP): it is taken out of repair mode,
-// before the tree is thawed, and goes on.
+// closeSockets closes the sock_diag sockets. The connections in repair
+// mode are gone by then: Dump's finish drops them (dropTCP) or takes them
+// out of repair mode (unlockTCP), and so does the rollback of a failed
+// dump, before the tree is thawed.
 func (d *dumper) closeSockets() {
 	for _, n := range d.socks.nets {
 		n.conn.Close()
 	}
 	d.socks.nets = nil
-	_ = d.unlockTCP() // the dump has failed already; its error is the one to report
 }
 
 // skOpts reads the socket options CRIU records for every socket

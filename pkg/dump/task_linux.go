@@ -3,10 +3,7 @@ package dump
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -154,11 +151,9 @@ func (d *dumper) readThread(t *taskDump, tid, nsTid int) (*threadState, error) {
 	if th.status, err = d.fs.Status(t.pid, tid); err != nil {
 		return nil, fmt.Errorf("read status of tid %d: %w", tid, err)
 	}
-	comm, err := os.ReadFile(d.fs.Path(t.pid, tid, "comm"))
-	if err != nil {
+	if th.comm, err = d.fs.Comm(t.pid, tid); err != nil {
 		return nil, fmt.Errorf("read comm of tid %d: %w", tid, err)
 	}
-	th.comm = strings.TrimSuffix(string(comm), "\n")
 	if err := schedOf(th); err != nil {
 		return nil, err
 	}
@@ -307,15 +302,6 @@ func (d *dumper) rlimitsProc(pid int) ([]*images.RlimitEntry, error) {
 	return out, nil
 }
 
-// readUint reads a number from a one-line /proc file.
-func (d *dumper) readInt(pid int, name string) (int64, error) {
-	b, err := os.ReadFile(d.fs.Path(pid, 0, name))
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-}
-
 // taskCore gathers the leader-only part of the core image.
 func (d *dumper) taskCore(t *taskDump) (*taskCore, error) {
 	tc := &taskCore{
@@ -342,10 +328,10 @@ func (d *dumper) taskCore(t *taskDump) (*taskCore, error) {
 		return nil, fmt.Errorf("read shared pending signals of pid %d: %w", t.pid, err)
 	}
 	tc.shared = d.ourSignalsOut(shared, t.fr.GetShdpnd())
-	if v, err := d.readInt(t.pid, "loginuid"); err == nil {
+	if v, err := d.fs.Int(t.pid, "loginuid"); err == nil {
 		tc.loginuid, tc.hasLoginuid = uint32(v), true
 	}
-	if v, err := d.readInt(t.pid, "oom_score_adj"); err == nil {
+	if v, err := d.fs.Int(t.pid, "oom_score_adj"); err == nil {
 		tc.oomScoreAdj, tc.hasOom = int32(v), true
 	}
 	return tc, nil

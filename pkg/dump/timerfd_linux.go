@@ -4,7 +4,13 @@ import (
 	"fmt"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/proc"
 )
+
+func init() {
+	registerFdKind(images.FdTypes_TIMERFD, &fdKind{link: proc.LinkAnonInode, anon: "timerfd",
+		dump: func(d *dumper, x *fdDump) error { return d.timerfd(x.f, x.id, x.flags, x.fown) }})
+}
 
 // timerfd records a timerfd as fdinfo shows it: the clock, the
 // expirations not yet read, the settime flags, the time left until the

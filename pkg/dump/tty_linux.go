@@ -12,8 +12,18 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/ttyimg"
 )
+
+// Terminals are character devices of a tty major.
+func init() {
+	registerFdKind(images.FdTypes_TTY, &fdKind{
+		link: proc.LinkPath,
+		path: func(_ *dumper, fs *fileStat) bool { return isTTY(&fs.st) },
+		dump: func(d *dumper, x *fdDump) error { return d.tty(x.t, x.f, x.id, x.flags, x.fown, x.theirs) },
+	})
+}
 
 // ttyState is what the dump learns of the terminals of the tree.
 type ttyState struct {
@@ -292,7 +302,7 @@ const ttyDataMax = 16384
 // Reading takes the data out of the terminal. When the tree goes on
 // (leaveRunning) it is written back at once, each side's data into the
 // other side, as CRIU does; after a failure, before the tree is thawed,
-// the same is done (closeTTYs). A master in packet mode gives a status byte before
+// the same is done (Dump's rollback). A master in packet mode gives a status byte before
 // each read's data; it is not kept (CRIU keeps it, and its restore then
 // writes it into the slave as data).
 func (d *dumper) ttyQueued(leaveRunning bool) error {
@@ -401,10 +411,10 @@ func (d *dumper) ttyWriteBack() error {
 	return errors.Join(errs...)
 }
 
-// closeTTYs drops our copies of the terminals. Data still read out of
-// them goes back first: the dump failed, and the tree goes on.
+// closeTTYs drops our copies of the terminals. Data read out of them
+// went back before (ttyWriteBack: with the tree left running, or in the
+// rollback of a failed dump), or is in the images of a killed tree.
 func (d *dumper) closeTTYs() {
-	_ = d.ttyWriteBack() // the dump has failed already; its error is the one to report
 	for _, f := range d.ttys.files {
 		f.Close()
 	}

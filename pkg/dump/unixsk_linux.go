@@ -11,8 +11,14 @@ import (
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/sockdiag"
 )
+
+func init() {
+	registerFdKind(images.FdTypes_UNIXSK, &fdKind{link: proc.LinkSocket, domains: []int{unix.AF_UNIX},
+		dump: func(d *dumper, x *fdDump) error { return d.unixSocket(x.t, x.f, x.id, x.flags, x.fown, x.theirs) }})
+}
 
 // Unix sockets. Each one is recorded with the inode of its peer, and the
 // entries are written in CRIU's order: a socket whose peer is not

@@ -124,4 +124,21 @@
 //	  pagemap-42.img             pagemap-42.img            pagemap-42.img
 //	    PE_PARENT 0x1000+4  ---►   PE_PRESENT 0x1000+2 ...
 //	                               PE_PARENT  0x3000+2 ---►  PE_PRESENT ...
+//
+// # Pagemaps
+//
+// ParsePagemap is the one reader of pagemap images: it turns the entries
+// into checked runs (address, pages, present / in the parent / lazy, and
+// where a present run's pages begin in its pages file), with CRIU's rule
+// for the entries of older CRIU. A ParentChain resolves a run in the
+// parent to pieces of the parents' pages files, following PE_PARENT up
+// the chain; restore, the imgtool's dedup and verify, and the dump's
+// write tracking all read pagemaps through these two:
+//
+//	pagemap-42.img              pages-7.img
+//	+------+-----------------+  +-----------------------+
+//	| head | 0x1000+2 PRESENT|->| off 0: 2 pages        |
+//	| id 7 | 0x3000+1 PARENT |  | off 0x2000: 3 pages   |
+//	|      | 0x6000+3 PRESENT|->|                       |
+//	+------+-----------------+  +-----------------------+
 package image

@@ -15,13 +15,15 @@
 //	                living tasks also: ids-, fs-, mm-, pagemap-<pid>
 //	ids-<pid> files_id ──► fdinfo-<files_id>.img ──► fd ids in files.img
 //	fs-<pid> cwd_id, root_id; mm-<pid> exe_file_id, file VMAs ──► files.img
-//	pagemap-<pid> pages_id ──► pages-<n>.img, of exactly the present pages
+//	pagemap-<pid> runs sound (image.ParsePagemap), pages_id ──►
+//	                pages-<n>.img, of exactly the present pages
 //	pipes-data / fifo-data pipe_id ──► a pipe or fifo in files.img
 //	remap-fpath remap_id ──► ghost-file-<id>.img for ghost remaps
 //	parent link ──► a directory, no loop (image.Chain); a directory set's
 //	                pagemap runs in the parent (PE_PARENT, in_parent) ──►
 //	                held by parent/<same pagemap>, present or in its parent
-//	                again, whose pages file matches it; a stream has none
+//	                again (image.ParentChain), whose pages file matches it;
+//	                a stream has none
 //
 // Diff compares two sets value by value: files only one holds, entries
 // whose fields differ (by field path), raw images by their first differing

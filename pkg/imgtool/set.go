@@ -30,22 +30,23 @@ type LoadOptions struct {
 	KeepRaw bool
 }
 
-// Set is an image set as read from a directory or a stream.
+// Set is an image set as read from a directory or a stream: package
+// image's Set, which holds the decoded images and says where they come
+// from (Source: the directory or stream file, "stream" for a stream read
+// from a reader; Dir: the directory, when read from one, whose parent
+// chain can be followed), and every file of it as found.
 type Set struct {
-	Source string           // the directory or stream file; "stream" for a stream read from a reader
-	Dir    string           // the directory, when read from one (its parent chain can be followed)
-	Order  []string         // file names as found (dir: sorted; stream: stream order)
-	Files  map[string]*File // by name
-	opts   LoadOptions
+	*image.Set
+	Order []string         // file names as found (dir: sorted; stream: stream order)
+	Files map[string]*File // by name
+	opts  LoadOptions
 }
 
 // Get returns the decoded image name, or nil when the set lacks it or it
 // did not decode.
 func (s *Set) Get(name string) *image.Image {
-	if f := s.Files[name]; f != nil {
-		return f.Image
-	}
-	return nil
+	img, _ := s.Recorded(name)
+	return img
 }
 
 func (s *Set) add(name string, size int64, r io.Reader) error {
@@ -74,6 +75,7 @@ func (s *Set) add(name string, size int64, r io.Reader) error {
 	if f.Err != nil {
 		f.Image = nil
 	}
+	s.Add(name, f.Image)
 	return nil
 }
 
@@ -83,7 +85,11 @@ func LoadDir(dir string, opts LoadOptions) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{Source: dir, Dir: dir, Files: map[string]*File{}, opts: opts}
+	is, err := image.OpenSet(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{Set: is, Files: map[string]*File{}, opts: opts}
 	for _, name := range names {
 		f, err := image.OpenFile(dir, name)
 		if err != nil {
@@ -105,7 +111,7 @@ func LoadStream(r io.Reader, opts LoadOptions) (*Set, error) {
 		return nil, err
 	}
 	defer sr.Close()
-	s := &Set{Source: "stream", Files: map[string]*File{}, opts: opts}
+	s := &Set{Set: image.NewSet("stream"), Files: map[string]*File{}, opts: opts}
 	for {
 		sf, err := sr.Next()
 		if err == io.EOF {

@@ -52,12 +52,13 @@ func Collect(s *Set) *Stats {
 			st.PageBytes += f.Size
 		}
 		if f.Kind == image.Pagemap || f.Kind == image.ShmemPagemap {
-			for _, pe := range entries[*images.PagemapEntry](f.Image) {
-				n, _ := image.PagemapNrPages(pe)
-				if pe.GetFlags()&images.PePresent != 0 {
-					st.PagesPresent += n
-					if pe.GetFlags()&images.PeLazy != 0 {
-						st.PagesLazy += n
+			if pm := pagemapRuns(s, f.Name); pm != nil {
+				for _, r := range pm.Runs {
+					if r.Present {
+						st.PagesPresent += r.NrPages
+						if r.Lazy {
+							st.PagesLazy += r.NrPages
+						}
 					}
 				}
 			}

@@ -167,39 +167,26 @@ func (v *verifier) task(t *images.PstreeEntry) {
 	}
 }
 
-// pagemap checks that a pagemap's present pages are exactly the size of the
-// pages file it names, and, given the task's mm, that they lie in its VMAs.
+// pagemap checks that a pagemap holds together (image.ParsePagemap), that
+// its present pages are exactly the size of the pages file it names, and,
+// given the task's mm, that they lie in its VMAs.
 func (v *verifier) pagemap(name string, mm *images.MmEntry) {
 	img := v.s.Get(name)
-	if img == nil || len(img.Entries) == 0 {
+	if img == nil {
 		return
 	}
-	id, err := image.PagemapPagesID(img.Entries[0].Msg)
+	pm, err := image.ParsePagemap(img, name)
 	if err != nil {
-		v.add(name, "bad head: %v", err)
+		v.add(name, "%v", err)
 		return
 	}
-	var present uint64
-	var prevEnd uint64
-	for i, pe := range entries[*images.PagemapEntry](img) {
-		n, _ := image.PagemapNrPages(pe)
-		start, end := pe.GetVaddr(), pe.GetVaddr()+n*images.PageSize
-		if start%images.PageSize != 0 || end < start {
-			v.add(name, "entry %d: bad range %#x + %d pages", i+1, start, n)
-			continue
-		}
-		if start < prevEnd {
-			v.add(name, "entry %d: %#x overlaps or precedes the previous entry", i+1, start)
-		}
-		prevEnd = end
-		if pe.GetFlags()&images.PePresent != 0 {
-			present += n
-		}
-		if mm != nil && !inVMAs(mm, start, end) {
-			v.add(name, "entry %d: pages %#x-%#x are outside every vma of %s", i+1, start, end, image.MM.FileName(mmPid(name)))
+	for i, r := range pm.Runs {
+		if mm != nil && !inVMAs(mm, r.Vaddr, r.End()) {
+			v.add(name, "entry %d: pages %#x-%#x are outside every vma of %s", i+1, r.Vaddr, r.End(), image.MM.FileName(mmPid(name)))
 		}
 	}
-	pages := image.Pages.FileName(id)
+	present := pm.PresentBytes() / images.PageSize
+	pages := image.Pages.FileName(pm.PagesID)
 	v.claimed[pages] = true
 	f := v.s.Files[pages]
 	if f == nil {

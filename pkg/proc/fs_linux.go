@@ -201,6 +201,67 @@ func (p FS) Namespaces(pid int) (map[string]uint64, error) {
 	return out, nil
 }
 
+// Sysctl reads the numbers of /proc/sys/NAME ("kernel/pid_max",
+// "kernel/sem"), of the caller's namespaces.
+func (p FS) Sysctl(name string) ([]int64, error) {
+	return parseFile(filepath.Join(p.root(), "sys", name), ParseInts)
+}
+
+// BootID reads /proc/sys/kernel/random/boot_id: an id that changes with
+// every boot.
+func (p FS) BootID() (string, error) {
+	return parseFile(filepath.Join(p.root(), "sys", "kernel", "random", "boot_id"), ParseBootID)
+}
+
+// Int reads a file of /proc/PID that holds one decimal number
+// ("oom_score_adj", "loginuid").
+func (p FS) Int(pid int, name string) (int64, error) {
+	path := p.Path(pid, 0, name)
+	v, err := parseFile(path, ParseInts)
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 1 {
+		return 0, &ParseError{Path: path, Msg: fmt.Sprintf("%d values, want 1", len(v)), Err: ErrSyntax}
+	}
+	return v[0], nil
+}
+
+// Loginuid reads /proc/PID/loginuid (4294967295: unset).
+func (p FS) Loginuid(pid int) (uint32, error) {
+	v, err := p.Int(pid, "loginuid")
+	if err != nil {
+		return 0, err
+	}
+	if v < 0 || v > 1<<32-1 {
+		return 0, &ParseError{Path: p.Path(pid, 0, "loginuid"), Msg: fmt.Sprintf("%d", v), Err: ErrSyntax}
+	}
+	return uint32(v), nil
+}
+
+// Comm reads /proc/PID/comm, or task/TID/comm when tid is not 0.
+func (p FS) Comm(pid, tid int) (string, error) {
+	return parseFile(p.Path(pid, tid, "comm"), ParseComm)
+}
+
+// TimensOffsets reads /proc/PID/timens_offsets.
+func (p FS) TimensOffsets(pid int) ([]TimensOffset, error) {
+	return parseFile(p.Path(pid, 0, "timens_offsets"), ParseTimensOffsets)
+}
+
+// PidfdPid is the pid that pidfd fd, open in process pid (os.Getpid() for
+// the caller's own), names: -1 once that process is gone.
+func (p FS) PidfdPid(pid, fd int) (int, error) {
+	return parseFile(p.Path(pid, 0, "fdinfo", strconv.Itoa(fd)), ParsePidfd)
+}
+
+// HasPid reports whether /proc shows process (or thread) pid: a task,
+// zombies included, holds the number.
+func (p FS) HasPid(pid int) bool {
+	_, err := os.Lstat(p.Path(pid, 0))
+	return err == nil
+}
+
 // Pagemap reads /proc/PID/pagemap. Reading needs PTRACE_MODE_READ on the
 // task; PFNs are shown to CAP_SYS_ADMIN only.
 type Pagemap struct {

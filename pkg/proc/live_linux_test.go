@@ -467,3 +467,43 @@ func TestFSErrors(t *testing.T) {
 		t.Errorf("bad pid: %v", err)
 	}
 }
+
+func TestLiveValues(t *testing.T) {
+	var p FS
+	if v, err := p.Sysctl("kernel/pid_max"); err != nil || len(v) != 1 || v[0] < 301 {
+		t.Errorf("pid_max: %v, %v", v, err)
+	}
+	if v, err := p.Sysctl("kernel/sem"); err != nil || len(v) != 4 {
+		t.Errorf("kernel/sem: %v, %v", v, err)
+	}
+	if id, err := p.BootID(); err != nil || len(id) != 36 {
+		t.Errorf("boot_id: %q, %v", id, err)
+	}
+	if c, err := p.Comm(self, 0); err != nil || c == "" || strings.HasSuffix(c, "\n") {
+		t.Errorf("comm: %q, %v", c, err)
+	}
+	if v, err := p.Int(self, "oom_score_adj"); err != nil || v < -1000 || v > 1000 {
+		t.Errorf("oom_score_adj: %d, %v", v, err)
+	}
+	if _, err := p.Loginuid(self); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("loginuid: %v", err)
+	}
+	if offs, err := p.TimensOffsets(self); err == nil {
+		if len(offs) != 2 {
+			t.Errorf("timens_offsets: %+v", offs)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("timens_offsets: %v", err)
+	}
+	fd, err := unix.PidfdOpen(self, 0)
+	if err != nil {
+		t.Skipf("pidfd_open: %v", err)
+	}
+	defer unix.Close(fd)
+	if pid, err := p.PidfdPid(self, fd); err != nil || pid != self {
+		t.Errorf("pid of our own pidfd: %d, %v; want %d", pid, err, self)
+	}
+	if !p.HasPid(self) || p.HasPid(1<<30) {
+		t.Errorf("HasPid: self %v, 1<<30 %v", p.HasPid(self), p.HasPid(1<<30))
+	}
+}

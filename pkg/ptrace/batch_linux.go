@@ -86,3 +86,11 @@ func (b *Batch) Wait(tid int) (Stop, error) {
 	}
 	return b.t.wait4(tid, 0)
 }
+
+// GetSyscallInfo is Tracer.GetSyscallInfo within the batch.
+func (b *Batch) GetSyscallInfo(tid int) (SyscallInfo, error) {
+	if err := b.check("get_syscall_info", tid); err != nil {
+		return SyscallInfo{}, err
+	}
+	return getSyscallInfo(tid)
+}

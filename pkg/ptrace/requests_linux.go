@@ -139,13 +139,19 @@ func (t *Tracer) PeekSiginfo(tid int, shared bool) ([]Siginfo, error) {
 // GetSyscallInfo reads PTRACE_GET_SYSCALL_INFO: which syscall a tracee in
 // a syscall-stop is entering or leaving, or just IP and SP in other stops.
 func (t *Tracer) GetSyscallInfo(tid int) (SyscallInfo, error) {
-	var raw rawSyscallInfo
+	var info SyscallInfo
 	err := t.do(func() error {
-		_, err := ptracePtr(unix.PTRACE_GET_SYSCALL_INFO, tid, rawSyscallInfoSize, &raw)
-		return reqError("get_syscall_info", tid, err)
+		var err error
+		info, err = getSyscallInfo(tid)
+		return err
 	})
-	if err != nil {
-		return SyscallInfo{}, err
+	return info, err
+}
+
+func getSyscallInfo(tid int) (SyscallInfo, error) {
+	var raw rawSyscallInfo
+	if _, err := ptracePtr(unix.PTRACE_GET_SYSCALL_INFO, tid, rawSyscallInfoSize, &raw); err != nil {
+		return SyscallInfo{}, reqError("get_syscall_info", tid, err)
 	}
 	info := SyscallInfo{Op: raw.Op, Arch: raw.Arch, IP: raw.IP, SP: raw.SP}
 	switch raw.Op {

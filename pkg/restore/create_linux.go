@@ -39,12 +39,7 @@ func (r *restorer) chooseScratch() error {
 			used = append(used, span{v.start(), v.end()})
 		}
 	}
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return fmt.Errorf("read own maps: %w", err)
-	}
-	own, err := proc.ParseMaps(f)
-	f.Close()
+	own, err := proc.FS{}.Maps(os.Getpid())
 	if err != nil {
 		return fmt.Errorf("read own maps: %w", err)
 	}
@@ -294,11 +289,15 @@ func (r *restorer) exitZombie(t *task) error {
 		if err := b.flush(t.pid); err != nil {
 			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
 		}
-		if _, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8); err != nil {
-			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
-		}
-		if _, err := r.call(t, th, "rt_sigprocmask", unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, mask, 0, 8); err != nil {
-			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+		// SIGKILL (and SIGSTOP) have no action to set and cannot be
+		// blocked: the kernel refuses both calls for them.
+		if s := unix.Signal(sig); s != unix.SIGKILL && s != unix.SIGSTOP {
+			if _, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8); err != nil {
+				return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+			}
+			if _, err := r.call(t, th, "rt_sigprocmask", unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, mask, 0, 8); err != nil {
+				return fmt.Errorf("exit zombie %d: %w", t.pid, err)
+			}
 		}
 		regs := th.base
 		regs.Rip, regs.Rax, regs.OrigRax = t.scratch, unix.SYS_TGKILL, ^uint64(0)

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/compel"
 	"github.com/criugo/criugo/pkg/proc"
 )
 
@@ -38,12 +39,7 @@ type ownState struct {
 }
 
 func readOwnState() (*ownState, error) {
-	f, err := os.Open("/proc/thread-self/status")
-	if err != nil {
-		return nil, fmt.Errorf("read own status: %w", err)
-	}
-	defer f.Close()
-	st, err := proc.ParseStatus(f)
+	st, err := proc.FS{}.Status(os.Getpid(), unix.Gettid())
 	if err != nil {
 		return nil, fmt.Errorf("read own status: %w", err)
 	}
@@ -132,8 +128,10 @@ func (r *restorer) restoreCreds(t *task, th *thread, c *images.CredsEntry) error
 			return fail(err)
 		}
 		// setfsuid and setfsgid return the previous id, never an error.
-		if v := int64(ret); (s.nr != unix.SYS_SETFSUID && s.nr != unix.SYS_SETFSGID) && v < 0 && v >= -4095 {
-			return fail(&errInjected{name: s.name, tid: th.tid, errno: unix.Errno(-v)})
+		if s.nr != unix.SYS_SETFSUID && s.nr != unix.SYS_SETFSGID {
+			if _, err := compel.Result(th.tid, s.name, uint64(s.nr), ret); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	bnd := capSet(c.GetCapBnd())

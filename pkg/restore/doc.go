@@ -123,7 +123,9 @@
 // dup3 (see restoreFds for the shuffle that avoids collisions).
 //
 // Every kind is made inside criu-restore and handed over, one file per
-// kind: eventfd (counter; EFD_SEMAPHORE is not in the images), signalfd
+// kind, which registers the kind's steps in one table (fileKind: check,
+// open, owner, mapping, fill in the task, finish) and keeps its state;
+// no switch names the kinds. The kinds: eventfd (counter; EFD_SEMAPHORE is not in the images), signalfd
 // (mask: it reads the signals of whoever reads it), timerfd (created at
 // once, armed with the time it had left, its interval and its unread
 // expirations only when the tree is about to run, as CRIU arms them last),
@@ -166,8 +168,8 @@
 // PE_PARENT (or in_parent) whose pages are in the parent's pagemap of the
 // same name, or further up (package image's Chain: the link is followed,
 // loops and chains over image.MaxChainDepth are refused). When a pagemap
-// is read, each such run is resolved to pieces of the parents' pages
-// files, so a missing parent, a parent pagemap that does not hold the
+// is read (image.ParsePagemap), each such run is resolved to pieces of
+// the parents' pages files (image.ParentChain), so a missing parent, a parent pagemap that does not hold the
 // pages (image.ErrNotInParent) or a short parent pages file is refused
 // before anything is created. The sinks then read those pieces where they
 // are (the task opens each parent pages file it needs for its preadv) and

@@ -10,6 +10,15 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+func init() {
+	registerFileKind(images.FdTypes_EVENTPOLL, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetEpfd() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.epollDesc(e.GetEpfd()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetEpfd().GetFown() },
+		fill: (*restorer).restoreEpollTargets,
+	})
+}
+
 // epollDesc creates an empty epoll instance. Its targets are added later,
 // by the task itself (restoreEpollTargets): an epoll item is keyed by the
 // target's file and the fd number it was added under, in the fd table of
@@ -30,13 +39,17 @@ func (f *fileObjs) epollDesc(e *images.EventpollFileEntry) (*os.File, error) {
 	return file, nil
 }
 
+// epollsDone are the epoll file ids whose targets are added.
+type epollsDone map[uint32]bool
+
 // restoreEpollTargets adds the saved targets to every epoll instance of
 // task t, once its fds are all at their numbers. An instance shared by
 // several tasks gets its targets once, from the first task restored that
 // holds it and every target at the number it was added under.
 func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
+	done := stateOf[epollsDone](r.files, images.FdTypes_EVENTPOLL)
 	for _, fd := range p.fds {
-		if fd.GetType() != images.FdTypes_EVENTPOLL || r.files.epollsDone[fd.GetId()] {
+		if fd.GetType() != images.FdTypes_EVENTPOLL || (*done)[fd.GetId()] {
 			continue
 		}
 		e, err := r.files.entry(fd.GetId())
@@ -63,7 +76,10 @@ func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
 				return fmt.Errorf("restore epoll fd %d of pid %d: add target fd %d (events %#x): %w", fd.GetFd(), t.pid, tfd.GetTfd(), tfd.GetEvents(), err)
 			}
 		}
-		r.files.epollsDone[fd.GetId()] = true
+		if *done == nil {
+			*done = epollsDone{}
+		}
+		(*done)[fd.GetId()] = true
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/criugo/criugo/pkg/compel"
 	"github.com/criugo/criugo/pkg/x86"
 )
 
@@ -27,7 +28,9 @@ var (
 	ErrNoTerminal = errors.New("no terminal")
 	// ErrTaskDied: a task being restored exited or was killed before the
 	// restore was finished.
-	ErrTaskDied = errors.New("task died during restore")
+	// It is compel's sentinel, which an injected call into a task that
+	// dies returns.
+	ErrTaskDied = compel.ErrTaskDied
 )
 
 // fromX86 makes an error of package x86 match this package's sentinel too.

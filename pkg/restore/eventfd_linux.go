@@ -10,6 +10,15 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+// An eventfd is made with its counter (eventfdDesc).
+func init() {
+	registerFileKind(images.FdTypes_EVENTFD, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetEfd() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.eventfdDesc(e.GetEfd()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetEfd().GetFown() },
+	})
+}
+
 // eventfdDesc creates an eventfd with its saved counter.
 //
 // CRIU's eventfd_file_entry keeps the file's status flags but not

@@ -55,7 +55,8 @@ func TestFileKindsKnockout(t *testing.T) {
 				for _, path := range fieldPaths(e.Msg) {
 					runs++
 					set := cloneSet(base, dir)
-					clearPath(set.imgs[f].Entries[i].Msg.ProtoReflect(), path)
+					img, _ := set.Recorded(f)
+					clearPath(img.Entries[i].Msg.ProtoReflect(), path)
 					func() {
 						defer func() {
 							if p := recover(); p != nil {

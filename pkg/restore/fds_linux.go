@@ -115,7 +115,7 @@ func (r *restorer) restoreFds(t *task, p *taskPlan) error {
 	if _, err := r.call(t, th, "close_range", unix.SYS_CLOSE_RANGE, base, ^uint64(0)>>32, 0); err != nil {
 		return fail(err)
 	}
-	return r.restoreEpollTargets(t, p)
+	return nil
 }
 
 // moveHigh moves fd of task t to the lowest free number at or above base.

@@ -3,6 +3,8 @@ package restore
 import (
 	"fmt"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -24,31 +26,15 @@ type fileObjs struct {
 
 	desc   map[uint32]*os.File  // file id -> its open file description
 	mapped map[mapKey]*os.File  // files opened to be mapped
-	pipes  map[uint32]*pipePair // pipe_id -> both ends
-	fifos  map[uint32]*os.File  // pipe_id of a FIFO -> an O_RDWR keeper
 	memfds map[uint64]*memfdObj // memfd inode id -> memfd
 	shmem  map[uint64]*os.File  // shmid of shared anonymous memory -> memfd
 	// unfilled are shared memory objects whose pages have not come yet.
 	unfilled map[uint64]*os.File
 	ghosts   map[uint32]string // remap id -> path of the recreated ghost
-	// timerfds are armed when the tree is about to run.
-	timerfds []timerfdObj
-	// epollsDone are the epoll file ids whose targets are added.
-	epollsDone map[uint32]bool
 	// queues are sk-queues.img by socket file id, read once.
 	queues map[uint32][]skPacket
-	// unixList is every unix socket of files.img, checked once
-	// (unixListed), or unixListErr; unixSks are the same by file id once
-	// made together (unixsk_linux.go), or unixErr.
-	unixList    []*unixSk
-	unixListErr error
-	unixListed  bool
-	unixSks     map[uint32]*unixSk
-	unixErr     error
-	// tty holds the terminal images (tty_linux.go).
-	tty ttyTables
-	// inetSks are the inet sockets made so far.
-	inetSks []*inetSk
+	// kinds holds what each kind keeps between its files (stateOf).
+	kinds map[images.FdTypes]any
 	// unlinks are paths to remove once every task has opened its files.
 	unlinks []string
 	// all holds every file criu-restore opened, closed at the end.
@@ -58,6 +44,93 @@ type fileObjs struct {
 type mapKey struct {
 	id      uint32
 	accmode int
+}
+
+// fileKind is what criu-restore does with one kind of file of files.img.
+// Each kind registers its own from its file (regfile_linux.go,
+// pipes_linux.go, ...), as CRIU's fdtype_ops, so that a new kind is a new
+// file and no switch; a kind nobody registered is refused with
+// ErrNotSupported. What a kind keeps between its files is a type of its
+// own file, held for it by fileObjs (stateOf); what several kinds share
+// (memfd inodes, sk-queues.img) is fileObjs' own.
+type fileKind struct {
+	// has says whether an entry holds its kind's own message, all that
+	// checkEntry asks of it when check is nil.
+	has func(e *images.FileEntry) bool
+	// check, when set, refuses before anything is created an entry that
+	// cannot be made (it says more than has).
+	check func(f *fileObjs, e *images.FileEntry) error
+	// open creates the open file description of entry e, once per entry.
+	open func(f *fileObjs, e *images.FileEntry) (*os.File, error)
+	// fown, when set, is the owner for SIGIO the description gets back.
+	fown func(e *images.FileEntry) *images.FownEntry
+	// mapped, when set, opens a file for tasks to map with accmode; a
+	// kind without it cannot be mapped.
+	mapped func(f *fileObjs, e *images.FileEntry, accmode int) (*os.File, error)
+	// fill, when set, completes in task t what of the kind needs the
+	// task's other fds at their numbers (epoll targets, the controlling
+	// terminal); it runs in every task, in the order of the kinds' types.
+	fill func(r *restorer, t *task, p *taskPlan) error
+	// finish, when set, completes every file of the kind when all tasks
+	// have theirs and the tree is about to run; kinds finish in the
+	// order of stage.
+	finish func(f *fileObjs) error
+	stage  finishStage
+}
+
+// finishStage orders the kinds' finish steps.
+type finishStage int
+
+const (
+	finishSeal  finishStage = iota // close files for good (memfd seals)
+	finishClock                    // start the clocks (timerfds)
+	finishLive                     // let the outside in (TCP leaves repair mode)
+)
+
+// fileKinds are the registered kinds by type; filling and finishing are
+// those of them with a fill or finish step, in their order.
+var (
+	fileKinds = map[images.FdTypes]*fileKind{}
+	filling   []images.FdTypes
+	finishing []*fileKind
+)
+
+// registerFileKind makes typ a kind criu-restore opens; called from the
+// init of the kind's file.
+func registerFileKind(typ images.FdTypes, k *fileKind) {
+	if _, dup := fileKinds[typ]; dup || k.open == nil || (k.has == nil && k.check == nil) {
+		panic(fmt.Sprintf("restore: file kind %v registered twice or without open and has", typ))
+	}
+	fileKinds[typ] = k
+	if k.fill != nil {
+		filling = append(filling, typ)
+		slices.Sort(filling)
+	}
+	if k.finish != nil {
+		i := sort.Search(len(finishing), func(i int) bool { return finishing[i].stage > k.stage })
+		finishing = slices.Insert(finishing, i, k)
+	}
+}
+
+// stateOf returns what kind typ keeps in f between its files: an S of the
+// kind's own file, zero until the kind first asks for it.
+func stateOf[S any](f *fileObjs, typ images.FdTypes) *S {
+	if s, ok := f.kinds[typ]; ok {
+		return s.(*S)
+	}
+	if f.kinds == nil {
+		f.kinds = map[images.FdTypes]any{}
+	}
+	s := new(S)
+	f.kinds[typ] = s
+	return s
+}
+
+func (k *fileKind) ownerOf(e *images.FileEntry) *images.FownEntry {
+	if k.fown == nil {
+		return nil
+	}
+	return k.fown(e)
 }
 
 func newFileObjs(r *restorer) (*fileObjs, error) {
@@ -70,14 +143,10 @@ func newFileObjs(r *restorer) (*fileObjs, error) {
 		remaps:   map[uint32]*images.RemapFilePathEntry{},
 		desc:     map[uint32]*os.File{},
 		mapped:   map[mapKey]*os.File{},
-		pipes:    map[uint32]*pipePair{},
-		fifos:    map[uint32]*os.File{},
 		memfds:   map[uint64]*memfdObj{},
 		shmem:    map[uint64]*os.File{},
 		unfilled: map[uint64]*os.File{},
 		ghosts:   map[uint32]string{},
-
-		epollsDone: map[uint32]bool{},
 	}
 	rms, err := entries[*images.RemapFilePathEntry](r.set, "remap-fpath.img", true)
 	if err != nil {
@@ -132,130 +201,59 @@ func (f *fileObjs) descFor(id uint32) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d *os.File
-	switch e.GetType() {
-	case images.FdTypes_REG:
-		if e.GetReg() == nil {
-			return nil, fmt.Errorf("file id %d: REG without reg entry: %w", id, ErrBadImage)
-		}
-		d, err = f.openReg(e.GetReg(), int(e.GetReg().GetFlags()))
-	case images.FdTypes_PIPE:
-		d, err = f.pipeEnd(e.GetPipe())
-	case images.FdTypes_FIFO:
-		d, err = f.fifoEnd(e.GetFifo())
-	case images.FdTypes_MEMFD:
-		d, err = f.memfdDesc(e.GetMemfd())
-	case images.FdTypes_EVENTFD:
-		d, err = f.eventfdDesc(e.GetEfd())
-	case images.FdTypes_EVENTPOLL:
-		d, err = f.epollDesc(e.GetEpfd())
-	case images.FdTypes_SIGNALFD:
-		d, err = f.signalfdDesc(e.GetSgfd())
-	case images.FdTypes_TIMERFD:
-		d, err = f.timerfdDesc(e.GetTfd())
-	case images.FdTypes_INOTIFY:
-		d, err = f.inotifyDesc(e.GetIfy())
-	case images.FdTypes_UNIXSK:
-		d, err = f.unixSocket(id)
-	case images.FdTypes_INETSK:
-		d, err = f.inetDesc(e)
-	case images.FdTypes_TTY:
-		d, err = f.ttyDesc(e)
-	default:
+	k, ok := fileKinds[e.GetType()]
+	if !ok {
 		return nil, fmt.Errorf("file id %d of type %v: %w", id, e.GetType(), ErrNotSupported)
 	}
+	d, err := k.open(f, e)
 	if err != nil {
 		return nil, err
 	}
-	if err := setFown(d, fownOf(e)); err != nil {
+	if err := setFown(d, k.ownerOf(e)); err != nil {
 		return nil, err
 	}
 	f.desc[id] = d
 	return d, nil
 }
 
-func fownOf(e *images.FileEntry) *images.FownEntry {
-	switch {
-	case e.GetReg() != nil:
-		return e.GetReg().GetFown()
-	case e.GetPipe() != nil:
-		return e.GetPipe().GetFown()
-	case e.GetMemfd() != nil:
-		return e.GetMemfd().GetFown()
-	case e.GetEfd() != nil:
-		return e.GetEfd().GetFown()
-	case e.GetEpfd() != nil:
-		return e.GetEpfd().GetFown()
-	case e.GetSgfd() != nil:
-		return e.GetSgfd().GetFown()
-	case e.GetTfd() != nil:
-		return e.GetTfd().GetFown()
-	case e.GetIfy() != nil:
-		return e.GetIfy().GetFown()
-	case e.GetUsk() != nil:
-		return e.GetUsk().GetFown()
-	case e.GetIsk() != nil:
-		return e.GetIsk().GetFown()
-	case e.GetTty() != nil:
-		return e.GetTty().GetFown()
-	}
-	return nil
-}
-
 // checkEntry refuses, before anything is created, a file entry of a kind
 // criu-restore cannot open, or one it can see is incomplete.
 func (f *fileObjs) checkEntry(e *images.FileEntry) error {
-	var ok bool
-	switch e.GetType() {
-	case images.FdTypes_REG:
-		ok = e.GetReg() != nil
-	case images.FdTypes_PIPE:
-		ok = e.GetPipe() != nil
-	case images.FdTypes_FIFO:
-		ok = e.GetFifo() != nil
-	case images.FdTypes_MEMFD:
-		ok = e.GetMemfd() != nil
-	case images.FdTypes_EVENTFD:
-		ok = e.GetEfd() != nil
-	case images.FdTypes_EVENTPOLL:
-		ok = e.GetEpfd() != nil
-	case images.FdTypes_SIGNALFD:
-		ok = e.GetSgfd() != nil
-	case images.FdTypes_TIMERFD:
-		ok = e.GetTfd() != nil
-	case images.FdTypes_INOTIFY:
-		ok = e.GetIfy() != nil
-	case images.FdTypes_UNIXSK:
-		if _, err := f.checkUnixSk(e); err != nil {
-			return err
-		}
-		// Every unix socket, with its peer (which must be in the images).
-		_, err := f.unixSockets()
-		return err
-	case images.FdTypes_INETSK:
-		return f.checkInetSk(e)
-	case images.FdTypes_TTY:
-		return f.checkTty(e)
-	default:
+	k, ok := fileKinds[e.GetType()]
+	if !ok {
 		return fmt.Errorf("file of type %v: %w", e.GetType(), ErrNotSupported)
 	}
-	if !ok {
+	if k.check != nil {
+		return k.check(f, e)
+	}
+	if !k.has(e) {
 		return fmt.Errorf("file id %d: %v without its entry: %w", e.GetId(), e.GetType(), ErrBadImage)
 	}
 	return nil
 }
 
+// fillFiles completes the files of task t once restoreFds has put its fds
+// at their numbers.
+func (r *restorer) fillFiles(t *task, p *taskPlan) error {
+	for _, typ := range filling {
+		if err := fileKinds[typ].fill(r, t, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // finish completes the file objects when every task has its files and
-// the tree is about to run: memfds get their seals, timerfds start, and
-// TCP connections leave repair mode.
+// the tree is about to run, kind by kind in the order of their
+// finishStage: memfds get their seals, timerfds start, and TCP
+// connections leave repair mode.
 func (f *fileObjs) finish() error {
-	if err := f.sealMemfds(); err != nil {
-		return err
+	for _, k := range finishing {
+		if err := k.finish(f); err != nil {
+			return err
+		}
 	}
-	if err := f.armTimerfds(); err != nil {
-		return err
-	}
-	return f.finishInetSockets()
+	return nil
 }
 
 // setFown gives a description back its owner for SIGIO (F_SETOWN_EX) and
@@ -289,25 +287,11 @@ func (f *fileObjs) mapFile(id uint32, accmode int) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m *os.File
-	switch e.GetType() {
-	case images.FdTypes_REG:
-		if e.GetReg() == nil {
-			return nil, fmt.Errorf("file id %d: REG without reg entry: %w", id, ErrBadImage)
-		}
-		m, err = f.openReg(e.GetReg(), accmode)
-	case images.FdTypes_MEMFD:
-		if e.GetMemfd() == nil {
-			return nil, fmt.Errorf("file id %d: MEMFD without memfd entry: %w", id, ErrBadImage)
-		}
-		var obj *memfdObj
-		obj, err = f.memfd(uint64(e.GetMemfd().GetInodeId()))
-		if err == nil {
-			m = obj.file
-		}
-	default:
+	kind, ok := fileKinds[e.GetType()]
+	if !ok || kind.mapped == nil {
 		return nil, fmt.Errorf("map file id %d of type %v: %w", id, e.GetType(), ErrNotSupported)
 	}
+	m, err := kind.mapped(f, e, accmode)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,6 @@
 package restore
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,102 +12,57 @@ import (
 	"github.com/criugo/criugo/pkg/image"
 )
 
-// imageSet holds the decoded images of one checkpoint, by file name.
+// imageSet is the images of one checkpoint (package image's Set), with
+// the lookups the restore makes of them.
 //
 // From a directory, images are read when first asked for; from a stream,
 // every image but the raw pages files is put here as it arrives (they are
 // small: the largest are a few KiB per task) and pages files are handed to
-// the memory restore as they come.
-type imageSet struct {
-	// where says where the images come from, for errors.
-	where string
-	// dir is the image directory, empty for a stream.
-	dir string
-	// imgs are the images read so far; a nil value records a file that
-	// does not exist.
-	imgs map[string]*image.Image
-	// parents is the parent chain of a directory, opened when a pagemap
-	// has pages in the parent (an incremental dump).
-	parents *parentChain
-}
+// the memory restore as they come. The parent chain of a directory is
+// opened when a pagemap first has pages in the parent (an incremental
+// dump), and its pages files are closed with the set.
+type imageSet struct{ *image.Set }
 
-// close closes the files the set holds open (its parents' pages files).
-func (s *imageSet) close() {
-	if s.parents != nil {
-		s.parents.close()
-	}
-}
-
-func newStreamSet() *imageSet {
-	return &imageSet{where: "stream", imgs: map[string]*image.Image{}}
-}
+func newStreamSet() *imageSet { return &imageSet{image.NewSet("stream")} }
 
 func openDirSet(path string) (*imageSet, error) {
-	st, err := os.Stat(path)
+	s, err := image.OpenSet(path)
 	if err != nil {
-		return nil, fmt.Errorf("open image directory: %w", err)
+		return nil, err
 	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("open image directory %s: not a directory", path)
-	}
-	return &imageSet{where: path, dir: path, imgs: map[string]*image.Image{}}, nil
+	return &imageSet{s}, nil
 }
+
+// close closes the files the set holds open.
+func (s *imageSet) close() { s.Close() }
 
 // openFile opens a file of the image directory for reading, refusing
 // symlinks and anything that is not a regular file. A missing file is an
 // error matching fs.ErrNotExist.
-func (s *imageSet) openFile(name string) (*os.File, error) {
-	if s.dir == "" {
-		return nil, fmt.Errorf("open %s: %w", name, fs.ErrNotExist)
-	}
-	return image.OpenFile(s.dir, name)
-}
+func (s *imageSet) openFile(name string) (*os.File, error) { return s.OpenFile(name) }
 
 // add records an image read from a stream.
-func (s *imageSet) add(name string, r io.Reader) error {
-	img, err := image.ReadImage(r, name)
-	if err != nil {
-		return err
-	}
-	s.imgs[name] = img
-	return nil
+func (s *imageSet) add(name string, r io.Reader) error { return s.AddFrom(name, r) }
+
+// lookup returns the image stored under name, or nil when there is none.
+func (s *imageSet) lookup(name string) (*image.Image, error) { return s.Lookup(name) }
+
+// has reports whether name is in the set already (added from a stream).
+func (s *imageSet) has(name string) bool {
+	_, ok := s.Recorded(name)
+	return ok
 }
 
 // get returns the image stored under name. A missing image is an error
 // matching both fs.ErrNotExist and ErrBadImage.
 func (s *imageSet) get(name string) (*image.Image, error) {
-	img, err := s.lookup(name)
+	img, err := s.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
 	if img == nil {
 		return nil, fmt.Errorf("read %s: %w: %w", name, ErrBadImage, fs.ErrNotExist)
 	}
-	return img, nil
-}
-
-// lookup returns the image stored under name, or nil when there is none.
-func (s *imageSet) lookup(name string) (*image.Image, error) {
-	if img, ok := s.imgs[name]; ok {
-		return img, nil
-	}
-	if s.dir == "" {
-		return nil, nil
-	}
-	f, err := s.openFile(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.imgs[name] = nil
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, err := image.ReadImage(bufio.NewReaderSize(f, 64<<10), name)
-	if err != nil {
-		return nil, err
-	}
-	s.imgs[name] = img
 	return img, nil
 }
 

@@ -14,6 +14,17 @@ import (
 	"github.com/criugo/criugo/pkg/soccr"
 )
 
+// TCP connections leave repair mode at the last stage of finish.
+func init() {
+	registerFileKind(images.FdTypes_INETSK, &fileKind{
+		check:  (*fileObjs).checkInetSk,
+		open:   (*fileObjs).inetDesc,
+		fown:   func(e *images.FileEntry) *images.FownEntry { return e.GetIsk().GetFown() },
+		finish: (*fileObjs).finishInetSockets,
+		stage:  finishLive,
+	})
+}
+
 // Inet sockets (TCP and UDP over IPv4 and IPv6) are made by criu-restore
 // and handed over like any file:
 //
@@ -42,6 +53,9 @@ type inetSk struct {
 	// until finishInetSockets.
 	tcp *soccr.State
 }
+
+// inetSks are the inet sockets made so far.
+type inetSks []*inetSk
 
 // checkInetSk refuses an inet socket entry criu-restore cannot make.
 func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
@@ -127,7 +141,8 @@ func (f *fileObjs) inetDesc(fe *images.FileEntry) (*os.File, error) {
 	if err := s.make(f); err != nil {
 		return nil, fmt.Errorf("restore %s: %w", s.file.Name(), err)
 	}
-	f.inetSks = append(f.inetSks, s)
+	made := stateOf[inetSks](f, images.FdTypes_INETSK)
+	*made = append(*made, s)
 	return s.file, nil
 }
 
@@ -349,7 +364,7 @@ func (s *inetSk) repair(f *fileObjs) error {
 // saved SO_REUSEADDR and SO_REUSEPORT of every inet socket. It runs when
 // every socket of the tree exists, just before the tree runs.
 func (f *fileObjs) finishInetSockets() error {
-	for _, s := range f.inetSks {
+	for _, s := range *stateOf[inetSks](f, images.FdTypes_INETSK) {
 		if s.tcp == nil {
 			continue
 		}
@@ -357,7 +372,7 @@ func (f *fileObjs) finishInetSockets() error {
 			return fmt.Errorf("restore %s: %w", s.file.Name(), err)
 		}
 	}
-	for _, s := range f.inetSks {
+	for _, s := range *stateOf[inetSks](f, images.FdTypes_INETSK) {
 		fd := int(s.file.Fd())
 		o := s.e.GetOpts()
 		for _, r := range []struct {

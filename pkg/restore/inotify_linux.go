@@ -13,6 +13,14 @@ import (
 	"github.com/criugo/criugo/pkg/proc"
 )
 
+func init() {
+	registerFileKind(images.FdTypes_INOTIFY, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetIfy() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.inotifyDesc(e.GetIfy()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetIfy().GetFown() },
+	})
+}
+
 // inotifyMaskBits are the bits of a watch's saved mask that
 // inotify_add_watch takes back: the events, and the two flags the kernel
 // keeps with the mark (fdinfo shows them in the mask).

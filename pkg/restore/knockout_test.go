@@ -46,7 +46,8 @@ func TestPrepareKnockout(t *testing.T) {
 				for _, path := range fieldPaths(base[f].Entries[i].Msg) {
 					runs++
 					set := cloneSet(base, dir)
-					clearPath(set.imgs[f].Entries[i].Msg.ProtoReflect(), path)
+					img, _ := set.Recorded(f)
+					clearPath(img.Entries[i].Msg.ProtoReflect(), path)
 					func() {
 						defer func() {
 							if p := recover(); p != nil {
@@ -90,13 +91,13 @@ func clearPath(m protoreflect.Message, path []protoreflect.FieldNumber) {
 }
 
 func cloneSet(base map[string]*image.Image, dir string) *imageSet {
-	set := &imageSet{where: dir, imgs: map[string]*image.Image{}}
+	set := &imageSet{image.NewSet(dir)}
 	for f, img := range base {
 		c := &image.Image{Kind: img.Kind}
 		for _, e := range img.Entries {
 			c.Entries = append(c.Entries, image.Entry{Msg: proto.Clone(e.Msg), Extra: e.Extra})
 		}
-		set.imgs[f] = c
+		set.Add(f, c)
 	}
 	return set
 }

@@ -10,6 +10,28 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+// A memfd is opened from its inode, for fds and mappings, and sealed at
+// the first stage of finish.
+func init() {
+	registerFileKind(images.FdTypes_MEMFD, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetMemfd() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.memfdDesc(e.GetMemfd()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetMemfd().GetFown() },
+		mapped: func(f *fileObjs, e *images.FileEntry, _ int) (*os.File, error) {
+			if e.GetMemfd() == nil {
+				return nil, fmt.Errorf("file id %d: MEMFD without memfd entry: %w", e.GetId(), ErrBadImage)
+			}
+			obj, err := f.memfd(uint64(e.GetMemfd().GetInodeId()))
+			if err != nil {
+				return nil, err
+			}
+			return obj.file, nil
+		},
+		finish: (*fileObjs).sealMemfds,
+		stage:  finishSeal,
+	})
+}
+
 // memfdObj is one memfd inode of memfd.img, recreated by criu-restore.
 // Its seals are added last, once every task has mapped it: F_SEAL_WRITE
 // would refuse the writable shared mappings made before.

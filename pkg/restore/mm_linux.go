@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -199,12 +198,7 @@ func (r *restorer) shmemSize(shmid uint64) uint64 {
 }
 
 func readMaps(pid int) ([]proc.VMA, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
-	if err != nil {
-		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
-	}
-	defer f.Close()
-	vmas, err := proc.ParseMaps(f)
+	vmas, err := proc.FS{}.Maps(pid)
 	if err != nil {
 		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
 	}

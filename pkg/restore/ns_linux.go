@@ -2,13 +2,13 @@ package restore
 
 import (
 	"fmt"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/nsenter"
+	"github.com/criugo/criugo/pkg/proc"
 )
 
 // Namespaces. A tree whose root had a UTS or IPC namespace of its own
@@ -139,5 +139,5 @@ func (r *restorer) restoreUTS(pid int, id uint32) error {
 }
 
 func nsPath(pid int, name string) string {
-	return "/proc/" + strconv.Itoa(pid) + "/ns/" + name
+	return proc.FS{}.Path(pid, 0, "ns", name)
 }

@@ -9,6 +9,19 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+func init() {
+	registerFileKind(images.FdTypes_PIPE, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetPipe() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.pipeEnd(e.GetPipe()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetPipe().GetFown() },
+	})
+	// A FIFO's owner is its regular file's (fifoEnd).
+	registerFileKind(images.FdTypes_FIFO, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetFifo() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.fifoEnd(e.GetFifo()) },
+	})
+}
+
 // pipePair is one pipe of the tree: both ends as criu-restore created
 // them, handed out to the first file entry of each direction; later entries
 // of the same direction (distinct descriptions of one end) get reopened
@@ -69,12 +82,20 @@ func fillPipe(w *os.File, pd *images.PipeDataEntry, data []byte) error {
 	return nil
 }
 
+// pipePairs are the pipes made so far, by pipe_id; fifoKeepers the
+// O_RDWR keeper of each FIFO opened so far, by pipe_id.
+type (
+	pipePairs   map[uint32]*pipePair
+	fifoKeepers map[uint32]*os.File
+)
+
 // pipeEnd returns the description a pipe file entry stands for.
 func (f *fileObjs) pipeEnd(pe *images.PipeEntry) (*os.File, error) {
 	if pe == nil {
 		return nil, fmt.Errorf("PIPE without pipe entry: %w", ErrBadImage)
 	}
-	p, ok := f.pipes[pe.GetPipeId()]
+	pipes := stateOf[pipePairs](f, images.FdTypes_PIPE)
+	p, ok := (*pipes)[pe.GetPipeId()]
 	if !ok {
 		var fds [2]int
 		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
@@ -84,7 +105,10 @@ func (f *fileObjs) pipeEnd(pe *images.PipeEntry) (*os.File, error) {
 			f.keep(os.NewFile(uintptr(fds[0]), fmt.Sprintf("pipe:[%d]", pe.GetPipeId()))),
 			f.keep(os.NewFile(uintptr(fds[1]), fmt.Sprintf("pipe:[%d]", pe.GetPipeId()))),
 		}}
-		f.pipes[pe.GetPipeId()] = p
+		if *pipes == nil {
+			*pipes = pipePairs{}
+		}
+		(*pipes)[pe.GetPipeId()] = p
 		ents, data, err := f.pipeData("pipes-data.img")
 		if err != nil {
 			return nil, err
@@ -128,13 +152,17 @@ func (f *fileObjs) fifoEnd(fe *images.FifoEntry) (*os.File, error) {
 		return nil, fmt.Errorf("fifo %d: path entry %d: %w", fe.GetId(), fe.GetRegfId(), ErrBadImage)
 	}
 	reg := re.GetReg()
-	if _, ok := f.fifos[fe.GetPipeId()]; !ok {
+	keepers := stateOf[fifoKeepers](f, images.FdTypes_FIFO)
+	if _, ok := (*keepers)[fe.GetPipeId()]; !ok {
 		fd, err := unix.Open(reg.GetName(), unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("open fifo %s: %w", reg.GetName(), err)
 		}
 		keeper := f.keep(os.NewFile(uintptr(fd), reg.GetName()))
-		f.fifos[fe.GetPipeId()] = keeper
+		if *keepers == nil {
+			*keepers = fifoKeepers{}
+		}
+		(*keepers)[fe.GetPipeId()] = keeper
 		ents, data, err := f.pipeData("fifo-data.img")
 		if err != nil {
 			return nil, err

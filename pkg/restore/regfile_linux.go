@@ -10,6 +10,25 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+// Regular files, directories and devices are opened by path, for fds
+// and for mappings alike.
+func init() {
+	open := func(f *fileObjs, e *images.FileEntry, flags int) (*os.File, error) {
+		if e.GetReg() == nil {
+			return nil, fmt.Errorf("file id %d: REG without reg entry: %w", e.GetId(), ErrBadImage)
+		}
+		return f.openReg(e.GetReg(), flags)
+	}
+	registerFileKind(images.FdTypes_REG, &fileKind{
+		has: func(e *images.FileEntry) bool { return e.GetReg() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) {
+			return open(f, e, int(e.GetReg().GetFlags()))
+		},
+		fown:   func(e *images.FileEntry) *images.FownEntry { return e.GetReg().GetFown() },
+		mapped: open,
+	})
+}
+
 // Values of remap_file_path_entry.remap_type.
 const (
 	remapLinked = 0

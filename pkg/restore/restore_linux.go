@@ -12,7 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/fault"
 	"github.com/criugo/criugo/pkg/image"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/ptrace"
 )
 
@@ -44,6 +46,10 @@ type restorer struct {
 	// sysv are SysV segments attached until their pages come (ipc_linux.go).
 	sysv map[uint64][]byte
 
+	// checkOnly is set by Check: prepare reads and plans, and PIDs in
+	// use are not refused.
+	checkOnly bool
+
 	created []*task // tasks created so far, to kill on failure
 	timings []Timing
 	last    time.Time
@@ -59,6 +65,9 @@ type pagesSource interface {
 // tree runs, detached from criu-restore; unless opts.Detach, Restore then
 // waits for the root to exit. On failure every task it created is killed.
 func Restore(opts Options) (*Result, error) {
+	if err := fault.Check(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	now := time.Now()
 	r := &restorer{opts: opts, self: os.Getpid(), last: now, stats: restoreStats{start: now}}
 	if opts.ImagesDir == "" {
@@ -138,8 +147,10 @@ func (r *restorer) prepare() error {
 	if r.tree, err = buildTree(r.set); err != nil {
 		return err
 	}
-	if err := checkPidsFree(r.tree); err != nil {
-		return err
+	if !r.checkOnly {
+		if err := checkPidsFree(r.tree); err != nil {
+			return err
+		}
 	}
 	r.plans = map[int]*taskPlan{}
 	for _, t := range r.tree.tasks {
@@ -179,7 +190,7 @@ func checkPidsFree(tr *tree) error {
 		if id > max {
 			return fmt.Errorf("pid %d (from pstree.img) is above pid_max %d: %w", id, max, ErrNotSupported)
 		}
-		if _, err := os.Lstat("/proc/" + strconv.Itoa(id)); err == nil {
+		if (proc.FS{}).HasPid(id) {
 			return fmt.Errorf("pid %d (from pstree.img) is %w", id, ErrPidInUse)
 		}
 	}
@@ -187,22 +198,14 @@ func checkPidsFree(tr *tree) error {
 }
 
 func pidMax() (int, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	v, err := proc.FS{}.Sysctl("kernel/pid_max")
 	if err != nil {
 		return 0, fmt.Errorf("read pid_max: %w", err)
 	}
-	n, err := strconv.Atoi(string(trimNL(b)))
-	if err != nil {
-		return 0, fmt.Errorf("read pid_max: %w", err)
+	if len(v) != 1 {
+		return 0, fmt.Errorf("read pid_max: %d values: %w", len(v), proc.ErrSyntax)
 	}
-	return n, nil
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
+	return int(v[0]), nil
 }
 
 // start creates the tracer and every task of the tree, zombies included
@@ -219,7 +222,7 @@ func (r *restorer) start() error {
 		return err
 	}
 	r.step("create tasks")
-	return nil
+	return fault.At("restore:after-forks")
 }
 
 // cleanup ends a restore: on failure it kills every task created; in any
@@ -285,6 +288,9 @@ func (r *restorer) resume() (*Result, error) {
 		}
 	}
 	if err := r.shellJobForeground(); err != nil {
+		return nil, err
+	}
+	if err := fault.At("restore:before-release"); err != nil {
 		return nil, err
 	}
 	if err := r.detachAll(); err != nil {
@@ -358,7 +364,7 @@ func (r *restorer) killAll() {
 		for time.Now().Before(deadline) {
 			var ws unix.WaitStatus
 			unix.Wait4(t.pid, &ws, unix.WNOHANG|unix.WALL, nil)
-			if _, err := os.Stat("/proc/" + strconv.Itoa(t.pid)); err != nil {
+			if !(proc.FS{}).HasPid(t.pid) {
 				break
 			}
 			time.Sleep(2 * time.Millisecond)

@@ -9,6 +9,14 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+func init() {
+	registerFileKind(images.FdTypes_SIGNALFD, &fileKind{
+		has:  func(e *images.FileEntry) bool { return e.GetSgfd() != nil },
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.signalfdDesc(e.GetSgfd()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetSgfd().GetFown() },
+	})
+}
+
 // signalfdDesc creates a signalfd for the saved signal mask. A signalfd
 // reads the signals of the task that reads it, not of the one that created
 // it, so criu-restore can make it and hand it over.

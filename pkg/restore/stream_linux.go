@@ -150,7 +150,7 @@ func (s *streamRestore) member(f *image.StreamFile) error {
 		_, err := io.Copy(io.Discard, f)
 		return err
 	}
-	if _, dup := r.set.imgs[f.Name]; dup {
+	if _, dup := r.set.Recorded(f.Name); dup {
 		return fmt.Errorf("stream member %s comes twice: %w", f.Name, ErrBadImage)
 	}
 	if err := r.set.add(f.Name, f); err != nil {
@@ -160,7 +160,8 @@ func (s *streamRestore) member(f *image.StreamFile) error {
 		// In the stream's order it comes before the first pages file,
 		// so before startTree creates anything; out of order, it still
 		// stops the restore, and run's cleanup kills what was made.
-		if err := checkCPUInfoImage(r.set.imgs[f.Name]); err != nil {
+		img, _ := r.set.Recorded(f.Name)
+		if err := checkCPUInfoImage(img); err != nil {
 			return err
 		}
 	}
@@ -243,7 +244,7 @@ func (s *streamRestore) fileObjects() (*fileObjs, bool, error) {
 	if r.files != nil {
 		return r.files, true, nil
 	}
-	if _, ok := r.set.imgs["files.img"]; !ok {
+	if !r.set.has("files.img") {
 		return nil, false, nil
 	}
 	f, err := newFileObjs(r)
@@ -310,8 +311,8 @@ func (s *streamRestore) pages(id uint64, f *image.StreamFile) error {
 
 // treeKnown says whether the images startTree needs are in.
 func (s *streamRestore) treeKnown() bool {
-	_, inv := s.r.set.imgs["inventory.img"]
-	_, ps := s.r.set.imgs["pstree.img"]
+	inv := s.r.set.has("inventory.img")
+	ps := s.r.set.has("pstree.img")
 	return inv && ps
 }
 
@@ -322,7 +323,7 @@ func (s *streamRestore) memoryReady(t *task) (bool, error) {
 	if t == nil || t.zombie() || t.memoryDone {
 		return false, nil
 	}
-	if _, ok := r.set.imgs[mmName(uint32(t.pid))]; !ok {
+	if !r.set.has(mmName(uint32(t.pid))) {
 		return false, nil
 	}
 	if _, ok, err := s.fileObjects(); !ok || err != nil {
@@ -334,7 +335,7 @@ func (s *streamRestore) memoryReady(t *task) (bool, error) {
 	}
 	for _, v := range mm.GetVmas() {
 		if v.GetStatus()&images.VmaAreaMemfd != 0 {
-			if _, ok := r.set.imgs["memfd.img"]; !ok {
+			if !r.set.has("memfd.img") {
 				return false, nil
 			}
 		}
@@ -349,7 +350,7 @@ func (s *streamRestore) allMMIn() bool {
 		return false
 	}
 	for _, t := range s.r.tree.tasks {
-		if _, ok := s.r.set.imgs[mmName(uint32(t.pid))]; !ok && !t.zombie() {
+		if !s.r.set.has(mmName(uint32(t.pid))) && !t.zombie() {
 			return false
 		}
 	}

@@ -6,11 +6,12 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/fault"
+	"github.com/criugo/criugo/pkg/proc"
 )
 
 // restoreMemory gives a created task the memory of its image, reading its
@@ -32,7 +33,10 @@ func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) error {
 		src = f
 	}
 	t.memoryDone = true
-	return r.restoreMM(t, p, src)
+	if err := r.restoreMM(t, p, src); err != nil {
+		return err
+	}
+	return fault.At("restore:after-memory")
 }
 
 // restoreTask turns a task with its memory restored into the one of its
@@ -50,7 +54,10 @@ func (r *restorer) restoreTask(t *task) error {
 	if err := r.restoreFds(t, p); err != nil {
 		return err
 	}
-	if err := r.restoreCtty(t); err != nil {
+	if err := fault.At("restore:after-files"); err != nil {
+		return err
+	}
+	if err := r.fillFiles(t, p); err != nil {
 		return err
 	}
 	if err := r.restoreFileLocks(t); err != nil {
@@ -263,12 +270,12 @@ func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
 		}
 	}
 	if tc.Loginuid != nil {
-		cur, err := os.ReadFile("/proc/" + strconv.Itoa(t.pid) + "/loginuid")
+		cur, err := proc.FS{}.Loginuid(t.pid)
 		if err != nil {
 			return fmt.Errorf("read loginuid of pid %d: %w", t.pid, err)
 		}
-		want := strconv.FormatUint(uint64(tc.GetLoginuid()), 10)
-		if strings.TrimSpace(string(cur)) != want {
+		if cur != tc.GetLoginuid() {
+			want := strconv.FormatUint(uint64(tc.GetLoginuid()), 10)
 			if err := writeProc(t.pid, "loginuid", want); err != nil {
 				return err
 			}
@@ -278,7 +285,7 @@ func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
 }
 
 func writeProc(pid int, file, val string) error {
-	p := "/proc/" + strconv.Itoa(pid) + "/" + file
+	p := proc.FS{}.Path(pid, 0, file)
 	if err := os.WriteFile(p, []byte(val), 0); err != nil {
 		return fmt.Errorf("restore %s of pid %d: %w", file, pid, err)
 	}

@@ -9,6 +9,17 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+// A timerfd is made unarmed and armed at the clock stage of finish.
+func init() {
+	registerFileKind(images.FdTypes_TIMERFD, &fileKind{
+		has:    func(e *images.FileEntry) bool { return e.GetTfd() != nil },
+		open:   func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.timerfdDesc(e.GetTfd()) },
+		fown:   func(e *images.FileEntry) *images.FownEntry { return e.GetTfd().GetFown() },
+		finish: (*fileObjs).armTimerfds,
+		stage:  finishClock,
+	})
+}
+
 // timerfdObj is a timerfd created by criu-restore and armed only when the
 // tree is about to run (armTimerfds), as CRIU arms them in its restorer at
 // the very end: the time the restore takes does not eat into the timer.
@@ -37,7 +48,8 @@ func (f *fileObjs) timerfdDesc(e *images.TimerfdEntry) (*os.File, error) {
 	if err := setStatusFlags(file, int(e.GetFlags())); err != nil {
 		return nil, err
 	}
-	f.timerfds = append(f.timerfds, timerfdObj{file, e})
+	unarmed := stateOf[[]timerfdObj](f, images.FdTypes_TIMERFD)
+	*unarmed = append(*unarmed, timerfdObj{file, e})
 	return file, nil
 }
 
@@ -46,7 +58,7 @@ func (f *fileObjs) timerfdDesc(e *images.TimerfdEntry) (*os.File, error) {
 // image holds the time left (fdinfo's it_value is relative even for a
 // TFD_TIMER_ABSTIME timer), so an absolute timer is set to now plus that.
 func (f *fileObjs) armTimerfds() error {
-	for _, t := range f.timerfds {
+	for _, t := range *stateOf[[]timerfdObj](f, images.FdTypes_TIMERFD) {
 		e := t.e
 		spec := unix.ItimerSpec{
 			Value:    unix.Timespec{Sec: int64(e.GetVsec()), Nsec: int64(e.GetVnsec())},

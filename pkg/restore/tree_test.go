@@ -74,7 +74,7 @@ func pstreeSet(t *testing.T, ents ...*images.PstreeEntry) *imageSet {
 	for _, e := range ents {
 		img.Entries = append(img.Entries, image.Entry{Msg: e})
 	}
-	set.imgs["pstree.img"] = img
+	set.Add("pstree.img", img)
 	return set
 }
 

@@ -15,6 +15,17 @@ import (
 	"github.com/criugo/criugo/pkg/ttyimg"
 )
 
+func init() {
+	registerFileKind(images.FdTypes_TTY, &fileKind{
+		check: (*fileObjs).checkTty,
+		open:  (*fileObjs).ttyDesc,
+		fown:  func(e *images.FileEntry) *images.FownEntry { return e.GetTty().GetFown() },
+		fill: func(r *restorer, t *task, _ *taskPlan) error {
+			return r.restoreCtty(t)
+		},
+	})
+}
+
 // ErrPtyTaken: the pty index a terminal had is held by another terminal
 // on this machine, so the pair cannot come back under its name.
 var ErrPtyTaken = errors.New("pty index taken")
@@ -37,8 +48,9 @@ type ttyTables struct {
 
 // ttys reads the terminal images on first use.
 func (f *fileObjs) ttys() (*ttyTables, error) {
-	if f.tty.loaded {
-		return &f.tty, nil
+	st := stateOf[ttyTables](f, images.FdTypes_TTY)
+	if st.loaded {
+		return st, nil
 	}
 	infos, err := entries[*images.TtyInfoEntry](f.r.set, "tty-info.img", true)
 	if err != nil {
@@ -62,8 +74,8 @@ func (f *fileObjs) ttys() (*ttyTables, error) {
 		}
 		t.data[d.GetTtyId()] = append(t.data[d.GetTtyId()], d.GetData()...)
 	}
-	f.tty = t
-	return &f.tty, nil
+	*st = t
+	return st, nil
 }
 
 // ptyFile is a TTY file entry with the terminal it names.
@@ -155,6 +167,10 @@ func (f *fileObjs) checkTty(e *images.FileEntry) error {
 				name, index, ErrBadImage)
 		}
 	}
+	if f.r.checkOnly {
+		// The terminal is the restoring criu-restore's, not known yet.
+		return nil
+	}
 	_, err = f.shellTerminal()
 	return err
 }
@@ -183,7 +199,7 @@ func (f *fileObjs) shellJobFile(p *ptyFile, id uint32) (*os.File, error) {
 		return nil, err
 	}
 	var file *os.File
-	if f.tty.shellTerm == nil {
+	if st := stateOf[ttyTables](f, images.FdTypes_TTY); st.shellTerm == nil {
 		if err := setTTYParams(term, p.info); err != nil {
 			return nil, fmt.Errorf("give the shell job's terminal %s the settings of /dev/pts/%d: %w", term.Name(), p.index, err)
 		}
@@ -191,7 +207,7 @@ func (f *fileObjs) shellJobFile(p *ptyFile, id uint32) (*os.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("duplicate %s: %w", term.Name(), err)
 		}
-		f.tty.shellTerm = term
+		st.shellTerm = term
 		file = f.keep(os.NewFile(uintptr(fd), term.Name()))
 	} else {
 		self := "/proc/self/fd/" + strconv.Itoa(int(term.Fd()))
@@ -506,7 +522,7 @@ func sortedIDs(t fileTable) []uint32 {
 // criu-restore with SIGTTOU; ignored, the kernel lets the call through,
 // as it does for CRIU's tasks, which block every signal meanwhile.
 func (r *restorer) shellJobForeground() error {
-	term := r.files.tty.shellTerm
+	term := stateOf[ttyTables](r.files, images.FdTypes_TTY).shellTerm
 	root := r.tree.root()
 	if term == nil || root.doSetsid {
 		return nil

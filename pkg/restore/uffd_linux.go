@@ -12,7 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/criugo/criugo/pkg/compel"
 	"github.com/criugo/criugo/pkg/ptrace"
+	"github.com/criugo/criugo/pkg/uffd"
 )
 
 // useUffd lets tests force the paths without a userfaultfd.
@@ -60,8 +62,7 @@ func (r *restorer) openUffd(t *task, p *mmPlan) (*taskUffd, error) {
 	th := t.threads[0]
 	tfd, err := r.call(t, th, "userfaultfd", unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK)
 	if err != nil {
-		var ie *errInjected
-		if errors.As(err, &ie) {
+		if errors.Is(err, compel.ErrSyscall) {
 			r.logf("pid %d: no userfaultfd (%v): pages go in with preadv or process_vm_writev", t.pid, err)
 			return nil, nil
 		}
@@ -104,16 +105,16 @@ func takeFd(pid, tfd int) (int, error) {
 }
 
 func (u *taskUffd) setup(want []span) error {
-	if err := uffdHandshake(u.fd); err != nil {
+	if err := uffd.Handshake(u.fd, 0); err != nil {
 		return fmt.Errorf("userfaultfd handshake: %w", err)
 	}
 	for _, s := range want {
-		ioctls, err := uffdRegister(u.fd, s.start, s.end-s.start)
+		ioctls, err := uffd.RegisterMissing(u.fd, s.start, s.end-s.start)
 		if err != nil {
 			return fmt.Errorf("register [%#x, %#x) with userfaultfd: %w", s.start, s.end, err)
 		}
 		u.regs = append(u.regs, s)
-		if ioctls&uffdIoctlCopy == 0 {
+		if ioctls&uffd.IoctlCopy == 0 {
 			return fmt.Errorf("register [%#x, %#x) with userfaultfd: no UFFDIO_COPY: %w", s.start, s.end, unix.EOPNOTSUPP)
 		}
 	}
@@ -133,10 +134,11 @@ const uffdRetries = 100
 // copy puts b at addr, which must be covered and not yet populated.
 func (u *taskUffd) copy(addr uint64, b []byte) error {
 	for idle := 0; len(b) > 0; {
-		n, err := uffdCopy(u.fd, addr, b)
+		// Nobody waits on a fault in these pages: the task is stopped.
+		n, err := uffd.Copy(u.fd, addr, b, uffd.CopyModeDontWake)
 		addr += uint64(n)
 		b = b[n:]
-		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		if err != nil && !errors.Is(err, unix.EAGAIN) {
 			return fmt.Errorf("copy pages to %#x: %w", addr, err)
 		}
 		if n == 0 {
@@ -153,7 +155,7 @@ func (u *taskUffd) copy(addr uint64, b []byte) error {
 func (u *taskUffd) close() error {
 	var errs []error
 	for _, s := range u.regs {
-		if err := uffdUnregister(u.fd, s.start, s.end-s.start); err != nil {
+		if err := uffd.Unregister(u.fd, s.start, s.end-s.start); err != nil {
 			errs = append(errs, fmt.Errorf("unregister [%#x, %#x) from userfaultfd: %w", s.start, s.end, err))
 		}
 	}

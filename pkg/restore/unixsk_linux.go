@@ -16,6 +16,22 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
+// Checking one unix socket checks them all, with their peers (which must
+// be in the images).
+func init() {
+	registerFileKind(images.FdTypes_UNIXSK, &fileKind{
+		check: func(f *fileObjs, e *images.FileEntry) error {
+			if _, err := f.checkUnixSk(e); err != nil {
+				return err
+			}
+			_, err := f.unixSockets()
+			return err
+		},
+		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.unixSocket(e.GetId()) },
+		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetUsk().GetFown() },
+	})
+}
+
 // Unix sockets are all made at once, inside criu-restore, the first time a
 // task needs one: a socket's state depends on others (its peer, the
 // sockets connected to it, the queues they refill), and criu-restore
@@ -86,19 +102,31 @@ func (s *unixSk) String() string {
 	return fmt.Sprintf("unix socket %d (inode %d)", s.e.GetId(), s.e.GetIno())
 }
 
+// unixState is what the unix sockets keep: every unix socket of
+// files.img, checked once (listed), or listErr; sks are the same by file
+// id once made together, or err.
+type unixState struct {
+	list    []*unixSk
+	listErr error
+	listed  bool
+	sks     map[uint32]*unixSk
+	err     error
+}
+
 // unixSocket returns the socket of file id, making every unix socket of
 // the images on first use.
 func (f *fileObjs) unixSocket(id uint32) (*os.File, error) {
-	if f.unixErr != nil {
-		return nil, f.unixErr
+	st := stateOf[unixState](f, images.FdTypes_UNIXSK)
+	if st.err != nil {
+		return nil, st.err
 	}
-	if f.unixSks == nil {
+	if st.sks == nil {
 		if err := f.makeUnixSockets(); err != nil {
-			f.unixErr = err
+			st.err = err
 			return nil, err
 		}
 	}
-	s, ok := f.unixSks[id]
+	s, ok := st.sks[id]
 	if !ok || s.file == nil {
 		return nil, fmt.Errorf("unix socket %d was not made: %w", id, ErrBadImage)
 	}
@@ -108,11 +136,12 @@ func (f *fileObjs) unixSocket(id uint32) (*os.File, error) {
 // unixSockets reads and checks the unix sockets of files.img, with their
 // peers resolved, in the order of their inodes; once.
 func (f *fileObjs) unixSockets() ([]*unixSk, error) {
-	if !f.unixListed {
-		f.unixList, f.unixListErr = f.listUnixSockets()
-		f.unixListed = true
+	st := stateOf[unixState](f, images.FdTypes_UNIXSK)
+	if !st.listed {
+		st.list, st.listErr = f.listUnixSockets()
+		st.listed = true
 	}
-	return f.unixList, f.unixListErr
+	return st.list, st.listErr
 }
 
 func (f *fileObjs) listUnixSockets() ([]*unixSk, error) {
@@ -295,9 +324,10 @@ func (f *fileObjs) makeUnixSockets() error {
 	if err != nil {
 		return err
 	}
-	f.unixSks = map[uint32]*unixSk{}
+	st := stateOf[unixState](f, images.FdTypes_UNIXSK)
+	st.sks = map[uint32]*unixSk{}
 	for _, s := range all {
-		f.unixSks[s.e.GetId()] = s
+		st.sks[s.e.GetId()] = s
 	}
 	// Stand-ins are only needed while queues are refilled.
 	defer func() {

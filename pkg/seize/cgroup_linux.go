@@ -324,7 +324,7 @@ func cgroupTree(dir string, set []int, root int) (*Tree, error) {
 	}
 	for _, pid := range set {
 		if tree.Tasks[pid] == nil {
-			if _, err := os.Stat(taskDir(pid, 0)); err != nil {
+			if !procFS.HasPid(pid) {
 				continue // gone since the listing
 			}
 			return nil, fmt.Errorf("freeze cgroup %s: it holds pid %d outside the tree of pid %d: %w", dir, pid, root, ErrBadTree)

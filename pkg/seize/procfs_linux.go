@@ -4,15 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"sort"
-	"strconv"
 
 	"github.com/criugo/criugo/pkg/proc"
 )
 
-// procRoot is where /proc is mounted.
-const procRoot = "/proc"
+// procFS is where tasks are read: the zero FS, /proc.
+var procFS proc.FS
 
 // gone reports whether err says the task (or its /proc directory) no
 // longer exists.
@@ -20,59 +17,20 @@ func gone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNoProcess)
 }
 
-// taskDir is /proc/PID/task/TID, or /proc/PID for tid 0.
-func taskDir(pid, tid int) string {
-	if tid == 0 {
-		return procRoot + "/" + strconv.Itoa(pid)
-	}
-	return procRoot + "/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid)
-}
-
 // readStatus parses /proc/PID/status (tid 0) or /proc/PID/task/TID/status.
 func readStatus(pid, tid int) (*proc.Status, error) {
-	f, err := os.Open(taskDir(pid, tid) + "/status")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := proc.ParseStatus(f)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
-	}
-	return st, nil
+	return procFS.Status(pid, tid)
 }
 
 // readStat parses /proc/PID/stat (tid 0) or /proc/PID/task/TID/stat.
 func readStat(pid, tid int) (*proc.Stat, error) {
-	f, err := os.Open(taskDir(pid, tid) + "/stat")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := proc.ParseStat(f)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
-	}
-	return st, nil
+	return procFS.Stat(pid, tid)
 }
 
 // listThreads returns the tids of a process, ascending (the order
 // /proc/PID/task lists them in).
 func listThreads(pid int) ([]int, error) {
-	ents, err := os.ReadDir(taskDir(pid, 0) + "/task")
-	if err != nil {
-		return nil, err
-	}
-	tids := make([]int, 0, len(ents))
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil || tid <= 0 {
-			continue
-		}
-		tids = append(tids, tid)
-	}
-	sort.Ints(tids)
-	return tids, nil
+	return procFS.Tasks(pid)
 }
 
 // readChildren returns the children of every thread of pid, thread by
@@ -81,17 +39,12 @@ func listThreads(pid int) ([]int, error) {
 func readChildren(pid int, tids []int) ([]int, error) {
 	var kids []int
 	for _, tid := range tids {
-		f, err := os.Open(taskDir(pid, tid) + "/children")
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			return nil, err
+		c, err := procFS.Children(pid, tid)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
-		c, err := proc.ParseChildren(f)
-		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f.Name(), err)
+			return nil, err
 		}
 		kids = append(kids, c...)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/fault"
 )
 
 // Run freezes the tree opts names and writes inventory.img, pstree.img and
@@ -23,6 +24,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if opts.Dir == "" && opts.Stdout == nil {
 		return fmt.Errorf("seize: no -D and no standard output: %w", ErrBadOptions)
 	}
+	if err := fault.Check(); err != nil {
+		return fmt.Errorf("seize: %w", err)
+	}
 	res, err := Freeze(ctx, opts)
 	if err != nil {
 		return err
@@ -33,6 +37,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 	}()
 	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("seize pid %d: %w", res.Tree.Root, err)
+	}
+	if err := fault.At("seize:after-freeze"); err != nil {
 		return fmt.Errorf("seize pid %d: %w", res.Tree.Root, err)
 	}
 	if opts.Dir != "" {

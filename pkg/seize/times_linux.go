@@ -1,10 +1,7 @@
 package seize
 
 import (
-	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,24 +9,15 @@ import (
 	"github.com/criugo/criugo/images"
 )
 
-// bootIDPath holds a random id the kernel draws at boot.
-const bootIDPath = "/proc/sys/kernel/random/boot_id"
-
 // readBootID returns this boot's id, or "" when it cannot be read (no
 // /proc/sys), which makes the freeze record's times unusable, not the
 // freeze.
 func readBootID() string {
-	f, err := os.Open(bootIDPath)
+	id, err := procFS.BootID()
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	// A UUID and a newline; anything much longer is not a boot id.
-	b, err := io.ReadAll(io.LimitReader(f, 128))
-	if err != nil || len(b) >= 128 {
-		return ""
-	}
-	return string(bytes.TrimSpace(b))
+	return id
 }
 
 // monotonic reads CLOCK_MONOTONIC in nanoseconds.

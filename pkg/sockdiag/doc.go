@@ -6,7 +6,8 @@
 // which nothing in /proc says.
 //
 // The kernel answers for the network namespace the netlink socket was
-// created in; Open creates it in the namespace of a socket to dump.
+// created in; Open creates it in the namespace of a socket to dump, from
+// a thread that joined it (pkg/nsenter).
 //
 // One request, a stream of answers, each a netlink message:
 //

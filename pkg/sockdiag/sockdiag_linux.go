@@ -3,9 +3,10 @@ package sockdiag
 import (
 	"errors"
 	"fmt"
-	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/criugo/criugo/pkg/nsenter"
 )
 
 // Conn is a NETLINK_SOCK_DIAG socket in one network namespace.
@@ -25,54 +26,20 @@ func Open(netns int) (*Conn, error) {
 		return &Conn{fd: fd}, nil
 	}
 	// The socket belongs to the namespace of the thread that creates it:
-	// a locked thread enters netns, creates it and goes back. Should going
-	// back fail, the thread stays locked and the runtime ends it with the
-	// goroutine rather than run other code in the wrong namespace.
-	type result struct {
-		fd  int
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := inNamespace(netns)
-		if !errors.Is(err, errStuck) {
-			runtime.UnlockOSThread()
+	// one that joined netns (pkg/nsenter; the thread is never given back).
+	fd := -1
+	err := nsenter.RunFd(netns, unix.CLONE_NEWNET, func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+		if err != nil {
+			return fmt.Errorf("open sock_diag socket: %w", err)
 		}
-		ch <- result{fd, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, r.err
-	}
-	return &Conn{fd: r.fd}, nil
-}
-
-// errStuck: the thread could not go back to its own network namespace.
-var errStuck = errors.New("thread left in another network namespace")
-
-// inNamespace creates a sock_diag socket in netns from the calling,
-// locked thread and puts the thread back in its namespace.
-func inNamespace(netns int) (int, error) {
-	own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		return nil
+	})
 	if err != nil {
-		return -1, fmt.Errorf("open our network namespace: %w", err)
+		return nil, fmt.Errorf("enter network namespace: %w", err)
 	}
-	defer unix.Close(own)
-	if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
-		return -1, fmt.Errorf("enter network namespace: %w", err)
-	}
-	fd, serr := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-	if err := unix.Setns(own, unix.CLONE_NEWNET); err != nil {
-		if serr == nil {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("go back to our network namespace: %w: %w", errStuck, err)
-	}
-	if serr != nil {
-		return -1, fmt.Errorf("open sock_diag socket: %w", serr)
-	}
-	return fd, nil
+	return &Conn{fd: fd}, nil
 }
 
 // Close closes the socket.

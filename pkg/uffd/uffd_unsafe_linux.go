@@ -3,6 +3,7 @@ package uffd
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,9 +23,18 @@ const (
 const (
 	api = 0xaa
 
-	registerModeWP     = 1 << 1
-	writeprotectModeWP = 1 << 0
+	registerModeMissing = 1 << 0
+	registerModeWP      = 1 << 1
+	writeprotectModeWP  = 1 << 0
 )
+
+// IoctlCopy is the bit of UFFDIO_COPY (_UFFDIO_COPY) in the ioctls a
+// registered range supports.
+const IoctlCopy = 1 << 3
+
+// CopyModeDontWake is UFFDIO_COPY_MODE_DONTWAKE: nobody waits on a fault
+// in the copied pages, so none is woken.
+const CopyModeDontWake = 1 << 0
 
 type apiArg struct{ api, features, ioctls uint64 }
 type uRange struct{ start, len uint64 }
@@ -37,25 +47,39 @@ type writeprotectArg struct {
 	r    uRange
 	mode uint64
 }
+type copyArg struct {
+	dst, src, len, mode uint64
+	copied              int64 // bytes copied, or -errno
+}
 
-// iowr is _IOWR(0xAA, nr, size).
+// iowr is _IOWR(0xAA, nr, size), ior _IOR(0xAA, nr, size).
 func iowr(nr, size uintptr) uintptr { return 3<<30 | size<<16 | api<<8 | nr }
+func ior(nr, size uintptr) uintptr  { return 2<<30 | size<<16 | api<<8 | nr }
 
 var (
 	ioctlAPI          = iowr(0x3f, unsafe.Sizeof(apiArg{}))
 	ioctlRegister     = iowr(0x00, unsafe.Sizeof(registerArg{}))
+	ioctlUnregister   = ior(0x01, unsafe.Sizeof(uRange{}))
+	ioctlCopy         = iowr(0x03, unsafe.Sizeof(copyArg{}))
 	ioctlWriteprotect = iowr(0x06, unsafe.Sizeof(writeprotectArg{}))
 )
 
 // ErrFeature says the kernel lacks a userfaultfd feature asked for.
 var ErrFeature = errors.New("userfaultfd feature not supported")
 
+// ioctl issues one userfaultfd ioctl, again when a signal interrupts it.
+// (Not for UFFDIO_COPY, which may have copied part when interrupted.)
 func ioctl(fd int, req uintptr, arg unsafe.Pointer) error {
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
-	if errno != 0 {
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
 		return errno
 	}
-	return nil
 }
 
 // Handshake does the UFFDIO_API handshake on a new userfaultfd, asking for
@@ -91,4 +115,52 @@ func WriteProtect(fd int, start, n uint64) error {
 		return fmt.Errorf("write-protect %#x-%#x: %w", start, start+n, err)
 	}
 	return nil
+}
+
+// RegisterMissing registers [start, start+n) for missing-page handling
+// and returns the ioctls the range supports (IoctlCopy, ...).
+func RegisterMissing(fd int, start, n uint64) (uint64, error) {
+	a := registerArg{r: uRange{start, n}, mode: registerModeMissing}
+	if err := ioctl(fd, ioctlRegister, unsafe.Pointer(&a)); err != nil {
+		return 0, fmt.Errorf("register %#x-%#x for missing pages: %w", start, start+n, err)
+	}
+	return a.ioctls, nil
+}
+
+// Unregister ends the handling of [start, start+n).
+func Unregister(fd int, start, n uint64) error {
+	a := uRange{start, n}
+	if err := ioctl(fd, ioctlUnregister, unsafe.Pointer(&a)); err != nil {
+		return fmt.Errorf("unregister %#x-%#x: %w", start, start+n, err)
+	}
+	return nil
+}
+
+// Copy is one UFFDIO_COPY of src to dst, which must be registered and not
+// yet populated, in the userfaultfd's mm. It returns how many bytes were
+// copied. Fewer than len(src) with a nil error (interrupted by a signal)
+// or an error matching EAGAIN (the mm changed under the copy) means: copy
+// the rest again.
+func Copy(fd int, dst uint64, src []byte, mode uint64) (int, error) {
+	if len(src) == 0 {
+		return 0, nil
+	}
+	for {
+		a := copyArg{dst: dst, src: uint64(uintptr(unsafe.Pointer(&src[0]))), len: uint64(len(src)), mode: mode}
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlCopy, uintptr(unsafe.Pointer(&a)))
+		runtime.KeepAlive(src) // a.src holds its address as a plain integer
+		n := 0
+		if a.copied > 0 {
+			n = int(a.copied)
+		}
+		switch {
+		case errno == 0:
+			return n, nil
+		case errno == unix.EINTR && n == 0:
+			continue
+		case errno == unix.EINTR:
+			return n, nil
+		}
+		return n, fmt.Errorf("copy %d bytes to %#x: %w", len(src), dst, errno)
+	}
 }

@@ -1,4 +1,4 @@
-package dump
+package tracker
 
 import (
 	"encoding/json"
@@ -15,11 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TrackSocket is the unix socket through which a write-tracking holder
+// Socket is the unix socket through which a write-tracking holder
 // hands its userfaultfds to the next dump; it lives in the image
 // directory of the dump that started the tracking. Not an image name:
 // image tools leave it alone.
-const TrackSocket = "criugo-track.sock"
+const Socket = "criugo-track.sock"
 
 // holderEnv holds the holder's description; its presence makes the
 // process a holder (see HolderMode).
@@ -49,12 +49,12 @@ func sockAddr(path string) (addr string, done func(), err error) {
 	return "/proc/self/fd/" + strconv.Itoa(fd) + "/" + filepath.Base(path), func() { unix.Close(fd) }, nil
 }
 
-// spawnHolder starts the holder of tks's tracking, serving them at
-// dir/TrackSocket: criu-parasite (or whatever binary this is) run again
+// Spawn starts the holder of tks's tracking, serving them at
+// dir/Socket: criu-parasite (or whatever binary this is) run again
 // in holder mode, in a session of its own, with the fds as its 4th and
 // following. The socket listens before this returns.
-func spawnHolder(dir string, tks []*tracker) (err error) {
-	path, err := filepath.Abs(filepath.Join(dir, TrackSocket))
+func Spawn(dir string, tks []*Tracker) (err error) {
+	path, err := filepath.Abs(filepath.Join(dir, Socket))
 	if err != nil {
 		return fmt.Errorf("start tracking holder: %w", err)
 	}
@@ -223,19 +223,19 @@ func serveTracking(c *net.UnixConn, desc holderDesc) (taken bool) {
 	return err == nil && n == 1 && b[0] == 'd'
 }
 
-// takenTracking is the tracking a dump took from a holder: trackers by
-// pid, and the connection over which the holder waits to hear that they
-// are taken for good.
-type takenTracking struct {
+// Taken is the tracking a dump took from a holder: trackers by pid, and
+// the connection over which the holder waits to hear that they are taken
+// for good. A nil *Taken is no tracking: its methods do nothing.
+type Taken struct {
 	conn  *net.UnixConn
-	byPid map[int]*tracker
+	byPid map[int]*Tracker
 }
 
-// takeTracking asks the holder serving in dir for its trackers. No
-// holder there (none started, or gone): nil, and no error; the dump then
-// has no tracking and dumps every page.
-func takeTracking(dir string) (*takenTracking, error) {
-	path := filepath.Join(dir, TrackSocket)
+// Take asks the holder serving in dir for its trackers. No holder there
+// (none started, or gone): nil, and no error; the dump then has no
+// tracking and dumps every page.
+func Take(dir string) (*Taken, error) {
+	path := filepath.Join(dir, Socket)
 	addr, done, err := sockAddr(path)
 	if err != nil {
 		return nil, fmt.Errorf("take write tracking: %w", err)
@@ -248,15 +248,15 @@ func takeTracking(dir string) (*takenTracking, error) {
 	if err != nil {
 		return nil, fmt.Errorf("take write tracking from %s: %w", path, err)
 	}
-	tt := &takenTracking{conn: conn, byPid: map[int]*tracker{}}
+	tt := &Taken{conn: conn, byPid: map[int]*Tracker{}}
 	if err := tt.receive(); err != nil {
-		tt.close()
+		tt.Close()
 		return nil, fmt.Errorf("take write tracking from %s: %w", path, err)
 	}
 	return tt, nil
 }
 
-func (tt *takenTracking) receive() error {
+func (tt *Taken) receive() error {
 	tt.conn.SetDeadline(time.Now().Add(holderTimeout))
 	defer tt.conn.SetDeadline(time.Time{})
 	buf := make([]byte, 1<<20)
@@ -284,11 +284,11 @@ func (tt *takenTracking) receive() error {
 			}
 			return fmt.Errorf("got %d fds for pid %d, want 2", len(fds), pid)
 		}
-		tk := &tracker{pid: pid, uffd: fds[0], pidfd: fds[1]}
+		tk := &Tracker{pid: pid, uffd: fds[0], pidfd: fds[1]}
 		// A pidfd names one process for good: if it no longer shows pid,
 		// the task tracked is gone and pid may be another's.
 		if p, err := pidOfPidfd(tk.pidfd); err != nil || p != pid {
-			tk.close()
+			tk.Close()
 			continue
 		}
 		tt.byPid[pid] = tk
@@ -312,8 +312,8 @@ func parseRights(oob []byte) ([]int, error) {
 	return fds, nil
 }
 
-// release tells the holder the trackers are taken for good: it exits.
-func (tt *takenTracking) release() error {
+// Release tells the holder the trackers are taken for good: it exits.
+func (tt *Taken) Release() error {
 	if tt == nil || tt.conn == nil {
 		return nil
 	}
@@ -326,9 +326,9 @@ func (tt *takenTracking) release() error {
 	return nil
 }
 
-// close lets go of the connection (the holder keeps serving unless
-// release came first) and of the trackers not adopted.
-func (tt *takenTracking) close() {
+// Close lets go of the connection (the holder keeps serving unless
+// Release came first) and of the trackers not adopted.
+func (tt *Taken) Close() {
 	if tt == nil {
 		return
 	}
@@ -336,12 +336,12 @@ func (tt *takenTracking) close() {
 		tt.conn.Close()
 	}
 	for _, tk := range tt.byPid {
-		tk.close()
+		tk.Close()
 	}
 }
 
-// adopt takes pid's tracker out of the set: the caller now owns it.
-func (tt *takenTracking) adopt(pid int) *tracker {
+// Adopt takes pid's tracker out of the set: the caller now owns it.
+func (tt *Taken) Adopt(pid int) *Tracker {
 	if tt == nil {
 		return nil
 	}
