@@ -1,0 +1,268 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/criugo/criugo/internal/signals"
+	"github.com/criugo/criugo/pkg/cpuinfo"
+	"github.com/criugo/criugo/pkg/criucli"
+	"github.com/criugo/criugo/pkg/imgtool"
+)
+
+// run runs criu with args (program name first); stdout gets what CRIU
+// prints there (--version, check), stderr the log when there is no -o.
+// It returns the status to exit with: a restored root's, when criu
+// restore waited for it.
+func run(args []string, stdout, stderr io.Writer) (int, error) {
+	args, showVersion, err := normalize(args)
+	if err != nil {
+		return 1, err
+	}
+	if showVersion {
+		// CRIU's format for a release build: a GitID line would mark a
+		// build between releases, which runc counts as the next one.
+		fmt.Fprintf(stdout, "Version: %d.%d\n", criucli.VersionMajor, criucli.VersionMinor)
+		return 0, nil
+	}
+	ctx, stop := signals.Context()
+	defer stop()
+	status := 0
+	if err := newApp(stdout, stderr, &status).RunContext(ctx, args); err != nil {
+		return 1, err
+	}
+	return status, nil
+}
+
+func newApp(stdout, stderr io.Writer, status *int) *cli.App {
+	cmd := func(name, usage string, action func(c *cli.Context, o criucli.Options, l *criucli.Log) error) *cli.Command {
+		return &cli.Command{
+			Name:  name,
+			Usage: usage,
+			Flags: flags(),
+			Action: func(c *cli.Context) error {
+				o, err := optionsOf(c, stderr)
+				if err != nil {
+					return err
+				}
+				l, err := criucli.OpenLog(&o)
+				if err != nil {
+					return err
+				}
+				defer l.Close()
+				// A refused option is in the log file too: zdtm.py
+				// shows the log.
+				if err := refusedSet(c); err != nil {
+					if o.LogFile != "" {
+						l.Errorf("%v", err)
+					}
+					return err
+				}
+				return action(c, o, l)
+			},
+		}
+	}
+	noArgs := func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return fmt.Errorf("%s: unexpected argument %q", c.Command.Name, c.Args().First())
+		}
+		return nil
+	}
+	refuse := func(name, what string) *cli.Command {
+		return &cli.Command{
+			Name:            name,
+			Usage:           "not supported by criugo: " + what,
+			SkipFlagParsing: true,
+			Action: func(*cli.Context) error {
+				return fmt.Errorf("%s: not supported by criugo: %s", name, what)
+			},
+		}
+	}
+	return &cli.App{
+		Name:  "criu",
+		Usage: "checkpoint/restore in userspace: CRIU's command line and RPC over criugo's stages",
+		UsageText: "criu dump -t PID [-D DIR] [-W DIR] [-o LOG] [-v4] [-R] [-j] [--tcp-established] [--file-locks]\n" +
+			"criu pre-dump -t PID -D DIR    then    criu dump -t PID -D DIR2 --prev-images-dir ../DIR --track-mem\n" +
+			"criu restore [-D DIR] [-d] [-j] [--pidfile FILE]\n" +
+			"criu check [--feature NAME] | cpuinfo dump|check | dedup | swrk FD | service --address PATH | -V",
+		Description: fmt.Sprintf("CRIU %d.%d's options, short forms and meaning; an option of CRIU's that criugo\n"+
+			"does not implement is an error naming it. page-server and lazy-pages are refused.", criucli.VersionMajor, criucli.VersionMinor),
+		HideVersion:     true,
+		HideHelpCommand: true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Commands: []*cli.Command{
+			cmd("dump", "checkpoint a process tree", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
+				if err := noArgs(c); err != nil {
+					return err
+				}
+				return criucli.Dump(c.Context, o, l)
+			}),
+			cmd("pre-dump", "dump the memory of a process tree, which runs on, for a later dump", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
+				if err := noArgs(c); err != nil {
+					return err
+				}
+				return criucli.PreDump(c.Context, o, l)
+			}),
+			cmd("restore", "restore a process tree", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
+				if err := noArgs(c); err != nil {
+					return err
+				}
+				res, err := criucli.Restore(o, l)
+				if err != nil {
+					return err
+				}
+				*status = res.ExitStatus
+				return nil
+			}),
+			cmd("check", "check that this kernel and criugo can checkpoint and restore", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
+				if err := noArgs(c); err != nil {
+					return err
+				}
+				if f := c.String("feature"); f != "" {
+					if err := criucli.CheckFeature(f); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "%s is supported\n", f)
+					return nil
+				}
+				return criucli.Check(l)
+			}),
+			cmd("cpuinfo", "cpuinfo dump: describe this CPU in DIR/cpuinfo.img; cpuinfo check: check it against this CPU", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
+				dir := o.ImagesDir
+				if dir == "" {
+					dir = "."
+				}
+				switch c.Args().First() {
+				case "dump":
+					return cpuinfo.DumpDir(dir)
+				case "check":
+					caps := cpuinfo.CapDefault
+					if s := c.String("cpu-cap"); s != "" {
+						var err error
+						if caps, err = cpuinfo.ParseCaps(s); err != nil {
+							return err
+						}
+					}
+					if err := cpuinfo.CheckDir(dir, caps); err != nil {
+						return err
+					}
+					l.Msgf("cpuinfo of %s matches this CPU", dir)
+					return nil
+				}
+				return fmt.Errorf("cpuinfo: want dump or check, not %q", c.Args().First())
+			}),
+			cmd("dedup", "free in the images' parents the pages the images hold again", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
+				if err := noArgs(c); err != nil {
+					return err
+				}
+				dir := o.ImagesDir
+				if dir == "" {
+					dir = "."
+				}
+				st, err := imgtool.Dedup(dir)
+				if err != nil {
+					return err
+				}
+				l.Infof("dedup: %+v", st)
+				return nil
+			}),
+			{
+				Name:      "swrk",
+				Usage:     "serve CRIU's RPC on the SOCK_SEQPACKET socket FD (runc, go-criu)",
+				ArgsUsage: "FD",
+				Action: func(c *cli.Context) error {
+					fd, err := strconv.Atoi(c.Args().First())
+					if err != nil || c.NArg() != 1 || fd < 0 {
+						return errors.New("swrk: want one fd number")
+					}
+					return criucli.Swrk(c.Context, fd)
+				},
+			},
+			{
+				Name:  "service",
+				Usage: "serve CRIU's RPC on a unix socket",
+				Flags: flags(),
+				Action: func(c *cli.Context) error {
+					if err := refusedSet(c); err != nil {
+						return err
+					}
+					addr := c.String("address")
+					if addr == "" {
+						addr = "criu_service.socket"
+					}
+					return criucli.Service(c.Context, addr)
+				},
+			},
+			refuse("page-server", "there is no page server yet (dump to a directory or pipe criu-parasite's stream)"),
+			refuse("lazy-pages", "there are no lazy pages yet"),
+			refuse("exec", "CRIU removed it"),
+			refuse("show", "use crit show"),
+		},
+	}
+}
+
+// optionsOf maps the command line onto criucli.Options.
+func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
+	o := criucli.Options{
+		ImagesDir:      c.String("images-dir"),
+		WorkDir:        c.String("work-dir"),
+		LogFile:        c.String("log-file"),
+		LogTo:          stderr,
+		MsgTo:          c.App.Writer,
+		LogLevel:       criucli.DefaultLogLevel,
+		LeaveRunning:   c.Bool("leave-running"),
+		TCPEstablished: c.Bool("tcp-established"),
+		ShellJob:       c.Bool("shell-job"),
+		FileLocks:      c.Bool("file-locks"),
+		PrevImagesDir:  c.String("prev-images-dir"),
+		TrackMem:       c.Bool("track-mem"),
+		AutoDedup:      c.Bool("auto-dedup"),
+		PidFile:        c.String("pidfile"),
+		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
+		FreezeCgroup:   c.String("freeze-cgroup"),
+	}
+	if s := c.String("images-dir-fd"); s != "" {
+		fd, err := strconv.Atoi(s)
+		if err != nil || fd < 0 {
+			return o, fmt.Errorf("option --images-dir-fd: bad fd %q", s)
+		}
+		if o.ImagesDir != "" {
+			return o, errors.New("options -D and --images-dir-fd: give one")
+		}
+		o.ImagesDir = criucli.FdDir(fmt.Sprintf("/proc/self/fd/%d", fd))
+	}
+	if s := c.String("verbosity"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return o, fmt.Errorf("option -v: bad level %q", s)
+		}
+		o.LogLevel = n
+	}
+	if s := c.String("tree"); s != "" {
+		pid, err := strconv.Atoi(s)
+		if err != nil || pid <= 0 {
+			return o, fmt.Errorf("option -t: bad pid %q", s)
+		}
+		o.Pid = pid
+	}
+	if s := c.String("timeout"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return o, fmt.Errorf("option --timeout: bad seconds %q", s)
+		}
+		o.Timeout = time.Duration(n) * time.Second
+	}
+	if m := c.String("pre-dump-mode"); m != "" && m != "splice" && m != "read" {
+		return o, fmt.Errorf("option --pre-dump-mode: %q is neither splice nor read", m)
+	}
+	if o.LogFile == "-" {
+		o.LogFile = ""
+	}
+	return o, nil
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/testutil"
+)
+
+// criuBinary builds criu: a pre-dump starts its write-tracking holder as
+// /proc/self/exe, which must be criu, not the test.
+func criuBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "criu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	return bin
+}
+
+func criuRun(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("criu %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestPreDumpChain: criu pre-dump, then criu dump --prev-images-dir
+// --track-mem against it, then criu restore -d; the program passes.
+func TestPreDumpChain(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.LockFixtures(t)
+	bin := criuBinary(t)
+	prog := testutil.BuildProgram(t, "loop")
+	work := t.TempDir()
+	pid := testutil.StartProgram(t, prog, work)
+	for _, d := range []string{"pre", "full"} {
+		if err := os.Mkdir(filepath.Join(work, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := strconv.Itoa(pid)
+	criuRun(t, bin, "pre-dump", "-t", p, "-D", filepath.Join(work, "pre"), "-o", "pre.log", "-v4")
+	criuRun(t, bin, "dump", "-t", p, "-D", filepath.Join(work, "full"), "--prev-images-dir", "../pre", "--track-mem", "-o", "dump.log", "-v4")
+	testutil.WaitGone(t, []int{pid})
+	if target, err := os.Readlink(filepath.Join(work, "full", "parent")); err != nil || target != "../pre" {
+		t.Errorf("parent link: %q, %v", target, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(work, "pre", "pre.log"))
+	if !strings.Contains(string(b), "Pre-dumping finished successfully") {
+		t.Errorf("pre-dump log:\n%s", b)
+	}
+	// The restored root outlives criu -d; init (or a subreaper) adopts it.
+	cmd := exec.Command(bin, "restore", "-d", "-D", filepath.Join(work, "full"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	if v := testutil.Verdict(t, pid, work); v != "PASS" {
+		t.Errorf("restored program: %s", v)
+	}
+}
+
+// TestService: criu service answers VERSION on its socket, one
+// connection after another.
+func TestService(t *testing.T) {
+	bin := criuBinary(t)
+	sock := filepath.Join(t.TempDir(), "criu.sock")
+	cmd := exec.Command(bin, "service", "--address", sock)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(unix.SIGTERM)
+		cmd.Wait()
+	}()
+	for range 2 {
+		var fd int
+		for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+			var err error
+			if fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err = unix.Connect(fd, &unix.SockaddrUnix{Name: sock}); err == nil {
+				break
+			}
+			unix.Close(fd)
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("connect: %v", err)
+			}
+		}
+		b, _ := proto.Marshal(&images.CriuReq{Type: images.CriuReqType_VERSION.Enum()})
+		if _, err := unix.Write(fd, b); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp images.CriuResp
+		if err := proto.Unmarshal(buf[:n], &resp); err != nil {
+			t.Fatal(err)
+		}
+		if !resp.GetSuccess() || resp.GetVersion().GetMajorNumber() != 4 || resp.GetVersion().GetMinorNumber() != 2 {
+			t.Errorf("VERSION: %v", &resp)
+		}
+		unix.Close(fd)
+	}
+}

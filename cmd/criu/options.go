@@ -1,0 +1,275 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// option is one of CRIU's command line options: its long name, its short
+// one, whether it takes a value, and, when criugo does not implement it,
+// why (a non-empty refused).
+type option struct {
+	name    string
+	short   string
+	arg     bool
+	usage   string
+	refused string
+}
+
+// options are CRIU 4.2's options (criu --help and its config.c). CRIU takes
+// every option with every command; so does criu here, and an option
+// criugo does not implement is an error naming it.
+var options = []option{
+	{name: "tree", short: "t", arg: true, usage: "the pid of the tree's root to dump"},
+	{name: "images-dir", short: "D", arg: true, usage: "the image directory (default: the current one)"},
+	{name: "images-dir-fd", arg: true, usage: "the image directory as an open fd of this process (criugo's; CRIU has it in RPC only)"},
+	{name: "work-dir", short: "W", arg: true, usage: "where the log and a relative --pidfile go (default: the image directory)"},
+	{name: "log-file", short: "o", arg: true, usage: "the log file, in the work directory (default: standard error)"},
+	{name: "verbosity", arg: true, usage: "log level 0..4 (-v0..-v4; -v, -vv raise it from 2)"},
+	{name: "leave-running", short: "R", usage: "let the tree run on after the dump"},
+	{name: "tcp-established", usage: "checkpoint and restore established TCP connections"},
+	{name: "shell-job", short: "j", usage: "the tree's terminal is outside it (a shell job)"},
+	{name: "file-locks", short: "l", usage: "checkpoint and restore file locks"},
+	{name: "prev-images-dir", arg: true, usage: "the pre-dump's image directory, relative to -D"},
+	{name: "track-mem", usage: "keep tracking memory writes for a later dump"},
+	{name: "auto-dedup", usage: "free in the parent images what this dump holds again"},
+	{name: "pidfile", arg: true, usage: "write the restored root's pid to this file"},
+	{name: "restore-detached", short: "d", usage: "exit once the restored tree runs"},
+	{name: "daemon", usage: "the same as --restore-detached"},
+	{name: "extra", usage: "check: CRIU's extra kernel features; criugo checks what it needs"},
+	{name: "experimental", usage: "check: CRIU's experimental kernel features; criugo checks what it needs"},
+	{name: "all", usage: "check: all of CRIU's kernel features; criugo checks what it needs"},
+	{name: "deprecated", usage: "allow CRIU's deprecated features (criugo has none)"},
+	{name: "freeze-cgroup", arg: true, usage: "freeze the tree through this cgroup's freezer"},
+	{name: "timeout", arg: true, usage: "seconds to wait for the tree to freeze"},
+	{name: "feature", arg: true, usage: "check: whether this one feature is supported"},
+	{name: "address", arg: true, usage: "service: the unix socket path to listen on"},
+	{name: "pre-dump-mode", arg: true, usage: "splice or read: how CRIU reads a pre-dump's pages; criugo has one way, which gives the same images"},
+	{name: "cpu-cap", arg: true, usage: "cpuinfo check: the capabilities to check (fpu, cpu, ins, all, none)"},
+
+	{name: "tcp-close", refused: "closed TCP connections are not restored yet"},
+	{name: "ext-unix-sk", short: "x", refused: "external unix sockets are not dumped yet"},
+	{name: "link-remap", usage: "allow unlinked files to be linked back: criugo needs not, it copies them into the images (ghost files)"},
+	{name: "ghost-limit", arg: true, refused: "unlinked files are not dumped yet"},
+	{name: "skip-in-flight", refused: "in-flight TCP connections are not skipped yet"},
+	{name: "network-lock", arg: true, refused: "the network is not locked yet"},
+	{name: "manage-cgroups", refused: "cgroups are not dumped yet"},
+	{name: "cgroup-root", arg: true, refused: "cgroups are not restored yet"},
+	{name: "cgroup-props", arg: true, refused: "cgroups are not restored yet"},
+	{name: "cgroup-props-file", arg: true, refused: "cgroups are not restored yet"},
+	{name: "cgroup-dump-controller", arg: true, refused: "cgroups are not dumped yet"},
+	{name: "cgroup-yard", arg: true, refused: "cgroups are not restored yet"},
+	{name: "root", short: "r", arg: true, refused: "a new root (mount namespace) is not restored yet"},
+	{name: "external", arg: true, refused: "external resources are not declared yet"},
+	{name: "ext-mount-map", short: "M", arg: true, refused: "mount namespaces are not dumped yet"},
+	{name: "enable-external-sharing", refused: "mount namespaces are not dumped yet"},
+	{name: "enable-external-masters", refused: "mount namespaces are not dumped yet"},
+	{name: "skip-mnt", arg: true, refused: "mount namespaces are not dumped yet"},
+	{name: "enable-fs", arg: true, refused: "mount namespaces are not dumped yet"},
+	{name: "mntns-compat-mode", refused: "mount namespaces are not restored yet"},
+	{name: "inherit-fd", arg: true, refused: "inherited fds are not supported yet"},
+	{name: "restore-sibling", short: "S", refused: "the root is always restored as a child of criu"},
+	{name: "action-script", arg: true, refused: "action scripts are not run yet (RPC notifications are)"},
+	{name: "exec-cmd", refused: "no command is executed after restore yet"},
+	{name: "join-ns", short: "J", arg: true, refused: "namespaces are not joined yet"},
+	{name: "empty-ns", arg: true, refused: "namespaces are not restored yet"},
+	{name: "veth-pair", arg: true, refused: "network namespaces are not restored yet"},
+	{name: "evasive-devices", refused: "devices are not substituted"},
+	{name: "force-irmap", refused: "no inotify reverse map"},
+	{name: "irmap-scan-path", arg: true, refused: "no inotify reverse map"},
+	{name: "page-server", refused: "there is no page server yet"},
+	{name: "port", arg: true, refused: "there is no page server yet"},
+	{name: "lazy-pages", refused: "there are no lazy pages yet"},
+	{name: "status-fd", arg: true, refused: "no status fd yet"},
+	{name: "weak-sysctls", refused: "sysctls are not restored yet"},
+	{name: "lsm-profile", arg: true, refused: "LSM profiles are not set yet"},
+	{name: "lsm-mount-context", arg: true, refused: "LSM mount contexts are not set yet"},
+	{name: "tls", refused: "there is no page server yet"},
+	{name: "tls-cacert", arg: true, refused: "there is no page server yet"},
+	{name: "tls-cacrl", arg: true, refused: "there is no page server yet"},
+	{name: "tls-cert", arg: true, refused: "there is no page server yet"},
+	{name: "tls-key", arg: true, refused: "there is no page server yet"},
+	{name: "tls-no-cn-verify", refused: "there is no page server yet"},
+	{name: "stream", refused: "criu-image-streamer is not spoken"},
+	{name: "leave-stopped", short: "s", refused: "the tree is not left stopped yet"},
+	{name: "display-stats", refused: "statistics are not displayed yet (crit decode stats-dump shows them)"},
+	{name: "unprivileged", refused: "criugo needs root"},
+	{name: "skip-file-rwx-check", refused: "file modes are always checked"},
+	{name: "config", arg: true, refused: "configuration files are not read"},
+	{name: "no-default-config", usage: "read no default configuration file (criugo reads none anyway)"},
+	{name: "log-pid", refused: "one log per task is not written"},
+	{name: "close", arg: true, refused: "no fd is closed for the restored tree"},
+	{name: "ms", refused: "deprecated by CRIU"},
+	{name: "ps-socket", arg: true, refused: "there is no page server yet"},
+	{name: "file-validation", arg: true, refused: "how restored files are validated is not selectable"},
+	{name: "ghost-fiemap", refused: "unlinked files are not dumped yet"},
+	{name: "libdir", short: "L", arg: true, refused: "there are no plugins"},
+}
+
+// flags makes the urfave flags of every option.
+func flags() []cli.Flag {
+	var fs []cli.Flag
+	for _, o := range options {
+		var aliases []string
+		if o.short != "" {
+			aliases = []string{o.short}
+		}
+		usage := o.usage
+		if o.refused != "" {
+			usage = "not supported by criugo: " + o.refused
+		}
+		if o.arg {
+			fs = append(fs, &cli.StringFlag{Name: o.name, Aliases: aliases, Usage: usage, Hidden: o.refused != ""})
+		} else {
+			fs = append(fs, &cli.BoolFlag{Name: o.name, Aliases: aliases, Usage: usage, Hidden: o.refused != ""})
+		}
+	}
+	return fs
+}
+
+// refusedSet names the first option given that criugo does not implement.
+func refusedSet(c *cli.Context) error {
+	for _, o := range options {
+		if o.refused != "" && c.IsSet(o.name) {
+			return fmt.Errorf("option --%s is not supported by criugo: %s", o.name, o.refused)
+		}
+	}
+	return nil
+}
+
+func lookup(name string) (option, bool) {
+	for _, o := range options {
+		if o.name == name || (o.short != "" && o.short == name) {
+			return o, true
+		}
+	}
+	return option{}, false
+}
+
+// normalize turns a CRIU command line into one urfave parses: the command
+// first, then every option, then the other arguments (CRIU's getopt takes
+// options anywhere), and -v, -vv..., -vN as --verbosity=N. version is set
+// for -V or --version.
+func normalize(args []string) (out []string, version bool, err error) {
+	if len(args) == 0 {
+		return args, false, nil
+	}
+	var opts, words []string
+	level := -1 // unset
+	raise := func() {
+		if level < 0 {
+			level = 2
+		}
+		level++
+	}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			words = append(words, args[i+1:]...)
+			i = len(args)
+		case a == "-V" || a == "--version":
+			version = true
+		case a == "-h" || a == "--help":
+			opts = append(opts, a)
+		case a == "-v" || a == "--verbosity":
+			raise()
+		case strings.HasPrefix(a, "-v") && !strings.HasPrefix(a, "--"):
+			v := a[2:]
+			if strings.Trim(v, "v") == "" {
+				for range len(v) + 1 {
+					raise()
+				}
+				break
+			}
+			// As CRIU's atoi: the leading digits, 0 without any
+			// (zdtm.py's "-verbosity=0" is -v with "erbosity=0").
+			level = leadingInt(v)
+		case strings.HasPrefix(a, "--verbosity="):
+			n, err := strconv.Atoi(strings.TrimPrefix(a, "--verbosity="))
+			if err != nil || n < 0 {
+				return nil, false, fmt.Errorf("option --verbosity: bad level %q", a)
+			}
+			level = n
+		case len(a) > 2 && a[0] == '-' && a[1] != '-' && !strings.Contains(a, "="):
+			// getopt's short options run together: -dj, -t5, -D dir.
+			cluster, needsValue, err := shortCluster(a[1:])
+			if err != nil {
+				return nil, false, err
+			}
+			opts = append(opts, cluster...)
+			if needsValue {
+				if i+1 >= len(args) {
+					return nil, false, fmt.Errorf("option %s needs a value", a)
+				}
+				i++
+				opts = append(opts, args[i])
+			}
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			name := strings.TrimLeft(a, "-")
+			opts = append(opts, a)
+			if strings.Contains(name, "=") {
+				break
+			}
+			o, ok := lookup(name)
+			if !ok {
+				return nil, false, fmt.Errorf("unknown option %s", a)
+			}
+			if o.arg {
+				if i+1 >= len(args) {
+					return nil, false, fmt.Errorf("option %s needs a value", a)
+				}
+				i++
+				opts = append(opts, args[i])
+			}
+		default:
+			words = append(words, a)
+		}
+	}
+	out = []string{args[0]}
+	if len(words) > 0 {
+		out = append(out, words[0])
+		words = words[1:]
+	}
+	out = append(out, opts...)
+	if level >= 0 {
+		out = append(out, "--verbosity="+strconv.Itoa(level))
+	}
+	return append(out, words...), version, nil
+}
+
+// leadingInt is C's atoi for the non-negative: the number the leading
+// digits of s make, 0 when there are none.
+func leadingInt(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' || n > 1000 {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// shortCluster splits getopt's run-together short options ("dj", "t5",
+// "jt"): each letter an option, until one that takes a value, which is the
+// rest or, when nothing is left, the next argument (needsValue).
+func shortCluster(s string) (out []string, needsValue bool, err error) {
+	for i, c := range s {
+		o, ok := lookup(string(c))
+		if !ok || o.short == "" {
+			return nil, false, fmt.Errorf("unknown option -%s", s)
+		}
+		out = append(out, "-"+o.short)
+		if o.arg {
+			if rest := s[i+1:]; rest != "" {
+				return append(out, rest), false, nil
+			}
+			return out, true, nil
+		}
+	}
+	return out, false, nil
+}

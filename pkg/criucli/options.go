@@ -1,0 +1,114 @@
+package criucli
+
+import (
+	"errors"
+	"io"
+	"path/filepath"
+	"time"
+)
+
+// CRIU's release whose images and interfaces criugo matches: what
+// --version and the VERSION request name.
+const (
+	VersionMajor    = 4
+	VersionMinor    = 2
+	VersionSublevel = 0
+)
+
+// Log levels, CRIU's -v0..-v4.
+const (
+	LogMsg   = 0
+	LogError = 1
+	LogWarn  = 2
+	LogInfo  = 3
+	LogDebug = 4
+
+	// DefaultLogLevel is CRIU's when no -v is given.
+	DefaultLogLevel = LogWarn
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrNotSupported: an option or request criugo does not implement;
+	// the error names it.
+	ErrNotSupported = errors.New("not supported by criugo")
+	// ErrBadOptions: options that do not make sense together or lack
+	// what they need.
+	ErrBadOptions = errors.New("bad options")
+	// ErrNotify: an RPC client answered a notification with failure.
+	ErrNotify = errors.New("notify script failed")
+)
+
+// Notifier is told when a dump or restore reaches one of CRIU's action
+// script points ("pre-dump", "post-restore", ...); pid is the restored
+// root where CRIU gives one, else 0. An error aborts what is going on.
+type Notifier func(script string, pid int) error
+
+// Options are CRIU's options that criugo implements, from the command
+// line or a criu_opts.
+type Options struct {
+	// Pid is the root of the tree to dump (-t, --tree).
+	Pid int
+	// FreezeCgroup freezes through this cgroup instead of ptrace
+	// (--freeze-cgroup).
+	FreezeCgroup string
+	// Timeout bounds the freeze (--timeout); 0 is the stage's default.
+	Timeout time.Duration
+	// ImagesDir is the image directory (-D); "" is the current one.
+	ImagesDir string
+	// WorkDir holds the log and a relative pid file (-W); "" is ImagesDir.
+	WorkDir string
+	// LogFile is the log (-o), relative to WorkDir; "" logs to LogTo.
+	LogFile string
+	// LogTo receives the log when LogFile is empty.
+	LogTo io.Writer
+	// MsgTo receives the messages CRIU prints on standard output
+	// ("Looks good."); nil is os.Stdout.
+	MsgTo io.Writer
+	// LogLevel is -v's level, LogMsg..LogDebug.
+	LogLevel int
+
+	LeaveRunning   bool   // -R, --leave-running
+	TCPEstablished bool   // --tcp-established
+	ShellJob       bool   // -j, --shell-job
+	FileLocks      bool   // -l, --file-locks
+	PrevImagesDir  string // --prev-images-dir, relative to ImagesDir
+	TrackMem       bool   // --track-mem
+	AutoDedup      bool   // --auto-dedup
+	Detach         bool   // -d, --restore-detached
+	PidFile        string // --pidfile, relative to WorkDir
+
+	// Notify, when set, is told at each action script point.
+	Notify Notifier
+}
+
+// imagesDir is ImagesDir, "." when unset, as CRIU's default.
+func (o *Options) imagesDir() string {
+	if o.ImagesDir == "" {
+		return "."
+	}
+	return o.ImagesDir
+}
+
+// workDir is where the log and relative pid files go.
+func (o *Options) workDir() string {
+	if o.WorkDir != "" {
+		return o.WorkDir
+	}
+	return o.imagesDir()
+}
+
+// inWorkDir resolves a name given relative to the work directory.
+func (o *Options) inWorkDir(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(o.workDir(), name)
+}
+
+func (o *Options) notify(script string, pid int) error {
+	if o.Notify == nil {
+		return nil
+	}
+	return o.Notify(script, pid)
+}

@@ -1,0 +1,186 @@
+package criucli
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/internal/testutil"
+)
+
+// client is the test's end of a swrk socket pair.
+type client struct {
+	t    *testing.T
+	fd   int
+	done chan error
+}
+
+// swrk starts Swrk on one end of a SOCK_SEQPACKET socket pair, as
+// `criu swrk FD` would run, and returns the other end.
+func swrk(t *testing.T) *client {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, fd: fds[0], done: make(chan error, 1)}
+	go func() { c.done <- Swrk(context.Background(), fds[1]) }()
+	t.Cleanup(func() {
+		unix.Close(c.fd)
+		if err := <-c.done; err != nil {
+			t.Errorf("swrk: %v", err)
+		}
+	})
+	return c
+}
+
+func (c *client) send(req *images.CriuReq) {
+	c.t.Helper()
+	b, err := proto.Marshal(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := unix.Write(c.fd, b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) recv() *images.CriuResp {
+	c.t.Helper()
+	buf := make([]byte, 1<<16)
+	n, err := unix.Read(c.fd, buf)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp := &images.CriuResp{}
+	if err := proto.Unmarshal(buf[:n], resp); err != nil {
+		c.t.Fatal(err)
+	}
+	return resp
+}
+
+// call sends req and answers every notification with success, recording
+// its script (and pid, when given), until the response to req comes.
+func (c *client) call(req *images.CriuReq, notes *[]string) *images.CriuResp {
+	c.t.Helper()
+	c.send(req)
+	for {
+		resp := c.recv()
+		if resp.GetType() != images.CriuReqType_NOTIFY {
+			return resp
+		}
+		n := resp.GetNotify().GetScript()
+		if resp.GetNotify().Pid != nil {
+			n += "(pid)"
+		}
+		*notes = append(*notes, n)
+		c.send(&images.CriuReq{Type: images.CriuReqType_NOTIFY.Enum(), NotifySuccess: proto.Bool(true)})
+	}
+}
+
+func TestRPCVersionAndFeatures(t *testing.T) {
+	c := swrk(t)
+	var notes []string
+	resp := c.call(&images.CriuReq{Type: images.CriuReqType_VERSION.Enum(), KeepOpen: proto.Bool(true)}, &notes)
+	v := resp.GetVersion()
+	if !resp.GetSuccess() || v.GetMajorNumber() != 4 || v.GetMinorNumber() != 2 || v.Sublevel == nil {
+		t.Errorf("VERSION: %v", resp)
+	}
+	resp = c.call(&images.CriuReq{Type: images.CriuReqType_FEATURE_CHECK.Enum(),
+		Features: &images.CriuFeatures{LazyPages: proto.Bool(true)}}, &notes)
+	if !resp.GetSuccess() || resp.GetFeatures().LazyPages == nil || resp.GetFeatures().GetLazyPages() {
+		t.Errorf("FEATURE_CHECK lazy_pages: %v", resp)
+	}
+}
+
+// TestRPCRefused: an option criugo does not implement fails the request,
+// the error naming it.
+func TestRPCRefused(t *testing.T) {
+	c := swrk(t)
+	var notes []string
+	resp := c.call(&images.CriuReq{Type: images.CriuReqType_DUMP.Enum(), Opts: &images.CriuOpts{
+		ImagesDirFd: proto.Int32(-1), ImagesDir: proto.String(t.TempDir()), Pid: proto.Int32(1), TcpClose: proto.Bool(true)}}, &notes)
+	if resp.GetSuccess() || !strings.Contains(resp.GetCrErrmsg(), "--tcp-close") || resp.GetType() != images.CriuReqType_DUMP {
+		t.Errorf("DUMP with tcp_close: %v", resp)
+	}
+}
+
+// TestRPCDumpRestore: a DUMP through swrk with notify_scripts, the
+// notifications in CRIU's order; a RESTORE that answers the restored
+// pid; the program passes its own check.
+func TestRPCDumpRestore(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.LockFixtures(t)
+	prog := testutil.BuildProgram(t, "loop")
+	work := t.TempDir()
+	pid := testutil.StartProgram(t, prog, work)
+	imgDir := filepath.Join(work, "images")
+	if err := os.Mkdir(imgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.Open(imgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	opts := func() *images.CriuOpts {
+		return &images.CriuOpts{ImagesDirFd: proto.Int32(int32(dir.Fd())), LogLevel: proto.Int32(4),
+			NotifyScripts: proto.Bool(true), OrphanPtsMaster: proto.Bool(true), ExtUnixSk: proto.Bool(false)}
+	}
+
+	var notes []string
+	o := opts()
+	o.Pid = proto.Int32(int32(pid))
+	o.LogFile = proto.String("dump.log")
+	resp := swrk(t).call(&images.CriuReq{Type: images.CriuReqType_DUMP.Enum(), Opts: o}, &notes)
+	if !resp.GetSuccess() {
+		t.Fatalf("DUMP: %v", resp)
+	}
+	if want := []string{"pre-dump", "post-dump"}; !reflect.DeepEqual(notes, want) {
+		t.Errorf("dump notifications %q, want %q", notes, want)
+	}
+	testutil.WaitGone(t, []int{pid})
+
+	notes = nil
+	o = opts()
+	o.LogFile = proto.String("restore.log")
+	resp = swrk(t).call(&images.CriuReq{Type: images.CriuReqType_RESTORE.Enum(), Opts: o}, &notes)
+	if !resp.GetSuccess() || resp.GetRestore().GetPid() != int32(pid) {
+		t.Fatalf("RESTORE: %v", resp)
+	}
+	want := []string{"pre-restore", "setup-namespaces(pid)", "post-setup-namespaces", "post-restore(pid)", "pre-resume", "post-resume"}
+	if !reflect.DeepEqual(notes, want) {
+		t.Errorf("restore notifications %q, want %q", notes, want)
+	}
+	if v := testutil.Verdict(t, pid, work); v != "PASS" {
+		t.Errorf("restored program: %s", v)
+	}
+	for log, last := range map[string]string{"dump.log": "Dumping finished successfully", "restore.log": "Restore finished successfully. Tasks resumed."} {
+		b, err := os.ReadFile(filepath.Join(imgDir, log))
+		if err != nil || !strings.Contains(string(b), last) {
+			t.Errorf("%s lacks %q: %v\n%s", log, last, err, b)
+		}
+	}
+}
+
+// TestRPCWaitPid: WAIT_PID answers a child's wait status.
+func TestRPCWaitPid(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "exit 3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	resp := swrk(t).call(&images.CriuReq{Type: images.CriuReqType_WAIT_PID.Enum(), Pid: proto.Uint32(uint32(cmd.Process.Pid))}, &notes)
+	ws := unix.WaitStatus(resp.GetStatus())
+	if !resp.GetSuccess() || !ws.Exited() || ws.ExitStatus() != 3 {
+		t.Errorf("WAIT_PID: %v (status %#x)", resp, resp.GetStatus())
+	}
+}
