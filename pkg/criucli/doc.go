@@ -23,9 +23,9 @@
 // points are the stage boundaries:
 //
 //	dump      pre-dump           before the freeze
-//	          post-dump          after the image set is written; the tree is
-//	                             already killed (or running, with
-//	                             leave_running): CRIU sends it while frozen
+//	          post-dump          after the image set is written and synced,
+//	                             the tree still frozen, as CRIU; a failed
+//	                             reply fails the dump and the tree runs on
 //	restore   pre-restore        before anything is created
 //	          setup-namespaces, post-setup-namespaces, post-restore (pid),
 //	          pre-resume, post-resume

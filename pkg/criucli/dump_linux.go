@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/criugo/criugo/pkg/dump"
+	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/seize"
 )
 
@@ -78,15 +79,16 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		AutoDedup:      o.AutoDedup,
 		TrackMem:       o.TrackMem,
 		Stats:          &st,
+		// CRIU's post-dump comes with the tree still frozen.
+		PostDump: func() error { return o.notify("post-dump", 0) },
+		// The last guard before a kill, as criu-parasite's.
+		Verify: func(dir string) error {
+			return restore.Check(restore.Options{ImagesDir: dir, ShellJob: o.ShellJob})
+		},
 	})
 	if err != nil {
 		return err
 	}
 	l.Infof("Dumped in %v (frozen %v), %d pages written", st.Total, st.Frozen, st.PagesWritten)
-	if !pre {
-		if err := o.notify("post-dump", 0); err != nil {
-			return fmt.Errorf("post-dump notify: %w", err)
-		}
-	}
 	return nil
 }

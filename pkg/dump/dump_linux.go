@@ -591,6 +591,11 @@ func Dump(ctx context.Context, o Options) (err error) {
 	if err = fault.At("dump:before-kill"); err != nil {
 		return err
 	}
+	if o.PostDump != nil && !o.PreDump {
+		if err = o.PostDump(); err != nil {
+			return fmt.Errorf("post-dump: %w", err)
+		}
+	}
 	if kill && o.Verify != nil {
 		if err = d.verify(o.Verify, o.Dir); err != nil {
 			return fmt.Errorf("the images would not restore, so the tree runs on: %w", err)

@@ -63,6 +63,11 @@ type Options struct {
 	// criu-parasite passes restore.Check, the reading and planning
 	// criu-restore does before it creates anything.
 	Verify func(dir string) error
+	// PostDump, when set, is called once the image set of a dump (not a
+	// pre-dump) is complete and synced, while the tree is still frozen, as
+	// CRIU runs its post-dump scripts and notifications: an error fails
+	// the dump and the tree runs on.
+	PostDump func() error
 }
 
 // Stats are figures about a dump.

@@ -62,3 +62,26 @@ func TestDumpVerifyRefusalStream(t *testing.T) {
 	}
 	runsOn(t, p)
 }
+
+// PostDump comes with the set complete and the tree frozen; a failure
+// there (a post-dump notification answered with an error) fails the dump
+// and the tree runs on.
+func TestDumpPostDumpFails(t *testing.T) {
+	p := startProgram(t, "state")
+	in := seizeStream(t, p.pid)
+	dir := filepath.Join(t.TempDir(), "images")
+	refused := errors.New("post-dump refused")
+	frozen := false
+	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, PostDump: func() error {
+		st := procState(t, p.pid)
+		frozen = st == 't' || st == 'T'
+		return refused
+	}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("dump with a failing PostDump: %v", err)
+	}
+	if !frozen {
+		t.Error("the tree was not frozen when PostDump ran")
+	}
+	runsOn(t, p)
+}
