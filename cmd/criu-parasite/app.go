@@ -55,7 +55,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
-			return dump.Dump(c.Context, dump.Options{
+			_, err := dump.Dump(c.Context, dump.Options{
 				Dir:            c.String("images-dir"),
 				Stdin:          stdin,
 				Stdout:         stdout,
@@ -70,9 +70,10 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {
-					return restore.Check(restore.Options{ImagesDir: dir, ShellJob: c.Bool("shell-job")})
+					return restore.Check(restore.Options{Dir: dir, ShellJob: c.Bool("shell-job")})
 				},
 			})
+			return err
 		},
 	}
 }

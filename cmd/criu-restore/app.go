@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
 )
@@ -17,8 +18,12 @@ import (
 // -v. It returns the status to exit with: the root's, when it waited.
 func run(args []string, stdin io.Reader, logw io.Writer) (int, error) {
 	status := 0
+	// SIGINT, SIGTERM and SIGHUP stop a restore before the tree runs, and
+	// what it made is killed, instead of ending criu-restore at once.
+	ctx, stop := signals.Context()
+	defer stop()
 	app := newApp(stdin, logw, &status)
-	if err := app.Run(args); err != nil {
+	if err := app.RunContext(ctx, args); err != nil {
 		return 1, err
 	}
 	return status, nil
@@ -56,16 +61,16 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
 			opts := restore.Options{
-				ImagesDir: c.String("images-dir"),
-				Detach:    c.Bool("restore-detached"),
-				PidFile:   c.String("pidfile"),
-				ShellJob:  c.Bool("shell-job"),
+				Dir:      c.String("images-dir"),
+				Detach:   c.Bool("restore-detached"),
+				PidFile:  c.String("pidfile"),
+				ShellJob: c.Bool("shell-job"),
 			}
 			if f, ok := stdin.(*os.File); ok && opts.ShellJob {
 				opts.Terminal = f
 			}
-			if opts.ImagesDir == "" {
-				opts.Stream = stdin
+			if opts.Dir == "" {
+				opts.Stdin = stdin
 				growPipe(stdin)
 			}
 			if c.Bool("verbose") {
@@ -74,7 +79,7 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			opts.Warn = func(err error) {
 				fmt.Fprintf(c.App.ErrWriter, "criu-restore: warning: %v\n", err)
 			}
-			res, err := restore.Restore(opts)
+			res, err := restore.Restore(c.Context, opts)
 			if err != nil {
 				return err
 			}

@@ -148,7 +148,7 @@ func TestShellJob(t *testing.T) {
 	if err := seize.Run(context.Background(), seize.Options{Pid: job, Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	if err := dump.Dump(context.Background(), dump.Options{Dir: dir, ShellJob: true}); err != nil {
+	if _, err := dump.Dump(context.Background(), dump.Options{Dir: dir, ShellJob: true}); err != nil {
 		t.Fatal(err)
 	}
 	shellDone <- <-shellDone // the job was killed, and its shell is done

@@ -113,7 +113,7 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 				if err := noArgs(c); err != nil {
 					return err
 				}
-				res, err := criucli.Restore(o, l)
+				res, err := criucli.Restore(c.Context, o, l)
 				if err != nil {
 					return err
 				}

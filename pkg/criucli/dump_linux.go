@@ -65,9 +65,8 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		return err
 	}
 	l.Infof("Frozen %d tasks; dumping into %s", len(res.Pstree), dir)
-	var st dump.Stats
 	// dump.Dump owns the freeze from here: on failure it undoes it.
-	err = dump.Dump(ctx, dump.Options{
+	dumped, err := dump.Dump(ctx, dump.Options{
 		Dir:            dir,
 		Stdin:          &seized,
 		LeaveRunning:   o.LeaveRunning,
@@ -78,17 +77,17 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		PrevImagesDir:  o.PrevImagesDir,
 		AutoDedup:      o.AutoDedup,
 		TrackMem:       o.TrackMem,
-		Stats:          &st,
 		// CRIU's post-dump comes with the tree still frozen.
 		PostDump: func() error { return o.notify("post-dump", 0) },
 		// The last guard before a kill, as criu-parasite's.
 		Verify: func(dir string) error {
-			return restore.Check(restore.Options{ImagesDir: dir, ShellJob: o.ShellJob})
+			return restore.Check(restore.Options{Dir: dir, ShellJob: o.ShellJob})
 		},
 	})
 	if err != nil {
 		return err
 	}
+	st := dumped.Stats
 	l.Infof("Dumped in %v (frozen %v), %d pages written", st.Total, st.Frozen, st.PagesWritten)
 	return nil
 }

@@ -1,6 +1,7 @@
 package criucli
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -14,8 +15,8 @@ import (
 // of this process; otherwise it waits for the root and returns its exit
 // status as the result's ExitStatus. A notification answered with failure
 // kills the restored tree.
-func Restore(o Options, l *Log) (*restore.Result, error) {
-	res, err := restoreTree(o, l)
+func Restore(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
+	res, err := restoreTree(ctx, o, l)
 	if err != nil {
 		l.Errorf("%v", err)
 		l.Errorf("Restoring FAILED.")
@@ -24,17 +25,17 @@ func Restore(o Options, l *Log) (*restore.Result, error) {
 	return res, nil
 }
 
-func restoreTree(o Options, l *Log) (*restore.Result, error) {
+func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
 	if err := o.notify("pre-restore", 0); err != nil {
 		return nil, fmt.Errorf("pre-restore notify: %w", err)
 	}
 	ro := restore.Options{
-		ImagesDir: o.imagesDir(),
-		Detach:    o.Detach,
-		ShellJob:  o.ShellJob,
-		PidFile:   o.inWorkDir(o.PidFile),
-		Log:       l.Writer(LogDebug),
-		Warn:      func(err error) { l.Warnf("%v", err) },
+		Dir:      o.imagesDir(),
+		Detach:   o.Detach,
+		ShellJob: o.ShellJob,
+		PidFile:  o.inWorkDir(o.PidFile),
+		Log:      l.Writer(LogDebug),
+		Warn:     func(err error) { l.Warnf("%v", err) },
 	}
 	if o.ShellJob {
 		ro.Terminal = os.Stdin
@@ -45,14 +46,14 @@ func restoreTree(o Options, l *Log) (*restore.Result, error) {
 		if o.Notify != nil {
 			return nil, fmt.Errorf("restore: notifications need a detached restore: %w", ErrBadOptions)
 		}
-		res, err := restore.Restore(ro)
+		res, err := restore.Restore(ctx, ro)
 		if err != nil {
 			return nil, err
 		}
 		l.Infof("Restore finished successfully. Tasks resumed.")
 		return res, nil
 	}
-	res, err := restore.Restore(ro)
+	res, err := restore.Restore(ctx, ro)
 	if err != nil {
 		return nil, err
 	}

@@ -209,7 +209,7 @@ func (c *conn) handle(ctx context.Context, req *images.CriuReq) *images.CriuResp
 			return PreDump(ctx, o, l)
 		case images.CriuReqType_RESTORE:
 			o.Detach = true
-			res, err := Restore(o, l)
+			res, err := Restore(ctx, o, l)
 			if err != nil {
 				return err
 			}

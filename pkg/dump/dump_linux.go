@@ -427,7 +427,16 @@ func (d *dumper) close() {
 // stack (cu); a failure runs them newest first. Only finish, at the end,
 // drops them and kills or releases the tree (as CRIU's cr_dump_finish);
 // a pre-dump calls it early, before its pages are read.
-func Dump(ctx context.Context, o Options) (err error) {
+func Dump(ctx context.Context, o Options) (*Result, error) {
+	res := &Result{}
+	if err := dumpTree(ctx, o, &res.Stats); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// dumpTree is Dump, filling st on success.
+func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	start := time.Now()
 	tr := ptrace.NewTracer()
 	defer tr.Close()
@@ -611,16 +620,14 @@ func Dump(ctx context.Context, o Options) (err error) {
 			err = errors.Join(err, fmt.Errorf("the image set is complete, but: %w", derr))
 		}
 	}
-	if o.Stats != nil {
-		*o.Stats = Stats{
-			Total: time.Since(start), Frozen: d.stats.frozen, MemWrite: d.stats.memwrite,
-			PagesWritten: d.stats.written + d.stats.shWritten,
-		}
-		for _, lm := range d.live {
-			o.Stats.PagesUnread += lm.unread.Load()
-		}
-		o.Stats.Dedup = dedup
+	*st = Stats{
+		Total: time.Since(start), Frozen: d.stats.frozen, MemWrite: d.stats.memwrite,
+		PagesWritten: d.stats.written + d.stats.shWritten,
 	}
+	for _, lm := range d.live {
+		st.PagesUnread += lm.unread.Load()
+	}
+	st.Dedup = dedup
 	return err
 }
 
@@ -662,7 +669,7 @@ func (d *dumper) collect(ctx context.Context) error {
 	}
 	// root_ids are criu-seize's own namespaces (CRIU's are criu's), the
 	// same as ours: a namespace the tree has of its own takes a new id.
-	if err := d.seedNamespaces(os.Getpid(), d.in.inv.GetRootIds()); err != nil {
+	if err := d.seedNamespaces(d.in.inv.GetRootIds()); err != nil {
 		return err
 	}
 	for _, t := range d.att.tasks {

@@ -286,10 +286,11 @@ func TestDumpStateLeaveRunning(t *testing.T) {
 	if st := procState(t, p.pid); st != 'T' {
 		t.Fatalf("state %c after seize, want T (frozen)", st)
 	}
-	var stats Stats
-	if err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true, Stats: &stats}); err != nil {
+	res, err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
+	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
+	stats := res.Stats
 	t.Logf("dump took %v (frozen %v), %d pages", stats.Total, stats.Frozen, stats.PagesWritten)
 	checkDumpStats(t, dir, time.Since(seizing))
 	if st := procState(t, p.pid); st == 'T' || st == 't' {
@@ -523,7 +524,7 @@ func TestDumpTreeStream(t *testing.T) {
 	p := startProgram(t, "tree")
 	in := seizeStream(t, p.pid)
 	var out bytes.Buffer
-	if err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &out}); err != nil {
+	if _, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &out}); err != nil {
 		t.Fatalf("dump: %v", err)
 	}
 	p.waitKilled(t)
@@ -609,7 +610,7 @@ func TestDumpTreeLeaveRunning(t *testing.T) {
 	in := seizeStream(t, p.pid)
 	// The image directory does not exist yet: the dump creates it.
 	dir := filepath.Join(t.TempDir(), "images")
-	if err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, LeaveRunning: true}); err != nil {
+	if _, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, LeaveRunning: true}); err != nil {
 		t.Fatalf("dump: %v", err)
 	}
 	root := readImg(t, dir, "pstree.img").Entries[0].Msg.(*images.PstreeEntry)
@@ -649,7 +650,7 @@ func TestTruncatedSeizeStream(t *testing.T) {
 	in := seizeStream(t, p.pid)
 	// Drop the end-of-archive blocks and the last padding byte of
 	// pstree.img, the last member.
-	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in[:len(in)-1025]), Stdout: io.Discard})
+	_, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in[:len(in)-1025]), Stdout: io.Discard})
 	if !errors.Is(err, ErrBadInput) {
 		t.Fatalf("dump of a cut stream: %v, want ErrBadInput", err)
 	}
@@ -659,7 +660,7 @@ func TestTruncatedSeizeStream(t *testing.T) {
 	p = startProgram(t, "state")
 	in = seizeStream(t, p.pid)
 	// Cut inside freeze.img's tar header.
-	err = Dump(context.Background(), Options{Stdin: bytes.NewReader(in[:300]), Stdout: io.Discard})
+	_, err = Dump(context.Background(), Options{Stdin: bytes.NewReader(in[:300]), Stdout: io.Discard})
 	if !errors.Is(err, ErrBadInput) {
 		t.Fatalf("dump of a stream cut before its record: %v, want ErrBadInput", err)
 	}
@@ -695,7 +696,7 @@ func (w *failingWriter) Write(b []byte) (int, error) {
 func TestDumpOutputFails(t *testing.T) {
 	p := startProgram(t, "state")
 	in := seizeStream(t, p.pid)
-	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 100 << 10}})
+	_, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 100 << 10}})
 	if !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("dump to a broken stream: %v, want EPIPE", err)
 	}
@@ -722,7 +723,7 @@ func TestDumpCanceled(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := Dump(ctx, Options{Stdin: bytes.NewReader(in), Stdout: &cancelWriter{cancel: cancel}})
+	_, err := Dump(ctx, Options{Stdin: bytes.NewReader(in), Stdout: &cancelWriter{cancel: cancel}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled dump: %v, want context.Canceled", err)
 	}
@@ -733,7 +734,7 @@ func TestDumpCanceled(t *testing.T) {
 	seizeDir(t, p.pid, dir)
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
-	if err := Dump(ctx, Options{Dir: dir}); !errors.Is(err, context.Canceled) {
+	if _, err := Dump(ctx, Options{Dir: dir}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled dump: %v, want context.Canceled", err)
 	}
 	names, err := image.ListDir(dir)
@@ -921,11 +922,12 @@ func TestDump1GiB(t *testing.T) {
 	dir := shmDir(t)
 	seizing := time.Now()
 	seizeDir(t, p.pid, dir)
-	var st Stats
 	start := time.Now()
-	if err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true, Stats: &st}); err != nil {
+	res, err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
+	if err != nil {
 		t.Fatal(err)
 	}
+	st := res.Stats
 	took := time.Since(start)
 	t.Logf("1 GiB dump into tmpfs: %v (frozen %v, pages written %v, %d pages)", took, st.Frozen, st.MemWrite, st.PagesWritten)
 	if st.PagesWritten < 1<<18 {
@@ -960,7 +962,7 @@ func TestFrozenTimeSpansStages(t *testing.T) {
 			t.Fatalf("freeze record without times: boot id %q, began %v, freezing %v", rec.GetBootId(), rec.FreezeBegan, rec.FreezingNs)
 		}
 		time.Sleep(pause)
-		if err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, LeaveRunning: true}); err != nil {
+		if _, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, LeaveRunning: true}); err != nil {
 			t.Fatalf("dump: %v", err)
 		}
 		took := time.Since(seizing)
@@ -1010,7 +1012,7 @@ func TestFrozenTimeSpansStages(t *testing.T) {
 		}
 		time.Sleep(pause)
 		start := time.Now()
-		if err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true}); err != nil {
+		if _, err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true}); err != nil {
 			t.Fatalf("dump with a record from another boot: %v", err)
 		}
 		took := time.Since(start)
@@ -1072,7 +1074,7 @@ func BenchmarkDump256MiB(b *testing.B) {
 		dir := shmDir(b)
 		seizeDir2(b, p.pid, dir)
 		b.StartTimer()
-		if err := Dump(context.Background(), Options{Dir: dir}); err != nil {
+		if _, err := Dump(context.Background(), Options{Dir: dir}); err != nil {
 			b.Fatal(err)
 		}
 		b.SetBytes(256 << 20)
@@ -1125,7 +1127,7 @@ func TestDumpPrograms(t *testing.T) {
 				t.Fatal(err)
 			}
 			seizeDir(t, p.pid, imgs)
-			if err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
+			if _, err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
 				t.Fatalf("dump: %v", err)
 			}
 			if got := p.finishRepeat(t); got != "PASS" {
@@ -1203,7 +1205,7 @@ func testCgroupDump(t *testing.T, root, stateFile, thawed string) {
 	if err := seize.Run(context.Background(), seize.Options{FreezeCgroup: cg, Pid: p.pid, Dir: imgs}); err != nil {
 		t.Fatalf("seize: %v", err)
 	}
-	if err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
+	if _, err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
 		t.Fatalf("dump: %v", err)
 	}
 	if b, err := os.ReadFile(filepath.Join(cg, stateFile)); err != nil || strings.TrimSpace(string(b)) != thawed {
@@ -1239,7 +1241,7 @@ func TestDumpStoppedTask(t *testing.T) {
 	}
 	imgs := t.TempDir()
 	seizeDir(t, p.pid, imgs)
-	if err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
+	if _, err := Dump(context.Background(), Options{Dir: imgs, LeaveRunning: true}); err != nil {
 		t.Fatalf("dump: %v", err)
 	}
 	tc := one[*images.CoreEntry](t, imgs, image.Core.FileName(p.pid)).GetTc()

@@ -93,7 +93,7 @@ func dumpLeave(t *testing.T, p *program, o Options) string {
 	dir := t.TempDir()
 	seizeDir(t, p.pid, dir)
 	o.Dir, o.LeaveRunning = dir, true
-	if err := Dump(context.Background(), o); err != nil {
+	if _, err := Dump(context.Background(), o); err != nil {
 		t.Fatalf("dump: %v", err)
 	}
 	if got := p.finishRepeat(t); got != "PASS" {
@@ -553,7 +553,7 @@ func TestDumpTCPRefused(t *testing.T) {
 	p := testProgram(t, "tcp")
 	dir := t.TempDir()
 	seizeDir(t, p.pid, dir)
-	err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
+	_, err := Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
 	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "--tcp-established") {
 		t.Errorf("dump: %v, want ErrNotSupported naming --tcp-established", err)
 	}
@@ -570,7 +570,7 @@ func TestDumpTCPRefused(t *testing.T) {
 func TestDumpTCPRollback(t *testing.T) {
 	p := testProgram(t, "tcp")
 	in := seizeStream(t, p.pid)
-	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 4 << 10}, TCPEstablished: true})
+	_, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 4 << 10}, TCPEstablished: true})
 	if !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("dump to a broken stream: %v, want EPIPE", err)
 	}
@@ -598,7 +598,7 @@ func TestDumpTCPKill(t *testing.T) {
 	dir := t.TempDir()
 	seizeDir(t, p.pid, dir)
 	before := outResets(t, ns)
-	if err := Dump(context.Background(), Options{Dir: dir, TCPEstablished: true}); err != nil {
+	if _, err := Dump(context.Background(), Options{Dir: dir, TCPEstablished: true}); err != nil {
 		t.Fatalf("dump: %v", err)
 	}
 	p.waitKilled(t)
@@ -684,7 +684,7 @@ func TestDumpExternalUnixSocket(t *testing.T) {
 	theirs.Close()
 	dir := t.TempDir()
 	seizeDir(t, p.pid, dir)
-	err = Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
+	_, err = Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
 	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "which no task of the tree holds") {
 		t.Errorf("dump: %v, want ErrNotSupported for the socket's peer", err)
 	}

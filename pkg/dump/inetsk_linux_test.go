@@ -23,7 +23,7 @@ func TestDumpMPTCPRefused(t *testing.T) {
 	p := testProgramIn(t, "mptcp", "env", "MPTCP_REAL=1")
 	imgs := filepath.Join(t.TempDir(), "img")
 	seizeDir(t, p.pid, imgs)
-	err = Dump(context.Background(), Options{Dir: imgs, TCPEstablished: true})
+	_, err = Dump(context.Background(), Options{Dir: imgs, TCPEstablished: true})
 	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "inet socket ") ||
 		!strings.Contains(err.Error(), "MPTCP connection with 0 extra subflows") {
 		t.Fatalf("dump: %v, want the MPTCP connection refused", err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -336,7 +335,7 @@ func readMsg(msgmax uint32) ([]image.Entry, error) {
 // pages are the segment's, dumped with the IPC namespace. A segment of an
 // IPC namespace that is not dumped (criu-parasite's own) is refused.
 func (d *dumper) sysvMapping(pid int, e *images.VmaEntry, fs *fileStat, path string) error {
-	self, err := d.fs.Namespaces(os.Getpid())
+	self, err := d.fs.OwnNamespaces()
 	if err != nil {
 		return err
 	}

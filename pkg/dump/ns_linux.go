@@ -2,7 +2,6 @@ package dump
 
 import (
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -68,7 +67,7 @@ func (d *dumper) checkNamespaces() error {
 	if testOwnNamespaces {
 		return nil
 	}
-	self, err := d.fs.Namespaces(os.Getpid())
+	self, err := d.fs.OwnNamespaces()
 	if err != nil {
 		return fmt.Errorf("read own namespaces: %w", err)
 	}
@@ -95,7 +94,7 @@ func (d *dumper) checkNamespaces() error {
 // root has of its own. It runs after every task's ids are known, so the
 // ids are the ones ids-PID.img gives.
 func (d *dumper) dumpNamespaces(root int) error {
-	self, err := d.fs.Namespaces(os.Getpid())
+	self, err := d.fs.OwnNamespaces()
 	if err != nil {
 		return fmt.Errorf("read own namespaces: %w", err)
 	}

@@ -47,7 +47,7 @@ func TestDumpRefusesOwnPidNamespace(t *testing.T) {
 	t.Cleanup(func() { syscall.Kill(p.pid, syscall.SIGKILL) })
 
 	in := seizeStream(t, p.pid)
-	err = Dump(context.Background(), Options{Stdin: strings.NewReader(string(in)), Dir: filepath.Join(dir, "images")})
+	_, err = Dump(context.Background(), Options{Stdin: strings.NewReader(string(in)), Dir: filepath.Join(dir, "images")})
 	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "PID namespace of its own") || !strings.Contains(err.Error(), strconv.Itoa(p.pid)) {
 		t.Fatalf("dump of a tree in its own PID namespace: %v; want ErrNotSupported naming pid %d and its PID namespace", err, p.pid)
 	}

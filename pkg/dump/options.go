@@ -53,8 +53,6 @@ type Options struct {
 	// that leaves the tree running, so that a later dump can name this
 	// one as its PrevImagesDir. A pre-dump always tracks. Needs Dir.
 	TrackMem bool
-	// Stats, when set, receives figures about a successful dump.
-	Stats *Stats
 	// Verify, when set, is asked about the complete image set in a
 	// directory (Dir, or for a stream a temporary one with every image and
 	// the pages files as holes of their sizes) before a dump kills the
@@ -68,6 +66,11 @@ type Options struct {
 	// CRIU runs its post-dump scripts and notifications: an error fails
 	// the dump and the tree runs on.
 	PostDump func() error
+}
+
+// Result is what a successful dump reports.
+type Result struct {
+	Stats Stats
 }
 
 // Stats are figures about a dump.

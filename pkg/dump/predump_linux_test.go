@@ -110,11 +110,15 @@ func (p *dirtyProgram) pageFlags(t *testing.T, dir string) ([64]uint32, map[int]
 // or not), not left to the parent.
 func inImage(f uint32) bool { return f&images.PePresent != 0 && f&images.PeParent == 0 }
 
-func preDump(t *testing.T, pid int, o Options) {
+func preDump(t *testing.T, pid int, o Options, st *Stats) {
 	t.Helper()
 	o.Stdin = bytes.NewReader(seizeStream(t, pid))
-	if err := Dump(context.Background(), o); err != nil {
+	res, err := Dump(context.Background(), o)
+	if err != nil {
 		t.Fatalf("dump %+v: %v", o, err)
+	}
+	if st != nil {
+		*st = res.Stats
 	}
 }
 
@@ -127,7 +131,7 @@ func TestPreDump(t *testing.T) {
 	base := t.TempDir()
 	dir1, dir2 := filepath.Join(base, "dir1"), filepath.Join(base, "dir2")
 	var figs Stats
-	preDump(t, p.pid, Options{Dir: dir1, PreDump: true, Stats: &figs})
+	preDump(t, p.pid, Options{Dir: dir1, PreDump: true}, &figs)
 	if figs.PagesUnread != 0 {
 		t.Errorf("pre-dump read %d pages as zeros; the program unmapped none", figs.PagesUnread)
 	}
@@ -155,7 +159,7 @@ func TestPreDump(t *testing.T) {
 	}
 
 	p.touch(t)
-	preDump(t, p.pid, Options{Dir: dir2, PrevImagesDir: "../dir1"})
+	preDump(t, p.pid, Options{Dir: dir2, PrevImagesDir: "../dir1"}, nil)
 	p.waitKilled(t)
 	if l, err := os.Readlink(filepath.Join(dir2, parentLink)); err != nil || l != "../dir1" {
 		t.Errorf("parent link %q, %v; want ../dir1", l, err)
@@ -198,7 +202,7 @@ func TestPreDumpTrackingLost(t *testing.T) {
 	p := startDirty(t)
 	base := t.TempDir()
 	dir1, dir2 := filepath.Join(base, "dir1"), filepath.Join(base, "dir2")
-	preDump(t, p.pid, Options{Dir: dir1, PreDump: true})
+	preDump(t, p.pid, Options{Dir: dir1, PreDump: true}, nil)
 	tt, err := tracker.Take(dir1)
 	if err != nil || tt == nil {
 		t.Fatalf("take tracking: %v, %v", tt, err)
@@ -206,7 +210,7 @@ func TestPreDumpTrackingLost(t *testing.T) {
 	tt.Release()
 	tt.Close()
 	p.touch(t)
-	preDump(t, p.pid, Options{Dir: dir2, PrevImagesDir: "../dir1", LeaveRunning: true})
+	preDump(t, p.pid, Options{Dir: dir2, PrevImagesDir: "../dir1", LeaveRunning: true}, nil)
 	flags, _ := p.pageFlags(t, dir2)
 	for i, f := range flags {
 		if !inImage(f) {
@@ -225,8 +229,8 @@ func TestPreDumpChain(t *testing.T) {
 	p := startDirty(t)
 	base := t.TempDir()
 	dirs := []string{filepath.Join(base, "1"), filepath.Join(base, "2"), filepath.Join(base, "3")}
-	preDump(t, p.pid, Options{Dir: dirs[0], PreDump: true})
-	preDump(t, p.pid, Options{Dir: dirs[1], PreDump: true, PrevImagesDir: "../1"})
+	preDump(t, p.pid, Options{Dir: dirs[0], PreDump: true}, nil)
+	preDump(t, p.pid, Options{Dir: dirs[1], PreDump: true, PrevImagesDir: "../1"}, nil)
 	flags, _ := p.pageFlags(t, dirs[1])
 	for i, f := range flags {
 		if f != images.PeParent {
@@ -238,7 +242,7 @@ func TestPreDumpChain(t *testing.T) {
 	}
 	p.touch(t)
 	var figs Stats
-	preDump(t, p.pid, Options{Dir: dirs[2], PrevImagesDir: "../2", LeaveRunning: true, AutoDedup: true, Stats: &figs})
+	preDump(t, p.pid, Options{Dir: dirs[2], PrevImagesDir: "../2", LeaveRunning: true, AutoDedup: true}, &figs)
 	// Of the program's 64 pages, the 20 written or remapped since are
 	// freed where the chain held them: in the first pre-dump, which the
 	// second points to. (Other mappings, dumped whole each time, count
@@ -266,7 +270,7 @@ func TestPreDumpChain(t *testing.T) {
 		t.Errorf("program after the dumps: %s", out)
 	}
 
-	err := Dump(context.Background(), Options{PreDump: true, Stdin: bytes.NewReader(seizeStream(t, startDirty(t).pid))})
+	_, err := Dump(context.Background(), Options{PreDump: true, Stdin: bytes.NewReader(seizeStream(t, startDirty(t).pid))})
 	if !errors.Is(err, ErrOptions) {
 		t.Errorf("pre-dump to a stream: %v, want ErrOptions", err)
 	}
@@ -285,7 +289,7 @@ func TestPreDumpFailsWhileRunning(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
 	dir := filepath.Join(small, "pre")
-	err := Dump(context.Background(), Options{Dir: dir, PreDump: true, Stdin: bytes.NewReader(seizeStream(t, p.pid))})
+	_, err := Dump(context.Background(), Options{Dir: dir, PreDump: true, Stdin: bytes.NewReader(seizeStream(t, p.pid))})
 	if err == nil {
 		t.Fatal("pre-dump into 64 KiB succeeded")
 	}

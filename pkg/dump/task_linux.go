@@ -71,12 +71,12 @@ func kcmpOf(typ int) kcmpFunc {
 // nsNames are the namespaces of task_kobj_ids_entry, by /proc/PID/ns name.
 var nsNames = []string{"pid", "net", "ipc", "uts", "mnt", "user", "cgroup", "time"}
 
-// seedNamespaces gives the root task's namespaces the ids inventory.img
-// (written by criu-seize from the same task) gave them.
-func (d *dumper) seedNamespaces(root int, ri *images.TaskKobjIdsEntry) error {
-	ns, err := d.fs.Namespaces(root)
+// seedNamespaces gives criu-parasite's own namespaces (criu-seize's, which
+// share them) the ids inventory.img's root_ids gave them.
+func (d *dumper) seedNamespaces(ri *images.TaskKobjIdsEntry) error {
+	ns, err := d.fs.OwnNamespaces()
 	if err != nil {
-		return fmt.Errorf("read namespaces of pid %d: %w", root, err)
+		return fmt.Errorf("read own namespaces: %w", err)
 	}
 	if ri == nil {
 		return nil

@@ -184,7 +184,7 @@ func TestDumpPty(t *testing.T) {
 func TestDumpPtyRollback(t *testing.T) {
 	p := testProgram(t, "pty")
 	in := seizeStream(t, p.pid)
-	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 4 << 10}})
+	_, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &failingWriter{limit: 4 << 10}})
 	if !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("dump to a broken stream: %v, want EPIPE", err)
 	}
@@ -220,7 +220,7 @@ func TestDumpOutsideTerminal(t *testing.T) {
 
 	dir := t.TempDir()
 	seizeDir(t, p.pid, dir)
-	err = Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
+	_, err = Dump(context.Background(), Options{Dir: dir, LeaveRunning: true})
 	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "--shell-job") {
 		t.Fatalf("dump without ShellJob: %v, want ErrNotSupported saying --shell-job", err)
 	}

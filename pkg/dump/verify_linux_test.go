@@ -19,7 +19,7 @@ func TestDumpVerifyRefusal(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "images")
 	refused := errors.New("this set would not restore")
 	var sawPstree bool
-	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, Verify: func(d string) error {
+	_, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, Verify: func(d string) error {
 		_, err := os.Stat(filepath.Join(d, "stats-dump"))
 		sawPstree = d == dir && err == nil
 		return refused
@@ -41,7 +41,7 @@ func TestDumpVerifyRefusalStream(t *testing.T) {
 	refused := errors.New("this set would not restore")
 	var saw []string
 	var out bytes.Buffer
-	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &out, Verify: func(d string) error {
+	_, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Stdout: &out, Verify: func(d string) error {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
 			saw = append(saw, e.Name())
@@ -72,7 +72,7 @@ func TestDumpPostDumpFails(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "images")
 	refused := errors.New("post-dump refused")
 	frozen := false
-	err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, PostDump: func() error {
+	_, err := Dump(context.Background(), Options{Stdin: bytes.NewReader(in), Dir: dir, PostDump: func() error {
 		st := procState(t, p.pid)
 		frozen = st == 't' || st == 'T'
 		return refused

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 )
@@ -177,7 +178,21 @@ func (p FS) Cgroups(pid int) ([]Cgroup, error) {
 // ("net", "pid", "pid_for_children", ...). A link the kernel will not
 // resolve (ENOENT) is left out.
 func (p FS) Namespaces(pid int) (map[string]uint64, error) {
-	dir := p.Path(pid, 0, "ns")
+	return p.namespacesIn(p.Path(pid, 0, "ns"))
+}
+
+// OwnNamespaces reads the namespaces of the calling thread
+// (/proc/thread-self/ns), held on its OS thread while it reads. Not
+// /proc/self: a thread that entered another namespace and was locked to
+// its goroutine stays in it when it is the main thread, which Go cannot
+// end, and /proc/self shows the main thread's.
+func (p FS) OwnNamespaces() (map[string]uint64, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return p.namespacesIn(filepath.Join(p.root(), "thread-self", "ns"))
+}
+
+func (p FS) namespacesIn(dir string) (map[string]uint64, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err

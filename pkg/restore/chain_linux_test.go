@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -298,7 +299,7 @@ func chainTo(t *testing.T, dir, parent string, keepEvery int) (inParent, kept in
 // its work directory work, passes its own check.
 func restoreChain(t *testing.T, dir, work string) {
 	t.Helper()
-	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +426,7 @@ func testChainErrors(t *testing.T, sets []string) {
 			chainTo(t, d3, d2, 0)
 			chainTo(t, d2, d1, 0)
 			tc.break_(t, d1, d2, d3)
-			res, err := Restore(Options{ImagesDir: d3, Detach: true})
+			res, err := Restore(context.Background(), Options{Dir: d3, Detach: true})
 			if err == nil {
 				killTree(t, res)
 				t.Fatal("restore of a broken chain succeeded")
@@ -448,7 +449,7 @@ func testChainErrors(t *testing.T, sets []string) {
 		if err := image.PackDir(d2, &b, false); err != nil {
 			t.Fatal(err)
 		}
-		res, err := Restore(Options{Stream: &b, Detach: true})
+		res, err := Restore(context.Background(), Options{Stdin: &b, Detach: true})
 		if err == nil {
 			killTree(t, res)
 			t.Fatal("restore of a stream with pages in the parent succeeded")

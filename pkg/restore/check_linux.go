@@ -7,7 +7,7 @@ import (
 )
 
 // Check reads and plans the restore of the image directory
-// opts.ImagesDir, with opts as Restore would take them, as Restore does
+// opts.Dir, with opts as Restore would take them, as Restore does
 // before it creates anything: every image, the tree, each task's
 // memory, files and namespaces, this CPU's features. It creates nothing,
 // and a PID of the set that is in use is not an error: a dump checks its
@@ -16,7 +16,7 @@ import (
 // refuse. Whether a shell job's terminal is one is not checked: it is the
 // restoring criu-restore's. An error is the one Restore would fail with.
 func Check(opts Options) error {
-	dir := opts.ImagesDir
+	dir := opts.Dir
 	set, err := openDirSet(dir)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", dir, err)

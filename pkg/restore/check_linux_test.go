@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -32,10 +33,10 @@ func TestCheck(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("dump: %v: %s", err, out)
 	}
-	if err := Check(Options{ImagesDir: set}); err != nil {
+	if err := Check(Options{Dir: set}); err != nil {
 		t.Fatalf("Check of a good set whose tree runs: %v", err)
 	}
-	if _, err := Restore(Options{ImagesDir: set, Detach: true}); !errors.Is(err, ErrPidInUse) {
+	if _, err := Restore(context.Background(), Options{Dir: set, Detach: true}); !errors.Is(err, ErrPidInUse) {
 		t.Fatalf("Restore while the tree runs: %v, want ErrPidInUse", err)
 	}
 	host := uint64(x86.HostFeatures())
@@ -61,7 +62,7 @@ func TestCheck(t *testing.T) {
 	if err := image.WriteFile(set, name, img); err != nil {
 		t.Fatal(err)
 	}
-	if err := Check(Options{ImagesDir: set}); !errors.Is(err, ErrCPUFeature) {
+	if err := Check(Options{Dir: set}); !errors.Is(err, ErrCPUFeature) {
 		t.Errorf("Check of a set needing a feature this CPU lacks: %v, want ErrCPUFeature", err)
 	}
 	if st, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat"); err != nil || len(st) == 0 {

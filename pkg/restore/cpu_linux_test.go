@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -33,15 +34,15 @@ func TestRestoreShippedSets(t *testing.T) {
 					t.Fatal(err)
 				}
 				var log bytes.Buffer
-				o := Options{ImagesDir: dir, Detach: true, Log: &log}
+				o := Options{Dir: dir, Detach: true, Log: &log}
 				if stream {
 					var b bytes.Buffer
 					if err := image.PackDir(dir, &b, false); err != nil {
 						t.Fatal(err)
 					}
-					o = Options{Stream: &b, Detach: true, Log: &log}
+					o = Options{Stdin: &b, Detach: true, Log: &log}
 				}
-				res, err := Restore(o)
+				res, err := Restore(context.Background(), o)
 				if len(lacks) == 0 {
 					t.Logf("this CPU enables %v: the shipped set must run here", x86.HostFeatures())
 					if err != nil {

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -78,10 +79,10 @@ func TestRestoreCPUInfo(t *testing.T) {
 		name string
 		opts Options
 	}{
-		{"directory", Options{ImagesDir: edited, Detach: true}},
-		{"stream", Options{Stream: &stream, Detach: true}},
+		{"directory", Options{Dir: edited, Detach: true}},
+		{"stream", Options{Stdin: &stream, Detach: true}},
 	} {
-		res, err := Restore(c.opts)
+		res, err := Restore(context.Background(), c.opts)
 		if err == nil {
 			killTree(t, res)
 			t.Fatalf("%s: restored a set that needs AVX-512", c.name)
@@ -100,7 +101,7 @@ func TestRestoreCPUInfo(t *testing.T) {
 		t.Logf("%s: %v", c.name, err)
 	}
 
-	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if err != nil {
 		t.Fatalf("restore of the set as CRIU wrote it: %v", err)
 	}

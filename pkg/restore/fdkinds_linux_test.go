@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -128,7 +129,7 @@ func TestRestoreFdKinds(t *testing.T) {
 	}
 	addImage(t, dir, "sk-queues.img", image.SkQueues, sq...)
 
-	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,13 @@ import (
 
 // Options say what to restore and how the restored tree is left.
 type Options struct {
-	// ImagesDir is the image directory to restore from. When empty, the
-	// images are read from Stream.
-	ImagesDir string
-	// Stream is an image stream (a tar of image files, plain or zstd
-	// compressed), read once from start to end, used when ImagesDir is
+	// Dir is the image directory to restore from (-D). When empty, the
+	// images are read from Stdin.
+	Dir string
+	// Stdin is an image stream (a tar of image files, plain or zstd
+	// compressed), read once from start to end, used when Dir is
 	// empty.
-	Stream io.Reader
+	Stdin io.Reader
 	// Detach makes Restore return as soon as the tree runs; the root stays
 	// a child of the calling process (criu-restore -d exits, and init or
 	// the nearest subreaper adopts it). Otherwise Restore makes the
@@ -41,7 +41,7 @@ type Options struct {
 	Log io.Writer
 	// Warn, when set, is told what went wrong once the tree was already
 	// running, which does not fail the restore: stats-restore that could
-	// not be written into ImagesDir.
+	// not be written into Dir.
 	Warn func(error)
 }
 

@@ -1,13 +1,15 @@
 package restore
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"github.com/criugo/criugo/pkg/x86"
 	"io"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/criugo/criugo/pkg/x86"
 
 	"golang.org/x/sys/unix"
 
@@ -20,6 +22,7 @@ import (
 
 // restorer holds one restore under way.
 type restorer struct {
+	ctx   context.Context // ends the restore, before the tree runs
 	opts  Options
 	set   *imageSet
 	pages pagesSource
@@ -63,20 +66,22 @@ type pagesSource interface {
 
 // Restore brings back the process tree of an image set. On success the
 // tree runs, detached from criu-restore; unless opts.Detach, Restore then
-// waits for the root to exit. On failure every task it created is killed.
-func Restore(opts Options) (*Result, error) {
+// waits for the root to exit. On failure every task it created is killed;
+// so it is when ctx ends before the tree runs (criu-restore's SIGINT and
+// SIGTERM).
+func Restore(ctx context.Context, opts Options) (*Result, error) {
 	if err := fault.Check(); err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	r := &restorer{opts: opts, self: os.Getpid(), last: now, stats: restoreStats{start: now}}
-	if opts.ImagesDir == "" {
-		if opts.Stream == nil {
+	r := &restorer{ctx: ctx, opts: opts, self: os.Getpid(), last: now, stats: restoreStats{start: now}}
+	if opts.Dir == "" {
+		if opts.Stdin == nil {
 			return nil, errors.New("restore: no image directory and no stream")
 		}
-		return r.restoreStream(opts.Stream)
+		return r.restoreStream(opts.Stdin)
 	}
-	set, err := openDirSet(opts.ImagesDir)
+	set, err := openDirSet(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +129,7 @@ func (r *restorer) run() (*Result, error) {
 // then, so a failure is a warning, never an error (CRIU ignores it too,
 // having logged it).
 func (r *restorer) writeStats() {
-	err := image.ReplaceFile(r.opts.ImagesDir, statsName, r.stats.image())
+	err := image.ReplaceFile(r.opts.Dir, statsName, r.stats.image())
 	if err != nil && r.opts.Warn != nil {
 		r.opts.Warn(fmt.Errorf("write %s: %w", statsName, err))
 	}
@@ -254,6 +259,9 @@ func (r *restorer) bringBack() (res *Result, err error) {
 		if t.zombie() {
 			continue
 		}
+		if err := r.canceled(); err != nil {
+			return nil, err
+		}
 		if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
 			return nil, err
 		}
@@ -291,6 +299,9 @@ func (r *restorer) resume() (*Result, error) {
 		return nil, err
 	}
 	if err := fault.At("restore:before-release"); err != nil {
+		return nil, err
+	}
+	if err := r.canceled(); err != nil {
 		return nil, err
 	}
 	if err := r.detachAll(); err != nil {
@@ -385,4 +396,16 @@ func (r *restorer) reap(tid int) {
 	}
 	var ws unix.WaitStatus
 	unix.Wait4(tid, &ws, unix.WNOHANG|unix.WALL, nil)
+}
+
+// canceled is the end of r.ctx, if it came: the restore stops there, and
+// what it made is killed.
+func (r *restorer) canceled() error {
+	if r.ctx == nil {
+		return nil
+	}
+	if err := r.ctx.Err(); err != nil {
+		return fmt.Errorf("restore stopped before the tree ran: %w", err)
+	}
+	return nil
 }

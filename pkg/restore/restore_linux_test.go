@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -118,7 +119,7 @@ func readCounter(t *testing.T) int {
 func TestRestoreLoop(t *testing.T) {
 	dir := fixtureSet(t, "loop")
 	root := setTree(t, dir).root().pid
-	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func runToPass(t *testing.T, res *Result, outfile string) {
 func TestRestoreState(t *testing.T) {
 	dir := fixtureSet(t, "state")
 	root := setTree(t, dir).root()
-	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestRestoreTree(t *testing.T) {
 	if zombie == 0 {
 		t.Fatal("the tree set has no zombie")
 	}
-	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestRestoreStream(t *testing.T) {
 			if err := image.PackDir(dir, &stream, i%2 == 1); err != nil {
 				t.Fatal(err)
 			}
-			res, err := Restore(Options{Stream: &stream, Detach: true})
+			res, err := Restore(context.Background(), Options{Stdin: &stream, Detach: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,12 +259,12 @@ func TestRestoreStream(t *testing.T) {
 func TestRestorePidInUse(t *testing.T) {
 	dir := fixtureSet(t, "loop")
 	root := setTree(t, dir).root().pid
-	res, err := Restore(Options{ImagesDir: dir, Detach: true})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer killTree(t, res)
-	_, err = Restore(Options{ImagesDir: dir, Detach: true})
+	_, err = Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if !errors.Is(err, ErrPidInUse) {
 		t.Fatalf("second restore: %v, want ErrPidInUse", err)
 	}
@@ -306,7 +307,7 @@ func TestRestoreFailureKillsTree(t *testing.T) {
 			e.Reg.Name = &missing
 		}
 	})
-	_, err := Restore(Options{ImagesDir: dir, Detach: true})
+	_, err := Restore(context.Background(), Options{Dir: dir, Detach: true})
 	if err == nil {
 		t.Fatal("restore with a missing file succeeded")
 	}
@@ -367,7 +368,7 @@ func TestRestoreWaitsForRoot(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := Restore(Options{ImagesDir: dir, PidFile: filepath.Join(t.TempDir(), "pid")})
+		res, err := Restore(context.Background(), Options{Dir: dir, PidFile: filepath.Join(t.TempDir(), "pid")})
 		done <- result{res, err}
 	}()
 	// The pid file appears once the tree runs.
@@ -427,7 +428,7 @@ func TestRestoreCutStream(t *testing.T) {
 	if cut < 0 {
 		t.Fatalf("no %s in the stream", pagesName(third))
 	}
-	_, err = Restore(Options{Stream: bytes.NewReader(b[:cut+4096]), Detach: true})
+	_, err = Restore(context.Background(), Options{Stdin: bytes.NewReader(b[:cut+4096]), Detach: true})
 	if err == nil {
 		t.Fatal("a cut stream restored")
 	}

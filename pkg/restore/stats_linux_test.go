@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +69,7 @@ func TestRestoreStats(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := fixtureSet(t, name)
 			var warnings []error
-			res, err := Restore(Options{ImagesDir: dir, Detach: true, Warn: func(err error) { warnings = append(warnings, err) }})
+			res, err := Restore(context.Background(), Options{Dir: dir, Detach: true, Warn: func(err error) { warnings = append(warnings, err) }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +126,7 @@ func TestRestoreStatsUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var warnings []error
-	res, err := Restore(Options{ImagesDir: dir, Detach: true, Warn: func(err error) { warnings = append(warnings, err) }})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true, Warn: func(err error) { warnings = append(warnings, err) }})
 	if err != nil {
 		t.Fatalf("restore failed for stats-restore: %v", err)
 	}

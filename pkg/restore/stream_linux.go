@@ -119,6 +119,9 @@ func (r *restorer) restoreStream(src io.Reader) (*Result, error) {
 func (s *streamRestore) run(sr *image.StreamReader) (res *Result, err error) {
 	defer func() { s.r.cleanup(err != nil) }()
 	for {
+		if err := s.r.canceled(); err != nil {
+			return nil, err
+		}
 		f, err := sr.Next()
 		if errors.Is(err, io.EOF) {
 			break

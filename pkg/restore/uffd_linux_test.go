@@ -3,6 +3,7 @@ package restore
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -252,15 +253,15 @@ func TestRestoreWithoutUffd(t *testing.T) {
 		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
 			dir := fixtureSet(t, "state")
 			var log bytes.Buffer
-			o := Options{ImagesDir: dir, Detach: true, Log: &log}
+			o := Options{Dir: dir, Detach: true, Log: &log}
 			if stream {
 				var b bytes.Buffer
 				if err := image.PackDir(dir, &b, false); err != nil {
 					t.Fatal(err)
 				}
-				o = Options{Stream: &b, Detach: true, Log: &log}
+				o = Options{Stdin: &b, Detach: true, Log: &log}
 			}
-			res, err := Restore(o)
+			res, err := Restore(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,7 +276,7 @@ func TestRestoreWithoutUffd(t *testing.T) {
 func TestRestoreUsesUffd(t *testing.T) {
 	dir := fixtureSet(t, "state")
 	var log bytes.Buffer
-	res, err := Restore(Options{ImagesDir: dir, Detach: true, Log: &log})
+	res, err := Restore(context.Background(), Options{Dir: dir, Detach: true, Log: &log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -38,15 +39,15 @@ func TestRestoreVdsoMismatch(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		os.Remove(p.outfile)
 		var log bytes.Buffer
-		opts := Options{ImagesDir: set, Detach: true, Log: &log}
+		opts := Options{Dir: set, Detach: true, Log: &log}
 		if stream {
 			var b bytes.Buffer
 			if err := image.PackDir(set, &b, true); err != nil {
 				t.Fatal(err)
 			}
-			opts = Options{Stream: &b, Detach: true, Log: &log}
+			opts = Options{Stdin: &b, Detach: true, Log: &log}
 		}
-		res, err := Restore(opts)
+		res, err := Restore(context.Background(), opts)
 		if err != nil {
 			t.Fatalf("restore (stream %v): %v\n%s", stream, err, log.String())
 		}
@@ -235,7 +236,7 @@ func TestRestoreVdsoThreadInside(t *testing.T) {
 		editVdso(t, set, p.pid, touchAltinstr)
 		inside := threadsInVdso(t, set, p.pid)
 		var log bytes.Buffer
-		res, err := Restore(Options{ImagesDir: set, Detach: true, Log: &log})
+		res, err := Restore(context.Background(), Options{Dir: set, Detach: true, Log: &log})
 		if err != nil {
 			t.Fatalf("restore: %v\n%s", err, log.String())
 		}
@@ -330,15 +331,15 @@ func TestRestoreRefusesMissingCPUFeature(t *testing.T) {
 	}
 	missing := x86.Features(add).String()
 	for _, stream := range []bool{false, true} {
-		opts := Options{ImagesDir: set, Detach: true}
+		opts := Options{Dir: set, Detach: true}
 		if stream {
 			var b bytes.Buffer
 			if err := image.PackDir(set, &b, false); err != nil {
 				t.Fatal(err)
 			}
-			opts = Options{Stream: &b, Detach: true}
+			opts = Options{Stdin: &b, Detach: true}
 		}
-		res, err := Restore(opts)
+		res, err := Restore(context.Background(), opts)
 		if err == nil {
 			testutil.WaitGone(t, res.Pids)
 			t.Fatalf("restore (stream %v) of a set needing %s succeeded", stream, missing)
