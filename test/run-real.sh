@@ -474,10 +474,13 @@ for prog in $programs; do
 		echo "run-real: no program $prog"
 		exit 2
 	fi
+done
+for prog in $programs; do
 	missing=$("have_$prog" | tr '\n' ' ')
 	if [ -n "$missing" ]; then
 		echo "SKIP  $prog: not installed: ${missing% }"
 		skipped=$((skipped + 1))
+		for mode in $modes; do result[$prog/$mode]=SKIP; done
 		continue
 	fi
 	for mode in $modes; do
