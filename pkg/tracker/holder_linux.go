@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -251,16 +252,29 @@ func Take(dir string) (*Taken, error) {
 	tt := &Taken{conn: conn, byPid: map[int]*Tracker{}}
 	if err := tt.receive(); err != nil {
 		tt.Close()
+		if errors.Is(err, errHolderGone) {
+			return nil, nil
+		}
 		return nil, fmt.Errorf("take write tracking from %s: %w", path, err)
 	}
 	return tt, nil
 }
+
+// errHolderGone: the connection closed before the holder said anything.
+// A holder that has just handed its trackers to an earlier dump (or seen
+// its tasks exit) can still have the socket up for a moment: the kernel
+// completes a connect into its backlog and resets it when the holder
+// exits. There is nothing to take then, as when no holder serves.
+var errHolderGone = errors.New("tracking holder closed the connection")
 
 func (tt *Taken) receive() error {
 	tt.conn.SetDeadline(time.Now().Add(holderTimeout))
 	defer tt.conn.SetDeadline(time.Time{})
 	buf := make([]byte, 1<<20)
 	n, err := tt.conn.Read(buf)
+	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) {
+		return errHolderGone
+	}
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package tracker
 
 import (
+	"net"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -38,4 +40,42 @@ func TestTakeNoHolder(t *testing.T) {
 		t.Errorf("Release of nil: %v", err)
 	}
 	tt.Close()
+}
+
+// TestTakeHolderGone: a holder on its way out (it has handed its trackers
+// over, or its tasks are gone) may still complete a connect and then
+// close it unanswered: that is no tracking, not an error. A holder that
+// answers with garbage is an error.
+func TestTakeHolderGone(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		send    []byte
+		wantErr bool
+	}{
+		{"closed", nil, false},
+		{"garbage", []byte("not json"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: filepath.Join(dir, Socket), Net: "unixpacket"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				c, err := l.AcceptUnix()
+				if err != nil {
+					return
+				}
+				if tc.send != nil {
+					c.Write(tc.send)
+				}
+				c.Close()
+			}()
+			tt, err := Take(dir)
+			if (err != nil) != tc.wantErr || tt != nil {
+				t.Fatalf("Take from a holder that %s: %v, %v; want error %v", tc.name, tt, err, tc.wantErr)
+			}
+		})
+	}
 }
