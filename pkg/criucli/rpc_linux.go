@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
@@ -292,6 +293,9 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		l.Close()
 		return o, nil, err
 	}
+	// What the client asked for, as it asked (-v4): the first thing to
+	// read when a runtime's request fails.
+	l.Debugf("request %s: %s", typ, prototext.MarshalOptions{}.Format(ro))
 	if names := unsupportedOpts(ro); len(names) > 0 {
 		return fail(fmt.Errorf("options %s: %w", strings.Join(names, ", "), ErrNotSupported))
 	}

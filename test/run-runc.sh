@@ -1,0 +1,186 @@
+#!/bin/bash
+# run-runc.sh TOOLS [CRIU]
+#
+# runc drives our criu: Debian's runc checkpoints and restores a
+# busybox container whose shell loop writes a counter into its rootfs,
+# with TOOLS/criu first (runc --criu). After the restore the counter must
+# go on from where it was (never back, never stuck), and the container's
+# pid 1 must be the restored shell. Cases:
+#   plain     runc checkpoint; runc restore -d
+#   leave     runc checkpoint --leave-running: the container counts on;
+#             then it is stopped and restored from the images
+#   predump   runc checkpoint --pre-dump --image-path pre, then
+#             runc checkpoint --parent-path ../pre; runc restore -d
+# With CRIU (a CRIU 4.x binary) the same cases run with CRIU first, side
+# by side. Each case prints one line; the script closes with "N passed, N
+# failed, N skipped" and exits non-zero if any failed. A failed case's
+# directory is kept, with runc's and criu's logs, and named.
+#
+# Skipped with a message, never passed: not root, no runc, no static
+# busybox (busybox-static) to make the rootfs from.
+set -u
+
+tools=$1
+criu_oracle=${2:-}
+timeout=${RUNC_TIMEOUT:-20}
+cases=${RUNC_CASES:-plain leave predump}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "run-runc: skipped: runc needs root"
+	exit 0
+fi
+if ! command -v runc >/dev/null; then
+	echo "run-runc: skipped: runc is not installed (apt-get install runc)"
+	exit 0
+fi
+busybox=
+for b in /bin/busybox /usr/bin/busybox; do
+	if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then
+		busybox=$b
+		break
+	fi
+done
+if [ -z "$busybox" ]; then
+	echo "run-runc: skipped: no static busybox for the rootfs (apt-get install busybox-static)"
+	exit 0
+fi
+
+passed=0
+failed=0
+skipped=0
+base=$(mktemp -d "${TMPDIR:-/tmp}/run-runc.XXXXXX")
+
+# make_bundle DIR: a rootfs of busybox, and runc's default spec with the
+# counting loop as its process, no terminal, a writable root.
+make_bundle() {
+	local b=$1
+	mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/sys" "$b/rootfs/tmp"
+	cp "$busybox" "$b/rootfs/bin/busybox"
+	for a in sh sleep cat echo; do
+		ln -s busybox "$b/rootfs/bin/$a"
+	done
+	(cd "$b" && runc spec) || return 1
+	python3 - "$b/config.json" <<'EOF'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/sh", "-c",
+    "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; sleep 0.05; done"]
+c["root"]["readonly"] = False
+json.dump(c, open(p, "w"), indent=1)
+EOF
+}
+
+count() { cat "$1/rootfs/count" 2>/dev/null || echo 0; }
+
+# advances DIR: the counter moves within the timeout.
+advances() {
+	local b=$1 first now i
+	first=$(count "$b")
+	for ((i = 0; i < timeout * 10; i++)); do
+		now=$(count "$b")
+		if [ "$now" -gt "$first" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# run_case NAME CRIU: one case with the given criu binary.
+run_case() {
+	local name=$1 criu=$2 who=$3
+	local dir=$base/$who-$name b id before after why=
+	b=$dir/bundle
+	id=criugo-$who-$name-$$
+	mkdir -p "$dir"
+	make_bundle "$b" || { why="make bundle"; }
+	local runc=(runc --criu "$criu" --log "$dir/runc.log")
+	if [ -z "$why" ]; then
+		# Its stdio are pipes, as a runtime's shim gives (a file or
+		# /dev/null of the host would be on a mount the container does
+		# not see, which CRIU refuses); runc passes them to the restore
+		# by inherit-fd.
+		(cd "$b" && "${runc[@]}" run -d "$id" < <(:) > >(cat >"$dir/ct.out") 2>&1) || why="runc run"
+	fi
+	[ -z "$why" ] && { advances "$b" || why="the container does not count before the checkpoint"; }
+	if [ -z "$why" ]; then
+		case $name in
+		plain)
+			"${runc[@]}" checkpoint --image-path "$dir/img" --work-path "$dir/work" "$id" >"$dir/ckpt.out" 2>&1 || why="runc checkpoint"
+			;;
+		leave)
+			if ! "${runc[@]}" checkpoint --leave-running --image-path "$dir/img" --work-path "$dir/work" "$id" >"$dir/ckpt.out" 2>&1; then
+				why="runc checkpoint --leave-running"
+			elif ! advances "$b"; then
+				why="the container does not count on after --leave-running"
+			else
+				"${runc[@]}" kill "$id" KILL >/dev/null 2>&1
+				for ((i = 0; i < timeout * 10; i++)); do
+					"${runc[@]}" state "$id" 2>/dev/null | grep -q '"status": "stopped"' && break
+					sleep 0.1
+				done
+				"${runc[@]}" delete -f "$id" >/dev/null 2>&1
+			fi
+			;;
+		predump)
+			if ! "${runc[@]}" checkpoint --pre-dump --image-path "$dir/pre" --work-path "$dir/work-pre" "$id" >"$dir/pre.out" 2>&1; then
+				why="runc checkpoint --pre-dump"
+			elif ! "${runc[@]}" checkpoint --parent-path ../pre --image-path "$dir/img" --work-path "$dir/work" "$id" >"$dir/ckpt.out" 2>&1; then
+				why="runc checkpoint --parent-path"
+			fi
+			;;
+		esac
+	fi
+	if [ -z "$why" ]; then
+		before=$(count "$b")
+		sleep 0.3
+		if [ "$(count "$b")" != "$before" ]; then
+			why="the counter moved after the checkpoint: the container still runs"
+		fi
+	fi
+	if [ -z "$why" ]; then
+		(cd "$b" && "${runc[@]}" restore -d --image-path "$dir/img" --work-path "$dir/work-restore" "$id" < <(:) > >(cat >"$dir/restore.out") 2>&1) || why="runc restore"
+	fi
+	if [ -z "$why" ]; then
+		if ! advances "$b"; then
+			why="the restored container does not count on"
+		elif [ "$(count "$b")" -lt "$before" ]; then
+			why="the counter went back: $(count "$b") < $before"
+		elif ! "${runc[@]}" state "$id" 2>/dev/null | grep -q '"status": "running"'; then
+			why="runc does not see the restored container running"
+		fi
+	fi
+	"${runc[@]}" kill "$id" KILL >/dev/null 2>&1
+	sleep 0.2
+	"${runc[@]}" delete -f "$id" >/dev/null 2>&1
+	if [ "$who" = criu ] && grep -qs "CRIU is missing features" "$dir"/*.out; then
+		# runc asks for memory tracking before a pre-dump; CRIU has only
+		# soft-dirty, which this kernel may lack.
+		echo "SKIP $who $name: runc says CRIU is missing features (no soft-dirty tracking on this kernel)"
+		skipped=$((skipped + 1))
+		rm -rf "$dir"
+	elif [ -z "$why" ]; then
+		echo "PASS $who $name"
+		passed=$((passed + 1))
+		rm -rf "$dir"
+	else
+		echo "FAIL $who $name: $why (kept: $dir)"
+		for f in "$dir"/*.out "$dir"/work*/*.log; do
+			[ -s "$f" ] && grep -m3 -iE "error|fail|not supported" "$f" | sed "s|^|    ${f#"$dir"/}: |"
+		done
+		failed=$((failed + 1))
+	fi
+}
+
+for c in $cases; do
+	run_case "$c" "$tools/criu" criugo
+	if [ -n "$criu_oracle" ]; then
+		run_case "$c" "$criu_oracle" criu
+	fi
+done
+[ -z "$criu_oracle" ] && { echo "SKIP criu: no CRIU binary given: no side-by-side runs"; skipped=$((skipped + 1)); }
+echo "$passed passed, $failed failed, $skipped skipped"
+rmdir "$base" 2>/dev/null
+[ "$failed" = 0 ]
