@@ -131,16 +131,25 @@ func Pids(t testing.TB, dir string) (root int, all []int) {
 // (imgtool.FieldPaths).
 const xsavePath = "core_entry.thread_info.fpregs.xsave."
 
-// HostLacksField tells whether d, a difference between the shape of a set
+// OtherCPUField tells whether d, a difference between the shape of a set
 // dumped here (A) and one dumped on another machine (B, a shipped set),
-// is a field of B's cores that holds an xsave component this CPU does not
-// enable: B's CPU had it, and no dump made here can.
-func HostLacksField(d imgtool.ShapeDiff) bool {
-	if d.Kind != "CORE" || d.InA || !strings.HasPrefix(d.Path, xsavePath) {
+// is a field of the cores that holds an xsave component one of the two
+// CPUs enables and the other does not: a field only B has, for a
+// component this CPU lacks (no dump made here can have it), or a field
+// only A has, for a component this CPU enables (B's CPU did not: CRIU
+// dumps every component its CPU enables, as we do).
+func OtherCPUField(d imgtool.ShapeDiff) bool {
+	if d.Kind != "CORE" || !strings.HasPrefix(d.Path, xsavePath) {
 		return false
 	}
 	f, ok := x86.XsaveFieldFeature(strings.TrimPrefix(d.Path, xsavePath))
-	return ok && f&^x86.HostFeatures() != 0
+	if !ok {
+		return false
+	}
+	if d.InA {
+		return f&^x86.HostFeatures() == 0
+	}
+	return f&^x86.HostFeatures() != 0
 }
 
 // CRIUEnv names the environment variable that gives the CRIU binary
