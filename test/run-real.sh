@@ -422,6 +422,19 @@ cr() {
 	[ "$(cat "$dir/rpid" 2>/dev/null)" = "$pid" ] || { echo "restored as pid $(cat "$dir/rpid" 2>/dev/null), not $pid"; return 1; }
 }
 
+# check_soon PROGRAM DIR PORT: the check before C/R, tried for up to 2 s:
+# a counter that has to move since the state was taken (node's 10 ms
+# ticks) may not have moved yet on a loaded machine.
+check_soon() {
+	local i why
+	for ((i = 0; i < 20; i++)); do
+		why=$("check_$1" "$2" "$3" 2>&1) && return 0
+		sleep 0.1
+	done
+	echo "$why"
+	return 1
+}
+
 # run_one PROGRAM MODE: one test; prints its verdict line.
 run_one() {
 	local prog=$1 mode=$2 dir port pid verdict= why t0=$SECONDS
@@ -432,7 +445,7 @@ run_one() {
 		verdict="did not start: ${why:-$(tail -n 1 "$dir/log")}"
 	elif ! why=$("state_$prog" "$dir" "$port" 2>&1); then
 		verdict="no state: $why"
-	elif ! why=$("check_$prog" "$dir" "$port" 2>&1); then
+	elif ! why=$(check_soon "$prog" "$dir" "$port"); then
 		verdict="fails before C/R: $why"
 	fi
 	pid=$(cat "$dir/pid" 2>/dev/null)
