@@ -73,6 +73,9 @@
 //	                           prctl state, sigaltstack, parent-death signal
 //	process_vm_readv           memory, in 4 MiB chunks; /proc/PID/mem for
 //	                           mappings without PROT_READ
+//	SEEK_DATA, a mapping       the pages of memfds and shared anonymous
+//	                           memory, the last one whole (past the end of
+//	                           the object it holds what mappings wrote)
 //
 // An fd's kind is told from its link (a pipe, the name of an anonymous
 // inode, a socket's domain, a test of the file's stat) and its file is
