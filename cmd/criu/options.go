@@ -52,8 +52,8 @@ var options = []option{
 
 	{name: "tcp-close", refused: "closed TCP connections are not restored yet"},
 	{name: "ext-unix-sk", short: "x", refused: "external unix sockets are not dumped yet"},
-	{name: "link-remap", usage: "allow unlinked files to be linked back: criugo needs not, it copies them into the images (ghost files)"},
-	{name: "ghost-limit", arg: true, refused: "unlinked files are not dumped yet"},
+	{name: "link-remap", usage: "link a file deleted while open but still linked elsewhere to a new name beside its old one, for the restore"},
+	{name: "ghost-limit", arg: true, usage: "the most disk space a deleted file may take for its contents to go into the images (K, M, G; default 1M)"},
 	{name: "skip-in-flight", refused: "in-flight TCP connections are not skipped yet"},
 	{name: "network-lock", arg: true, refused: "the network is not locked yet"},
 	{name: "manage-cgroups", refused: "cgroups are not dumped yet"},

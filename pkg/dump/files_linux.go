@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,9 +23,14 @@ import (
 // ntGNUBuildID is the type of the ELF note holding a build id.
 const ntGNUBuildID = 3
 
-// ghostLimit is the largest deleted file whose contents the dump carries
-// (CRIU's default --ghost-limit).
-const ghostLimit = 1 << 20
+// DefaultGhostLimit is the most disk space a deleted file may take for
+// the dump to carry its contents, CRIU's default --ghost-limit.
+const DefaultGhostLimit = 1 << 20
+
+// ghostChunksFrom is the size from which a ghost file is stored as
+// chunks of data, its holes left out, as CRIU stores it (tiny files are
+// stored whole).
+const ghostChunksFrom = 3 * 4096
 
 // fileStat is what the dump knows of a file object before recording it.
 type fileStat struct {
@@ -32,6 +39,8 @@ type fileStat struct {
 	// link is the path the kernel gives for it, " (deleted)" removed.
 	link    string
 	deleted bool
+	// proc is the /proc link it was found through.
+	proc string
 }
 
 func (fs *fileStat) key() fileKey {
@@ -44,7 +53,7 @@ func statPath(path string) (*fileStat, error) {
 	if err := unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_BASIC_STATS|unix.STATX_MNT_ID, &stx); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	fs := &fileStat{mntID: int(stx.Mnt_id)}
+	fs := &fileStat{mntID: int(stx.Mnt_id), proc: path}
 	if err := unix.Stat(path, &fs.st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
@@ -110,7 +119,7 @@ func (d *dumper) regFile(id uint32, fs *fileStat, flags uint32, pos uint64, fown
 		}
 	}
 	if fs.deleted {
-		if err := d.ghost(id, fs, f); err != nil {
+		if err := d.remapDeleted(id, fs, f); err != nil {
 			return err
 		}
 	}
@@ -118,22 +127,114 @@ func (d *dumper) regFile(id uint32, fs *fileStat, flags uint32, pos uint64, fown
 	return nil
 }
 
-// ghost keeps the contents of a file deleted while open (or mapped), as
-// CRIU does with a ghost file image and a remap entry.
-func (d *dumper) ghost(id uint32, fs *fileStat, f *os.File) error {
+// remapDeleted records how the restore finds file id, whose path was
+// unlinked, as CRIU's check_path_remap: a file linked nowhere gets a
+// ghost copy; one still linked under another name a link made now beside
+// its old name (a link remap, with Options.LinkRemap; refused without,
+// as CRIU refuses it). f is the file opened for reading (regular files),
+// else nil.
+func (d *dumper) remapDeleted(id uint32, fs *fileStat, f *os.File) error {
+	if fs.st.Nlink == 0 {
+		gid, err := d.ghost(fs, f)
+		if err != nil {
+			return err
+		}
+		d.remaps = append(d.remaps, &images.RemapFilePathEntry{
+			OrigId: ptr(id), RemapId: ptr(gid), RemapType: images.RemapType_GHOST.Enum(),
+		})
+		return nil
+	}
+	var pst unix.Stat_t
+	err := unix.Lstat(fs.link, &pst)
+	switch {
+	case err == nil && pst.Dev == fs.st.Dev && pst.Ino == fs.st.Ino:
+		// Its name was unlinked and linked again: not deleted.
+		return nil
+	case err == nil:
+		return fmt.Errorf("record deleted file %s: still linked elsewhere, and its path is another file now: %w", fs.link, ErrNotSupported)
+	case err != unix.ENOENT && err != unix.ENOTDIR:
+		return fmt.Errorf("record deleted file %s: stat its path: %w", fs.link, err)
+	}
+	if !d.linkRemap {
+		return fmt.Errorf("record deleted file %s: still linked under another name, which needs --link-remap: %w", fs.link, ErrNotSupported)
+	}
+	lid, err := d.linkRemapFile(fs)
+	if err != nil {
+		return err
+	}
+	d.remaps = append(d.remaps, &images.RemapFilePathEntry{
+		OrigId: ptr(id), RemapId: ptr(lid), RemapType: images.RemapType_LINKED.Enum(),
+	})
+	return nil
+}
+
+// linkRemapFile links a deleted file still linked elsewhere to a new name
+// beside its old one ("link_remap.ID", in the nearest directory of its
+// old path that still exists), as CRIU's --link-remap, records that name
+// as a file of its own and returns its id. The link is removed if the
+// dump fails or leaves the tree running (removeLinkRemaps); otherwise the
+// restore removes it.
+func (d *dumper) linkRemapFile(fs *fileStat) (uint32, error) {
+	src, err := unix.Open(fs.proc, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("open deleted file %s: %w", fs.link, err)
+	}
+	defer unix.Close(src)
+	lid := d.fileIDs.unique()
+	name := fmt.Sprintf("link_remap.%d", lid)
+	dir := filepath.Dir(fs.link)
+	var path string
+	for {
+		path = filepath.Join(dir, name)
+		err = unix.Linkat(src, "", unix.AT_FDCWD, path, unix.AT_EMPTY_PATH)
+		if err == nil {
+			break
+		}
+		if err != unix.ENOENT || dir == "/" {
+			return 0, fmt.Errorf("link deleted file %s to %s: %w", fs.link, path, err)
+		}
+		dir = filepath.Dir(dir)
+	}
+	d.linkRemaps = append(d.linkRemaps, path)
+	// Owned by the file's owner, as CRIU's link is: the restore opens it
+	// with the task's credentials.
+	d.addFile(&images.FileEntry{Type: images.FdTypes_REG.Enum(), Id: ptr(lid), Reg: &images.RegFileEntry{
+		Id: ptr(lid), Flags: ptr(uint32(0)), Pos: ptr(uint64(0)), Fown: zeroFown(), Name: ptr(path),
+	}})
+	return lid, nil
+}
+
+// removeLinkRemaps removes the links linkRemapFile made.
+func (d *dumper) removeLinkRemaps() error {
+	var errs []error
+	for _, p := range d.linkRemaps {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("remove link remap %s: %w", p, err))
+		}
+	}
+	d.linkRemaps = nil
+	return errors.Join(errs...)
+}
+
+// ghost keeps a copy of a file deleted while open or mapped and linked
+// nowhere, once per inode, as CRIU does with a ghost file image, and
+// returns its id. A regular file from ghostChunksFrom bytes on is kept as
+// chunks of data with its holes left out (SEEK_DATA/SEEK_HOLE), so that
+// the restored copy has them too. A file taking more disk space than the
+// ghost limit (CRIU counts st_blocks, so a sparse file may be large) is
+// refused.
+func (d *dumper) ghost(fs *fileStat, f *os.File) (uint32, error) {
 	st := &fs.st
-	if st.Nlink != 0 || !isReg(st) {
-		return fmt.Errorf("record deleted file %s: it is still linked elsewhere or not a regular file: %w", fs.link, ErrNotSupported)
+	key := fileKey{dev: st.Dev, ino: st.Ino}
+	if gid, ok := d.ghostIDs[key]; ok {
+		return gid, nil
 	}
-	if st.Size > ghostLimit {
-		return fmt.Errorf("record deleted file %s: %d bytes, over the ghost limit of %d: %w", fs.link, st.Size, ghostLimit, ErrNotSupported)
+	if !isReg(st) {
+		return 0, fmt.Errorf("record deleted file %s (mode %#o): not a regular file: %w", fs.link, st.Mode, ErrNotSupported)
 	}
-	data := make([]byte, st.Size)
-	if _, err := f.ReadAt(data, 0); err != nil && !(err == io.EOF && st.Size == 0) {
-		return fmt.Errorf("read deleted file %s: %w", fs.link, err)
+	if used := uint64(st.Blocks) * 512; used > d.ghostLimit {
+		return 0, fmt.Errorf("record deleted file %s: it takes %d bytes, over the ghost limit of %d (--ghost-limit): %w", fs.link, used, d.ghostLimit, ErrNotSupported)
 	}
-	d.nextGhost++
-	gid := d.nextGhost
 	ge := &images.GhostFileEntry{
 		Uid:  ptr(st.Uid),
 		Gid:  ptr(st.Gid),
@@ -143,17 +244,49 @@ func (d *dumper) ghost(id uint32, fs *fileStat, f *os.File) error {
 		Atim: &images.Timeval{TvSec: ptr(uint64(st.Atim.Sec)), TvUsec: ptr(uint64(st.Atim.Nsec / 1000))},
 		Mtim: &images.Timeval{TvSec: ptr(uint64(st.Mtim.Sec)), TvUsec: ptr(uint64(st.Mtim.Nsec / 1000))},
 	}
-	img, err := encodeImage(image.GhostFile, image.Entry{Msg: ge, Extra: &image.Extra{Data: data}})
+	var ents []image.Entry
+	if st.Size >= ghostChunksFrom {
+		ge.Chunks, ge.Size = ptr(true), ptr(uint64(st.Size))
+		ents = append(ents, image.Entry{Msg: ge})
+		var read uint64
+		var rerr error
+		err := dataSegments(f, st.Size, func(from, to uint64) {
+			if rerr != nil {
+				return
+			}
+			if read += to - from; read > d.ghostLimit {
+				rerr = fmt.Errorf("record deleted file %s: its data grew over the ghost limit of %d: %w", fs.link, d.ghostLimit, ErrNotSupported)
+				return
+			}
+			data := make([]byte, to-from)
+			if _, err := f.ReadAt(data, int64(from)); err != nil {
+				rerr = fmt.Errorf("read deleted file %s at %d: %w", fs.link, from, err)
+				return
+			}
+			ents = append(ents, image.Entry{Msg: &images.GhostChunkEntry{Len: ptr(to - from), Off: ptr(from)}, Extra: &image.Extra{Data: data}})
+		})
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read deleted file %s: %w", fs.link, err)
+		}
+	} else {
+		data := make([]byte, st.Size)
+		if _, err := f.ReadAt(data, 0); err != nil && !(err == io.EOF && st.Size == 0) {
+			return 0, fmt.Errorf("read deleted file %s: %w", fs.link, err)
+		}
+		ents = append(ents, image.Entry{Msg: ge, Extra: &image.Extra{Data: data}})
+	}
+	d.nextGhost++
+	gid := d.nextGhost
+	img, err := encodeImage(image.GhostFile, ents...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	d.out[image.GhostFile.FileName(gid)] = img
-	d.remaps = append(d.remaps, &images.RemapFilePathEntry{
-		OrigId:    ptr(id),
-		RemapId:   ptr(gid),
-		RemapType: images.RemapType_GHOST.Enum(),
-	})
-	return nil
+	d.ghostIDs[key] = gid
+	return gid, nil
 }
 
 // kdev encodes a device number as the kernel does internally (and CRIU's
