@@ -112,11 +112,13 @@ args() {
 
 # dump_opts PROGRAM: options criu-parasite needs for the program's state,
 # as CRIU's own tests pass them (locks holds file locks: --file-locks;
-# tcp and mptcp have established connections: --tcp-established).
+# tcp and mptcp have established connections: --tcp-established;
+# linkremap holds deleted files linked elsewhere: --link-remap).
 dump_opts() {
 	case $1 in
 	locks) echo "--file-locks" ;;
 	tcp | mptcp) echo "--tcp-established" ;;
+	linkremap) echo "--link-remap" ;;
 	esac
 }
 

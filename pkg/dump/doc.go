@@ -163,8 +163,9 @@
 // TCP connections in other states than established, and established ones
 // unless Options.TCPEstablished; a corked UDP socket; SysV shared memory
 // mappings of the host's IPC namespace; devices other than /dev/null and
-// its kin; deleted files still linked elsewhere, over 1 MiB, or not
-// regular; a task whose UTS or IPC namespace differs from the root's.
+// its kin; deleted files still linked elsewhere unless Options.LinkRemap
+// (or whose path is another file now), taking more disk space than
+// Options.GhostLimit (1 MiB), or not regular; a task whose UTS or IPC namespace differs from the root's.
 // Namespaces are given ids; the contents of the root's own UTS and IPC
 // namespaces (names; SysV shm, semaphores, message queues) are dumped,
 // those of mount, network, pid, user, cgroup and time namespaces are not.

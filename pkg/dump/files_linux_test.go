@@ -47,3 +47,28 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestDumpLinkRemapRefused dumps linkremap without LinkRemap: its
+// deleted files are still linked elsewhere, so the dump is refused, as
+// CRIU refuses it, naming the file and the option; no link is left and
+// the program runs on. With LinkRemap and LeaveRunning the dump succeeds
+// and removes the links it made.
+func TestDumpLinkRemapRefused(t *testing.T) {
+	p := testProgram(t, "linkremap")
+	imgs := filepath.Join(t.TempDir(), "img")
+	seizeDir(t, p.pid, imgs)
+	_, err := Dump(context.Background(), Options{Dir: imgs})
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "linkremap.") ||
+		!strings.Contains(err.Error(), "--link-remap") {
+		t.Fatalf("dump: %v, want the deleted file refused without --link-remap", err)
+	}
+	t.Log(err)
+	imgs = filepath.Join(t.TempDir(), "img")
+	seizeDir(t, p.pid, imgs)
+	if _, err := Dump(context.Background(), Options{Dir: imgs, LinkRemap: true, LeaveRunning: true}); err != nil {
+		t.Fatalf("dump with --link-remap: %v", err)
+	}
+	if got := p.finishRepeat(t); got != "PASS" {
+		t.Errorf("after the dumps: %s", got)
+	}
+}
