@@ -229,8 +229,10 @@ func (d *dumper) ghost(fs *fileStat, f *os.File) (uint32, error) {
 	if gid, ok := d.ghostIDs[key]; ok {
 		return gid, nil
 	}
-	if !isReg(st) {
-		return 0, fmt.Errorf("record deleted file %s (mode %#o): not a regular file: %w", fs.link, st.Mode, ErrNotSupported)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFDIR, unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFLNK:
+	default:
+		return 0, fmt.Errorf("record deleted file %s (mode %#o): %w", fs.link, st.Mode, ErrNotSupported)
 	}
 	if used := uint64(st.Blocks) * 512; used > d.ghostLimit {
 		return 0, fmt.Errorf("record deleted file %s: it takes %d bytes, over the ghost limit of %d (--ghost-limit): %w", fs.link, used, d.ghostLimit, ErrNotSupported)
@@ -245,7 +247,22 @@ func (d *dumper) ghost(fs *fileStat, f *os.File) (uint32, error) {
 		Mtim: &images.Timeval{TvSec: ptr(uint64(st.Mtim.Sec)), TvUsec: ptr(uint64(st.Mtim.Nsec / 1000))},
 	}
 	var ents []image.Entry
-	if st.Size >= ghostChunksFrom {
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK:
+		// The device number as the task sees it (CRIU's odev field).
+		ge.Rdev = ptr(uint32(st.Rdev))
+		ents = append(ents, image.Entry{Msg: ge})
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		target, err := readlinkEmpty(fs.proc)
+		if err != nil {
+			return 0, fmt.Errorf("read deleted symlink %s: %w", fs.link, err)
+		}
+		ge.SymlnkTarget = ptr(target)
+		ents = append(ents, image.Entry{Msg: ge})
+	case !isReg(st):
+		// A directory or FIFO: its kind and metadata are all there is.
+		ents = append(ents, image.Entry{Msg: ge})
+	case st.Size >= ghostChunksFrom:
 		ge.Chunks, ge.Size = ptr(true), ptr(uint64(st.Size))
 		ents = append(ents, image.Entry{Msg: ge})
 		var read uint64
@@ -271,7 +288,7 @@ func (d *dumper) ghost(fs *fileStat, f *os.File) (uint32, error) {
 		if err != nil {
 			return 0, fmt.Errorf("read deleted file %s: %w", fs.link, err)
 		}
-	} else {
+	default:
 		data := make([]byte, st.Size)
 		if _, err := f.ReadAt(data, 0); err != nil && !(err == io.EOF && st.Size == 0) {
 			return 0, fmt.Errorf("read deleted file %s: %w", fs.link, err)
@@ -287,6 +304,25 @@ func (d *dumper) ghost(fs *fileStat, f *os.File) (uint32, error) {
 	d.out[image.GhostFile.FileName(gid)] = img
 	d.ghostIDs[key] = gid
 	return gid, nil
+}
+
+// readlinkEmpty reads the target of the symlink that procLink (an fd or
+// map_files link of /proc) leads to, not following it:
+// readlinkat(fd, "") of an O_PATH|O_NOFOLLOW open.
+func readlinkEmpty(procLink string) (string, error) {
+	fd, err := unix.Open(procLink, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", fmt.Errorf("open %s: %w", procLink, err)
+	}
+	defer unix.Close(fd)
+	// Opening the magic link gives the symlink itself only when the fd
+	// is one (O_PATH|O_NOFOLLOW in the task): readlinkat then reads it.
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(fd, "", buf)
+	if err != nil {
+		return "", fmt.Errorf("read link %s: %w", procLink, err)
+	}
+	return string(buf[:n]), nil
 }
 
 // kdev encodes a device number as the kernel does internally (and CRIU's

@@ -122,8 +122,13 @@ func (r *restorer) restoreFS(t *task, p *taskPlan) error {
 	if err != nil {
 		return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, name, err)
 	}
+	// A directory deleted while it was the cwd comes back as a ghost.
+	dir, err := r.files.regPath(cwd.GetReg())
+	if err != nil {
+		return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, name, err)
+	}
 	b := newScratchBuf(t.scratch)
-	path := b.cstring(cwd.GetReg().GetName())
+	path := b.cstring(dir)
 	if err := b.flush(t.pid); err != nil {
 		return err
 	}
