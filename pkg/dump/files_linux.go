@@ -398,10 +398,12 @@ type fdKind struct {
 	// link is the kind of fd link the kind's fds have. An anonymous
 	// inode's kind is told by anon, the name in "anon_inode:[NAME]"; a
 	// socket's by its domains; a path's by path, tried in the order of
-	// the kinds' types, those marked fallback after the others. A kind
-	// with another link kind is the only one of its link kind.
+	// the kinds' types, those marked fallback after the others; a
+	// "TYPE:[INO]" link's (LinkInode) by inodes, the TYPEs it takes. A
+	// kind with another link kind is the only one of its link kind.
 	link     proc.LinkKind
 	anon     string
+	inodes   []string
 	domains  []int
 	path     func(d *dumper, fs *fileStat) bool
 	fallback bool
@@ -425,11 +427,12 @@ type fdDump struct {
 // fdKinds are the registered kinds by type; anonKinds, sockKinds,
 // linkKinds and pathKinds index them by what tells them.
 var (
-	fdKinds   = map[images.FdTypes]*fdKind{}
-	anonKinds = map[string]images.FdTypes{}
-	sockKinds = map[int]images.FdTypes{}
-	linkKinds = map[proc.LinkKind]images.FdTypes{}
-	pathKinds []images.FdTypes
+	fdKinds    = map[images.FdTypes]*fdKind{}
+	anonKinds  = map[string]images.FdTypes{}
+	inodeKinds = map[string]images.FdTypes{}
+	sockKinds  = map[int]images.FdTypes{}
+	linkKinds  = map[proc.LinkKind]images.FdTypes{}
+	pathKinds  []images.FdTypes
 )
 
 // registerFdKind makes typ a kind the dump records; called from the init
@@ -451,6 +454,16 @@ func registerFdKind(typ images.FdTypes, k *fdKind) {
 			bad("anonymous inode name missing or taken")
 		}
 		anonKinds[k.anon] = typ
+	case proc.LinkInode:
+		if len(k.inodes) == 0 {
+			bad("no inode types")
+		}
+		for _, name := range k.inodes {
+			if _, dup := inodeKinds[name]; dup {
+				bad("inode type taken")
+			}
+			inodeKinds[name] = typ
+		}
 	case proc.LinkSocket:
 		for _, dom := range k.domains {
 			if _, dup := sockKinds[dom]; dup {
@@ -559,6 +572,11 @@ func (d *dumper) fdType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 		return 0, fmt.Errorf("anonymous inode [%s]: %w", f.link.Type, ErrNotSupported)
 	case proc.LinkSocket:
 		return d.socketType(t, f)
+	case proc.LinkInode:
+		if typ, ok := inodeKinds[f.link.Type]; ok {
+			return typ, nil
+		}
+		return 0, fmt.Errorf("%s:[%d] file: %w", f.link.Type, f.link.Ino, ErrNotSupported)
 	case proc.LinkPath:
 		for _, typ := range pathKinds {
 			if fdKinds[typ].path(d, f.fs) {
