@@ -91,6 +91,9 @@ func (d *dumper) regFile(id uint32, fs *fileStat, flags uint32, pos uint64, fown
 	switch {
 	case isReg(st), isDir(st), isFifo(st):
 	case isChr(st) && unix.Major(st.Rdev) == memDevMajor:
+	case flags&unix.O_PATH != 0:
+		// An O_PATH fd only names its file: any kind of file, a
+		// symlink itself (O_NOFOLLOW), is opened again by its path.
 	default:
 		return fmt.Errorf("record file %s (mode %#o): %w", fs.link, st.Mode, ErrNotSupported)
 	}
@@ -307,16 +310,15 @@ func (d *dumper) ghost(fs *fileStat, f *os.File) (uint32, error) {
 }
 
 // readlinkEmpty reads the target of the symlink that procLink (an fd or
-// map_files link of /proc) leads to, not following it:
-// readlinkat(fd, "") of an O_PATH|O_NOFOLLOW open.
+// map_files link of /proc) leads to: an O_PATH open of the magic link
+// gives the symlink itself (its target is not followed), which
+// readlinkat(fd, "") reads.
 func readlinkEmpty(procLink string) (string, error) {
-	fd, err := unix.Open(procLink, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(procLink, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", fmt.Errorf("open %s: %w", procLink, err)
 	}
 	defer unix.Close(fd)
-	// Opening the magic link gives the symlink itself only when the fd
-	// is one (O_PATH|O_NOFOLLOW in the task): readlinkat then reads it.
 	buf := make([]byte, unix.PathMax)
 	n, err := unix.Readlinkat(fd, "", buf)
 	if err != nil {
@@ -562,8 +564,15 @@ func (d *dumper) dumpFds(t *taskDump) error {
 }
 
 // fdType classifies an fd by what it points to, as the kinds of
-// fdKinds match it.
+// fdKinds match it. An O_PATH fd of a path is a REG file whatever it
+// names, as CRIU records it: nothing but its path can be done with it.
 func (d *dumper) fdType(t *taskDump, f *fdFile) (images.FdTypes, error) {
+	if f.link.Kind == proc.LinkPath && f.info.Flags&unix.O_PATH != 0 {
+		if f.fs.st.Dev == d.shmemDev && isReg(&f.fs.st) {
+			return images.FdTypes_MEMFD, nil
+		}
+		return images.FdTypes_REG, nil
+	}
 	switch f.link.Kind {
 	case proc.LinkAnonInode:
 		if typ, ok := anonKinds[f.link.Type]; ok {
@@ -641,9 +650,12 @@ func (d *dumper) dumpFdFile(t *taskDump, f *fdFile, typ images.FdTypes, id uint3
 		return err
 	}
 	defer theirs.Close()
-	fown, err := fownOf(theirs, t.status.Uid[0], t.status.Uid[1])
-	if err != nil {
-		return err
+	// An O_PATH file has no owner (fcntl refuses F_GETOWN on it).
+	fown := zeroFown()
+	if f.info.Flags&unix.O_PATH == 0 {
+		if fown, err = fownOf(theirs, t.status.Uid[0], t.status.Uid[1]); err != nil {
+			return err
+		}
 	}
 	return k.dump(d, &fdDump{
 		t: t, f: f, id: id, flags: f.fileFlags(), pos: uint64(f.info.Pos), fown: fown, theirs: theirs,

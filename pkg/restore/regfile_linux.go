@@ -60,7 +60,8 @@ func (f *fileObjs) openReg(reg *images.RegFileEntry, flags int) (*os.File, error
 	if reg.Size != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && uint64(st.Size) != reg.GetSize() {
 		return nil, fmt.Errorf("open %s: size is %d, was %d when dumped: %w", path, st.Size, reg.GetSize(), ErrBadImage)
 	}
-	if reg.GetPos() != 0 {
+	// An O_PATH file has no position (lseek refuses it), as CRIU skips it.
+	if reg.GetPos() != 0 && flags&unix.O_PATH == 0 {
 		if _, err := unix.Seek(fd, int64(reg.GetPos()), 0); err != nil {
 			return nil, fmt.Errorf("seek %s to %d: %w", path, reg.GetPos(), err)
 		}
