@@ -72,3 +72,20 @@ func TestDumpLinkRemapRefused(t *testing.T) {
 		t.Errorf("after the dumps: %s", got)
 	}
 }
+
+// TestDumpSharedFsRefused dumps sharedfs with a child made with
+// clone(CLONE_FS): the restore cannot share an fs again, so the dump is
+// refused, as CRIU refuses it, and the program runs on.
+func TestDumpSharedFsRefused(t *testing.T) {
+	p := testProgramIn(t, "sharedfs", "env", "SHAREDFS_CLONE=FS")
+	imgs := filepath.Join(t.TempDir(), "img")
+	seizeDir(t, p.pid, imgs)
+	_, err := Dump(context.Background(), Options{Dir: imgs})
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "CLONE_FS") {
+		t.Fatalf("dump: %v, want the shared fs refused", err)
+	}
+	t.Log(err)
+	if got := p.finishRepeat(t); got != "PASS" {
+		t.Errorf("after the refused dump: %s", got)
+	}
+}
