@@ -105,7 +105,7 @@ var options = []option{
 	{name: "ms", refused: "deprecated by CRIU"},
 	{name: "ps-socket", arg: true, refused: "there is no page server yet"},
 	{name: "file-validation", arg: true, refused: "how restored files are validated is not selectable"},
-	{name: "ghost-fiemap", refused: "unlinked files are not dumped yet"},
+	{name: "ghost-fiemap", usage: "find the holes of ghost files with FIEMAP: criugo finds them with SEEK_DATA/SEEK_HOLE, which gives the same images"},
 	{name: "libdir", short: "L", arg: true, refused: "there are no plugins"},
 }
 

@@ -165,7 +165,11 @@
 // mappings of the host's IPC namespace; devices other than /dev/null and
 // its kin; deleted files still linked elsewhere unless Options.LinkRemap
 // (or whose path is another file now), taking more disk space than
-// Options.GhostLimit (1 MiB), or not regular; a task whose UTS or IPC namespace differs from the root's.
+// Options.GhostLimit (1 MiB), or of a kind other than regular files,
+// directories, FIFOs, devices and symlinks; an nsfs fd of a namespace no
+// task of the tree is in and not criu-parasite's; tasks sharing an fs
+// (CLONE_FS), as CRIU refuses them; a task whose UTS or IPC namespace
+// differs from the root's.
 // Namespaces are given ids; the contents of the root's own UTS and IPC
 // namespaces (names; SysV shm, semaphores, message queues) are dumped,
 // those of mount, network, pid, user, cgroup and time namespaces are not.
