@@ -38,6 +38,8 @@ func init() {
 type memfdObj struct {
 	file  *os.File
 	seals uint32
+	// given: file itself went to a task as an O_RDWR description.
+	given bool
 }
 
 // memfd returns the memfd with the given inode id, creating and filling it
@@ -96,8 +98,16 @@ func (f *fileObjs) memfdDesc(e *images.MemfdFileEntry) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := f.reopen(m.file, int(e.GetFlags()))
-	if err != nil {
+	// As CRIU, the first O_RDWR description is memfd_create's own file:
+	// only that one can be run with execveat(AT_EMPTY_PATH), since a
+	// reopen through /proc counts as a writer and exec gets ETXTBSY.
+	var d *os.File
+	if flags := int(e.GetFlags()); !m.given && flags&unix.O_ACCMODE == unix.O_RDWR {
+		if _, err := unix.FcntlInt(m.file.Fd(), unix.F_SETFL, flags); err != nil {
+			return nil, fmt.Errorf("set flags %#o of memfd: %w", flags, err)
+		}
+		m.given, d = true, m.file
+	} else if d, err = f.reopen(m.file, flags); err != nil {
 		return nil, err
 	}
 	if e.GetPos() != 0 {
