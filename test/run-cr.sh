@@ -112,11 +112,13 @@ args() {
 
 # dump_opts PROGRAM: options criu-parasite needs for the program's state,
 # as CRIU's own tests pass them (locks holds file locks: --file-locks;
-# tcp and mptcp have established connections: --tcp-established).
+# tcp and mptcp have established connections: --tcp-established;
+# linkremap holds deleted files linked elsewhere: --link-remap).
 dump_opts() {
 	case $1 in
 	locks) echo "--file-locks" ;;
 	tcp | mptcp) echo "--tcp-established" ;;
+	linkremap) echo "--link-remap" ;;
 	esac
 }
 
@@ -156,6 +158,8 @@ criu_cannot() {
 criu_cannot_part() {
 	case $1/$2 in
 	pty/from-criu | pty/shape) echo "output queued at a packet-mode pty master: CRIU's dump keeps each read's packet status byte in tty-data.img as data (tty.c: tty_do_dump_queued_data)" ;;
+	opath/from-criu | opath/shape) echo "an O_PATH fd of a FIFO: CRIU's dump reads its pipe data through it and fails (pipes.c: 'Can't obtain piped data size')" ;;
+	nsfd/to-criu) echo "an fd of a namespace no task of the tree is in (the starting UTS namespace, the host's): CRIU's restore opens an nsfs fd only from a task in its namespace (namespaces.c: open_ns_fd, 'Can't find suitable NS ID')" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -166,12 +170,16 @@ criu_cannot_part() {
 # when CRIU restores it (criu_cannot_part); CRIU does not restore a
 # terminal's exclusive mode (TIOCEXCL), so pty does not set it then, and
 # leaves no output queued at its packet-mode master when CRIU dumps it
+# (criu_cannot_part); nsfd holds no fd of the host's UTS namespace when
+# CRIU restores it, and opath no O_PATH fd of a FIFO when CRIU dumps it
 # (criu_cannot_part).
 prog_env() {
 	case $1/$2 in
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
 	pty/to-criu) echo "PTY_NO_EXCL=1" ;;
+	nsfd/to-criu) echo "NSFD_NO_OWN_UTS=1" ;;
+	opath/from-criu | opath/shape) echo "OPATH_NO_FIFO=1" ;;
 	pty/from-criu | pty/shape) echo "PTY_NO_PKT_DATA=1" ;;
 	esac
 }

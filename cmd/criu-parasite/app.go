@@ -49,13 +49,19 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "pre-dump", Usage: "dump only the memory: the tree is frozen while its mappings are listed and write-protected, then runs on while its pages are read; its writes are tracked for a later dump with --prev-images-dir (needs -D)"},
 			&cli.StringFlag{Name: "prev-images-dir", Usage: "image directory of a pre-dump, relative to -D: pages not written since are left to it (PE_PARENT) and -D gets a parent link to it"},
 			&cli.BoolFlag{Name: "auto-dedup", Usage: "with --prev-images-dir, once the dump is complete, free in the parent image sets the pages it holds again (the parents no longer restore on their own)"},
+			&cli.BoolFlag{Name: "link-remap", Usage: "a file deleted while open but still linked under another name is linked to a new name beside its old one, which the restore opens and removes (refused without it)"},
+			&cli.StringFlag{Name: "ghost-limit", Value: "1M", Usage: "the most disk space a deleted file may take for its contents to go into the images (a number of bytes, or with K, M or G); larger ones are refused"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
-			_, err := dump.Dump(c.Context, dump.Options{
+			ghostLimit, err := dump.ParseSize(c.String("ghost-limit"))
+			if err != nil {
+				return fmt.Errorf("option --ghost-limit: %w", err)
+			}
+			_, err = dump.Dump(c.Context, dump.Options{
 				Dir:            c.String("images-dir"),
 				Stdin:          stdin,
 				Stdout:         stdout,
@@ -67,6 +73,8 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				PrevImagesDir:  c.String("prev-images-dir"),
 				TrackMem:       c.Bool("track-mem"),
 				AutoDedup:      c.Bool("auto-dedup"),
+				LinkRemap:      c.Bool("link-remap"),
+				GhostLimit:     ghostLimit,
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {

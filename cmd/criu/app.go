@@ -12,6 +12,7 @@ import (
 	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/cpuinfo"
 	"github.com/criugo/criugo/pkg/criucli"
+	"github.com/criugo/criugo/pkg/dump"
 	"github.com/criugo/criugo/pkg/imgtool"
 )
 
@@ -223,9 +224,17 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		PrevImagesDir:  c.String("prev-images-dir"),
 		TrackMem:       c.Bool("track-mem"),
 		AutoDedup:      c.Bool("auto-dedup"),
+		LinkRemap:      c.Bool("link-remap"),
 		PidFile:        c.String("pidfile"),
 		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
+	}
+	if s := c.String("ghost-limit"); s != "" {
+		v, err := dump.ParseSize(s)
+		if err != nil {
+			return o, fmt.Errorf("option --ghost-limit: %w", err)
+		}
+		o.GhostLimit = v
 	}
 	if s := c.String("images-dir-fd"); s != "" {
 		fd, err := strconv.Atoi(s)

@@ -52,8 +52,8 @@ var options = []option{
 
 	{name: "tcp-close", refused: "closed TCP connections are not restored yet"},
 	{name: "ext-unix-sk", short: "x", refused: "external unix sockets are not dumped yet"},
-	{name: "link-remap", usage: "allow unlinked files to be linked back: criugo needs not, it copies them into the images (ghost files)"},
-	{name: "ghost-limit", arg: true, refused: "unlinked files are not dumped yet"},
+	{name: "link-remap", usage: "link a file deleted while open but still linked elsewhere to a new name beside its old one, for the restore"},
+	{name: "ghost-limit", arg: true, usage: "the most disk space a deleted file may take for its contents to go into the images (K, M, G; default 1M)"},
 	{name: "skip-in-flight", refused: "in-flight TCP connections are not skipped yet"},
 	{name: "network-lock", arg: true, refused: "the network is not locked yet"},
 	{name: "manage-cgroups", refused: "cgroups are not dumped yet"},
@@ -105,7 +105,7 @@ var options = []option{
 	{name: "ms", refused: "deprecated by CRIU"},
 	{name: "ps-socket", arg: true, refused: "there is no page server yet"},
 	{name: "file-validation", arg: true, refused: "how restored files are validated is not selectable"},
-	{name: "ghost-fiemap", refused: "unlinked files are not dumped yet"},
+	{name: "ghost-fiemap", usage: "find the holes of ghost files with FIEMAP: criugo finds them with SEEK_DATA/SEEK_HOLE, which gives the same images"},
 	{name: "libdir", short: "L", arg: true, refused: "there are no plugins"},
 }
 

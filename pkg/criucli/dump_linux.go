@@ -77,6 +77,8 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		PrevImagesDir:  o.PrevImagesDir,
 		AutoDedup:      o.AutoDedup,
 		TrackMem:       o.TrackMem,
+		LinkRemap:      o.LinkRemap,
+		GhostLimit:     o.GhostLimit,
 		// CRIU's post-dump comes with the tree still frozen.
 		PostDump: func() error { return o.notify("post-dump", 0) },
 		// The last guard before a kill, as criu-parasite's.

@@ -75,6 +75,8 @@ type Options struct {
 	PrevImagesDir  string // --prev-images-dir, relative to ImagesDir
 	TrackMem       bool   // --track-mem
 	AutoDedup      bool   // --auto-dedup
+	LinkRemap      bool   // --link-remap
+	GhostLimit     uint64 // --ghost-limit; 0: dump.DefaultGhostLimit
 	Detach         bool   // -d, --restore-detached
 	PidFile        string // --pidfile, relative to WorkDir
 

@@ -314,6 +314,8 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	o.PrevImagesDir = ro.GetParentImg()
 	o.TrackMem = ro.GetTrackMem()
 	o.AutoDedup = ro.GetAutoDedup()
+	o.LinkRemap = ro.GetLinkRemap()
+	o.GhostLimit = uint64(ro.GetGhostLimit())
 	if ro.GetNotifyScripts() {
 		o.Notify = c.notify
 	}
@@ -369,7 +371,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--skip-mnt", len(o.SkipMnt) > 0},
 		{"--enable-fs", len(o.EnableFs) > 0},
 		{"--external (unix_sk_ino)", len(o.UnixSkIno) > 0},
-		{"--ghost-limit", o.GhostLimit != nil && o.GetGhostLimit() != 0x100000},
 		{"--irmap-scan-path", len(o.IrmapScanPaths) > 0},
 		{"--external", len(o.External) > 0},
 		{"--empty-ns", o.GetEmptyNs() != 0},

@@ -73,6 +73,9 @@
 //	                           prctl state, sigaltstack, parent-death signal
 //	process_vm_readv           memory, in 4 MiB chunks; /proc/PID/mem for
 //	                           mappings without PROT_READ
+//	SEEK_DATA, a mapping       the pages of memfds and shared anonymous
+//	                           memory, the last one whole (past the end of
+//	                           the object it holds what mappings wrote)
 //
 // An fd's kind is told from its link (a pipe, the name of an anonymous
 // inode, a socket's domain, a test of the file's stat) and its file is
@@ -160,8 +163,13 @@
 // TCP connections in other states than established, and established ones
 // unless Options.TCPEstablished; a corked UDP socket; SysV shared memory
 // mappings of the host's IPC namespace; devices other than /dev/null and
-// its kin; deleted files still linked elsewhere, over 1 MiB, or not
-// regular; a task whose UTS or IPC namespace differs from the root's.
+// its kin; deleted files still linked elsewhere unless Options.LinkRemap
+// (or whose path is another file now), taking more disk space than
+// Options.GhostLimit (1 MiB), or of a kind other than regular files,
+// directories, FIFOs, devices and symlinks; an nsfs fd of a namespace no
+// task of the tree is in and not criu-parasite's; tasks sharing an fs
+// (CLONE_FS), as CRIU refuses them; a task whose UTS or IPC namespace
+// differs from the root's.
 // Namespaces are given ids; the contents of the root's own UTS and IPC
 // namespaces (names; SysV shm, semaphores, message queues) are dumped,
 // those of mount, network, pid, user, cgroup and time namespaces are not.

@@ -76,11 +76,16 @@ type dumper struct {
 	nextPages, nextGhost, nextMemfd uint32
 
 	// out holds every small image by file name.
-	out         map[string][]byte
-	pages       []*pagesImage
-	files       []*images.FileEntry
-	remaps      []*images.RemapFilePathEntry
-	memfdIDs    map[fileKey]uint32
+	out      map[string][]byte
+	pages    []*pagesImage
+	files    []*images.FileEntry
+	remaps   []*images.RemapFilePathEntry
+	memfdIDs map[fileKey]uint32
+	ghostIDs map[fileKey]uint32 // by device and inode
+	// linkRemaps are the links made for deleted files (Options.LinkRemap).
+	linkRemaps  []string
+	linkRemap   bool
+	ghostLimit  uint64
 	memfdInodes []*images.MemfdInodeEntry
 	pipeDone    map[uint32]bool
 	pipeData    []pipeDataEntry
@@ -121,6 +126,8 @@ func newDumper(tr *ptrace.Tracer, in *seizeInput, att *attachment) (*dumper, err
 		ns:         newNsIDs(),
 		out:        make(map[string][]byte),
 		memfdIDs:   make(map[fileKey]uint32),
+		ghostIDs:   make(map[fileKey]uint32),
+		ghostLimit: DefaultGhostLimit,
 		maxPipe:    pipeMaxPages(),
 	}
 	// criu itself is the first of each kind (id 1), as in CRIU's images:
@@ -495,6 +502,10 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	d.locks.enabled = o.FileLocks
 	d.socks.tcpEstablished = o.TCPEstablished
 	d.shellJob = o.ShellJob
+	d.linkRemap = o.LinkRemap
+	if o.GhostLimit != 0 {
+		d.ghostLimit = o.GhostLimit
+	}
 	d.leaveRunning = o.LeaveRunning || o.PreDump
 	d.track = track
 	d.readLive = o.PreDump
@@ -523,6 +534,9 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	// ttys goes back, before the tree runs again.
 	cu.Add(d.unlockTCP)
 	cu.Add(d.ttyWriteBack)
+	// As CRIU: the links made for deleted files go when the dump fails
+	// or leaves the tree running; after a kill they are the restore's.
+	cu.Add(d.removeLinkRemaps)
 	if o.PreDump {
 		err = d.collectPre(ctx)
 	} else {
@@ -650,7 +664,7 @@ func (d *dumper) finish(cu *cleanup.Cleanup, kill bool) error {
 		d.dropTCP()
 		d.ttys.writtenBack = true // the data is in the images, its readers are gone
 	} else {
-		err = errors.Join(d.unlockTCP(), d.att.release())
+		err = errors.Join(d.unlockTCP(), d.removeLinkRemaps(), d.att.release())
 	}
 	if d.inDir {
 		if rerr := os.Remove(filepath.Join(d.dir, seize.FreezeFile)); rerr != nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,9 +23,14 @@ import (
 // ntGNUBuildID is the type of the ELF note holding a build id.
 const ntGNUBuildID = 3
 
-// ghostLimit is the largest deleted file whose contents the dump carries
-// (CRIU's default --ghost-limit).
-const ghostLimit = 1 << 20
+// DefaultGhostLimit is the most disk space a deleted file may take for
+// the dump to carry its contents, CRIU's default --ghost-limit.
+const DefaultGhostLimit = 1 << 20
+
+// ghostChunksFrom is the size from which a ghost file is stored as
+// chunks of data, its holes left out, as CRIU stores it (tiny files are
+// stored whole).
+const ghostChunksFrom = 3 * 4096
 
 // fileStat is what the dump knows of a file object before recording it.
 type fileStat struct {
@@ -32,6 +39,8 @@ type fileStat struct {
 	// link is the path the kernel gives for it, " (deleted)" removed.
 	link    string
 	deleted bool
+	// proc is the /proc link it was found through.
+	proc string
 }
 
 func (fs *fileStat) key() fileKey {
@@ -44,7 +53,7 @@ func statPath(path string) (*fileStat, error) {
 	if err := unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_BASIC_STATS|unix.STATX_MNT_ID, &stx); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	fs := &fileStat{mntID: int(stx.Mnt_id)}
+	fs := &fileStat{mntID: int(stx.Mnt_id), proc: path}
 	if err := unix.Stat(path, &fs.st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
@@ -82,6 +91,9 @@ func (d *dumper) regFile(id uint32, fs *fileStat, flags uint32, pos uint64, fown
 	switch {
 	case isReg(st), isDir(st), isFifo(st):
 	case isChr(st) && unix.Major(st.Rdev) == memDevMajor:
+	case flags&unix.O_PATH != 0:
+		// An O_PATH fd only names its file: any kind of file, a
+		// symlink itself (O_NOFOLLOW), is opened again by its path.
 	default:
 		return fmt.Errorf("record file %s (mode %#o): %w", fs.link, st.Mode, ErrNotSupported)
 	}
@@ -110,7 +122,7 @@ func (d *dumper) regFile(id uint32, fs *fileStat, flags uint32, pos uint64, fown
 		}
 	}
 	if fs.deleted {
-		if err := d.ghost(id, fs, f); err != nil {
+		if err := d.remapDeleted(id, fs, f); err != nil {
 			return err
 		}
 	}
@@ -118,22 +130,116 @@ func (d *dumper) regFile(id uint32, fs *fileStat, flags uint32, pos uint64, fown
 	return nil
 }
 
-// ghost keeps the contents of a file deleted while open (or mapped), as
-// CRIU does with a ghost file image and a remap entry.
-func (d *dumper) ghost(id uint32, fs *fileStat, f *os.File) error {
+// remapDeleted records how the restore finds file id, whose path was
+// unlinked, as CRIU's check_path_remap: a file linked nowhere gets a
+// ghost copy; one still linked under another name a link made now beside
+// its old name (a link remap, with Options.LinkRemap; refused without,
+// as CRIU refuses it). f is the file opened for reading (regular files),
+// else nil.
+func (d *dumper) remapDeleted(id uint32, fs *fileStat, f *os.File) error {
+	if fs.st.Nlink == 0 {
+		gid, err := d.ghost(fs, f)
+		if err != nil {
+			return err
+		}
+		d.remaps = append(d.remaps, &images.RemapFilePathEntry{
+			OrigId: ptr(id), RemapId: ptr(gid), RemapType: images.RemapType_GHOST.Enum(),
+		})
+		return nil
+	}
+	var pst unix.Stat_t
+	err := unix.Lstat(fs.link, &pst)
+	switch {
+	case err == nil && pst.Dev == fs.st.Dev && pst.Ino == fs.st.Ino:
+		// Its name was unlinked and linked again: not deleted.
+		return nil
+	case err == nil:
+		return fmt.Errorf("record deleted file %s: still linked elsewhere, and its path is another file now: %w", fs.link, ErrNotSupported)
+	case err != unix.ENOENT && err != unix.ENOTDIR:
+		return fmt.Errorf("record deleted file %s: stat its path: %w", fs.link, err)
+	}
+	if !d.linkRemap {
+		return fmt.Errorf("record deleted file %s: still linked under another name, which needs --link-remap: %w", fs.link, ErrNotSupported)
+	}
+	lid, err := d.linkRemapFile(fs)
+	if err != nil {
+		return err
+	}
+	d.remaps = append(d.remaps, &images.RemapFilePathEntry{
+		OrigId: ptr(id), RemapId: ptr(lid), RemapType: images.RemapType_LINKED.Enum(),
+	})
+	return nil
+}
+
+// linkRemapFile links a deleted file still linked elsewhere to a new name
+// beside its old one ("link_remap.ID", in the nearest directory of its
+// old path that still exists), as CRIU's --link-remap, records that name
+// as a file of its own and returns its id. The link is removed if the
+// dump fails or leaves the tree running (removeLinkRemaps); otherwise the
+// restore removes it.
+func (d *dumper) linkRemapFile(fs *fileStat) (uint32, error) {
+	src, err := unix.Open(fs.proc, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("open deleted file %s: %w", fs.link, err)
+	}
+	defer unix.Close(src)
+	lid := d.fileIDs.unique()
+	name := fmt.Sprintf("link_remap.%d", lid)
+	dir := filepath.Dir(fs.link)
+	var path string
+	for {
+		path = filepath.Join(dir, name)
+		err = unix.Linkat(src, "", unix.AT_FDCWD, path, unix.AT_EMPTY_PATH)
+		if err == nil {
+			break
+		}
+		if err != unix.ENOENT || dir == "/" {
+			return 0, fmt.Errorf("link deleted file %s to %s: %w", fs.link, path, err)
+		}
+		dir = filepath.Dir(dir)
+	}
+	d.linkRemaps = append(d.linkRemaps, path)
+	// Owned by the file's owner, as CRIU's link is: the restore opens it
+	// with the task's credentials.
+	d.addFile(&images.FileEntry{Type: images.FdTypes_REG.Enum(), Id: ptr(lid), Reg: &images.RegFileEntry{
+		Id: ptr(lid), Flags: ptr(uint32(0)), Pos: ptr(uint64(0)), Fown: zeroFown(), Name: ptr(path),
+	}})
+	return lid, nil
+}
+
+// removeLinkRemaps removes the links linkRemapFile made.
+func (d *dumper) removeLinkRemaps() error {
+	var errs []error
+	for _, p := range d.linkRemaps {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("remove link remap %s: %w", p, err))
+		}
+	}
+	d.linkRemaps = nil
+	return errors.Join(errs...)
+}
+
+// ghost keeps a copy of a file deleted while open or mapped and linked
+// nowhere, once per inode, as CRIU does with a ghost file image, and
+// returns its id. A regular file from ghostChunksFrom bytes on is kept as
+// chunks of data with its holes left out (SEEK_DATA/SEEK_HOLE), so that
+// the restored copy has them too. A file taking more disk space than the
+// ghost limit (CRIU counts st_blocks, so a sparse file may be large) is
+// refused.
+func (d *dumper) ghost(fs *fileStat, f *os.File) (uint32, error) {
 	st := &fs.st
-	if st.Nlink != 0 || !isReg(st) {
-		return fmt.Errorf("record deleted file %s: it is still linked elsewhere or not a regular file: %w", fs.link, ErrNotSupported)
+	key := fileKey{dev: st.Dev, ino: st.Ino}
+	if gid, ok := d.ghostIDs[key]; ok {
+		return gid, nil
 	}
-	if st.Size > ghostLimit {
-		return fmt.Errorf("record deleted file %s: %d bytes, over the ghost limit of %d: %w", fs.link, st.Size, ghostLimit, ErrNotSupported)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFDIR, unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFLNK:
+	default:
+		return 0, fmt.Errorf("record deleted file %s (mode %#o): %w", fs.link, st.Mode, ErrNotSupported)
 	}
-	data := make([]byte, st.Size)
-	if _, err := f.ReadAt(data, 0); err != nil && !(err == io.EOF && st.Size == 0) {
-		return fmt.Errorf("read deleted file %s: %w", fs.link, err)
+	if used := uint64(st.Blocks) * 512; used > d.ghostLimit {
+		return 0, fmt.Errorf("record deleted file %s: it takes %d bytes, over the ghost limit of %d (--ghost-limit): %w", fs.link, used, d.ghostLimit, ErrNotSupported)
 	}
-	d.nextGhost++
-	gid := d.nextGhost
 	ge := &images.GhostFileEntry{
 		Uid:  ptr(st.Uid),
 		Gid:  ptr(st.Gid),
@@ -143,17 +249,82 @@ func (d *dumper) ghost(id uint32, fs *fileStat, f *os.File) error {
 		Atim: &images.Timeval{TvSec: ptr(uint64(st.Atim.Sec)), TvUsec: ptr(uint64(st.Atim.Nsec / 1000))},
 		Mtim: &images.Timeval{TvSec: ptr(uint64(st.Mtim.Sec)), TvUsec: ptr(uint64(st.Mtim.Nsec / 1000))},
 	}
-	img, err := encodeImage(image.GhostFile, image.Entry{Msg: ge, Extra: &image.Extra{Data: data}})
+	var ents []image.Entry
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK:
+		// The device number as the task sees it (CRIU's odev field).
+		ge.Rdev = ptr(uint32(st.Rdev))
+		ents = append(ents, image.Entry{Msg: ge})
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		target, err := readlinkEmpty(fs.proc)
+		if err != nil {
+			return 0, fmt.Errorf("read deleted symlink %s: %w", fs.link, err)
+		}
+		ge.SymlnkTarget = ptr(target)
+		ents = append(ents, image.Entry{Msg: ge})
+	case !isReg(st):
+		// A directory or FIFO: its kind and metadata are all there is.
+		ents = append(ents, image.Entry{Msg: ge})
+	case st.Size >= ghostChunksFrom:
+		ge.Chunks, ge.Size = ptr(true), ptr(uint64(st.Size))
+		ents = append(ents, image.Entry{Msg: ge})
+		var read uint64
+		var rerr error
+		err := dataSegments(f, st.Size, func(from, to uint64) {
+			if rerr != nil {
+				return
+			}
+			if read += to - from; read > d.ghostLimit {
+				rerr = fmt.Errorf("record deleted file %s: its data grew over the ghost limit of %d: %w", fs.link, d.ghostLimit, ErrNotSupported)
+				return
+			}
+			data := make([]byte, to-from)
+			if _, err := f.ReadAt(data, int64(from)); err != nil {
+				rerr = fmt.Errorf("read deleted file %s at %d: %w", fs.link, from, err)
+				return
+			}
+			ents = append(ents, image.Entry{Msg: &images.GhostChunkEntry{Len: ptr(to - from), Off: ptr(from)}, Extra: &image.Extra{Data: data}})
+		})
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read deleted file %s: %w", fs.link, err)
+		}
+	default:
+		data := make([]byte, st.Size)
+		if _, err := f.ReadAt(data, 0); err != nil && !(err == io.EOF && st.Size == 0) {
+			return 0, fmt.Errorf("read deleted file %s: %w", fs.link, err)
+		}
+		ents = append(ents, image.Entry{Msg: ge, Extra: &image.Extra{Data: data}})
+	}
+	d.nextGhost++
+	gid := d.nextGhost
+	img, err := encodeImage(image.GhostFile, ents...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	d.out[image.GhostFile.FileName(gid)] = img
-	d.remaps = append(d.remaps, &images.RemapFilePathEntry{
-		OrigId:    ptr(id),
-		RemapId:   ptr(gid),
-		RemapType: images.RemapType_GHOST.Enum(),
-	})
-	return nil
+	d.ghostIDs[key] = gid
+	return gid, nil
+}
+
+// readlinkEmpty reads the target of the symlink that procLink (an fd or
+// map_files link of /proc) leads to: an O_PATH open of the magic link
+// gives the symlink itself (its target is not followed), which
+// readlinkat(fd, "") reads.
+func readlinkEmpty(procLink string) (string, error) {
+	fd, err := unix.Open(procLink, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", fmt.Errorf("open %s: %w", procLink, err)
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(fd, "", buf)
+	if err != nil {
+		return "", fmt.Errorf("read link %s: %w", procLink, err)
+	}
+	return string(buf[:n]), nil
 }
 
 // kdev encodes a device number as the kernel does internally (and CRIU's
@@ -229,10 +400,12 @@ type fdKind struct {
 	// link is the kind of fd link the kind's fds have. An anonymous
 	// inode's kind is told by anon, the name in "anon_inode:[NAME]"; a
 	// socket's by its domains; a path's by path, tried in the order of
-	// the kinds' types, those marked fallback after the others. A kind
-	// with another link kind is the only one of its link kind.
+	// the kinds' types, those marked fallback after the others; a
+	// "TYPE:[INO]" link's (LinkInode) by inodes, the TYPEs it takes. A
+	// kind with another link kind is the only one of its link kind.
 	link     proc.LinkKind
 	anon     string
+	inodes   []string
 	domains  []int
 	path     func(d *dumper, fs *fileStat) bool
 	fallback bool
@@ -256,11 +429,12 @@ type fdDump struct {
 // fdKinds are the registered kinds by type; anonKinds, sockKinds,
 // linkKinds and pathKinds index them by what tells them.
 var (
-	fdKinds   = map[images.FdTypes]*fdKind{}
-	anonKinds = map[string]images.FdTypes{}
-	sockKinds = map[int]images.FdTypes{}
-	linkKinds = map[proc.LinkKind]images.FdTypes{}
-	pathKinds []images.FdTypes
+	fdKinds    = map[images.FdTypes]*fdKind{}
+	anonKinds  = map[string]images.FdTypes{}
+	inodeKinds = map[string]images.FdTypes{}
+	sockKinds  = map[int]images.FdTypes{}
+	linkKinds  = map[proc.LinkKind]images.FdTypes{}
+	pathKinds  []images.FdTypes
 )
 
 // registerFdKind makes typ a kind the dump records; called from the init
@@ -282,6 +456,16 @@ func registerFdKind(typ images.FdTypes, k *fdKind) {
 			bad("anonymous inode name missing or taken")
 		}
 		anonKinds[k.anon] = typ
+	case proc.LinkInode:
+		if len(k.inodes) == 0 {
+			bad("no inode types")
+		}
+		for _, name := range k.inodes {
+			if _, dup := inodeKinds[name]; dup {
+				bad("inode type taken")
+			}
+			inodeKinds[name] = typ
+		}
 	case proc.LinkSocket:
 		for _, dom := range k.domains {
 			if _, dup := sockKinds[dom]; dup {
@@ -380,8 +564,15 @@ func (d *dumper) dumpFds(t *taskDump) error {
 }
 
 // fdType classifies an fd by what it points to, as the kinds of
-// fdKinds match it.
+// fdKinds match it. An O_PATH fd of a path is a REG file whatever it
+// names, as CRIU records it: nothing but its path can be done with it.
 func (d *dumper) fdType(t *taskDump, f *fdFile) (images.FdTypes, error) {
+	if f.link.Kind == proc.LinkPath && f.info.Flags&unix.O_PATH != 0 {
+		if f.fs.st.Dev == d.shmemDev && isReg(&f.fs.st) {
+			return images.FdTypes_MEMFD, nil
+		}
+		return images.FdTypes_REG, nil
+	}
 	switch f.link.Kind {
 	case proc.LinkAnonInode:
 		if typ, ok := anonKinds[f.link.Type]; ok {
@@ -390,6 +581,11 @@ func (d *dumper) fdType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 		return 0, fmt.Errorf("anonymous inode [%s]: %w", f.link.Type, ErrNotSupported)
 	case proc.LinkSocket:
 		return d.socketType(t, f)
+	case proc.LinkInode:
+		if typ, ok := inodeKinds[f.link.Type]; ok {
+			return typ, nil
+		}
+		return 0, fmt.Errorf("%s:[%d] file: %w", f.link.Type, f.link.Ino, ErrNotSupported)
 	case proc.LinkPath:
 		for _, typ := range pathKinds {
 			if fdKinds[typ].path(d, f.fs) {
@@ -454,9 +650,12 @@ func (d *dumper) dumpFdFile(t *taskDump, f *fdFile, typ images.FdTypes, id uint3
 		return err
 	}
 	defer theirs.Close()
-	fown, err := fownOf(theirs, t.status.Uid[0], t.status.Uid[1])
-	if err != nil {
-		return err
+	// An O_PATH file has no owner (fcntl refuses F_GETOWN on it).
+	fown := zeroFown()
+	if f.info.Flags&unix.O_PATH == 0 {
+		if fown, err = fownOf(theirs, t.status.Uid[0], t.status.Uid[1]); err != nil {
+			return err
+		}
 	}
 	return k.dump(d, &fdDump{
 		t: t, f: f, id: id, flags: f.fileFlags(), pos: uint64(f.info.Pos), fown: fown, theirs: theirs,

@@ -13,12 +13,15 @@ import (
 )
 
 // A memfd is a regular file of the kernel's internal shmem mount, named
-// "/memfd:NAME": tried before plain regular files.
+// "/memfd:NAME"; so is the object behind shared anonymous memory
+// ("/dev/zero (deleted)"), which a task may hold an fd of (opened
+// through /proc/PID/map_files), and CRIU records both as memfds. Tried
+// before plain regular files.
 func init() {
 	registerFdKind(images.FdTypes_MEMFD, &fdKind{
 		link: proc.LinkPath,
 		path: func(d *dumper, fs *fileStat) bool {
-			return fs.st.Dev == d.shmemDev && strings.HasPrefix(fs.link, "/memfd:")
+			return fs.st.Dev == d.shmemDev && isReg(&fs.st) && !strings.HasPrefix(fs.link, "/SYSV")
 		},
 		dump: (*dumper).memfd,
 	})
@@ -78,41 +81,75 @@ func (d *dumper) memfdInode(fs *fileStat, open func() (*os.File, error)) (uint32
 	return id, nil
 }
 
-// shmemPages plans the pages of a shared memory object that are in
-// memory (mincore through a mapping of our own) and registers its pagemap
-// and pages images.
+// shmemPages plans the pages of a shared memory object that hold data
+// (SEEK_DATA/SEEK_HOLE, as CRIU 4.2 finds them: resident or swapped
+// out, not holes) and registers its pagemap and pages images. The last
+// page is dumped whole: past the end of the object it holds what the
+// tasks' mappings wrote there, which only a mapping shows, so the pages
+// are read through a mapping of our own (fileMem).
 func (d *dumper) shmemPages(shmid uint32, size int64, f *os.File) error {
 	plan := newPagePlan(d.maxPipe)
+	var mem []byte
 	if size > 0 {
-		m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
-		if err != nil {
+		var err error
+		if mem, err = unix.Mmap(int(f.Fd()), 0, int((size+pageSize-1)/pageSize*pageSize), unix.PROT_READ, unix.MAP_SHARED); err != nil {
 			return fmt.Errorf("map shared memory %d: %w", shmid, err)
 		}
-		vec := make([]byte, (size+pageSize-1)/pageSize)
-		err = mincore(m, vec)
-		unix.Munmap(m)
-		if err != nil {
-			return fmt.Errorf("mincore of shared memory %d: %w", shmid, err)
-		}
-		for i, v := range vec {
-			if v&1 != 0 {
-				plan.add(uint64(i)*pageSize, false)
+		pages := uint64(len(mem)) / pageSize
+		next := uint64(0) // the first page not planned yet
+		err = dataSegments(f, size, func(from, to uint64) {
+			for pg := max(from/pageSize, next); pg < min((to+pageSize-1)/pageSize, pages); pg++ {
+				plan.add(pg*pageSize, false)
+				next = pg + 1
 			}
+		})
+		if err != nil {
+			unix.Munmap(mem)
+			return fmt.Errorf("find the pages of shared memory %d: %w", shmid, err)
 		}
-		plan.scanned = uint64(len(vec))
+		plan.scanned = pages
 	}
 	d.stats.shScanned += plan.scanned
 	d.stats.shWritten += plan.written
 	d.stats.pipeBufs += plan.bufs
 	d.nextPages++
 	pagesID := d.nextPages
+	fm := &fileMem{f: f, m: mem}
 	img, err := encodeImage(image.ShmemPagemap, append(
 		[]image.Entry{{Msg: &images.PagemapHead{PagesId: ptr(pagesID)}}},
 		msgs(plan.entries()...)...)...)
 	if err != nil {
+		unix.Munmap(mem)
 		return err
 	}
 	d.out[image.ShmemPagemap.FileName(shmid)] = img
-	d.addPagesImage(image.ShmemPagemap.FileName(shmid), pagesID, newRunPages(&fileMem{f: f}, plan.runs), f)
+	d.addPagesImage(image.ShmemPagemap.FileName(shmid), pagesID, newRunPages(fm, plan.runs), memCloser{fm})
+	return nil
+}
+
+// dataSegments calls fn for each range [from, to) of f's first size
+// bytes that SEEK_DATA and SEEK_HOLE say holds data, in order.
+func dataSegments(f *os.File, size int64, fn func(from, to uint64)) error {
+	fd := int(f.Fd())
+	for off := int64(0); off < size; {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err == unix.ENXIO {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("seek data from %d: %w", off, err)
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err == unix.ENXIO {
+			hole = size
+		} else if err != nil {
+			return fmt.Errorf("seek hole from %d: %w", data, err)
+		}
+		hole = min(hole, size)
+		if hole > data {
+			fn(uint64(data), uint64(hole))
+		}
+		off = hole
+	}
 	return nil
 }

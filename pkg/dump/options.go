@@ -1,7 +1,10 @@
 package dump
 
 import (
+	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/criugo/criugo/pkg/imgtool"
@@ -33,6 +36,17 @@ type Options struct {
 	// of a session whose leader is not in the tree. Without it such a
 	// tree is refused.
 	ShellJob bool
+	// LinkRemap (CRIU's --link-remap) lets a file deleted while open but
+	// still linked under another name be dumped: it is linked to a new
+	// name ("link_remap.ID") beside its old one, which the image set
+	// names and the restore opens and removes. The link goes again if the
+	// dump fails or the tree runs on. Without it such a file is refused.
+	LinkRemap bool
+	// GhostLimit (CRIU's --ghost-limit) is the most disk space (st_blocks)
+	// a file deleted while open and linked nowhere may take for its
+	// contents to be dumped (a ghost file); larger ones are refused.
+	// Zero: DefaultGhostLimit, 1 MiB.
+	GhostLimit uint64
 	// PreDump dumps only the memory of the tree (CRIU's pre-dump): the
 	// image set holds inventory.img, pagemap and pages images and
 	// stats-dump. The tree is frozen only while its mappings are listed
@@ -66,6 +80,27 @@ type Options struct {
 	// CRIU runs its post-dump scripts and notifications: an error fails
 	// the dump and the tree runs on.
 	PostDump func() error
+}
+
+// ParseSize reads a size as CRIU's --ghost-limit takes it: a number of
+// bytes, or of KiB, MiB or GiB with a K, M or G after it.
+func ParseSize(s string) (uint64, error) {
+	num, mul := s, uint64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'K':
+			num, mul = s[:n-1], 1<<10
+		case 'M':
+			num, mul = s[:n-1], 1<<20
+		case 'G':
+			num, mul = s[:n-1], 1<<30
+		}
+	}
+	v, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || v > math.MaxUint64/mul {
+		return 0, fmt.Errorf("parse size %q: a number, then K, M or G: %w", s, ErrOptions)
+	}
+	return v * mul, nil
 }
 
 // Result is what a successful dump reports.

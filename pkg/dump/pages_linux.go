@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -127,21 +128,50 @@ func (l *liveMem) close() error {
 }
 
 // fileMem reads a shared memory object (a memfd, shared anonymous memory)
-// through an fd of our own: page addresses are offsets in the object.
-type fileMem struct{ f *os.File }
-
-func (m *fileMem) readAt(buf []byte, addr uint64) error {
-	n, err := m.f.ReadAt(buf, int64(addr))
-	if n == len(buf) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("read shared memory %s at %#x: %w", m.f.Name(), addr, err)
+// through a mapping of our own, m, of its whole pages: page addresses are
+// offsets in the object. f is the object, closed with the mapping.
+type fileMem struct {
+	f *os.File
+	m []byte
 }
 
-func (m *fileMem) close() error { return m.f.Close() }
+func (m *fileMem) readAt(buf []byte, addr uint64) error {
+	if addr > uint64(len(m.m)) || uint64(len(buf)) > uint64(len(m.m))-addr {
+		return fmt.Errorf("read shared memory %s at %#x: past its %d bytes: %w", m.f.Name(), addr, len(m.m), io.ErrUnexpectedEOF)
+	}
+	if err := copyFaulting(buf, m.m[addr:]); err != nil {
+		return fmt.Errorf("read shared memory %s at %#x: %w", m.f.Name(), addr, err)
+	}
+	return nil
+}
+
+// errShrunk is a fault while reading a mapped object: something outside
+// the frozen tree cut it meanwhile.
+var errShrunk = errors.New("the object shrank while it was read (SIGBUS)")
+
+// copyFaulting copies src to dst, and returns errShrunk instead of
+// crashing when a page of src faults.
+func copyFaulting(dst, src []byte) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			err = errShrunk
+		}
+	}()
+	copy(dst, src)
+	return nil
+}
+
+func (m *fileMem) close() error {
+	if m.m != nil {
+		unix.Munmap(m.m)
+		m.m = nil
+	}
+	return m.f.Close()
+}
 
 // memChunk is one piece of a pages image: len bytes of memory at addr,
 // going to offset off of the image.

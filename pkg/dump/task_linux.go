@@ -111,6 +111,11 @@ func (d *dumper) taskIDs(t *taskDump) error {
 	set(d.filesTree, &e.FilesId)
 	t.filesShared = err == nil && !isNew
 	set(d.fsTree, &e.FsId)
+	if err == nil && !isNew {
+		// As CRIU ("Can't make FS id"): the restore gives each task an
+		// fs of its own, which would part what CLONE_FS joined.
+		return fmt.Errorf("pid %d shares its working directory, root and umask with another task (CLONE_FS): %w", t.pid, ErrNotSupported)
+	}
 	set(d.sighandIDs, &e.SighandId)
 	if err != nil {
 		return fmt.Errorf("compare objects of pid %d: %w", t.pid, err)

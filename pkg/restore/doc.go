@@ -117,7 +117,10 @@
 //
 // criu-restore opens every file object of files.img once, as the dump
 // found it (flags, offset, pipe contents, ghost files recreated from their
-// saved contents), and sends each task the descriptions it needs with
+// saved contents: regular files with their holes, directories, FIFOs,
+// devices and symlinks, removed once every task has them; link remaps
+// opened and removed; nsfs fds opened from a task in the namespace, or
+// criu-restore's own for the host's), and sends each task the descriptions it needs with
 // SCM_RIGHTS over a datagram socket the task binds; tasks that shared a
 // description share it again. The task moves them to their numbers with
 // dup3 (see restoreFds for the shuffle that avoids collisions).
@@ -233,7 +236,9 @@
 // on a socket carry criu-restore's credentials.
 // A thread whose FPU state holds an xsave feature this CPU does not
 // enable (AVX-512 state on a CPU without it) is refused before anything
-// is created (ErrCPUFeature), naming the core image and the features. A chroot, a
+// is created (ErrCPUFeature), naming the core image and the features. A
+// task's root other than criu-restore's is made with chroot, once its cwd
+// is set. Tasks sharing an fd table (CLONE_FILES) are refused; a
 // session or group whose leader is outside the tree (but the root's),
 // and cgroups are not restored. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
 // may lack (KERNEL-NOTES): the restore then fails naming the limit.

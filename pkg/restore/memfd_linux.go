@@ -38,6 +38,8 @@ func init() {
 type memfdObj struct {
 	file  *os.File
 	seals uint32
+	// given: file itself went to a task as an O_RDWR description.
+	given bool
 }
 
 // memfd returns the memfd with the given inode id, creating and filling it
@@ -96,8 +98,16 @@ func (f *fileObjs) memfdDesc(e *images.MemfdFileEntry) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := f.reopen(m.file, int(e.GetFlags()))
-	if err != nil {
+	// As CRIU, the first O_RDWR description is memfd_create's own file:
+	// only that one can be run with execveat(AT_EMPTY_PATH), since a
+	// reopen through /proc counts as a writer and exec gets ETXTBSY.
+	var d *os.File
+	if flags := int(e.GetFlags()); !m.given && flags&unix.O_ACCMODE == unix.O_RDWR {
+		if _, err := unix.FcntlInt(m.file.Fd(), unix.F_SETFL, flags); err != nil {
+			return nil, fmt.Errorf("set flags %#o of memfd: %w", flags, err)
+		}
+		m.given, d = true, m.file
+	} else if d, err = f.reopen(m.file, flags); err != nil {
 		return nil, err
 	}
 	if e.GetPos() != 0 {
@@ -209,37 +219,47 @@ func (f *fileObjs) fillShmem(file *os.File, shmid uint64, src io.Reader) error {
 	if err := unix.Fstat(int(file.Fd()), &st); err != nil {
 		return fmt.Errorf("stat shared memory %d: %w", shmid, err)
 	}
-	size := uint64(st.Size)
-	buf := make([]byte, 0, 1<<20)
+	// The pages go in through a mapping of the object's whole pages, as
+	// CRIU restores them: writes would grow an object whose size is not
+	// a whole number of pages, and its last page holds, past the end,
+	// what the tasks' mappings wrote there.
+	size := (uint64(st.Size) + pageSize - 1) / pageSize * pageSize
+	if size == 0 {
+		if len(runs) > 0 {
+			return fmt.Errorf("read %s: pages for an empty object: %w", name, ErrBadImage)
+		}
+		return nil
+	}
+	mem, err := unix.Mmap(int(file.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("map shared memory %d: %w", shmid, err)
+	}
+	defer unix.Munmap(mem)
+	var buf []byte // for pages in the parent
 	for _, run := range runs {
+		if !run.inParent && !run.present {
+			continue
+		}
+		if run.end() > size {
+			return fmt.Errorf("read %s: pages at %#x+%d beyond the %d-byte object: %w", name, run.vaddr, run.nr, st.Size, ErrBadImage)
+		}
 		if run.inParent {
-			if run.end() > size {
-				return fmt.Errorf("read %s: pages at %#x+%d beyond the %d-byte object: %w", name, run.vaddr, run.nr, size, ErrBadImage)
+			if buf == nil {
+				buf = make([]byte, 1<<20)
 			}
-			if err := copyParentPieces(run.from, buf[:cap(buf)], func(b []byte, at uint64) error {
-				_, err := file.WriteAt(b, int64(at))
-				return err
+			if err := copyParentPieces(run.from, buf, func(b []byte, at uint64) error {
+				if at > size || uint64(len(b)) > size-at {
+					return fmt.Errorf("pages at %#x beyond the %d-byte object: %w", at, st.Size, ErrBadImage)
+				}
+				copy(mem[at:], b)
+				return nil
 			}); err != nil {
 				return fmt.Errorf("restore shared memory %d (%s): %w", shmid, name, err)
 			}
 			continue
 		}
-		if !run.present {
-			continue
-		}
-		if run.end() > size {
-			return fmt.Errorf("read %s: pages at %#x+%d beyond the %d-byte object: %w", name, run.vaddr, run.nr, size, ErrBadImage)
-		}
-		for off := uint64(0); off < run.nr*pageSize; {
-			n := min(run.nr*pageSize-off, uint64(cap(buf)))
-			b := buf[:n]
-			if _, err := io.ReadFull(src, b); err != nil {
-				return fmt.Errorf("read %s for %s: %w", pagesName(id), name, truncatedErr(err))
-			}
-			if _, err := file.WriteAt(b, int64(run.vaddr+off)); err != nil {
-				return fmt.Errorf("write shared memory %d: %w", shmid, err)
-			}
-			off += n
+		if _, err := io.ReadFull(src, mem[run.vaddr:run.end()]); err != nil {
+			return fmt.Errorf("read %s for %s: %w", pagesName(id), name, truncatedErr(err))
 		}
 	}
 	return nil

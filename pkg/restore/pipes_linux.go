@@ -152,9 +152,14 @@ func (f *fileObjs) fifoEnd(fe *images.FifoEntry) (*os.File, error) {
 		return nil, fmt.Errorf("fifo %d: path entry %d: %w", fe.GetId(), fe.GetRegfId(), ErrBadImage)
 	}
 	reg := re.GetReg()
+	// A FIFO deleted while open comes back as a ghost.
+	path, err := f.regPath(reg)
+	if err != nil {
+		return nil, err
+	}
 	keepers := stateOf[fifoKeepers](f, images.FdTypes_FIFO)
 	if _, ok := (*keepers)[fe.GetPipeId()]; !ok {
-		fd, err := unix.Open(reg.GetName(), unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("open fifo %s: %w", reg.GetName(), err)
 		}
@@ -172,7 +177,7 @@ func (f *fileObjs) fifoEnd(fe *images.FifoEntry) (*os.File, error) {
 		}
 	}
 	flags := int(reg.GetFlags())
-	fd, err := unix.Open(reg.GetName(), (flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC|unix.O_NOCTTY))|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, (flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC|unix.O_NOCTTY))|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open fifo %s: %w", reg.GetName(), err)
 	}

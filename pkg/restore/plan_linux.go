@@ -151,10 +151,9 @@ func (r *restorer) checkFiles() error {
 				return fmt.Errorf("restore fd %d of pid %d (%s): fdinfo says %v, files.img says %v: %w", fd.GetFd(), t.pid, p.fdinfo, fd.GetType(), e.GetType(), ErrBadImage)
 			}
 		}
+		// A root other than / is a chroot, made again by restoreFS.
 		if root, err := r.files.entry(p.fs.GetRootId()); err != nil || root.GetReg() == nil {
 			return fmt.Errorf("restore root of pid %d (%s): %w", t.pid, fsName(uint32(t.pid)), ErrBadImage)
-		} else if root.GetReg().GetName() != "/" {
-			return fmt.Errorf("restore root of pid %d (%s): chroot to %s: %w", t.pid, fsName(uint32(t.pid)), root.GetReg().GetName(), ErrNotSupported)
 		}
 		if cwd, err := r.files.entry(p.fs.GetCwdId()); err != nil || cwd.GetReg() == nil {
 			return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, fsName(uint32(t.pid)), ErrBadImage)

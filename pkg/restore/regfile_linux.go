@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/image"
 )
 
 // Regular files, directories and devices are opened by path, for fds
@@ -40,13 +41,9 @@ const (
 // dumped is opened through its remap: a ghost file recreated from its
 // saved contents, or the link CRIU made to it at dump time.
 func (f *fileObjs) openReg(reg *images.RegFileEntry, flags int) (*os.File, error) {
-	path := reg.GetName()
-	if rm, ok := f.remaps[reg.GetId()]; ok {
-		p, err := f.remapPath(reg, rm)
-		if err != nil {
-			return nil, err
-		}
-		path = p
+	path, err := f.regPath(reg)
+	if err != nil {
+		return nil, err
 	}
 	open := flags &^ (unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_NOCTTY)
 	fd, err := unix.Open(path, open|unix.O_CLOEXEC, 0)
@@ -63,12 +60,22 @@ func (f *fileObjs) openReg(reg *images.RegFileEntry, flags int) (*os.File, error
 	if reg.Size != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && uint64(st.Size) != reg.GetSize() {
 		return nil, fmt.Errorf("open %s: size is %d, was %d when dumped: %w", path, st.Size, reg.GetSize(), ErrBadImage)
 	}
-	if reg.GetPos() != 0 {
+	// An O_PATH file has no position (lseek refuses it), as CRIU skips it.
+	if reg.GetPos() != 0 && flags&unix.O_PATH == 0 {
 		if _, err := unix.Seek(fd, int64(reg.GetPos()), 0); err != nil {
 			return nil, fmt.Errorf("seek %s to %d: %w", path, reg.GetPos(), err)
 		}
 	}
 	return file, nil
+}
+
+// regPath is the path to open a REG entry by: its name, or for a file
+// that had been unlinked when dumped, the path of its remap.
+func (f *fileObjs) regPath(reg *images.RegFileEntry) (string, error) {
+	if rm, ok := f.remaps[reg.GetId()]; ok {
+		return f.remapPath(reg, rm)
+	}
+	return reg.GetName(), nil
 }
 
 // remapPath returns the path to open for a file that had been unlinked.
@@ -110,13 +117,35 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 		return "", fmt.Errorf("read %s: head is %T: %w", name, img.Entries[0].Msg, ErrBadImage)
 	}
 	mode := ge.GetMode()
-	if mode&unix.S_IFMT != unix.S_IFREG {
+	perm := mode & 07777
+	// mk creates the ghost at path, as the kind of file it was; a
+	// regular file comes back open for its contents.
+	var mk func(path string) (*os.File, error)
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		mk = func(path string) (*os.File, error) {
+			fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, perm)
+			if err != nil {
+				return nil, err
+			}
+			return os.NewFile(uintptr(fd), path), nil
+		}
+	case unix.S_IFDIR:
+		mk = func(path string) (*os.File, error) { return nil, unix.Mkdir(path, perm) }
+	case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
+		mk = func(path string) (*os.File, error) { return nil, unix.Mknod(path, mode, int(ge.GetRdev())) }
+	case unix.S_IFLNK:
+		if ge.SymlnkTarget == nil {
+			return "", fmt.Errorf("read %s: a symlink without its target: %w", name, ErrBadImage)
+		}
+		mk = func(path string) (*os.File, error) { return nil, unix.Symlink(ge.GetSymlnkTarget(), path) }
+	default:
 		return "", fmt.Errorf("ghost %s of mode %#o: %w", reg.GetName(), mode, ErrNotSupported)
 	}
 	path := reg.GetName()
-	var fd int
+	var file *os.File
 	for i := 0; ; i++ {
-		fd, err = unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, mode&07777)
+		file, err = mk(path)
 		if err == nil {
 			break
 		}
@@ -125,42 +154,52 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 		}
 		path = filepath.Join(filepath.Dir(reg.GetName()), fmt.Sprintf(".%s.criugo-ghost.%d.%d", filepath.Base(reg.GetName()), id, i))
 	}
-	file := os.NewFile(uintptr(fd), path)
-	defer file.Close()
 	f.unlinks = append(f.unlinks, path)
-	if ge.GetChunks() {
-		for _, e := range img.Entries[1:] {
-			ch, ok := e.Msg.(*images.GhostChunkEntry)
-			if !ok || e.Extra == nil {
-				return "", fmt.Errorf("read %s: bad chunk: %w", name, ErrBadImage)
-			}
-			if _, err := file.WriteAt(e.Extra.Data, int64(ch.GetOff())); err != nil {
-				return "", fmt.Errorf("write ghost %s: %w", path, err)
-			}
-		}
-	} else if img.Entries[0].Extra != nil {
-		if _, err := file.Write(img.Entries[0].Extra.Data); err != nil {
-			return "", fmt.Errorf("write ghost %s: %w", path, err)
+	if file != nil {
+		defer file.Close()
+		if err := fillGhost(file, img.Entries, ge); err != nil {
+			return "", fmt.Errorf("write ghost %s (%s): %w", path, name, err)
 		}
 	}
-	if ge.Size != nil {
-		if err := file.Truncate(int64(ge.GetSize())); err != nil {
-			return "", fmt.Errorf("size ghost %s: %w", path, err)
-		}
-	}
-	if err := unix.Fchown(fd, int(ge.GetUid()), int(ge.GetGid())); err != nil {
+	if err := unix.Fchownat(unix.AT_FDCWD, path, int(ge.GetUid()), int(ge.GetGid()), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return "", fmt.Errorf("chown ghost %s: %w", path, err)
 	}
-	if err := unix.Fchmod(fd, mode&07777); err != nil {
-		return "", fmt.Errorf("chmod ghost %s: %w", path, err)
+	if mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := unix.Fchmodat(unix.AT_FDCWD, path, perm, 0); err != nil {
+			return "", fmt.Errorf("chmod ghost %s: %w", path, err)
+		}
 	}
 	if ge.GetMtim() != nil || ge.GetAtim() != nil {
 		ts := []unix.Timespec{
 			{Sec: int64(ge.GetAtim().GetTvSec()), Nsec: int64(ge.GetAtim().GetTvUsec()) * 1000},
 			{Sec: int64(ge.GetMtim().GetTvSec()), Nsec: int64(ge.GetMtim().GetTvUsec()) * 1000},
 		}
-		unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, 0)
+		unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	f.ghosts[id] = path
 	return path, nil
+}
+
+// fillGhost writes a regular ghost file's contents: its chunks at their
+// offsets, holes left as holes, or the whole file.
+func fillGhost(file *os.File, ents []image.Entry, ge *images.GhostFileEntry) error {
+	if ge.GetChunks() {
+		for _, e := range ents[1:] {
+			ch, ok := e.Msg.(*images.GhostChunkEntry)
+			if !ok || e.Extra == nil || uint64(len(e.Extra.Data)) != ch.GetLen() {
+				return fmt.Errorf("bad chunk: %w", ErrBadImage)
+			}
+			if _, err := file.WriteAt(e.Extra.Data, int64(ch.GetOff())); err != nil {
+				return err
+			}
+		}
+	} else if ents[0].Extra != nil {
+		if _, err := file.Write(ents[0].Extra.Data); err != nil {
+			return err
+		}
+	}
+	if ge.Size != nil {
+		return file.Truncate(int64(ge.GetSize()))
+	}
+	return nil
 }

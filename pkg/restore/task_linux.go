@@ -122,13 +122,45 @@ func (r *restorer) restoreFS(t *task, p *taskPlan) error {
 	if err != nil {
 		return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, name, err)
 	}
+	// A directory deleted while it was the cwd comes back as a ghost.
+	dir, err := r.files.regPath(cwd.GetReg())
+	if err != nil {
+		return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, name, err)
+	}
 	b := newScratchBuf(t.scratch)
-	path := b.cstring(cwd.GetReg().GetName())
+	path := b.cstring(dir)
 	if err := b.flush(t.pid); err != nil {
 		return err
 	}
 	if _, err := r.call(t, th, "chdir", unix.SYS_CHDIR, path); err != nil {
 		return fmt.Errorf("restore cwd %s of pid %d (%s): %w", cwd.GetReg().GetName(), t.pid, name, err)
+	}
+	return r.restoreRoot(t, p)
+}
+
+// restoreRoot chroots a task whose root was not criu-restore's, as CRIU
+// does, once its cwd is set (both paths are as criu-restore sees them)
+// and every step that has the task open a path by name is done.
+func (r *restorer) restoreRoot(t *task, p *taskPlan) error {
+	name := fsName(uint32(t.pid))
+	root, err := r.files.entry(p.fs.GetRootId())
+	if err != nil || root.GetReg() == nil {
+		return fmt.Errorf("restore root of pid %d (%s): %w", t.pid, name, ErrBadImage)
+	}
+	dir, err := r.files.regPath(root.GetReg())
+	if err != nil {
+		return fmt.Errorf("restore root of pid %d (%s): %w", t.pid, name, err)
+	}
+	if dir == "/" {
+		return nil
+	}
+	b := newScratchBuf(t.scratch)
+	path := b.cstring(dir)
+	if err := b.flush(t.pid); err != nil {
+		return err
+	}
+	if _, err := r.call(t, t.threads[0], "chroot", unix.SYS_CHROOT, path); err != nil {
+		return fmt.Errorf("restore root %s of pid %d (%s): %w", root.GetReg().GetName(), t.pid, name, err)
 	}
 	return nil
 }
