@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/criugo/criugo/pkg/cgroup"
 	"io"
 	"os"
 
@@ -50,23 +51,37 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.StringFlag{Name: "prev-images-dir", Usage: "image directory of a pre-dump, relative to -D: pages not written since are left to it (PE_PARENT) and -D gets a parent link to it"},
 			&cli.BoolFlag{Name: "auto-dedup", Usage: "with --prev-images-dir, once the dump is complete, free in the parent image sets the pages it holds again (the parents no longer restore on their own)"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
+			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode (none, props, soft, full, strict: record the cgroups below each task's with their properties; ignore: record only which cgroups the tasks are in)"},
+			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: record the cgroups below this one instead of below the tasks' own"},
+			&cli.StringSliceFlag{Name: "cgroup-dump-controller", Usage: "record only this hierarchy (\"memory\", \"cpu,cpuacct\", \"name=systemd\", \"\" for v2); repeatable"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
-			_, err := dump.Dump(c.Context, dump.Options{
-				Dir:            c.String("images-dir"),
-				Stdin:          stdin,
-				Stdout:         stdout,
-				LeaveRunning:   c.Bool("leave-running"),
-				FileLocks:      c.Bool("file-locks"),
-				TCPEstablished: c.Bool("tcp-established"),
-				ShellJob:       c.Bool("shell-job"),
-				PreDump:        c.Bool("pre-dump"),
-				PrevImagesDir:  c.String("prev-images-dir"),
-				TrackMem:       c.Bool("track-mem"),
-				AutoDedup:      c.Bool("auto-dedup"),
+			mode, err := cgroup.ParseMode(c.String("manage-cgroups"))
+			if err != nil {
+				return err
+			}
+			roots, err := cgroup.ParseRoots(c.StringSlice("cgroup-root"))
+			if err != nil {
+				return err
+			}
+			_, err = dump.Dump(c.Context, dump.Options{
+				Dir:                   c.String("images-dir"),
+				Stdin:                 stdin,
+				Stdout:                stdout,
+				LeaveRunning:          c.Bool("leave-running"),
+				FileLocks:             c.Bool("file-locks"),
+				TCPEstablished:        c.Bool("tcp-established"),
+				ShellJob:              c.Bool("shell-job"),
+				PreDump:               c.Bool("pre-dump"),
+				PrevImagesDir:         c.String("prev-images-dir"),
+				TrackMem:              c.Bool("track-mem"),
+				AutoDedup:             c.Bool("auto-dedup"),
+				ManageCgroups:         mode,
+				CgroupRoots:           roots,
+				CgroupDumpControllers: c.StringSlice("cgroup-dump-controller"),
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {

@@ -49,7 +49,6 @@ var unrestoredNs = []struct{ name, what string }{
 	{"mnt", "mount"},
 	{"net", "network"},
 	{"user", "user"},
-	{"cgroup", "cgroup"},
 	{"time", "time"},
 	{"time_for_children", "time (for its children)"},
 }
