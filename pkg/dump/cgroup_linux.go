@@ -23,7 +23,8 @@ import (
 // Cgroups (cgroup.img, see package cgroup). Set 1 is criu-parasite's own
 // set (inventory.img's root_cg_set); every other set a thread lives in
 // gets the next id, and, unless the mode is ignore, the cgroups below
-// each of its members (or below --cgroup-root) are walked while the tree
+// each of its members (below its cgroup namespace's root when it has a
+// cgns_prefix, or below --cgroup-root) are walked while the tree
 // is frozen for their directories and properties. A task in a cgroup
 // namespace of its own has each member's cgns_prefix: the part of its
 // path above the namespace's root, found by reading its cgroup file from
@@ -256,7 +257,8 @@ func (c *cgDump) ctlFor(name string) (*cgCtl, error) {
 }
 
 // collectCgroups records the cgroup of member m and every cgroup below
-// it (below --cgroup-root instead, when given).
+// it: below the root of the task's cgroup namespace when it has one of
+// its own, below --cgroup-root when given.
 func (d *dumper) collectCgroups(m cgMember) error {
 	c := d.cg
 	ctl, err := c.ctlFor(m.name)
@@ -269,6 +271,11 @@ func (d *dumper) collectCgroups(m cgMember) error {
 		}
 	}
 	root := m.path
+	if m.prefix > 0 {
+		// The whole cgroup tree the task's namespace sees, from its root:
+		// the cgroup a container's limits are set on is that root.
+		root = m.path[:m.prefix]
+	}
 	if r := cgroup.RootFor(c.roots, ctl.cnames); r != "" {
 		root = r
 	}
