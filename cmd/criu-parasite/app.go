@@ -2,13 +2,13 @@ package main
 
 import (
 	"fmt"
-	"github.com/criugo/criugo/pkg/cgroup"
 	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/criugo/criugo/internal/signals"
+	"github.com/criugo/criugo/pkg/cgroup"
 	"github.com/criugo/criugo/pkg/dump"
 	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
@@ -41,6 +41,9 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 		Reader:          stdin,
 		Writer:          stdout,
 		ErrWriter:       os.Stderr,
+
+		// "cpu,cpuacct:/x" is one --cgroup-root value, not two.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "images-dir", Aliases: []string{"D"}, Usage: "image directory: input if it holds freeze.img, output either way"},
 			&cli.BoolFlag{Name: "leave-running", Aliases: []string{"R"}, Usage: "let the tree go on after the dump instead of killing it"},
@@ -68,20 +71,22 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				return err
 			}
 			_, err = dump.Dump(c.Context, dump.Options{
-				Dir:                   c.String("images-dir"),
-				Stdin:                 stdin,
-				Stdout:                stdout,
-				LeaveRunning:          c.Bool("leave-running"),
-				FileLocks:             c.Bool("file-locks"),
-				TCPEstablished:        c.Bool("tcp-established"),
-				ShellJob:              c.Bool("shell-job"),
-				PreDump:               c.Bool("pre-dump"),
-				PrevImagesDir:         c.String("prev-images-dir"),
-				TrackMem:              c.Bool("track-mem"),
-				AutoDedup:             c.Bool("auto-dedup"),
+				Dir:            c.String("images-dir"),
+				Stdin:          stdin,
+				Stdout:         stdout,
+				LeaveRunning:   c.Bool("leave-running"),
+				FileLocks:      c.Bool("file-locks"),
+				TCPEstablished: c.Bool("tcp-established"),
+				ShellJob:       c.Bool("shell-job"),
+				PreDump:        c.Bool("pre-dump"),
+				PrevImagesDir:  c.String("prev-images-dir"),
+				TrackMem:       c.Bool("track-mem"),
+				AutoDedup:      c.Bool("auto-dedup"),
+
 				ManageCgroups:         mode,
 				CgroupRoots:           roots,
 				CgroupDumpControllers: c.StringSlice("cgroup-dump-controller"),
+
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {

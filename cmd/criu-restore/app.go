@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/criugo/criugo/pkg/cgroup"
 	"io"
 	"os"
 
@@ -10,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/internal/signals"
+	"github.com/criugo/criugo/pkg/cgroup"
 	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
 )
@@ -72,12 +72,13 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 				return err
 			}
 			opts := restore.Options{
+				Dir:      c.String("images-dir"),
+				Detach:   c.Bool("restore-detached"),
+				PidFile:  c.String("pidfile"),
+				ShellJob: c.Bool("shell-job"),
+
 				ManageCgroups: mode,
 				CgroupRoots:   roots,
-				Dir:           c.String("images-dir"),
-				Detach:        c.Bool("restore-detached"),
-				PidFile:       c.String("pidfile"),
-				ShellJob:      c.Bool("shell-job"),
 			}
 			if f, ok := stdin.(*os.File); ok && opts.ShellJob {
 				opts.Terminal = f

@@ -77,6 +77,11 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		PrevImagesDir:  o.PrevImagesDir,
 		AutoDedup:      o.AutoDedup,
 		TrackMem:       o.TrackMem,
+
+		ManageCgroups:         o.ManageCgroups,
+		CgroupRoots:           o.CgroupRoots,
+		CgroupDumpControllers: o.CgroupDumpControllers,
+
 		// CRIU's post-dump comes with the tree still frozen.
 		PostDump: func() error { return o.notify("post-dump", 0) },
 		// The last guard before a kill, as criu-parasite's.
