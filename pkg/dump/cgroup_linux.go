@@ -81,6 +81,18 @@ func (c *cgDump) skip(name string) bool {
 // readMembers parses a cgroup file into members sorted by name, as CRIU
 // orders them, leaving out skipped hierarchies.
 func (c *cgDump) readMembers(r io.Reader) ([]cgMember, error) {
+	ms, err := c.readLines(r)
+	return sortMembers(ms), err
+}
+
+func sortMembers(ms []cgMember) []cgMember {
+	slices.SortStableFunc(ms, func(a, b cgMember) int { return strings.Compare(a.name, b.name) })
+	return ms
+}
+
+// readLines parses a cgroup file into members in its order, leaving out
+// skipped hierarchies.
+func (c *cgDump) readLines(r io.Reader) ([]cgMember, error) {
 	cgs, err := proc.ParseCgroup(r)
 	if err != nil {
 		return nil, err
@@ -93,7 +105,6 @@ func (c *cgDump) readMembers(r io.Reader) ([]cgMember, error) {
 		}
 		out = append(out, cgMember{name: name, path: g.Path})
 	}
-	slices.SortStableFunc(out, func(a, b cgMember) int { return strings.Compare(a.name, b.name) })
 	return out, nil
 }
 
@@ -105,16 +116,17 @@ func (d *dumper) initCgroups() error {
 	if err != nil {
 		return fmt.Errorf("read own cgroups: %w", err)
 	}
-	own, err := c.readMembers(f)
+	lines, err := c.readLines(f)
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("read own cgroups: %w", err)
 	}
-	c.sets = []*cgSet{{id: d.in.inv.GetRootCgSet(), members: own}}
+	c.sets = []*cgSet{{id: d.in.inv.GetRootCgSet(), members: sortMembers(lines)}}
 	if c.sets[0].id == 0 {
 		c.sets[0].id = 1
 	}
-	for _, m := range own {
+	// The hierarchies in the order of the file, as CRIU lists them.
+	for _, m := range lines {
 		if strings.HasPrefix(m.name, "name=") {
 			continue // named hierarchies join when a set names them, as with CRIU
 		}
@@ -280,7 +292,9 @@ func (d *dumper) collectCgroups(m cgMember) error {
 		root = r
 	}
 	top := ctl.h.Path(root)
-	return filepath.WalkDir(top, func(p string, de fs.DirEntry, err error) error {
+	// The trailing "/" follows the /proc/self/fd link when root is the
+	// hierarchy's root.
+	return filepath.WalkDir(top+"/", func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("walk cgroup %s: %w", ctl.h.Name(root), err)
 		}
