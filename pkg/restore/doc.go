@@ -234,7 +234,7 @@
 // A thread whose FPU state holds an xsave feature this CPU does not
 // enable (AVX-512 state on a CPU without it) is refused before anything
 // is created (ErrCPUFeature), naming the core image and the features. A chroot, a
-// session or group whose leader is outside the tree (but the root's),
-// and cgroups are not restored. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
+// session or group whose leader is outside the tree (but the root's)
+// are not restored. Cgroups: cgroup_linux.go. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
 // may lack (KERNEL-NOTES): the restore then fails naming the limit.
 package restore
