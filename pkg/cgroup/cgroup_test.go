@@ -3,6 +3,8 @@ package cgroup
 import (
 	"strconv"
 	"testing"
+
+	"github.com/criugo/criugo/images"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -52,5 +54,29 @@ func TestParseRoot(t *testing.T) {
 	}
 	if _, err := ParseRoot("rel"); err == nil {
 		t.Error("ParseRoot(rel) did not fail")
+	}
+}
+
+func TestRewriteRoots(t *testing.T) {
+	e := &images.CgroupEntry{
+		Sets: []*images.CgSetEntry{{Id: ptr(uint32(2)), Ctls: []*images.CgMemberEntry{
+			{Name: ptr("memory"), Path: ptr("/old/ct/sub")},
+			{Name: ptr(""), Path: ptr("/old/ct/inner"), CgnsPrefix: ptr(uint32(7))},
+		}}},
+		Controllers: []*images.CgControllerEntry{
+			{Cnames: []string{"memory"}, Dirs: []*images.CgroupDirEntry{{DirName: ptr("old/ct")}}},
+			{Cnames: []string{""}, Dirs: []*images.CgroupDirEntry{{DirName: ptr("old/ct")}}},
+		},
+	}
+	RewriteRoots(e, []Root{{Path: "/new"}})
+	m := e.Sets[0].Ctls
+	if m[0].GetPath() != "/new/sub" || e.Controllers[0].Dirs[0].GetDirName() != "/new" {
+		t.Errorf("memory: member %s, dir %s", m[0].GetPath(), e.Controllers[0].Dirs[0].GetDirName())
+	}
+	if m[1].GetPath() != "/new/inner" || m[1].GetCgnsPrefix() != 4 || e.Controllers[1].Dirs[0].GetDirName() != "/new" {
+		t.Errorf("v2: member %s prefix %d, dir %s", m[1].GetPath(), m[1].GetCgnsPrefix(), e.Controllers[1].Dirs[0].GetDirName())
+	}
+	if !Contains([]string{"cpu", "cpuacct"}, "cpu,cpuacct") || Contains([]string{"cpu"}, "cpu,cpuacct") || Contains([]string{""}, "cpu") || !Contains([]string{""}, "") {
+		t.Error("Contains")
 	}
 }
