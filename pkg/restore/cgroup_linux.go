@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -380,10 +381,6 @@ func (r *restorer) cgroupsDone() error {
 			}
 		}
 	}
-	for _, h := range c.hier {
-		h.Close()
-	}
-	c.hier = nil
 	r.step("restore cgroups")
 	return nil
 }
@@ -397,14 +394,30 @@ func (r *restorer) undoCgroups() {
 	}
 	for i := len(c.made) - 1; i >= 0; i-- {
 		d := c.made[i]
-		if err := os.Remove(d.h.Path(d.rel)); err != nil {
+		var err error
+		// A killed task leaves its cgroup a moment after its pid is free.
+		for try := 0; try < 100; try++ {
+			if err = os.Remove(d.h.Path(d.rel)); !errors.Is(err, unix.EBUSY) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
 			r.logf("remove cgroup %s: %v", d.h.Name(d.rel), err)
 		}
 	}
-	for _, h := range c.hier {
+	c.made = nil
+}
+
+// closeCgroups drops the hierarchy mounts, once the restore is over.
+func (r *restorer) closeCgroups() {
+	if r.cg == nil {
+		return
+	}
+	for _, h := range r.cg.hier {
 		h.Close()
 	}
-	c.hier, c.made = nil, nil
+	r.cg.hier = nil
 }
 
 // cgnsRestorable says whether a task's cgroup namespace id is the root's:

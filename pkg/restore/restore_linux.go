@@ -241,6 +241,7 @@ func (r *restorer) cleanup(failed bool) {
 		r.killAll()
 		r.undoCgroups()
 	}
+	r.closeCgroups()
 	if r.files != nil {
 		r.files.close()
 	}
