@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/criugo/criugo/internal/signals"
+	"github.com/criugo/criugo/pkg/cgroup"
 	"github.com/criugo/criugo/pkg/dump"
 	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
@@ -40,6 +41,9 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 		Reader:          stdin,
 		Writer:          stdout,
 		ErrWriter:       os.Stderr,
+
+		// "cpu,cpuacct:/x" is one --cgroup-root value, not two.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "images-dir", Aliases: []string{"D"}, Usage: "image directory: input if it holds freeze.img, output either way"},
 			&cli.BoolFlag{Name: "leave-running", Aliases: []string{"R"}, Usage: "let the tree go on after the dump instead of killing it"},
@@ -52,6 +56,9 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "link-remap", Usage: "a file deleted while open but still linked under another name is linked to a new name beside its old one, which the restore opens and removes (refused without it)"},
 			&cli.StringFlag{Name: "ghost-limit", Value: "1M", Usage: "the most disk space a deleted file may take for its contents to go into the images (a number of bytes, or with K, M or G); larger ones are refused"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
+			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode (none, props, soft, full, strict: record the cgroups below each task's with their properties; ignore: record only which cgroups the tasks are in)"},
+			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: record the cgroups below this one instead of below the tasks' own"},
+			&cli.StringSliceFlag{Name: "cgroup-dump-controller", Usage: "record only this hierarchy (\"memory\", \"cpu,cpuacct\", \"name=systemd\", \"\" for v2); repeatable"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -60,6 +67,14 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			ghostLimit, err := dump.ParseSize(c.String("ghost-limit"))
 			if err != nil {
 				return fmt.Errorf("option --ghost-limit: %w", err)
+			}
+			mode, err := cgroup.ParseMode(c.String("manage-cgroups"))
+			if err != nil {
+				return err
+			}
+			roots, err := cgroup.ParseRoots(c.StringSlice("cgroup-root"))
+			if err != nil {
+				return err
 			}
 			_, err = dump.Dump(c.Context, dump.Options{
 				Dir:            c.String("images-dir"),
@@ -75,6 +90,11 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				AutoDedup:      c.Bool("auto-dedup"),
 				LinkRemap:      c.Bool("link-remap"),
 				GhostLimit:     ghostLimit,
+
+				ManageCgroups:         mode,
+				CgroupRoots:           roots,
+				CgroupDumpControllers: c.StringSlice("cgroup-dump-controller"),
+
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/internal/signals"
+	"github.com/criugo/criugo/pkg/cgroup"
 	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
 )
@@ -55,16 +56,29 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "give the tree this terminal (standard input) in place of the one it had outside (a dump with --shell-job)"},
 			&cli.StringFlag{Name: "pidfile", Usage: "write the root task's pid to this file"},
 			&cli.BoolFlag{Name: "verbose", Usage: "say how long each step took"},
+			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode: none, props (use existing cgroups; props also sets their properties), soft, full, strict (create missing ones with their properties; for existing ones soft sets none, full all, strict refuses), ignore (leave the tree in criu-restore's cgroups)"},
+			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: put the dumped root cgroup (of this hierarchy, or of all) here"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
+			}
+			mode, err := cgroup.ParseMode(c.String("manage-cgroups"))
+			if err != nil {
+				return err
+			}
+			roots, err := cgroup.ParseRoots(c.StringSlice("cgroup-root"))
+			if err != nil {
+				return err
 			}
 			opts := restore.Options{
 				Dir:      c.String("images-dir"),
 				Detach:   c.Bool("restore-detached"),
 				PidFile:  c.String("pidfile"),
 				ShellJob: c.Bool("shell-job"),
+
+				ManageCgroups: mode,
+				CgroupRoots:   roots,
 			}
 			if f, ok := stdin.(*os.File); ok && opts.ShellJob {
 				opts.Terminal = f

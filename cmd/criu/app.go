@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/criugo/criugo/internal/signals"
+	"github.com/criugo/criugo/pkg/cgroup"
 	"github.com/criugo/criugo/pkg/cpuinfo"
 	"github.com/criugo/criugo/pkg/criucli"
 	"github.com/criugo/criugo/pkg/dump"
@@ -97,6 +98,9 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 		HideHelpCommand: true,
 		Writer:          stdout,
 		ErrWriter:       stderr,
+
+		// "cpu,cpuacct:/x" is one --cgroup-root value, not two.
+		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			cmd("dump", "checkpoint a process tree", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
 				if err := noArgs(c); err != nil {
@@ -228,6 +232,8 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		PidFile:        c.String("pidfile"),
 		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
+
+		CgroupDumpControllers: c.StringSlice("cgroup-dump-controller"),
 	}
 	if s := c.String("ghost-limit"); s != "" {
 		v, err := dump.ParseSize(s)
@@ -236,6 +242,18 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		}
 		o.GhostLimit = v
 	}
+	if c.IsSet("manage-cgroups") {
+		m, err := cgroup.ParseMode(c.String("manage-cgroups"))
+		if err != nil {
+			return o, err
+		}
+		o.ManageCgroups = m
+	}
+	roots, err := cgroup.ParseRoots(c.StringSlice("cgroup-root"))
+	if err != nil {
+		return o, err
+	}
+	o.CgroupRoots = roots
 	if s := c.String("images-dir-fd"); s != "" {
 		fd, err := strconv.Atoi(s)
 		if err != nil || fd < 0 {

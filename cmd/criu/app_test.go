@@ -30,6 +30,9 @@ func TestNormalize(t *testing.T) {
 		{[]string{"criu", "swrk", "3"}, []string{"criu", "swrk", "3"}},
 		{[]string{"criu", "restore", "-dj", "-D", "d"}, []string{"criu", "restore", "-d", "-j", "-D", "d"}},
 		{[]string{"criu", "dump", "-t5", "-jt", "6"}, []string{"criu", "dump", "-t", "5", "-j", "-t", "6"}},
+		// getopt's optional argument: the next word is not its value.
+		{[]string{"criu", "restore", "--manage-cgroups", "-D", "d"}, []string{"criu", "restore", "--manage-cgroups=", "-D", "d"}},
+		{[]string{"criu", "restore", "--manage-cgroups=full", "--cgroup-root", "cpu,cpuacct:/x"}, []string{"criu", "restore", "--manage-cgroups=full", "--cgroup-root", "cpu,cpuacct:/x"}},
 		// zdtm.py's check: CRIU's getopt reads -v with "erbosity=0".
 		{[]string{"criu", "check", "--no-default-config", "-verbosity=0", "--feature", "x"}, []string{"criu", "check", "--no-default-config", "--feature", "x", "--verbosity=0"}},
 	} {

@@ -17,6 +17,9 @@ type option struct {
 	arg     bool
 	usage   string
 	refused string
+	// optArg: the value is optional and attached (--name=VALUE), as
+	// getopt's optional_argument; multi: the option may repeat.
+	optArg, multi bool
 }
 
 // options are CRIU 4.2's options (criu --help and its config.c). CRIU takes
@@ -56,12 +59,12 @@ var options = []option{
 	{name: "ghost-limit", arg: true, usage: "the most disk space a deleted file may take for its contents to go into the images (K, M, G; default 1M)"},
 	{name: "skip-in-flight", refused: "in-flight TCP connections are not skipped yet"},
 	{name: "network-lock", arg: true, refused: "the network is not locked yet"},
-	{name: "manage-cgroups", refused: "cgroups are not dumped yet"},
-	{name: "cgroup-root", arg: true, refused: "cgroups are not restored yet"},
-	{name: "cgroup-props", arg: true, refused: "cgroups are not restored yet"},
-	{name: "cgroup-props-file", arg: true, refused: "cgroups are not restored yet"},
-	{name: "cgroup-dump-controller", arg: true, refused: "cgroups are not dumped yet"},
-	{name: "cgroup-yard", arg: true, refused: "cgroups are not restored yet"},
+	{name: "manage-cgroups", optArg: true, usage: "cgroups mode: none, props, soft (the default, also without a value), full, strict or ignore (--manage-cgroups=MODE)"},
+	{name: "cgroup-root", arg: true, multi: true, usage: "[CONTROLLER:]/PATH: the cgroup that stands for the tree's root cgroup (repeatable)"},
+	{name: "cgroup-props", arg: true, refused: "cgroup property lists other than CRIU's built-in one are not read yet"},
+	{name: "cgroup-props-file", arg: true, refused: "cgroup property lists other than CRIU's built-in one are not read yet"},
+	{name: "cgroup-dump-controller", arg: true, multi: true, usage: "dump only this cgroup hierarchy (repeatable)"},
+	{name: "cgroup-yard", arg: true, refused: "the cgroup hierarchies are always mounted privately (fsopen), no yard is used"},
 	{name: "root", short: "r", arg: true, refused: "a new root (mount namespace) is not restored yet"},
 	{name: "external", arg: true, refused: "external resources are not declared yet"},
 	{name: "ext-mount-map", short: "M", arg: true, refused: "mount namespaces are not dumped yet"},
@@ -121,7 +124,9 @@ func flags() []cli.Flag {
 		if o.refused != "" {
 			usage = "not supported by criugo: " + o.refused
 		}
-		if o.arg {
+		if o.multi {
+			fs = append(fs, &cli.StringSliceFlag{Name: o.name, Aliases: aliases, Usage: usage, Hidden: o.refused != ""})
+		} else if o.arg || o.optArg {
 			fs = append(fs, &cli.StringFlag{Name: o.name, Aliases: aliases, Usage: usage, Hidden: o.refused != ""})
 		} else {
 			fs = append(fs, &cli.BoolFlag{Name: o.name, Aliases: aliases, Usage: usage, Hidden: o.refused != ""})
@@ -218,7 +223,10 @@ func normalize(args []string) (out []string, version bool, err error) {
 			if !ok {
 				return nil, false, fmt.Errorf("unknown option %s", a)
 			}
-			if o.arg {
+			if o.optArg {
+				// getopt's optional argument: only --name=VALUE gives one.
+				opts[len(opts)-1] = a + "="
+			} else if o.arg {
 				if i+1 >= len(args) {
 					return nil, false, fmt.Errorf("option %s needs a value", a)
 				}

@@ -79,6 +79,11 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		TrackMem:       o.TrackMem,
 		LinkRemap:      o.LinkRemap,
 		GhostLimit:     o.GhostLimit,
+
+		ManageCgroups:         o.ManageCgroups,
+		CgroupRoots:           o.CgroupRoots,
+		CgroupDumpControllers: o.CgroupDumpControllers,
+
 		// CRIU's post-dump comes with the tree still frozen.
 		PostDump: func() error { return o.notify("post-dump", 0) },
 		// The last guard before a kill, as criu-parasite's.

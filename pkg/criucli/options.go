@@ -5,6 +5,8 @@ import (
 	"io"
 	"path/filepath"
 	"time"
+
+	"github.com/criugo/criugo/pkg/cgroup"
 )
 
 // CRIU's release whose images and interfaces criugo matches: what
@@ -52,6 +54,12 @@ type Options struct {
 	// FreezeCgroup freezes through this cgroup instead of ptrace
 	// (--freeze-cgroup).
 	FreezeCgroup string
+	// ManageCgroups is --manage-cgroups's mode (soft, CRIU's default,
+	// when not given); CgroupRoots are the --cgroup-root values and
+	// CgroupDumpControllers the --cgroup-dump-controller ones.
+	ManageCgroups         cgroup.Mode
+	CgroupRoots           []cgroup.Root
+	CgroupDumpControllers []string
 	// Timeout bounds the freeze (--timeout); 0 is the stage's default.
 	Timeout time.Duration
 	// ImagesDir is the image directory (-D); "" is the current one.

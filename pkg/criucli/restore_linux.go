@@ -36,6 +36,9 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		PidFile:  o.inWorkDir(o.PidFile),
 		Log:      l.Writer(LogDebug),
 		Warn:     func(err error) { l.Warnf("%v", err) },
+
+		ManageCgroups: o.ManageCgroups,
+		CgroupRoots:   o.CgroupRoots,
 	}
 	if o.ShellJob {
 		ro.Terminal = os.Stdin

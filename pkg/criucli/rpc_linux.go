@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
+	"github.com/criugo/criugo/pkg/cgroup"
 	"github.com/criugo/criugo/pkg/cpuinfo"
 	"github.com/criugo/criugo/pkg/version"
 )
@@ -306,6 +307,25 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		return fail(fmt.Errorf("dump without pid (the client itself): %w", ErrNotSupported))
 	}
 	o.FreezeCgroup = ro.GetFreezeCgroup()
+	if ro.ManageCgroups != nil && !ro.GetManageCgroups() {
+		o.ManageCgroups = cgroup.Ignore // as CRIU: manage_cgroups false is ignore
+	}
+	if ro.ManageCgroupsMode != nil {
+		m, ok := rpcCgModes[ro.GetManageCgroupsMode()]
+		if !ok {
+			return fail(fmt.Errorf("manage_cgroups_mode %v: %w", ro.GetManageCgroupsMode(), ErrNotSupported))
+		}
+		o.ManageCgroups = m
+	}
+	for _, r := range ro.GetCgRoot() {
+		cr, err := cgroup.ParseRoot(r.GetPath())
+		if err != nil {
+			return fail(err)
+		}
+		cr.Controller = r.GetCtrl()
+		o.CgroupRoots = append(o.CgroupRoots, cr)
+	}
+	o.CgroupDumpControllers = ro.GetCgroupDumpController()
 	o.Timeout = time.Duration(ro.GetTimeout()) * time.Second
 	o.LeaveRunning = ro.GetLeaveRunning()
 	o.TCPEstablished = ro.GetTcpEstablished()
@@ -361,8 +381,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--force-irmap", o.GetForceIrmap()},
 		{"--exec-cmd", len(o.ExecCmd) > 0},
 		{"--ext-mount-map", len(o.ExtMnt) > 0},
-		{"--manage-cgroups", o.GetManageCgroups() || o.ManageCgroupsMode != nil},
-		{"--cgroup-root", len(o.CgRoot) > 0},
 		{"--restore-sibling", o.GetRstSibling()},
 		{"--inherit-fd", len(o.InheritFd) > 0},
 		{"--auto-ext-mnt", o.GetAutoExtMnt()},
@@ -377,7 +395,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--join-ns", len(o.JoinNs) > 0},
 		{"--cgroup-props", o.GetCgroupProps() != ""},
 		{"--cgroup-props-file", o.GetCgroupPropsFile() != ""},
-		{"--cgroup-dump-controller", len(o.CgroupDumpController) > 0},
 		{"--skip-in-flight", o.GetTcpSkipInFlight()},
 		{"--weak-sysctls", o.GetWeakSysctls()},
 		{"--lazy-pages", o.GetLazyPages()},
@@ -410,4 +427,15 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// rpcCgModes are criu_cg_mode's values as --manage-cgroups modes.
+var rpcCgModes = map[images.CriuCgMode]cgroup.Mode{
+	images.CriuCgMode_IGNORE:  cgroup.Ignore,
+	images.CriuCgMode_CG_NONE: cgroup.None,
+	images.CriuCgMode_PROPS:   cgroup.Props,
+	images.CriuCgMode_SOFT:    cgroup.Soft,
+	images.CriuCgMode_FULL:    cgroup.Full,
+	images.CriuCgMode_STRICT:  cgroup.Strict,
+	images.CriuCgMode_DEFAULT: cgroup.Soft,
 }

@@ -172,7 +172,9 @@
 // differs from the root's.
 // Namespaces are given ids; the contents of the root's own UTS and IPC
 // namespaces (names; SysV shm, semaphores, message queues) are dumped,
-// those of mount, network, pid, user, cgroup and time namespaces are not.
+// those of mount, network, pid, user and time namespaces are not; a
+// cgroup namespace of the tree's own is kept in cgroup.img
+// (cgroup_linux.go).
 // The three GDT TLS slots are
 // recorded unused: pkg/ptrace has no PTRACE_GET_THREAD_AREA, and a 64-bit
 // task only fills them through int 0x80. A SIGCONT or SIGCHLD that every

@@ -113,6 +113,7 @@ type dumper struct {
 	live     []*liveMem
 
 	stats dumpStats
+	cg    *cgDump
 }
 
 func newDumper(tr *ptrace.Tracer, in *seizeInput, att *attachment) (*dumper, error) {
@@ -506,6 +507,7 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	if o.GhostLimit != 0 {
 		d.ghostLimit = o.GhostLimit
 	}
+	d.cg = &cgDump{mode: o.ManageCgroups, roots: o.CgroupRoots, only: o.CgroupDumpControllers}
 	d.leaveRunning = o.LeaveRunning || o.PreDump
 	d.track = track
 	d.readLive = o.PreDump
@@ -681,6 +683,9 @@ func (d *dumper) collect(ctx context.Context) error {
 	if err := d.checkNamespaces(); err != nil {
 		return err
 	}
+	if err := d.initCgroups(); err != nil {
+		return err
+	}
 	// root_ids are criu-seize's own namespaces (CRIU's are criu's), the
 	// same as ours: a namespace the tree has of its own takes a new id.
 	if err := d.seedNamespaces(d.in.inv.GetRootIds()); err != nil {
@@ -717,6 +722,9 @@ func (d *dumper) collect(ctx context.Context) error {
 		return err
 	}
 	if err := d.dumpNamespaces(root.pid); err != nil {
+		return err
+	}
+	if err := d.dumpCgroups(); err != nil {
 		return err
 	}
 	return d.globalImages(root.pid)

@@ -1214,6 +1214,26 @@ func testCgroupDump(t *testing.T, root, stateFile, thawed string) {
 	if core := one[*images.CoreEntry](t, imgs, image.Core.FileName(p.pid)); core.GetTc().GetTaskState() != images.TaskAlive {
 		t.Errorf("task state %d, want alive", core.GetTc().GetTaskState())
 	}
+	// cgroup.img records the freezer's state from before criu-seize
+	// came (cgroup_linux.go), not the freeze of the dump.
+	found := false
+	var walk func([]*images.CgroupDirEntry)
+	walk = func(ds []*images.CgroupDirEntry) {
+		for _, d := range ds {
+			for _, pr := range d.GetProperties() {
+				if pr.GetName() == stateFile && pr.GetValue() == thawed && strings.HasSuffix(cg, d.GetDirName()) {
+					found = true
+				}
+			}
+			walk(d.GetChildren())
+		}
+	}
+	for _, c := range one[*images.CgroupEntry](t, imgs, image.Cgroup.FileName(nil)).GetControllers() {
+		walk(c.GetDirs())
+	}
+	if !found {
+		t.Errorf("cgroup.img: no %s %s for %s", stateFile, thawed, cg)
+	}
 	if got := p.finish(t); got != "PASS" {
 		t.Errorf("state after the dump: %s", got)
 	}

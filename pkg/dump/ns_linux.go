@@ -25,9 +25,10 @@ import (
 // Every task of the tree must share the root's UTS and IPC namespaces.
 // Namespaces of the other kinds only get ids, and must be criu-parasite's
 // own: criu-restore puts every task into its own namespaces of those
-// kinds, so a tree in a PID, mount, network, user, cgroup or time
-// namespace of its own (a container, `unshare --pid`) is refused while
-// it is frozen, and runs on (checkNamespaces).
+// kinds, so a tree in a PID, mount, network, user or time namespace of
+// its own (a container, `unshare --pid`) is refused while it is frozen,
+// and runs on (checkNamespaces). A cgroup namespace is kept in
+// cgroup.img instead (cgroup_linux.go).
 
 // nsKinds are the namespace kinds whose contents are dumped, by
 // /proc/PID/ns name, with their clone flag.
@@ -49,7 +50,6 @@ var unrestoredNs = []struct{ name, what string }{
 	{"mnt", "mount"},
 	{"net", "network"},
 	{"user", "user"},
-	{"cgroup", "cgroup"},
 	{"time", "time"},
 	{"time_for_children", "time (for its children)"},
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/criugo/criugo/pkg/cgroup"
 	"github.com/criugo/criugo/pkg/imgtool"
 )
 
@@ -80,6 +81,20 @@ type Options struct {
 	// CRIU runs its post-dump scripts and notifications: an error fails
 	// the dump and the tree runs on.
 	PostDump func() error
+	// ManageCgroups is CRIU's --manage-cgroups mode. A dump records the
+	// cgroup set of every thread in any mode (cgroup.img, when some task
+	// is not in criu-parasite's own cgroups), and the cgroup directories
+	// below each set's cgroups with their properties in any mode but
+	// ignore. The zero value is soft, CRIU's default.
+	ManageCgroups cgroup.Mode
+	// CgroupRoots (--cgroup-root [CONTROLLER:]/PATH): the directories
+	// recorded of a hierarchy are those below this cgroup instead of
+	// below each set's.
+	CgroupRoots []cgroup.Root
+	// CgroupDumpControllers (--cgroup-dump-controller), when not empty:
+	// only these hierarchies ("memory", "cpu,cpuacct", "name=systemd",
+	// "" for v2) are recorded.
+	CgroupDumpControllers []string
 }
 
 // ParseSize reads a size as CRIU's --ghost-limit takes it: a number of

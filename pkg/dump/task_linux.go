@@ -327,7 +327,6 @@ func (d *dumper) taskCore(t *taskDump) (*taskCore, error) {
 		posixTimers: t.posixTimers,
 		sigactions:  t.para.sigactions,
 		subreaper:   t.para.misc.ChildSubreaper != 0,
-		cgSet:       d.in.inv.GetRootCgSet(),
 	}
 	if t.stopped {
 		tc.state = images.TaskStopped
@@ -357,7 +356,11 @@ func (d *dumper) cores(t *taskDump) error {
 	if err != nil {
 		return err
 	}
-	cgSet := d.in.inv.GetRootCgSet()
+	cgSet, err := d.taskCgSet(t)
+	if err != nil {
+		return err
+	}
+	tc.cgSet = cgSet
 	for i, th := range t.threads {
 		var core *images.CoreEntry
 		if i == 0 {

@@ -60,8 +60,14 @@ func (r *restorer) chooseScratch() error {
 // once all exist.
 func (r *restorer) createTree() error {
 	root := r.tree.root()
+	if err := r.prepareCgroups(); err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := r.createRoot(root); err != nil {
+		return err
+	}
+	if err := r.placeCgroup(root); err != nil {
 		return err
 	}
 	r.stats.forking += time.Since(start)
@@ -195,6 +201,11 @@ func (r *restorer) forkChild(p, c *task) error {
 	}
 	c.threads = []*thread{th}
 	c.scratch = p.scratch
+	if c.core != nil && !c.zombie() {
+		if err := r.placeCgroup(c); err != nil {
+			return err
+		}
+	}
 	return r.setSession(c)
 }
 

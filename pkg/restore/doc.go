@@ -239,7 +239,7 @@
 // is created (ErrCPUFeature), naming the core image and the features. A
 // task's root other than criu-restore's is made with chroot, once its cwd
 // is set. Tasks sharing an fd table (CLONE_FILES) are refused; a
-// session or group whose leader is outside the tree (but the root's),
-// and cgroups are not restored. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
+// session or group whose leader is outside the tree (but the root's)
+// is not restored. Cgroups: cgroup_linux.go. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
 // may lack (KERNEL-NOTES): the restore then fails naming the limit.
 package restore

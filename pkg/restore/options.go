@@ -4,6 +4,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/criugo/criugo/pkg/cgroup"
 )
 
 // Options say what to restore and how the restored tree is left.
@@ -43,6 +45,13 @@ type Options struct {
 	// running, which does not fail the restore: stats-restore that could
 	// not be written into Dir.
 	Warn func(error)
+	// ManageCgroups is CRIU's --manage-cgroups mode: what is done with
+	// the cgroups of cgroup.img (package cgroup draws the table). The
+	// zero value is soft, CRIU's default.
+	ManageCgroups cgroup.Mode
+	// CgroupRoots (--cgroup-root [CONTROLLER:]/PATH) put the dumped
+	// root cgroup of a hierarchy (of all, without a controller) at PATH.
+	CgroupRoots []cgroup.Root
 }
 
 // Result describes a restored tree.

@@ -57,6 +57,7 @@ type restorer struct {
 	timings []Timing
 	last    time.Time
 	stats   restoreStats
+	cg      *cgRestore
 }
 
 // pagesSource opens pages files by id.
@@ -238,7 +239,9 @@ func (r *restorer) cleanup(failed bool) {
 	}
 	if failed {
 		r.killAll()
+		r.undoCgroups()
 	}
+	r.closeCgroups()
 	if r.files != nil {
 		r.files.close()
 	}
@@ -294,6 +297,9 @@ func (r *restorer) resume() (*Result, error) {
 		if err := writePidFile(r.opts.PidFile, res.Root); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.cgroupsDone(); err != nil {
+		return nil, err
 	}
 	if err := r.shellJobForeground(); err != nil {
 		return nil, err
