@@ -149,7 +149,8 @@
 // slave whose master is outside the tree, or a terminal whose session
 // leader is, unless Options.ShellJob (CRIU's --shell-job), which allows
 // one such slave; fanotify and anonymous-inode files other than eventfd, epoll,
-// signalfd, timerfd and inotify; a semaphore eventfd (the image has no
+// signalfd, timerfd, inotify and pidfd; a pidfd of a process outside the
+// tree, or of a thread (PIDFD_THREAD); a semaphore eventfd (the image has no
 // place for EFD_SEMAPHORE); an epoll whose target is open in another task
 // only; sockets other than unix, TCP, UDP and MPTCP listening or not
 // connected; a connected MPTCP socket (no repair mode in the kernel; the

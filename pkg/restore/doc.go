@@ -130,7 +130,11 @@
 // once, armed with the time it had left, its interval and its unread
 // expirations only when the tree is about to run, as CRIU arms them last),
 // inotify (each watch under its saved number, on the file found by its
-// path, its ghost or its file handle), epoll, unix and inet sockets, and
+// path, its ghost or its file handle), epoll, pidfds (pidfd_open of the
+// restored task they named; those of a process reaped before the dump
+// from a stand-in child forked, given a pidfd for each saved file of that
+// process, and killed and reaped at once, as CRIU does), unix and inet
+// sockets, and
 // ptys (tty_linux.go: /dev/ptmx is opened until the kernel hands out the
 // saved index, or the restore fails with ErrPtyTaken; then termios,
 // window size, packet mode, every slave file of the pair, the data of
