@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/criugo/criugo/images"
 )
@@ -70,4 +71,41 @@ func TestDumpPidfdOutsideTree(t *testing.T) {
 	if got := p.finishRepeat(t); got != "PASS" {
 		t.Errorf("program after the failed dump: %s", got)
 	}
+}
+
+// TestDumpFanotify dumps test/programs/fanotify.c: two groups, one with
+// three inode marks, one with a mount mark, in CRIU's shape.
+func TestDumpFanotify(t *testing.T) {
+	p := testProgram(t, "fanotify")
+	dir := dumpLeave(t, p, Options{})
+	es := fileEntries(t, dir, images.FdTypes_FANOTIFY)
+	if len(es) != 2 {
+		t.Fatalf("%d fanotify entries, want 2", len(es))
+	}
+	var inodes, mounts int
+	for _, fe := range es {
+		for _, m := range fe.GetFfy().GetMark() {
+			switch m.GetType() {
+			case images.MarkType_INODE:
+				if m.GetIe().GetFHandle().GetPath() == "" {
+					t.Errorf("inode mark %d without a path", m.GetIe().GetIIno())
+				}
+				inodes++
+			case images.MarkType_MOUNT:
+				if m.GetMe().GetPath() == "" {
+					t.Errorf("mount mark %d without a path", m.GetMe().GetMntId())
+				}
+				mounts++
+			}
+		}
+	}
+	if inodes != 3 || mounts != 1 {
+		t.Errorf("%d inode and %d mount marks, want 3 and 1", inodes, mounts)
+	}
+	// CRIU's one group holds both kinds of marks; ours are in two groups,
+	// so their marks are compared together.
+	both := proto.Clone(es[0]).(*images.FileEntry)
+	both.GetFfy().Mark = append(both.GetFfy().Mark, es[1].GetFfy().GetMark()...)
+	checkShape(t, []*images.FileEntry{both}, images.FdTypes_FANOTIFY, []string{"fanotify00"})
+	debianCrit(t, dir, "files.img")
 }
