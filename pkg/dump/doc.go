@@ -151,8 +151,11 @@
 // terminals other than ptys (/dev/tty, consoles, serial lines); a pty
 // slave whose master is outside the tree, or a terminal whose session
 // leader is, unless Options.ShellJob (CRIU's --shell-job), which allows
-// one such slave; fanotify and anonymous-inode files other than eventfd, epoll,
-// signalfd, timerfd and inotify; a semaphore eventfd (the image has no
+// one such slave; anonymous-inode files other than eventfd, epoll,
+// signalfd, timerfd, inotify, fanotify and pidfd; fanotify marks on a
+// whole file system or set with FAN_MARK_IGNORE (events queued in a
+// fanotify or inotify group are not kept, as with CRIU); a pidfd of a process outside the
+// tree, or of a thread (PIDFD_THREAD); a semaphore eventfd (the image has no
 // place for EFD_SEMAPHORE); an epoll whose target is open in another task
 // only; sockets other than unix, TCP, UDP and MPTCP listening or not
 // connected; a connected MPTCP socket (no repair mode in the kernel; the

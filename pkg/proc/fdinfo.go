@@ -29,6 +29,16 @@ type FdInfo struct {
 	Fanotify *FanotifyInfo
 	Signalfd *SignalfdInfo
 	Timerfd  *TimerfdInfo
+	Pidfd    *PidfdInfo
+}
+
+// PidfdInfo: the process a pidfd names, as the reader's pid namespace
+// sees it ("Pid:", -1 once the process is reaped, 0 when it is outside
+// that namespace) and in each namespace from there down to its own
+// ("NSpid:", the last one its own).
+type PidfdInfo struct {
+	Pid   int
+	NSpid []int
 }
 
 // EventfdInfo: "eventfd-count: %16llx", and since 6.7 the id and the
@@ -210,6 +220,18 @@ func (fi *FdInfo) parseLine(s string, seen *[4]bool) error {
 		fi.timerfd().Value, err = parseTimespec(val)
 	case "it_interval":
 		fi.timerfd().Interval, err = parseTimespec(val)
+	case "Pid":
+		var v int64
+		v, err = intVal(val, 10, 32)
+		fi.pidfd().Pid = int(v)
+	case "NSpid":
+		for _, f := range strings.Fields(val) {
+			var v int64
+			if v, err = intVal(f, 10, 32); err != nil {
+				break
+			}
+			fi.pidfd().NSpid = append(fi.pidfd().NSpid, int(v))
+		}
 	default:
 		return nil
 	}
@@ -224,6 +246,13 @@ func (fi *FdInfo) eventfd() *EventfdInfo {
 		fi.Eventfd = &EventfdInfo{ID: -1}
 	}
 	return fi.Eventfd
+}
+
+func (fi *FdInfo) pidfd() *PidfdInfo {
+	if fi.Pidfd == nil {
+		fi.Pidfd = &PidfdInfo{}
+	}
+	return fi.Pidfd
 }
 
 func (fi *FdInfo) timerfd() *TimerfdInfo {

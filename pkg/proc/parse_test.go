@@ -407,6 +407,16 @@ func TestParseFdInfo(t *testing.T) {
 
 	fi = parse("fdinfo-socket.txt")
 	common(fi, 0, 02, 10, 8095)
+
+	fi = parse("fdinfo-pidfd.txt")
+	common(fi, 0, 02000002, 15, 1057)
+	if !reflect.DeepEqual(fi.Pidfd, &PidfdInfo{Pid: 4242, NSpid: []int{4242, 1}}) {
+		t.Errorf("pidfd: %+v", fi.Pidfd)
+	}
+	fi, err = ParseFdInfo(strings.NewReader("pos:\t0\nflags:\t02\nmnt_id:\t15\nino:\t1058\nPid:\t-1\nNSpid:\t-1\n"))
+	if err != nil || !reflect.DeepEqual(fi.Pidfd, &PidfdInfo{Pid: -1, NSpid: []int{-1}}) {
+		t.Errorf("pidfd of a reaped process: %+v, %v", fi, err)
+	}
 }
 
 func TestParseFdInfoOtherLines(t *testing.T) {

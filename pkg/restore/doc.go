@@ -133,7 +133,13 @@
 // once, armed with the time it had left, its interval and its unread
 // expirations only when the tree is about to run, as CRIU arms them last),
 // inotify (each watch under its saved number, on the file found by its
-// path, its ghost or its file handle), epoll, unix and inet sockets, and
+// path, its ghost or its file handle), fanotify (its init and event
+// flags, each mark's mask and ignored mask on the inode found as an
+// inotify watch's or on the mount at the saved mount point), epoll, pidfds (pidfd_open of the
+// restored task they named; those of a process reaped before the dump
+// from a stand-in child forked, given a pidfd for each saved file of that
+// process, and killed and reaped at once, as CRIU does), unix and inet
+// sockets, and
 // ptys (tty_linux.go: /dev/ptmx is opened until the kernel hands out the
 // saved index, or the restore fails with ErrPtyTaken; then termios,
 // window size, packet mode, every slave file of the pair, the data of
@@ -223,7 +229,7 @@
 // IPC namespace of the root's own, which are recreated (with every SysV
 // object at its id); terminals other than ptys, a pty slave whose master
 // is not in the images without Options.ShellJob (or hung up, or more
-// than one), fanotify, packet,
+// than one), packet,
 // netlink and raw sockets, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, connected MPTCP
 // sockets, and other special

@@ -12,17 +12,17 @@ import (
 )
 
 // TestFileKindsKnockout makes the files of the zoo's eventfd, epoll,
-// signalfd, timerfd, inotify and socket sets with one field of one entry
+// signalfd, timerfd, inotify, socket and pidfd sets with one field of one entry
 // of files.img or sk-queues.img (or of a message right inside it) cleared
 // at a time: a broken entry is an error, never a panic.
 func TestFileKindsKnockout(t *testing.T) {
 	kinds := map[images.FdTypes]bool{
 		images.FdTypes_EVENTFD: true, images.FdTypes_EVENTPOLL: true, images.FdTypes_SIGNALFD: true,
 		images.FdTypes_TIMERFD: true, images.FdTypes_INOTIFY: true, images.FdTypes_UNIXSK: true,
-		images.FdTypes_INETSK: true,
+		images.FdTypes_INETSK: true, images.FdTypes_PIDFD: true,
 	}
 	sets := []string{"eventfs00", "epoll01", "signalfd00", "timerfd", "inotify00", "sockets00", "sockets01",
-		"sockets_dgram", "socket_queues", "scm00", "sk-unix-unconn", "socket_listen", "socket_udp", "socket-tcp6", "sock_filter00"}
+		"sockets_dgram", "socket_queues", "scm00", "sk-unix-unconn", "socket_listen", "socket_udp", "socket-tcp6", "sock_filter00", "pidfd_self"}
 	for _, name := range sets {
 		dir := filepath.Join(testutil.FixturesDir(t), "criu-4.2-zoo", "images", name)
 		base := map[string]*image.Image{}

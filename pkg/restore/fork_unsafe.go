@@ -29,8 +29,9 @@ type cloneArgs struct {
 const cloneArgsSize = 88
 
 // forkStub starts the tree's root: a copy of this process holding only the
-// calling thread, with the given PID, that waits in pause() to be seized
-// and morphed. All signals are blocked in it and Go's handlers are reset
+// calling thread, with the given PID (any free one for 0), that waits in
+// pause() to be seized and morphed (or, for a pidfd of a process long
+// gone, to be killed). All signals are blocked in it and Go's handlers are reset
 // to SIG_DFL (CLONE_CLEAR_SIGHAND), so none of them can run there;
 // PR_SET_PDEATHSIG kills it if this process goes away before seizing it.
 func forkStub(pid int) (int, error) {
@@ -38,8 +39,9 @@ func forkStub(pid int) (int, error) {
 	args := cloneArgs{
 		Flags:      unix.CLONE_CLEAR_SIGHAND,
 		ExitSignal: uint64(unix.SIGCHLD),
-		SetTid:     uint64(uintptr(unsafe.Pointer(&setTid[0]))),
-		SetTidSize: 1,
+	}
+	if pid != 0 {
+		args.SetTid, args.SetTidSize = uint64(uintptr(unsafe.Pointer(&setTid[0]))), 1
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
