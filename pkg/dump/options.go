@@ -66,6 +66,13 @@ type Options struct {
 	// CRIU runs its post-dump scripts and notifications: an error fails
 	// the dump and the tree runs on.
 	PostDump func() error
+
+	// ExternalMounts names the mounts of the tree's mount namespace that
+	// come from outside it, by mount point (as the namespace sees it),
+	// each with the key a restore maps to a path (CRIU's --external
+	// mnt[PATH]:KEY): they are recorded with the key (ext_key), not as
+	// mounts to make.
+	ExternalMounts map[string]string
 }
 
 // Result is what a successful dump reports.

@@ -54,6 +54,9 @@ func (r *restorer) rootIDs() (*images.TaskKobjIdsEntry, error) {
 // lived in and which is not criu-restore's, can be recreated: a UTS or
 // IPC namespace that the root lived in too.
 func (r *restorer) nsRestorable(name string, id uint32) bool {
+	if name == "mount" {
+		return r.mountNsRestorable(id)
+	}
 	for _, k := range nsKinds {
 		if k.name != name {
 			continue

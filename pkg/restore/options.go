@@ -43,6 +43,16 @@ type Options struct {
 	// running, which does not fail the restore: stats-restore that could
 	// not be written into Dir.
 	Warn func(error)
+
+	// Root is where the tree's mount namespace, when it had one of its
+	// own, is built and entered with pivot_root (CRIU's --root; runc
+	// passes the container's rootfs). Empty: the namespace's root is
+	// criu-restore's "/" (mntns_linux.go).
+	Root string
+	// ExtMounts maps the key of each external mount of the images (CRIU's
+	// --external mnt[KEY]:PATH, --ext-mount-map KEY:PATH) to the path
+	// bind-mounted in its place.
+	ExtMounts map[string]string
 }
 
 // Result describes a restored tree.

@@ -40,7 +40,7 @@ const (
 // dumped is opened through its remap: a ghost file recreated from its
 // saved contents, or the link CRIU made to it at dump time.
 func (f *fileObjs) openReg(reg *images.RegFileEntry, flags int) (*os.File, error) {
-	path := reg.GetName()
+	path := f.r.mntPath(reg.GetName())
 	if rm, ok := f.remaps[reg.GetId()]; ok {
 		p, err := f.remapPath(reg, rm)
 		if err != nil {
@@ -83,7 +83,7 @@ func (f *fileObjs) remapPath(reg *images.RegFileEntry, rm *images.RemapFilePathE
 		if err != nil || e.GetReg() == nil {
 			return "", fmt.Errorf("link remap %d of file %d: %w", rm.GetRemapId(), reg.GetId(), ErrBadImage)
 		}
-		p := e.GetReg().GetName()
+		p := f.r.mntPath(e.GetReg().GetName())
 		f.unlinks = append(f.unlinks, p)
 		return p, nil
 	}
@@ -113,7 +113,7 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 	if mode&unix.S_IFMT != unix.S_IFREG {
 		return "", fmt.Errorf("ghost %s of mode %#o: %w", reg.GetName(), mode, ErrNotSupported)
 	}
-	path := reg.GetName()
+	path := f.r.mntPath(reg.GetName())
 	var fd int
 	for i := 0; ; i++ {
 		fd, err = unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, mode&07777)
@@ -123,7 +123,7 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 		if err != unix.EEXIST || i > 100 {
 			return "", fmt.Errorf("create ghost %s: %w", path, err)
 		}
-		path = filepath.Join(filepath.Dir(reg.GetName()), fmt.Sprintf(".%s.criugo-ghost.%d.%d", filepath.Base(reg.GetName()), id, i))
+		path = filepath.Join(filepath.Dir(f.r.mntPath(reg.GetName())), fmt.Sprintf(".%s.criugo-ghost.%d.%d", filepath.Base(reg.GetName()), id, i))
 	}
 	file := os.NewFile(uintptr(fd), path)
 	defer file.Close()
