@@ -147,6 +147,8 @@ criu_cannot() {
 	case $1/$2 in
 	unix/from-criu | unix/shape) echo "CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
 	mptcp/to-criu) echo "CRIU cannot restore an MPTCP listener (sk-inet.c: open_inet_sk refuses a listening socket whose proto is not IPPROTO_TCP, 'Wrong socket in listen state 262')" ;;
+	mntns/to-criu) echo "CRIU cannot restore a mount namespace without --root (mount.c: 'The --root option is required to restore a mount namespace'; without --mntns-compat-mode it hits BUG_ON in service_mountpoint)" ;;
+	mntns/from-criu | mntns/shape) echo "CRIU cannot dump a task whose binary and log are on mounts of the namespace it left (files-reg.c: 'Can't lookup mount=N for fd=-3')" ;;
 	mptcp/from-criu | mptcp/shape) echo "CRIU cannot dump an MPTCP socket (sk-inet.c: can_dump_ipproto, 'Unsupported proto 262')" ;;
 	esac
 }
@@ -248,12 +250,12 @@ wait_gone() {
 }
 
 # debian_crit DIR: CRIU's own crit (Debian's python crit, an independent
-# decoder) must decode every image of DIR; raw pages have no decoding.
+# decoder) must decode every image of DIR; raw pages and tmpfs tars have no decoding.
 debian_crit() {
 	local f
 	[ -x "$DEBIAN_CRIT" ] || return 0
 	for f in "$1"/*; do
-		case ${f##*/} in pages-*) continue ;; esac
+		case ${f##*/} in pages-* | tmpfs-*.tar.gz.img) continue ;; esac
 		"$DEBIAN_CRIT" decode -i "$f" -o /dev/null || { echo "Debian's crit cannot decode ${f##*/}"; return 1; }
 	done
 }

@@ -97,6 +97,7 @@ type dumper struct {
 	socks       sockState
 	ttys        ttyState
 	shellJob    bool
+	mnt         mountNs // the tree's mount namespace (mntns_linux.go)
 	// leaveRunning: the tree goes on after the dump (Options.LeaveRunning).
 	leaveRunning bool
 	// inDir: the input came from dir, which holds criu-seize's freeze
@@ -508,6 +509,7 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 		d.ghostLimit = o.GhostLimit
 	}
 	d.cg = &cgDump{mode: o.ManageCgroups, roots: o.CgroupRoots, only: o.CgroupDumpControllers}
+	d.mnt.external = o.ExternalMounts
 	d.leaveRunning = o.LeaveRunning || o.PreDump
 	d.track = track
 	d.readLive = o.PreDump
@@ -725,6 +727,9 @@ func (d *dumper) collect(ctx context.Context) error {
 		return err
 	}
 	if err := d.dumpCgroups(); err != nil {
+		return err
+	}
+	if err := d.dumpMountNs(root.pid); err != nil {
 		return err
 	}
 	return d.globalImages(root.pid)

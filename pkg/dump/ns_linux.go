@@ -71,6 +71,10 @@ func (d *dumper) checkNamespaces() error {
 	if err != nil {
 		return fmt.Errorf("read own namespaces: %w", err)
 	}
+	ownMnt, err := d.checkMountNs(self["mnt"])
+	if err != nil {
+		return err
+	}
 	for _, t := range d.att.tasks {
 		if t.zombie {
 			continue
@@ -80,6 +84,9 @@ func (d *dumper) checkNamespaces() error {
 			return fmt.Errorf("read namespaces of pid %d: %w", t.pid, err)
 		}
 		for _, k := range unrestoredNs {
+			if k.name == "mnt" && ownMnt {
+				continue // checked and dumped by mntns_linux.go
+			}
 			mine, ok := self[k.name]
 			if theirs, has := ns[k.name]; ok && has && theirs != mine {
 				return fmt.Errorf("pid %d is in a %s namespace of its own (%s:[%d], criu-parasite's is [%d]); restoring %s namespaces is not supported yet: %w",

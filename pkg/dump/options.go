@@ -95,6 +95,13 @@ type Options struct {
 	// only these hierarchies ("memory", "cpu,cpuacct", "name=systemd",
 	// "" for v2) are recorded.
 	CgroupDumpControllers []string
+
+	// ExternalMounts names the mounts of the tree's mount namespace that
+	// come from outside it, by mount point (as the namespace sees it),
+	// each with the key a restore maps to a path (CRIU's --external
+	// mnt[PATH]:KEY): they are recorded with the key (ext_key), not as
+	// mounts to make.
+	ExternalMounts map[string]string
 }
 
 // ParseSize reads a size as CRIU's --ghost-limit takes it: a number of

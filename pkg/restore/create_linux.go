@@ -74,6 +74,9 @@ func (r *restorer) createTree() error {
 	if err := r.restoreNamespaces(root); err != nil {
 		return err
 	}
+	if err := r.restoreMountNs(root); err != nil {
+		return err
+	}
 	start = time.Now()
 	for _, t := range r.tree.tasks[1:] {
 		if err := r.forkChild(t.parent, t); err != nil {

@@ -57,6 +57,9 @@ func (r *restorer) nsRestorable(name string, id uint32) bool {
 	if name == "cgroup" {
 		return r.cgnsRestorable(id)
 	}
+	if name == "mount" {
+		return r.mountNsRestorable(id)
+	}
 	for _, k := range nsKinds {
 		if k.name != name {
 			continue

@@ -52,6 +52,16 @@ type Options struct {
 	// CgroupRoots (--cgroup-root [CONTROLLER:]/PATH) put the dumped
 	// root cgroup of a hierarchy (of all, without a controller) at PATH.
 	CgroupRoots []cgroup.Root
+
+	// Root is where the tree's mount namespace, when it had one of its
+	// own, is built and entered with pivot_root (CRIU's --root; runc
+	// passes the container's rootfs). Empty: the namespace's root is
+	// criu-restore's "/" (mntns_linux.go).
+	Root string
+	// ExtMounts maps the key of each external mount of the images (CRIU's
+	// --external mnt[KEY]:PATH, --ext-mount-map KEY:PATH) to the path
+	// bind-mounted in its place.
+	ExtMounts map[string]string
 }
 
 // Result describes a restored tree.

@@ -75,7 +75,7 @@ func (f *fileObjs) regPath(reg *images.RegFileEntry) (string, error) {
 	if rm, ok := f.remaps[reg.GetId()]; ok {
 		return f.remapPath(reg, rm)
 	}
-	return reg.GetName(), nil
+	return f.r.mntPath(reg.GetName()), nil
 }
 
 // remapPath returns the path to open for a file that had been unlinked.
@@ -90,7 +90,7 @@ func (f *fileObjs) remapPath(reg *images.RegFileEntry, rm *images.RemapFilePathE
 		if err != nil || e.GetReg() == nil {
 			return "", fmt.Errorf("link remap %d of file %d: %w", rm.GetRemapId(), reg.GetId(), ErrBadImage)
 		}
-		p := e.GetReg().GetName()
+		p := f.r.mntPath(e.GetReg().GetName())
 		f.unlinks = append(f.unlinks, p)
 		return p, nil
 	}
@@ -142,7 +142,7 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 	default:
 		return "", fmt.Errorf("ghost %s of mode %#o: %w", reg.GetName(), mode, ErrNotSupported)
 	}
-	path := reg.GetName()
+	path := f.r.mntPath(reg.GetName())
 	var file *os.File
 	for i := 0; ; i++ {
 		file, err = mk(path)
@@ -152,7 +152,7 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 		if err != unix.EEXIST || i > 100 {
 			return "", fmt.Errorf("create ghost %s: %w", path, err)
 		}
-		path = filepath.Join(filepath.Dir(reg.GetName()), fmt.Sprintf(".%s.criugo-ghost.%d.%d", filepath.Base(reg.GetName()), id, i))
+		path = filepath.Join(filepath.Dir(f.r.mntPath(reg.GetName())), fmt.Sprintf(".%s.criugo-ghost.%d.%d", filepath.Base(reg.GetName()), id, i))
 	}
 	f.unlinks = append(f.unlinks, path)
 	if file != nil {

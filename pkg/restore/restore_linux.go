@@ -34,6 +34,7 @@ type restorer struct {
 
 	tr     *ptrace.Tracer
 	in     injector
+	mnt    mntState // the tree's mount namespace (mntns_linux.go)
 	files  *fileObjs
 	layout *x86.Layout
 	self   int // criu-restore's pid
@@ -173,6 +174,9 @@ func (r *restorer) prepare() error {
 		return err
 	}
 	if err := r.checkFiles(); err != nil {
+		return err
+	}
+	if err := r.planMountNs(); err != nil {
 		return err
 	}
 	if err := r.chooseScratch(); err != nil {
