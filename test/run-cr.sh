@@ -233,6 +233,25 @@ pids_of() {
 		grep -o '[0-9][0-9]*' | grep -vx 0 | sort -u
 }
 
+# pidns_init PSTREE_IMG: whether the tree's root is pid 1, the init of a
+# pid namespace of its own: pstree.img then gives every pid as that
+# namespace does, and the root's pid outside is not kept (CRIU's format
+# has no place for it).
+pidns_init() {
+	[ "$("$tools/crit" decode -i "$1" | grep -o '"pid": [0-9]*' | head -n 1 | grep -o '[0-9]*$')" = 1 ]
+}
+
+# tree_pids PID PSTREE_IMG: the pids a restore of the tree dumped from PID
+# takes: pstree.img's, or PID alone for a tree in a pid namespace of its
+# own (the rest go with its init).
+tree_pids() {
+	if pidns_init "$2"; then
+		echo "$1"
+	else
+		pids_of "$2"
+	fi
+}
+
 # wait_gone PIDS...: waits until none of the pids exists, so that the
 # restore can take them again (init reaps killed zombies with some delay).
 wait_gone() {
@@ -271,7 +290,7 @@ dump() {
 		"$tools/criu-imgtool" verify -D "$dir/ckpt" >/dev/null || return 1
 		[ "$mode" = dir ] && { debian_crit "$dir/ckpt" || return 1; }
 		# shellcheck disable=SC2046
-		wait_gone $(pids_of "$dir/ckpt/pstree.img")
+		wait_gone $(tree_pids "$pid" "$dir/ckpt/pstree.img")
 		;;
 	predump)
 		rm -rf "$dir/pre" "$dir/ckpt" && mkdir "$dir/pre" "$dir/ckpt" || return 1
@@ -279,7 +298,7 @@ dump() {
 		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts -D "$dir/ckpt" --prev-images-dir ../pre --auto-dedup || return 1
 		"$tools/criu-imgtool" verify -D "$dir/ckpt" >/dev/null || return 1
 		# shellcheck disable=SC2046
-		wait_gone $(pids_of "$dir/ckpt/pstree.img")
+		wait_gone $(tree_pids "$pid" "$dir/ckpt/pstree.img")
 		;;
 	stream | zstd)
 		rm -f "$dir/ckpt.tar" "$dir/ckpt.tar.zst"
@@ -291,7 +310,7 @@ dump() {
 		fi
 		"$tools/criu-imgtool" verify -i "$dir/ckpt.tar" >/dev/null || return 1
 		# shellcheck disable=SC2046
-		wait_gone $(pids_of "$dir/pstree.img")
+		wait_gone $(tree_pids "$pid" "$dir/pstree.img")
 		drop_cgroups "$dir"
 		;;
 	esac
@@ -325,7 +344,7 @@ check() {
 
 # run_one PROGRAM MODE: one test; prints its verdict line.
 run_one() {
-	local prog=$1 mode=$2 dir pid verdict= rpid why
+	local prog=$1 mode=$2 dir pid verdict= rpid why pstree
 	why=$(criu_cannot "$prog" "$mode")
 	if [ -n "$why" ]; then
 		echo "SKIP  $prog/$mode: $why"
@@ -368,7 +387,7 @@ run_one() {
 			mkdir "$dir/ckpt"
 			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts -D "$dir/ckpt" >"$dir/cr.log" 2>&1; then
 				verdict="dump failed: $(tail -n 1 "$dir/cr.log")"
-			elif ! wait_gone $(pids_of "$dir/ckpt/pstree.img") >>"$dir/cr.log"; then
+			elif ! wait_gone $(tree_pids "$pid" "$dir/ckpt/pstree.img") >>"$dir/cr.log"; then
 				verdict="dumped tree still there: $(tail -n 1 "$dir/cr.log")"
 			elif ! drop_cgroups "$dir" || ! "$CRIU" restore -D "$dir/ckpt" -d --pidfile "$dir/rpid" $popts $copts -v4 -o restore.log >>"$dir/cr.log" 2>&1; then
 				verdict="criu restore failed: $(criu_error "$dir/ckpt/restore.log")"
@@ -381,7 +400,7 @@ run_one() {
 			mkdir "$dir/ckpt"
 			if ! "$CRIU" dump -t "$pid" -D "$dir/ckpt" $popts $copts -v4 -o dump.log >"$dir/cr.log" 2>&1; then
 				verdict="criu dump failed: $(criu_error "$dir/ckpt/dump.log")"
-			elif ! wait_gone $(pids_of "$dir/ckpt/pstree.img") >>"$dir/cr.log"; then
+			elif ! wait_gone $(tree_pids "$pid" "$dir/ckpt/pstree.img") >>"$dir/cr.log"; then
 				verdict="dumped tree still there: $(tail -n 1 "$dir/cr.log")"
 			elif { [ "$prog" != cgroupns ] && ! drop_cgroups "$dir"; } || ! "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" >>"$dir/cr.log" 2>&1; then
 				verdict="restore failed: $(tail -n 1 "$dir/cr.log")"
@@ -425,6 +444,7 @@ run_one() {
 			rounds=1
 			[ "$mode" = twice ] && rounds=2
 			rpid=$pid
+			rm -f "$dir/pstree.img"
 			for round in $(seq $rounds); do
 				if ! dump "$mode" "$rpid" "$dir" >"$dir/cr.log" 2>&1; then
 					verdict="dump $round failed: $(tail -n 1 "$dir/cr.log")"
@@ -435,7 +455,9 @@ run_one() {
 					break
 				fi
 				rpid=$(cat "$dir/rpid")
-				if [ "$rpid" != "$pid" ]; then
+				pstree=$dir/ckpt/pstree.img
+				[ -f "$dir/pstree.img" ] && pstree=$dir/pstree.img
+				if [ "$rpid" != "$pid" ] && ! pidns_init "$pstree"; then
 					verdict="restored as pid $rpid, not $pid"
 					break
 				fi

@@ -294,7 +294,21 @@ func (d *dumper) globalImages(root int) error {
 	if err != nil {
 		return err
 	}
-	return d.put(image.TimeNS, 0, tn)
+	// As CRIU: timens-0.img for a tree in criu-parasite's own time
+	// namespace, else the image of the root's, named by its id.
+	self, err := d.fs.OwnNamespaces()
+	if err != nil {
+		return fmt.Errorf("read own namespaces: %w", err)
+	}
+	ns, err := d.fs.Namespaces(root)
+	if err != nil {
+		return fmt.Errorf("read namespaces of pid %d: %w", root, err)
+	}
+	var id uint32
+	if ino, ok := ns["time"]; ok && ino != self["time"] {
+		id = d.ns.id("time", ino)
+	}
+	return d.put(image.TimeNS, id, tn)
 }
 
 // timens records the tree's monotonic and boot clocks, as its time
@@ -308,6 +322,20 @@ func timens(fs proc.FS, root int) (*images.TimensEntry, error) {
 		return nil, fmt.Errorf("read boot clock: %w", err)
 	}
 	// No timens_offsets (a kernel without time namespaces): no offsets.
+	// The host's clocks are ours less our own namespace's offsets; the
+	// root's, the host's and its namespace's.
+	own, err := fs.TimensOffsets(os.Getpid())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read own time namespace offsets: %w", err)
+	}
+	for _, o := range own {
+		switch o.Clock {
+		case "monotonic":
+			mono = addTimespec(mono, -o.Sec, -o.Nsec)
+		case "boottime":
+			boot = addTimespec(boot, -o.Sec, -o.Nsec)
+		}
+	}
 	offs, err := fs.TimensOffsets(root)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read time namespace offsets of pid %d: %w", root, err)

@@ -442,7 +442,9 @@ func (a *attachment) thaw(dir string, inDir bool) error {
 
 // kill ends the tree after a complete dump: SIGKILL to every live task,
 // then each thread waited for, non-leaders before their leader (a killed
-// leader is reported only after its threads).
+// leader is reported only after its threads), children before their
+// parents: the init of a pid namespace, killed, ends only once every
+// task of its namespace is reaped, which for a traced one waits for us.
 func (a *attachment) kill() error {
 	var errs []error
 	for _, t := range a.tasks {
@@ -456,7 +458,7 @@ func (a *attachment) kill() error {
 	if a.cgroup != "" && !a.thawed {
 		errs = append(errs, a.setCgroup(false))
 	}
-	for _, t := range a.tasks {
+	for _, t := range slices.Backward(a.tasks) {
 		order := slices.Clone(t.tids)
 		if len(order) > 1 {
 			order = append(order[1:], order[0])

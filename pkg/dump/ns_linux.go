@@ -22,13 +22,17 @@ import (
 //	ipcns-sem-<id>.img    ipc_sem_entry per set, values after each entry
 //	ipcns-msg-<id>.img    ipc_msg_entry per queue, messages after each entry
 //
-// Every task of the tree must share the root's UTS and IPC namespaces.
-// Namespaces of the other kinds only get ids, and must be criu-parasite's
-// own: criu-restore puts every task into its own namespaces of those
-// kinds, so a tree in a PID, mount, network, user or time namespace of
-// its own (a container, `unshare --pid`) is refused while it is frozen,
-// and runs on (checkNamespaces). A cgroup namespace is kept in
-// cgroup.img instead (cgroup_linux.go).
+// A root that is the init (pid 1) of a PID namespace of its own is
+// dumped with every pid as that namespace gives it (criu-seize's pstree
+// and the image names); a root with a time namespace of its own gets its
+// clocks dumped into timens-<id>.img (globalImages) instead of
+// timens-0.img. Every task of the tree must share the root's UTS, IPC,
+// PID and time namespaces. A mount namespace of the tree's own is dumped
+// by mntns_linux.go, a cgroup namespace kept in cgroup.img
+// (cgroup_linux.go). Namespaces of the other kinds only get ids, and must
+// be criu-parasite's own: criu-restore puts every task into its own
+// namespaces of those kinds, so a tree in a network or user namespace of
+// its own is refused while it is frozen, and runs on (checkNamespaces).
 
 // nsKinds are the namespace kinds whose contents are dumped, by
 // /proc/PID/ns name, with their clone flag.
@@ -41,17 +45,21 @@ var nsKinds = []struct {
 }
 
 // unrestoredNs are the namespace kinds criu-restore does not recreate, by
-// /proc/PID/ns name, with what a user would call them. pid_for_children
-// and time_for_children count too: a task that unshared one has children
-// to come that the restore could not place.
+// /proc/PID/ns name, with what a user would call them.
 var unrestoredNs = []struct{ name, what string }{
-	{"pid", "PID"},
-	{"pid_for_children", "PID (for its children)"},
 	{"mnt", "mount"},
 	{"net", "network"},
 	{"user", "user"},
-	{"time", "time"},
-	{"time_for_children", "time (for its children)"},
+}
+
+// rootKinds are the kinds criu-restore recreates for the root, which every
+// task must then share: by /proc/PID/ns name, with what a user would call
+// them and the name of the one a task's children are to be born in. A
+// task whose children are to have another (it unshared one since) is
+// refused: the restore could not place them.
+var rootKinds = []struct{ name, what, forChildren string }{
+	{"pid", "PID", "pid_for_children"},
+	{"time", "time", "time_for_children"},
 }
 
 // testOwnNamespaces lets the package's tests dump a tree in namespaces of
@@ -75,6 +83,15 @@ func (d *dumper) checkNamespaces() error {
 	if err != nil {
 		return err
 	}
+	root := d.att.tasks[0]
+	rootNs, err := d.fs.Namespaces(root.pid)
+	if err != nil {
+		return fmt.Errorf("read namespaces of pid %d: %w", root.pid, err)
+	}
+	if ino, ok := rootNs["pid"]; ok && ino != self["pid"] && root.nsPid != 1 {
+		return fmt.Errorf("pid %d is in a PID namespace of its own (pid:[%d]) as pid %d, not as its init: a PID namespace is dumped from its init: %w",
+			root.pid, ino, root.nsPid, ErrNotSupported)
+	}
 	for _, t := range d.att.tasks {
 		if t.zombie {
 			continue
@@ -82,6 +99,9 @@ func (d *dumper) checkNamespaces() error {
 		ns, err := d.fs.Namespaces(t.pid)
 		if err != nil {
 			return fmt.Errorf("read namespaces of pid %d: %w", t.pid, err)
+		}
+		if err := checkRootNs(t.pid, ns, rootNs); err != nil {
+			return err
 		}
 		for _, k := range unrestoredNs {
 			if k.name == "mnt" && ownMnt {
@@ -92,6 +112,26 @@ func (d *dumper) checkNamespaces() error {
 				return fmt.Errorf("pid %d is in a %s namespace of its own (%s:[%d], criu-parasite's is [%d]); restoring %s namespaces is not supported yet: %w",
 					t.pid, k.what, k.name, theirs, mine, k.what, ErrNotSupported)
 			}
+		}
+	}
+	return nil
+}
+
+// checkRootNs refuses task pid, of namespaces ns, unless it shares the
+// root's (rootNs) of every kind of rootKinds, for itself and its children.
+func checkRootNs(pid int, ns, rootNs map[string]uint64) error {
+	for _, k := range rootKinds {
+		ino, ok := ns[k.name]
+		if !ok {
+			continue
+		}
+		if ino != rootNs[k.name] {
+			return fmt.Errorf("pid %d is in a %s namespace other than the root's (%s:[%d], the root's is [%d]): nested %s namespaces are not supported: %w",
+				pid, k.what, k.name, ino, rootNs[k.name], k.what, ErrNotSupported)
+		}
+		if kids, ok := ns[k.forChildren]; ok && kids != ino {
+			return fmt.Errorf("pid %d has a %s namespace for its children other than its own (%s:[%d], its own is [%d]): nested %s namespaces are not supported: %w",
+				pid, k.what, k.forChildren, kids, ino, k.what, ErrNotSupported)
 		}
 	}
 	return nil

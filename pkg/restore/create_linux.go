@@ -115,15 +115,20 @@ func (r *restorer) call(t *task, th *thread, name string, nr uintptr, args ...ui
 // createRoot forks the root from criu-restore, seizes it and gives it its
 // scratch area.
 func (r *restorer) createRoot(t *task) error {
-	pid, err := forkStub(t.pid)
+	newPid, err := r.newPidNS()
+	if err != nil {
+		return err
+	}
+	pid, err := forkStub(t.pid, newPid)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("pid %d (from pstree.img) is %w", t.pid, ErrPidInUse)
 		}
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
 	}
+	t.real = pid
 	r.created = append(r.created, t)
-	th := &thread{tid: pid}
+	th := &thread{tid: pid, vtid: t.pid}
 	t.threads = []*thread{th}
 	if err := r.tr.Seize(pid, traceOpts); err != nil {
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
@@ -197,8 +202,13 @@ func (r *restorer) forkChild(p, c *task) error {
 		}
 		return fmt.Errorf("create pid %d: %w", c.pid, err)
 	}
+	real, err := r.realChild(p, pid)
+	if err != nil {
+		return fmt.Errorf("create pid %d: %w", c.pid, err)
+	}
+	c.real = real
 	r.created = append(r.created, c)
-	th, err := r.newThread(pid)
+	th, err := r.newThread(real, pid)
 	if err != nil {
 		return fmt.Errorf("create pid %d: %w", c.pid, err)
 	}
@@ -219,7 +229,7 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 	setTid := b.put([]byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)})
 	args := cloneArgs{Flags: flags, ExitSignal: exitSignal, SetTid: setTid, SetTidSize: 1}
 	argp := b.put(cloneArgsBytes(&args))
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return 0, err
 	}
 	ret, err := r.call(t, th, "clone3", unix.SYS_CLONE3, argp, cloneArgsSize)
@@ -232,9 +242,52 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 	return tid, nil
 }
 
+// realChild returns the pid criu-restore sees child vpid of p by, vpid
+// being the pid clone3 gave p: the same, unless the tree is in a pid
+// namespace of its own, where it is the child of p whose innermost id
+// (the last of NSpid) is vpid.
+func (r *restorer) realChild(p *task, vpid int) (int, error) {
+	if !r.tree.newPidNS {
+		return vpid, nil
+	}
+	kids, err := proc.FS{}.Children(p.real, p.threads[0].tid)
+	if err != nil {
+		return 0, fmt.Errorf("find child %d of pid %d: %w", vpid, p.pid, err)
+	}
+	return innermost(kids, vpid, func(id int) (*proc.Status, error) { return proc.FS{}.Status(id, 0) })
+}
+
+// realThread is realChild for a thread vtid just cloned in task t.
+func (r *restorer) realThread(t *task, vtid int) (int, error) {
+	if !r.tree.newPidNS {
+		return vtid, nil
+	}
+	tids, err := proc.FS{}.Tasks(t.real)
+	if err != nil {
+		return 0, fmt.Errorf("find thread %d of pid %d: %w", vtid, t.pid, err)
+	}
+	return innermost(tids, vtid, func(id int) (*proc.Status, error) { return proc.FS{}.Status(t.real, id) })
+}
+
+// innermost returns the one of ids whose id in its innermost pid
+// namespace is vid.
+func innermost(ids []int, vid int, status func(int) (*proc.Status, error)) (int, error) {
+	for _, id := range ids {
+		st, err := status(id)
+		if err != nil {
+			return 0, err
+		}
+		if n := len(st.NSpid); n > 0 && st.NSpid[n-1] == vid {
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("no task has id %d in its pid namespace: %w", vid, unix.ESRCH)
+}
+
 // newThread waits for the first stop of a thread the tracer picked up
-// from a fork or clone, and records its registers.
-func (r *restorer) newThread(tid int) (*thread, error) {
+// from a fork or clone, and records its registers. tid is the id the
+// tracer knows it by, vtid its id in the tree's pid namespace.
+func (r *restorer) newThread(tid, vtid int) (*thread, error) {
 	st, err := r.tr.Wait(tid)
 	if err != nil {
 		return nil, err
@@ -252,7 +305,7 @@ func (r *restorer) newThread(tid int) (*thread, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &thread{tid: tid, base: *regs}, nil
+	return &thread{tid: tid, vtid: vtid, base: *regs}, nil
 }
 
 // setSession makes a task the leader of its session or group, as planned.
@@ -281,7 +334,7 @@ func (r *restorer) exitZombie(t *task) error {
 	}
 	b := newScratchBuf(t.scratch)
 	commp := b.cstring(comm)
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return fmt.Errorf("exit zombie %d: %w", t.pid, err)
 	}
 	if _, err := r.call(t, th, "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, commp); err != nil {
@@ -300,7 +353,7 @@ func (r *restorer) exitZombie(t *task) error {
 		b := newScratchBuf(t.scratch)
 		act := b.u64s(0, 0, 0, 0)
 		mask := b.u64s(1 << (sig - 1))
-		if err := b.flush(t.pid); err != nil {
+		if err := b.flush(t.real); err != nil {
 			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
 		}
 		// SIGKILL (and SIGSTOP) have no action to set and cannot be
@@ -366,7 +419,7 @@ func (r *restorer) moveScratch(t *task, p *mmPlan) error {
 	if !clash {
 		return nil
 	}
-	cur, err := readMaps(t.pid)
+	cur, err := readMaps(t.real)
 	if err != nil {
 		return err
 	}
@@ -386,7 +439,7 @@ func (r *restorer) moveScratch(t *task, p *mmPlan) error {
 	if got != addr {
 		return fmt.Errorf("move the scratch area of pid %d: mapped at %#x, not %#x", t.pid, got, addr)
 	}
-	if err := writeMem(t.pid, addr, syscallInsn); err != nil {
+	if err := writeMem(t.real, addr, syscallInsn); err != nil {
 		return fmt.Errorf("move the scratch area of pid %d: %w", t.pid, err)
 	}
 	old := t.scratch

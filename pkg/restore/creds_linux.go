@@ -80,7 +80,7 @@ func (r *restorer) restoreCreds(t *task, th *thread, c *images.CredsEntry) error
 	}
 	own := r.own
 	fail := func(err error) error {
-		return fmt.Errorf("restore credentials of tid %d (%s): %w", th.tid, coreName(uint32(th.tid)), err)
+		return fmt.Errorf("restore credentials of tid %d (%s): %w", th.tid, coreName(uint32(th.vtid)), err)
 	}
 	call := func(name string, nr uintptr, args ...uint64) error {
 		_, err := r.call(t, th, name, nr, args...)
@@ -108,7 +108,7 @@ func (r *restorer) restoreCreds(t *task, th *thread, c *images.CredsEntry) error
 		binary.LittleEndian.PutUint32(g[4*i:], gid)
 	}
 	groups := b.put(g)
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return fail(err)
 	}
 	steps := []struct {
@@ -155,7 +155,7 @@ func (r *restorer) restoreCreds(t *task, th *thread, c *images.CredsEntry) error
 		binary.LittleEndian.PutUint32(data[12*i+8:], uint32(inh>>(32*i)))
 	}
 	datap := b.put(data)
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return fail(err)
 	}
 	if err := call("capset", unix.SYS_CAPSET, hdr, datap); err != nil {

@@ -69,7 +69,7 @@ func (r *restorer) restoreEpollTargets(t *task, p *taskPlan) error {
 			ev := binary.LittleEndian.AppendUint32(nil, tfd.GetEvents())
 			ev = binary.LittleEndian.AppendUint64(ev, tfd.GetData())
 			evp := b.put(ev)
-			if err := b.flush(t.pid); err != nil {
+			if err := b.flush(t.real); err != nil {
 				return err
 			}
 			if _, err := r.call(t, t.threads[0], "epoll_ctl", unix.SYS_EPOLL_CTL, uint64(fd.GetFd()), unix.EPOLL_CTL_ADD, uint64(tfd.GetTfd()), evp); err != nil {

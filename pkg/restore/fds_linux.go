@@ -62,7 +62,7 @@ func (r *restorer) restoreFds(t *task, p *taskPlan) error {
 	name := fmt.Sprintf("criugo-restore/%d/%d", r.self, t.pid)
 	b := newScratchBuf(t.scratch)
 	addr := b.put(abstractSockaddr(name))
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return fail(err)
 	}
 	if _, err := r.call(t, th, "bind", unix.SYS_BIND, sock, addr, uint64(2+1+len(name))); err != nil {
@@ -144,18 +144,18 @@ func (r *restorer) recvFds(t *task, sock uint64, n int) ([]uint64, error) {
 	ctl := b.put(make([]byte, ctlLen))
 	// struct msghdr: name, namelen (+pad), iov, iovlen, control, controllen, flags (+pad).
 	msg := b.u64s(0, 0, iov, 1, ctl, uint64(ctlLen), 0)
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return nil, err
 	}
 	if _, err := r.call(t, t.threads[0], "recvmsg", unix.SYS_RECVMSG, sock, msg, unix.MSG_CMSG_CLOEXEC); err != nil {
 		return nil, err
 	}
 	raw := make([]byte, ctlLen)
-	if err := readMemFull(t.pid, ctl, raw); err != nil {
+	if err := readMemFull(t.real, ctl, raw); err != nil {
 		return nil, err
 	}
 	hdr := make([]byte, 56)
-	if err := readMemFull(t.pid, msg, hdr); err != nil {
+	if err := readMemFull(t.real, msg, hdr); err != nil {
 		return nil, err
 	}
 	if flags := binary.LittleEndian.Uint32(hdr[48:]); flags&unix.MSG_CTRUNC != 0 {

@@ -94,7 +94,7 @@ func (r *restorer) restoreFileLocks(t *task) error {
 			binary.LittleEndian.PutUint64(fl[16:], uint64(l.GetLen()))
 			b := newScratchBuf(t.scratch)
 			addr := b.put(fl)
-			if err = b.flush(t.pid); err == nil {
+			if err = b.flush(t.real); err == nil {
 				_, err = r.call(t, th, "fcntl set lock", unix.SYS_FCNTL, fd, cmd, addr)
 			}
 		case flFlock:

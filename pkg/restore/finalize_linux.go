@@ -32,7 +32,7 @@ func (r *restorer) finalize(t *task) error {
 		return fmt.Errorf("restore pid %d: %w", t.pid, err)
 	}
 	for _, th := range t.threads {
-		if err := r.finalThread(t, th, p.core(th.tid), t.core.GetTc()); err != nil {
+		if err := r.finalThread(t, th, p.core(th.vtid), t.core.GetTc()); err != nil {
 			return err
 		}
 	}
@@ -41,7 +41,7 @@ func (r *restorer) finalize(t *task) error {
 
 // finalThread sets the FPU state, registers and signal mask of a thread.
 func (r *restorer) finalThread(t *task, th *thread, core *images.CoreEntry, tc *images.TaskCoreEntry) error {
-	name := coreName(uint32(th.tid))
+	name := coreName(uint32(th.vtid))
 	ti := core.GetThreadInfo()
 	regs, err := x86.RegsFromGpregs(ti.GetGpregs())
 	if err != nil {
@@ -69,7 +69,7 @@ func (r *restorer) finalThread(t *task, th *thread, core *images.CoreEntry, tc *
 	if err := r.tr.SetSigmask(th.tid, mask); err != nil {
 		return fmt.Errorf("restore signal mask of tid %d: %w", th.tid, err)
 	}
-	if !reentersSyscall(t.pid, regs) {
+	if !reentersSyscall(t.real, regs) {
 		return nil
 	}
 	if err := r.tr.Syscall(th.tid, 0); err != nil {
@@ -122,7 +122,7 @@ func (r *restorer) detachAll() error {
 		if s := t.core.GetTc().GetStopSigno(); s != 0 {
 			sig = unix.Signal(s)
 		}
-		if err := unix.Kill(t.pid, sig); err != nil {
+		if err := unix.Kill(t.real, sig); err != nil {
 			return fmt.Errorf("stop pid %d: %w", t.pid, err)
 		}
 	}

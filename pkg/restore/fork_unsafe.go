@@ -34,10 +34,16 @@ const cloneArgsSize = 88
 // gone, to be killed). All signals are blocked in it and Go's handlers are reset
 // to SIG_DFL (CLONE_CLEAR_SIGHAND), so none of them can run there;
 // PR_SET_PDEATHSIG kills it if this process goes away before seizing it.
-func forkStub(pid int) (int, error) {
+// With newPidNS it is born the init of a new pid namespace (pid must be
+// 1, its pid there), and the pid returned is its pid outside.
+func forkStub(pid int, newPidNS bool) (int, error) {
 	setTid := [1]int32{int32(pid)}
+	flags := uint64(unix.CLONE_CLEAR_SIGHAND)
+	if newPidNS {
+		flags |= unix.CLONE_NEWPID
+	}
 	args := cloneArgs{
-		Flags:      unix.CLONE_CLEAR_SIGHAND,
+		Flags:      flags,
 		ExitSignal: uint64(unix.SIGCHLD),
 	}
 	if pid != 0 {

@@ -34,7 +34,7 @@ func writeSysctl(name string, v string) error {
 
 func u(v uint64) string { return strconv.FormatUint(v, 10) }
 
-func (r *restorer) restoreIPC(pid int, id uint32) error {
+func (r *restorer) restoreIPC(t *task, id uint32) error {
 	imgs := map[*image.Kind]*image.Image{}
 	for _, k := range []*image.Kind{image.IPCVar, image.IPCNSShm, image.IPCNSSem, image.IPCNSMsg} {
 		img, err := r.set.lookup(k.FileName(id))
@@ -46,7 +46,7 @@ func (r *restorer) restoreIPC(pid int, id uint32) error {
 	if r.sysv == nil {
 		r.sysv = map[uint64][]byte{}
 	}
-	err := nsenter.Run(nsPath(pid, "ipc"), unix.CLONE_NEWIPC, func() error {
+	err := nsenter.Run(nsPath(t.real, "ipc"), unix.CLONE_NEWIPC, func() error {
 		var vars *images.IpcVarEntry
 		if img := imgs[image.IPCVar]; img != nil && len(img.Entries) == 1 {
 			v, ok := img.Entries[0].Msg.(*images.IpcVarEntry)

@@ -30,7 +30,7 @@ const madvGuardInstall = 102
 func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 	name := mmName(uint32(t.pid))
 	th := t.threads[0]
-	cur, err := readMaps(t.pid)
+	cur, err := readMaps(t.real)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		}
 		b := newScratchBuf(t.scratch)
 		path := b.cstring(r.files.procPath(file))
-		if err := b.flush(t.pid); err != nil {
+		if err := b.flush(t.real); err != nil {
 			return 0, err
 		}
 		fd, err := r.call(t, th, "openat "+file.Name(), unix.SYS_OPENAT, atFDCWD, path, uint64(accmode|unix.O_CLOEXEC))
@@ -415,7 +415,7 @@ func (r *restorer) setMMMap(t *task, mm *images.MmEntry, exeFd uint64) error {
 	b := newScratchBuf(t.scratch)
 	auxp := b.u64s(auxv...)
 	m := b.put(prctlMMMap(mm, auxp, len(auxv), exeFd))
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return err
 	}
 	_, err := r.call(t, t.threads[0], "prctl PR_SET_MM_MAP", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, m, 104, 0)
@@ -532,7 +532,7 @@ func (s *fileSink) use(f *os.File, off uint64) error {
 	if !ok {
 		b := newScratchBuf(s.t.scratch)
 		path := b.cstring(s.r.files.procPath(f))
-		if err := b.flush(s.t.pid); err != nil {
+		if err := b.flush(s.t.real); err != nil {
 			return err
 		}
 		var err error
@@ -599,7 +599,7 @@ func (s *fileSink) flush() error {
 			words = append(words, rg[0], rg[1])
 		}
 		iov := b.u64s(words...)
-		if err := b.flush(s.t.pid); err != nil {
+		if err := b.flush(s.t.real); err != nil {
 			return err
 		}
 		got, err := s.r.call(s.t, s.t.threads[0], "preadv pages", unix.SYS_PREADV, s.fd, iov, uint64(len(s.ranges)), s.start, 0)
@@ -640,7 +640,7 @@ func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reade
 		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 	}
 	if u != nil {
-		us := newUffdSink(u, t.pid, pagesName(p.pagesID), src)
+		us := newUffdSink(u, t.real, pagesName(p.pagesID), src)
 		defer func() {
 			// No copy may be left running when the userfaultfd goes (a
 			// failure returns before the flush).
@@ -661,7 +661,7 @@ func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reade
 		}
 		sink = fs
 	} else {
-		sink = &streamSink{pid: t.pid, src: src, name: pagesName(p.pagesID), buf: make([]byte, pageBatchBytes)}
+		sink = &streamSink{pid: t.real, src: src, name: pagesName(p.pagesID), buf: make([]byte, pageBatchBytes)}
 	}
 	var vdso []byte
 	var vdsoBytes, written uint64

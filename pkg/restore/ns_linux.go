@@ -11,25 +11,45 @@ import (
 	"github.com/criugo/criugo/pkg/proc"
 )
 
-// Namespaces. A tree whose root had a UTS or IPC namespace of its own
-// (its id in ids-PID.img differs from inventory.img's root_ids, which are
-// the dumping tool's) gets new ones: right after the root is created, it
-// is made to unshare(CLONE_NEWUTS|CLONE_NEWIPC) before any child is
-// forked, and criu-restore, from an OS thread of its own that joins the
-// new namespaces, sets the host and domain names and recreates the IPC
-// objects (ipc_linux.go). Every task must share the root's namespaces;
-// other kinds of namespace are refused (checkNamespaces).
+// Namespaces. A tree whose root had a namespace of its own (its id in
+// ids-PID.img differs from inventory.img's root_ids, which are the
+// dumping tool's) gets a new one of the kind, made by the root before any
+// other task exists, so that every task forked from it shares it:
+//
+//   - pid: the root is forked into a new pid namespace (clone3 with
+//     CLONE_NEWPID, set_tid 1): it is the namespace's init, and every
+//     other task is cloned inside with its pid there. criu-restore knows
+//     the tasks by their pids outside (task.real, thread.tid).
+//   - ipc, uts, time: the root unshares them at once; criu-restore, from
+//     an OS thread of its own that joins the new namespace, sets the host
+//     and domain names and recreates the IPC objects (ipc_linux.go); a
+//     time namespace gets its clock offsets before the root enters it
+//     (timens_linux.go).
+//
+// nsKinds, in the order the root makes them, is the one place that says
+// which kinds a root can have of its own. Every task must share the
+// root's namespaces; other kinds are refused (checkNamespaces).
 
 // nsKind is a namespace kind criu-restore can recreate.
 type nsKind struct {
 	name string // the /proc/PID/ns name
 	flag uint64 // its clone flag
 	id   func(*images.TaskKobjIdsEntry) uint32
+	// atFork: the root is forked into a new namespace of the kind (it is
+	// its first task) rather than unsharing one once it exists.
+	atFork bool
+	// fill makes the new namespace, the root's, what its image says; it
+	// runs once the root has unshared, before any other task exists.
+	fill func(r *restorer, root *task, id uint32) error
 }
 
+// nsKinds are the kinds a root can have of its own, in CRIU's order of
+// making them.
 var nsKinds = []nsKind{
-	{"ipc", unix.CLONE_NEWIPC, (*images.TaskKobjIdsEntry).GetIpcNsId},
-	{"uts", unix.CLONE_NEWUTS, (*images.TaskKobjIdsEntry).GetUtsNsId},
+	{name: "pid", flag: unix.CLONE_NEWPID, id: (*images.TaskKobjIdsEntry).GetPidNsId, atFork: true},
+	{name: "uts", flag: unix.CLONE_NEWUTS, id: (*images.TaskKobjIdsEntry).GetUtsNsId, fill: (*restorer).restoreUTS},
+	{name: "ipc", flag: unix.CLONE_NEWIPC, id: (*images.TaskKobjIdsEntry).GetIpcNsId, fill: (*restorer).restoreIPC},
+	{name: "time", flag: unix.CLONE_NEWTIME, id: (*images.TaskKobjIdsEntry).GetTimeNsId, fill: (*restorer).restoreTimeNS},
 }
 
 func utsnsName(id uint32) string { return image.UTSNS.FileName(id) }
@@ -90,36 +110,64 @@ func (r *restorer) ownNamespaces() (uint64, error) {
 	return flags, nil
 }
 
-// restoreNamespaces gives the root t, just created, new UTS and IPC
-// namespaces as its images say, and fills them.
-func (r *restorer) restoreNamespaces(t *task) error {
-	flags, err := r.ownNamespaces()
-	if err != nil || flags == 0 {
+// planPidNS marks a tree that had a pid namespace of its own, once its
+// root's ids are in, and checks that its root was the namespace's init.
+func (r *restorer) planPidNS() error {
+	own, err := r.newPidNS()
+	if err != nil || !own {
 		return err
 	}
-	if _, err := r.call(t, t.threads[0], "unshare", unix.SYS_UNSHARE, flags); err != nil {
+	if root := r.tree.root(); root.pid != 1 {
+		return fmt.Errorf("restore pid %d: the root of a tree in a pid namespace of its own is not its init (pid 1): %w", root.pid, ErrNotSupported)
+	}
+	r.tree.newPidNS = true
+	return nil
+}
+
+// newPidNS says whether the tree had a pid namespace of its own, whose
+// init the root was.
+func (r *restorer) newPidNS() (bool, error) {
+	flags, err := r.ownNamespaces()
+	return flags&unix.CLONE_NEWPID != 0, err
+}
+
+// restoreNamespaces gives the root t, just created (in its new pid
+// namespace, if it had one), the other namespaces it had of its own, and
+// fills them.
+func (r *restorer) restoreNamespaces(t *task) error {
+	flags, err := r.ownNamespaces()
+	if err != nil {
+		return err
+	}
+	var unshare uint64
+	for _, k := range nsKinds {
+		if flags&k.flag != 0 && !k.atFork {
+			unshare |= k.flag
+		}
+	}
+	if unshare == 0 {
+		return nil
+	}
+	if _, err := r.call(t, t.threads[0], "unshare", unix.SYS_UNSHARE, unshare); err != nil {
 		return fmt.Errorf("restore namespaces of pid %d: %w", t.pid, err)
 	}
 	root, err := r.rootIDs()
 	if err != nil {
 		return err
 	}
-	if flags&unix.CLONE_NEWUTS != 0 {
-		if err := r.restoreUTS(t.pid, root.GetUtsNsId()); err != nil {
-			return err
-		}
-	}
-	if flags&unix.CLONE_NEWIPC != 0 {
-		if err := r.restoreIPC(t.pid, root.GetIpcNsId()); err != nil {
-			return err
+	for _, k := range nsKinds {
+		if unshare&k.flag != 0 && k.fill != nil {
+			if err := k.fill(r, t, k.id(root)); err != nil {
+				return err
+			}
 		}
 	}
 	r.step("restore namespaces")
 	return nil
 }
 
-// restoreUTS sets the names of the UTS namespace of pid from utsns-<id>.img.
-func (r *restorer) restoreUTS(pid int, id uint32) error {
+// restoreUTS sets the names of the UTS namespace of t from utsns-<id>.img.
+func (r *restorer) restoreUTS(t *task, id uint32) error {
 	name := utsnsName(id)
 	u, err := single[*images.UtsnsEntry](r.set, name)
 	if err != nil {
@@ -129,7 +177,7 @@ func (r *restorer) restoreUTS(pid int, id uint32) error {
 	if len(u.GetNodename()) > maxLen || len(u.GetDomainname()) > maxLen {
 		return fmt.Errorf("read %s: name over %d bytes: %w", name, maxLen, ErrBadImage)
 	}
-	err = nsenter.Run(nsPath(pid, "uts"), unix.CLONE_NEWUTS, func() error {
+	err = nsenter.Run(nsPath(t.real, "uts"), unix.CLONE_NEWUTS, func() error {
 		if err := unix.Sethostname([]byte(u.GetNodename())); err != nil {
 			return fmt.Errorf("sethostname: %w", err)
 		}

@@ -154,6 +154,9 @@ func (r *restorer) prepare() error {
 	if r.tree, err = buildTree(r.set); err != nil {
 		return err
 	}
+	if err := r.planPidNS(); err != nil {
+		return err
+	}
 	if !r.checkOnly {
 		if err := checkPidsFree(r.tree); err != nil {
 			return err
@@ -190,8 +193,12 @@ func (r *restorer) prepare() error {
 	return nil
 }
 
-// checkPidsFree fails when a PID or TID of the tree belongs to a live task.
+// checkPidsFree fails when a PID or TID of the tree belongs to a live
+// task. A tree in a pid namespace of its own takes its pids in a new one.
 func checkPidsFree(tr *tree) error {
+	if tr.newPidNS {
+		return nil
+	}
 	max, err := pidMax()
 	if err != nil {
 		return err
@@ -293,9 +300,9 @@ func (r *restorer) resume() (*Result, error) {
 			return nil, err
 		}
 	}
-	res := &Result{Root: r.tree.root().pid}
+	res := &Result{Root: r.tree.root().real}
 	for _, t := range r.tree.tasks {
-		res.Pids = append(res.Pids, t.pid)
+		res.Pids = append(res.Pids, t.real)
 	}
 	if r.opts.PidFile != "" {
 		if err := writePidFile(r.opts.PidFile, res.Root); err != nil {
@@ -367,7 +374,7 @@ func writePidFile(path string, pid int) error {
 // killAll kills every task created so far and collects what it can.
 func (r *restorer) killAll() {
 	for i := len(r.created) - 1; i >= 0; i-- {
-		unix.Kill(r.created[i].pid, unix.SIGKILL)
+		unix.Kill(r.created[i].real, unix.SIGKILL)
 	}
 	for i := len(r.created) - 1; i >= 0; i-- {
 		t := r.created[i]
@@ -384,8 +391,8 @@ func (r *restorer) killAll() {
 	for _, t := range r.created {
 		for time.Now().Before(deadline) {
 			var ws unix.WaitStatus
-			unix.Wait4(t.pid, &ws, unix.WNOHANG|unix.WALL, nil)
-			if !(proc.FS{}).HasPid(t.pid) {
+			unix.Wait4(t.real, &ws, unix.WNOHANG|unix.WALL, nil)
+			if !(proc.FS{}).HasPid(t.real) {
 				break
 			}
 			time.Sleep(2 * time.Millisecond)

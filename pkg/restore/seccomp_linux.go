@@ -123,7 +123,7 @@ func (r *restorer) restoreSeccomp(t *task) error {
 		}
 	}
 	for _, th := range t.threads {
-		s := p.seccomp[th.tid]
+		s := p.seccomp[th.vtid]
 		if s == nil {
 			continue
 		}
@@ -165,7 +165,7 @@ func (r *restorer) installFilter(t *task, th *thread, f *images.SeccompFilter) e
 	binary.LittleEndian.PutUint16(buf[0:], uint16(len(prog)/sockFilterSize))
 	binary.LittleEndian.PutUint64(buf[8:], base+sockFprogSize)
 	buf = append(buf, prog...)
-	if err := writeMem(t.pid, base, buf); err != nil {
+	if err := writeMem(t.real, base, buf); err != nil {
 		return err
 	}
 	ret, err := r.call(t, th, "seccomp SET_MODE_FILTER", unix.SYS_SECCOMP, seccompSetModeFilter, uint64(f.GetFlags()), base)

@@ -27,7 +27,7 @@ func (r *restorer) restoreSigactions(t *task) error {
 	set := func(sig int, handler, flags, restorer, mask uint64) error {
 		b := newScratchBuf(t.scratch)
 		act := b.u64s(handler, flags, restorer, mask)
-		if err := b.flush(t.pid); err != nil {
+		if err := b.flush(t.real); err != nil {
 			return err
 		}
 		_, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8)
@@ -84,12 +84,12 @@ func (r *restorer) queueSignals(t *task, th *thread, q *images.SignalQueueEntry,
 		}
 		b := newScratchBuf(t.scratch)
 		infop := b.put(info)
-		if err := b.flush(t.pid); err != nil {
+		if err := b.flush(t.real); err != nil {
 			return err
 		}
 		var err error
 		if perThread {
-			_, err = r.call(t, th, "rt_tgsigqueueinfo", unix.SYS_RT_TGSIGQUEUEINFO, uint64(t.pid), uint64(th.tid), uint64(sig), infop)
+			_, err = r.call(t, th, "rt_tgsigqueueinfo", unix.SYS_RT_TGSIGQUEUEINFO, uint64(t.pid), uint64(th.vtid), uint64(sig), infop)
 		} else {
 			_, err = r.call(t, th, "rt_sigqueueinfo", unix.SYS_RT_SIGQUEUEINFO, uint64(t.pid), uint64(sig), infop)
 		}

@@ -215,6 +215,9 @@ func (s *streamRestore) startTree() error {
 	if r.tree, err = treeFromPstree(r.set); err != nil {
 		return err
 	}
+	if err := r.planPidNS(); err != nil {
+		return err
+	}
 	if err := checkPidsFree(r.tree); err != nil {
 		if !errors.Is(err, ErrPidInUse) {
 			return err

@@ -85,7 +85,7 @@ func (r *restorer) restoreTask(t *task) error {
 		return err
 	}
 	for _, th := range t.threads {
-		if err := r.restoreThread(t, th, p.core(th.tid)); err != nil {
+		if err := r.restoreThread(t, th, p.core(th.vtid)); err != nil {
 			return err
 		}
 	}
@@ -96,7 +96,7 @@ func (r *restorer) restoreTask(t *task) error {
 		return err
 	}
 	for _, th := range t.threads {
-		if err := r.restoreCreds(t, th, p.core(th.tid).GetThreadCore().GetCreds()); err != nil {
+		if err := r.restoreCreds(t, th, p.core(th.vtid).GetThreadCore().GetCreds()); err != nil {
 			return err
 		}
 	}
@@ -129,7 +129,7 @@ func (r *restorer) restoreFS(t *task, p *taskPlan) error {
 	}
 	b := newScratchBuf(t.scratch)
 	path := b.cstring(dir)
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return err
 	}
 	if _, err := r.call(t, th, "chdir", unix.SYS_CHDIR, path); err != nil {
@@ -177,7 +177,7 @@ func (r *restorer) restoreItimers(t *task) error {
 		}
 		b := newScratchBuf(t.scratch)
 		val := b.u64s(it.GetIsec(), it.GetIusec(), it.GetVsec(), it.GetVusec())
-		if err := b.flush(t.pid); err != nil {
+		if err := b.flush(t.real); err != nil {
 			return err
 		}
 		if _, err := r.call(t, t.threads[0], "setitimer", unix.SYS_SETITIMER, uint64(which), val, 0); err != nil {
@@ -209,14 +209,14 @@ func (r *restorer) restorePosixTimers(t *task) error {
 		evp := b.put(ev)
 		idp := b.u64s(uint64(pt.GetItId()))
 		spec := b.u64s(pt.GetIsec(), pt.GetInsec(), pt.GetVsec(), pt.GetVnsec())
-		if err := b.flush(t.pid); err != nil {
+		if err := b.flush(t.real); err != nil {
 			return err
 		}
 		if _, err := r.call(t, th, "timer_create", unix.SYS_TIMER_CREATE, uint64(pt.GetClockId()), evp, idp); err != nil {
 			return fmt.Errorf("restore posix timer %d of pid %d: %w", pt.GetItId(), t.pid, err)
 		}
 		got := make([]byte, 4)
-		if err := readMemFull(t.pid, idp, got); err != nil {
+		if err := readMemFull(t.real, idp, got); err != nil {
 			return err
 		}
 		if id := binary.LittleEndian.Uint32(got); id != pt.GetItId() {
@@ -245,14 +245,14 @@ func (r *restorer) restoreRlimits(t *task) error {
 			break
 		}
 		var old unix.Rlimit
-		if err := unix.Prlimit(t.pid, i, nil, &old); err != nil {
+		if err := unix.Prlimit(t.real, i, nil, &old); err != nil {
 			return fmt.Errorf("read RLIMIT_%s of pid %d: %w", rlimitNames[i], t.pid, err)
 		}
 		want := unix.Rlimit{Cur: rl.GetCur(), Max: rl.GetMax()}
 		if want == old {
 			continue
 		}
-		if err := unix.Prlimit(t.pid, i, &want, nil); err != nil {
+		if err := unix.Prlimit(t.real, i, &want, nil); err != nil {
 			return fmt.Errorf("restore RLIMIT_%s of pid %d to %d/%d (now %d/%d): %w", rlimitNames[i], t.pid, want.Cur, want.Max, old.Cur, old.Max, err)
 		}
 	}
@@ -297,18 +297,18 @@ func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
 		}
 	}
 	if tc.OomScoreAdj != nil {
-		if err := writeProc(t.pid, "oom_score_adj", strconv.Itoa(int(tc.GetOomScoreAdj()))); err != nil {
+		if err := writeProc(t.real, "oom_score_adj", strconv.Itoa(int(tc.GetOomScoreAdj()))); err != nil {
 			return err
 		}
 	}
 	if tc.Loginuid != nil {
-		cur, err := proc.FS{}.Loginuid(t.pid)
+		cur, err := proc.FS{}.Loginuid(t.real)
 		if err != nil {
 			return fmt.Errorf("read loginuid of pid %d: %w", t.pid, err)
 		}
 		if cur != tc.GetLoginuid() {
 			want := strconv.FormatUint(uint64(tc.GetLoginuid()), 10)
-			if err := writeProc(t.pid, "loginuid", want); err != nil {
+			if err := writeProc(t.real, "loginuid", want); err != nil {
 				return err
 			}
 		}

@@ -29,7 +29,11 @@ func (r *restorer) createThreads(t *task) error {
 			}
 			return fmt.Errorf("create thread %d of pid %d: %w", tid, t.pid, err)
 		}
-		th, err := r.newThread(tid)
+		real, err := r.realThread(t, tid)
+		if err != nil {
+			return fmt.Errorf("create thread %d of pid %d: %w", tid, t.pid, err)
+		}
+		th, err := r.newThread(real, tid)
 		if err != nil {
 			return fmt.Errorf("create thread %d of pid %d: %w", tid, t.pid, err)
 		}
@@ -55,7 +59,7 @@ func threadComm(core *images.CoreEntry, leader *images.CoreEntry) string {
 func (r *restorer) setComm(t *task, th *thread, comm string) error {
 	b := newScratchBuf(t.scratch)
 	commp := b.cstring(comm)
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return err
 	}
 	_, err := r.call(t, th, "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, commp)
@@ -71,7 +75,7 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) er
 	tc := core.GetThreadCore()
 	leader := th == t.threads[0]
 	fail := func(what string, err error) error {
-		return fmt.Errorf("restore %s of tid %d (%s): %w", what, th.tid, coreName(uint32(th.tid)), err)
+		return fmt.Errorf("restore %s of tid %d (%s): %w", what, th.tid, coreName(uint32(th.vtid)), err)
 	}
 	// A fork or a clone without CLONE_CHILD_CLEARTID starts with none.
 	if ti.GetClearTidAddr() != 0 {
@@ -103,7 +107,7 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) er
 	if leader || flags != ssDisable {
 		b := newScratchBuf(t.scratch)
 		ss := b.u64s(sas.GetSsSp(), flags, sas.GetSsSize())
-		if err := b.flush(t.pid); err != nil {
+		if err := b.flush(t.real); err != nil {
 			return err
 		}
 		if _, err := r.call(t, th, "sigaltstack", unix.SYS_SIGALTSTACK, ss, 0); err != nil {
@@ -125,15 +129,15 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) er
 	if tc.GetSchedPolicy() != 0 {
 		b := newScratchBuf(t.scratch)
 		param := b.u64s(uint64(tc.GetSchedPrio()))
-		if err := b.flush(t.pid); err != nil {
+		if err := b.flush(t.real); err != nil {
 			return err
 		}
-		if _, err := r.call(t, th, "sched_setscheduler", unix.SYS_SCHED_SETSCHEDULER, uint64(th.tid), uint64(tc.GetSchedPolicy()), param); err != nil {
+		if _, err := r.call(t, th, "sched_setscheduler", unix.SYS_SCHED_SETSCHEDULER, uint64(th.vtid), uint64(tc.GetSchedPolicy()), param); err != nil {
 			return fail("scheduling policy", err)
 		}
 	}
 	if tc.SchedNice != nil && int(tc.GetSchedNice()) != r.own.nice {
-		if _, err := r.call(t, th, "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(th.tid), uint64(int64(tc.GetSchedNice()))); err != nil {
+		if _, err := r.call(t, th, "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(th.vtid), uint64(int64(tc.GetSchedNice()))); err != nil {
 			return fail("nice value", err)
 		}
 	}

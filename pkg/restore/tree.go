@@ -29,6 +29,10 @@ type task struct {
 	joinPgid   int  // setpgid(0, joinPgid) once every task exists; 0 if none
 
 	// Live state while restoring.
+	// real is the pid criu-restore knows the task by once it exists: its
+	// pid, unless the tree has a pid namespace of its own, where pid is
+	// the task's pid in that namespace (what the images say).
+	real       int
 	threads    []*thread // threads[0] is the leader once created
 	scratch    uint64    // address of the scratch area
 	memoryDone bool      // restoreMemory ran
@@ -41,7 +45,10 @@ func (t *task) zombie() bool { return t.state == images.TaskDead }
 
 // thread is one traced thread of a task under restore.
 type thread struct {
-	tid int
+	// tid is the thread's id as criu-restore (its tracer) sees it; vtid
+	// is its id in the tree's pid namespace, as the images give it (the
+	// same, unless the tree has a pid namespace of its own).
+	tid, vtid int
 	// base holds the registers the thread had when first stopped; injected
 	// calls start from them (segment selectors, flags).
 	base ptrace.Regs
@@ -54,6 +61,9 @@ type thread struct {
 type tree struct {
 	tasks []*task
 	byPid map[int]*task
+	// newPidNS is set when the tree had a pid namespace of its own: its
+	// pids are those it has there, and they are taken in a new one.
+	newPidNS bool
 }
 
 func (tr *tree) root() *task { return tr.tasks[0] }

@@ -478,7 +478,7 @@ func (r *restorer) restoreCtty(t *task) error {
 	b := newScratchBuf(t.scratch)
 	pathAddr := b.cstring(path)
 	pgrp := b.put(binary.LittleEndian.AppendUint32(nil, ctl.GetPgrp()))
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return err
 	}
 	fail := func(err error) error {
@@ -529,7 +529,7 @@ func (r *restorer) shellJobForeground() error {
 	}
 	pgrp := unix.Getpgrp()
 	if root.doSetpgid {
-		pgrp = root.pid
+		pgrp = root.real
 	}
 	signal.Ignore(unix.SIGTTOU)
 	defer signal.Reset(unix.SIGTTOU)

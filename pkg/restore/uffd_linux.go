@@ -68,7 +68,7 @@ func (r *restorer) openUffd(t *task, p *mmPlan) (*taskUffd, error) {
 		}
 		return nil, err
 	}
-	fd, gerr := takeFd(t.pid, int(tfd))
+	fd, gerr := takeFd(t.real, int(tfd))
 	if _, err := r.call(t, th, "close", unix.SYS_CLOSE, tfd); err != nil {
 		if gerr == nil {
 			unix.Close(fd)

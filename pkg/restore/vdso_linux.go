@@ -37,7 +37,7 @@ func (r *restorer) settleVdso(t *task, p *mmPlan, hs *hostSpecials, saved []byte
 	}
 	if hs.inPlace {
 		live := make([]byte, len(saved))
-		if _, err := ptrace.ReadMem(t.pid, p.vdso.start(), live); err != nil {
+		if _, err := ptrace.ReadMem(t.real, p.vdso.start(), live); err != nil {
 			return fmt.Errorf("read [vdso] of pid %d: %w", t.pid, err)
 		}
 		if sameVdsoCode(saved, live) {
@@ -58,7 +58,7 @@ func (r *restorer) proxyVdso(t *task, p *mmPlan, hs *hostSpecials, saved []byte)
 	th := t.threads[0]
 	hv := hs.vdso()
 	host := make([]byte, hv.end-hv.start)
-	if _, err := ptrace.ReadMem(t.pid, hv.start, host); err != nil {
+	if _, err := ptrace.ReadMem(t.real, hv.start, host); err != nil {
 		return fmt.Errorf("read this kernel's [vdso] in pid %d: %w", t.pid, err)
 	}
 	patched, patches, unmatched, err := proxyPlan(saved, host, hv.start)
@@ -78,7 +78,7 @@ func (r *restorer) proxyVdso(t *task, p *mmPlan, hs *hostSpecials, saved []byte)
 		}
 	}
 	// The area is not writable: write it as a debugger does.
-	if err := ptrace.PokeText(t.pid, p.vdso.start(), patched); err != nil {
+	if err := ptrace.PokeText(t.real, p.vdso.start(), patched); err != nil {
 		return fmt.Errorf("proxy [vdso] of pid %d: %w", t.pid, err)
 	}
 	t.proxy = &vdsoProxy{hs: hs, vdso: p.vdso, vvar: p.vvar, saved: saved, patched: patched}
@@ -147,7 +147,7 @@ func (r *restorer) leaveVdso(t *task, p *taskPlan) error {
 	} else {
 		r.logf("vdso: pid %d: this kernel's [vvar] has another size or place than the dumped one: threads inside the dumped [vdso] finish their call without it", t.pid)
 	}
-	if err := ptrace.PokeText(t.pid, px.vdso.start(), px.saved); err != nil {
+	if err := ptrace.PokeText(t.real, px.vdso.start(), px.saved); err != nil {
 		return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
 	}
 	own, err := r.tr.GetRegs(th.tid)
@@ -162,7 +162,7 @@ func (r *restorer) leaveVdso(t *task, p *taskPlan) error {
 	if err := r.tr.SetRegs(th.tid, own); err != nil {
 		return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
 	}
-	if err := ptrace.PokeText(t.pid, px.vdso.start(), px.patched); err != nil {
+	if err := ptrace.PokeText(t.real, px.vdso.start(), px.patched); err != nil {
 		return fmt.Errorf("finish vdso calls of pid %d: %w", t.pid, err)
 	}
 	if ok {

@@ -116,9 +116,14 @@ static int write_file(const char *path, const char *text)
 
 void crt_ready(void)
 {
+	crt_ready_pid(getpid());
+}
+
+void crt_ready_pid(pid_t pid)
+{
 	char buf[32];
 
-	snprintf(buf, sizeof(buf), "%d\n", getpid());
+	snprintf(buf, sizeof(buf), "%d\n", (int)pid);
 	if (write_file(pidfile, buf))
 		crt_setup_fail("write pidfile %s: %s", pidfile, strerror(errno));
 }

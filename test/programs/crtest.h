@@ -11,6 +11,7 @@
 #define CRTEST_H
 
 #include <signal.h>
+#include <sys/types.h>
 
 /* Set by the SIGTERM handler (installed by crt_init with SA_RESTART). */
 extern volatile sig_atomic_t crt_term;
@@ -27,6 +28,10 @@ char *crt_path(const char *name);
 /* Writes the pid to the pidfile (through a rename, so the harness never
  * reads a partial file). */
 void crt_ready(void);
+
+/* Writes pid, as the harness is to know the program's task by, instead
+ * (the init of a pid namespace the program made, which sees itself as 1). */
+void crt_ready_pid(pid_t pid);
 
 /* Sleeps until SIGTERM has arrived. */
 void crt_wait(void);
