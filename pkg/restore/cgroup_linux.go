@@ -323,7 +323,7 @@ func (r *restorer) placeCgroup(t *task) error {
 		unshare := false
 		for _, m := range set.GetCtls() {
 			if p := int(m.GetCgnsPrefix()); p > 0 && p <= len(m.GetPath()) {
-				if err := c.move(t.pid, m.GetName(), m.GetPath()[:p]); err != nil {
+				if err := c.move(t.real, m.GetName(), m.GetPath()[:p]); err != nil {
 					return err
 				}
 				unshare = true
@@ -336,7 +336,7 @@ func (r *restorer) placeCgroup(t *task) error {
 		}
 	}
 	for _, m := range set.GetCtls() {
-		if err := c.move(t.pid, m.GetName(), m.GetPath()); err != nil {
+		if err := c.move(t.real, m.GetName(), m.GetPath()); err != nil {
 			return err
 		}
 	}

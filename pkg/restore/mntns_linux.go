@@ -206,7 +206,7 @@ func (r *restorer) restoreMountNs(t *task) error {
 	if _, err := r.call(t, t.threads[0], "unshare", unix.SYS_UNSHARE, unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("restore mount namespace of pid %d: %w", t.pid, err)
 	}
-	err := inMountNs(nsPath(t.pid, "mnt"), func() error {
+	err := inMountNs(nsPath(t.real, "mnt"), func() error {
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 			return fmt.Errorf("make mounts private: %w", err)
 		}
@@ -228,7 +228,7 @@ func (r *restorer) restoreMountNs(t *task) error {
 	if err != nil {
 		return fmt.Errorf("restore mount namespace (%s): %w", image.Mnts.FileName(r.mnt.id), err)
 	}
-	r.mnt.pid = t.pid
+	r.mnt.pid = t.real
 	r.step("restore mount namespace")
 	return nil
 }

@@ -81,7 +81,7 @@ func (f *fileObjs) pidfdDesc(e *images.FileEntry) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		fd, err := unix.PidfdOpen(t.pid, flags)
+		fd, err := unix.PidfdOpen(t.real, flags)
 		if err != nil {
 			return nil, fmt.Errorf("open pidfd %d of pid %d: %w", pe.GetId(), t.pid, err)
 		}

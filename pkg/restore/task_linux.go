@@ -156,7 +156,7 @@ func (r *restorer) restoreRoot(t *task, p *taskPlan) error {
 	}
 	b := newScratchBuf(t.scratch)
 	path := b.cstring(dir)
-	if err := b.flush(t.pid); err != nil {
+	if err := b.flush(t.real); err != nil {
 		return err
 	}
 	if _, err := r.call(t, t.threads[0], "chroot", unix.SYS_CHROOT, path); err != nil {
