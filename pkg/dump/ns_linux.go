@@ -23,12 +23,13 @@ import (
 //	ipcns-msg-<id>.img    ipc_msg_entry per queue, messages after each entry
 //
 // Every task of the tree must share the root's UTS and IPC namespaces.
+// A network namespace of the root's own is dumped by netns_linux.go.
 // Namespaces of the other kinds only get ids, and must be criu-parasite's
 // own: criu-restore puts every task into its own namespaces of those
-// kinds, so a tree in a PID, mount, network, user or time namespace of
-// its own (a container, `unshare --pid`) is refused while it is frozen,
-// and runs on (checkNamespaces). A cgroup namespace is kept in
-// cgroup.img instead (cgroup_linux.go).
+// kinds, so a tree in a PID, mount, user or time namespace of its own
+// (a container, `unshare --pid`) is refused while it is frozen, and runs
+// on (checkNamespaces). A cgroup namespace is kept in cgroup.img instead
+// (cgroup_linux.go).
 
 // nsKinds are the namespace kinds whose contents are dumped, by
 // /proc/PID/ns name, with their clone flag.
@@ -48,7 +49,6 @@ var unrestoredNs = []struct{ name, what string }{
 	{"pid", "PID"},
 	{"pid_for_children", "PID (for its children)"},
 	{"mnt", "mount"},
-	{"net", "network"},
 	{"user", "user"},
 	{"time", "time"},
 	{"time_for_children", "time (for its children)"},
@@ -71,6 +71,10 @@ func (d *dumper) checkNamespaces() error {
 	if err != nil {
 		return fmt.Errorf("read own namespaces: %w", err)
 	}
+	rootNs, err := d.fs.Namespaces(d.att.tasks[0].pid)
+	if err != nil {
+		return fmt.Errorf("read namespaces of pid %d: %w", d.att.tasks[0].pid, err)
+	}
 	for _, t := range d.att.tasks {
 		if t.zombie {
 			continue
@@ -78,6 +82,12 @@ func (d *dumper) checkNamespaces() error {
 		ns, err := d.fs.Namespaces(t.pid)
 		if err != nil {
 			return fmt.Errorf("read namespaces of pid %d: %w", t.pid, err)
+		}
+		// A network namespace of the tree's own is restored
+		// (netns_linux.go), one for the whole tree.
+		if ns["net"] != rootNs["net"] {
+			return fmt.Errorf("pid %d is in a network namespace other than the root's (net:[%d], the root's is [%d]); nested network namespaces are not supported: %w",
+				t.pid, ns["net"], rootNs["net"], ErrNotSupported)
 		}
 		for _, k := range unrestoredNs {
 			mine, ok := self[k.name]
@@ -129,6 +139,11 @@ func (d *dumper) dumpNamespaces(root int) error {
 			err = d.dumpIPC(root, id)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	if ino, ok := rootNs["net"]; ok && ino != self["net"] {
+		if err := d.dumpNetNs(root, d.ns.id("net", ino)); err != nil {
 			return err
 		}
 	}

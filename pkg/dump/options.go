@@ -95,6 +95,15 @@ type Options struct {
 	// only these hierarchies ("memory", "cpu,cpuacct", "name=systemd",
 	// "" for v2) are recorded.
 	CgroupDumpControllers []string
+	// NetworkLock is how the network namespace of a tree that has one
+	// of its own is locked while it is frozen (CRIU's --network-lock):
+	// "iptables" (CRIU's default, also for ""), "nftables" or "skip". It
+	// goes into inventory.img's network_lock_method for the restore.
+	NetworkLock string
+	// EmptyNetNs (CRIU's --empty-ns net): the tree's network namespace
+	// is set up by someone else (a container runtime); nothing of it is
+	// dumped, and the restore makes it empty.
+	EmptyNetNs bool
 }
 
 // ParseSize reads a size as CRIU's --ghost-limit takes it: a number of
