@@ -30,6 +30,7 @@ type nsKind struct {
 var nsKinds = []nsKind{
 	{"ipc", unix.CLONE_NEWIPC, (*images.TaskKobjIdsEntry).GetIpcNsId},
 	{"uts", unix.CLONE_NEWUTS, (*images.TaskKobjIdsEntry).GetUtsNsId},
+	{"net", unix.CLONE_NEWNET, (*images.TaskKobjIdsEntry).GetNetNsId},
 }
 
 func utsnsName(id uint32) string { return image.UTSNS.FileName(id) }
@@ -108,6 +109,11 @@ func (r *restorer) restoreNamespaces(t *task) error {
 	}
 	if flags&unix.CLONE_NEWIPC != 0 {
 		if err := r.restoreIPC(t.pid, root.GetIpcNsId()); err != nil {
+			return err
+		}
+	}
+	if flags&unix.CLONE_NEWNET != 0 {
+		if err := r.restoreNetNs(t.pid, root.GetNetNsId()); err != nil {
 			return err
 		}
 	}

@@ -148,6 +148,8 @@ func (s *streamRestore) member(f *image.StreamFile) error {
 			return fmt.Errorf("stream member %s: %w", f.Name, image.ErrBadName)
 		}
 		return s.pages(id, f)
+	case isNetRaw(k):
+		return r.keepNetRaw(f.Name, f)
 	case k == nil || k.Raw() || k.Service:
 		// Not an image a restore reads (stats, or an unknown file).
 		_, err := io.Copy(io.Discard, f)
