@@ -117,9 +117,17 @@ args() {
 dump_opts() {
 	case $1 in
 	locks) echo "--file-locks" ;;
-	tcp | mptcp) echo "--tcp-established" ;;
+	tcp | mptcp | netns) echo "--tcp-established" ;;
 	linkremap) echo "--link-remap" ;;
 	cgroup | cgroupns) echo "--manage-cgroups=soft" ;;
+	esac
+}
+
+# restore_opts PROGRAM: options a restore needs for the program (netns:
+# the outer end of its veth, which the peer outside takes back).
+restore_opts() {
+	case $1 in
+	netns) echo "--external veth[ceth0]:ceth1" ;;
 	esac
 }
 
@@ -274,7 +282,8 @@ debian_crit() {
 	local f
 	[ -x "$DEBIAN_CRIT" ] || return 0
 	for f in "$1"/*; do
-		case ${f##*/} in pages-* | tmpfs-*.tar.gz.img) continue ;; esac
+		# ip(8), iptables and nft dumps and tmpfs tars are raw: crit has no decoding.
+		case ${f##*/} in pages-* | tmpfs-*.tar.gz.img | ifaddr-* | route-* | route6-* | rule-* | iptables-* | ip6tables-* | nftables-*) continue ;; esac
 		"$DEBIAN_CRIT" decode -i "$f" -o /dev/null || { echo "Debian's crit cannot decode ${f##*/}"; return 1; }
 	done
 }
@@ -321,8 +330,8 @@ restore() {
 	local mode=$1 dir=$2
 	rm -f "$dir/rpid"
 	case $mode in
-	dir | twice | predump) "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" ;;
-	stream | zstd) "$tools/criu-restore" -d --pidfile "$dir/rpid" <"$dir/ckpt.tar" ;;
+	dir | twice | predump) "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" $ropts ;;
+	stream | zstd) "$tools/criu-restore" -d --pidfile "$dir/rpid" $ropts <"$dir/ckpt.tar" ;;
 	esac
 }
 
@@ -358,6 +367,7 @@ run_one() {
 	fi
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/criugo-cr.XXXXXX") || return 1
 	popts=$(dump_opts "$prog")
+	ropts=$(restore_opts "$prog")
 	# The tcp program's connection runs over loopback inside the tree:
 	# CRIU need not lock the network (it would with iptables).
 	copts=
@@ -389,7 +399,7 @@ run_one() {
 				verdict="dump failed: $(tail -n 1 "$dir/cr.log")"
 			elif ! wait_gone $(tree_pids "$pid" "$dir/ckpt/pstree.img") >>"$dir/cr.log"; then
 				verdict="dumped tree still there: $(tail -n 1 "$dir/cr.log")"
-			elif ! drop_cgroups "$dir" || ! "$CRIU" restore -D "$dir/ckpt" -d --pidfile "$dir/rpid" $popts $copts -v4 -o restore.log >>"$dir/cr.log" 2>&1; then
+			elif ! drop_cgroups "$dir" || ! "$CRIU" restore -D "$dir/ckpt" -d --pidfile "$dir/rpid" $popts $copts $ropts -v4 -o restore.log >>"$dir/cr.log" 2>&1; then
 				verdict="criu restore failed: $(criu_error "$dir/ckpt/restore.log")"
 			else
 				rpid=$(cat "$dir/rpid")
@@ -402,7 +412,7 @@ run_one() {
 				verdict="criu dump failed: $(criu_error "$dir/ckpt/dump.log")"
 			elif ! wait_gone $(tree_pids "$pid" "$dir/ckpt/pstree.img") >>"$dir/cr.log"; then
 				verdict="dumped tree still there: $(tail -n 1 "$dir/cr.log")"
-			elif { [ "$prog" != cgroupns ] && ! drop_cgroups "$dir"; } || ! "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" >>"$dir/cr.log" 2>&1; then
+			elif { [ "$prog" != cgroupns ] && ! drop_cgroups "$dir"; } || ! "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" $ropts >>"$dir/cr.log" 2>&1; then
 				verdict="restore failed: $(tail -n 1 "$dir/cr.log")"
 			else
 				rpid=$(cat "$dir/rpid")
@@ -434,7 +444,7 @@ run_one() {
 		pipe)
 			# The restore reads while the dump writes; the tree dies only
 			# once the whole stream is out, and the restore waits for its pids.
-			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts | "$tools/criu-restore" -d --pidfile "$dir/rpid" >"$dir/cr.log" 2>&1; then
+			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts | "$tools/criu-restore" -d --pidfile "$dir/rpid" $ropts >"$dir/cr.log" 2>&1; then
 				verdict="seize | parasite | restore failed: $(tail -n 1 "$dir/cr.log")"
 			else
 				rpid=$(cat "$dir/rpid")

@@ -55,6 +55,8 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "auto-dedup", Usage: "with --prev-images-dir, once the dump is complete, free in the parent image sets the pages it holds again (the parents no longer restore on their own)"},
 			&cli.BoolFlag{Name: "link-remap", Usage: "a file deleted while open but still linked under another name is linked to a new name beside its old one, which the restore opens and removes (refused without it)"},
 			&cli.StringFlag{Name: "ghost-limit", Value: "1M", Usage: "the most disk space a deleted file may take for its contents to go into the images (a number of bytes, or with K, M or G); larger ones are refused"},
+			&cli.StringFlag{Name: "network-lock", Usage: "lock the network namespace of a tree that has one of its own while it is frozen with `iptables` (CRIU's default), nftables or skip"},
+			&cli.StringFlag{Name: "empty-ns", Usage: "net: the tree's network namespace is set up by someone else; dump nothing of it (CRIU's --empty-ns)"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
 			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode (none, props, soft, full, strict: record the cgroups below each task's with their properties; ignore: record only which cgroups the tasks are in)"},
 			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: record the cgroups below this one instead of below the tasks' own"},
@@ -73,6 +75,10 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				return err
 			}
 			roots, err := cgroup.ParseRoots(c.StringSlice("cgroup-root"))
+			if err != nil {
+				return err
+			}
+			emptyNet, err := emptyNs(c.String("empty-ns"))
 			if err != nil {
 				return err
 			}
@@ -95,13 +101,27 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				CgroupRoots:           roots,
 				CgroupDumpControllers: c.StringSlice("cgroup-dump-controller"),
 
+				NetworkLock: c.String("network-lock"),
+				EmptyNetNs:  emptyNet,
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {
-					return restore.Check(restore.Options{Dir: dir, ShellJob: c.Bool("shell-job")})
+					return restore.Check(restore.Options{Dir: dir, ShellJob: c.Bool("shell-job"), EmptyNetNs: emptyNet})
 				},
 			})
 			return err
 		},
 	}
+}
+
+// emptyNs takes --empty-ns: only "net" (CRIU's other kinds are
+// namespaces the stages do not restore).
+func emptyNs(v string) (bool, error) {
+	switch v {
+	case "":
+		return false, nil
+	case "net":
+		return true, nil
+	}
+	return false, fmt.Errorf("--empty-ns %q: only net is supported", v)
 }

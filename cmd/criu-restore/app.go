@@ -55,6 +55,9 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			&cli.BoolFlag{Name: "restore-detached", Aliases: []string{"d"}, Usage: "exit once the tree runs instead of waiting for its root"},
 			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "give the tree this terminal (standard input) in place of the one it had outside (a dump with --shell-job)"},
 			&cli.StringFlag{Name: "pidfile", Usage: "write the root task's pid to this file"},
+			&cli.StringSliceFlag{Name: "external", Usage: "outside ends of the tree's network namespace, as CRIU's: veth[IFNAME]:OUTER[@BRIDGE] (the outer end of veth IFNAME, made here), macvlan[IFNAME]:PARENT"},
+			&cli.StringFlag{Name: "network-lock", Usage: "lock the tree's network namespace until its connections exist with iptables, nftables or skip (default: what the dump used)"},
+			&cli.StringFlag{Name: "empty-ns", Usage: "net: give the tree a new, empty network namespace (CRIU's --empty-ns)"},
 			&cli.BoolFlag{Name: "verbose", Usage: "say how long each step took"},
 			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode: none, props (use existing cgroups; props also sets their properties), soft, full, strict (create missing ones with their properties; for existing ones soft sets none, full all, strict refuses), ignore (leave the tree in criu-restore's cgroups)"},
 			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: put the dumped root cgroup (of this hierarchy, or of all) here"},
@@ -79,6 +82,15 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 
 				ManageCgroups: mode,
 				CgroupRoots:   roots,
+				External:      c.StringSlice("external"),
+				NetworkLock:   c.String("network-lock"),
+			}
+			switch v := c.String("empty-ns"); v {
+			case "":
+			case "net":
+				opts.EmptyNetNs = true
+			default:
+				return fmt.Errorf("--empty-ns %q: only net is supported", v)
 			}
 			if f, ok := stdin.(*os.File); ok && opts.ShellJob {
 				opts.Terminal = f

@@ -98,6 +98,8 @@ type dumper struct {
 	ttys        ttyState
 	shellJob    bool
 	mnt         mountNs // the tree's mount namespace (mntns_linux.go)
+	// net is the tree's network namespace (netns_linux.go).
+	net netState
 	// leaveRunning: the tree goes on after the dump (Options.LeaveRunning).
 	leaveRunning bool
 	// inDir: the input came from dir, which holds criu-seize's freeze
@@ -538,6 +540,9 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	}
 	d.cg = &cgDump{mode: o.ManageCgroups, roots: o.CgroupRoots, only: o.CgroupDumpControllers}
 	d.mnt.external = o.ExternalMounts
+	if err = d.netOptions(o); err != nil {
+		return err
+	}
 	d.leaveRunning = o.LeaveRunning || o.PreDump
 	d.track = track
 	d.readLive = o.PreDump
@@ -569,6 +574,14 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	// As CRIU: the links made for deleted files go when the dump fails
 	// or leaves the tree running; after a kill they are the restore's.
 	cu.Add(d.removeLinkRemaps)
+	if !o.PreDump {
+		// Before any socket is read; off again last, after the
+		// connections left repair mode.
+		cu.Add(d.unlockNetwork)
+		if err = d.lockNetwork(d.att.tasks[0].pid); err != nil {
+			return err
+		}
+	}
 	if o.PreDump {
 		err = d.collectPre(ctx)
 	} else {
@@ -583,6 +596,9 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 		return err
 	}
 	d.out["inventory.img"] = in.inventory
+	if err = d.netInventory(); err != nil {
+		return err
+	}
 	d.out["pstree.img"] = in.pstreeImg
 	if d.readLive {
 		// The mappings are listed and write-protected: the tree goes on
@@ -604,6 +620,11 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 		if inDir {
 			// criu-seize's images are already there.
 			skip["inventory.img"], skip["pstree.img"] = true, true
+			if d.net.inventory {
+				// But its inventory says nothing of the network lock.
+				skip["inventory.img"] = false
+				os.Remove(filepath.Join(o.Dir, "inventory.img"))
+			}
 		}
 		if o.PreDump {
 			// A pre-dump's inventory says so; it has no pstree.img
@@ -696,7 +717,7 @@ func (d *dumper) finish(cu *cleanup.Cleanup, kill bool) error {
 		d.dropTCP()
 		d.ttys.writtenBack = true // the data is in the images, its readers are gone
 	} else {
-		err = errors.Join(d.unlockTCP(), d.removeLinkRemaps(), d.att.release())
+		err = errors.Join(d.unlockTCP(), d.removeLinkRemaps(), d.unlockNetwork(), d.att.release())
 	}
 	if d.inDir {
 		if rerr := os.Remove(filepath.Join(d.dir, seize.FreezeFile)); rerr != nil {

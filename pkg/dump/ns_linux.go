@@ -28,10 +28,11 @@ import (
 // clocks dumped into timens-<id>.img (globalImages) instead of
 // timens-0.img. Every task of the tree must share the root's UTS, IPC,
 // PID and time namespaces. A mount namespace of the tree's own is dumped
-// by mntns_linux.go, a cgroup namespace kept in cgroup.img
+// by mntns_linux.go, a network namespace of the root's own by
+// netns_linux.go, a cgroup namespace kept in cgroup.img
 // (cgroup_linux.go). Namespaces of the other kinds only get ids, and must
 // be criu-parasite's own: criu-restore puts every task into its own
-// namespaces of those kinds, so a tree in a network or user namespace of
+// namespaces of those kinds, so a tree in a user namespace of
 // its own is refused while it is frozen, and runs on (checkNamespaces).
 
 // nsKinds are the namespace kinds whose contents are dumped, by
@@ -48,7 +49,6 @@ var nsKinds = []struct {
 // /proc/PID/ns name, with what a user would call them.
 var unrestoredNs = []struct{ name, what string }{
 	{"mnt", "mount"},
-	{"net", "network"},
 	{"user", "user"},
 }
 
@@ -102,6 +102,12 @@ func (d *dumper) checkNamespaces() error {
 		}
 		if err := checkRootNs(t.pid, ns, rootNs); err != nil {
 			return err
+		}
+		// A network namespace of the tree's own is restored
+		// (netns_linux.go), one for the whole tree.
+		if ns["net"] != rootNs["net"] {
+			return fmt.Errorf("pid %d is in a network namespace other than the root's (net:[%d], the root's is [%d]); nested network namespaces are not supported: %w",
+				t.pid, ns["net"], rootNs["net"], ErrNotSupported)
 		}
 		for _, k := range unrestoredNs {
 			if k.name == "mnt" && ownMnt {
@@ -176,6 +182,11 @@ func (d *dumper) dumpNamespaces(root int) error {
 			err = d.dumpIPC(root, id)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	if ino, ok := rootNs["net"]; ok && ino != self["net"] {
+		if err := d.dumpNetNs(root, d.ns.id("net", ino)); err != nil {
 			return err
 		}
 	}

@@ -102,6 +102,15 @@ type Options struct {
 	// mnt[PATH]:KEY): they are recorded with the key (ext_key), not as
 	// mounts to make.
 	ExternalMounts map[string]string
+	// NetworkLock is how the network namespace of a tree that has one
+	// of its own is locked while it is frozen (CRIU's --network-lock):
+	// "iptables" (CRIU's default, also for ""), "nftables" or "skip". It
+	// goes into inventory.img's network_lock_method for the restore.
+	NetworkLock string
+	// EmptyNetNs (CRIU's --empty-ns net): the tree's network namespace
+	// is set up by someone else (a container runtime); nothing of it is
+	// dumped, and the restore makes it empty.
+	EmptyNetNs bool
 }
 
 // ParseSize reads a size as CRIU's --ghost-limit takes it: a number of

@@ -68,7 +68,8 @@ func (r *restorer) restoreFds(t *task, p *taskPlan) error {
 	if _, err := r.call(t, th, "bind", unix.SYS_BIND, sock, addr, uint64(2+1+len(name))); err != nil {
 		return fail(err)
 	}
-	tx, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	// In the task's network namespace, where its abstract name is.
+	tx, err := r.netSocket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fail(fmt.Errorf("create socket: %w", err))
 	}

@@ -102,7 +102,7 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 	if ie.GetSrcPort() > 0xffff || ie.GetDstPort() > 0xffff {
 		return fmt.Errorf("%s: port above 65535: %w", name, ErrBadImage)
 	}
-	if root := f.r.inv.GetRootIds(); ie.NsId != nil && root.GetNetNsId() != 0 && ie.GetNsId() != root.GetNetNsId() {
+	if ie.NsId != nil && !f.r.treeNetNs(ie.GetNsId()) {
 		return fmt.Errorf("%s: in a network namespace of its own: %w", name, ErrNotSupported)
 	}
 	return nil
@@ -142,7 +142,7 @@ func (f *fileObjs) inetDesc(fe *images.FileEntry) (*os.File, error) {
 		return nil, err
 	}
 	ie := fe.GetIsk()
-	fd, err := unix.Socket(int(ie.GetFamily()), int(ie.GetType())|unix.SOCK_CLOEXEC, int(ie.GetProto()))
+	fd, err := f.r.netSocket(int(ie.GetFamily()), int(ie.GetType())|unix.SOCK_CLOEXEC, int(ie.GetProto()))
 	if err != nil {
 		return nil, fmt.Errorf("make inet socket %d: %w", ie.GetId(), err)
 	}

@@ -49,6 +49,7 @@ var nsKinds = []nsKind{
 	{name: "pid", flag: unix.CLONE_NEWPID, id: (*images.TaskKobjIdsEntry).GetPidNsId, atFork: true},
 	{name: "uts", flag: unix.CLONE_NEWUTS, id: (*images.TaskKobjIdsEntry).GetUtsNsId, fill: (*restorer).restoreUTS},
 	{name: "ipc", flag: unix.CLONE_NEWIPC, id: (*images.TaskKobjIdsEntry).GetIpcNsId, fill: (*restorer).restoreIPC},
+	{name: "net", flag: unix.CLONE_NEWNET, id: (*images.TaskKobjIdsEntry).GetNetNsId, fill: func(r *restorer, t *task, id uint32) error { return r.restoreNetNs(t.real, id) }},
 	{name: "time", flag: unix.CLONE_NEWTIME, id: (*images.TaskKobjIdsEntry).GetTimeNsId, fill: (*restorer).restoreTimeNS},
 }
 

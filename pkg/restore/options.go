@@ -62,6 +62,19 @@ type Options struct {
 	// --external mnt[KEY]:PATH, --ext-mount-map KEY:PATH) to the path
 	// bind-mounted in its place.
 	ExtMounts map[string]string
+	// External are CRIU's --external mappings for what lies outside the
+	// tree's network namespace: "veth[IFNAME]:OUTER[@BRIDGE]" names the
+	// outer end of veth IFNAME (made in criu-restore's network namespace,
+	// and put in bridge BRIDGE there when given), "macvlan[IFNAME]:PARENT"
+	// the link of criu-restore's namespace macvlan IFNAME is made on.
+	External []string
+	// NetworkLock overrides inventory.img's network lock method
+	// ("iptables", "nftables" or "skip"), which locks the tree's network
+	// namespace until its connections exist again.
+	NetworkLock string
+	// EmptyNetNs (CRIU's --empty-ns net): the tree gets a new network
+	// namespace, left empty, whatever the images hold of it.
+	EmptyNetNs bool
 }
 
 // Result describes a restored tree.

@@ -47,6 +47,9 @@ type restorer struct {
 	// when its pages come, after every task's.
 	deferFill bool
 
+	// net is the tree's network namespace (netns_linux.go).
+	net netRestore
+
 	// sysv are SysV segments attached until their pages come (ipc_linux.go).
 	sysv map[uint64][]byte
 
@@ -256,6 +259,7 @@ func (r *restorer) cleanup(failed bool) {
 	if r.files != nil {
 		r.files.close()
 	}
+	r.closeNetNs()
 	r.tr.Close()
 }
 
@@ -299,6 +303,10 @@ func (r *restorer) resume() (*Result, error) {
 		if err := r.finalize(t); err != nil {
 			return nil, err
 		}
+	}
+	// Every connection exists again and left repair mode.
+	if err := r.unlockNetwork(); err != nil {
+		return nil, err
 	}
 	res := &Result{Root: r.tree.root().real}
 	for _, t := range r.tree.tasks {

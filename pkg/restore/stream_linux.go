@@ -150,6 +150,8 @@ func (s *streamRestore) member(f *image.StreamFile) error {
 		return s.pages(id, f)
 	case k == image.TmpfsDev || k == image.TmpfsImg:
 		return r.keepTmpfs(f.Name, f)
+	case isNetRaw(k):
+		return r.keepNetRaw(f.Name, f)
 	case k == nil || k.Raw() || k.Service:
 		// Not an image a restore reads (stats, or an unknown file).
 		_, err := io.Copy(io.Discard, f)

@@ -223,7 +223,7 @@ func (f *fileObjs) checkUnixSk(e *images.FileEntry) (*unixSk, error) {
 		// External, criu service, plugin or inherited sockets.
 		return nil, fmt.Errorf("%v: flags %#x: %w", s, ue.GetUflags(), ErrNotSupported)
 	}
-	if root := f.r.inv.GetRootIds(); ue.NsId != nil && root.GetNetNsId() != 0 && ue.GetNsId() != root.GetNetNsId() {
+	if ue.NsId != nil && !f.r.treeNetNs(ue.GetNsId()) {
 		return nil, fmt.Errorf("%v: in a network namespace of its own: %w", s, ErrNotSupported)
 	}
 	var err error
@@ -421,7 +421,7 @@ func (f *fileObjs) createUnixSk(s *unixSk, queued bool) error {
 	p := s.peer
 	switch {
 	case p != nil && p != s && p.peer == s:
-		fds, err := unix.Socketpair(unix.AF_UNIX, typ, 0)
+		fds, err := f.r.netSocketpair(unix.AF_UNIX, typ, 0)
 		if err != nil {
 			return fmt.Errorf("make socket pair for %v and %v: %w", s, p, err)
 		}
@@ -433,7 +433,7 @@ func (f *fileObjs) createUnixSk(s *unixSk, queued bool) error {
 		// A connected stream socket whose peer is gone, or a datagram
 		// socket whose queue nobody in the images can refill: the
 		// stand-in peer sends the queue, and then is closed.
-		fds, err := unix.Socketpair(unix.AF_UNIX, typ, 0)
+		fds, err := f.r.netSocketpair(unix.AF_UNIX, typ, 0)
 		if err != nil {
 			return fmt.Errorf("make %v: %w", s, err)
 		}
@@ -447,7 +447,7 @@ func (f *fileObjs) createUnixSk(s *unixSk, queued bool) error {
 			}
 		}
 	default:
-		fd, err := unix.Socket(unix.AF_UNIX, typ, 0)
+		fd, err := f.r.netSocket(unix.AF_UNIX, typ, 0)
 		if err != nil {
 			return fmt.Errorf("make %v: %w", s, err)
 		}
@@ -525,7 +525,7 @@ func connectUnixSk(s, p *unixSk) error {
 // connection accepted is the client's.
 func (f *fileObjs) acceptUnixSk(a *unixSk) error {
 	c, l := a.peer, a.accepted
-	fd, err := unix.Socket(unix.AF_UNIX, int(c.e.GetType())|unix.SOCK_CLOEXEC, 0)
+	fd, err := f.r.netSocket(unix.AF_UNIX, int(c.e.GetType())|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("make %v: %w", c, err)
 	}
