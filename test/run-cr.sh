@@ -335,6 +335,29 @@ restore() {
 	esac
 }
 
+# resume_stopped PROGRAM PID: a program whose root is stopped (stopped)
+# cannot see that itself: every thread of PID must come to state T
+# (within a second), then SIGCONT lets it take the SIGTERM. Prints why
+# not, or nothing.
+resume_stopped() {
+	local f st ticks
+	case $1 in
+	stopped) ;;
+	*) return 0 ;;
+	esac
+	for f in /proc/"$2"/task/*/stat; do
+		ticks=0
+		while :; do
+			st=$(sed 's/.*) \(.\).*/\1/' "$f" 2>/dev/null)
+			[ "$st" = T ] && break
+			[ $ticks -ge 20 ] && { echo "not stopped: ${f%/stat} in state '$st'"; return 0; }
+			sleep 0.05
+			ticks=$((ticks + 1))
+		done
+	done
+	kill -CONT "$2"
+}
+
 # check PID DIR: SIGTERM (again every second, as the protocol asks) until
 # the outfile appears; prints the verdict.
 check() {
@@ -474,6 +497,9 @@ run_one() {
 			done
 			;;
 		esac
+	fi
+	if [ -z "$verdict" ]; then
+		verdict=$(resume_stopped "$prog" "$rpid")
 	fi
 	if [ -z "$verdict" ]; then
 		verdict=$(check "$rpid" "$dir")

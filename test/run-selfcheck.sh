@@ -39,6 +39,18 @@ args() {
 	esac
 }
 
+# resume_stopped PROGRAM PID: the root of stopped is stopped when it is
+# ready: every thread of it must show state T, then SIGCONT lets it take
+# the SIGTERM (as run-cr.sh does). Prints why not, or nothing.
+resume_stopped() {
+	[ "$1" = stopped ] || return 0
+	for f in /proc/"$2"/task/*/stat; do
+		st=$(sed 's/.*) \(.\).*/\1/' "$f" 2>/dev/null)
+		[ "$st" = T ] || { echo "not stopped: ${f%/stat} in state '$st'"; break; }
+	done
+	kill -CONT "$2"
+}
+
 for prog in "$@"; do
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/criugo-selfcheck.XXXXXX") || exit 1
 	# setsid runs the program in place when it can (a background job of
@@ -53,6 +65,7 @@ for prog in "$@"; do
 		verdict="no pidfile"
 	else
 		pid=$(cat "$dir/pid")
+		verdict=$(resume_stopped "$prog" "$pid")
 		round=0
 		while [ $round -lt "$timeout" ]; do
 			kill -TERM "$pid" 2>/dev/null

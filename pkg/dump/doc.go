@@ -40,7 +40,13 @@
 // a child's stop and continue raise in its parent is queued when the
 // parent's turn comes; it is dropped the same way unless the freeze record
 // says one was pending before the freeze. A task that was already stopped
-// before criu-seize stays stopped and is recorded as TASK_STOPPED.
+// before criu-seize (or had a SIGSTOP queued, which criu-seize's own
+// merged with) stays stopped and is recorded as TASK_STOPPED with the
+// signal that stopped it (stop_signo). Stop signals queued for it are
+// discarded, as CRIU's dump does: they could never act (the SIGCONT that
+// ends the stop flushes them), and a thread resumed to run injected code
+// would take them first. Each thread dequeues them with every other
+// signal blocked and is stopped again at once.
 // For the cgroup freezers, every thread is interrupted while frozen and the
 // cgroup thawed: the interrupt comes before any user instruction.
 //

@@ -30,11 +30,15 @@ type task struct {
 
 	pid, nsPid int
 	zombie     bool
-	// stopped: in job-control stop before criu-seize came; it stays so.
+	// stopped: in job-control stop before criu-seize came, or about to
+	// be (a SIGSTOP was queued for it); it stays so.
 	stopped bool
-	stopSig int
-	tids    []int // leader first, in criu-seize's pid namespace
-	seized  []bool
+	// pendingStop: running, with a SIGSTOP queued, when criu-seize came;
+	// criu-seize's own SIGSTOP merged with it, so it is not undone.
+	pendingStop bool
+	stopSig     int
+	tids        []int // leader first, in criu-seize's pid namespace
+	seized      []bool
 	// continued: its job-control stop was ended with our SIGCONT.
 	continued bool
 }
@@ -65,6 +69,9 @@ func (a *attachment) attach(in *seizeInput) error {
 		t := &task{fr: fr, ps: in.pstree[i], pid: int(fr.GetPid()), nsPid: int(fr.GetNsPid())}
 		t.zombie = fr.GetState() == images.CriugoTaskState_CRIUGO_TASK_ZOMBIE
 		t.stopped = fr.GetState() == images.CriugoTaskState_CRIUGO_TASK_STOPPED
+		if fr.GetStoppedByUs() && queuedStop(fr) {
+			t.stopped, t.pendingStop = true, true
+		}
 		a.tasks = append(a.tasks, t)
 	}
 	for _, t := range a.tasks {
@@ -156,6 +163,26 @@ func (a *attachment) checkTask(t *task) error {
 
 func sigBit(sig int) uint64 { return 1 << (sig - 1) }
 
+// stopSignals are the signals a SIGCONT flushes from every queue
+// (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): queued for a stopped task they
+// can never act, since only a SIGCONT or SIGKILL lets it run again.
+const stopSignals = 1<<(sigStop-1) | 1<<(20-1) | 1<<(21-1) | 1<<(22-1)
+
+// queuedStop reports whether criu-seize found a SIGSTOP queued for a
+// task, for the process or one of its threads: the task was about to
+// stop (CRIU's dump takes it for stopped, as this one does).
+func queuedStop(fr *images.CriugoFreezeTaskEntry) bool {
+	if fr.GetShdpnd()&sigBit(sigStop) != 0 {
+		return true
+	}
+	for _, th := range fr.GetThreads() {
+		if th.GetSigpnd()&sigBit(sigStop) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // stopTimeout bounds every wait for a thread to stop: a stop asked for
 // comes within microseconds, so one that does not come in this time is a
 // failure, not a reason to hang with the tree seized.
@@ -194,7 +221,7 @@ func (a *attachment) resume() error {
 		if t.zombie {
 			continue
 		}
-		if t.fr.GetStoppedByUs() {
+		if t.fr.GetStoppedByUs() && !t.pendingStop {
 			if err := a.unstop(t); err != nil {
 				return err
 			}
@@ -203,6 +230,11 @@ func (a *attachment) resume() error {
 	for _, t := range a.tasks {
 		if t.zombie {
 			continue
+		}
+		if t.stopped {
+			if err := a.dropStops(t); err != nil {
+				return err
+			}
 		}
 		if err := a.dropSigchld(t); err != nil {
 			return err
@@ -335,6 +367,70 @@ func (a *attachment) waitTrap(tid int) error {
 	return fmt.Errorf("tid %d does not stop: %w", tid, ptrace.ErrUnexpectedStop)
 }
 
+// dropStops discards the stop signals queued for a stopped task, as
+// CRIU's dump does: they cannot act (a SIGCONT would flush them), but a
+// thread resumed to run injected code would take them first. Each thread
+// is let dequeue them with every other signal blocked, so nothing else is
+// delivered, and is stopped again; its mask is put back. The restore
+// stops the task again with the signal that stopped it.
+func (a *attachment) dropStops(t *task) error {
+	for _, tid := range t.tids {
+		for range 8 { // four stop signals, for the thread and for the process
+			st, err := a.fs.Status(t.pid, tid)
+			if err != nil {
+				return fmt.Errorf("read pending signals of tid %d: %w", tid, err)
+			}
+			if (st.SigPnd|st.ShdPnd)&stopSignals == 0 {
+				break
+			}
+			if err := a.dropStop(tid); err != nil {
+				return fmt.Errorf("discard stop signal queued for tid %d of pid %d: %w", tid, t.pid, err)
+			}
+		}
+	}
+	return nil
+}
+
+// dropStop lets tid dequeue one stop signal and discards it.
+func (a *attachment) dropStop(tid int) (err error) {
+	mask, err := a.tr.GetSigmask(tid)
+	if err != nil {
+		return err
+	}
+	if err := a.tr.SetSigmask(tid, ^uint64(stopSignals)); err != nil {
+		return err
+	}
+	defer func() {
+		if serr := a.tr.SetSigmask(tid, mask); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	for range 4 {
+		if err := a.tr.Cont(tid, 0); err != nil {
+			return err
+		}
+		st, err := a.wait(tid)
+		if err != nil {
+			return err
+		}
+		switch {
+		case st.Kind == ptrace.InterruptStop || st.Kind == ptrace.GroupStop:
+			continue // a trap that was pending came first
+		case st.Kind == ptrace.SignalStop && sigBit(int(st.Signal))&stopSignals != 0:
+			if err := a.tr.Interrupt(tid); err != nil {
+				return err
+			}
+			if err := a.tr.Cont(tid, 0); err != nil {
+				return err
+			}
+			return a.waitTrap(tid)
+		default:
+			return fmt.Errorf("tid %d: %v: %w", tid, st, ptrace.ErrUnexpectedStop)
+		}
+	}
+	return fmt.Errorf("tid %d takes no stop signal: %w", tid, ptrace.ErrUnexpectedStop)
+}
+
 // dropSigchld discards a SIGCHLD pending in t that the freeze and our
 // SIGCONTs raised: one not pending when criu-seize looked.
 func (a *attachment) dropSigchld(t *task) error {
@@ -427,7 +523,7 @@ func (a *attachment) detach() error {
 func (a *attachment) thaw(dir string, inDir bool) error {
 	rec := proto.Clone(a.rec).(*images.CriugoFreezeEntry)
 	for i, t := range a.tasks {
-		if t.continued {
+		if t.continued || t.pendingStop {
 			rec.GetTasks()[i].StoppedByUs = proto.Bool(false)
 		}
 	}

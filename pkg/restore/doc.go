@@ -185,6 +185,16 @@
 // come back to the set's own pages file for the next present run. A
 // stream has no parent: PE_PARENT entries there are ErrNotSupported.
 //
+// # Stopped tasks
+//
+// A task whose core says TASK_STOPPED is sent the signal that stopped it
+// (stop_signo) while every thread of it is still traced, then detached:
+// each thread takes the group stop on its way back to user space, and
+// its parent sees it stopped by that signal (waitid). SIGTSTP, SIGTTIN
+// and SIGTTOU do not stop a task that handles or blocks them, or whose
+// process group is orphaned (the root's parent is outside the tree);
+// SIGSTOP is sent instead then, as it always stops.
+//
 // # Registers
 //
 // A thread dumped inside a restartable system call (ax = -ERESTARTSYS,

@@ -101,9 +101,20 @@ func reentersSyscall(pid int, regs *ptrace.Regs) bool {
 	return bytes.Equal(code, syscallInsn) && regs.Rax < 1024
 }
 
-// detachAll lets every thread of the tree run; stopped tasks are sent the
-// signal that had stopped them.
+// detachAll lets every thread of the tree run. A stopped task is sent
+// the signal that had stopped it first, while all its threads are still
+// traced, as CRIU does: each thread takes the stop on its way back to
+// user space and runs none of its code.
 func (r *restorer) detachAll() error {
+	for _, t := range r.tree.tasks {
+		if t.state != images.TaskStopped {
+			continue
+		}
+		sig := r.stopSignal(t)
+		if err := unix.Kill(t.real, sig); err != nil {
+			return fmt.Errorf("stop pid %d with signal %d: %w", t.pid, sig, err)
+		}
+	}
 	for _, t := range r.tree.tasks {
 		if t.zombie() {
 			continue
@@ -114,17 +125,61 @@ func (r *restorer) detachAll() error {
 			}
 		}
 	}
-	for _, t := range r.tree.tasks {
-		if t.state != images.TaskStopped {
-			continue
+	return nil
+}
+
+// Signals that stop a task by default (besides SIGSTOP), when it is not
+// in an orphaned process group.
+const (
+	sigTstp = 20
+	sigTtin = 21
+	sigTtou = 22
+)
+
+// stopSignal is the signal that stops t again: the one that stopped it
+// (the core's stop_signo), unless that signal would not stop it now, in
+// which case SIGSTOP, which always does. SIGTSTP, SIGTTIN and SIGTTOU
+// stop only a task that has them at SIG_DFL, does not block them in
+// every thread, and whose process group is not orphaned (the kernel
+// discards them then); a group whose only link to its session was the
+// root's parent is orphaned once restored.
+func (r *restorer) stopSignal(t *task) unix.Signal {
+	tc := t.core.GetTc()
+	sig := int(tc.GetStopSigno())
+	if sig != sigTstp && sig != sigTtin && sig != sigTtou {
+		return unix.SIGSTOP
+	}
+	// The image lists every signal but SIGKILL (9) and SIGSTOP (19).
+	if sas := tc.GetSigactions(); len(sas) > sig-3 && sas[sig-3].GetSigaction() != 0 {
+		return unix.SIGSTOP
+	}
+	blocked := true
+	for _, tid := range t.tids {
+		mask := tc.GetBlkSigset()
+		if core := r.plans[t.pid].core(tid); core != nil && core.GetThreadCore() != nil && core.GetThreadCore().BlkSigset != nil {
+			mask = core.GetThreadCore().GetBlkSigset()
 		}
-		sig := unix.SIGSTOP
-		if s := t.core.GetTc().GetStopSigno(); s != 0 {
-			sig = unix.Signal(s)
-		}
-		if err := unix.Kill(t.real, sig); err != nil {
-			return fmt.Errorf("stop pid %d: %w", t.pid, err)
+		if mask&(1<<(sig-1)) == 0 {
+			blocked = false
 		}
 	}
-	return nil
+	if blocked || r.tree.orphanedGroup(t.pgid) {
+		return unix.SIGSTOP
+	}
+	return unix.Signal(sig)
+}
+
+// orphanedGroup reports whether process group pgid is orphaned in the
+// restored tree: no member has a parent in the tree that is in another
+// group of the same session (POSIX; the root's parent is outside).
+func (tr *tree) orphanedGroup(pgid int) bool {
+	for _, t := range tr.tasks {
+		if t.pgid != pgid || t.parent == nil || t.zombie() {
+			continue
+		}
+		if t.parent.pgid != pgid && t.parent.sid == t.sid {
+			return false
+		}
+	}
+	return true
 }

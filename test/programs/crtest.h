@@ -29,8 +29,10 @@ char *crt_path(const char *name);
  * reads a partial file). */
 void crt_ready(void);
 
-/* Writes pid, as the harness is to know the program's task by, instead
- * (the init of a pid namespace the program made, which sees itself as 1). */
+/* Writes pid, not the caller's, to the pidfile: the pid the harness is to
+ * know the program's task by (the init of a pid namespace the program
+ * made, which sees itself as 1), or the root's when another task writes
+ * it (the root is stopped). */
 void crt_ready_pid(pid_t pid);
 
 /* Sleeps until SIGTERM has arrived. */
