@@ -243,7 +243,10 @@ func skOpts(fd int, family int) (*images.SkOptsEntry, error) {
 const maxFilterLen = 4096
 
 // socketFilter reads the classic BPF filter attached to a socket, one
-// instruction (code u16, jt u8, jf u8, k u32) a word as CRIU stores them.
+// instruction a word as CRIU stores them: code<<48 | jt<<40 | jf<<32 | k,
+// the fields in this order whatever the byte order, so that the image
+// moves across architectures. (SO_GET_FILTER counts its length in
+// instructions, each a struct sock_filter: u16 code, u8 jt, u8 jf, u32 k.)
 func socketFilter(fd int) ([]uint64, error) {
 	n, err := getsockoptRaw(fd, unix.SOL_SOCKET, unix.SO_GET_FILTER, nil, 0)
 	if err != nil {
@@ -265,9 +268,11 @@ func socketFilter(fd int) ([]uint64, error) {
 	}
 	out := make([]uint64, n)
 	for i := range out {
-		// The kernel copies struct sock_filter as it is; read it as the
-		// native 64-bit word CRIU writes.
-		out[i] = binary.NativeEndian.Uint64(b[8*i:])
+		in := b[8*i:]
+		code := binary.NativeEndian.Uint16(in)
+		jt, jf := in[2], in[3]
+		k := binary.NativeEndian.Uint32(in[4:])
+		out[i] = uint64(code)<<48 | uint64(jt)<<40 | uint64(jf)<<32 | uint64(k)
 	}
 	return out, nil
 }
