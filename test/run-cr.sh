@@ -181,6 +181,7 @@ criu_cannot_part() {
 	pty/from-criu | pty/shape) echo "output queued at a packet-mode pty master: CRIU's dump keeps each read's packet status byte in tty-data.img as data (tty.c: tty_do_dump_queued_data)" ;;
 	opath/from-criu | opath/shape) echo "an O_PATH fd of a FIFO: CRIU's dump reads its pipe data through it and fails (pipes.c: 'Can't obtain piped data size')" ;;
 	nsfd/to-criu) echo "an fd of a namespace no task of the tree is in (the starting UTS namespace, the host's): CRIU's restore opens an nsfs fd only from a task in its namespace (namespaces.c: open_ns_fd, 'Can't find suitable NS ID')" ;;
+	seqpacket/from-criu | seqpacket/shape) echo "a packet in a seqpacket connection not accepted yet: CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -198,6 +199,7 @@ prog_env() {
 	case $1/$2 in
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
+	seqpacket/from-criu | seqpacket/shape) echo "SEQPACKET_NO_EARLY=1" ;;
 	pty/to-criu) echo "PTY_NO_EXCL=1" ;;
 	nsfd/to-criu) echo "NSFD_NO_OWN_UTS=1" ;;
 	opath/from-criu | opath/shape) echo "OPATH_NO_FIFO=1" ;;

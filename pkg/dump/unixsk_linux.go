@@ -80,8 +80,10 @@ func (d *dumper) unixSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 			return fmt.Errorf("unix socket %d: %w", ino, err)
 		}
 	}
-	// A listener's queue holds connections, recorded through the icons.
-	if sk.RQueue != 0 && !(sk.Type == unix.SOCK_STREAM && sk.State == tcpListen) {
+	// A listener's queue holds connections (sock_diag counts them in
+	// RQueue), recorded through the icons; a stream and a seqpacket
+	// listener alike, which a peek would answer with ENOTCONN.
+	if sk.RQueue != 0 && sk.State != tcpListen {
 		if err := d.socketQueue(fd, id); err != nil {
 			return fmt.Errorf("unix socket %d: %w", ino, err)
 		}
