@@ -120,6 +120,15 @@ dump_opts() {
 	tcp | mptcp) echo "--tcp-established" ;;
 	linkremap) echo "--link-remap" ;;
 	cgroup | cgroupns) echo "--manage-cgroups=soft" ;;
+	tcpclosed) echo "--tcp-close --skip-in-flight" ;;
+	esac
+}
+
+# restore_opts PROGRAM: options criu-restore needs for the program's
+# images, as CRIU's restore takes them (tcpclosed: --tcp-close).
+restore_opts() {
+	case $1 in
+	tcpclosed) echo "--tcp-close" ;;
 	esac
 }
 
@@ -200,6 +209,8 @@ prog_env() {
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
 	seqpacket/from-criu | seqpacket/shape) echo "SEQPACKET_NO_EARLY=1" ;;
+	tcpclosed/leave | tcpclosed/shape) ;;
+	tcpclosed/*) echo "TCPCLOSED_EXPECT=closed" ;;
 	pty/to-criu) echo "PTY_NO_EXCL=1" ;;
 	nsfd/to-criu) echo "NSFD_NO_OWN_UTS=1" ;;
 	opath/from-criu | opath/shape) echo "OPATH_NO_FIFO=1" ;;
@@ -323,8 +334,8 @@ restore() {
 	local mode=$1 dir=$2
 	rm -f "$dir/rpid"
 	case $mode in
-	dir | twice | predump) "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" ;;
-	stream | zstd) "$tools/criu-restore" -d --pidfile "$dir/rpid" <"$dir/ckpt.tar" ;;
+	dir | twice | predump) "$tools/criu-restore" $ropts -D "$dir/ckpt" -d --pidfile "$dir/rpid" ;;
+	stream | zstd) "$tools/criu-restore" $ropts -d --pidfile "$dir/rpid" <"$dir/ckpt.tar" ;;
 	esac
 }
 
@@ -360,10 +371,11 @@ run_one() {
 	fi
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/criugo-cr.XXXXXX") || return 1
 	popts=$(dump_opts "$prog")
+	ropts=$(restore_opts "$prog")
 	# The tcp program's connection runs over loopback inside the tree:
 	# CRIU need not lock the network (it would with iptables).
 	copts=
-	[ "$prog" = tcp ] && copts="--network-lock skip"
+	case $prog in tcp | tcpclosed) copts="--network-lock skip" ;; esac
 	# setsid -f: the program is not this shell's child, so init reaps it
 	# when a dump kills it and its pid is free again for the restore.
 	# shellcheck disable=SC2046
@@ -404,7 +416,7 @@ run_one() {
 				verdict="criu dump failed: $(criu_error "$dir/ckpt/dump.log")"
 			elif ! wait_gone $(tree_pids "$pid" "$dir/ckpt/pstree.img") >>"$dir/cr.log"; then
 				verdict="dumped tree still there: $(tail -n 1 "$dir/cr.log")"
-			elif { [ "$prog" != cgroupns ] && ! drop_cgroups "$dir"; } || ! "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" >>"$dir/cr.log" 2>&1; then
+			elif { [ "$prog" != cgroupns ] && ! drop_cgroups "$dir"; } || ! "$tools/criu-restore" $ropts -D "$dir/ckpt" -d --pidfile "$dir/rpid" >>"$dir/cr.log" 2>&1; then
 				verdict="restore failed: $(tail -n 1 "$dir/cr.log")"
 			else
 				rpid=$(cat "$dir/rpid")
@@ -436,7 +448,7 @@ run_one() {
 		pipe)
 			# The restore reads while the dump writes; the tree dies only
 			# once the whole stream is out, and the restore waits for its pids.
-			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts | "$tools/criu-restore" -d --pidfile "$dir/rpid" >"$dir/cr.log" 2>&1; then
+			if ! "$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts | "$tools/criu-restore" $ropts -d --pidfile "$dir/rpid" >"$dir/cr.log" 2>&1; then
 				verdict="seize | parasite | restore failed: $(tail -n 1 "$dir/cr.log")"
 			else
 				rpid=$(cat "$dir/rpid")

@@ -55,6 +55,13 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			&cli.BoolFlag{Name: "restore-detached", Aliases: []string{"d"}, Usage: "exit once the tree runs instead of waiting for its root"},
 			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "give the tree this terminal (standard input) in place of the one it had outside (a dump with --shell-job)"},
 			&cli.StringFlag{Name: "pidfile", Usage: "write the root task's pid to this file"},
+			&cli.BoolFlag{Name: "tcp-close", Usage: "restore every TCP connection closed (needed for images dumped with --tcp-close)"},
+			// CRIU's restore options whose meaning criu-restore always
+			// has, or which mean nothing to a restore (CRIU's neither).
+			&cli.BoolFlag{Name: "tcp-established", Usage: "restore established TCP connections (always done when the images hold them)"},
+			&cli.BoolFlag{Name: "file-locks", Aliases: []string{"l"}, Usage: "restore file locks (always done when the images hold them)"},
+			&cli.BoolFlag{Name: "skip-in-flight", Usage: "a dump option (connections not accepted yet are never in the images); accepted, as CRIU's restore accepts it"},
+			&cli.BoolFlag{Name: "ext-unix-sk", Aliases: []string{"x"}, Usage: "connect unix sockets to external peers: not supported yet; images with one are refused with or without it"},
 			&cli.BoolFlag{Name: "verbose", Usage: "say how long each step took"},
 			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode: none, props (use existing cgroups; props also sets their properties), soft, full, strict (create missing ones with their properties; for existing ones soft sets none, full all, strict refuses), ignore (leave the tree in criu-restore's cgroups)"},
 			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: put the dumped root cgroup (of this hierarchy, or of all) here"},
@@ -79,6 +86,7 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 
 				ManageCgroups: mode,
 				CgroupRoots:   roots,
+				TCPClose:      c.Bool("tcp-close"),
 			}
 			if f, ok := stdin.(*os.File); ok && opts.ShellJob {
 				opts.Terminal = f

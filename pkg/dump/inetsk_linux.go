@@ -136,7 +136,7 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 		}
 	}
 	ie.Shutdown = shutdownOf(sk.Shutdown)
-	if proto == unix.IPPROTO_TCP && sk.State == tcpEstablished {
+	if proto == unix.IPPROTO_TCP && sk.State == tcpEstablished && !d.socks.tcpClose {
 		if err := d.tcpStream(fd, ino); err != nil {
 			return fmt.Errorf("inet socket %d: %w", ino, err)
 		}
@@ -163,17 +163,39 @@ func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
 	switch sk.State {
 	case tcpClose:
 	case tcpListen:
-		if sk.RQueue != 0 {
-			return fmt.Errorf("listening socket with %d connections not accepted yet: %w", sk.RQueue, ErrNotSupported)
+		// The connections waiting are the kernel's, with no file: with
+		// --skip-in-flight they are left out, and the restored
+		// listener has none (CRIU's restore has none either way).
+		if sk.RQueue != 0 && !d.socks.skipInFlight {
+			return fmt.Errorf("listening socket %v with %d connections not accepted yet (--skip-in-flight drops them): %w", sk.Src, sk.RQueue, ErrNotSupported)
 		}
 	case tcpEstablished:
-		if !d.socks.tcpEstablished {
+		if !d.socks.tcpEstablished && !d.socks.tcpClose {
 			return fmt.Errorf("established TCP connection %v -> %v (consider --tcp-established): %w", sk.Src, sk.Dst, ErrNotSupported)
 		}
+	case tcpSynSent, tcpFinWait1, tcpFinWait2, tcpCloseWait, tcpLastAck, tcpClosing:
+		// With --tcp-close a connection in any state is restored
+		// closed: its state needs no repair.
+		if !d.socks.tcpClose {
+			return fmt.Errorf("TCP connection %v -> %v in state %s (--tcp-close restores it closed): %w", sk.Src, sk.Dst, tcpStateName(sk.State), ErrNotSupported)
+		}
 	default:
-		return fmt.Errorf("TCP socket in state %d: %w", sk.State, ErrNotSupported)
+		return fmt.Errorf("TCP socket in state %s: %w", tcpStateName(sk.State), ErrNotSupported)
 	}
 	return nil
+}
+
+// tcpStateName names a TCP state as the kernel does.
+func tcpStateName(st uint8) string {
+	names := map[uint8]string{
+		tcpEstablished: "ESTABLISHED", tcpSynSent: "SYN_SENT", 3: "SYN_RECV", tcpFinWait1: "FIN_WAIT1",
+		tcpFinWait2: "FIN_WAIT2", 6: "TIME_WAIT", tcpClose: "CLOSE", tcpCloseWait: "CLOSE_WAIT",
+		tcpLastAck: "LAST_ACK", tcpListen: "LISTEN", tcpClosing: "CLOSING",
+	}
+	if n, ok := names[st]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", st)
 }
 
 // unlistedSocket describes a socket sock_diag does not list (an unbound

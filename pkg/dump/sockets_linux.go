@@ -25,7 +25,16 @@ type sockState struct {
 	// tcpEstablished: record established TCP connections (their sockets
 	// stay in repair mode until the dump ends).
 	tcpEstablished bool
-	nets           map[uint64]*netSocks // by network namespace inode
+	// tcpClose: record TCP connections in any state without their data,
+	// to be restored closed (Options.TCPClose).
+	tcpClose bool
+	// skipInFlight: record listeners with connections not accepted yet,
+	// which are dropped (Options.SkipInFlight).
+	skipInFlight bool
+	// extUnixSk: the dump was asked to take unix sockets with a peer
+	// outside the tree (Options.ExtUnixSk), which it cannot yet.
+	extUnixSk bool
+	nets      map[uint64]*netSocks // by network namespace inode
 
 	unixDumped  map[uint32]bool
 	unixWaiting map[uint32][]*images.FileEntry // by the inode of the peer waited for, newest first
@@ -55,8 +64,14 @@ const (
 	siocUnixFile = unix.SIOCPROTOPRIVATE // SIOCUNIXFILE: an O_PATH fd of a bound unix socket's file
 
 	tcpEstablished = 1
+	tcpSynSent     = 2
+	tcpFinWait1    = 4
+	tcpFinWait2    = 5
 	tcpClose       = 7
+	tcpCloseWait   = 8
+	tcpLastAck     = 9
 	tcpListen      = 10
+	tcpClosing     = 11
 )
 
 // socketType classifies a socket fd by its domain, as the socket kinds

@@ -37,6 +37,9 @@ func init() {
 //	                   the tree is about to run (finishInetSockets), so
 //	                   that nothing goes out before every end of a
 //	                   connection exists again
+//	TCP, with a peer   with Options.TCPClose (CRIU's --tcp-close), in
+//	                   whatever state: a socket neither bound nor
+//	                   connected, shut down both ways
 //	TCP, not connected bind if it was bound
 //	MPTCP              listening or not connected, as TCP: socket(...,
 //	                   IPPROTO_MPTCP), bind, listen
@@ -78,6 +81,8 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 	case ie.GetType() == unix.SOCK_STREAM && ie.GetProto() == unix.IPPROTO_TCP:
 		switch {
 		case ie.GetState() == tcpListen, ie.GetState() == tcpClose && ie.GetDstPort() == 0:
+		case f.r.opts.TCPClose && tcpConnection(ie):
+			// Restored closed, whatever its state.
 		case ie.GetState() == tcpEstablished:
 			if _, err := f.r.set.get(tcpStreamName(ie.GetIno())); err != nil {
 				return fmt.Errorf("%s: established: %w", name, err)
@@ -109,6 +114,12 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 }
 
 func tcpStreamName(ino uint32) string { return image.TCPStream.FileName(ino) }
+
+// tcpConnection says whether the entry is a TCP socket with a peer, as
+// CRIU's tcp_connection: what --tcp-close restores closed.
+func tcpConnection(ie *images.InetSkEntry) bool {
+	return ie.GetProto() == unix.IPPROTO_TCP && ie.GetDstPort() != 0
+}
 
 // inetAddr decodes an address as CRIU stores it: the bytes of the
 // network-order address read as little-endian u32 words (one for IPv4,
@@ -168,11 +179,20 @@ func (s *inetSk) make(f *fileObjs) error {
 			return fmt.Errorf("set socket option %d: %w", opt, err)
 		}
 	}
-	if ie.GetProto() == unix.IPPROTO_TCP && ie.GetState() == tcpEstablished {
+	switch {
+	case f.r.opts.TCPClose && tcpConnection(ie):
+		// CRIU's --tcp-close: a fresh socket, neither bound nor
+		// connected, shut both ways (which the kernel records even
+		// though it answers ENOTCONN): reads give end of file, writes
+		// EPIPE, as on a connection closed by its peer.
+		if err := unix.Shutdown(fd, unix.SHUT_RDWR); err != nil && err != unix.ENOTCONN {
+			return fmt.Errorf("shut down closed connection: %w", err)
+		}
+	case ie.GetProto() == unix.IPPROTO_TCP && ie.GetState() == tcpEstablished:
 		if err := s.repair(f); err != nil {
 			return err
 		}
-	} else {
+	default:
 		if err := s.bindConnect(); err != nil {
 			return err
 		}

@@ -220,8 +220,9 @@ func (f *fileObjs) checkUnixSk(e *images.FileEntry) (*unixSk, error) {
 		return nil, fmt.Errorf("%v: state %d: %w", s, ue.GetState(), ErrNotSupported)
 	}
 	if ue.GetUflags() != 0 {
-		// External, criu service, plugin or inherited sockets.
-		return nil, fmt.Errorf("%v: flags %#x: %w", s, ue.GetUflags(), ErrNotSupported)
+		// External (USK_EXTERN, a dump with --ext-unix-sk), criu
+		// service, plugin or inherited sockets.
+		return nil, fmt.Errorf("%v: flags %#x (external, service, plugin or inherited: criugo has no --ext-unix-sk restore yet): %w", s, ue.GetUflags(), ErrNotSupported)
 	}
 	if root := f.r.inv.GetRootIds(); ue.NsId != nil && root.GetNetNsId() != 0 && ue.GetNsId() != root.GetNetNsId() {
 		return nil, fmt.Errorf("%v: in a network namespace of its own: %w", s, ErrNotSupported)
