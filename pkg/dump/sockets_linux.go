@@ -42,6 +42,11 @@ type sockState struct {
 
 	// repaired are our copies of the TCP sockets put in repair mode.
 	repaired []*os.File
+	// inflight are the files passed in queued packets, as the peeks
+	// gave them to us; self is criu-parasite as the task that holds
+	// them.
+	inflight []*os.File
+	self     *taskDump
 }
 
 // netSocks are the sockets of one network namespace as sock_diag lists
@@ -180,6 +185,14 @@ func (d *dumper) closeSockets() {
 		n.conn.Close()
 	}
 	d.socks.nets = nil
+	for _, f := range d.socks.inflight {
+		f.Close()
+	}
+	d.socks.inflight = nil
+	if d.socks.self != nil {
+		d.socks.self.close()
+		d.socks.self = nil
+	}
 }
 
 // skOpts reads the socket options CRIU records for every socket
