@@ -156,6 +156,7 @@ criu_cannot() {
 	case $1/$2 in
 	unix/from-criu | unix/shape) echo "CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
 	tcpbig/to-criu) echo "megabytes never sent in a restored connection's send queue: CRIU's restore sends them out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819; see tcp/to-criu below)" ;;
+	unixdel/to-criu) echo "CRIU's restore makes the deleted directory of a relative socket name again and leaves it there (sk-unix.c bind_on_deleted: ghost_dir_pos stays 0 when no leading part of the relative name exists, so its rmdir loop is skipped)" ;;
 	mptcp/to-criu) echo "CRIU cannot restore an MPTCP listener (sk-inet.c: open_inet_sk refuses a listening socket whose proto is not IPPROTO_TCP, 'Wrong socket in listen state 262')" ;;
 	mntns/to-criu) echo "CRIU cannot restore a mount namespace without --root (mount.c: 'The --root option is required to restore a mount namespace'; without --mntns-compat-mode it hits BUG_ON in service_mountpoint)" ;;
 	mntns/from-criu | mntns/shape) echo "CRIU cannot dump a task whose binary and log are on mounts of the namespace it left (files-reg.c: 'Can't lookup mount=N for fd=-3')" ;;
