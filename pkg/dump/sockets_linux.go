@@ -94,7 +94,9 @@ func (d *dumper) socketType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	if typ, ok := sockKinds[domain]; ok {
 		return typ, nil
 	}
-	return 0, fmt.Errorf("socket of domain %d: %w", domain, ErrNotSupported)
+	what := map[int]string{unix.AF_PACKET: " (AF_PACKET: packet sockets)", unix.AF_INET6: "", unix.AF_ALG: " (AF_ALG)",
+		unix.AF_VSOCK: " (AF_VSOCK)", unix.AF_BLUETOOTH: " (AF_BLUETOOTH)", unix.AF_XDP: " (AF_XDP)", unix.AF_KEY: " (AF_KEY)"}[domain]
+	return 0, fmt.Errorf("socket of domain %d%s: %w", domain, what, ErrNotSupported)
 }
 
 // netOf returns the sockets of the network namespace of the socket fd.
