@@ -151,7 +151,8 @@ func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
 		return canDumpMPTCP(fd, sk)
 	}
 	if proto != unix.IPPROTO_TCP {
-		cork, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_CORK)
+		// UDP-Lite takes UDP's options at its own level.
+		cork, err := unix.GetsockoptInt(fd, proto, unix.UDP_CORK)
 		if err != nil {
 			return fmt.Errorf("get UDP_CORK: %w", err)
 		}

@@ -43,14 +43,14 @@ func init() {
 //	TCP, not connected bind if it was bound
 //	MPTCP              listening or not connected, as TCP: socket(...,
 //	                   IPPROTO_MPTCP), bind, listen
-//	UDP                bind if bound, connect if connected
+//	UDP, UDP-Lite      bind if bound, connect if connected
 //
 // Every socket is made with SO_REUSEADDR and SO_REUSEPORT, as CRIU does,
 // since sockets of the tree may share a port (a listener and the
 // connections it accepted); the saved values are put back at the end.
 // Other TCP states (connecting, closing), connected MPTCP sockets (the
-// kernel cannot repair them, and a dump refuses them), raw sockets and
-// UDP-Lite are refused. The connections an MPTCP listener accepted from
+// kernel cannot repair them, and a dump refuses them) and raw sockets are
+// refused; UDP-Lite is made as UDP is. The connections an MPTCP listener accepted from
 // plain TCP clients are TCP sockets in the image, as in the kernel.
 
 // inetSk is an inet socket made by criu-restore.
@@ -94,7 +94,7 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 		if st := ie.GetState(); st != tcpListen && (st != tcpClose || ie.GetDstPort() != 0) {
 			return fmt.Errorf("%s: MPTCP state %d (only listening or not connected): %w", name, st, ErrNotSupported)
 		}
-	case ie.GetType() == unix.SOCK_DGRAM && ie.GetProto() == unix.IPPROTO_UDP:
+	case ie.GetType() == unix.SOCK_DGRAM && (ie.GetProto() == unix.IPPROTO_UDP || ie.GetProto() == unix.IPPROTO_UDPLITE):
 	default:
 		return fmt.Errorf("%s: type %d protocol %d: %w", name, ie.GetType(), ie.GetProto(), ErrNotSupported)
 	}
