@@ -39,8 +39,12 @@ func init() {
 //
 // As CRIU does, a UDP socket's received datagrams are dropped (a network
 // may lose them too); a corked UDP socket, a listener with connections
-// not accepted yet and TCP connections in other states than established
-// are refused.
+// not accepted yet (unless Options.SkipInFlight, which leaves them out)
+// and TCP connections in other states than established (unless
+// Options.TCPClose, with which every connection is recorded without its
+// data, to be restored closed) are refused. A connection's state is read
+// until the reading is consistent (soccr.Save): in repair mode it still
+// takes what its peer sends.
 //
 // MPTCP sockets (IPPROTO_MPTCP, what Go listens with since 1.24) are
 // recorded with proto 262, listening or not connected, from the MPTCP
