@@ -49,6 +49,9 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "leave-running", Aliases: []string{"R"}, Usage: "let the tree go on after the dump instead of killing it"},
 			&cli.BoolFlag{Name: "file-locks", Usage: "dump the file locks the tree holds (POSIX, OFD, flock, leases); without it such a tree is refused"},
 			&cli.BoolFlag{Name: "tcp-established", Usage: "dump established TCP connections through TCP repair (refused without it)"},
+			&cli.BoolFlag{Name: "tcp-close", Usage: "dump TCP connections in any state without their data, for a restore with --tcp-close to make them closed"},
+			&cli.BoolFlag{Name: "skip-in-flight", Usage: "dump a TCP listener with connections not accepted yet, dropping them (refused without it)"},
+			&cli.BoolFlag{Name: "ext-unix-sk", Aliases: []string{"x"}, Usage: "take unix sockets whose peer is outside the tree as external: not supported yet, such a tree is refused with or without it"},
 			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "the tree's terminal is outside it (a shell's): record it as such instead of refusing the tree"},
 			&cli.BoolFlag{Name: "pre-dump", Usage: "dump only the memory: the tree is frozen while its mappings are listed and write-protected, then runs on while its pages are read; its writes are tracked for a later dump with --prev-images-dir (needs -D)"},
 			&cli.StringFlag{Name: "prev-images-dir", Usage: "image directory of a pre-dump, relative to -D: pages not written since are left to it (PE_PARENT) and -D gets a parent link to it"},
@@ -89,6 +92,9 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				LeaveRunning:   c.Bool("leave-running"),
 				FileLocks:      c.Bool("file-locks"),
 				TCPEstablished: c.Bool("tcp-established"),
+				TCPClose:       c.Bool("tcp-close"),
+				SkipInFlight:   c.Bool("skip-in-flight"),
+				ExtUnixSk:      c.Bool("ext-unix-sk"),
 				ShellJob:       c.Bool("shell-job"),
 				PreDump:        c.Bool("pre-dump"),
 				PrevImagesDir:  c.String("prev-images-dir"),
@@ -106,7 +112,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {
-					return restore.Check(restore.Options{Dir: dir, ShellJob: c.Bool("shell-job"), EmptyNetNs: emptyNet})
+					return restore.Check(restore.Options{Dir: dir, ShellJob: c.Bool("shell-job"), EmptyNetNs: emptyNet, TCPClose: c.Bool("tcp-close")})
 				},
 			})
 			return err

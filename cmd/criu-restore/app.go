@@ -58,6 +58,13 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			&cli.StringSliceFlag{Name: "external", Usage: "outside ends of the tree's network namespace, as CRIU's: veth[IFNAME]:OUTER[@BRIDGE] (the outer end of veth IFNAME, made here), macvlan[IFNAME]:PARENT"},
 			&cli.StringFlag{Name: "network-lock", Usage: "lock the tree's network namespace until its connections exist with iptables, nftables or skip (default: what the dump used)"},
 			&cli.StringFlag{Name: "empty-ns", Usage: "net: give the tree a new, empty network namespace (CRIU's --empty-ns)"},
+			&cli.BoolFlag{Name: "tcp-close", Usage: "restore every TCP connection closed (needed for images dumped with --tcp-close)"},
+			// CRIU's restore options whose meaning criu-restore always
+			// has, or which mean nothing to a restore (CRIU's neither).
+			&cli.BoolFlag{Name: "tcp-established", Usage: "restore established TCP connections (always done when the images hold them)"},
+			&cli.BoolFlag{Name: "file-locks", Aliases: []string{"l"}, Usage: "restore file locks (always done when the images hold them)"},
+			&cli.BoolFlag{Name: "skip-in-flight", Usage: "a dump option (connections not accepted yet are never in the images); accepted, as CRIU's restore accepts it"},
+			&cli.BoolFlag{Name: "ext-unix-sk", Aliases: []string{"x"}, Usage: "connect unix sockets to external peers: not supported yet; images with one are refused with or without it"},
 			&cli.BoolFlag{Name: "verbose", Usage: "say how long each step took"},
 			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode: none, props (use existing cgroups; props also sets their properties), soft, full, strict (create missing ones with their properties; for existing ones soft sets none, full all, strict refuses), ignore (leave the tree in criu-restore's cgroups)"},
 			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: put the dumped root cgroup (of this hierarchy, or of all) here"},
@@ -84,6 +91,7 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 				CgroupRoots:   roots,
 				External:      c.StringSlice("external"),
 				NetworkLock:   c.String("network-lock"),
+				TCPClose:      c.Bool("tcp-close"),
 			}
 			switch v := c.String("empty-ns"); v {
 			case "":

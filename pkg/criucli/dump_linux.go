@@ -72,6 +72,9 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		LeaveRunning:   o.LeaveRunning,
 		FileLocks:      o.FileLocks,
 		TCPEstablished: o.TCPEstablished,
+		TCPClose:       o.TCPClose,
+		SkipInFlight:   o.SkipInFlight,
+		ExtUnixSk:      o.ExtUnixSk,
 		ShellJob:       o.ShellJob,
 		PreDump:        pre,
 		PrevImagesDir:  o.PrevImagesDir,
@@ -88,7 +91,7 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		PostDump: func() error { return o.notify("post-dump", 0) },
 		// The last guard before a kill, as criu-parasite's.
 		Verify: func(dir string) error {
-			return restore.Check(restore.Options{Dir: dir, ShellJob: o.ShellJob})
+			return restore.Check(restore.Options{Dir: dir, ShellJob: o.ShellJob, TCPClose: o.TCPClose})
 		},
 	})
 	if err != nil {

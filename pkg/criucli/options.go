@@ -78,6 +78,9 @@ type Options struct {
 
 	LeaveRunning   bool   // -R, --leave-running
 	TCPEstablished bool   // --tcp-established
+	TCPClose       bool   // --tcp-close
+	SkipInFlight   bool   // --skip-in-flight
+	ExtUnixSk      bool   // -x, --ext-unix-sk (a tree that needs it is still refused)
 	ShellJob       bool   // -j, --shell-job
 	FileLocks      bool   // -l, --file-locks
 	PrevImagesDir  string // --prev-images-dir, relative to ImagesDir

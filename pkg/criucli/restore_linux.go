@@ -33,6 +33,7 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		Dir:      o.imagesDir(),
 		Detach:   o.Detach,
 		ShellJob: o.ShellJob,
+		TCPClose: o.TCPClose,
 		PidFile:  o.inWorkDir(o.PidFile),
 		Log:      l.Writer(LogDebug),
 		Warn:     func(err error) { l.Warnf("%v", err) },

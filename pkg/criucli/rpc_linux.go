@@ -329,6 +329,9 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	o.Timeout = time.Duration(ro.GetTimeout()) * time.Second
 	o.LeaveRunning = ro.GetLeaveRunning()
 	o.TCPEstablished = ro.GetTcpEstablished()
+	o.TCPClose = ro.GetTcpClose()
+	o.SkipInFlight = ro.GetTcpSkipInFlight()
+	o.ExtUnixSk = ro.GetExtUnixSk()
 	o.ShellJob = ro.GetShellJob()
 	o.FileLocks = ro.GetFileLocks()
 	o.PrevImagesDir = ro.GetParentImg()
@@ -372,7 +375,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		name string
 		set  bool
 	}{
-		{"--ext-unix-sk", o.GetExtUnixSk()},
 		{"--evasive-devices", o.GetEvasiveDevices()},
 		{"--page-server (ps)", o.Ps != nil},
 		{"--root", o.GetRoot() != "" && o.GetRoot() != "/"},
@@ -395,14 +397,12 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--join-ns", len(o.JoinNs) > 0},
 		{"--cgroup-props", o.GetCgroupProps() != ""},
 		{"--cgroup-props-file", o.GetCgroupPropsFile() != ""},
-		{"--skip-in-flight", o.GetTcpSkipInFlight()},
 		{"--weak-sysctls", o.GetWeakSysctls()},
 		{"--lazy-pages", o.GetLazyPages()},
 		{"--status-fd", o.StatusFd != nil},
 		// runc names /etc/criu/runc.conf whether or not it exists; CRIU
 		// reads it only when it does.
 		{"--config", o.GetConfigFile() != "" && exists(o.GetConfigFile())},
-		{"--tcp-close", o.GetTcpClose()},
 		{"--lsm-profile", o.GetLsmProfile() != ""},
 		{"--tls", o.GetTls() || o.GetTlsCacert() != "" || o.GetTlsCacrl() != "" || o.GetTlsCert() != "" || o.GetTlsKey() != "" || o.GetTlsNoCnVerify()},
 		{"--cgroup-yard", o.GetCgroupYard() != ""},

@@ -107,9 +107,9 @@ func TestRPCRefused(t *testing.T) {
 	c := swrk(t)
 	var notes []string
 	resp := c.call(&images.CriuReq{Type: images.CriuReqType_DUMP.Enum(), Opts: &images.CriuOpts{
-		ImagesDirFd: proto.Int32(-1), ImagesDir: proto.String(t.TempDir()), Pid: proto.Int32(1), TcpClose: proto.Bool(true)}}, &notes)
-	if resp.GetSuccess() || !strings.Contains(resp.GetCrErrmsg(), "--tcp-close") || resp.GetType() != images.CriuReqType_DUMP {
-		t.Errorf("DUMP with tcp_close: %v", resp)
+		ImagesDirFd: proto.Int32(-1), ImagesDir: proto.String(t.TempDir()), Pid: proto.Int32(1), LazyPages: proto.Bool(true)}}, &notes)
+	if resp.GetSuccess() || !strings.Contains(resp.GetCrErrmsg(), "--lazy-pages") || resp.GetType() != images.CriuReqType_DUMP {
+		t.Errorf("DUMP with lazy_pages: %v", resp)
 	}
 }
 

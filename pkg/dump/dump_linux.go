@@ -533,6 +533,9 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	}
 	d.locks.enabled = o.FileLocks
 	d.socks.tcpEstablished = o.TCPEstablished
+	d.socks.tcpClose = o.TCPClose
+	d.socks.skipInFlight = o.SkipInFlight
+	d.socks.extUnixSk = o.ExtUnixSk
 	d.shellJob = o.ShellJob
 	d.linkRemap = o.LinkRemap
 	if o.GhostLimit != 0 {
@@ -595,6 +598,14 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	if err = d.statsImage(); err != nil {
 		return err
 	}
+	if o.TCPClose && !o.PreDump {
+		// As CRIU, the images say so: a restore needs --tcp-close too.
+		inv := proto.Clone(in.inv).(*images.InventoryEntry)
+		inv.TcpClose = ptr(true)
+		if in.inventory, err = encodeImage(image.Inventory, image.Entry{Msg: inv}); err != nil {
+			return err
+		}
+	}
 	d.out["inventory.img"] = in.inventory
 	if err = d.netInventory(); err != nil {
 		return err
@@ -625,6 +636,11 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 				skip["inventory.img"] = false
 				os.Remove(filepath.Join(o.Dir, "inventory.img"))
 			}
+		}
+		if inDir && o.TCPClose && !o.PreDump {
+			// This inventory says --tcp-close; criu-seize's did not.
+			skip["inventory.img"] = false
+			os.Remove(filepath.Join(o.Dir, "inventory.img"))
 		}
 		if o.PreDump {
 			// A pre-dump's inventory says so; it has no pstree.img

@@ -529,25 +529,9 @@ func (d *dumper) dumpFds(t *taskDump) error {
 		return fmt.Errorf("list fds of pid %d: %w", t.pid, err)
 	}
 	for _, fd := range fds {
-		f := &fdFile{fd: fd.Num, link: fd.Link}
-		if f.info, err = d.fs.FdInfo(t.pid, fd.Num); err != nil {
-			return fmt.Errorf("read fdinfo %d of pid %d: %w", fd.Num, t.pid, err)
-		}
-		if f.fs, err = statPath(d.fs.Path(t.pid, 0, "fd", strconv.Itoa(fd.Num))); err != nil {
-			return fmt.Errorf("fd %d of pid %d: %w", fd.Num, t.pid, err)
-		}
-		typ, err := d.fdType(t, f)
+		f, typ, id, err := d.recordFd(t, fd.Num, fd.Link, fd.Target)
 		if err != nil {
-			return fmt.Errorf("fd %d of pid %d (%s): %w", fd.Num, t.pid, fd.Target, err)
-		}
-		id, isNew, err := d.fileIDs.forFd(t.pid, fd.Num, f.fs.key(), uint64(f.info.Pos))
-		if err != nil {
-			return fmt.Errorf("compare fd %d of pid %d: %w", fd.Num, t.pid, err)
-		}
-		if isNew {
-			if err := d.dumpFdFile(t, f, typ, id); err != nil {
-				return fmt.Errorf("record fd %d of pid %d (%s): %w", fd.Num, t.pid, fd.Target, err)
-			}
+			return err
 		}
 		var fdFlags uint32
 		if f.info.Flags&unix.O_CLOEXEC != 0 {
@@ -561,6 +545,33 @@ func (d *dumper) dumpFds(t *taskDump) error {
 		})
 	}
 	return d.flushEpolls(t)
+}
+
+// recordFd classifies fd num of t (whose link is link, target its text),
+// numbers its file and records the file when it is new.
+func (d *dumper) recordFd(t *taskDump, num int, link proc.Link, target string) (*fdFile, images.FdTypes, uint32, error) {
+	var err error
+	f := &fdFile{fd: num, link: link}
+	if f.info, err = d.fs.FdInfo(t.pid, num); err != nil {
+		return nil, 0, 0, fmt.Errorf("read fdinfo %d of pid %d: %w", num, t.pid, err)
+	}
+	if f.fs, err = statPath(d.fs.Path(t.pid, 0, "fd", strconv.Itoa(num))); err != nil {
+		return nil, 0, 0, fmt.Errorf("fd %d of pid %d: %w", num, t.pid, err)
+	}
+	typ, err := d.fdType(t, f)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("fd %d of pid %d (%s): %w", num, t.pid, target, err)
+	}
+	id, isNew, err := d.fileIDs.forFd(t.pid, num, f.fs.key(), uint64(f.info.Pos))
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("compare fd %d of pid %d: %w", num, t.pid, err)
+	}
+	if isNew {
+		if err := d.dumpFdFile(t, f, typ, id); err != nil {
+			return nil, 0, 0, fmt.Errorf("record fd %d of pid %d (%s): %w", num, t.pid, target, err)
+		}
+	}
+	return f, typ, id, nil
 }
 
 // fdType classifies an fd by what it points to, as the kinds of

@@ -39,8 +39,12 @@ func init() {
 //
 // As CRIU does, a UDP socket's received datagrams are dropped (a network
 // may lose them too); a corked UDP socket, a listener with connections
-// not accepted yet and TCP connections in other states than established
-// are refused.
+// not accepted yet (unless Options.SkipInFlight, which leaves them out)
+// and TCP connections in other states than established (unless
+// Options.TCPClose, with which every connection is recorded without its
+// data, to be restored closed) are refused. A connection's state is read
+// until the reading is consistent (soccr.Save): in repair mode it still
+// takes what its peer sends.
 //
 // MPTCP sockets (IPPROTO_MPTCP, what Go listens with since 1.24) are
 // recorded with proto 262, listening or not connected, from the MPTCP
@@ -136,7 +140,7 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 		}
 	}
 	ie.Shutdown = shutdownOf(sk.Shutdown)
-	if proto == unix.IPPROTO_TCP && sk.State == tcpEstablished {
+	if proto == unix.IPPROTO_TCP && sk.State == tcpEstablished && !d.socks.tcpClose {
 		if err := d.tcpStream(fd, ino); err != nil {
 			return fmt.Errorf("inet socket %d: %w", ino, err)
 		}
@@ -151,7 +155,8 @@ func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
 		return canDumpMPTCP(fd, sk)
 	}
 	if proto != unix.IPPROTO_TCP {
-		cork, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_CORK)
+		// UDP-Lite takes UDP's options at its own level.
+		cork, err := unix.GetsockoptInt(fd, proto, unix.UDP_CORK)
 		if err != nil {
 			return fmt.Errorf("get UDP_CORK: %w", err)
 		}
@@ -163,17 +168,39 @@ func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
 	switch sk.State {
 	case tcpClose:
 	case tcpListen:
-		if sk.RQueue != 0 {
-			return fmt.Errorf("listening socket with %d connections not accepted yet: %w", sk.RQueue, ErrNotSupported)
+		// The connections waiting are the kernel's, with no file: with
+		// --skip-in-flight they are left out, and the restored
+		// listener has none (CRIU's restore has none either way).
+		if sk.RQueue != 0 && !d.socks.skipInFlight {
+			return fmt.Errorf("listening socket %v with %d connections not accepted yet (--skip-in-flight drops them): %w", sk.Src, sk.RQueue, ErrNotSupported)
 		}
 	case tcpEstablished:
-		if !d.socks.tcpEstablished {
+		if !d.socks.tcpEstablished && !d.socks.tcpClose {
 			return fmt.Errorf("established TCP connection %v -> %v (consider --tcp-established): %w", sk.Src, sk.Dst, ErrNotSupported)
 		}
+	case tcpSynSent, tcpFinWait1, tcpFinWait2, tcpCloseWait, tcpLastAck, tcpClosing:
+		// With --tcp-close a connection in any state is restored
+		// closed: its state needs no repair.
+		if !d.socks.tcpClose {
+			return fmt.Errorf("TCP connection %v -> %v in state %s (--tcp-close restores it closed): %w", sk.Src, sk.Dst, tcpStateName(sk.State), ErrNotSupported)
+		}
 	default:
-		return fmt.Errorf("TCP socket in state %d: %w", sk.State, ErrNotSupported)
+		return fmt.Errorf("TCP socket in state %s: %w", tcpStateName(sk.State), ErrNotSupported)
 	}
 	return nil
+}
+
+// tcpStateName names a TCP state as the kernel does.
+func tcpStateName(st uint8) string {
+	names := map[uint8]string{
+		tcpEstablished: "ESTABLISHED", tcpSynSent: "SYN_SENT", 3: "SYN_RECV", tcpFinWait1: "FIN_WAIT1",
+		tcpFinWait2: "FIN_WAIT2", 6: "TIME_WAIT", tcpClose: "CLOSE", tcpCloseWait: "CLOSE_WAIT",
+		tcpLastAck: "LAST_ACK", tcpListen: "LISTEN", tcpClosing: "CLOSING",
+	}
+	if n, ok := names[st]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", st)
 }
 
 // unlistedSocket describes a socket sock_diag does not list (an unbound

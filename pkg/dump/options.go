@@ -32,6 +32,21 @@ type Options struct {
 	// TCPEstablished records established TCP connections (CRIU's
 	// --tcp-established); without it a tree holding one is refused.
 	TCPEstablished bool
+	// TCPClose (CRIU's --tcp-close) records TCP connections in any
+	// state (established, closing, connecting) without their data and
+	// without repair mode, for a restore with restore.Options.TCPClose
+	// to make them closed; inventory.img says so. The connections of a
+	// tree killed after the dump close as the kernel closes them.
+	TCPClose bool
+	// SkipInFlight (CRIU's --skip-in-flight) records a TCP listener
+	// with connections not accepted yet, which are dropped (they are not
+	// in the images: a restored client's peer is gone); without it such
+	// a listener is refused.
+	SkipInFlight bool
+	// ExtUnixSk (CRIU's --ext-unix-sk) would record unix sockets whose
+	// peer is outside the tree as external. criugo cannot yet: a tree
+	// holding one is refused either way, the error naming the option.
+	ExtUnixSk bool
 	// ShellJob lets the tree's terminal be outside it, as CRIU's
 	// --shell-job: a pty slave whose master no task holds, and terminals
 	// of a session whose leader is not in the tree. Without it such a

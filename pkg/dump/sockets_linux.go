@@ -25,7 +25,16 @@ type sockState struct {
 	// tcpEstablished: record established TCP connections (their sockets
 	// stay in repair mode until the dump ends).
 	tcpEstablished bool
-	nets           map[uint64]*netSocks // by network namespace inode
+	// tcpClose: record TCP connections in any state without their data,
+	// to be restored closed (Options.TCPClose).
+	tcpClose bool
+	// skipInFlight: record listeners with connections not accepted yet,
+	// which are dropped (Options.SkipInFlight).
+	skipInFlight bool
+	// extUnixSk: the dump was asked to take unix sockets with a peer
+	// outside the tree (Options.ExtUnixSk), which it cannot yet.
+	extUnixSk bool
+	nets      map[uint64]*netSocks // by network namespace inode
 
 	unixDumped  map[uint32]bool
 	unixWaiting map[uint32][]*images.FileEntry // by the inode of the peer waited for, newest first
@@ -33,6 +42,11 @@ type sockState struct {
 
 	// repaired are our copies of the TCP sockets put in repair mode.
 	repaired []*os.File
+	// inflight are the files passed in queued packets, as the peeks
+	// gave them to us; self is criu-parasite as the task that holds
+	// them.
+	inflight []*os.File
+	self     *taskDump
 }
 
 // netSocks are the sockets of one network namespace as sock_diag lists
@@ -55,8 +69,14 @@ const (
 	siocUnixFile = unix.SIOCPROTOPRIVATE // SIOCUNIXFILE: an O_PATH fd of a bound unix socket's file
 
 	tcpEstablished = 1
+	tcpSynSent     = 2
+	tcpFinWait1    = 4
+	tcpFinWait2    = 5
 	tcpClose       = 7
+	tcpCloseWait   = 8
+	tcpLastAck     = 9
 	tcpListen      = 10
+	tcpClosing     = 11
 )
 
 // socketType classifies a socket fd by its domain, as the socket kinds
@@ -74,7 +94,9 @@ func (d *dumper) socketType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	if typ, ok := sockKinds[domain]; ok {
 		return typ, nil
 	}
-	return 0, fmt.Errorf("socket of domain %d: %w", domain, ErrNotSupported)
+	what := map[int]string{unix.AF_PACKET: " (AF_PACKET: packet sockets)", unix.AF_INET6: "", unix.AF_ALG: " (AF_ALG)",
+		unix.AF_VSOCK: " (AF_VSOCK)", unix.AF_BLUETOOTH: " (AF_BLUETOOTH)", unix.AF_XDP: " (AF_XDP)", unix.AF_KEY: " (AF_KEY)"}[domain]
+	return 0, fmt.Errorf("socket of domain %d%s: %w", domain, what, ErrNotSupported)
 }
 
 // netOf returns the sockets of the network namespace of the socket fd.
@@ -165,6 +187,14 @@ func (d *dumper) closeSockets() {
 		n.conn.Close()
 	}
 	d.socks.nets = nil
+	for _, f := range d.socks.inflight {
+		f.Close()
+	}
+	d.socks.inflight = nil
+	if d.socks.self != nil {
+		d.socks.self.close()
+		d.socks.self = nil
+	}
 }
 
 // skOpts reads the socket options CRIU records for every socket
@@ -243,7 +273,10 @@ func skOpts(fd int, family int) (*images.SkOptsEntry, error) {
 const maxFilterLen = 4096
 
 // socketFilter reads the classic BPF filter attached to a socket, one
-// instruction (code u16, jt u8, jf u8, k u32) a word as CRIU stores them.
+// instruction a word as CRIU stores them: code<<48 | jt<<40 | jf<<32 | k,
+// the fields in this order whatever the byte order, so that the image
+// moves across architectures. (SO_GET_FILTER counts its length in
+// instructions, each a struct sock_filter: u16 code, u8 jt, u8 jf, u32 k.)
 func socketFilter(fd int) ([]uint64, error) {
 	n, err := getsockoptRaw(fd, unix.SOL_SOCKET, unix.SO_GET_FILTER, nil, 0)
 	if err != nil {
@@ -265,9 +298,11 @@ func socketFilter(fd int) ([]uint64, error) {
 	}
 	out := make([]uint64, n)
 	for i := range out {
-		// The kernel copies struct sock_filter as it is; read it as the
-		// native 64-bit word CRIU writes.
-		out[i] = binary.NativeEndian.Uint64(b[8*i:])
+		in := b[8*i:]
+		code := binary.NativeEndian.Uint16(in)
+		jt, jf := in[2], in[3]
+		k := binary.NativeEndian.Uint32(in[4:])
+		out[i] = uint64(code)<<48 | uint64(jt)<<40 | uint64(jf)<<32 | uint64(k)
 	}
 	return out, nil
 }

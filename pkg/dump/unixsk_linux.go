@@ -80,8 +80,10 @@ func (d *dumper) unixSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 			return fmt.Errorf("unix socket %d: %w", ino, err)
 		}
 	}
-	// A listener's queue holds connections, recorded through the icons.
-	if sk.RQueue != 0 && !(sk.Type == unix.SOCK_STREAM && sk.State == tcpListen) {
+	// A listener's queue holds connections (sock_diag counts them in
+	// RQueue), recorded through the icons; a stream and a seqpacket
+	// listener alike, which a peek would answer with ENOTCONN.
+	if sk.RQueue != 0 && sk.State != tcpListen {
 		if err := d.socketQueue(fd, id); err != nil {
 			return fmt.Errorf("unix socket %d: %w", ino, err)
 		}
@@ -187,8 +189,12 @@ func unixFile(fd int, name []byte, ue *images.UnixSkEntry) error {
 // packets become sk-queues.img.
 func (d *dumper) socketsDone() error {
 	for peer, ws := range d.socks.unixWaiting {
-		return fmt.Errorf("unix socket %d (file id %d) is connected to socket %d, which no task of the tree holds: %w",
-			ws[0].GetUsk().GetIno(), ws[0].GetId(), peer, ErrNotSupported)
+		why := "CRIU's --ext-unix-sk would take it as external"
+		if d.socks.extUnixSk {
+			why = "--ext-unix-sk is given"
+		}
+		return fmt.Errorf("unix socket %d (file id %d) is connected to socket %d, which no task of the tree holds (%s, but criugo does not dump external unix sockets yet): %w",
+			ws[0].GetUsk().GetIno(), ws[0].GetId(), peer, why, ErrNotSupported)
 	}
 	if len(d.socks.queues) == 0 {
 		return nil

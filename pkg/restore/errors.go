@@ -27,6 +27,9 @@ var (
 	// ErrNoTerminal: a shell job (Options.ShellJob) is to get
 	// criu-restore's terminal, and its standard input is none.
 	ErrNoTerminal = errors.New("no terminal")
+	// ErrOptions: the image set needs an option the restore was not
+	// given (images dumped with --tcp-close restore with it only).
+	ErrOptions = errors.New("bad options")
 	// ErrTaskDied: a task being restored exited or was killed before the
 	// restore was finished.
 	// It is compel's sentinel, which an injected call into a task that

@@ -37,6 +37,10 @@ type fileObjs struct {
 	kinds map[images.FdTypes]any
 	// unlinks are paths to remove once every task has opened its files.
 	unlinks []string
+	// rmdirs are directories made again for them (a unix socket bound
+	// in a directory deleted since), removed after them, the last made
+	// first.
+	rmdirs []string
 	// all holds every file criu-restore opened, closed at the end.
 	all []*os.File
 }
@@ -175,6 +179,10 @@ func (f *fileObjs) close() {
 		os.Remove(p)
 	}
 	f.unlinks = nil
+	for i := len(f.rmdirs) - 1; i >= 0; i-- {
+		os.Remove(f.rmdirs[i])
+	}
+	f.rmdirs = nil
 }
 
 // procPath is how a task of the tree opens one of criu-restore's files.

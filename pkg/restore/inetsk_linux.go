@@ -37,17 +37,20 @@ func init() {
 //	                   the tree is about to run (finishInetSockets), so
 //	                   that nothing goes out before every end of a
 //	                   connection exists again
+//	TCP, with a peer   with Options.TCPClose (CRIU's --tcp-close), in
+//	                   whatever state: a socket neither bound nor
+//	                   connected, shut down both ways
 //	TCP, not connected bind if it was bound
 //	MPTCP              listening or not connected, as TCP: socket(...,
 //	                   IPPROTO_MPTCP), bind, listen
-//	UDP                bind if bound, connect if connected
+//	UDP, UDP-Lite      bind if bound, connect if connected
 //
 // Every socket is made with SO_REUSEADDR and SO_REUSEPORT, as CRIU does,
 // since sockets of the tree may share a port (a listener and the
 // connections it accepted); the saved values are put back at the end.
 // Other TCP states (connecting, closing), connected MPTCP sockets (the
-// kernel cannot repair them, and a dump refuses them), raw sockets and
-// UDP-Lite are refused. The connections an MPTCP listener accepted from
+// kernel cannot repair them, and a dump refuses them) and raw sockets are
+// refused; UDP-Lite is made as UDP is. The connections an MPTCP listener accepted from
 // plain TCP clients are TCP sockets in the image, as in the kernel.
 
 // inetSk is an inet socket made by criu-restore.
@@ -78,6 +81,8 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 	case ie.GetType() == unix.SOCK_STREAM && ie.GetProto() == unix.IPPROTO_TCP:
 		switch {
 		case ie.GetState() == tcpListen, ie.GetState() == tcpClose && ie.GetDstPort() == 0:
+		case f.r.opts.TCPClose && tcpConnection(ie):
+			// Restored closed, whatever its state.
 		case ie.GetState() == tcpEstablished:
 			if _, err := f.r.set.get(tcpStreamName(ie.GetIno())); err != nil {
 				return fmt.Errorf("%s: established: %w", name, err)
@@ -89,7 +94,7 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 		if st := ie.GetState(); st != tcpListen && (st != tcpClose || ie.GetDstPort() != 0) {
 			return fmt.Errorf("%s: MPTCP state %d (only listening or not connected): %w", name, st, ErrNotSupported)
 		}
-	case ie.GetType() == unix.SOCK_DGRAM && ie.GetProto() == unix.IPPROTO_UDP:
+	case ie.GetType() == unix.SOCK_DGRAM && (ie.GetProto() == unix.IPPROTO_UDP || ie.GetProto() == unix.IPPROTO_UDPLITE):
 	default:
 		return fmt.Errorf("%s: type %d protocol %d: %w", name, ie.GetType(), ie.GetProto(), ErrNotSupported)
 	}
@@ -109,6 +114,12 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 }
 
 func tcpStreamName(ino uint32) string { return image.TCPStream.FileName(ino) }
+
+// tcpConnection says whether the entry is a TCP socket with a peer, as
+// CRIU's tcp_connection: what --tcp-close restores closed.
+func tcpConnection(ie *images.InetSkEntry) bool {
+	return ie.GetProto() == unix.IPPROTO_TCP && ie.GetDstPort() != 0
+}
 
 // inetAddr decodes an address as CRIU stores it: the bytes of the
 // network-order address read as little-endian u32 words (one for IPv4,
@@ -168,11 +179,20 @@ func (s *inetSk) make(f *fileObjs) error {
 			return fmt.Errorf("set socket option %d: %w", opt, err)
 		}
 	}
-	if ie.GetProto() == unix.IPPROTO_TCP && ie.GetState() == tcpEstablished {
+	switch {
+	case f.r.opts.TCPClose && tcpConnection(ie):
+		// CRIU's --tcp-close: a fresh socket, neither bound nor
+		// connected, shut both ways (which the kernel records even
+		// though it answers ENOTCONN): reads give end of file, writes
+		// EPIPE, as on a connection closed by its peer.
+		if err := unix.Shutdown(fd, unix.SHUT_RDWR); err != nil && err != unix.ENOTCONN {
+			return fmt.Errorf("shut down closed connection: %w", err)
+		}
+	case ie.GetProto() == unix.IPPROTO_TCP && ie.GetState() == tcpEstablished:
 		if err := s.repair(f); err != nil {
 			return err
 		}
-	} else {
+	default:
 		if err := s.bindConnect(); err != nil {
 			return err
 		}

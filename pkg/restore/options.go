@@ -37,6 +37,12 @@ type Options struct {
 	// input, which must be a terminal, and, for the foreground group, its
 	// controlling terminal. Nil means os.Stdin.
 	Terminal *os.File
+	// TCPClose restores every TCP connection of the images (established
+	// or closing, with or without its tcp-stream image) closed, as CRIU's
+	// --tcp-close: a socket neither bound nor connected, shut down both
+	// ways, so that the program reads end of file and its writes fail
+	// with EPIPE. Images dumped with TCPClose need it.
+	TCPClose bool
 	// PidFile, when set, gets the root's PID once the tree is ready to run.
 	PidFile string
 	// Log, when set, receives a line per restore step.

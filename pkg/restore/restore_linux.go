@@ -140,6 +140,19 @@ func (r *restorer) writeStats() {
 	}
 }
 
+// checkInventory refuses an image set of another version, and, as CRIU,
+// one dumped with --tcp-close unless the restore is told so too (its
+// connections have no state to restore but closed).
+func (r *restorer) checkInventory(inv *images.InventoryEntry) error {
+	if inv.GetImgVersion() != 2 {
+		return fmt.Errorf("read inventory.img: image version %d: %w", inv.GetImgVersion(), ErrNotSupported)
+	}
+	if inv.GetTcpClose() && !r.opts.TCPClose {
+		return fmt.Errorf("read inventory.img: dumped with --tcp-close, which the restore needs too: %w", ErrOptions)
+	}
+	return nil
+}
+
 // prepare reads and checks the images, and checks the PIDs are free,
 // before anything is created.
 func (r *restorer) prepare() error {
@@ -147,8 +160,8 @@ func (r *restorer) prepare() error {
 	if err != nil {
 		return err
 	}
-	if inv.GetImgVersion() != 2 {
-		return fmt.Errorf("read inventory.img: image version %d: %w", inv.GetImgVersion(), ErrNotSupported)
+	if err := r.checkInventory(inv); err != nil {
+		return err
 	}
 	r.inv = inv
 	if err := r.checkCPUInfo(); err != nil {

@@ -210,8 +210,8 @@ func (s *streamRestore) startTree() error {
 	if err != nil {
 		return err
 	}
-	if inv.GetImgVersion() != 2 {
-		return fmt.Errorf("read inventory.img: image version %d: %w", inv.GetImgVersion(), ErrNotSupported)
+	if err := r.checkInventory(inv); err != nil {
+		return err
 	}
 	r.inv = inv
 	if r.tree, err = treeFromPstree(r.set); err != nil {

@@ -220,8 +220,9 @@ func (f *fileObjs) checkUnixSk(e *images.FileEntry) (*unixSk, error) {
 		return nil, fmt.Errorf("%v: state %d: %w", s, ue.GetState(), ErrNotSupported)
 	}
 	if ue.GetUflags() != 0 {
-		// External, criu service, plugin or inherited sockets.
-		return nil, fmt.Errorf("%v: flags %#x: %w", s, ue.GetUflags(), ErrNotSupported)
+		// External (USK_EXTERN, a dump with --ext-unix-sk), criu
+		// service, plugin or inherited sockets.
+		return nil, fmt.Errorf("%v: flags %#x (external, service, plugin or inherited: criugo has no --ext-unix-sk restore yet): %w", s, ue.GetUflags(), ErrNotSupported)
 	}
 	if ue.NsId != nil && !f.r.treeNetNs(ue.GetNsId()) {
 		return nil, fmt.Errorf("%v: in a network namespace of its own: %w", s, ErrNotSupported)
@@ -484,6 +485,13 @@ func (f *fileObjs) bindUnixFd(s *unixSk, fd int) error {
 			}
 		}
 	}
+	if s.path != "" && s.e.GetDeleted() {
+		// The directory it was bound in may be gone too: made again
+		// for the bind, and removed with the name at the end.
+		if err := f.makeGoneDirs(filepath.Dir(s.path)); err != nil {
+			return fmt.Errorf("bind %v to %s, deleted when dumped: %w", s, s.path, err)
+		}
+	}
 	if err := inDir(s.dir, func() error { return bindRaw(fd, s.addr) }); err != nil {
 		return fmt.Errorf("bind %v to %q: %w", s, s.addr[2:], err)
 	}
@@ -500,6 +508,33 @@ func (f *fileObjs) bindUnixFd(s *unixSk, fd int) error {
 		if err := unix.Fchmodat(unix.AT_FDCWD, s.path, fp.GetMode()&07777, 0); err != nil {
 			return fmt.Errorf("chmod socket file %s: %w", s.path, err)
 		}
+	}
+	return nil
+}
+
+// makeGoneDirs makes dir and whichever of its parents are missing,
+// recording each for removal once the restore is done (deepest first).
+func (f *fileObjs) makeGoneDirs(dir string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		var st unix.Stat_t
+		err := unix.Lstat(d, &st)
+		if err == nil {
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return fmt.Errorf("%s is not a directory: %w", d, unix.ENOTDIR)
+			}
+			break
+		}
+		if !errors.Is(err, unix.ENOENT) || d == filepath.Dir(d) {
+			return fmt.Errorf("stat %s: %w", d, err)
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := unix.Mkdir(missing[i], 0o755); err != nil {
+			return fmt.Errorf("make directory %s again: %w", missing[i], err)
+		}
+		f.rmdirs = append(f.rmdirs, missing[i])
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ var ErrNotEstablished = errors.New("socket is not an established TCP connection"
 // (queue lengths that do not match their data, addresses missing).
 var ErrBadState = errors.New("inconsistent TCP connection state")
 
+// ErrMoving is returned by Save for a connection whose peer kept sending
+// while its state was read, so that no reading was consistent.
+var ErrMoving = errors.New("TCP connection still receiving")
+
 // State is everything needed to bring back one established TCP connection.
 // Field names follow CRIU's tcp_stream_entry where one exists.
 type State struct {

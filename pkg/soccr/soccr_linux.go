@@ -90,25 +90,34 @@ func saveRepaired(fd int, options, wscale byte) (*State, error) {
 		return nil, fmt.Errorf("get peer address: %w", err)
 	}
 
-	inLen, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
-	if err != nil {
-		return nil, fmt.Errorf("get receive queue length: %w", err)
-	}
-	outLen, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
-	if err != nil {
-		return nil, fmt.Errorf("get send queue length: %w", err)
-	}
-	unsent, err := unix.IoctlGetInt(fd, unix.SIOCOUTQNSD)
-	if err != nil {
-		return nil, fmt.Errorf("get unsent length: %w", err)
-	}
-	st.UnsqLen = uint32(unsent)
-
-	if st.InqSeq, st.InQ, err = readQueue(fd, tcpRecvQueue, inLen); err != nil {
-		return nil, fmt.Errorf("read receive queue: %w", err)
-	}
-	if st.OutqSeq, st.OutQ, err = readQueue(fd, tcpSendQueue, outLen); err != nil {
-		return nil, fmt.Errorf("read send queue: %w", err)
+	// A socket in repair mode sends no data but still takes (and acks)
+	// what its peer sends, so the queues and the window may move while
+	// they are read: they are read until a reading finds the window and
+	// the receive queue's end where it began, which is what a restore
+	// can take (the kernel refuses a window past the queue's end).
+	var w tcpRepairWindow
+	for try := 0; ; try++ {
+		w0, err := getRepairWindow(fd)
+		if err != nil {
+			return nil, fmt.Errorf("get TCP_REPAIR_WINDOW: %w", err)
+		}
+		if err := readQueues(fd, st); err != nil {
+			return nil, err
+		}
+		if w, err = getRepairWindow(fd); err != nil {
+			return nil, fmt.Errorf("get TCP_REPAIR_WINDOW: %w", err)
+		}
+		end, _, err := readQueue(fd, tcpRecvQueue, 0)
+		if err != nil {
+			return nil, fmt.Errorf("read receive queue: %w", err)
+		}
+		if w == w0 && end == st.InqSeq && int32(w.RcvWup-end) <= 0 {
+			break
+		}
+		if try == 100 {
+			return nil, fmt.Errorf("read connection %v -> %v: its peer kept sending while it was read: %w", st.Src, st.Dst, ErrMoving)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue); err != nil {
 		return nil, fmt.Errorf("deselect repair queue: %w", err)
@@ -125,10 +134,6 @@ func saveRepaired(fd int, options, wscale byte) (*State, error) {
 			return nil, fmt.Errorf("get TCP_TIMESTAMP: %w", err)
 		}
 		st.Timestamp = uint32(ts)
-	}
-	w, err := getRepairWindow(fd)
-	if err != nil {
-		return nil, fmt.Errorf("get TCP_REPAIR_WINDOW: %w", err)
 	}
 	st.HaveWindow = true
 	st.SndWl1, st.SndWnd, st.MaxWindow, st.RcvWnd, st.RcvWup = w.SndWl1, w.SndWnd, w.MaxWindow, w.RcvWnd, w.RcvWup
@@ -152,6 +157,30 @@ func saveRepaired(fd int, options, wscale byte) (*State, error) {
 	}
 	st.SndBuf, st.RcvBuf = uint32(sndbuf), uint32(rcvbuf)
 	return st, nil
+}
+
+// readQueues reads both queues, their lengths and ends, into st.
+func readQueues(fd int, st *State) error {
+	inLen, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		return fmt.Errorf("get receive queue length: %w", err)
+	}
+	outLen, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return fmt.Errorf("get send queue length: %w", err)
+	}
+	unsent, err := unix.IoctlGetInt(fd, unix.SIOCOUTQNSD)
+	if err != nil {
+		return fmt.Errorf("get unsent length: %w", err)
+	}
+	st.UnsqLen = uint32(unsent)
+	if st.InqSeq, st.InQ, err = readQueue(fd, tcpRecvQueue, inLen); err != nil {
+		return fmt.Errorf("read receive queue: %w", err)
+	}
+	if st.OutqSeq, st.OutQ, err = readQueue(fd, tcpSendQueue, outLen); err != nil {
+		return fmt.Errorf("read send queue: %w", err)
+	}
+	return nil
 }
 
 // readQueue selects a repair queue and returns the sequence number at its
