@@ -145,7 +145,7 @@ func (d *dumper) initCgroups() error {
 
 func cnamesOf(name string) []string { return strings.Split(name, ",") }
 
-// closeCgroups drops the hierarchy mounts.
+// close drops the hierarchy mounts.
 func (c *cgDump) close() {
 	if c == nil {
 		return

@@ -100,7 +100,7 @@ func (r *restorer) netRaw(name string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// externals returns the value of Options.External's key (veth[eth0]).
+// external returns the value of Options.External's key (veth[eth0]).
 func (r *restorer) external(key string) (string, bool) {
 	for _, e := range r.opts.External {
 		if v, ok := strings.CutPrefix(e, key+":"); ok {
