@@ -86,12 +86,14 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		ManageCgroups:         o.ManageCgroups,
 		CgroupRoots:           o.CgroupRoots,
 		CgroupDumpControllers: o.CgroupDumpControllers,
+		ExternalMounts:        o.ExtMounts,
+		EmptyNetNs:            o.EmptyNetNs,
 
 		// CRIU's post-dump comes with the tree still frozen.
 		PostDump: func() error { return o.notify("post-dump", 0) },
 		// The last guard before a kill, as criu-parasite's.
 		Verify: func(dir string) error {
-			return restore.Check(restore.Options{Dir: dir, ShellJob: o.ShellJob, TCPClose: o.TCPClose})
+			return restore.Check(restore.Options{Dir: dir, ShellJob: o.ShellJob, TCPClose: o.TCPClose, EmptyNetNs: o.EmptyNetNs})
 		},
 	})
 	if err != nil {

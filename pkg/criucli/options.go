@@ -60,6 +60,17 @@ type Options struct {
 	ManageCgroups         cgroup.Mode
 	CgroupRoots           []cgroup.Root
 	CgroupDumpControllers []string
+	// Root is --root: where a restore builds the tree's mount namespace
+	// and pivots into it.
+	Root string
+	// ExtMounts are --ext-mount-map's pairs (RPC ext_mnt): on dump the
+	// key is a mount point of the tree's namespace and the value its
+	// key in the images; on restore the key is that key and the value
+	// the path bind-mounted in its place.
+	ExtMounts map[string]string
+	// EmptyNetNs is --empty-ns net: the network namespace is the
+	// caller's to set up.
+	EmptyNetNs bool
 	// Timeout bounds the freeze (--timeout); 0 is the stage's default.
 	Timeout time.Duration
 	// ImagesDir is the image directory (-D); "" is the current one.

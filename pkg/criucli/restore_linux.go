@@ -40,6 +40,9 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 
 		ManageCgroups: o.ManageCgroups,
 		CgroupRoots:   o.CgroupRoots,
+		Root:          o.Root,
+		ExtMounts:     o.ExtMounts,
+		EmptyNetNs:    o.EmptyNetNs,
 	}
 	if o.ShellJob {
 		ro.Terminal = os.Stdin

@@ -317,6 +317,22 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		}
 		o.ManageCgroups = m
 	}
+	if r := ro.GetRoot(); r != "" && r != "/" {
+		o.Root = r
+	}
+	for _, m := range ro.GetExtMnt() {
+		if o.ExtMounts == nil {
+			o.ExtMounts = map[string]string{}
+		}
+		o.ExtMounts[m.GetKey()] = m.GetVal()
+	}
+	switch ro.GetEmptyNs() {
+	case 0:
+	case unix.CLONE_NEWNET:
+		o.EmptyNetNs = true
+	default:
+		return fail(fmt.Errorf("empty_ns %#x: only the network namespace (%#x): %w", ro.GetEmptyNs(), unix.CLONE_NEWNET, ErrNotSupported))
+	}
 	for _, r := range ro.GetCgRoot() {
 		cr, err := cgroup.ParseRoot(r.GetPath())
 		if err != nil {
@@ -377,12 +393,10 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 	}{
 		{"--evasive-devices", o.GetEvasiveDevices()},
 		{"--page-server (ps)", o.Ps != nil},
-		{"--root", o.GetRoot() != "" && o.GetRoot() != "/"},
 		{"--veth-pair", len(o.Veths) > 0},
 		{"--cpu-cap", o.CpuCap != nil && o.GetCpuCap() != 0xffffffff},
 		{"--force-irmap", o.GetForceIrmap()},
 		{"--exec-cmd", len(o.ExecCmd) > 0},
-		{"--ext-mount-map", len(o.ExtMnt) > 0},
 		{"--restore-sibling", o.GetRstSibling()},
 		{"--inherit-fd", len(o.InheritFd) > 0},
 		{"--auto-ext-mnt", o.GetAutoExtMnt()},
@@ -393,7 +407,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--external (unix_sk_ino)", len(o.UnixSkIno) > 0},
 		{"--irmap-scan-path", len(o.IrmapScanPaths) > 0},
 		{"--external", len(o.External) > 0},
-		{"--empty-ns", o.GetEmptyNs() != 0},
 		{"--join-ns", len(o.JoinNs) > 0},
 		{"--cgroup-props", o.GetCgroupProps() != ""},
 		{"--cgroup-props-file", o.GetCgroupPropsFile() != ""},

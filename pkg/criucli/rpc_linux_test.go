@@ -184,3 +184,29 @@ func TestRPCWaitPid(t *testing.T) {
 		t.Errorf("WAIT_PID: %v (status %#x)", resp, resp.GetStatus())
 	}
 }
+
+// TestRPCContainerOptions: what runc sends for a container's mount and
+// network namespaces (root, ext_mnt, empty_ns of the network) reaches the
+// options; an empty_ns of another kind is refused, naming it.
+func TestRPCContainerOptions(t *testing.T) {
+	c := &conn{}
+	ro := &images.CriuOpts{
+		ImagesDir:   proto.String(t.TempDir()),
+		LogToStderr: proto.Bool(true),
+		Root:        proto.String("/run/ct/rootfs"),
+		ExtMnt:      []*images.ExtMountMap{{Key: proto.String("/sys/fs/cgroup/cpu"), Val: proto.String("/sys/fs/cgroup/cpu")}},
+		EmptyNs:     proto.Uint32(unix.CLONE_NEWNET),
+	}
+	o, l, err := c.options(ro, images.CriuReqType_RESTORE)
+	if err != nil {
+		t.Fatalf("options: %v", err)
+	}
+	l.Close()
+	if o.Root != "/run/ct/rootfs" || !o.EmptyNetNs || !reflect.DeepEqual(o.ExtMounts, map[string]string{"/sys/fs/cgroup/cpu": "/sys/fs/cgroup/cpu"}) {
+		t.Errorf("options: root %q, empty net %v, ext mounts %v", o.Root, o.EmptyNetNs, o.ExtMounts)
+	}
+	ro.EmptyNs = proto.Uint32(unix.CLONE_NEWPID)
+	if _, _, err := c.options(ro, images.CriuReqType_RESTORE); err == nil || !strings.Contains(err.Error(), "empty_ns") {
+		t.Errorf("empty_ns of the PID namespace: %v", err)
+	}
+}

@@ -116,15 +116,8 @@ func mountEntries(ms, host []proc.Mount, ext map[string]string) ([]*images.MntEn
 	for i, m := range ms {
 		byID[m.ID] = i
 	}
-	for mp := range ext {
-		found := false
-		for _, m := range ms {
-			found = found || m.MountPoint == mp
-		}
-		if !found {
-			return nil, fmt.Errorf("external mount %s: no mount there: %w", mp, ErrNotSupported)
-		}
-	}
+	// A mapping for a mount point with no mount is left unused, as CRIU
+	// leaves it: runc names every device it might have bind-mounted.
 	// ok[i]: mount i can be made again; found by rounds, since a bind
 	// is as good as the mount it binds from.
 	ok := make([]bool, len(ms))
