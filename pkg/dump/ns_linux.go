@@ -92,6 +92,11 @@ func (d *dumper) checkNamespaces() error {
 		return fmt.Errorf("pid %d is in a PID namespace of its own (pid:[%d]) as pid %d, not as its init: a PID namespace is dumped from its init: %w",
 			root.pid, ino, root.nsPid, ErrNotSupported)
 	}
+	if ino, ok := rootNs["pid"]; ok && ino != self["pid"] {
+		if err := d.checkLeadersInPidNs(); err != nil {
+			return err
+		}
+	}
 	for _, t := range d.att.tasks {
 		if t.zombie {
 			continue
@@ -206,4 +211,28 @@ func (d *dumper) dumpUTS(pid int, id uint32) error {
 		Nodename:   ptr(unix.ByteSliceToString(u.Nodename[:])),
 		Domainname: ptr(unix.ByteSliceToString(u.Domainname[:])),
 	})
+}
+
+// checkLeadersInPidNs refuses a tree in a PID namespace of its own with a
+// task whose session or process group leader is outside that namespace
+// (`unshare --fork --pid` leaves its child in unshare's session): the
+// namespace shows such a session as 0, and a restore could not make it
+// again. CRIU refuses the same.
+func (d *dumper) checkLeadersInPidNs() error {
+	for _, t := range d.att.tasks {
+		if t.zombie {
+			continue
+		}
+		st, err := d.fs.Status(t.pid, 0)
+		if err != nil {
+			return fmt.Errorf("read status of pid %d: %w", t.pid, err)
+		}
+		if n := len(st.NSsid); n > 0 && st.NSsid[n-1] == 0 {
+			return fmt.Errorf("pid %d: its session (sid %d) has its leader outside the tree's PID namespace: %w", t.pid, st.NSsid[0], ErrNotSupported)
+		}
+		if n := len(st.NSpgid); n > 0 && st.NSpgid[n-1] == 0 {
+			return fmt.Errorf("pid %d: its process group (pgid %d) has its leader outside the tree's PID namespace: %w", t.pid, st.NSpgid[0], ErrNotSupported)
+		}
+	}
+	return nil
 }

@@ -13,12 +13,12 @@ import (
 	"time"
 )
 
-// A tree in namespaces of its own of a kind criu-restore does not recreate
-// (here `unshare --fork --pid --mount-proc`, as the issue's user did: the
-// program is pid 1 of its PID namespace, which is restored, in a mount
-// namespace of its own, which is not) is refused while frozen, naming the
-// mount namespace, and runs on to pass its own check: the dump must not
-// kill what the restore would refuse.
+// A tree the restore could not rebuild (here `unshare --fork --pid
+// --mount-proc`, as the issue's user did: the program is pid 1 of its PID
+// namespace and has its mount namespace, both restored, but it stays in
+// unshare's session, whose leader is outside the namespace) is refused
+// while frozen, naming the pid, and runs on to pass its own check: the
+// dump must not kill what the restore would refuse.
 func TestDumpRefusesOwnPidNamespace(t *testing.T) {
 	bin := fixtureProgram(t, "state")
 	unshare, err := exec.LookPath("unshare")
@@ -49,8 +49,8 @@ func TestDumpRefusesOwnPidNamespace(t *testing.T) {
 
 	in := seizeStream(t, p.pid)
 	_, err = Dump(context.Background(), Options{Stdin: strings.NewReader(string(in)), Dir: filepath.Join(dir, "images")})
-	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "mount namespace of its own") || !strings.Contains(err.Error(), strconv.Itoa(p.pid)) {
-		t.Fatalf("dump of a tree in its own PID namespace: %v; want ErrNotSupported naming pid %d and its mount namespace", err, p.pid)
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "outside the tree's PID namespace") || !strings.Contains(err.Error(), strconv.Itoa(p.pid)) {
+		t.Fatalf("dump of a tree in its own PID namespace: %v; want ErrNotSupported naming pid %d and its session outside", err, p.pid)
 	}
 	runsOn(t, p)
 }
