@@ -7,7 +7,8 @@
 #
 # Needs: curl or python3, gcc, make, pkg-config, protobuf-compiler,
 # protobuf-c-compiler, libprotobuf-c-dev, libprotobuf-dev, libnl-3-dev,
-# libnet1-dev, libcap-dev, libbsd-dev, uuid-dev, python3, xz-utils (.ci/run
+# libnet1-dev, libcap-dev, libbsd-dev, uuid-dev, libnftables-dev (so CRIU
+# can restore a network namespace's nft ruleset), python3, xz-utils (.ci/run
 # installs them). Extra make variables for CRIU's build can be given in
 # CRIU_MAKEFLAGS.
 #

@@ -231,7 +231,7 @@ func skOpts(fd int, family int) (*images.SkOptsEntry, error) {
 	if mark := geti(unix.SOL_SOCKET, unix.SO_MARK); mark != 0 {
 		o.SoMark = ptr(mark)
 	}
-	if family == unix.AF_UNIX {
+	if family == unix.AF_UNIX || family == unix.AF_NETLINK {
 		o.SoPasscred = getb(unix.SO_PASSCRED)
 		o.SoPasssec = getb(unix.SO_PASSSEC)
 	}

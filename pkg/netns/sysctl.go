@@ -142,9 +142,20 @@ func ReadNamespace() (*images.NetnsEntry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if n == "ping_group_range" && isDefaultPingRange(s.GetSarg()) {
+			// A new namespace starts with it; CRIU leaves it out too.
+			s.Sarg = nil
+		}
 		e.Ipv4Sysctl = append(e.Ipv4Sysctl, s)
 	}
 	return e, nil
+}
+
+// isDefaultPingRange reports whether v is the kernel's default
+// ping_group_range, "1 0": no group may open ICMP echo sockets.
+func isDefaultPingRange(v string) bool {
+	f := strings.Fields(v)
+	return len(f) == 2 && f[0] == "1" && f[1] == "0"
 }
 
 // write sets sysctl p to e's value when it has one and it differs from

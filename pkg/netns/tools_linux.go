@@ -122,7 +122,9 @@ func Lock(method uint32, runID string) error {
 		return nil
 	case LockNftables:
 		t := nftTable(runID)
-		rules := fmt.Sprintf("create table %[1]s\n"+
+		// "add", not "create": the restored ruleset may hold the table
+		// already (CRIU saves it with the lock on).
+		rules := fmt.Sprintf("add table %[1]s\n"+
 			"add chain %[1]s output { type filter hook output priority 0; policy drop; }\n"+
 			"add rule %[1]s output meta mark %[2]s accept\n"+
 			"add chain %[1]s input { type filter hook input priority 0; policy drop; }\n"+
@@ -144,7 +146,12 @@ func Lock(method uint32, runID string) error {
 	return fmt.Errorf("lock network: unknown method %d", method)
 }
 
-// Unlock undoes Lock. Call it inside the namespace.
+// maxLockJumps bounds how many jumps to the CRIU chain Unlock takes out
+// of one hook.
+const maxLockJumps = 8
+
+// Unlock undoes Lock, and a lock the restored rules brought along. Call
+// it inside the namespace.
 func Unlock(method uint32, runID string) error {
 	switch method {
 	case LockSkip:
@@ -155,14 +162,25 @@ func Unlock(method uint32, runID string) error {
 		}
 		return nil
 	case LockIptables:
-		jumps := "*filter\n:CRIU - [0:0]\n-D INPUT -j CRIU\n-D OUTPUT -j CRIU\nCOMMIT\n"
-		chain := "*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n"
+		// The jumps go one by one, as long as there are any: a lock
+		// the images held (CRIU saves its rules with the lock on) and
+		// the restore's own are two of each. Only then can the chain go.
 		var errs []error
-		for _, tool := range []string{"iptables-restore", "ip6tables-restore"} {
-			for _, conf := range []string{jumps, chain} {
-				if _, err := Run([]byte(conf), tool, "-w", "--noflush"); err != nil {
-					errs = append(errs, err)
+		for _, tool := range []string{"iptables", "ip6tables"} {
+			for _, hook := range []string{"INPUT", "OUTPUT"} {
+				n := 0
+				for ; n < maxLockJumps; n++ {
+					if _, err := Run(nil, tool, "-w", "-D", hook, "-j", "CRIU"); err != nil {
+						if n == 0 {
+							errs = append(errs, err)
+						}
+						break
+					}
 				}
+			}
+			conf := "*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n"
+			if _, err := Run([]byte(conf), tool+"-restore", "-w", "--noflush"); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if err := errors.Join(errs...); err != nil {

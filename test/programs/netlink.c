@@ -94,6 +94,9 @@ int main(int argc, char **argv)
 	int big = 1 << 20;
 	if (setsockopt(ge, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)))
 		crt_setup_fail("SO_RCVBUFFORCE: %s", strerror(errno));
+	int one = 1;
+	if (setsockopt(ge, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)))
+		crt_setup_fail("SO_PASSCRED: %s", strerror(errno));
 	unsigned rtport = name_of(rt).nl_pid;
 	int rcvbuf = 0;
 	socklen_t l = sizeof(rcvbuf);
@@ -118,6 +121,11 @@ int main(int argc, char **argv)
 	l = sizeof(now);
 	getsockopt(ge, SOL_SOCKET, SO_RCVBUF, &now, &l);
 	CHECK(now == rcvbuf, "ge receive buffer %d, was %d", now, rcvbuf);
+	int pc = 0;
+	l = sizeof(pc);
+	CHECK(!getsockopt(ge, SOL_SOCKET, SO_PASSCRED, &pc, &l) && pc == 1, "ge lost SO_PASSCRED (%d)", pc);
+	l = sizeof(pc);
+	CHECK(!getsockopt(rt, SOL_SOCKET, SO_PASSCRED, &pc, &l) && pc == 0, "rt gained SO_PASSCRED");
 	CHECK(getlink(rt), "rt gets no answer from the kernel");
 	CHECK(getlink(un), "un gets no answer from the kernel");
 	return crt_finish();
