@@ -15,6 +15,7 @@ import (
 	"github.com/criugo/criugo/pkg/criucli"
 	"github.com/criugo/criugo/pkg/dump"
 	"github.com/criugo/criugo/pkg/imgtool"
+	"github.com/criugo/criugo/pkg/netns"
 )
 
 // run runs criu with args (program name first); stdout gets what CRIU
@@ -117,6 +118,10 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 			cmd("restore", "restore a process tree", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
 				if err := noArgs(c); err != nil {
 					return err
+				}
+				if c.IsSet("network-lock") {
+					// As CRIU's: the lock is the dump's, from inventory.img.
+					l.Warnf("--network-lock will be ignored in restore command; the dump's method is used")
 				}
 				res, err := criucli.Restore(c.Context, o, l)
 				if err != nil {
@@ -245,6 +250,32 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		}
 		o.GhostLimit = v
 	}
+	restoring := c.Command.Name == "restore"
+	var x criucli.Externals
+	if err := x.ParseExternal("--external", c.StringSlice("external"), restoring); err != nil {
+		return o, err
+	}
+	if err := x.ParseExtMountMap("--ext-mount-map", c.StringSlice("ext-mount-map")); err != nil {
+		return o, err
+	}
+	o.ExtMounts, o.External = x.Mounts, x.Net
+	if r := c.String("root"); r != "" && r != "/" {
+		o.Root = r
+	}
+	empty, err := criucli.ParseEmptyNs("--empty-ns", c.String("empty-ns"))
+	if err != nil {
+		return o, err
+	}
+	o.EmptyNetNs = empty
+	if s := c.String("network-lock"); s != "" {
+		if _, err := netns.ParseLock(s); err != nil {
+			return o, fmt.Errorf("option --network-lock: %w", err)
+		}
+		if !restoring {
+			o.NetworkLock = s
+		}
+	}
+	o.ActionScripts = c.StringSlice("action-script")
 	if c.IsSet("manage-cgroups") {
 		m, err := cgroup.ParseMode(c.String("manage-cgroups"))
 		if err != nil {

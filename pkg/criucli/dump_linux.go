@@ -43,6 +43,7 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 	if o.Pid <= 0 && o.FreezeCgroup == "" {
 		return fmt.Errorf("dump: no tree: -t PID is required: %w", ErrBadOptions)
 	}
+	o.initPid, o.log = o.Pid, l
 	dir := o.imagesDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("make images directory: %w", err)
@@ -88,6 +89,7 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		CgroupDumpControllers: o.CgroupDumpControllers,
 		ExternalMounts:        o.ExtMounts,
 		EmptyNetNs:            o.EmptyNetNs,
+		NetworkLock:           o.NetworkLock,
 
 		// CRIU's post-dump comes with the tree still frozen.
 		PostDump: func() error { return o.notify("post-dump", 0) },

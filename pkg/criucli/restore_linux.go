@@ -26,6 +26,13 @@ func Restore(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
 }
 
 func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
+	o.log = l
+	// Without Detach the tree runs and ends inside restore.Restore: the
+	// notifications after the creation would come too late to mean
+	// anything.
+	if !o.Detach && (o.Notify != nil || len(o.ActionScripts) > 0) {
+		return nil, fmt.Errorf("restore: notifications and --action-script need a detached restore (-d): %w", ErrBadOptions)
+	}
 	if err := o.notify("pre-restore", 0); err != nil {
 		return nil, fmt.Errorf("pre-restore notify: %w", err)
 	}
@@ -43,16 +50,12 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		Root:          o.Root,
 		ExtMounts:     o.ExtMounts,
 		EmptyNetNs:    o.EmptyNetNs,
+		External:      o.External,
 	}
 	if o.ShellJob {
 		ro.Terminal = os.Stdin
 	}
 	if !o.Detach {
-		// The tree runs and ends inside Restore: the notifications
-		// after the creation would come too late to mean anything.
-		if o.Notify != nil {
-			return nil, fmt.Errorf("restore: notifications need a detached restore: %w", ErrBadOptions)
-		}
 		res, err := restore.Restore(ctx, ro)
 		if err != nil {
 			return nil, err

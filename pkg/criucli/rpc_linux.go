@@ -320,11 +320,23 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	if r := ro.GetRoot(); r != "" && r != "/" {
 		o.Root = r
 	}
+	// ext_mnt and external as --ext-mount-map and --external.
+	var x Externals
 	for _, m := range ro.GetExtMnt() {
-		if o.ExtMounts == nil {
-			o.ExtMounts = map[string]string{}
+		if err := x.ParseExtMountMap("ext_mnt", []string{m.GetKey() + ":" + m.GetVal()}); err != nil {
+			return fail(err)
 		}
-		o.ExtMounts[m.GetKey()] = m.GetVal()
+	}
+	if err := x.ParseExternal("external", ro.GetExternal(), typ == images.CriuReqType_RESTORE); err != nil {
+		return fail(err)
+	}
+	o.ExtMounts, o.External = x.Mounts, x.Net
+	if ro.NetworkLock != nil {
+		m, ok := rpcLockMethods[ro.GetNetworkLock()]
+		if !ok {
+			return fail(fmt.Errorf("network_lock %v: %w", ro.GetNetworkLock(), ErrNotSupported))
+		}
+		o.NetworkLock = m
 	}
 	switch ro.GetEmptyNs() {
 	case 0:
@@ -406,7 +418,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--enable-fs", len(o.EnableFs) > 0},
 		{"--external (unix_sk_ino)", len(o.UnixSkIno) > 0},
 		{"--irmap-scan-path", len(o.IrmapScanPaths) > 0},
-		{"--external", len(o.External) > 0},
 		{"--join-ns", len(o.JoinNs) > 0},
 		{"--cgroup-props", o.GetCgroupProps() != ""},
 		{"--cgroup-props-file", o.GetCgroupPropsFile() != ""},
@@ -421,7 +432,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--cgroup-yard", o.GetCgroupYard() != ""},
 		{"pidfd_store_sk", o.PidfdStoreSk != nil},
 		{"--lsm-mount-context", o.GetLsmMountContext() != ""},
-		{"--network-lock", o.NetworkLock != nil && o.GetNetworkLock() != images.CriuNetworkLockMethod_IPTABLES},
 		{"--mntns-compat-mode", o.GetMntnsCompatMode()},
 		{"--skip-file-rwx-check", o.GetSkipFileRwxCheck()},
 		{"--unprivileged", o.GetUnprivileged()},
@@ -440,6 +450,14 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// rpcLockMethods are criu_network_lock_method's values as --network-lock
+// names.
+var rpcLockMethods = map[images.CriuNetworkLockMethod]string{
+	images.CriuNetworkLockMethod_IPTABLES: "iptables",
+	images.CriuNetworkLockMethod_NFTABLES: "nftables",
+	images.CriuNetworkLockMethod_SKIP:     "skip",
 }
 
 // rpcCgModes are criu_cg_mode's values as --manage-cgroups modes.
