@@ -110,6 +110,39 @@ var options = []option{
 	{name: "file-validation", arg: true, refused: "how restored files are validated is not selectable"},
 	{name: "ghost-fiemap", usage: "find the holes of ghost files with FIEMAP: criugo finds them with SEEK_DATA/SEEK_HOLE, which gives the same images"},
 	{name: "libdir", short: "L", arg: true, refused: "there are no plugins"},
+	{name: "allow-uprobes", refused: "a tree's [uprobes] mapping is neither checked for nor recorded"},
+}
+
+// negatable are CRIU's BOOL_OPT options, which also come as --no-NAME
+// (config.c): that sets them back to false, the default, undoing an
+// earlier --NAME.
+var negatable = map[string]bool{
+	"restore-detached": true, "restore-sibling": true, "daemon": true, "log-pid": true,
+	"evasive-devices": true, "page-server": true, "track-mem": true, "auto-dedup": true,
+	"force-irmap": true, "extra": true, "experimental": true, "deprecated": true,
+	"display-stats": true, "weak-sysctls": true, "stream": true, "tls": true,
+	"skip-file-rwx-check": true, "mntns-compat-mode": true, "unprivileged": true,
+	"ghost-fiemap": true, "allow-uprobes": true,
+}
+
+// negate drops from opts what --no-NAME undoes: every --NAME and its
+// short form.
+func negate(opts []string, name string) []string {
+	o, _ := lookup(name)
+	var out []string
+	for i := 0; i < len(opts); i++ {
+		a := opts[i]
+		if a == "--"+name || (o.short != "" && a == "-"+o.short) {
+			continue
+		}
+		out = append(out, a)
+		// A value is kept whatever it reads.
+		if v, ok := lookup(strings.TrimLeft(a, "-")); ok && v.arg && i+1 < len(opts) {
+			i++
+			out = append(out, opts[i])
+		}
+	}
+	return out
 }
 
 // flags makes the urfave flags of every option.
@@ -213,6 +246,8 @@ func normalize(args []string) (out []string, version bool, err error) {
 				i++
 				opts = append(opts, args[i])
 			}
+		case strings.HasPrefix(a, "--no-") && negatable[a[len("--no-"):]]:
+			opts = negate(opts, a[len("--no-"):])
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			name := strings.TrimLeft(a, "-")
 			opts = append(opts, a)
