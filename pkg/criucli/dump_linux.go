@@ -91,6 +91,14 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		EmptyNetNs:            o.EmptyNetNs,
 		NetworkLock:           o.NetworkLock,
 
+		// For a tree in a network namespace of its own, as CRIU's.
+		NetworkHook: func(action string) error {
+			err := o.notify(action, 0)
+			if err != nil && action == "network-unlock" {
+				l.Errorf("%s: %v", action, err)
+			}
+			return err
+		},
 		// CRIU's post-dump comes with the tree still frozen.
 		PostDump: func() error { return o.notify("post-dump", 0) },
 		// The last guard before a kill, as criu-parasite's.

@@ -126,6 +126,12 @@ type Options struct {
 	// is set up by someone else (a container runtime); nothing of it is
 	// dumped, and the restore makes it empty.
 	EmptyNetNs bool
+	// NetworkHook, when set, is called with "network-lock" before the
+	// lock of the tree's own network namespace goes on (an error fails
+	// the dump) and with "network-unlock" before it comes off when the
+	// tree runs on (its error is the caller's to report), at CRIU's
+	// action points of those names.
+	NetworkHook func(action string) error
 }
 
 // ParseSize reads a size as CRIU's --ghost-limit takes it: a number of
