@@ -33,10 +33,14 @@
 //	                             order; the tree already runs, and a failed
 //	                             answer kills it
 //
-// network-lock and network-unlock are CRIU's for a tree in its own network
-// namespace, which criugo does not dump, so they are never sent;
-// orphan-pts-master would pass a pty master for a tree whose terminal was
+// network-lock (before the lock, the tree frozen) and network-unlock
+// (before the lock comes off, when the tree runs on) come from inside
+// dump.Dump (dump.Options.NetworkHook), for a tree in a network namespace
+// of its own only, as CRIU's; orphan-pts-master would pass a pty master for a tree whose terminal was
 // outside it, which the restore refuses without shell_job.
+//
+// The --action-script programs run at the same points, after the RPC
+// client's answer as CRIU's run_scripts (scripts.go).
 //
 // # Logs
 //
