@@ -97,3 +97,36 @@ func TestActionScripts(t *testing.T) {
 		t.Errorf("restored program: %s", v)
 	}
 }
+
+// TestActionScriptsNetwork: for a tree in a network namespace of its own,
+// a dump that leaves it running runs network-lock after pre-dump and
+// network-unlock after post-dump, as CRIU's; the program passes.
+func TestActionScriptsNetwork(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.LockFixtures(t)
+	prog := testutil.BuildProgram(t, "netns")
+	work := t.TempDir()
+	pid := testutil.StartProgram(t, prog, work)
+	images := filepath.Join(work, "images")
+	if err := os.Mkdir(images, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(work, "actions")
+	script := filepath.Join(work, "s")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho $CRTOOLS_SCRIPT_ACTION >>"+record+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run([]string{"criu", "dump", "-t", strconv.Itoa(pid), "-D", images, "-o", "dump.log", "-R", "--tcp-established", "--network-lock", "nftables", "--action-script", script}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Fields(string(b)), []string{"pre-dump", "network-lock", "post-dump", "network-unlock"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("actions %q, want %q", got, want)
+	}
+	if v := testutil.Verdict(t, pid, work); v != "PASS" {
+		t.Errorf("program after the dump: %s", v)
+	}
+}
