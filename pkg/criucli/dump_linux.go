@@ -44,6 +44,10 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		return fmt.Errorf("dump: no tree: -t PID is required: %w", ErrBadOptions)
 	}
 	o.initPid, o.log = o.Pid, l
+	if o.Root != "" {
+		// runc sends its rootfs with every request.
+		l.Infof("--root %s is the restore's: a dump does not use it, as CRIU's", o.Root)
+	}
 	dir := o.imagesDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("make images directory: %w", err)
