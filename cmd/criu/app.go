@@ -240,6 +240,7 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		PidFile:        c.String("pidfile"),
 		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
+		DisplayStats:   c.Bool("display-stats"),
 
 		CgroupDumpControllers: c.StringSlice("cgroup-dump-controller"),
 	}

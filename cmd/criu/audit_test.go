@@ -98,6 +98,7 @@ var accepted = []struct {
 	{[]string{"dump", "--ext-mount-map", "/m:k"}, func(o *criucli.Options) { o.ExtMounts = map[string]string{"/m": "k"} }, "run-cr.sh criu mntns"},
 	{[]string{"dump", "--empty-ns", "net"}, func(o *criucli.Options) { o.EmptyNetNs = true }, "TestEmptyNetNs"},
 	{[]string{"dump", "--network-lock", "nftables"}, func(o *criucli.Options) { o.NetworkLock = "nftables" }, "run-cr.sh criu netns, TestActionScriptsNetwork"},
+	{[]string{"dump", "--display-stats"}, func(o *criucli.Options) { o.DisplayStats = true }, "TestDisplayStats"},
 	{[]string{"dump", "--action-script", "/s"}, func(o *criucli.Options) { o.ActionScripts = []string{"/s"} }, "TestActionScripts"},
 }
 

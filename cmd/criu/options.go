@@ -98,7 +98,7 @@ var options = []option{
 	{name: "tls-no-cn-verify", refused: "there is no page server yet"},
 	{name: "stream", refused: "criu-image-streamer is not spoken"},
 	{name: "leave-stopped", short: "s", refused: "the tree is not left stopped yet"},
-	{name: "display-stats", refused: "statistics are not displayed yet (crit decode stats-dump shows them)"},
+	{name: "display-stats", usage: "print the stats the dump or restore wrote (stats-dump, stats-restore) on standard output"},
 	{name: "unprivileged", refused: "criugo needs root"},
 	{name: "skip-file-rwx-check", refused: "file modes are always checked"},
 	{name: "config", arg: true, refused: "configuration files are not read"},

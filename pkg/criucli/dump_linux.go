@@ -23,6 +23,12 @@ func Dump(ctx context.Context, o Options, l *Log) error {
 		l.Errorf("Dumping FAILED.")
 		return err
 	}
+	if o.DisplayStats {
+		if err := displayStats(l, o.imagesDir(), "dump"); err != nil {
+			l.Errorf("%v", err)
+			return err
+		}
+	}
 	l.Infof("Dumping finished successfully")
 	return nil
 }
@@ -34,6 +40,12 @@ func PreDump(ctx context.Context, o Options, l *Log) error {
 		l.Errorf("%v", err)
 		l.Errorf("Pre-dumping FAILED.")
 		return err
+	}
+	if o.DisplayStats {
+		if err := displayStats(l, o.imagesDir(), "dump"); err != nil {
+			l.Errorf("%v", err)
+			return err
+		}
 	}
 	l.Infof("Pre-dumping finished successfully")
 	return nil

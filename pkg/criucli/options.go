@@ -78,6 +78,9 @@ type Options struct {
 	// nftables, skip; "" is iptables). A restore uses the dump's, as
 	// CRIU's does.
 	NetworkLock string
+	// DisplayStats prints the stats a dump or restore wrote
+	// (--display-stats).
+	DisplayStats bool
 	// ActionScripts are the --action-script programs, run at each
 	// action point (scripts.go).
 	ActionScripts []string

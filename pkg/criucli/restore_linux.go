@@ -22,6 +22,12 @@ func Restore(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
 		l.Errorf("Restoring FAILED.")
 		return nil, err
 	}
+	if o.DisplayStats {
+		// The tree runs: a missing stats image is only reported.
+		if err := displayStats(l, o.imagesDir(), "restore"); err != nil {
+			l.Warnf("%v", err)
+		}
+	}
 	return res, nil
 }
 

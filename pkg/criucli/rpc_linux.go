@@ -367,6 +367,7 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	o.AutoDedup = ro.GetAutoDedup()
 	o.LinkRemap = ro.GetLinkRemap()
 	o.GhostLimit = uint64(ro.GetGhostLimit())
+	o.DisplayStats = ro.GetDisplayStats()
 	if ro.GetNotifyScripts() {
 		o.Notify = c.notify
 	}
@@ -436,7 +437,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--skip-file-rwx-check", o.GetSkipFileRwxCheck()},
 		{"--unprivileged", o.GetUnprivileged()},
 		{"--leave-stopped", o.GetLeaveStopped()},
-		{"--display-stats", o.GetDisplayStats()},
 	}
 	var names []string
 	for _, c := range checks {
