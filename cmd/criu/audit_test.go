@@ -105,16 +105,17 @@ var accepted = []struct {
 // noEffect are the options criu takes that change nothing in the options
 // it passes on, and why that is their meaning.
 var noEffect = map[string]string{
-	"extra":             "check: CRIU's extra kernel features; check answers for what criugo needs",
-	"experimental":      "check: as --extra",
-	"all":               "check: as --extra",
-	"deprecated":        "criugo has no deprecated features",
-	"feature":           "check --feature: TestCheckFeature",
-	"address":           "service --address: TestService",
-	"pre-dump-mode":     "splice or read give the same images; another value is refused (TestBadValues)",
-	"cpu-cap":           "cpuinfo check --cpu-cap: cmd/criu cpuinfo",
-	"no-default-config": "criugo reads no configuration file",
-	"ghost-fiemap":      "holes are found with SEEK_DATA/SEEK_HOLE, the same images",
+	"extra":               "check: CRIU's extra kernel features; check answers for what criugo needs",
+	"experimental":        "check: as --extra",
+	"all":                 "check: as --extra",
+	"deprecated":          "criugo has no deprecated features",
+	"feature":             "check --feature: TestCheckFeature",
+	"address":             "service --address: TestService",
+	"pre-dump-mode":       "splice or read give the same images; another value is refused (TestBadValues)",
+	"cpu-cap":             "cpuinfo check --cpu-cap: cmd/criu cpuinfo",
+	"no-default-config":   "criugo reads no configuration file",
+	"skip-file-rwx-check": "the restore compares a file's size, not its mode (pkg/restore regfile_linux.go)",
+	"ghost-fiemap":        "holes are found with SEEK_DATA/SEEK_HOLE, the same images",
 }
 
 // TestOptionsAudit: every CRIU option criu lists is either refused with

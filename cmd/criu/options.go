@@ -100,7 +100,7 @@ var options = []option{
 	{name: "leave-stopped", short: "s", refused: "the tree is not left stopped yet"},
 	{name: "display-stats", usage: "print the stats the dump or restore wrote (stats-dump, stats-restore) on standard output"},
 	{name: "unprivileged", refused: "criugo needs root"},
-	{name: "skip-file-rwx-check", refused: "file modes are always checked"},
+	{name: "skip-file-rwx-check", usage: "do not fail a restore on a file whose r/w/x bits changed: criugo's restore compares sizes, not modes, so it never does"},
 	{name: "config", arg: true, refused: "configuration files are not read"},
 	{name: "no-default-config", usage: "read no default configuration file (criugo reads none anyway)"},
 	{name: "log-pid", refused: "one log per task is not written"},

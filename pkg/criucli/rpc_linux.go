@@ -434,7 +434,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"pidfd_store_sk", o.PidfdStoreSk != nil},
 		{"--lsm-mount-context", o.GetLsmMountContext() != ""},
 		{"--mntns-compat-mode", o.GetMntnsCompatMode()},
-		{"--skip-file-rwx-check", o.GetSkipFileRwxCheck()},
 		{"--unprivileged", o.GetUnprivileged()},
 		{"--leave-stopped", o.GetLeaveStopped()},
 	}
