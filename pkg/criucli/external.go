@@ -57,6 +57,16 @@ func (x *Externals) ParseExtMountMap(opt string, vals []string) error {
 	return nil
 }
 
+// MapMount adds one external mount given as its key and value apart (RPC
+// ext_mnt, whose key may hold ':').
+func (x *Externals) MapMount(opt, key, val string) error {
+	if key == "" || val == "" {
+		return fmt.Errorf("option %s %q:%q: want a key and a value: %w", opt, key, val, ErrBadOptions)
+	}
+	x.addMount(key, val)
+	return nil
+}
+
 func (x *Externals) addMount(key, val string) {
 	if x.Mounts == nil {
 		x.Mounts = map[string]string{}

@@ -323,7 +323,7 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	// ext_mnt and external as --ext-mount-map and --external.
 	var x Externals
 	for _, m := range ro.GetExtMnt() {
-		if err := x.ParseExtMountMap("ext_mnt", []string{m.GetKey() + ":" + m.GetVal()}); err != nil {
+		if err := x.MapMount("ext_mnt", m.GetKey(), m.GetVal()); err != nil {
 			return fail(err)
 		}
 	}
