@@ -23,7 +23,7 @@
 #   leave     criu-parasite --leave-running: the original goes on and passes
 #   criu      our criu, CRIU's command line: criu dump -t PID -D DIR, then
 #             criu restore -D DIR -d, with the programs' options and
-#             criu_opts (not in the default list)
+#             criu_opts
 #   to-criu   criu-seize | criu-parasite -D DIR; CRIU's `criu restore` of DIR
 #   from-criu CRIU's `criu dump` of the tree; criu-restore -D DIR
 #   shape     our dump and CRIU's of the same live tree, both with
@@ -52,7 +52,7 @@ tools=$1
 bindir=$2
 shift 2
 timeout=${CR_TIMEOUT:-20}
-modes=${CR_MODES:-dir stream zstd pipe twice predump leave to-criu from-criu shape}
+modes=${CR_MODES:-dir stream zstd pipe twice predump leave criu to-criu from-criu shape}
 DEBIAN_CRIT=${DEBIAN_CRIT:-/usr/bin/crit}
 CRIU=${CRIU:-}
 SHAPE_KNOWN=${SHAPE_KNOWN:-$(dirname "$0")/shape-known}
