@@ -21,7 +21,8 @@ import (
 // --action-script at CRIU's points, in CRIU's order, the last script
 // given first, with CRTOOLS_SCRIPT_ACTION, CRTOOLS_IMAGE_DIR and, once
 // the root is known, CRTOOLS_INIT_PID; a post-dump script that fails
-// fails the dump and the tree runs on.
+// fails the dump and the tree runs on; a pre-resume script that fails
+// fails the restore, and what it made is killed.
 func TestActionScripts(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.LockFixtures(t)
@@ -79,9 +80,18 @@ func TestActionScripts(t *testing.T) {
 		t.Errorf("dump's actions\n%q, want\n%q", got, want)
 	}
 
-	// A restore that waits cannot run the scripts after the tree runs.
-	if _, err := run([]string{"criu", "restore", "-D", images, "--action-script", a}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, criucli.ErrBadOptions) {
-		t.Errorf("restore without -d: %v", err)
+	// A pre-resume script that fails: the restore fails, what it made
+	// is gone, before the tree ran.
+	g := script("g", "pre-resume")
+	if _, err := run([]string{"criu", "restore", "-d", "-D", images, "-o", "failed.log", "--action-script", g}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, criucli.ErrScript) {
+		t.Fatalf("restore with a failing pre-resume script: %v", err)
+	}
+	testutil.WaitGone(t, []int{pid})
+	if got := actions(); len(got) != 5 || got[4] != "g pre-resume "+p+" "+images {
+		t.Errorf("failed restore's actions %q, want pre-restore to pre-resume", got)
+	}
+	if _, err := os.Stat(filepath.Join(work, "out")); err == nil {
+		t.Errorf("the tree of the failed restore ran to its check")
 	}
 	if _, err := run([]string{"criu", "restore", "-d", "-D", images, "-o", "restore.log", "--action-script", a}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/criugo/criugo/pkg/restore"
 )
 
@@ -33,12 +31,6 @@ func Restore(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
 
 func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
 	o.log = l
-	// Without Detach the tree runs and ends inside restore.Restore: the
-	// notifications after the creation would come too late to mean
-	// anything.
-	if !o.Detach && (o.Notify != nil || len(o.ActionScripts) > 0) {
-		return nil, fmt.Errorf("restore: notifications and --action-script need a detached restore (-d): %w", ErrBadOptions)
-	}
 	if err := o.notify("pre-restore", 0); err != nil {
 		return nil, fmt.Errorf("pre-restore notify: %w", err)
 	}
@@ -57,42 +49,19 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		ExtMounts:     o.ExtMounts,
 		EmptyNetNs:    o.EmptyNetNs,
 		External:      o.External,
+		// The rest of CRIU's points come from inside the restore: all
+		// but post-resume before the tree runs, and a failure there
+		// kills what was made.
+		// (post-resume's failure is only reported, through Warn).
+		Hook: o.notify,
 	}
 	if o.ShellJob {
 		ro.Terminal = os.Stdin
-	}
-	if !o.Detach {
-		res, err := restore.Restore(ctx, ro)
-		if err != nil {
-			return nil, err
-		}
-		l.Infof("Restore finished successfully. Tasks resumed.")
-		return res, nil
 	}
 	res, err := restore.Restore(ctx, ro)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range []struct {
-		script string
-		pid    int
-	}{
-		{"setup-namespaces", res.Root},
-		{"post-setup-namespaces", 0},
-		{"post-restore", res.Root},
-		{"pre-resume", 0},
-	} {
-		if err := o.notify(n.script, n.pid); err != nil {
-			for _, p := range res.Pids {
-				unix.Kill(p, unix.SIGKILL)
-			}
-			return nil, fmt.Errorf("%s notify: %w (restored tree killed)", n.script, err)
-		}
-	}
 	l.Infof("Restore finished successfully. Tasks resumed.")
-	if err := o.notify("post-resume", 0); err != nil {
-		// CRIU only reports a failed post-resume: the tree runs.
-		l.Errorf("post-resume notify: %v", err)
-	}
 	return res, nil
 }
