@@ -110,7 +110,9 @@ func TestActionScripts(t *testing.T) {
 
 // TestActionScriptsNetwork: for a tree in a network namespace of its own,
 // a dump that leaves it running runs network-lock after pre-dump and
-// network-unlock after post-dump, as CRIU's; the program passes.
+// network-unlock after post-dump, as CRIU's; a dump that kills it no
+// network-unlock, its restore (--external veth[ceth0]:ceth1) one before
+// pre-resume; the program passes.
 func TestActionScriptsNetwork(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.LockFixtures(t)
@@ -134,9 +136,32 @@ func TestActionScriptsNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, want := strings.Fields(string(b)), []string{"pre-dump", "network-lock", "post-dump", "network-unlock"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("actions %q, want %q", got, want)
+		t.Errorf("dump -R actions %q, want %q", got, want)
+	}
+	os.Remove(record)
+
+	// A dump that kills the tree, and its restore: the namespace's lock
+	// comes off before pre-resume.
+	full := filepath.Join(work, "full")
+	if err := os.Mkdir(full, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run([]string{"criu", "dump", "-t", strconv.Itoa(pid), "-D", full, "-o", "dump.log", "--tcp-established", "--action-script", script}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitGone(t, []int{pid})
+	if _, err := run([]string{"criu", "restore", "-d", "-D", full, "-o", "restore.log", "--external", "veth[ceth0]:ceth1", "--action-script", script}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err = os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pre-dump", "network-lock", "post-dump", "pre-restore", "setup-namespaces", "post-setup-namespaces", "post-restore", "network-unlock", "pre-resume", "post-resume"}
+	if got := strings.Fields(string(b)); !reflect.DeepEqual(got, want) {
+		t.Errorf("dump and restore actions\n%q, want\n%q", got, want)
 	}
 	if v := testutil.Verdict(t, pid, work); v != "PASS" {
-		t.Errorf("program after the dump: %s", v)
+		t.Errorf("restored program: %s", v)
 	}
 }
