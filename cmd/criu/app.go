@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/cgroup"
@@ -116,8 +119,19 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 				return criucli.PreDump(c.Context, o, l)
 			}),
 			cmd("restore", "restore a process tree", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
-				if err := noArgs(c); err != nil {
-					return err
+				execCmd := c.Bool("exec-cmd")
+				switch {
+				case !execCmd:
+					if err := noArgs(c); err != nil {
+						return err
+					}
+				case o.Detach:
+					return fmt.Errorf("options --restore-detached and --exec-cmd cannot be used together: %w", criucli.ErrBadOptions)
+				case c.NArg() == 0:
+					return fmt.Errorf("option --exec-cmd requires a command after --: %w", criucli.ErrBadOptions)
+				default:
+					// The tree runs on as the command's child.
+					o.Detach = true
 				}
 				if c.IsSet("network-lock") {
 					// As CRIU's: the lock is the dump's, from inventory.img.
@@ -126,6 +140,9 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 				res, err := criucli.Restore(c.Context, o, l)
 				if err != nil {
 					return err
+				}
+				if execCmd {
+					return execCommand(c.Args().Slice(), l)
 				}
 				*status = res.ExitStatus
 				return nil
@@ -215,6 +232,20 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 			refuse("show", "use crit show"),
 		},
 	}
+}
+
+// execCommand replaces criu with argv (--exec-cmd), as CRIU's execvp.
+func execCommand(argv []string, l *criucli.Log) error {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("option --exec-cmd: %w", err)
+	}
+	l.Infof("Executing %q", argv)
+	l.Close()
+	if err := unix.Exec(path, argv, os.Environ()); err != nil {
+		return fmt.Errorf("option --exec-cmd: exec %s: %w", path, err)
+	}
+	return nil
 }
 
 // optionsOf maps the command line onto criucli.Options.

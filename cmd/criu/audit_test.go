@@ -115,6 +115,7 @@ var noEffect = map[string]string{
 	"cpu-cap":             "cpuinfo check --cpu-cap: cmd/criu cpuinfo",
 	"no-default-config":   "criugo reads no configuration file",
 	"skip-file-rwx-check": "the restore compares a file's size, not its mode (pkg/restore regfile_linux.go)",
+	"exec-cmd":            "restore: criu execs the command once the tree runs (TestExecCmd)",
 	"ghost-fiemap":        "holes are found with SEEK_DATA/SEEK_HOLE, the same images",
 }
 
@@ -249,5 +250,15 @@ func TestImagesDirFd(t *testing.T) {
 	o, err := parsed("dump", "--images-dir-fd", strconv.Itoa(int(f.Fd())))
 	if err != nil || o.ImagesDir != dir {
 		t.Errorf("images dir %q, %v; want %q", o.ImagesDir, err, dir)
+	}
+}
+
+// TestNormalizeExecCmd: what follows "--" is --exec-cmd's command, passed
+// on after a "--" whatever options it has.
+func TestNormalizeExecCmd(t *testing.T) {
+	got, _, err := normalize([]string{"criu", "restore", "--exec-cmd", "-D", "d", "--", "sh", "-c", "x", "-D"})
+	want := []string{"criu", "restore", "--exec-cmd", "-D", "d", "--", "sh", "-c", "x", "-D"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("normalize: %q, %v; want %q", got, err, want)
 	}
 }

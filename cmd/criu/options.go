@@ -76,7 +76,7 @@ var options = []option{
 	{name: "inherit-fd", arg: true, refused: "inherited fds are not supported yet"},
 	{name: "restore-sibling", short: "S", refused: "the root is always restored as a child of criu"},
 	{name: "action-script", arg: true, multi: true, usage: "run this program at each action point, CRTOOLS_SCRIPT_ACTION naming it (repeatable)"},
-	{name: "exec-cmd", refused: "no command is executed after restore yet"},
+	{name: "exec-cmd", usage: "restore: once the tree runs, execute the command after '--' in criu's place, the restored root its child (not with -d)"},
 	{name: "join-ns", short: "J", arg: true, refused: "namespaces are not joined yet"},
 	{name: "empty-ns", arg: true, usage: "net: the network namespace is the caller's to set up; dump nothing of it, restore it empty"},
 	{name: "veth-pair", arg: true, refused: "network namespaces are not restored yet"},
@@ -195,7 +195,7 @@ func normalize(args []string) (out []string, version bool, err error) {
 	if len(args) == 0 {
 		return args, false, nil
 	}
-	var opts, words []string
+	var opts, words, rest []string
 	level := -1 // unset
 	raise := func() {
 		if level < 0 {
@@ -207,7 +207,7 @@ func normalize(args []string) (out []string, version bool, err error) {
 		a := args[i]
 		switch {
 		case a == "--":
-			words = append(words, args[i+1:]...)
+			rest = args[i+1:]
 			i = len(args)
 		case a == "-V" || a == "--version":
 			version = true
@@ -281,7 +281,12 @@ func normalize(args []string) (out []string, version bool, err error) {
 	if level >= 0 {
 		out = append(out, "--verbosity="+strconv.Itoa(level))
 	}
-	return append(out, words...), version, nil
+	out = append(out, words...)
+	if len(rest) > 0 {
+		// --exec-cmd's command, whatever options it has.
+		out = append(append(out, "--"), rest...)
+	}
+	return out, version, nil
 }
 
 // leadingInt is C's atoi for the non-negative: the number the leading
