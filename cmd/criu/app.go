@@ -258,6 +258,7 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		MsgTo:          c.App.Writer,
 		LogLevel:       criucli.DefaultLogLevel,
 		LeaveRunning:   c.Bool("leave-running"),
+		LeaveStopped:   c.Bool("leave-stopped"),
 		TCPEstablished: c.Bool("tcp-established"),
 		TCPClose:       c.Bool("tcp-close"),
 		SkipInFlight:   c.Bool("skip-in-flight"),

@@ -64,6 +64,8 @@ var accepted = []struct {
 	{[]string{"dump", "--verbosity=1"}, func(o *criucli.Options) { o.LogLevel = 1 }, "TestNormalize"},
 	{[]string{"dump", "-R"}, func(o *criucli.Options) { o.LeaveRunning = true }, "run-cr.sh leave, TestActionScripts"},
 	{[]string{"dump", "--leave-running"}, func(o *criucli.Options) { o.LeaveRunning = true }, "run-cr.sh leave"},
+	{[]string{"dump", "-s"}, func(o *criucli.Options) { o.LeaveStopped = true }, "TestLeaveStopped"},
+	{[]string{"restore", "--leave-stopped"}, func(o *criucli.Options) { o.LeaveStopped = true }, "TestLeaveStopped"},
 	{[]string{"dump", "--tcp-established"}, func(o *criucli.Options) { o.TCPEstablished = true }, "run-cr.sh tcp, netns"},
 	{[]string{"dump", "--tcp-close"}, func(o *criucli.Options) { o.TCPClose = true }, "run-cr.sh tcpclosed"},
 	{[]string{"dump", "--skip-in-flight"}, func(o *criucli.Options) { o.SkipInFlight = true }, "run-cr.sh tcpclosed"},

@@ -97,7 +97,7 @@ var options = []option{
 	{name: "tls-key", arg: true, refused: "there is no page server yet"},
 	{name: "tls-no-cn-verify", refused: "there is no page server yet"},
 	{name: "stream", refused: "criu-image-streamer is not spoken"},
-	{name: "leave-stopped", short: "s", refused: "the tree is not left stopped yet"},
+	{name: "leave-stopped", short: "s", usage: "leave the tree stopped (SIGSTOP) after the dump, which then does not kill it, or after the restore"},
 	{name: "display-stats", usage: "print the stats the dump or restore wrote (stats-dump, stats-restore) on standard output"},
 	{name: "unprivileged", refused: "criugo needs root"},
 	{name: "skip-file-rwx-check", usage: "do not fail a restore on a file whose r/w/x bits changed: criugo's restore compares sizes, not modes, so it never does"},

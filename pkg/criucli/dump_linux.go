@@ -86,7 +86,8 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 	dumped, err := dump.Dump(ctx, dump.Options{
 		Dir:            dir,
 		Stdin:          &seized,
-		LeaveRunning:   o.LeaveRunning,
+		LeaveRunning:   o.LeaveRunning || o.LeaveStopped,
+		LeaveStopped:   o.LeaveStopped,
 		FileLocks:      o.FileLocks,
 		TCPEstablished: o.TCPEstablished,
 		TCPClose:       o.TCPClose,

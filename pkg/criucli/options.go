@@ -101,6 +101,7 @@ type Options struct {
 	LogLevel int
 
 	LeaveRunning   bool   // -R, --leave-running
+	LeaveStopped   bool   // -s, --leave-stopped: after a dump (not killed) or a restore
 	TCPEstablished bool   // --tcp-established
 	TCPClose       bool   // --tcp-close
 	SkipInFlight   bool   // --skip-in-flight

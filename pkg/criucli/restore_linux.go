@@ -39,9 +39,11 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		Detach:   o.Detach,
 		ShellJob: o.ShellJob,
 		TCPClose: o.TCPClose,
-		PidFile:  o.inWorkDir(o.PidFile),
-		Log:      l.Writer(LogDebug),
-		Warn:     func(err error) { l.Warnf("%v", err) },
+
+		LeaveStopped: o.LeaveStopped,
+		PidFile:      o.inWorkDir(o.PidFile),
+		Log:          l.Writer(LogDebug),
+		Warn:         func(err error) { l.Warnf("%v", err) },
 
 		ManageCgroups: o.ManageCgroups,
 		CgroupRoots:   o.CgroupRoots,

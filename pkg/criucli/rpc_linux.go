@@ -356,6 +356,7 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	o.CgroupDumpControllers = ro.GetCgroupDumpController()
 	o.Timeout = time.Duration(ro.GetTimeout()) * time.Second
 	o.LeaveRunning = ro.GetLeaveRunning()
+	o.LeaveStopped = ro.GetLeaveStopped()
 	o.TCPEstablished = ro.GetTcpEstablished()
 	o.TCPClose = ro.GetTcpClose()
 	o.SkipInFlight = ro.GetTcpSkipInFlight()
@@ -435,7 +436,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--lsm-mount-context", o.GetLsmMountContext() != ""},
 		{"--mntns-compat-mode", o.GetMntnsCompatMode()},
 		{"--unprivileged", o.GetUnprivileged()},
-		{"--leave-stopped", o.GetLeaveStopped()},
 	}
 	var names []string
 	for _, c := range checks {

@@ -26,6 +26,9 @@ type Options struct {
 	// LeaveRunning lets the tree go on after the dump instead of killing
 	// it.
 	LeaveRunning bool
+	// LeaveStopped (CRIU's --leave-stopped), with LeaveRunning: every
+	// task of the tree is left stopped (SIGSTOP) after the dump.
+	LeaveStopped bool
 	// FileLocks records the file locks the tree holds (POSIX, OFD, flock,
 	// leases) in filelocks.img; without it a tree holding one is refused.
 	FileLocks bool

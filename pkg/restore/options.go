@@ -81,6 +81,9 @@ type Options struct {
 	// EmptyNetNs (CRIU's --empty-ns net): the tree gets a new network
 	// namespace, left empty, whatever the images hold of it.
 	EmptyNetNs bool
+	// LeaveStopped (CRIU's --leave-stopped) leaves every task of the
+	// restored tree stopped (SIGSTOP) instead of running.
+	LeaveStopped bool
 	// Hook, when set, is called at CRIU's action points of a restore, in
 	// CRIU's order: "setup-namespaces" (pid: the root) and
 	// "post-setup-namespaces" once every task exists, "post-restore"
