@@ -223,7 +223,24 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 					if addr == "" {
 						addr = "criu_service.socket"
 					}
-					return criucli.Service(c.Context, addr)
+					// -d, --daemon: in the background once it listens,
+					// as CRIU's daemon(3); --pidfile gets the server's pid.
+					if (c.Bool("restore-detached") || c.Bool("daemon")) && os.Getenv(serviceChildEnv) == "" {
+						return daemonizeService(c.String("pidfile"))
+					}
+					ready := func() {
+						if os.Getenv(serviceChildEnv) != "" {
+							f := os.NewFile(3, "ready")
+							f.Write([]byte{0})
+							f.Close()
+						}
+					}
+					if p := c.String("pidfile"); p != "" && os.Getenv(serviceChildEnv) == "" {
+						if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+							return fmt.Errorf("option --pidfile: %w", err)
+						}
+					}
+					return criucli.ServiceReady(c.Context, addr, ready)
 				},
 			},
 			refuse("page-server", "there is no page server yet (dump to a directory or pipe criu-parasite's stream)"),
@@ -232,6 +249,45 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 			refuse("show", "use crit show"),
 		},
 	}
+}
+
+// serviceChildEnv marks the background server criu service --daemon
+// starts: fd 3 is told when it listens.
+const serviceChildEnv = "CRIUGO_SERVICE_DAEMON"
+
+// daemonizeService starts this criu service again in the background, in a
+// session of its own with standard streams on /dev/null, waits until it
+// listens and writes its pid to pidfile (when given).
+func daemonizeService(pidfile string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("service --daemon: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("service --daemon: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), serviceChildEnv+"=1")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("service --daemon: %w", err)
+	}
+	// One byte once it listens; end of file if it failed first.
+	if n, _ := r.Read(make([]byte, 1)); n != 1 {
+		cmd.Wait()
+		return errors.New("service --daemon: the server exited before it listened")
+	}
+	if pidfile != "" {
+		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("option --pidfile: %w", err)
+		}
+	}
+	return cmd.Process.Release()
 }
 
 // execCommand replaces criu with argv (--exec-cmd), as CRIU's execvp.

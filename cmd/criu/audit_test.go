@@ -112,7 +112,7 @@ var noEffect = map[string]string{
 	"all":                 "check: as --extra",
 	"deprecated":          "criugo has no deprecated features",
 	"feature":             "check --feature: TestCheckFeature",
-	"address":             "service --address: TestService",
+	"address":             "service --address: TestService (service -d, --pidfile: TestServiceDaemon)",
 	"pre-dump-mode":       "splice or read give the same images; another value is refused (TestBadValues)",
 	"cpu-cap":             "cpuinfo check --cpu-cap: cmd/criu cpuinfo",
 	"no-default-config":   "criugo reads no configuration file",

@@ -112,6 +112,12 @@ func Swrk(ctx context.Context, fd int) error {
 // SOCK_SEQPACKET unix socket at path and serves each connection in turn
 // as Swrk does, until ctx ends.
 func Service(ctx context.Context, path string) error {
+	return ServiceReady(ctx, path, nil)
+}
+
+// ServiceReady is Service that calls ready, when not nil, once the socket
+// listens (criu service --daemon waits for it).
+func ServiceReady(ctx context.Context, path string, ready func()) error {
 	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("service socket: %w", err)
@@ -124,6 +130,9 @@ func Service(ctx context.Context, path string) error {
 	defer os.Remove(path)
 	if err := unix.Listen(lfd, 16); err != nil {
 		return fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if ready != nil {
+		ready()
 	}
 	stop := context.AfterFunc(ctx, func() { unix.Shutdown(lfd, unix.SHUT_RDWR) })
 	defer stop()
