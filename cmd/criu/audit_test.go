@@ -86,6 +86,7 @@ var accepted = []struct {
 	{[]string{"restore", "--restore-detached"}, func(o *criucli.Options) { o.Detach = true }, "TestDumpRestore"},
 	{[]string{"restore", "--daemon"}, func(o *criucli.Options) { o.Detach = true }, "TestDumpRestore"},
 	{[]string{"restore", "-d", "--no-restore-detached"}, func(o *criucli.Options) {}, "TestNormalize"},
+	{[]string{"restore", "-d", "--no-daemon"}, func(o *criucli.Options) {}, "TestNormalize"},
 	{[]string{"dump", "--freeze-cgroup", "/sys/fs/cgroup/freezer/x"}, func(o *criucli.Options) { o.FreezeCgroup = "/sys/fs/cgroup/freezer/x" }, "pkg/seize TestCgroupV1Freezer"},
 	{[]string{"dump", "--timeout", "7"}, func(o *criucli.Options) { o.Timeout = 7e9 }, "none on a tree: seize.Options.Timeout"},
 	{[]string{"restore", "--manage-cgroups=full"}, func(o *criucli.Options) { o.ManageCgroups = cgroup.Full }, "run-cr.sh cgroup"},

@@ -247,7 +247,12 @@ func normalize(args []string) (out []string, version bool, err error) {
 				opts = append(opts, args[i])
 			}
 		case strings.HasPrefix(a, "--no-") && negatable[a[len("--no-"):]]:
-			opts = negate(opts, a[len("--no-"):])
+			name := a[len("--no-"):]
+			opts = negate(opts, name)
+			if name == "daemon" || name == "restore-detached" {
+				// One flag in CRIU (opts.restore_detach).
+				opts = negate(negate(opts, "daemon"), "restore-detached")
+			}
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			name := strings.TrimLeft(a, "-")
 			opts = append(opts, a)
