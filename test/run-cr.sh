@@ -21,6 +21,9 @@
 #             --prev-images-dir ../pre --auto-dedup (what it dumps again
 #             is punched out of pre); verify; criu-restore -D DIR/ckpt -d
 #   leave     criu-parasite --leave-running: the original goes on and passes
+#   criu      our criu, CRIU's command line: criu dump -t PID -D DIR, then
+#             criu restore -D DIR -d, with the programs' options and
+#             criu_opts
 #   to-criu   criu-seize | criu-parasite -D DIR; CRIU's `criu restore` of DIR
 #   from-criu CRIU's `criu dump` of the tree; criu-restore -D DIR
 #   shape     our dump and CRIU's of the same live tree, both with
@@ -49,7 +52,7 @@ tools=$1
 bindir=$2
 shift 2
 timeout=${CR_TIMEOUT:-20}
-modes=${CR_MODES:-dir stream zstd pipe twice predump leave to-criu from-criu shape}
+modes=${CR_MODES:-dir stream zstd pipe twice predump leave criu to-criu from-criu shape}
 DEBIAN_CRIT=${DEBIAN_CRIT:-/usr/bin/crit}
 CRIU=${CRIU:-}
 SHAPE_KNOWN=${SHAPE_KNOWN:-$(dirname "$0")/shape-known}
@@ -130,6 +133,18 @@ restore_opts() {
 	case $1 in
 	netns) echo "--external veth[ceth0]:ceth1" ;;
 	tcpclosed) echo "--tcp-close" ;;
+	esac
+}
+
+# criu_opts dump|restore PROGRAM DIR: more options for the criu mode, in
+# CRIU's syntax (mntns: its bind of src/ declared an external mount, a
+# KEY in the images that the restore binds src/ to again; netns: the
+# network locked with nftables rather than the default iptables).
+criu_opts() {
+	case $1/$2 in
+	dump/mntns) echo "--external mnt[$3/bind]:crtest-src" ;;
+	restore/mntns) echo "--external mnt[crtest-src]:$3/src" ;;
+	dump/netns) echo "--network-lock nftables" ;;
 	esac
 }
 
@@ -301,6 +316,13 @@ debian_crit() {
 dump() {
 	local mode=$1 pid=$2 dir=$3
 	case $mode in
+	criu)
+		rm -rf "$dir/ckpt" && mkdir "$dir/ckpt" || return 1
+		# shellcheck disable=SC2046
+		"$tools/criu" dump -t "$pid" -D "$dir/ckpt" $popts $(criu_opts dump "$prog" "$dir") -v4 -o dump.log || { criu_error "$dir/ckpt/dump.log"; return 1; }
+		# shellcheck disable=SC2046
+		wait_gone $(tree_pids "$pid" "$dir/ckpt/pstree.img")
+		;;
 	dir | twice)
 		rm -rf "$dir/ckpt" && mkdir "$dir/ckpt" || return 1
 		"$tools/criu-seize" -t "$pid" | "$tools/criu-parasite" $popts -D "$dir/ckpt" || return 1
@@ -340,6 +362,8 @@ restore() {
 	case $mode in
 	dir | twice | predump) "$tools/criu-restore" -D "$dir/ckpt" -d --pidfile "$dir/rpid" $ropts ;;
 	stream | zstd) "$tools/criu-restore" -d --pidfile "$dir/rpid" $ropts <"$dir/ckpt.tar" ;;
+	# shellcheck disable=SC2046
+	criu) "$tools/criu" restore -D "$dir/ckpt" -d --pidfile "$dir/rpid" $ropts $(criu_opts restore "$prog" "$dir") -v4 -o restore.log || { criu_error "$dir/ckpt/restore.log"; return 1; } ;;
 	esac
 }
 

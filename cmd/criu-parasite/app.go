@@ -9,6 +9,7 @@ import (
 
 	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/cgroup"
+	"github.com/criugo/criugo/pkg/criucli"
 	"github.com/criugo/criugo/pkg/dump"
 	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
@@ -60,6 +61,8 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.StringFlag{Name: "ghost-limit", Value: "1M", Usage: "the most disk space a deleted file may take for its contents to go into the images (a number of bytes, or with K, M or G); larger ones are refused"},
 			&cli.StringFlag{Name: "network-lock", Usage: "lock the network namespace of a tree that has one of its own while it is frozen with `iptables` (CRIU's default), nftables or skip"},
 			&cli.StringFlag{Name: "empty-ns", Usage: "net: the tree's network namespace is set up by someone else; dump nothing of it (CRIU's --empty-ns)"},
+			&cli.StringSliceFlag{Name: "external", Usage: "mnt[MOUNTPOINT]:KEY: a mount of the tree's mount namespace that comes from outside it, recorded by KEY for the restore to map (CRIU's --external); repeatable"},
+			&cli.StringSliceFlag{Name: "ext-mount-map", Aliases: []string{"M"}, Usage: "MOUNTPOINT:KEY, the same as --external mnt[MOUNTPOINT]:KEY; repeatable"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
 			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode (none, props, soft, full, strict: record the cgroups below each task's with their properties; ignore: record only which cgroups the tasks are in)"},
 			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: record the cgroups below this one instead of below the tasks' own"},
@@ -81,8 +84,15 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			if err != nil {
 				return err
 			}
-			emptyNet, err := emptyNs(c.String("empty-ns"))
+			emptyNet, err := criucli.ParseEmptyNs("--empty-ns", c.String("empty-ns"))
 			if err != nil {
+				return err
+			}
+			var x criucli.Externals
+			if err := x.ParseExternal("--external", c.StringSlice("external"), false); err != nil {
+				return err
+			}
+			if err := x.ParseExtMountMap("--ext-mount-map", c.StringSlice("ext-mount-map")); err != nil {
 				return err
 			}
 			_, err = dump.Dump(c.Context, dump.Options{
@@ -109,6 +119,8 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 
 				NetworkLock: c.String("network-lock"),
 				EmptyNetNs:  emptyNet,
+
+				ExternalMounts: x.Mounts,
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {
@@ -118,16 +130,4 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			return err
 		},
 	}
-}
-
-// emptyNs takes --empty-ns: only "net" (CRIU's other kinds are
-// namespaces the stages do not restore).
-func emptyNs(v string) (bool, error) {
-	switch v {
-	case "":
-		return false, nil
-	case "net":
-		return true, nil
-	}
-	return false, fmt.Errorf("--empty-ns %q: only net is supported", v)
 }

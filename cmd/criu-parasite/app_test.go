@@ -39,3 +39,26 @@ func TestNoSeizeInput(t *testing.T) {
 		t.Errorf("empty directory: %v, want ErrBadInput", err)
 	}
 }
+
+// TestExternalValues: CRIU's dump options --external, --ext-mount-map and
+// --empty-ns with a value a dump cannot take are refused, naming the
+// option and the value, before any input is read.
+func TestExternalValues(t *testing.T) {
+	for _, args := range [][]string{
+		{"--external", "veth[eth0]:out"},
+		{"--external", "mnt[rel]:key"},
+		{"--external", "dev[8/1]:disk"},
+		{"-M", "nocolon"},
+		{"--empty-ns", "pid"},
+	} {
+		err := run(append([]string{"criu-parasite"}, args...), strings.NewReader(""), &bytes.Buffer{})
+		if err == nil || errors.Is(err, dump.ErrBadInput) || !strings.Contains(err.Error(), args[1]) {
+			t.Errorf("%q: %v, want an error naming %q", args, err, args[1])
+		}
+	}
+	// A good one passes on to the dump, which finds no input.
+	err := run([]string{"criu-parasite", "--external", "mnt[/m]:key", "-M", "/n:key2"}, strings.NewReader(""), &bytes.Buffer{})
+	if !errors.Is(err, dump.ErrBadInput) {
+		t.Errorf("good externals: %v, want ErrBadInput", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/cgroup"
+	"github.com/criugo/criugo/pkg/criucli"
 	"github.com/criugo/criugo/pkg/restore"
 	"github.com/criugo/criugo/pkg/version"
 )
@@ -55,7 +56,9 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			&cli.BoolFlag{Name: "restore-detached", Aliases: []string{"d"}, Usage: "exit once the tree runs instead of waiting for its root"},
 			&cli.BoolFlag{Name: "shell-job", Aliases: []string{"j"}, Usage: "give the tree this terminal (standard input) in place of the one it had outside (a dump with --shell-job)"},
 			&cli.StringFlag{Name: "pidfile", Usage: "write the root task's pid to this file"},
-			&cli.StringSliceFlag{Name: "external", Usage: "outside ends of the tree's network namespace, as CRIU's: veth[IFNAME]:OUTER[@BRIDGE] (the outer end of veth IFNAME, made here), macvlan[IFNAME]:PARENT"},
+			&cli.StringSliceFlag{Name: "external", Usage: "what lies outside the tree, as CRIU's: veth[IFNAME]:OUTER[@BRIDGE] (the outer end of veth IFNAME, made here), macvlan[IFNAME]:PARENT, mnt[KEY]:PATH (PATH bound in place of the external mount KEY); repeatable"},
+			&cli.StringSliceFlag{Name: "ext-mount-map", Aliases: []string{"M"}, Usage: "KEY:PATH, the same as --external mnt[KEY]:PATH; repeatable"},
+			&cli.StringFlag{Name: "root", Aliases: []string{"r"}, Usage: "build the tree's mount namespace, when it had one of its own, in this directory and pivot into it (CRIU's --root)"},
 			&cli.StringFlag{Name: "network-lock", Usage: "lock the tree's network namespace until its connections exist with iptables, nftables or skip (default: what the dump used)"},
 			&cli.StringFlag{Name: "empty-ns", Usage: "net: give the tree a new, empty network namespace (CRIU's --empty-ns)"},
 			&cli.BoolFlag{Name: "tcp-close", Usage: "restore every TCP connection closed (needed for images dumped with --tcp-close)"},
@@ -81,6 +84,17 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			if err != nil {
 				return err
 			}
+			var x criucli.Externals
+			if err := x.ParseExternal("--external", c.StringSlice("external"), true); err != nil {
+				return err
+			}
+			if err := x.ParseExtMountMap("--ext-mount-map", c.StringSlice("ext-mount-map")); err != nil {
+				return err
+			}
+			emptyNet, err := criucli.ParseEmptyNs("--empty-ns", c.String("empty-ns"))
+			if err != nil {
+				return err
+			}
 			opts := restore.Options{
 				Dir:      c.String("images-dir"),
 				Detach:   c.Bool("restore-detached"),
@@ -89,16 +103,14 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 
 				ManageCgroups: mode,
 				CgroupRoots:   roots,
-				External:      c.StringSlice("external"),
+				External:      x.Net,
+				ExtMounts:     x.Mounts,
+				EmptyNetNs:    emptyNet,
 				NetworkLock:   c.String("network-lock"),
 				TCPClose:      c.Bool("tcp-close"),
 			}
-			switch v := c.String("empty-ns"); v {
-			case "":
-			case "net":
-				opts.EmptyNetNs = true
-			default:
-				return fmt.Errorf("--empty-ns %q: only net is supported", v)
+			if r := c.String("root"); r != "/" {
+				opts.Root = r
 			}
 			if f, ok := stdin.(*os.File); ok && opts.ShellJob {
 				opts.Terminal = f

@@ -126,3 +126,25 @@ func TestRestoreStreamWaitsForRoot(t *testing.T) {
 		t.Errorf("state.out: %q", out)
 	}
 }
+
+// TestExternalValues: CRIU's restore options --external, --ext-mount-map
+// and --empty-ns with a value a restore cannot take are refused, naming
+// the option and the value, before the images are read.
+func TestExternalValues(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none")
+	for _, args := range [][]string{
+		{"--external", "mnt[key]"},
+		{"--external", "net[4026531992]:extRootNetNS"},
+		{"--ext-mount-map", "auto"},
+		{"--empty-ns", "pid"},
+	} {
+		_, err := run(append([]string{"criu-restore", "-D", missing}, args...), nil, nil)
+		if err == nil || strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), args[1]) {
+			t.Errorf("%q: %v, want an error naming %q", args, err, args[1])
+		}
+	}
+	_, err := run([]string{"criu-restore", "-D", missing, "--external", "mnt[key]:/m", "-M", "k2:/n", "--external", "veth[a]:b", "--root", "/r"}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("good externals: %v, want the missing directory", err)
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/internal/signals"
 	"github.com/criugo/criugo/pkg/cgroup"
@@ -15,6 +18,7 @@ import (
 	"github.com/criugo/criugo/pkg/criucli"
 	"github.com/criugo/criugo/pkg/dump"
 	"github.com/criugo/criugo/pkg/imgtool"
+	"github.com/criugo/criugo/pkg/netns"
 )
 
 // run runs criu with args (program name first); stdout gets what CRIU
@@ -115,12 +119,30 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 				return criucli.PreDump(c.Context, o, l)
 			}),
 			cmd("restore", "restore a process tree", func(c *cli.Context, o criucli.Options, l *criucli.Log) error {
-				if err := noArgs(c); err != nil {
-					return err
+				execCmd := c.Bool("exec-cmd")
+				switch {
+				case !execCmd:
+					if err := noArgs(c); err != nil {
+						return err
+					}
+				case o.Detach:
+					return fmt.Errorf("options --restore-detached and --exec-cmd cannot be used together: %w", criucli.ErrBadOptions)
+				case c.NArg() == 0:
+					return fmt.Errorf("option --exec-cmd requires a command after --: %w", criucli.ErrBadOptions)
+				default:
+					// The tree runs on as the command's child.
+					o.Detach = true
+				}
+				if c.IsSet("network-lock") {
+					// As CRIU's: the lock is the dump's, from inventory.img.
+					l.Warnf("--network-lock will be ignored in restore command; the dump's method is used")
 				}
 				res, err := criucli.Restore(c.Context, o, l)
 				if err != nil {
 					return err
+				}
+				if execCmd {
+					return execCommand(c.Args().Slice(), l)
 				}
 				*status = res.ExitStatus
 				return nil
@@ -201,7 +223,24 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 					if addr == "" {
 						addr = "criu_service.socket"
 					}
-					return criucli.Service(c.Context, addr)
+					// -d, --daemon: in the background once it listens,
+					// as CRIU's daemon(3); --pidfile gets the server's pid.
+					if (c.Bool("restore-detached") || c.Bool("daemon")) && os.Getenv(serviceChildEnv) == "" {
+						return daemonizeService(c.String("pidfile"))
+					}
+					ready := func() {
+						if os.Getenv(serviceChildEnv) != "" {
+							f := os.NewFile(3, "ready")
+							f.Write([]byte{0})
+							f.Close()
+						}
+					}
+					if p := c.String("pidfile"); p != "" && os.Getenv(serviceChildEnv) == "" {
+						if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+							return fmt.Errorf("option --pidfile: %w", err)
+						}
+					}
+					return criucli.ServiceReady(c.Context, addr, ready)
 				},
 			},
 			refuse("page-server", "there is no page server yet (dump to a directory or pipe criu-parasite's stream)"),
@@ -210,6 +249,59 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 			refuse("show", "use crit show"),
 		},
 	}
+}
+
+// serviceChildEnv marks the background server criu service --daemon
+// starts: fd 3 is told when it listens.
+const serviceChildEnv = "CRIUGO_SERVICE_DAEMON"
+
+// daemonizeService starts this criu service again in the background, in a
+// session of its own with standard streams on /dev/null, waits until it
+// listens and writes its pid to pidfile (when given).
+func daemonizeService(pidfile string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("service --daemon: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("service --daemon: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), serviceChildEnv+"=1")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("service --daemon: %w", err)
+	}
+	// One byte once it listens; end of file if it failed first.
+	if n, _ := r.Read(make([]byte, 1)); n != 1 {
+		cmd.Wait()
+		return errors.New("service --daemon: the server exited before it listened")
+	}
+	if pidfile != "" {
+		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("option --pidfile: %w", err)
+		}
+	}
+	return cmd.Process.Release()
+}
+
+// execCommand replaces criu with argv (--exec-cmd), as CRIU's execvp.
+func execCommand(argv []string, l *criucli.Log) error {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("option --exec-cmd: %w", err)
+	}
+	l.Infof("Executing %q", argv)
+	l.Close()
+	if err := unix.Exec(path, argv, os.Environ()); err != nil {
+		return fmt.Errorf("option --exec-cmd: exec %s: %w", path, err)
+	}
+	return nil
 }
 
 // optionsOf maps the command line onto criucli.Options.
@@ -222,6 +314,7 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		MsgTo:          c.App.Writer,
 		LogLevel:       criucli.DefaultLogLevel,
 		LeaveRunning:   c.Bool("leave-running"),
+		LeaveStopped:   c.Bool("leave-stopped"),
 		TCPEstablished: c.Bool("tcp-established"),
 		TCPClose:       c.Bool("tcp-close"),
 		SkipInFlight:   c.Bool("skip-in-flight"),
@@ -235,6 +328,7 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		PidFile:        c.String("pidfile"),
 		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
+		DisplayStats:   c.Bool("display-stats"),
 
 		CgroupDumpControllers: c.StringSlice("cgroup-dump-controller"),
 	}
@@ -245,6 +339,32 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		}
 		o.GhostLimit = v
 	}
+	restoring := c.Command.Name == "restore"
+	var x criucli.Externals
+	if err := x.ParseExternal("--external", c.StringSlice("external"), restoring); err != nil {
+		return o, err
+	}
+	if err := x.ParseExtMountMap("--ext-mount-map", c.StringSlice("ext-mount-map")); err != nil {
+		return o, err
+	}
+	o.ExtMounts, o.External = x.Mounts, x.Net
+	if r := c.String("root"); r != "" && r != "/" {
+		o.Root = r
+	}
+	empty, err := criucli.ParseEmptyNs("--empty-ns", c.String("empty-ns"))
+	if err != nil {
+		return o, err
+	}
+	o.EmptyNetNs = empty
+	if s := c.String("network-lock"); s != "" {
+		if _, err := netns.ParseLock(s); err != nil {
+			return o, fmt.Errorf("option --network-lock: %w", err)
+		}
+		if !restoring {
+			o.NetworkLock = s
+		}
+	}
+	o.ActionScripts = c.StringSlice("action-script")
 	if c.IsSet("manage-cgroups") {
 		m, err := cgroup.ParseMode(c.String("manage-cgroups"))
 		if err != nil {

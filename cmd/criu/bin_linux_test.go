@@ -116,3 +116,52 @@ func TestService(t *testing.T) {
 		unix.Close(fd)
 	}
 }
+
+// TestServiceDaemon: criu service -d --pidfile returns once the server
+// listens in the background; the pid file names it, and it answers.
+func TestServiceDaemon(t *testing.T) {
+	bin := criuBinary(t)
+	dir := t.TempDir()
+	sock, pidfile := filepath.Join(dir, "criu.sock"), filepath.Join(dir, "pid")
+	if out, err := exec.Command(bin, "service", "-d", "--address", sock, "--pidfile", pidfile).CombinedOutput(); err != nil {
+		t.Fatalf("service -d: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid file %q", b)
+	}
+	defer func() {
+		unix.Kill(pid, unix.SIGTERM)
+		for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(10 * time.Millisecond) {
+			if unix.Kill(pid, 0) != nil {
+				break
+			}
+		}
+	}()
+	// Listening already: no retry.
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	req, _ := proto.Marshal(&images.CriuReq{Type: images.CriuReqType_VERSION.Enum()})
+	if _, err := unix.Write(fd, req); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp images.CriuResp
+	if err := proto.Unmarshal(buf[:n], &resp); err != nil || !resp.GetSuccess() {
+		t.Errorf("VERSION: %v, %v", &resp, err)
+	}
+}

@@ -58,16 +58,16 @@ var options = []option{
 	{name: "link-remap", usage: "link a file deleted while open but still linked elsewhere to a new name beside its old one, for the restore"},
 	{name: "ghost-limit", arg: true, usage: "the most disk space a deleted file may take for its contents to go into the images (K, M, G; default 1M)"},
 	{name: "skip-in-flight", usage: "dump a TCP listener with connections not accepted yet, dropping them"},
-	{name: "network-lock", arg: true, refused: "the network is not locked yet"},
+	{name: "network-lock", arg: true, usage: "dump: lock a tree's own network namespace while it is frozen with iptables (the default), nftables or skip; restore: ignored, the dump's method is used (as CRIU)"},
 	{name: "manage-cgroups", optArg: true, usage: "cgroups mode: none, props, soft (the default, also without a value), full, strict or ignore (--manage-cgroups=MODE)"},
 	{name: "cgroup-root", arg: true, multi: true, usage: "[CONTROLLER:]/PATH: the cgroup that stands for the tree's root cgroup (repeatable)"},
 	{name: "cgroup-props", arg: true, refused: "cgroup property lists other than CRIU's built-in one are not read yet"},
 	{name: "cgroup-props-file", arg: true, refused: "cgroup property lists other than CRIU's built-in one are not read yet"},
 	{name: "cgroup-dump-controller", arg: true, multi: true, usage: "dump only this cgroup hierarchy (repeatable)"},
 	{name: "cgroup-yard", arg: true, refused: "the cgroup hierarchies are always mounted privately (fsopen), no yard is used"},
-	{name: "root", short: "r", arg: true, refused: "a new root (mount namespace) is not restored yet"},
-	{name: "external", arg: true, refused: "external resources are not declared yet"},
-	{name: "ext-mount-map", short: "M", arg: true, refused: "mount namespaces are not dumped yet"},
+	{name: "root", short: "r", arg: true, usage: "restore: build the tree's mount namespace here and pivot into it (a dump ignores it, as CRIU's)"},
+	{name: "external", arg: true, multi: true, usage: "dump: mnt[MOUNTPOINT]:KEY; restore: mnt[KEY]:PATH, veth[IF]:OUTER[@BRIDGE], macvlan[IF]:PARENT (repeatable)"},
+	{name: "ext-mount-map", short: "M", arg: true, multi: true, usage: "KEY:VALUE, the same as --external mnt[KEY]:VALUE (repeatable)"},
 	{name: "enable-external-sharing", refused: "mount namespaces are not dumped yet"},
 	{name: "enable-external-masters", refused: "mount namespaces are not dumped yet"},
 	{name: "skip-mnt", arg: true, refused: "mount namespaces are not dumped yet"},
@@ -75,10 +75,10 @@ var options = []option{
 	{name: "mntns-compat-mode", refused: "mount namespaces are not restored yet"},
 	{name: "inherit-fd", arg: true, refused: "inherited fds are not supported yet"},
 	{name: "restore-sibling", short: "S", refused: "the root is always restored as a child of criu"},
-	{name: "action-script", arg: true, refused: "action scripts are not run yet (RPC notifications are)"},
-	{name: "exec-cmd", refused: "no command is executed after restore yet"},
+	{name: "action-script", arg: true, multi: true, usage: "run this program at each action point, CRTOOLS_SCRIPT_ACTION naming it (repeatable)"},
+	{name: "exec-cmd", usage: "restore: once the tree runs, execute the command after '--' in criu's place, the restored root its child (not with -d)"},
 	{name: "join-ns", short: "J", arg: true, refused: "namespaces are not joined yet"},
-	{name: "empty-ns", arg: true, refused: "namespaces are not restored yet"},
+	{name: "empty-ns", arg: true, usage: "net: the network namespace is the caller's to set up; dump nothing of it, restore it empty"},
 	{name: "veth-pair", arg: true, refused: "network namespaces are not restored yet"},
 	{name: "evasive-devices", refused: "devices are not substituted"},
 	{name: "force-irmap", refused: "no inotify reverse map"},
@@ -97,10 +97,10 @@ var options = []option{
 	{name: "tls-key", arg: true, refused: "there is no page server yet"},
 	{name: "tls-no-cn-verify", refused: "there is no page server yet"},
 	{name: "stream", refused: "criu-image-streamer is not spoken"},
-	{name: "leave-stopped", short: "s", refused: "the tree is not left stopped yet"},
-	{name: "display-stats", refused: "statistics are not displayed yet (crit decode stats-dump shows them)"},
+	{name: "leave-stopped", short: "s", usage: "leave the tree stopped (SIGSTOP) after the dump, which then does not kill it, or after the restore"},
+	{name: "display-stats", usage: "print the stats the dump or restore wrote (stats-dump, stats-restore) on standard output"},
 	{name: "unprivileged", refused: "criugo needs root"},
-	{name: "skip-file-rwx-check", refused: "file modes are always checked"},
+	{name: "skip-file-rwx-check", usage: "do not fail a restore on a file whose r/w/x bits changed: criugo's restore compares sizes, not modes, so it never does"},
 	{name: "config", arg: true, refused: "configuration files are not read"},
 	{name: "no-default-config", usage: "read no default configuration file (criugo reads none anyway)"},
 	{name: "log-pid", refused: "one log per task is not written"},
@@ -110,6 +110,39 @@ var options = []option{
 	{name: "file-validation", arg: true, refused: "how restored files are validated is not selectable"},
 	{name: "ghost-fiemap", usage: "find the holes of ghost files with FIEMAP: criugo finds them with SEEK_DATA/SEEK_HOLE, which gives the same images"},
 	{name: "libdir", short: "L", arg: true, refused: "there are no plugins"},
+	{name: "allow-uprobes", refused: "a tree's [uprobes] mapping is neither checked for nor recorded"},
+}
+
+// negatable are CRIU's BOOL_OPT options, which also come as --no-NAME
+// (config.c): that sets them back to false, the default, undoing an
+// earlier --NAME.
+var negatable = map[string]bool{
+	"restore-detached": true, "restore-sibling": true, "daemon": true, "log-pid": true,
+	"evasive-devices": true, "page-server": true, "track-mem": true, "auto-dedup": true,
+	"force-irmap": true, "extra": true, "experimental": true, "deprecated": true,
+	"display-stats": true, "weak-sysctls": true, "stream": true, "tls": true,
+	"skip-file-rwx-check": true, "mntns-compat-mode": true, "unprivileged": true,
+	"ghost-fiemap": true, "allow-uprobes": true,
+}
+
+// negate drops from opts what --no-NAME undoes: every --NAME and its
+// short form.
+func negate(opts []string, name string) []string {
+	o, _ := lookup(name)
+	var out []string
+	for i := 0; i < len(opts); i++ {
+		a := opts[i]
+		if a == "--"+name || (o.short != "" && a == "-"+o.short) {
+			continue
+		}
+		out = append(out, a)
+		// A value is kept whatever it reads.
+		if v, ok := lookup(strings.TrimLeft(a, "-")); ok && v.arg && i+1 < len(opts) {
+			i++
+			out = append(out, opts[i])
+		}
+	}
+	return out
 }
 
 // flags makes the urfave flags of every option.
@@ -162,7 +195,7 @@ func normalize(args []string) (out []string, version bool, err error) {
 	if len(args) == 0 {
 		return args, false, nil
 	}
-	var opts, words []string
+	var opts, words, rest []string
 	level := -1 // unset
 	raise := func() {
 		if level < 0 {
@@ -174,7 +207,7 @@ func normalize(args []string) (out []string, version bool, err error) {
 		a := args[i]
 		switch {
 		case a == "--":
-			words = append(words, args[i+1:]...)
+			rest = args[i+1:]
 			i = len(args)
 		case a == "-V" || a == "--version":
 			version = true
@@ -213,6 +246,13 @@ func normalize(args []string) (out []string, version bool, err error) {
 				i++
 				opts = append(opts, args[i])
 			}
+		case strings.HasPrefix(a, "--no-") && negatable[a[len("--no-"):]]:
+			name := a[len("--no-"):]
+			opts = negate(opts, name)
+			if name == "daemon" || name == "restore-detached" {
+				// One flag in CRIU (opts.restore_detach).
+				opts = negate(negate(opts, "daemon"), "restore-detached")
+			}
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			name := strings.TrimLeft(a, "-")
 			opts = append(opts, a)
@@ -246,7 +286,12 @@ func normalize(args []string) (out []string, version bool, err error) {
 	if level >= 0 {
 		out = append(out, "--verbosity="+strconv.Itoa(level))
 	}
-	return append(out, words...), version, nil
+	out = append(out, words...)
+	if len(rest) > 0 {
+		// --exec-cmd's command, whatever options it has.
+		out = append(append(out, "--"), rest...)
+	}
+	return out, version, nil
 }
 
 // leadingInt is C's atoi for the non-negative: the number the leading

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/criugo/criugo/pkg/netns"
 	"github.com/criugo/criugo/pkg/uffd"
 )
 
@@ -35,7 +36,13 @@ var features = []feature{
 	{"uffd", notByCriugo("lazy pages")},
 	{"uffd-noncoop", notByCriugo("lazy pages")},
 	{"pidfd_store", notByCriugo("a pidfd store")},
-	{"network_lock_nftables", notByCriugo("network locking")},
+	// --network-lock nftables runs nft in the tree's namespace.
+	{"network_lock_nftables", func() error {
+		if !netns.Has("nft") {
+			return fmt.Errorf("nft is not installed: %w", ErrNotSupported)
+		}
+		return nil
+	}},
 	{"timens", notByCriugo("time namespaces")},
 	{"external_net_ns", notByCriugo("network namespaces")},
 }

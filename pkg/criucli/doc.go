@@ -19,24 +19,33 @@
 //
 // With notify_scripts an RPC client gets a criu_resp{type: NOTIFY} at the
 // points CRIU sends them and must answer each with criu_req{type: NOTIFY,
-// notify_success: true}. The stages have no hooks inside them, so the
-// points are the stage boundaries:
+// notify_success: true}. The points come from inside the stages, in
+// CRIU's order:
 //
 //	dump      pre-dump           before the freeze
+//	          network-lock       the tree frozen, before its own network
+//	                             namespace is locked (dump.Options.NetworkHook)
 //	          post-dump          after the image set is written and synced,
 //	                             the tree still frozen, as CRIU; a failed
 //	                             reply fails the dump and the tree runs on
+//	          network-unlock     before the lock comes off, when the tree runs on
 //	restore   pre-restore        before anything is created
-//	          setup-namespaces, post-setup-namespaces, post-restore (pid),
-//	          pre-resume, post-resume
-//	                             once restore.Restore returns, in CRIU's
-//	                             order; the tree already runs, and a failed
-//	                             answer kills it
+//	          setup-namespaces (pid), post-setup-namespaces
+//	                             once every task exists (restore.Options.Hook)
+//	          post-restore (pid) once every task is restored
+//	          network-unlock     before a tree's own network namespace is unlocked
+//	          pre-resume         right before the tree runs
+//	          post-resume        once it runs
 //
-// network-lock and network-unlock are CRIU's for a tree in its own network
-// namespace, which criugo does not dump, so they are never sent;
-// orphan-pts-master would pass a pty master for a tree whose terminal was
-// outside it, which the restore refuses without shell_job.
+// A failed answer before the tree runs fails the restore and kills what
+// was made; a failed post-resume is only reported, as CRIU's.
+// network-lock and network-unlock come for a tree in a network namespace
+// of its own only, as CRIU's; orphan-pts-master would pass a pty master
+// for a tree whose terminal was outside it, which the restore refuses
+// without shell_job.
+//
+// The --action-script programs run at the same points, after the RPC
+// client's answer as CRIU's run_scripts (scripts.go).
 //
 // # Logs
 //

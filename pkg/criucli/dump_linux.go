@@ -23,6 +23,12 @@ func Dump(ctx context.Context, o Options, l *Log) error {
 		l.Errorf("Dumping FAILED.")
 		return err
 	}
+	if o.DisplayStats {
+		if err := displayStats(l, o.imagesDir(), "dump"); err != nil {
+			l.Errorf("%v", err)
+			return err
+		}
+	}
 	l.Infof("Dumping finished successfully")
 	return nil
 }
@@ -35,6 +41,12 @@ func PreDump(ctx context.Context, o Options, l *Log) error {
 		l.Errorf("Pre-dumping FAILED.")
 		return err
 	}
+	if o.DisplayStats {
+		if err := displayStats(l, o.imagesDir(), "dump"); err != nil {
+			l.Errorf("%v", err)
+			return err
+		}
+	}
 	l.Infof("Pre-dumping finished successfully")
 	return nil
 }
@@ -42,6 +54,11 @@ func PreDump(ctx context.Context, o Options, l *Log) error {
 func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 	if o.Pid <= 0 && o.FreezeCgroup == "" {
 		return fmt.Errorf("dump: no tree: -t PID is required: %w", ErrBadOptions)
+	}
+	o.initPid, o.log = o.Pid, l
+	if o.Root != "" {
+		// runc sends its rootfs with every request.
+		l.Infof("--root %s is the restore's: a dump does not use it, as CRIU's", o.Root)
 	}
 	dir := o.imagesDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -69,7 +86,8 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 	dumped, err := dump.Dump(ctx, dump.Options{
 		Dir:            dir,
 		Stdin:          &seized,
-		LeaveRunning:   o.LeaveRunning,
+		LeaveRunning:   o.LeaveRunning || o.LeaveStopped,
+		LeaveStopped:   o.LeaveStopped,
 		FileLocks:      o.FileLocks,
 		TCPEstablished: o.TCPEstablished,
 		TCPClose:       o.TCPClose,
@@ -88,7 +106,16 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		CgroupDumpControllers: o.CgroupDumpControllers,
 		ExternalMounts:        o.ExtMounts,
 		EmptyNetNs:            o.EmptyNetNs,
+		NetworkLock:           o.NetworkLock,
 
+		// For a tree in a network namespace of its own, as CRIU's.
+		NetworkHook: func(action string) error {
+			err := o.notify(action, 0)
+			if err != nil && action == "network-unlock" {
+				l.Errorf("%s: %v", action, err)
+			}
+			return err
+		},
 		// CRIU's post-dump comes with the tree still frozen.
 		PostDump: func() error { return o.notify("post-dump", 0) },
 		// The last guard before a kill, as criu-parasite's.

@@ -68,9 +68,22 @@ type Options struct {
 	// key in the images; on restore the key is that key and the value
 	// the path bind-mounted in its place.
 	ExtMounts map[string]string
+	// External are the veth and macvlan values of --external, for a
+	// restore (restore.Options.External).
+	External []string
 	// EmptyNetNs is --empty-ns net: the network namespace is the
 	// caller's to set up.
 	EmptyNetNs bool
+	// NetworkLock is a dump's --network-lock method (iptables,
+	// nftables, skip; "" is iptables). A restore uses the dump's, as
+	// CRIU's does.
+	NetworkLock string
+	// DisplayStats prints the stats a dump or restore wrote
+	// (--display-stats).
+	DisplayStats bool
+	// ActionScripts are the --action-script programs, run at each
+	// action point (scripts.go).
+	ActionScripts []string
 	// Timeout bounds the freeze (--timeout); 0 is the stage's default.
 	Timeout time.Duration
 	// ImagesDir is the image directory (-D); "" is the current one.
@@ -88,6 +101,7 @@ type Options struct {
 	LogLevel int
 
 	LeaveRunning   bool   // -R, --leave-running
+	LeaveStopped   bool   // -s, --leave-stopped: after a dump (not killed) or a restore
 	TCPEstablished bool   // --tcp-established
 	TCPClose       bool   // --tcp-close
 	SkipInFlight   bool   // --skip-in-flight
@@ -104,6 +118,11 @@ type Options struct {
 
 	// Notify, when set, is told at each action script point.
 	Notify Notifier
+
+	// initPid is the tree's root for CRTOOLS_INIT_PID, once known; log
+	// gets the scripts' output.
+	initPid int
+	log     *Log
 }
 
 // imagesDir is ImagesDir, "." when unset, as CRIU's default.
@@ -130,9 +149,13 @@ func (o *Options) inWorkDir(name string) string {
 	return filepath.Join(o.workDir(), name)
 }
 
+// notify tells the RPC client, then the action scripts, that script's
+// point is reached (CRIU's run_scripts: RPC first, then the scripts).
 func (o *Options) notify(script string, pid int) error {
-	if o.Notify == nil {
-		return nil
+	if o.Notify != nil {
+		if err := o.Notify(script, pid); err != nil {
+			return err
+		}
 	}
-	return o.Notify(script, pid)
+	return o.runScripts(script, pid)
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/criugo/criugo/pkg/restore"
 )
 
@@ -22,10 +20,17 @@ func Restore(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
 		l.Errorf("Restoring FAILED.")
 		return nil, err
 	}
+	if o.DisplayStats {
+		// The tree runs: a missing stats image is only reported.
+		if err := displayStats(l, o.imagesDir(), "restore"); err != nil {
+			l.Warnf("%v", err)
+		}
+	}
 	return res, nil
 }
 
 func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error) {
+	o.log = l
 	if err := o.notify("pre-restore", 0); err != nil {
 		return nil, fmt.Errorf("pre-restore notify: %w", err)
 	}
@@ -34,56 +39,31 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		Detach:   o.Detach,
 		ShellJob: o.ShellJob,
 		TCPClose: o.TCPClose,
-		PidFile:  o.inWorkDir(o.PidFile),
-		Log:      l.Writer(LogDebug),
-		Warn:     func(err error) { l.Warnf("%v", err) },
+
+		LeaveStopped: o.LeaveStopped,
+		PidFile:      o.inWorkDir(o.PidFile),
+		Log:          l.Writer(LogDebug),
+		Warn:         func(err error) { l.Warnf("%v", err) },
 
 		ManageCgroups: o.ManageCgroups,
 		CgroupRoots:   o.CgroupRoots,
 		Root:          o.Root,
 		ExtMounts:     o.ExtMounts,
 		EmptyNetNs:    o.EmptyNetNs,
+		External:      o.External,
+		// The rest of CRIU's points come from inside the restore: all
+		// but post-resume before the tree runs, and a failure there
+		// kills what was made.
+		// (post-resume's failure is only reported, through Warn).
+		Hook: o.notify,
 	}
 	if o.ShellJob {
 		ro.Terminal = os.Stdin
-	}
-	if !o.Detach {
-		// The tree runs and ends inside Restore: the notifications
-		// after the creation would come too late to mean anything.
-		if o.Notify != nil {
-			return nil, fmt.Errorf("restore: notifications need a detached restore: %w", ErrBadOptions)
-		}
-		res, err := restore.Restore(ctx, ro)
-		if err != nil {
-			return nil, err
-		}
-		l.Infof("Restore finished successfully. Tasks resumed.")
-		return res, nil
 	}
 	res, err := restore.Restore(ctx, ro)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range []struct {
-		script string
-		pid    int
-	}{
-		{"setup-namespaces", res.Root},
-		{"post-setup-namespaces", 0},
-		{"post-restore", res.Root},
-		{"pre-resume", 0},
-	} {
-		if err := o.notify(n.script, n.pid); err != nil {
-			for _, p := range res.Pids {
-				unix.Kill(p, unix.SIGKILL)
-			}
-			return nil, fmt.Errorf("%s notify: %w (restored tree killed)", n.script, err)
-		}
-	}
 	l.Infof("Restore finished successfully. Tasks resumed.")
-	if err := o.notify("post-resume", 0); err != nil {
-		// CRIU only reports a failed post-resume: the tree runs.
-		l.Errorf("post-resume notify: %v", err)
-	}
 	return res, nil
 }

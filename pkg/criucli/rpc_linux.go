@@ -112,6 +112,12 @@ func Swrk(ctx context.Context, fd int) error {
 // SOCK_SEQPACKET unix socket at path and serves each connection in turn
 // as Swrk does, until ctx ends.
 func Service(ctx context.Context, path string) error {
+	return ServiceReady(ctx, path, nil)
+}
+
+// ServiceReady is Service that calls ready, when not nil, once the socket
+// listens (criu service --daemon waits for it).
+func ServiceReady(ctx context.Context, path string, ready func()) error {
 	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("service socket: %w", err)
@@ -124,6 +130,9 @@ func Service(ctx context.Context, path string) error {
 	defer os.Remove(path)
 	if err := unix.Listen(lfd, 16); err != nil {
 		return fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if ready != nil {
+		ready()
 	}
 	stop := context.AfterFunc(ctx, func() { unix.Shutdown(lfd, unix.SHUT_RDWR) })
 	defer stop()
@@ -320,11 +329,23 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	if r := ro.GetRoot(); r != "" && r != "/" {
 		o.Root = r
 	}
+	// ext_mnt and external as --ext-mount-map and --external.
+	var x Externals
 	for _, m := range ro.GetExtMnt() {
-		if o.ExtMounts == nil {
-			o.ExtMounts = map[string]string{}
+		if err := x.MapMount("ext_mnt", m.GetKey(), m.GetVal()); err != nil {
+			return fail(err)
 		}
-		o.ExtMounts[m.GetKey()] = m.GetVal()
+	}
+	if err := x.ParseExternal("external", ro.GetExternal(), typ == images.CriuReqType_RESTORE); err != nil {
+		return fail(err)
+	}
+	o.ExtMounts, o.External = x.Mounts, x.Net
+	if ro.NetworkLock != nil {
+		m, ok := rpcLockMethods[ro.GetNetworkLock()]
+		if !ok {
+			return fail(fmt.Errorf("network_lock %v: %w", ro.GetNetworkLock(), ErrNotSupported))
+		}
+		o.NetworkLock = m
 	}
 	switch ro.GetEmptyNs() {
 	case 0:
@@ -344,6 +365,7 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	o.CgroupDumpControllers = ro.GetCgroupDumpController()
 	o.Timeout = time.Duration(ro.GetTimeout()) * time.Second
 	o.LeaveRunning = ro.GetLeaveRunning()
+	o.LeaveStopped = ro.GetLeaveStopped()
 	o.TCPEstablished = ro.GetTcpEstablished()
 	o.TCPClose = ro.GetTcpClose()
 	o.SkipInFlight = ro.GetTcpSkipInFlight()
@@ -355,6 +377,7 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	o.AutoDedup = ro.GetAutoDedup()
 	o.LinkRemap = ro.GetLinkRemap()
 	o.GhostLimit = uint64(ro.GetGhostLimit())
+	o.DisplayStats = ro.GetDisplayStats()
 	if ro.GetNotifyScripts() {
 		o.Notify = c.notify
 	}
@@ -406,7 +429,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--enable-fs", len(o.EnableFs) > 0},
 		{"--external (unix_sk_ino)", len(o.UnixSkIno) > 0},
 		{"--irmap-scan-path", len(o.IrmapScanPaths) > 0},
-		{"--external", len(o.External) > 0},
 		{"--join-ns", len(o.JoinNs) > 0},
 		{"--cgroup-props", o.GetCgroupProps() != ""},
 		{"--cgroup-props-file", o.GetCgroupPropsFile() != ""},
@@ -421,12 +443,8 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--cgroup-yard", o.GetCgroupYard() != ""},
 		{"pidfd_store_sk", o.PidfdStoreSk != nil},
 		{"--lsm-mount-context", o.GetLsmMountContext() != ""},
-		{"--network-lock", o.NetworkLock != nil && o.GetNetworkLock() != images.CriuNetworkLockMethod_IPTABLES},
 		{"--mntns-compat-mode", o.GetMntnsCompatMode()},
-		{"--skip-file-rwx-check", o.GetSkipFileRwxCheck()},
 		{"--unprivileged", o.GetUnprivileged()},
-		{"--leave-stopped", o.GetLeaveStopped()},
-		{"--display-stats", o.GetDisplayStats()},
 	}
 	var names []string
 	for _, c := range checks {
@@ -440,6 +458,14 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// rpcLockMethods are criu_network_lock_method's values as --network-lock
+// names.
+var rpcLockMethods = map[images.CriuNetworkLockMethod]string{
+	images.CriuNetworkLockMethod_IPTABLES: "iptables",
+	images.CriuNetworkLockMethod_NFTABLES: "nftables",
+	images.CriuNetworkLockMethod_SKIP:     "skip",
 }
 
 // rpcCgModes are criu_cg_mode's values as --manage-cgroups modes.

@@ -2,6 +2,7 @@ package criucli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,5 +209,36 @@ func TestRPCContainerOptions(t *testing.T) {
 	ro.EmptyNs = proto.Uint32(unix.CLONE_NEWPID)
 	if _, _, err := c.options(ro, images.CriuReqType_RESTORE); err == nil || !strings.Contains(err.Error(), "empty_ns") {
 		t.Errorf("empty_ns of the PID namespace: %v", err)
+	}
+}
+
+// TestRPCExternal: criu_opts' external and network_lock take what the
+// command line's --external and --network-lock take, through the same
+// parser; a kind criugo does not take is refused, naming it.
+func TestRPCExternal(t *testing.T) {
+	c := &conn{}
+	ro := &images.CriuOpts{
+		ImagesDir:   proto.String(t.TempDir()),
+		LogToStderr: proto.Bool(true),
+		External:    []string{"mnt[data]:/srv/data", "veth[eth0]:veth7"},
+		NetworkLock: images.CriuNetworkLockMethod_NFTABLES.Enum(),
+	}
+	o, l, err := c.options(ro, images.CriuReqType_RESTORE)
+	if err != nil {
+		t.Fatalf("options: %v", err)
+	}
+	l.Close()
+	if !reflect.DeepEqual(o.ExtMounts, map[string]string{"data": "/srv/data"}) || !reflect.DeepEqual(o.External, []string{"veth[eth0]:veth7"}) || o.NetworkLock != "nftables" {
+		t.Errorf("options: ext mounts %v, external %q, network lock %q", o.ExtMounts, o.External, o.NetworkLock)
+	}
+	// On a dump a veth is the restore's to say.
+	ro.Pid = proto.Int32(1)
+	ro.External = []string{"veth[eth0]:veth7"}
+	if _, _, err := c.options(ro, images.CriuReqType_DUMP); !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), "veth[eth0]") {
+		t.Errorf("DUMP with veth: %v", err)
+	}
+	ro.External = []string{"net[4026531992]:extRootNetNS"}
+	if _, _, err := c.options(ro, images.CriuReqType_RESTORE); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "net[4026531992]") {
+		t.Errorf("external net: %v", err)
 	}
 }

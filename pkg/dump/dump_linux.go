@@ -100,6 +100,8 @@ type dumper struct {
 	mnt         mountNs // the tree's mount namespace (mntns_linux.go)
 	// net is the tree's network namespace (netns_linux.go).
 	net netState
+	// stopOnRelease: the tree is left stopped (Options.LeaveStopped).
+	stopOnRelease bool
 	// leaveRunning: the tree goes on after the dump (Options.LeaveRunning).
 	leaveRunning bool
 	// inDir: the input came from dir, which holds criu-seize's freeze
@@ -693,6 +695,9 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 			return fmt.Errorf("the images would not restore, so the tree runs on: %w", err)
 		}
 	}
+	if !kill && !o.PreDump && o.LeaveStopped {
+		d.stopOnRelease = true
+	}
 	err = d.finish(&cu, kill)
 	var dedup imgtool.DedupStats
 	if o.AutoDedup && o.PrevImagesDir != "" {
@@ -733,7 +738,11 @@ func (d *dumper) finish(cu *cleanup.Cleanup, kill bool) error {
 		d.dropTCP()
 		d.ttys.writtenBack = true // the data is in the images, its readers are gone
 	} else {
-		err = errors.Join(d.unlockTCP(), d.removeLinkRemaps(), d.unlockNetwork(), d.att.release())
+		if d.stopOnRelease {
+			// Each task takes the stop as it is detached.
+			err = d.att.stopAll()
+		}
+		err = errors.Join(err, d.unlockTCP(), d.removeLinkRemaps(), d.unlockNetwork(), d.att.release())
 	}
 	if d.inDir {
 		if rerr := os.Remove(filepath.Join(d.dir, seize.FreezeFile)); rerr != nil {

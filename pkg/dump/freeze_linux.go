@@ -493,6 +493,17 @@ func (a *attachment) detachAll() error {
 	return errors.Join(errs...)
 }
 
+// stopAll sends SIGSTOP to every task, still traced, for --leave-stopped.
+func (a *attachment) stopAll() error {
+	var errs []error
+	for _, t := range a.tasks {
+		if err := unix.Kill(t.pid, unix.SIGSTOP); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("stop pid %d: %w", t.pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // release lets the tree go on after a complete dump with --leave-running:
 // threads detached, a cgroup that was frozen before criu-seize frozen again.
 func (a *attachment) release() error {

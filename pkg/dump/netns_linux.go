@@ -54,6 +54,7 @@ type netState struct {
 	raw map[string][]byte
 	// inventory: inventory.img was encoded anew with the lock method.
 	inventory bool
+	hook      func(string) error // Options.NetworkHook
 }
 
 // ownNetNs says whether pid has a network namespace other than ours.
@@ -79,6 +80,11 @@ func (d *dumper) lockNetwork(root int) error {
 	}
 	d.net.own = true
 	d.net.path = d.fs.Path(root, 0, "ns", "net")
+	if d.net.hook != nil {
+		if err := d.net.hook("network-lock"); err != nil {
+			return fmt.Errorf("network-lock action: %w", err)
+		}
+	}
 	// The rules are saved before the lock goes on, so that they do not
 	// hold it (the tree is frozen already).
 	err = netns.Enter(d.net.path, func() error {
@@ -103,6 +109,10 @@ func (d *dumper) unlockNetwork() error {
 		return nil
 	}
 	d.net.locked = false
+	if d.net.hook != nil {
+		// As CRIU's: the lock comes off whatever the hook says.
+		_ = d.net.hook("network-unlock")
+	}
 	err := netns.Enter(d.net.path, func() error { return netns.Unlock(d.net.method, d.net.runID) })
 	if err != nil {
 		return fmt.Errorf("unlock network namespace (%s): %w", d.net.path, err)
@@ -240,6 +250,7 @@ func (d *dumper) netOptions(o Options) error {
 		d.net.method = m
 	}
 	d.net.empty = o.EmptyNetNs
+	d.net.hook = o.NetworkHook
 	d.net.runID = d.in.inv.GetDumpCriuRunId()
 	return nil
 }

@@ -26,6 +26,9 @@ type Options struct {
 	// LeaveRunning lets the tree go on after the dump instead of killing
 	// it.
 	LeaveRunning bool
+	// LeaveStopped (CRIU's --leave-stopped), with LeaveRunning: every
+	// task of the tree is left stopped (SIGSTOP) after the dump.
+	LeaveStopped bool
 	// FileLocks records the file locks the tree holds (POSIX, OFD, flock,
 	// leases) in filelocks.img; without it a tree holding one is refused.
 	FileLocks bool
@@ -126,6 +129,12 @@ type Options struct {
 	// is set up by someone else (a container runtime); nothing of it is
 	// dumped, and the restore makes it empty.
 	EmptyNetNs bool
+	// NetworkHook, when set, is called with "network-lock" before the
+	// lock of the tree's own network namespace goes on (an error fails
+	// the dump) and with "network-unlock" before it comes off when the
+	// tree runs on (its error is the caller's to report), at CRIU's
+	// action points of those names.
+	NetworkHook func(action string) error
 }
 
 // ParseSize reads a size as CRIU's --ghost-limit takes it: a number of

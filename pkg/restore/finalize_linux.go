@@ -107,7 +107,7 @@ func reentersSyscall(pid int, regs *ptrace.Regs) bool {
 // user space and runs none of its code.
 func (r *restorer) detachAll() error {
 	for _, t := range r.tree.tasks {
-		if t.state != images.TaskStopped {
+		if t.zombie() || (t.state != images.TaskStopped && !r.opts.LeaveStopped) {
 			continue
 		}
 		sig := r.stopSignal(t)

@@ -81,6 +81,19 @@ type Options struct {
 	// EmptyNetNs (CRIU's --empty-ns net): the tree gets a new network
 	// namespace, left empty, whatever the images hold of it.
 	EmptyNetNs bool
+	// LeaveStopped (CRIU's --leave-stopped) leaves every task of the
+	// restored tree stopped (SIGSTOP) instead of running.
+	LeaveStopped bool
+	// Hook, when set, is called at CRIU's action points of a restore, in
+	// CRIU's order: "setup-namespaces" (pid: the root) and
+	// "post-setup-namespaces" once every task exists, "post-restore"
+	// (the root) once every task is restored, "network-unlock" before
+	// the lock of a tree's own network namespace comes off, "pre-resume"
+	// right before the tree runs, "post-resume" once it runs. An error
+	// before the tree runs fails the restore, and what was made is
+	// killed; post-resume's and network-unlock's go to Warn, as CRIU only
+	// reports them.
+	Hook func(action string, pid int) error
 }
 
 // Result describes a restored tree.

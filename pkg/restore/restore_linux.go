@@ -255,7 +255,32 @@ func (r *restorer) start() error {
 		return err
 	}
 	r.step("create tasks")
+	if err := r.hook("setup-namespaces", r.tree.root().real); err != nil {
+		return err
+	}
+	if err := r.hook("post-setup-namespaces", 0); err != nil {
+		return err
+	}
 	return fault.At("restore:after-forks")
+}
+
+// hook calls Options.Hook at action point action.
+func (r *restorer) hook(action string, pid int) error {
+	if r.opts.Hook == nil {
+		return nil
+	}
+	if err := r.opts.Hook(action, pid); err != nil {
+		return fmt.Errorf("restore: %s: %w", action, err)
+	}
+	return nil
+}
+
+// hookWarn calls Options.Hook at a point whose failure does not fail the
+// restore.
+func (r *restorer) hookWarn(action string) {
+	if err := r.hook(action, 0); err != nil && r.opts.Warn != nil {
+		r.opts.Warn(err)
+	}
 }
 
 // cleanup ends a restore: on failure it kills every task created; in any
@@ -317,6 +342,12 @@ func (r *restorer) resume() (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := r.hook("post-restore", r.tree.root().real); err != nil {
+		return nil, err
+	}
+	if r.net.locked {
+		r.hookWarn("network-unlock")
+	}
 	// Every connection exists again and left repair mode.
 	if err := r.unlockNetwork(); err != nil {
 		return nil, err
@@ -342,11 +373,15 @@ func (r *restorer) resume() (*Result, error) {
 	if err := r.canceled(); err != nil {
 		return nil, err
 	}
+	if err := r.hook("pre-resume", 0); err != nil {
+		return nil, err
+	}
 	if err := r.detachAll(); err != nil {
 		return nil, err
 	}
 	r.stats.restore = time.Since(r.stats.start)
 	r.step("resume tasks")
+	r.hookWarn("post-resume")
 	return res, nil
 }
 
