@@ -118,10 +118,10 @@ func (d *dumper) planPages(t *taskDump) error {
 	pme := make([]uint64, 0)
 	for i := range t.maps {
 		m := &t.maps[i]
-		if !m.private() || m.is(images.VmaAreaVvar) {
+		n := int(m.Len() / pageSize)
+		if !m.private() || m.is(images.VmaAreaVvar) || m.droppable() {
 			continue
 		}
-		n := int(m.Len() / pageSize)
 		if m.Rss == 0 && m.Swap == 0 && !m.is(images.VmaAreaVdso) {
 			plan.scanned += uint64(n)
 			continue
