@@ -140,6 +140,7 @@ func (d *dumper) planPages(t *taskDump) error {
 				pme = append(pme, uint64(e))
 			}
 			plan.addRangeParent(m, start, pme, d.zeroPFN, sps, same)
+			t.cow = addCOW(t.cow, start, buf)
 			done += w
 		}
 	}
@@ -167,6 +168,25 @@ func (d *dumper) planPages(t *taskDump) error {
 	return nil
 }
 
+// addCOW appends to cow the pages of es (pagemap entries from start on)
+// that are present but mapped by other tasks too: anonymous pages shared
+// copy-on-write since a fork (or page cache pages of a private file
+// mapping, which cost nothing to read either way).
+func addCOW(cow []proc.Span, start uint64, es []proc.PagemapEntry) []proc.Span {
+	for i, e := range es {
+		if !e.Present() || e.Exclusive() {
+			continue
+		}
+		a := start + uint64(i)*pageSize
+		if n := len(cow); n > 0 && cow[n-1].End == a {
+			cow[n-1].End = a + pageSize
+		} else {
+			cow = append(cow, proc.Span{Start: a, End: a + pageSize})
+		}
+	}
+	return cow
+}
+
 // pagemapWindow is how many pagemap entries are read at once: 512 KiB of
 // entries for 256 MiB of address space.
 const pagemapWindow = 1 << 16
@@ -188,9 +208,9 @@ func (d *dumper) registerPages(t *taskDump) error {
 		return err
 	}
 	d.out[name] = img
-	var mem memReader = &taskMem{fs: d.fs, pid: t.pid}
+	var mem memReader = &taskMem{fs: d.fs, pid: t.pid, cow: t.cow}
 	if d.readLive {
-		lm, err := newLiveMem(d.fs, t.pid)
+		lm, err := newLiveMem(d.fs, t.pid, t.cow)
 		if err != nil {
 			return err
 		}
