@@ -254,7 +254,11 @@
 // enable (AVX-512 state on a CPU without it) is refused before anything
 // is created (ErrCPUFeature), naming the core image and the features. A
 // task's root other than criu-restore's is made with chroot, once its cwd
-// is set. Tasks sharing an fd table (CLONE_FILES) are refused; a
+// is set. A child sharing its parent's fd table (CLONE_FILES) is cloned
+// with CLONE_FILES and the parent alone restores the fds; a table shared
+// otherwise (siblings) is refused, as CRIU's dump refuses it. A stream
+// holds the tree's creation until it knows which tasks share a table
+// (fewer fdinfo images than tasks: until every task's ids are in); a
 // session or group whose leader is outside the tree (but the root's)
 // is not restored. Cgroups: cgroup_linux.go. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
 // may lack (KERNEL-NOTES): the restore then fails naming the limit.
