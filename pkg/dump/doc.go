@@ -154,7 +154,8 @@
 //
 // A tree holding what this package cannot record fails the dump with
 // ErrNotSupported, naming the task and the resource, and runs on:
-// terminals other than ptys (/dev/tty, consoles, serial lines); a pty
+// terminals other than ptys (/dev/tty, consoles, serial lines); AIO
+// rings (io_setup contexts) and io_uring instances, by fd or mapping; a pty
 // slave whose master is outside the tree, or a terminal whose session
 // leader is, unless Options.ShellJob (CRIU's --shell-job), which allows
 // one such slave; anonymous-inode files other than eventfd, epoll,

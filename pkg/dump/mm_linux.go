@@ -3,6 +3,7 @@ package dump
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -46,6 +47,9 @@ func (d *dumper) dumpMappings(t *taskDump) error {
 		var fileDev uint64
 		path := ""
 		if v.Kind == proc.VMAFile {
+			if what := asyncRing(v.Path); what != "" {
+				return fmt.Errorf("mapping %#x-%#x of pid %d is %s: %w", v.Start, v.End, t.pid, what, ErrNotSupported)
+			}
 			path = d.mapFilesPath(t.pid, v)
 			if fs, err = statPath(path); err != nil {
 				return fmt.Errorf("mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
@@ -92,6 +96,21 @@ func (d *dumper) dumpMappings(t *taskDump) error {
 	}
 	t.maps = mergeVvar(t.maps)
 	return nil
+}
+
+// asyncRing names the kernel ring a mapping of path is, if it is one:
+// an AIO context's completion ring (io_setup(2) maps it from the aio
+// file system, "/[aio]") or the rings of an io_uring instance (mapped
+// from its anonymous inode). Neither is restored: CRIU's restore of AIO
+// rings is not done here, and no one restores io_uring.
+func asyncRing(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/[aio]"):
+		return "an AIO ring (an io_setup context)"
+	case strings.HasPrefix(path, "anon_inode:[io_uring]"):
+		return "the rings of an io_uring instance"
+	}
+	return ""
 }
 
 // planPages decides which pages of t's private mappings go to its pages

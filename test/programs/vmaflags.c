@@ -12,6 +12,12 @@
  *   with VMAFLAGS_MCL_FUTURE=1 also a child that called
  *   mlockall(MCL_FUTURE): a mapping it makes afterwards is locked (off by
  *   default: neither CRIU nor criugo keeps MCL_FUTURE, mm->def_flags).
+ * With VMAFLAGS_AIO=1 also an AIO context (io_setup) with a completed
+ * read whose event is not reaped, and with VMAFLAGS_URING=1 an io_uring
+ * instance with its rings mapped (VMAFLAGS_URING=fd: the fd alone): a dump must refuse either and the
+ * program runs on (pkg/dump's TestDumpAsyncRingsRefused); then the event
+ * is still there with its result, and the mapped rings still say their
+ * sizes.
  * Checks: every mapping is where it was with the same VmFlags but for the
  * accessed/soft-dirty kind ("ac" kept), its pages keep their pattern; the
  * locked ones are resident and count in VmLck; a child forked now sees
@@ -21,13 +27,17 @@
  * answers that a new mapping of its own is locked. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/aio_abi.h>
+#include <linux/io_uring.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -306,6 +316,38 @@ int main(int argc, char **argv)
 	}
 	long lck_before = vmlck_kb();
 
+	aio_context_t aio = 0;
+	char aiobuf[16];
+	if (getenv("VMAFLAGS_AIO")) {
+		int z = open("/dev/zero", O_RDONLY);
+		struct iocb cb, *cbs[1] = { &cb };
+		memset(&cb, 0, sizeof(cb));
+		cb.aio_fildes = z;
+		cb.aio_lio_opcode = IOCB_CMD_PREAD;
+		cb.aio_buf = (uintptr_t)aiobuf;
+		cb.aio_nbytes = sizeof(aiobuf);
+		cb.aio_data = 42;
+		if (z < 0 || syscall(SYS_io_setup, 4, &aio) || syscall(SYS_io_submit, aio, 1, cbs) != 1)
+			crt_setup_fail("io_setup/io_submit: %s", strerror(errno));
+	}
+	int uring = -1;
+	struct io_uring_params up;
+	unsigned char *cq = NULL;
+	size_t cqlen = 0;
+	if (getenv("VMAFLAGS_URING")) {
+		memset(&up, 0, sizeof(up));
+		uring = syscall(SYS_io_uring_setup, 4, &up);
+		if (uring < 0)
+			crt_setup_fail("io_uring_setup: %s", strerror(errno));
+		cqlen = up.cq_off.cqes + up.cq_entries * sizeof(struct io_uring_cqe);
+		if (!strcmp(getenv("VMAFLAGS_URING"), "fd"))
+			goto uring_done; /* the fd alone, no rings mapped */
+		cq = mmap(NULL, cqlen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, uring, IORING_OFF_CQ_RING);
+		if (cq == MAP_FAILED)
+			crt_setup_fail("mmap io_uring rings: %s", strerror(errno));
+	}
+uring_done:
+
 	crt_ready();
 	crt_wait();
 
@@ -388,6 +430,20 @@ int main(int argc, char **argv)
 	CHECK(mprotect(pn + pg, pg, PROT_READ) == 0, "protnone: mprotect: %s", strerror(errno));
 	CHECK(filled(pn, 3 * pg, 101), "protnone: pattern lost");
 
+	if (aio) {
+		struct io_event ev;
+		struct timespec ts = { 5, 0 };
+		long n = syscall(SYS_io_getevents, aio, 1, 1, &ev, &ts);
+		CHECK(n == 1 && ev.data == 42 && ev.res == sizeof(aiobuf), "AIO: %ld events (data %llu, res %lld)", n,
+		      (unsigned long long)ev.data, (long long)ev.res);
+		syscall(SYS_io_destroy, aio);
+	}
+	if (uring >= 0)
+		CHECK(fcntl(uring, F_GETFD) >= 0, "io_uring: fd %d closed", uring);
+	if (cq) {
+		unsigned entries = *(unsigned *)(cq + up.cq_off.ring_entries);
+		CHECK(entries == up.cq_entries, "io_uring: CQ ring says %u entries, want %u", entries, up.cq_entries);
+	}
 	if (future) {
 		c = 0;
 		CHECK(write(req[1], "?", 1) == 1 && read(ans[0], &c, 1) == 1, "MCL_FUTURE child: no answer");
