@@ -6,7 +6,11 @@
  * Checks: kcmp(KCMP_FILES) says root, A and G have one table and B
  *   another; an fd the root opens now is open in A and G, not in B; fd 60
  *   closed by A is closed for the root; the pipe's bytes, the file's
- *   offset. */
+ *   offset.
+ * With CLONEFILES_SIBLING=1 child B also clones S with CLONE_FILES and
+ * CLONE_PARENT: a child of the root sharing B's table, which no restore
+ * can clone from its parent; the images are refused (pkg/restore's
+ * TestCheckCloneFilesSibling) and the program runs on. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +34,16 @@ struct kid {
 };
 
 static struct kid A, G, B;
-static char stack_a[64 * 1024], stack_g[64 * 1024];
+static char stack_a[64 * 1024], stack_g[64 * 1024], stack_s[64 * 1024];
+static pid_t S = -1;
+
+static int s_main(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return 0;
+}
 
 /* serve: answers requests of two bytes, an op and an fd: 'q' is the fd
  * open here ('y'/'n'), 'c' close it ('y'). Ends at end of file. */
@@ -113,10 +126,17 @@ int main(int argc, char **argv)
 	if (B.pid == 0) {
 		close(B.req[1]);
 		close(B.ans[0]);
+		if (getenv("CLONEFILES_SIBLING")) {
+			pid_t s = clone(s_main, stack_s + sizeof(stack_s), CLONE_FILES | CLONE_PARENT | SIGCHLD, NULL);
+			if (s < 0 || write(B.ans[1], &s, sizeof(s)) != sizeof(s))
+				_exit(1);
+		}
 		serve(&B);
 	}
 	close(B.req[0]);
 	close(B.ans[1]);
+	if (getenv("CLONEFILES_SIBLING") && (read(B.ans[0], &S, sizeof(S)) != sizeof(S) || S <= 0))
+		crt_setup_fail("no sibling sharing B's table");
 	if (ask(&A, 'q', DUPFD) != 'y' || ask(&G, 'q', DUPFD) != 'y' || ask(&B, 'q', DUPFD) != 'y')
 		crt_setup_fail("the children do not answer");
 	if (kcmp_files(getpid(), A.pid) != 0 || kcmp_files(getpid(), G.pid) != 0 || kcmp_files(getpid(), B.pid) == 0)
@@ -145,6 +165,8 @@ int main(int argc, char **argv)
 	CHECK(ask(&A, 'c', DUPFD) == 'y', "child A could not close fd %d", DUPFD);
 	CHECK(fcntl(DUPFD, F_GETFD) < 0 && errno == EBADF, "fd %d closed by child A is open in the root", DUPFD);
 	CHECK(ask(&B, 'q', DUPFD) == 'y', "child B lost fd %d when A closed it", DUPFD);
+	if (S > 0)
+		CHECK(kcmp_files(B.pid, S) == 0, "sibling S: not B's fd table");
 	CHECK(lseek(f, 0, SEEK_CUR) == 7, "file offset %ld, want 7", (long)lseek(f, 0, SEEK_CUR));
 	char got[sizeof(buf)];
 	CHECK(read(p[0], got, sizeof(got)) == sizeof(got) && !memcmp(got, buf, sizeof(buf)), "pipe: data lost");
@@ -156,5 +178,9 @@ int main(int argc, char **argv)
 	close(B.req[1]);
 	waitpid(A.pid, NULL, 0);
 	waitpid(B.pid, NULL, 0);
+	if (S > 0) {
+		kill(S, SIGKILL);
+		waitpid(S, NULL, 0);
+	}
 	return ret;
 }
