@@ -78,7 +78,11 @@
 //	the parasite blob          sigactions, itimers, POSIX timers, brk, umask,
 //	                           prctl state, sigaltstack, parent-death signal
 //	process_vm_readv           memory, in 4 MiB chunks; /proc/PID/mem for
-//	                           mappings without PROT_READ
+//	                           mappings without PROT_READ and for pages
+//	                           shared copy-on-write with another task
+//	                           (pagemap: present, not exclusive), which
+//	                           process_vm_readv's pin would unshare;
+//	                           none of a MAP_DROPPABLE mapping (as CRIU)
 //	SEEK_DATA, a mapping       the pages of memfds and shared anonymous
 //	                           memory, the last one whole (past the end of
 //	                           the object it holds what mappings wrote)

@@ -62,7 +62,9 @@
 // kernel's (see "vDSO" below); each VMA is mapped at its address (files
 // and memfds opened by the task itself through /proc/<criu-restore>/fd/N,
 // shared memory as one memfd every task maps); the pages of the pagemap
-// go in; protections and madvise flags follow; brk, the arg and env
+// go in; protections and madvise flags follow, then mlock of the VMAs
+// that were locked (MAP_LOCKED in the image), so that their pages are
+// written once; brk, the arg and env
 // areas, auxv and the exe file are set at once with PR_SET_MM_MAP.
 //
 // Pages go into private anonymous memory with UFFDIO_COPY through a
