@@ -260,7 +260,8 @@
 // with CLONE_FILES and the parent alone restores the fds; a table shared
 // otherwise (siblings) is refused, as CRIU's dump refuses it. A stream
 // holds the tree's creation until it knows which tasks share a table
-// (fewer fdinfo images than tasks: until every task's ids are in); a
+// (fewer fdinfo images than live tasks: until every live task's ids are
+// in, the pages before held in memory); a
 // session or group whose leader is outside the tree (but the root's)
 // is not restored. Cgroups: cgroup_linux.go. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
 // may lack (KERNEL-NOTES): the restore then fails naming the limit.

@@ -335,24 +335,30 @@ func (s *streamRestore) treeKnown() bool {
 
 // tablesKnown says whether the tree can be created knowing which tasks
 // share an fd table: the tree is made already, or there are as many fd
-// tables as tasks (in our streams every table's fdinfo image comes before
-// the first pages), or the ids of every live task are in.
+// tables as live tasks (every table's fdinfo image comes before the first
+// pages, in our streams as in CRIU's), or the ids of every live task are
+// in. pstree.img lists a zombie (which has no table) with no thread of
+// its own, as the tree reads it (treeFromPstree).
 func (s *streamRestore) tablesKnown() bool {
 	r := s.r
 	if r.tree != nil {
 		return true
 	}
 	ps, err := entries[*images.PstreeEntry](r.set, "pstree.img", false)
-	if err != nil || s.tables >= len(ps) {
+	if err != nil {
 		return true // startTree reports a bad pstree
 	}
+	var live []uint32
 	for _, e := range ps {
-		pid := uint32(e.GetPid())
-		if r.set.has(idsName(pid)) {
-			continue
+		if th := e.GetThreads(); len(th) > 1 || len(th) == 1 && th[0] == e.GetPid() {
+			live = append(live, e.GetPid())
 		}
-		c, err := single[*images.CoreEntry](r.set, coreName(pid))
-		if err != nil || c.GetTc().GetTaskState() != images.TaskDead {
+	}
+	if s.tables >= len(live) {
+		return true
+	}
+	for _, pid := range live {
+		if !r.set.has(idsName(pid)) {
 			return false
 		}
 	}
