@@ -78,7 +78,11 @@
 //	the parasite blob          sigactions, itimers, POSIX timers, brk, umask,
 //	                           prctl state, sigaltstack, parent-death signal
 //	process_vm_readv           memory, in 4 MiB chunks; /proc/PID/mem for
-//	                           mappings without PROT_READ
+//	                           mappings without PROT_READ and for pages
+//	                           shared copy-on-write with another task
+//	                           (pagemap: present, not exclusive), which
+//	                           process_vm_readv's pin would unshare;
+//	                           none of a MAP_DROPPABLE mapping (as CRIU)
 //	SEEK_DATA, a mapping       the pages of memfds and shared anonymous
 //	                           memory, the last one whole (past the end of
 //	                           the object it holds what mappings wrote)
@@ -154,7 +158,8 @@
 //
 // A tree holding what this package cannot record fails the dump with
 // ErrNotSupported, naming the task and the resource, and runs on:
-// terminals other than ptys (/dev/tty, consoles, serial lines); a pty
+// terminals other than ptys (/dev/tty, consoles, serial lines); AIO
+// rings (io_setup contexts) and io_uring instances, by fd or mapping; a pty
 // slave whose master is outside the tree, or a terminal whose session
 // leader is, unless Options.ShellJob (CRIU's --shell-job), which allows
 // one such slave; anonymous-inode files other than eventfd, epoll,

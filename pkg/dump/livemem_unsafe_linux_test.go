@@ -28,7 +28,7 @@ func TestLiveMemUnmapped(t *testing.T) {
 	if _, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(addr+pageSize), pageSize, 0); errno != 0 {
 		t.Fatal(errno)
 	}
-	lm, err := newLiveMem(proc.FS{}, os.Getpid())
+	lm, err := newLiveMem(proc.FS{}, os.Getpid(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestLiveMemGone(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Skipf("start sleep: %v", err)
 	}
-	lm, err := newLiveMem(proc.FS{}, cmd.Process.Pid)
+	lm, err := newLiveMem(proc.FS{}, cmd.Process.Pid, nil)
 	if err != nil {
 		cmd.Process.Kill()
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package dump
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -46,6 +47,9 @@ func (d *dumper) dumpMappings(t *taskDump) error {
 		var fileDev uint64
 		path := ""
 		if v.Kind == proc.VMAFile {
+			if what := asyncRing(v.Path); what != "" {
+				return fmt.Errorf("mapping %#x-%#x of pid %d is %s: %w", v.Start, v.End, t.pid, what, ErrNotSupported)
+			}
 			path = d.mapFilesPath(t.pid, v)
 			if fs, err = statPath(path); err != nil {
 				return fmt.Errorf("mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
@@ -94,6 +98,21 @@ func (d *dumper) dumpMappings(t *taskDump) error {
 	return nil
 }
 
+// asyncRing names the kernel ring a mapping of path is, if it is one:
+// an AIO context's completion ring (io_setup(2) maps it from the aio
+// file system, "/[aio]") or the rings of an io_uring instance (mapped
+// from its anonymous inode). Neither is restored: CRIU's restore of AIO
+// rings is not done here, and no one restores io_uring.
+func asyncRing(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/[aio]"):
+		return "an AIO ring (an io_setup context)"
+	case strings.HasPrefix(path, "anon_inode:[io_uring]"):
+		return "the rings of an io_uring instance"
+	}
+	return ""
+}
+
 // planPages decides which pages of t's private mappings go to its pages
 // image, reading /proc/PID/pagemap. Mappings with nothing resident or
 // swapped are not read (but [vdso], dumped whole, always is).
@@ -118,10 +137,10 @@ func (d *dumper) planPages(t *taskDump) error {
 	pme := make([]uint64, 0)
 	for i := range t.maps {
 		m := &t.maps[i]
-		if !m.private() || m.is(images.VmaAreaVvar) {
+		n := int(m.Len() / pageSize)
+		if !m.private() || m.is(images.VmaAreaVvar) || m.droppable() {
 			continue
 		}
-		n := int(m.Len() / pageSize)
 		if m.Rss == 0 && m.Swap == 0 && !m.is(images.VmaAreaVdso) {
 			plan.scanned += uint64(n)
 			continue
@@ -140,6 +159,7 @@ func (d *dumper) planPages(t *taskDump) error {
 				pme = append(pme, uint64(e))
 			}
 			plan.addRangeParent(m, start, pme, d.zeroPFN, sps, same)
+			t.cow = addCOW(t.cow, start, buf)
 			done += w
 		}
 	}
@@ -167,6 +187,25 @@ func (d *dumper) planPages(t *taskDump) error {
 	return nil
 }
 
+// addCOW appends to cow the pages of es (pagemap entries from start on)
+// that are present but mapped by other tasks too: anonymous pages shared
+// copy-on-write since a fork (or page cache pages of a private file
+// mapping, which cost nothing to read either way).
+func addCOW(cow []proc.Span, start uint64, es []proc.PagemapEntry) []proc.Span {
+	for i, e := range es {
+		if !e.Present() || e.Exclusive() {
+			continue
+		}
+		a := start + uint64(i)*pageSize
+		if n := len(cow); n > 0 && cow[n-1].End == a {
+			cow[n-1].End = a + pageSize
+		} else {
+			cow = append(cow, proc.Span{Start: a, End: a + pageSize})
+		}
+	}
+	return cow
+}
+
 // pagemapWindow is how many pagemap entries are read at once: 512 KiB of
 // entries for 256 MiB of address space.
 const pagemapWindow = 1 << 16
@@ -188,9 +227,9 @@ func (d *dumper) registerPages(t *taskDump) error {
 		return err
 	}
 	d.out[name] = img
-	var mem memReader = &taskMem{fs: d.fs, pid: t.pid}
+	var mem memReader = &taskMem{fs: d.fs, pid: t.pid, cow: t.cow}
 	if d.readLive {
-		lm, err := newLiveMem(d.fs, t.pid)
+		lm, err := newLiveMem(d.fs, t.pid, t.cow)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -31,21 +32,69 @@ type memReader interface {
 // taskMem reads a task's memory with process_vm_readv, falling back to
 // /proc/PID/mem, which reads mappings without PROT_READ too (the kernel
 // reads them for the tracer as for a debugger).
+//
+// Pages shared copy-on-write with another task (cow) are read through
+// /proc/PID/mem only: process_vm_readv pins the pages it reads
+// (FOLL_PIN), and the kernel unshares an anonymous page that is pinned
+// while shared, so the tree would come out of a --leave-running dump
+// with a copy of every page it shared since a fork. /proc/PID/mem takes
+// a plain reference, which leaves the page shared.
 type taskMem struct {
 	fs  proc.FS
 	pid int
-	mem *os.File // opened on first need
+	cow []proc.Span // by address
+	mem *os.File    // opened on first need
 	mu  sync.Mutex
 }
 
 func (m *taskMem) readAt(buf []byte, addr uint64) error {
+	end := addr + uint64(len(buf))
+	i := sort.Search(len(m.cow), func(i int) bool { return m.cow[i].End > addr })
+	if i == len(m.cow) || m.cow[i].Start >= end {
+		return m.readPinned(buf, addr)
+	}
+	// Split at the shared spans: the rest still goes by process_vm_readv.
+	for at := addr; at < end; {
+		var next uint64
+		var err error
+		switch {
+		case i < len(m.cow) && m.cow[i].Start <= at:
+			next = min(m.cow[i].End, end)
+			err = m.readMemFile(buf[at-addr:next-addr], at)
+			i++
+		case i < len(m.cow) && m.cow[i].Start < end:
+			next = m.cow[i].Start
+			err = m.readPinned(buf[at-addr:next-addr], at)
+		default:
+			next = end
+			err = m.readPinned(buf[at-addr:], at)
+		}
+		if err != nil {
+			return err
+		}
+		at = next
+	}
+	return nil
+}
+
+// readPinned reads with process_vm_readv, and /proc/PID/mem where it
+// cannot (a mapping without PROT_READ).
+func (m *taskMem) readPinned(buf []byte, addr uint64) error {
 	n, err := ptrace.ReadMem(m.pid, addr, buf)
 	if err == nil && n == len(buf) {
 		return nil
 	}
-	f, ferr := m.memFile()
-	if ferr != nil {
+	if ferr := m.readMemFile(buf, addr); ferr != nil {
 		return errors.Join(err, ferr)
+	}
+	return nil
+}
+
+// readMemFile reads through /proc/PID/mem.
+func (m *taskMem) readMemFile(buf []byte, addr uint64) error {
+	f, err := m.memFile()
+	if err != nil {
+		return err
 	}
 	if _, err := f.ReadAt(buf, int64(addr)); err != nil {
 		return fmt.Errorf("read memory of pid %d at %#x: %w", m.pid, addr, err)
@@ -89,12 +138,12 @@ type liveMem struct {
 	unread atomic.Uint64 // pages read as zeros
 }
 
-func newLiveMem(fs proc.FS, pid int) (*liveMem, error) {
+func newLiveMem(fs proc.FS, pid int, cow []proc.Span) (*liveMem, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open pidfd of pid %d: %w", pid, err)
 	}
-	return &liveMem{m: &taskMem{fs: fs, pid: pid}, pidfd: fd}, nil
+	return &liveMem{m: &taskMem{fs: fs, pid: pid, cow: cow}, pidfd: fd}, nil
 }
 
 // gone reports whether the task was reaped, so that its pid may name

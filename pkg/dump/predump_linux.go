@@ -118,7 +118,7 @@ func (d *dumper) inParent(t *taskDump, pm *proc.Pagemap) ([]proc.Span, error) {
 // memory (heap, stack, anonymous mappings). Other private mappings are
 // dumped whole by every dump.
 func trackable(m *mapping) bool {
-	return m.kind == vmaAnonPriv && !m.Shared && m.private() &&
+	return m.kind == vmaAnonPriv && !m.Shared && m.private() && !m.droppable() &&
 		!m.is(images.VmaAreaVdso|images.VmaAreaVvar|images.VmaAreaVsyscall) &&
 		m.VmFlags&proc.VmHugeTLB == 0
 }

@@ -21,6 +21,10 @@ type taskDump struct {
 	threads []*threadState
 	maps    []mapping
 	guards  []proc.Span // guard regions (MADV_GUARD_INSTALL), by address
+	// cow: private pages present but not exclusive to the task (shared
+	// copy-on-write with a parent or child), by address; read through
+	// /proc/PID/mem, which does not unshare them (see taskMem).
+	cow     []proc.Span
 	plan    *pagePlan
 	pagesID uint32
 	para    parasiteState

@@ -12,6 +12,7 @@ import (
 const (
 	mapShared    = 0x1
 	mapPrivate   = 0x2
+	mapDroppable = 0x08
 	mapAnonymous = 0x20
 	mapGrowsDown = 0x100
 	mapLocked    = 0x2000
@@ -69,6 +70,9 @@ func vmFlagsMmap(f proc.VmFlags) uint32 {
 	}
 	if f&proc.VmHugeTLB != 0 {
 		fl |= mapHugeTLB
+	}
+	if f&proc.VmDroppable != 0 {
+		fl |= mapDroppable
 	}
 	return fl
 }
@@ -128,9 +132,12 @@ func classifyVMA(v proc.VMA, fileDev, shmemDev uint64) mapping {
 		Status: ptr(uint32(0)),
 	}
 	flags := vmFlagsMmap(v.VmFlags)
-	if v.Shared {
+	switch {
+	case v.Shared:
 		flags |= mapShared
-	} else {
+	case flags&mapDroppable == 0:
+		// MAP_DROPPABLE is a mapping type of its own: mmap(2) takes it
+		// instead of MAP_PRIVATE, and CRIU records it so.
 		flags |= mapPrivate
 	}
 	if madv := vmFlagsMadv(v.VmFlags); madv != 0 {
@@ -227,6 +234,10 @@ func mergeVvar(ms []mapping) []mapping {
 }
 
 func (m *mapping) is(status uint32) bool { return m.e.GetStatus()&status != 0 }
+
+// droppable reports whether the kernel may drop m's pages at any time
+// (MAP_DROPPABLE): as CRIU, none of them is dumped, they come back zero.
+func (m *mapping) droppable() bool { return m.e.GetFlags()&mapDroppable != 0 }
 
 // private reports whether the mapping's pages go to the task's pagemap
 // (CRIU's vma_area_is_private).

@@ -56,12 +56,15 @@ type chainProgram struct {
 	outfile string
 }
 
-func startChainProgram(t *testing.T, prog, dir string) *chainProgram {
+// startChainProgram starts prog in dir, run by wrap (a command and its
+// arguments, such as env VAR=1) when given.
+func startChainProgram(t *testing.T, prog, dir string, wrap ...string) *chainProgram {
 	t.Helper()
 	p := &chainProgram{outfile: filepath.Join(dir, "out")}
 	pidfile := filepath.Join(dir, "pid")
-	if out, err := exec.Command("/bin/sh", "-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`,
-		prog, "--pidfile", pidfile, "--outfile", p.outfile, "--workdir", dir).CombinedOutput(); err != nil {
+	args := append(append([]string{"-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`}, wrap...),
+		prog, "--pidfile", pidfile, "--outfile", p.outfile, "--workdir", dir)
+	if out, err := exec.Command("/bin/sh", args...).CombinedOutput(); err != nil {
 		t.Fatalf("start: %v: %s", err, out)
 	}
 	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {

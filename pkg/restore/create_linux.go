@@ -195,7 +195,11 @@ func (r *restorer) createRoot(t *task) error {
 
 // forkChild clones task c from its parent p with c's PID.
 func (r *restorer) forkChild(p, c *task) error {
-	pid, err := r.clone(p, p.threads[0], unix.CLONE_CLEAR_SIGHAND, uint64(unix.SIGCHLD), c.pid)
+	flags := uint64(unix.CLONE_CLEAR_SIGHAND)
+	if r.sharesParentFiles(c) {
+		flags |= unix.CLONE_FILES
+	}
+	pid, err := r.clone(p, p.threads[0], flags, uint64(unix.SIGCHLD), c.pid)
 	if err != nil {
 		if isErrno(err, unix.EEXIST) {
 			return fmt.Errorf("pid %d (from pstree.img) is %w", c.pid, ErrPidInUse)

@@ -62,7 +62,9 @@
 // kernel's (see "vDSO" below); each VMA is mapped at its address (files
 // and memfds opened by the task itself through /proc/<criu-restore>/fd/N,
 // shared memory as one memfd every task maps); the pages of the pagemap
-// go in; protections and madvise flags follow; brk, the arg and env
+// go in; protections and madvise flags follow, then mlock of the VMAs
+// that were locked (MAP_LOCKED in the image), so that their pages are
+// written once; brk, the arg and env
 // areas, auxv and the exe file are set at once with PR_SET_MM_MAP.
 //
 // Pages go into private anonymous memory with UFFDIO_COPY through a
@@ -254,7 +256,12 @@
 // enable (AVX-512 state on a CPU without it) is refused before anything
 // is created (ErrCPUFeature), naming the core image and the features. A
 // task's root other than criu-restore's is made with chroot, once its cwd
-// is set. Tasks sharing an fd table (CLONE_FILES) are refused; a
+// is set. A child sharing its parent's fd table (CLONE_FILES) is cloned
+// with CLONE_FILES and the parent alone restores the fds; a table shared
+// otherwise (siblings) is refused, as CRIU's dump refuses it. A stream
+// holds the tree's creation until it knows which tasks share a table
+// (fewer fdinfo images than live tasks: until every live task's ids are
+// in, the pages before held in memory); a
 // session or group whose leader is outside the tree (but the root's)
 // is not restored. Cgroups: cgroup_linux.go. Raising a hard rlimit needs CAP_SYS_RESOURCE, which root
 // may lack (KERNEL-NOTES): the restore then fails naming the limit.

@@ -14,9 +14,11 @@ const (
 	protExec      = 0x4
 	mapShared     = 0x01
 	mapPrivate    = 0x02
+	mapDroppable  = 0x08
 	mapFixed      = 0x10
 	mapAnonymous  = 0x20
 	mapGrowsdown  = 0x100
+	mapLocked     = 0x2000
 	mapNoreserve  = 0x4000
 	mapFixedNoRep = 0x100000
 )
@@ -65,7 +67,7 @@ func (v *vma) mapProt() uint32 {
 
 // mapFlags are the mmap flags to map with.
 func (v *vma) mapFlags() uint32 {
-	f := v.e.GetFlags() & (mapShared | mapPrivate | mapAnonymous | mapGrowsdown | mapNoreserve)
+	f := v.e.GetFlags() & (mapShared | mapPrivate | mapDroppable | mapAnonymous | mapGrowsdown | mapNoreserve)
 	if v.kind != vmaKindAnon {
 		f &^= mapAnonymous
 	}

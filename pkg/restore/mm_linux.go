@@ -138,6 +138,14 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 				return fmt.Errorf("restore advice %d of vma [%#x, %#x) of pid %d (%s): %w", bit, v.start(), v.end(), t.pid, name, err)
 			}
 		}
+		// Locked once its pages are in, so that they are written once
+		// (a MAP_LOCKED mmap would fault in every page before the write).
+		// mlock sets VM_LOCKED and brings in what is not resident yet.
+		if v.e.GetFlags()&mapLocked != 0 {
+			if _, err := r.call(t, th, "mlock", unix.SYS_MLOCK, v.start(), v.size()); err != nil {
+				return fmt.Errorf("restore lock of vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+			}
+		}
 	}
 
 	// Guards last: installing one zaps what its range holds.

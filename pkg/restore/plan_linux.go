@@ -18,10 +18,37 @@ type taskPlan struct {
 	fs     *images.FsEntry
 	// seccomp holds the threads in a seccomp mode, by tid (seccomp_linux.go).
 	seccomp map[int]*seccompThread
+	// filesShared: the task shares its parent's fd table (CLONE_FILES):
+	// it is created with CLONE_FILES, and the parent restores the fds.
+	filesShared bool
 }
 
 // core returns the core of thread tid.
 func (p *taskPlan) core(tid int) *images.CoreEntry { return p.cores[tid] }
+
+// filesID is the id of t's fd table (ids-P.img, or its core in older
+// images), and whether the images tell it.
+func (r *restorer) filesID(t *task) (uint32, bool) {
+	if ids, err := entries[*images.TaskKobjIdsEntry](r.set, idsName(uint32(t.pid)), true); err == nil && len(ids) == 1 && ids[0].FilesId != nil {
+		return ids[0].GetFilesId(), true
+	}
+	if ids := t.core.GetIds(); ids != nil && ids.FilesId != nil {
+		return ids.GetFilesId(), true
+	}
+	return 0, false
+}
+
+// sharesParentFiles reports whether t shares its parent's fd table
+// (CLONE_FILES). It reads the images only, so that it holds before the
+// task's plan is made (a stream creates the tree first).
+func (r *restorer) sharesParentFiles(t *task) bool {
+	if t.parent == nil || t.zombie() || t.parent.zombie() {
+		return false
+	}
+	a, ok := r.filesID(t)
+	b, okp := r.filesID(t.parent)
+	return ok && okp && a == b
+}
 
 func (r *restorer) planTask(t *task) (*taskPlan, error) {
 	p := &taskPlan{cores: map[int]*images.CoreEntry{t.pid: t.core}}
@@ -89,9 +116,16 @@ func (r *restorer) planTask(t *task) (*taskPlan, error) {
 		if pp.ids.GetVmId() == p.ids.GetVmId() {
 			return nil, fmt.Errorf("restore pid %d: shares its memory with another process (vfork or CLONE_VM): %w", t.pid, ErrNotSupported)
 		}
-		if pp.ids.GetFilesId() == p.ids.GetFilesId() {
-			return nil, fmt.Errorf("restore pid %d: shares its fd table with another process (CLONE_FILES): %w", t.pid, ErrNotSupported)
+		if pp.ids.GetFilesId() != p.ids.GetFilesId() {
+			continue
 		}
+		// As CRIU: only a child of a task with the same table, which
+		// then clones it with CLONE_FILES (a table shared with a
+		// sibling or farther has no task to clone it from).
+		if t.parent == nil || r.plans[t.parent.pid] == nil || r.plans[t.parent.pid].ids.GetFilesId() != p.ids.GetFilesId() {
+			return nil, fmt.Errorf("restore pid %d: shares its fd table (CLONE_FILES) with a process other than its parent: %w", t.pid, ErrNotSupported)
+		}
+		p.filesShared = true
 	}
 	return p, nil
 }

@@ -69,6 +69,8 @@ type streamRestore struct {
 	// spool lets the rest of the stream be taken into memory when the
 	// tree's PIDs are still held by the tasks being dumped (see startTree).
 	spool *spoolReader
+	// tables counts the fdinfo images in so far: one per fd table.
+	tables int
 }
 
 // pidWait bounds how long a stream restore waits for the tree's PIDs to be
@@ -162,6 +164,9 @@ func (s *streamRestore) member(f *image.StreamFile) error {
 	}
 	if err := r.set.add(f.Name, f); err != nil {
 		return err
+	}
+	if k == image.Fdinfo {
+		s.tables++
 	}
 	if k == image.CPUInfo {
 		// In the stream's order it comes before the first pages file,
@@ -274,8 +279,10 @@ func (s *streamRestore) pages(id uint64, f *image.StreamFile) error {
 	case image.Pagemap:
 		pidStr, _ := k.FileID(owner)
 		pid, _ := strconv.Atoi(pidStr)
-		if !s.treeKnown() {
-			// An archive in another order than ours (tar's).
+		if !s.treeKnown() || !s.tablesKnown() {
+			// An archive in another order than ours (tar's), or fd
+			// tables that may be shared by tasks whose ids are not in
+			// yet: creating the tree needs to know (CLONE_FILES).
 			break
 		}
 		if err := s.startTree(); err != nil {
@@ -324,6 +331,38 @@ func (s *streamRestore) treeKnown() bool {
 	inv := s.r.set.has("inventory.img")
 	ps := s.r.set.has("pstree.img")
 	return inv && ps
+}
+
+// tablesKnown says whether the tree can be created knowing which tasks
+// share an fd table: the tree is made already, or there are as many fd
+// tables as live tasks (every table's fdinfo image comes before the first
+// pages, in our streams as in CRIU's), or the ids of every live task are
+// in. pstree.img lists a zombie (which has no table) with no thread of
+// its own, as the tree reads it (treeFromPstree).
+func (s *streamRestore) tablesKnown() bool {
+	r := s.r
+	if r.tree != nil {
+		return true
+	}
+	ps, err := entries[*images.PstreeEntry](r.set, "pstree.img", false)
+	if err != nil {
+		return true // startTree reports a bad pstree
+	}
+	var live []uint32
+	for _, e := range ps {
+		if th := e.GetThreads(); len(th) > 1 || len(th) == 1 && th[0] == e.GetPid() {
+			live = append(live, e.GetPid())
+		}
+	}
+	if s.tables >= len(live) {
+		return true
+	}
+	for _, pid := range live {
+		if !r.set.has(idsName(pid)) {
+			return false
+		}
+	}
+	return true
 }
 
 // memoryReady says whether a task's memory can be restored now: its mm

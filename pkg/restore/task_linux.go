@@ -18,8 +18,12 @@ import (
 // pages from src, or from its pages file when src is nil. The fds the
 // task inherited (criu-restore's, for the root) are closed first.
 func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) error {
-	if _, err := r.call(t, t.threads[0], "close_range", unix.SYS_CLOSE_RANGE, 0, ^uint64(0)>>32, 0); err != nil {
-		return fmt.Errorf("restore pid %d: %w", t.pid, err)
+	// A task sharing its parent's fd table holds the parent's fds: the
+	// parent closed what it inherited, or will.
+	if !r.sharesParentFiles(t) {
+		if _, err := r.call(t, t.threads[0], "close_range", unix.SYS_CLOSE_RANGE, 0, ^uint64(0)>>32, 0); err != nil {
+			return fmt.Errorf("restore pid %d: %w", t.pid, err)
+		}
 	}
 	if err := r.moveScratch(t, p); err != nil {
 		return err
@@ -51,14 +55,18 @@ func (r *restorer) restoreTask(t *task) error {
 	if err := r.leaveVdso(t, p); err != nil {
 		return err
 	}
-	if err := r.restoreFds(t, p); err != nil {
-		return err
-	}
-	if err := fault.At("restore:after-files"); err != nil {
-		return err
-	}
-	if err := r.fillFiles(t, p); err != nil {
-		return err
+	// The fds of a table shared with the parent are the parent's, which
+	// restored them already (tasks go parents first).
+	if !p.filesShared {
+		if err := r.restoreFds(t, p); err != nil {
+			return err
+		}
+		if err := fault.At("restore:after-files"); err != nil {
+			return err
+		}
+		if err := r.fillFiles(t, p); err != nil {
+			return err
+		}
 	}
 	if err := r.restoreFileLocks(t); err != nil {
 		return err

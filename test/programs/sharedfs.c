@@ -4,10 +4,11 @@
  *   (as root) a child chrooted into sharedfs.root (holding "marker"),
  *   working in its "sub".
  * Each child answers over a pipe whether its cwd and root are still
- * what they were set to. With SHAREDFS_CLONE=FS or FILES it also holds a
- * child made with clone(CLONE_FS) or clone(CLONE_FILES), which the dump
- * must refuse (pkg/dump's TestDumpSharedTablesRefused), the program
- * running on; that child answers whether the table is still shared.
+ * what they were set to. With SHAREDFS_CLONE=FS it also holds a child
+ * made with clone(CLONE_FS), which the dump must refuse (pkg/dump's
+ * TestDumpSharedFsRefused), the program running on; with FILES a child
+ * made with clone(CLONE_FILES) (restored, see clonefiles); that child
+ * answers whether the table is still shared.
  * Checks: the parent's cwd, each child's answer. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,0 +1,39 @@
+package dump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDumpAsyncRingsRefused dumps vmaflags holding an AIO context, an
+// io_uring instance with its rings mapped, and one held by its fd alone:
+// none is restored, so each dump is refused naming the pid and what it
+// holds, and the program runs on with its context or instance intact.
+func TestDumpAsyncRingsRefused(t *testing.T) {
+	for _, c := range []struct{ name, env, want string }{
+		{"aio", "VMAFLAGS_AIO=1", "AIO ring"},
+		{"uring", "VMAFLAGS_URING=1", "io_uring"},
+		{"uring-fd", "VMAFLAGS_URING=fd", "io_uring"},
+	} {
+		// Not named by c.env: env(1) would take the program's path,
+		// which holds the test's name, for an assignment.
+		t.Run(c.name, func(t *testing.T) {
+			p := testProgramIn(t, "vmaflags", "env", c.env)
+			imgs := filepath.Join(t.TempDir(), "img")
+			seizeDir(t, p.pid, imgs)
+			_, err := Dump(context.Background(), Options{Dir: imgs})
+			if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), c.want) ||
+				!strings.Contains(err.Error(), fmt.Sprintf("pid %d", p.pid)) {
+				t.Fatalf("dump: %v, want %q of pid %d refused", err, c.want, p.pid)
+			}
+			t.Log(err)
+			if got := p.finishRepeat(t); got != "PASS" {
+				t.Errorf("after the refused dump: %s", got)
+			}
+		})
+	}
+}
