@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/criugo/criugo/pkg/cgroup"
+	"github.com/criugo/criugo/pkg/restore"
 )
 
 // CRIU's release whose images and interfaces criugo matches: what
@@ -114,6 +115,15 @@ type Options struct {
 	LinkRemap      bool   // --link-remap
 	GhostLimit     uint64 // --ghost-limit; 0: dump.DefaultGhostLimit
 	Detach         bool   // -d, --restore-detached
+	// Sibling is --restore-sibling (RPC rst_sibling): the restored root
+	// is a child of criu's parent, not of criu; it needs Detach.
+	Sibling bool
+	// InheritFds are --inherit-fd's files (RPC inherit_fd), by key.
+	InheritFds []restore.InheritFd
+	// EvasiveDevices is --evasive-devices: CRIU 4.2 reads it only when
+	// it dumps, and criugo's dump records devices by path anyway; it
+	// changes nothing on restore, in CRIU as here.
+	EvasiveDevices bool
 	PidFile        string // --pidfile, relative to WorkDir
 
 	// Notify, when set, is told at each action script point.

@@ -213,7 +213,12 @@ func (f *fileObjs) descFor(id uint32) (*os.File, error) {
 	if !ok {
 		return nil, fmt.Errorf("file id %d of type %v: %w", id, e.GetType(), ErrNotSupported)
 	}
-	d, err := k.open(f, e)
+	var d *os.File
+	if in := f.inherited(e); in != nil {
+		d, err = f.takeInherited(e, in)
+	} else {
+		d, err = k.open(f, e)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +236,7 @@ func (f *fileObjs) checkEntry(e *images.FileEntry) error {
 	if !ok {
 		return fmt.Errorf("file of type %v: %w", e.GetType(), ErrNotSupported)
 	}
-	if k.check != nil {
+	if k.check != nil && f.inherited(e) == nil {
 		return k.check(f, e)
 	}
 	if !k.has(e) {
@@ -294,6 +299,11 @@ func (f *fileObjs) mapFile(id uint32, accmode int) (*os.File, error) {
 	e, err := f.entry(id)
 	if err != nil {
 		return nil, err
+	}
+	if in := f.inherited(e); in != nil {
+		// The task maps it through criu-restore's fd, which opens it
+		// again with the mapping's access mode.
+		return in, nil
 	}
 	kind, ok := fileKinds[e.GetType()]
 	if !ok || kind.mapped == nil {

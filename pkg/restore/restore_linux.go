@@ -78,6 +78,11 @@ func Restore(ctx context.Context, opts Options) (*Result, error) {
 	if err := fault.Check(); err != nil {
 		return nil, err
 	}
+	if opts.Sibling && !opts.Detach {
+		// As CRIU: a root that is not criu-restore's child cannot be
+		// waited for.
+		return nil, errors.New("restore: a sibling root (--restore-sibling) needs a detached restore")
+	}
 	now := time.Now()
 	r := &restorer{ctx: ctx, opts: opts, self: os.Getpid(), last: now, stats: restoreStats{start: now}}
 	if opts.Dir == "" {
