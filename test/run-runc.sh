@@ -105,12 +105,14 @@ printed_after() {
 }
 
 # pid1_restored ID: the pid runc has for the container is pid 1 of its own
-# PID namespace and runs the shell.
+# PID namespace and runs the shell, and the container's /proc is of that
+# namespace (its pid 1 is the shell, not the host's init).
 pid1_restored() {
 	local pid
 	pid=$("${runc[@]}" state "$1" 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 	[ -n "$pid" ] && grep -qE "^NSpid:[[:space:]]+$pid[[:space:]]+1$" "/proc/$pid/status" &&
-		[ "$(cat "/proc/$pid/comm")" = sh ]
+		[ "$(cat "/proc/$pid/comm")" = sh ] &&
+		[ "$(cat "/proc/$pid/root/proc/1/comm")" = sh ]
 }
 
 # run_case NAME CRIU: one case with the given criu binary.
@@ -178,7 +180,7 @@ run_case() {
 		elif ! printed_after "$dir/restore.out" "$before"; then
 			why="the restored container's output does not reach runc restore's stdout (inherit-fd): $(tail -c 200 "$dir/restore.out" | tr '\n' ' ')"
 		elif ! pid1_restored "$id"; then
-			why="runc's container pid is not the restored shell as pid 1 of its namespace: $(grep NSpid "/proc/$("${runc[@]}" state "$id" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')/status")"
+			why="runc's container pid is not the restored shell as pid 1 of its namespace, with its /proc"
 		fi
 	fi
 	"${runc[@]}" kill "$id" KILL >/dev/null 2>&1

@@ -190,6 +190,19 @@ func (f *fileObjs) procPath(file *os.File) string {
 	return "/proc/" + strconv.Itoa(f.r.self) + "/fd/" + strconv.Itoa(int(file.Fd()))
 }
 
+// taskPath is how a task whose memory is being restored opens one of
+// criu-restore's files: the directory fd and the path below it to give
+// openat. Its own /proc may be of a PID namespace where criu-restore has
+// no pid; the copy of criu-restore's /proc fd it holds until then is not.
+// A task sharing its parent's fd table may have lost that copy to its
+// parent's restore: it goes through its /proc.
+func (f *fileObjs) taskPath(t *task, file *os.File) (uint64, string) {
+	if f.r.procFd <= 0 || f.r.sharesParentFiles(t) {
+		return atFDCWD, f.procPath(file)
+	}
+	return uint64(f.r.procFd), strconv.Itoa(f.r.self) + "/fd/" + strconv.Itoa(int(file.Fd()))
+}
+
 // entry returns the files.img entry with the given id.
 func (f *fileObjs) entry(id uint32) (*images.FileEntry, error) {
 	e, ok := f.table[id]
