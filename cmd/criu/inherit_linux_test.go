@@ -87,7 +87,13 @@ func testInheritFd(t *testing.T, bin, prog string, sibling bool) {
 	if err := unix.Fstat(int(r1.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
-	criuRun(t, bin, "dump", "-t", strconv.Itoa(pid), "-D", img, "-o", "dump.log", "-v4")
+	// A work directory of its own (runc's and Podman's): the logs and,
+	// as CRIU writes them, stats-dump and stats-restore go there.
+	wdir := filepath.Join(work, "wd")
+	if err := os.Mkdir(wdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	criuRun(t, bin, "dump", "-t", strconv.Itoa(pid), "-D", img, "-W", wdir, "-o", "dump.log", "-v4")
 	cmd.Wait()
 
 	r2, w2, err := os.Pipe()
@@ -96,7 +102,7 @@ func testInheritFd(t *testing.T, bin, prog string, sibling bool) {
 	}
 	defer r2.Close()
 	logB := openLog("b.log")
-	args := []string{"restore", "-d", "-D", img, "-o", "restore.log", "-v4",
+	args := []string{"restore", "-d", "-D", img, "-W", wdir, "-o", "restore.log", "-v4",
 		"--inherit-fd", fmt.Sprintf("fd[3]:pipe:[%d]", st.Ino),
 		"--inherit-fd", "fd[4]:" + strings.TrimPrefix(filepath.Join(work, "a.log"), "/")}
 	if sibling {
@@ -108,8 +114,13 @@ func testInheritFd(t *testing.T, bin, prog string, sibling bool) {
 	w2.Close()
 	logB.Close()
 	if err != nil {
-		b, _ := os.ReadFile(filepath.Join(img, "restore.log"))
+		b, _ := os.ReadFile(filepath.Join(wdir, "restore.log"))
 		t.Fatalf("restore: %v\n%s\n%s", err, out, b)
+	}
+	for _, f := range []string{"dump.log", "restore.log", "stats-dump", "stats-restore"} {
+		if _, err := os.Stat(filepath.Join(wdir, f)); err != nil {
+			t.Errorf("work directory: %v", err)
+		}
 	}
 	ppid := parentOf(t, pid)
 	if sibling != (ppid == os.Getpid()) {

@@ -3,6 +3,7 @@ package criucli
 import (
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -168,4 +169,31 @@ func (o *Options) notify(script string, pid int) error {
 		}
 	}
 	return o.runScripts(script, pid)
+}
+
+// statsToWorkDir puts a copy of the stats file name (stats-dump,
+// stats-restore), which the stages write into the images directory, into
+// the work directory, where CRIU writes it (its current directory) and
+// Podman reads it; a failure is only logged, as CRIU's.
+func statsToWorkDir(o *Options, l *Log, name string) {
+	src, dst := filepath.Join(o.imagesDir(), name), filepath.Join(o.workDir(), name)
+	si, err := os.Stat(o.imagesDir())
+	if err != nil {
+		return
+	}
+	if di, err := os.Stat(o.workDir()); err != nil || os.SameFile(si, di) {
+		return
+	}
+	b, err := os.ReadFile(src)
+	if err == nil {
+		tmp := dst + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			if err = os.Rename(tmp, dst); err != nil {
+				os.Remove(tmp)
+			}
+		}
+	}
+	if err != nil {
+		l.Warnf("copy %s into the work directory: %v", name, err)
+	}
 }

@@ -69,6 +69,7 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 	if err != nil {
 		return nil, err
 	}
+	statsToWorkDir(&o, l, "stats-restore")
 	l.Infof("Restore finished successfully. Tasks resumed.")
 	return res, nil
 }
