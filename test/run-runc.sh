@@ -4,8 +4,10 @@
 # runc drives our criu: Debian's runc checkpoints and restores a
 # busybox container whose shell loop writes a counter into its rootfs,
 # with TOOLS/criu first (runc --criu). After the restore the counter must
-# go on from where it was (never back, never stuck), and the container's
-# pid 1 must be the restored shell. Cases:
+# go on from where it was (never back, never stuck), the container's pid
+# that runc knows must be the restored shell, pid 1 of its namespace, and
+# what the shell prints must come out of runc restore's standard output,
+# which runc hands to criu by inherit-fd for the dumped stdio pipes. Cases:
 #   plain     runc checkpoint; runc restore -d
 #   leave     runc checkpoint --leave-running: the container counts on;
 #             then it is stopped and restored from the images
@@ -66,7 +68,7 @@ p = sys.argv[1]
 c = json.load(open(p))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/sh", "-c",
-    "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; sleep 0.05; done"]
+    "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; echo $i; sleep 0.05; done"]
 c["root"]["readonly"] = False
 json.dump(c, open(p, "w"), indent=1)
 EOF
@@ -88,10 +90,35 @@ advances() {
 	return 1
 }
 
+# printed_after FILE N: the container printed a count above N into FILE
+# (its standard output after the restore: runc restore's, which runc
+# passes to criu by inherit-fd) within the timeout.
+printed_after() {
+	local f=$1 n=$2 i
+	for ((i = 0; i < timeout * 10; i++)); do
+		if awk -v n="$n" '$1 ~ /^[0-9]+$/ && $1 > n { found = 1 } END { exit !found }' "$f" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# pid1_restored ID: the pid runc has for the container is pid 1 of its own
+# PID namespace and runs the shell, and the container's /proc is of that
+# namespace (its pid 1 is the shell, not the host's init).
+pid1_restored() {
+	local pid
+	pid=$("${runc[@]}" state "$1" 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+	[ -n "$pid" ] && grep -qE "^NSpid:[[:space:]]+$pid[[:space:]]+1$" "/proc/$pid/status" &&
+		[ "$(cat "/proc/$pid/comm")" = sh ] &&
+		[ "$(cat "/proc/$pid/root/proc/1/comm")" = sh ]
+}
+
 # run_case NAME CRIU: one case with the given criu binary.
 run_case() {
 	local name=$1 criu=$2 who=$3
-	local dir=$base/$who-$name b id before after why=
+	local dir=$base/$who-$name b id before after at_ckpt=0 why=
 	b=$dir/bundle
 	id=criugo-$who-$name-$$
 	mkdir -p "$dir"
@@ -111,6 +138,10 @@ run_case() {
 			"${runc[@]}" checkpoint --image-path "$dir/img" --work-path "$dir/work" "$id" >"$dir/ckpt.out" 2>&1 || why="runc checkpoint"
 			;;
 		leave)
+			# The images hold the count of the moment of the dump,
+			# which the container then runs past before it is
+			# stopped: the restored count starts from at least this.
+			at_ckpt=$(count "$b")
 			if ! "${runc[@]}" checkpoint --leave-running --image-path "$dir/img" --work-path "$dir/work" "$id" >"$dir/ckpt.out" 2>&1; then
 				why="runc checkpoint --leave-running"
 			elif ! advances "$b"; then
@@ -139,6 +170,7 @@ run_case() {
 		if [ "$(count "$b")" != "$before" ]; then
 			why="the counter moved after the checkpoint: the container still runs"
 		fi
+		[ "$name" = leave ] && before=$at_ckpt
 	fi
 	if [ -z "$why" ]; then
 		(cd "$b" && "${runc[@]}" restore -d --image-path "$dir/img" --work-path "$dir/work-restore" "$id" < <(:) > >(cat >"$dir/restore.out") 2>&1) || why="runc restore"
@@ -150,6 +182,10 @@ run_case() {
 			why="the counter went back: $(count "$b") < $before"
 		elif ! "${runc[@]}" state "$id" 2>/dev/null | grep -q '"status": "running"'; then
 			why="runc does not see the restored container running"
+		elif ! printed_after "$dir/restore.out" "$before"; then
+			why="the restored container's output does not reach runc restore's stdout (inherit-fd): $(tail -c 200 "$dir/restore.out" | tr '\n' ' ')"
+		elif ! pid1_restored "$id"; then
+			why="runc's container pid is not the restored shell as pid 1 of its namespace, with its /proc"
 		fi
 	fi
 	"${runc[@]}" kill "$id" KILL >/dev/null 2>&1

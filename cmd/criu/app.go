@@ -327,6 +327,8 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		LinkRemap:      c.Bool("link-remap"),
 		PidFile:        c.String("pidfile"),
 		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
+		Sibling:        c.Bool("restore-sibling"),
+		EvasiveDevices: c.Bool("evasive-devices"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
 		DisplayStats:   c.Bool("display-stats"),
 
@@ -410,6 +412,27 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 	}
 	if m := c.String("pre-dump-mode"); m != "" && m != "splice" && m != "read" {
 		return o, fmt.Errorf("option --pre-dump-mode: %q is neither splice nor read", m)
+	}
+	if o.Sibling && !o.Detach {
+		return o, errors.New("option --restore-sibling only makes sense with --restore-detached")
+	}
+	for _, a := range c.StringSlice("inherit-fd") {
+		fd, key, debug, err := criucli.ParseInheritFd(a)
+		if err != nil {
+			return o, err
+		}
+		if debug {
+			// As CRIU: the text goes out while the options are read.
+			if _, err := unix.Write(fd, []byte(key)); err != nil {
+				return o, fmt.Errorf("option --inherit-fd %s: write to fd %d: %w", a, fd, err)
+			}
+			continue
+		}
+		in, err := criucli.InheritFd(fd, key)
+		if err != nil {
+			return o, err
+		}
+		o.InheritFds = append(o.InheritFds, in)
 	}
 	if o.LogFile == "-" {
 		o.LogFile = ""

@@ -15,6 +15,15 @@
 //	criu restore -D DIR [-d]     restore.Restore
 //	criu swrk FD / service       one criu_req per SOCK_SEQPACKET packet, one criu_resp back
 //
+// # What runc's restore asks
+//
+// inherit_fd names criu's own fds (swrk's client started criu with them:
+// runc gives the container's stdio pipes as fds 0-2) for the files of the
+// images with those keys (restore.Options.InheritFds); rst_sibling makes
+// the root a child of criu's parent, the client, so that it can wait for
+// it. A standalone service has no such fds nor parent and refuses both,
+// as CRIU's. evasive_devices is taken: CRIU reads it only on dump.
+//
 // # Notifications
 //
 // With notify_scripts an RPC client gets a criu_resp{type: NOTIFY} at the

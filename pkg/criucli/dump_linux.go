@@ -128,5 +128,6 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 	}
 	st := dumped.Stats
 	l.Infof("Dumped in %v (frozen %v), %d pages written", st.Total, st.Frozen, st.PagesWritten)
+	statsToWorkDir(&o, l, "stats-dump")
 	return nil
 }

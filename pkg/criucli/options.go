@@ -3,10 +3,12 @@ package criucli
 import (
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/criugo/criugo/pkg/cgroup"
+	"github.com/criugo/criugo/pkg/restore"
 )
 
 // CRIU's release whose images and interfaces criugo matches: what
@@ -114,6 +116,15 @@ type Options struct {
 	LinkRemap      bool   // --link-remap
 	GhostLimit     uint64 // --ghost-limit; 0: dump.DefaultGhostLimit
 	Detach         bool   // -d, --restore-detached
+	// Sibling is --restore-sibling (RPC rst_sibling): the restored root
+	// is a child of criu's parent, not of criu; it needs Detach.
+	Sibling bool
+	// InheritFds are --inherit-fd's files (RPC inherit_fd), by key.
+	InheritFds []restore.InheritFd
+	// EvasiveDevices is --evasive-devices: CRIU 4.2 reads it only when
+	// it dumps, and criugo's dump records devices by path anyway; it
+	// changes nothing on restore, in CRIU as here.
+	EvasiveDevices bool
 	PidFile        string // --pidfile, relative to WorkDir
 
 	// Notify, when set, is told at each action script point.
@@ -158,4 +169,31 @@ func (o *Options) notify(script string, pid int) error {
 		}
 	}
 	return o.runScripts(script, pid)
+}
+
+// statsToWorkDir puts a copy of the stats file name (stats-dump,
+// stats-restore), which the stages write into the images directory, into
+// the work directory, where CRIU writes it (its current directory) and
+// Podman reads it; a failure is only logged, as CRIU's.
+func statsToWorkDir(o *Options, l *Log, name string) {
+	src, dst := filepath.Join(o.imagesDir(), name), filepath.Join(o.workDir(), name)
+	si, err := os.Stat(o.imagesDir())
+	if err != nil {
+		return
+	}
+	if di, err := os.Stat(o.workDir()); err != nil || os.SameFile(si, di) {
+		return
+	}
+	b, err := os.ReadFile(src)
+	if err == nil {
+		tmp := dst + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			if err = os.Rename(tmp, dst); err != nil {
+				os.Remove(tmp)
+			}
+		}
+	}
+	if err != nil {
+		l.Warnf("copy %s into the work directory: %v", name, err)
+	}
 }

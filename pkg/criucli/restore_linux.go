@@ -37,6 +37,7 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 	ro := restore.Options{
 		Dir:      o.imagesDir(),
 		Detach:   o.Detach,
+		Sibling:  o.Sibling,
 		ShellJob: o.ShellJob,
 		TCPClose: o.TCPClose,
 
@@ -55,7 +56,11 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		// but post-resume before the tree runs, and a failure there
 		// kills what was made.
 		// (post-resume's failure is only reported, through Warn).
-		Hook: o.notify,
+		Hook:       o.notify,
+		InheritFds: o.InheritFds,
+	}
+	for _, in := range o.InheritFds {
+		l.Infof("File %s will be restored from inherit %s", in.Key, in.File.Name())
 	}
 	if o.ShellJob {
 		ro.Terminal = os.Stdin
@@ -64,6 +69,7 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 	if err != nil {
 		return nil, err
 	}
+	statsToWorkDir(&o, l, "stats-restore")
 	l.Infof("Restore finished successfully. Tasks resumed.")
 	return res, nil
 }

@@ -31,6 +31,10 @@ var ErrProtocol = errors.New("rpc protocol error")
 type conn struct {
 	fd   int
 	peer int // the client's pid, for /proc/PID/fd/N paths
+	// swrk: criu was started by the client (criu swrk FD), so its fds
+	// are the client's to give (inherit_fd) and its parent the client
+	// (rst_sibling); CRIU's service refuses both.
+	swrk bool
 }
 
 func newConn(fd int) *conn {
@@ -105,7 +109,9 @@ func (c *conn) notify(script string, pid int) error {
 // or until the client closes its end.
 func Swrk(ctx context.Context, fd int) error {
 	defer unix.Close(fd)
-	return serveConn(ctx, newConn(fd))
+	c := newConn(fd)
+	c.swrk = true
+	return serveConn(ctx, c)
 }
 
 // Service is `criu service --address PATH`: it listens on a
@@ -207,6 +213,7 @@ func (c *conn) handle(ctx context.Context, req *images.CriuReq) *images.CriuResp
 			return err
 		}
 		defer l.Close()
+		defer CloseInherited(&o)
 		switch typ {
 		case images.CriuReqType_CHECK:
 			return Check(l)
@@ -378,6 +385,25 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	o.LinkRemap = ro.GetLinkRemap()
 	o.GhostLimit = uint64(ro.GetGhostLimit())
 	o.DisplayStats = ro.GetDisplayStats()
+	o.EvasiveDevices = ro.GetEvasiveDevices()
+	if ro.GetRstSibling() {
+		if !c.swrk {
+			return fail(fmt.Errorf("rst_sibling (--restore-sibling): not in a standalone service, only in swrk: %w", ErrBadOptions))
+		}
+		o.Sibling = true
+	}
+	if len(ro.GetInheritFd()) > 0 && !c.swrk {
+		return fail(fmt.Errorf("inherit_fd (--inherit-fd): not in a standalone service, only in swrk: %w", ErrBadOptions))
+	}
+	for _, in := range ro.GetInheritFd() {
+		// The fd is criu's own: swrk's client started criu with it.
+		f, err := InheritFd(int(in.GetFd()), in.GetKey())
+		if err != nil {
+			CloseInherited(&o)
+			return fail(err)
+		}
+		o.InheritFds = append(o.InheritFds, f)
+	}
 	if ro.GetNotifyScripts() {
 		o.Notify = c.notify
 	}
@@ -414,14 +440,11 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		name string
 		set  bool
 	}{
-		{"--evasive-devices", o.GetEvasiveDevices()},
 		{"--page-server (ps)", o.Ps != nil},
 		{"--veth-pair", len(o.Veths) > 0},
 		{"--cpu-cap", o.CpuCap != nil && o.GetCpuCap() != 0xffffffff},
 		{"--force-irmap", o.GetForceIrmap()},
 		{"--exec-cmd", len(o.ExecCmd) > 0},
-		{"--restore-sibling", o.GetRstSibling()},
-		{"--inherit-fd", len(o.InheritFd) > 0},
 		{"--auto-ext-mnt", o.GetAutoExtMnt()},
 		{"--ext-sharing", o.GetExtSharing()},
 		{"--ext-masters", o.GetExtMasters()},

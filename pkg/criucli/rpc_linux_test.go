@@ -242,3 +242,54 @@ func TestRPCExternal(t *testing.T) {
 		t.Errorf("external net: %v", err)
 	}
 }
+
+// TestRPCInheritSibling: what runc sends for a restore (inherit_fd of its
+// stdio pipes, rst_sibling, evasive_devices) reaches the options in swrk,
+// the fds duplicated and the first of a key kept first; a standalone
+// service refuses inherit_fd and rst_sibling, as CRIU's, naming them.
+func TestRPCInheritSibling(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	ro := &images.CriuOpts{
+		ImagesDir:      proto.String(t.TempDir()),
+		LogToStderr:    proto.Bool(true),
+		RstSibling:     proto.Bool(true),
+		EvasiveDevices: proto.Bool(true),
+		InheritFd: []*images.InheritFd{
+			{Key: proto.String("pipe:[1]"), Fd: proto.Int32(int32(r.Fd()))},
+			{Key: proto.String("pipe:[2]"), Fd: proto.Int32(int32(w.Fd()))},
+		},
+	}
+	c := &conn{swrk: true}
+	o, l, err := c.options(ro, images.CriuReqType_RESTORE)
+	if err != nil {
+		t.Fatalf("options: %v", err)
+	}
+	l.Close()
+	if !o.Sibling || !o.EvasiveDevices || len(o.InheritFds) != 2 || o.InheritFds[0].Key != "pipe:[1]" || o.InheritFds[1].Key != "pipe:[2]" {
+		t.Fatalf("options: sibling %v, evasive %v, inherit %v", o.Sibling, o.EvasiveDevices, o.InheritFds)
+	}
+	var a, b unix.Stat_t
+	if err := unix.Fstat(int(o.InheritFds[1].File.Fd()), &a); err != nil || unix.Fstat(int(w.Fd()), &b) != nil || a.Ino != b.Ino || o.InheritFds[1].File.Fd() == w.Fd() {
+		t.Errorf("inherited fd %d is not a duplicate of fd %d: %v", o.InheritFds[1].File.Fd(), w.Fd(), err)
+	}
+	CloseInherited(&o)
+	ro.InheritFd = append(ro.InheritFd, &images.InheritFd{Key: proto.String("x"), Fd: proto.Int32(1000)})
+	if _, _, err := c.options(ro, images.CriuReqType_RESTORE); err == nil || !strings.Contains(err.Error(), "inherit fd 1000") {
+		t.Errorf("inherit_fd of a closed fd: %v", err)
+	}
+	service := &conn{}
+	for _, opt := range []func(*images.CriuOpts){
+		func(o *images.CriuOpts) { o.RstSibling = nil },
+		func(o *images.CriuOpts) { o.RstSibling = proto.Bool(true); o.InheritFd = nil },
+	} {
+		opt(ro)
+		if _, _, err := service.options(ro, images.CriuReqType_RESTORE); !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), "service") {
+			t.Errorf("service with rst_sibling %v, %d inherit_fd: %v", ro.GetRstSibling(), len(ro.InheritFd), err)
+		}
+	}
+}

@@ -25,7 +25,11 @@ type dirtyProgram struct {
 	touched string
 }
 
-func startDirty(t *testing.T) *dirtyProgram {
+func startDirty(t *testing.T) *dirtyProgram { return startDirtyAs(t) }
+
+// startDirtyAs starts the program through the command wrap (setpriv ...),
+// which execs it.
+func startDirtyAs(t *testing.T, wrap ...string) *dirtyProgram {
 	t.Helper()
 	testutil.RequireRoot(t)
 	dir := t.TempDir()
@@ -33,8 +37,8 @@ func startDirty(t *testing.T) *dirtyProgram {
 	testutil.BuildC(t, bin, "-O2", "testdata/dirty.c")
 	p := &dirtyProgram{program: program{outfile: filepath.Join(dir, "out")}, touched: filepath.Join(dir, "touched")}
 	pidfile := filepath.Join(dir, "pid")
-	if out, err := exec.Command("/bin/sh", "-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`,
-		bin, pidfile, p.outfile, p.touched).CombinedOutput(); err != nil {
+	args := append(append(wrap, bin), pidfile, p.outfile, p.touched)
+	if out, err := exec.Command("/bin/sh", append([]string{"-c", `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`}, args...)...).CombinedOutput(); err != nil {
 		t.Fatalf("start dirty: %v: %s", err, out)
 	}
 	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
@@ -127,7 +131,33 @@ func preDump(t *testing.T, pid int, o Options, st *Stats) {
 // and holds exactly the pages written since, plus the region remapped
 // since (untracked, so dumped whole), the rest as PE_PARENT entries.
 func TestPreDump(t *testing.T) {
-	p := startDirty(t)
+	testPreDump(t, startDirty(t))
+}
+
+// TestPreDumpNoPtraceCap: the same for a program without CAP_SYS_PTRACE,
+// as a container's processes are, which may only make a userfaultfd for
+// user-mode faults (vm.unprivileged_userfaultfd 0): its kernel-mode write
+// (page 40) is still seen.
+func TestPreDumpNoPtraceCap(t *testing.T) {
+	testutil.RequireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skipf("no setpriv (util-linux) to drop CAP_SYS_PTRACE: %v", err)
+	}
+	p := startDirtyAs(t, setpriv, "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, eff, _ := strings.Cut(string(b), "CapEff:\t")
+	caps, err := strconv.ParseUint(strings.Fields(eff)[0], 16, 64)
+	if err != nil || caps&(1<<19) != 0 {
+		t.Fatalf("the program's CapEff %q, %v: CAP_SYS_PTRACE not dropped", strings.Fields(eff)[0], err)
+	}
+	testPreDump(t, p)
+}
+
+func testPreDump(t *testing.T, p *dirtyProgram) {
 	base := t.TempDir()
 	dir1, dir2 := filepath.Join(base, "dir1"), filepath.Join(base, "dir2")
 	var figs Stats

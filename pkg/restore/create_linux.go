@@ -119,7 +119,7 @@ func (r *restorer) createRoot(t *task) error {
 	if err != nil {
 		return err
 	}
-	pid, err := forkStub(t.pid, newPid)
+	pid, err := forkStub(t.pid, newPid, r.opts.Sibling)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("pid %d (from pstree.img) is %w", t.pid, ErrPidInUse)

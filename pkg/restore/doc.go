@@ -172,6 +172,15 @@
 //     exists; they, and the saved SO_REUSEADDR/SO_REUSEPORT of every inet
 //     socket, are let go right before the tree runs.
 //
+// # Inherited files and a sibling root
+//
+// Options.InheritFds (CRIU's --inherit-fd) stand for files outside the
+// tree that the caller gives again: a pipe end or regular file whose key
+// matches is made from the caller's file instead (inherit_linux.go has
+// CRIU's keys). Options.Sibling (--restore-sibling) forks the root with
+// CLONE_PARENT, so that criu-restore's parent is its parent and can wait
+// for it; criu-restore traces it all the same.
+//
 // # Incremental dumps
 //
 // An image directory made on top of an earlier dump (CRIU's

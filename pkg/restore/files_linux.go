@@ -190,6 +190,19 @@ func (f *fileObjs) procPath(file *os.File) string {
 	return "/proc/" + strconv.Itoa(f.r.self) + "/fd/" + strconv.Itoa(int(file.Fd()))
 }
 
+// taskPath is how a task whose memory is being restored opens one of
+// criu-restore's files: the directory fd and the path below it to give
+// openat. Its own /proc may be of a PID namespace where criu-restore has
+// no pid; the copy of criu-restore's /proc fd it holds until then is not.
+// A task sharing its parent's fd table may have lost that copy to its
+// parent's restore: it goes through its /proc.
+func (f *fileObjs) taskPath(t *task, file *os.File) (uint64, string) {
+	if f.r.procFd <= 0 || f.r.sharesParentFiles(t) {
+		return atFDCWD, f.procPath(file)
+	}
+	return uint64(f.r.procFd), strconv.Itoa(f.r.self) + "/fd/" + strconv.Itoa(int(file.Fd()))
+}
+
 // entry returns the files.img entry with the given id.
 func (f *fileObjs) entry(id uint32) (*images.FileEntry, error) {
 	e, ok := f.table[id]
@@ -213,7 +226,12 @@ func (f *fileObjs) descFor(id uint32) (*os.File, error) {
 	if !ok {
 		return nil, fmt.Errorf("file id %d of type %v: %w", id, e.GetType(), ErrNotSupported)
 	}
-	d, err := k.open(f, e)
+	var d *os.File
+	if in := f.inherited(e); in != nil {
+		d, err = f.takeInherited(e, in)
+	} else {
+		d, err = k.open(f, e)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +249,7 @@ func (f *fileObjs) checkEntry(e *images.FileEntry) error {
 	if !ok {
 		return fmt.Errorf("file of type %v: %w", e.GetType(), ErrNotSupported)
 	}
-	if k.check != nil {
+	if k.check != nil && f.inherited(e) == nil {
 		return k.check(f, e)
 	}
 	if !k.has(e) {
@@ -294,6 +312,11 @@ func (f *fileObjs) mapFile(id uint32, accmode int) (*os.File, error) {
 	e, err := f.entry(id)
 	if err != nil {
 		return nil, err
+	}
+	if in := f.inherited(e); in != nil {
+		// The task maps it through criu-restore's fd, which opens it
+		// again with the mapping's access mode.
+		return in, nil
 	}
 	kind, ok := fileKinds[e.GetType()]
 	if !ok || kind.mapped == nil {

@@ -35,8 +35,11 @@ const cloneArgsSize = 88
 // to SIG_DFL (CLONE_CLEAR_SIGHAND), so none of them can run there;
 // PR_SET_PDEATHSIG kills it if this process goes away before seizing it.
 // With newPidNS it is born the init of a new pid namespace (pid must be
-// 1, its pid there), and the pid returned is its pid outside.
-func forkStub(pid int, newPidNS bool) (int, error) {
+// 1, its pid there), and the pid returned is its pid outside. With
+// sibling it is a child of this process's parent (CLONE_PARENT), which
+// gets the exit signal this process was made with, as clone3 allows no
+// other then.
+func forkStub(pid int, newPidNS, sibling bool) (int, error) {
 	setTid := [1]int32{int32(pid)}
 	flags := uint64(unix.CLONE_CLEAR_SIGHAND)
 	if newPidNS {
@@ -45,6 +48,10 @@ func forkStub(pid int, newPidNS bool) (int, error) {
 	args := cloneArgs{
 		Flags:      flags,
 		ExitSignal: uint64(unix.SIGCHLD),
+	}
+	if sibling {
+		args.Flags |= unix.CLONE_PARENT
+		args.ExitSignal = 0
 	}
 	if pid != 0 {
 		args.SetTid, args.SetTidSize = uint64(uintptr(unsafe.Pointer(&setTid[0]))), 1

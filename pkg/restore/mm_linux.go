@@ -64,11 +64,12 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			return fd, nil
 		}
 		b := newScratchBuf(t.scratch)
-		path := b.cstring(r.files.procPath(file))
+		dir, name := r.files.taskPath(t, file)
+		path := b.cstring(name)
 		if err := b.flush(t.real); err != nil {
 			return 0, err
 		}
-		fd, err := r.call(t, th, "openat "+file.Name(), unix.SYS_OPENAT, atFDCWD, path, uint64(accmode|unix.O_CLOEXEC))
+		fd, err := r.call(t, th, "openat "+file.Name(), unix.SYS_OPENAT, dir, path, uint64(accmode|unix.O_CLOEXEC))
 		if err != nil {
 			return 0, err
 		}
@@ -539,12 +540,13 @@ func (s *fileSink) use(f *os.File, off uint64) error {
 	fd, ok := s.fds[f]
 	if !ok {
 		b := newScratchBuf(s.t.scratch)
-		path := b.cstring(s.r.files.procPath(f))
+		dir, name := s.r.files.taskPath(s.t, f)
+		path := b.cstring(name)
 		if err := b.flush(s.t.real); err != nil {
 			return err
 		}
 		var err error
-		fd, err = s.r.call(s.t, s.t.threads[0], "openat "+f.Name(), unix.SYS_OPENAT, atFDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC)
+		fd, err = s.r.call(s.t, s.t.threads[0], "openat "+f.Name(), unix.SYS_OPENAT, dir, path, unix.O_RDONLY|unix.O_CLOEXEC)
 		if err != nil {
 			return err
 		}

@@ -477,7 +477,11 @@ func (r *restorer) makeMount(n *mntNode) (bool, error) {
 			flags &^= unix.MS_RDONLY // filled first
 		}
 		r.logf("mount namespace: mount %s (%s, %s) at %v", fsName, e.GetSource(), e.GetOptions(), n)
-		if err := unix.Mount(e.GetSource(), target, fsName, flags, e.GetOptions()); err != nil {
+		if nsBoundFs[fsName] {
+			if err := r.mountInRootNs(fsName, e.GetSource(), e.GetSbFlags(), e.GetOptions(), target); err != nil {
+				return false, fmt.Errorf("mount %s at %s: %w", fsName, target, err)
+			}
+		} else if err := unix.Mount(e.GetSource(), target, fsName, flags, e.GetOptions()); err != nil {
 			return false, fmt.Errorf("mount %s at %s: %w", fsName, target, err)
 		}
 		if fsName == "tmpfs" {

@@ -94,6 +94,20 @@ type Options struct {
 	// killed; post-resume's and network-unlock's go to Warn, as CRIU only
 	// reports them.
 	Hook func(action string, pid int) error
+	// InheritFds are CRIU's --inherit-fd fd[N]:KEY: the files of the
+	// images whose key is Key are not made again but taken from File
+	// (inherit_linux.go has the keys). The caller keeps and closes them.
+	InheritFds []InheritFd
+	// Sibling makes the root a child of the caller's parent rather than
+	// of the caller (CRIU's --restore-sibling, which runc passes so that
+	// it can wait for the restored container), and needs Detach.
+	Sibling bool
+}
+
+// InheritFd is one --inherit-fd: the file that stands for Key.
+type InheritFd struct {
+	Key  string
+	File *os.File
 }
 
 // Result describes a restored tree.

@@ -38,6 +38,12 @@ type restorer struct {
 	files  *fileObjs
 	layout *x86.Layout
 	self   int // criu-restore's pid
+	// procFd is criu-restore's fd of its own /proc, which every task has
+	// at the same number (a copy of criu-restore's fd table, from the
+	// root's fork) until its memory is restored: the task opens
+	// criu-restore's files through it (fileObjs.taskPath), whatever
+	// /proc its mount namespace has by then (a container's own).
+	procFd int
 	// scratch is where the root gets its scratch area (and so every
 	// task, unless it has to move it).
 	scratch uint64
@@ -77,6 +83,11 @@ type pagesSource interface {
 func Restore(ctx context.Context, opts Options) (*Result, error) {
 	if err := fault.Check(); err != nil {
 		return nil, err
+	}
+	if opts.Sibling && !opts.Detach {
+		// As CRIU: a root that is not criu-restore's child cannot be
+		// waited for.
+		return nil, errors.New("restore: a sibling root (--restore-sibling) needs a detached restore")
 	}
 	now := time.Now()
 	r := &restorer{ctx: ctx, opts: opts, self: os.Getpid(), last: now, stats: restoreStats{start: now}}
@@ -246,6 +257,11 @@ func pidMax() (int, error) {
 func (r *restorer) start() error {
 	r.tr = ptrace.NewTracer()
 	r.in = injector{tr: r.tr}
+	fd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /proc: %w", err)
+	}
+	r.procFd = fd
 	if !r.opts.Detach {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("become child subreaper: %w", err)
@@ -299,6 +315,10 @@ func (r *restorer) cleanup(failed bool) {
 	}
 	r.closeNetNs()
 	r.tr.Close()
+	if r.procFd > 0 {
+		unix.Close(r.procFd)
+		r.procFd = 0
+	}
 }
 
 // bringBack creates the tree and restores every task from an image

@@ -17,12 +17,25 @@ import (
 // restoreMemory gives a created task the memory of its image, reading its
 // pages from src, or from its pages file when src is nil. The fds the
 // task inherited (criu-restore's, for the root) are closed first.
-func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) error {
+func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) (err error) {
 	// A task sharing its parent's fd table holds the parent's fds: the
-	// parent closed what it inherited, or will.
+	// parent closed what it inherited, or will. Any other closes all but
+	// the copy of criu-restore's /proc fd, closed once the memory is in
+	// (taskPath).
 	if !r.sharesParentFiles(t) {
-		if _, err := r.call(t, t.threads[0], "close_range", unix.SYS_CLOSE_RANGE, 0, ^uint64(0)>>32, 0); err != nil {
-			return fmt.Errorf("restore pid %d: %w", t.pid, err)
+		ranges := [][2]uint64{{0, ^uint64(0) >> 32}}
+		if keep := uint64(r.procFd); keep > 0 {
+			ranges = [][2]uint64{{0, keep - 1}, {keep + 1, ^uint64(0) >> 32}}
+			defer func() {
+				if err == nil {
+					_, err = r.call(t, t.threads[0], "close", unix.SYS_CLOSE, keep)
+				}
+			}()
+		}
+		for _, rg := range ranges {
+			if _, err := r.call(t, t.threads[0], "close_range", unix.SYS_CLOSE_RANGE, rg[0], rg[1], 0); err != nil {
+				return fmt.Errorf("restore pid %d: %w", t.pid, err)
+			}
 		}
 	}
 	if err := r.moveScratch(t, p); err != nil {
@@ -136,7 +149,7 @@ func (r *restorer) restoreFS(t *task, p *taskPlan) error {
 		return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, name, err)
 	}
 	b := newScratchBuf(t.scratch)
-	path := b.cstring(dir)
+	path := b.cstring(r.taskView(dir))
 	if err := b.flush(t.real); err != nil {
 		return err
 	}
@@ -159,7 +172,7 @@ func (r *restorer) restoreRoot(t *task, p *taskPlan) error {
 	if err != nil {
 		return fmt.Errorf("restore root of pid %d (%s): %w", t.pid, name, err)
 	}
-	if dir == "/" {
+	if dir = r.taskView(dir); dir == "/" {
 		return nil
 	}
 	b := newScratchBuf(t.scratch)

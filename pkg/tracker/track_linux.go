@@ -13,6 +13,10 @@ import (
 	"github.com/criugo/criugo/pkg/uffd"
 )
 
+// uffdUserModeOnly is UFFD_USER_MODE_ONLY, userfaultfd(2)'s flag for a
+// uffd that handles faults taken in user mode only.
+const uffdUserModeOnly = 1
+
 // Tracker is the write tracking of one task's mm: a userfaultfd created
 // in the task, held here, and a pidfd naming the task it was made for.
 type Tracker struct {
@@ -40,6 +44,15 @@ func New(tr *ptrace.Tracer, pid, tid int) (_ *Tracker, err error) {
 		return nil, fmt.Errorf("open pidfd of pid %d: %w", pid, err)
 	}
 	theirs, err := compel.InjectSyscall(tr, tid, unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK)
+	if errors.Is(err, unix.EPERM) {
+		// A task without CAP_SYS_PTRACE (a container's) may only make a
+		// userfaultfd for faults in user mode while
+		// vm.unprivileged_userfaultfd is 0. That is all the tracking
+		// needs: in asynchronous write-protect mode the kernel lifts the
+		// protection itself on any write fault, its own copies to user
+		// memory included, and never hands a fault to the uffd.
+		theirs, err = compel.InjectSyscall(tr, tid, unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK|uffdUserModeOnly)
+	}
 	if err != nil {
 		unix.Close(pidfd)
 		return nil, fmt.Errorf("create userfaultfd in pid %d: %w", pid, err)
