@@ -241,8 +241,8 @@
 // IPC namespace of the root's own, which are recreated (with every SysV
 // object at its id); terminals other than ptys, a pty slave whose master
 // is not in the images without Options.ShellJob (or hung up, or more
-// than one), packet,
-// netlink and raw sockets, unix sockets whose peer is outside the tree,
+// than one), packet sockets with a ring,
+// netlink sockets in a network namespace of their own, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, connected MPTCP
 // sockets, and other special
 // files, and AIO rings
