@@ -240,8 +240,9 @@
 // Tasks must live in criu-restore's namespaces, except for a UTS and an
 // IPC namespace of the root's own, which are recreated (with every SysV
 // object at its id); terminals other than ptys, a pty slave whose master
-// is not in the images without Options.ShellJob (or hung up, or more
-// than one), packet sockets with a ring,
+// is not in the images without Options.ShellJob (or more than one; a
+// hung-up one is opened on a master made for it and closed again),
+// packet sockets with a ring,
 // netlink sockets in a network namespace of their own, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, connected MPTCP
 // sockets, and other special

@@ -133,7 +133,8 @@ func (f *fileObjs) ptyOf(e *images.FileEntry) (*ptyFile, error) {
 // back: other than a pty, or a pty slave whose master is not in the
 // images (the shell's terminal of a dump with --shell-job) unless
 // Options.ShellJob and a terminal to give in its place. As CRIU, one such
-// slave at most, and not a hung-up one.
+// slave at most. A hung-up slave (its master was closed) needs no master
+// in the images.
 func (f *fileObjs) checkTty(e *images.FileEntry) error {
 	p, err := f.ptyOf(e)
 	if err != nil {
@@ -147,7 +148,8 @@ func (f *fileObjs) checkTty(e *images.FileEntry) error {
 	}
 	name := fmt.Sprintf("terminal /dev/pts/%d (file id %d)", p.index, e.GetId())
 	if p.info.Termios == nil {
-		return fmt.Errorf("%s: hung up, and its master is not in the images: %w", name, ErrNotSupported)
+		// Hung up: its master was closed (openHungSlave).
+		return nil
 	}
 	if !f.r.opts.ShellJob {
 		return fmt.Errorf("%s has its master outside the images: the tree was dumped as a shell job (--shell-job); pass --shell-job to give it criu-restore's terminal: %w",
@@ -252,6 +254,9 @@ func (f *fileObjs) ttyDesc(e *images.FileEntry) (*os.File, error) {
 	}
 	if !p.master {
 		mid, ok := f.masterOf(p.index)
+		if !ok && p.info.Termios == nil {
+			return f.openHungSlave(p, e.GetId())
+		}
 		if !ok {
 			if err := f.checkTty(e); err != nil {
 				return nil, err
@@ -356,6 +361,53 @@ func (f *fileObjs) openPair(p *ptyFile, id uint32) (*os.File, error) {
 		return nil, err
 	}
 	return master, nil
+}
+
+// openHungSlave opens the files of a pty slave that was hung up, its
+// master closed, as CRIU does: a master of its index made for the time
+// of opening every file of the slave, then closed, which hangs the slave
+// up again (reads give EOF or EIO, writes EIO, ioctls EIO). Its owner,
+// termios and window were not saved (the hung-up terminal answers none).
+func (f *fileObjs) openHungSlave(p *ptyFile, id uint32) (*os.File, error) {
+	name := "/dev/pts/" + strconv.Itoa(int(p.index))
+	rdwr := uint32(unix.O_RDWR)
+	fake := &ptyFile{tfe: &images.TtyFileEntry{Flags: &rdwr}, info: p.info, index: p.index, master: true, path: "/dev/ptmx"}
+	master, err := f.openPtmx(fake)
+	if err != nil {
+		return nil, fmt.Errorf("open a master for hung-up %s: %w", name, err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		return nil, fmt.Errorf("unlock %s: %w", name, err)
+	}
+	slaveInfo := p.tfe.GetTtyInfoId()
+	for _, sid := range sortedIDs(f.table) {
+		e := f.table[sid]
+		if e.GetType() != images.FdTypes_TTY || e.GetTty().GetTtyInfoId() != slaveInfo {
+			continue
+		}
+		s, err := f.ptyOf(e)
+		if err != nil {
+			return nil, err
+		}
+		fd, err := unix.Open(s.path, openFlags(int(s.tfe.GetFlags())), 0)
+		if err != nil {
+			return nil, fmt.Errorf("open hung-up %s (file id %d): %w", s.path, sid, err)
+		}
+		slave := f.keep(os.NewFile(uintptr(fd), s.path))
+		if err := setStatusFlags(slave, int(s.tfe.GetFlags())); err != nil {
+			return nil, err
+		}
+		if err := setFown(slave, s.tfe.GetFown()); err != nil {
+			return nil, err
+		}
+		f.desc[sid] = slave
+	}
+	d, ok := f.desc[id]
+	if !ok {
+		return nil, fmt.Errorf("hung-up %s (file id %d) not opened: %w", name, id, ErrBadImage)
+	}
+	return d, nil
 }
 
 // openFlags are the flags a terminal is opened with: never as
