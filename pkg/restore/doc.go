@@ -149,7 +149,9 @@
 // controlling terminal opens its slave, takes it (TIOCSCTTY) and gives
 // the foreground to the saved group, as CRIU does: tasks of the session
 // other than the leader come back without a controlling terminal, as
-// with CRIU. A shell job (a dump with --shell-job: one pty slave whose
+// with CRIU. An fd of /dev/tty is opened again by its task itself once it
+// has its controlling terminal (restoreDevTty), in place of a stand-in.
+// A shell job (a dump with --shell-job: one pty slave whose
 // master was outside the tree, the shell's terminal) needs
 // Options.ShellJob, as CRIU's --shell-job: every file of that slave
 // becomes criu-restore's terminal, its standard input (the first a
