@@ -17,10 +17,24 @@ import (
 // the dump refuses them.
 func init() {
 	registerFileKind(images.FdTypes_PACKETSK, &fileKind{
-		has:  func(e *images.FileEntry) bool { return e.GetPsk() != nil },
-		open: func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.packetDesc(e.GetPsk()) },
-		fown: func(e *images.FileEntry) *images.FownEntry { return e.GetPsk().GetFown() },
+		has:   func(e *images.FileEntry) bool { return e.GetPsk() != nil },
+		check: func(_ *fileObjs, e *images.FileEntry) error { return checkPacket(e) },
+		open:  func(f *fileObjs, e *images.FileEntry) (*os.File, error) { return f.packetDesc(e.GetPsk()) },
+		fown:  func(e *images.FileEntry) *images.FownEntry { return e.GetPsk().GetFown() },
 	})
+}
+
+// checkPacket refuses, before anything is made, a packet socket entry
+// with a ring.
+func checkPacket(e *images.FileEntry) error {
+	pe := e.GetPsk()
+	if pe == nil {
+		return fmt.Errorf("file id %d: PACKETSK without packet socket entry: %w", e.GetId(), ErrBadImage)
+	}
+	if pe.GetRxRing() != nil || pe.GetTxRing() != nil {
+		return fmt.Errorf("packet socket %d: mmap-ed ring: %w", pe.GetId(), ErrNotSupported)
+	}
+	return nil
 }
 
 // sockPacket is SOCK_PACKET, the old packet socket type.
