@@ -209,6 +209,8 @@ criu_cannot_part() {
 	opath/from-criu | opath/shape) echo "an O_PATH fd of a FIFO: CRIU's dump reads its pipe data through it and fails (pipes.c: 'Can't obtain piped data size')" ;;
 	nsfd/to-criu) echo "an fd of a namespace no task of the tree is in (the starting UTS namespace, the host's): CRIU's restore opens an nsfs fd only from a task in its namespace (namespaces.c: open_ns_fd, 'Can't find suitable NS ID')" ;;
 	seqpacket/from-criu | seqpacket/shape) echo "a packet in a seqpacket connection not accepted yet: CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
+	devtty/to-criu) echo "/dev/tty held by two fds: CRIU's restore waits forever for the second (tty.c/files.c: 'Receive fd for 7' after opening the ctty, on CRIU's own dump of devtty as well)" ;;
+	rawip/to-criu) echo "the echo identifiers of ping sockets: CRIU's restore does not bind an ICMP socket (sk-inet.c: open_inet_sk skips inet_bind for IPPROTO_ICMP/ICMPV6), which takes a new identifier when it next sends" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -232,6 +234,8 @@ prog_env() {
 	tcpclosed/leave | tcpclosed/shape) ;;
 	tcpclosed/*) echo "TCPCLOSED_EXPECT=closed" ;;
 	pty/to-criu) echo "PTY_NO_EXCL=1" ;;
+	rawip/to-criu) echo "RAWIP_NO_IDENT=1" ;;
+	devtty/to-criu) echo "DEVTTY_ONE=1" ;;
 	nsfd/to-criu) echo "NSFD_NO_OWN_UTS=1" ;;
 	opath/from-criu | opath/shape) echo "OPATH_NO_FIFO=1" ;;
 	pty/from-criu | pty/shape) echo "PTY_NO_PKT_DATA=1" ;;

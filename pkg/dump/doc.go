@@ -57,7 +57,8 @@
 //	kcmp(2)                    which tasks share an mm, fd table, fs, sighand, file
 //	pidfd_getfd(2)             the tasks' own open files: owners, pipe contents (tee)
 //	sock_diag (pkg/sockdiag)   unix socket peers, names, connections not accepted yet;
-//	                           TCP, UDP and MPTCP states, addresses, backlogs
+//	                           TCP, UDP and MPTCP states, addresses, backlogs;
+//	                           packet sockets' interfaces, options, memberships
 //	MSG_PEEK with SO_PEEK_OFF  unix socket queues, read in place (sk-queues.img)
 //	TCP repair (pkg/soccr)     established connections (tcp-stream-I.img); they stay
 //	                           in repair mode until the dump ends
@@ -194,7 +195,8 @@
 // task only fills them through int 0x80. A SIGCONT or SIGCHLD that every
 // thread of a task blocks cannot be taken back from the live task; the
 // image leaves it out. As in CRIU 4.2's images, the credentials of queued
-// unix packets and the datagrams queued at UDP sockets are not kept, nor
+// unix packets and the datagrams queued at UDP, raw, ping and packet
+// sockets are not kept, nor
 // what waits in a unix connection not accepted yet.
 //
 // # Failure

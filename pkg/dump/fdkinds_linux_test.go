@@ -759,3 +759,25 @@ func TestUnixPeer(t *testing.T) {
 		t.Errorf("in-flight connection: peer %d (%v), want the listener 10", ue.GetPeer(), err)
 	}
 }
+
+// TestDumpPacketRingRefused dumps packet with a socket holding a receive
+// ring, not mapped and mapped: the dump refuses the socket, or the
+// mapping of it, and the program runs on.
+func TestDumpPacketRingRefused(t *testing.T) {
+	for _, c := range []struct{ env, want string }{
+		{"PACKET_RING=1", "PACKET_RX_RING"},
+		{"PACKET_RING=map", "socket:["},
+	} {
+		p := testProgramIn(t, "packet", "env", c.env)
+		imgs := filepath.Join(t.TempDir(), "img")
+		seizeDir(t, p.pid, imgs)
+		_, err := Dump(context.Background(), Options{Dir: imgs})
+		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("dump with %s: %v, want the ring refused", c.env, err)
+		}
+		t.Log(err)
+		if got := p.finishRepeat(t); got != "PASS" {
+			t.Errorf("after the refused dump with %s: %s", c.env, got)
+		}
+	}
+}

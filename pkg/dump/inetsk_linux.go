@@ -74,6 +74,7 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 	switch {
 	case typ == unix.SOCK_STREAM && (proto == unix.IPPROTO_TCP || proto == unix.IPPROTO_MPTCP):
 	case typ == unix.SOCK_DGRAM && (proto == unix.IPPROTO_UDP || proto == unix.IPPROTO_UDPLITE):
+	case rawOrPing(family, typ, proto):
 	default:
 		return fmt.Errorf("inet socket %d of type %d, protocol %d: %w", ino, typ, proto, ErrNotSupported)
 	}
@@ -81,9 +82,14 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 	if err != nil {
 		return err
 	}
-	m, err := n.inetSocks(uint8(family), uint16(proto))
-	if err != nil {
-		return err
+	var m map[uint32]*sockdiag.InetSock
+	// Raw and ping sockets are not asked for: inet_diag lists raw ones
+	// only with CONFIG_INET_RAW_DIAG and ping ones never, and what it
+	// would tell (addresses) the fd tells as well.
+	if !rawOrPing(family, typ, proto) {
+		if m, err = n.inetSocks(uint8(family), uint16(proto)); err != nil {
+			return err
+		}
 	}
 	sk := m[ino]
 	var nsID *uint32
@@ -93,7 +99,7 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 		return fmt.Errorf("inet socket %d: %w", ino, err)
 	}
 	sk.Ino = ino
-	if err := d.canDumpInet(fd, sk, proto); err != nil {
+	if err := d.canDumpInet(fd, sk, typ, proto); err != nil {
 		return fmt.Errorf("inet socket %d: %w", ino, err)
 	}
 
@@ -128,7 +134,7 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 			ie.Ifname = ptr(dev)
 		}
 	}
-	if ie.IpOpts, err = ipOpts(fd, family, proto); err != nil {
+	if ie.IpOpts, err = ipOpts(fd, family, typ, proto); err != nil {
 		return fmt.Errorf("inet socket %d: %w", ino, err)
 	}
 	if ie.Opts, err = skOpts(fd, family); err != nil {
@@ -149,8 +155,23 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 	return nil
 }
 
+// rawOrPing tells raw IP sockets (any protocol) and ICMP echo ("ping")
+// datagram sockets, which CRIU keeps in inet_sk_entry too. As CRIU, a
+// raw socket is recorded with the address it is bound to (its "port" is
+// its protocol) and a ping socket with its address and echo identifier
+// (its port); a connect(2) on either leaves no trace getpeername shows
+// (the kernel gives ENOTCONN: the destination port stays 0), so it is
+// not kept, nor are the datagrams queued to be read.
+func rawOrPing(family, typ, proto int) bool {
+	return typ == unix.SOCK_RAW ||
+		typ == unix.SOCK_DGRAM && (family == unix.AF_INET && proto == unix.IPPROTO_ICMP || family == unix.AF_INET6 && proto == unix.IPPROTO_ICMPV6)
+}
+
 // canDumpInet refuses what the image cannot hold, as CRIU does.
-func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, proto int) error {
+func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, typ, proto int) error {
+	if rawOrPing(int(sk.Family), typ, proto) {
+		return nil
+	}
 	if proto == unix.IPPROTO_MPTCP {
 		return canDumpMPTCP(fd, sk)
 	}
@@ -276,8 +297,9 @@ func addrWords(a netip.Addr, family int) []uint32 {
 // ipOpts reads the IP-level options: IP_FREEBIND and the packet info
 // flag when set, and for AF_INET the TOS when set and the TTL. An MPTCP
 // socket has no packet info and no TTL (EOPNOTSUPP): only IP_FREEBIND
-// and IP_TOS.
-func ipOpts(fd, family, proto int) (*images.IpOptsEntry, error) {
+// and IP_TOS. A raw socket has also IP_HDRINCL (IPV6_HDRINCL), for
+// AF_INET IP_NODEFRAG, and for ICMP its filter (ip_opts_raw_entry).
+func ipOpts(fd, family, typ, proto int) (*images.IpOptsEntry, error) {
 	o := &images.IpOptsEntry{}
 	get := func(level, opt int) (int, error) {
 		v, err := unix.GetsockoptInt(fd, level, opt)
@@ -286,7 +308,9 @@ func ipOpts(fd, family, proto int) (*images.IpOptsEntry, error) {
 		}
 		return v, nil
 	}
-	v, err := get(unix.IPPROTO_IP, unix.IP_FREEBIND)
+	// A raw IPv6 socket takes no IPv4-level options (ENOPROTOOPT).
+	fbLevel, fbOpt := freebindOpt(family, typ)
+	v, err := get(fbLevel, fbOpt)
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +338,11 @@ func ipOpts(fd, family, proto int) (*images.IpOptsEntry, error) {
 	if v != 0 {
 		o.Pktinfo = ptr(true)
 	}
+	if typ == unix.SOCK_RAW {
+		if o.Raw, err = rawOpts(fd, family, proto); err != nil {
+			return nil, err
+		}
+	}
 	if family != unix.AF_INET {
 		return o, nil
 	}
@@ -328,6 +357,72 @@ func ipOpts(fd, family, proto int) (*images.IpOptsEntry, error) {
 	}
 	o.Ttl = ptr(uint32(v))
 	return o, nil
+}
+
+// freebindOpt is the option that sets IP_FREEBIND on a socket: for a raw
+// IPv6 socket IPV6_FREEBIND (the same flag), which takes no IPv4-level
+// options.
+func freebindOpt(family, typ int) (level, opt int) {
+	if family == unix.AF_INET6 && typ == unix.SOCK_RAW {
+		return unix.IPPROTO_IPV6, unix.IPV6_FREEBIND
+	}
+	return unix.IPPROTO_IP, unix.IP_FREEBIND
+}
+
+// ICMP filters of raw sockets: struct icmp_filter (one word, a bit for
+// each ICMP type to drop) and struct icmp6_filter (eight words).
+const (
+	solRaw        = 255 // SOL_RAW
+	icmpFilter    = 1   // ICMP_FILTER
+	icmpv6Filter  = 1   // ICMPV6_FILTER
+	icmpFilterW   = 1
+	icmpv6FilterW = 8
+)
+
+// rawOpts reads what CRIU keeps of a raw socket: IP_HDRINCL (or
+// IPV6_HDRINCL) and IP_NODEFRAG when set, the ICMP filter of an ICMP one.
+func rawOpts(fd, family, proto int) (*images.IpOptsRawEntry, error) {
+	r := &images.IpOptsRawEntry{}
+	level, hdrincl := unix.IPPROTO_IP, unix.IP_HDRINCL
+	if family == unix.AF_INET6 {
+		level, hdrincl = unix.IPPROTO_IPV6, unix.IPV6_HDRINCL
+	}
+	v, err := unix.GetsockoptInt(fd, level, hdrincl)
+	if err != nil {
+		return nil, fmt.Errorf("get IP_HDRINCL: %w", err)
+	}
+	if v != 0 {
+		r.Hdrincl = ptr(true)
+	}
+	if family == unix.AF_INET {
+		if v, err = unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_NODEFRAG); err != nil {
+			return nil, fmt.Errorf("get IP_NODEFRAG: %w", err)
+		}
+		if v != 0 {
+			r.Nodefrag = ptr(true)
+		}
+	}
+	words, flevel, fopt := 0, 0, 0
+	switch {
+	case family == unix.AF_INET && proto == unix.IPPROTO_ICMP:
+		words, flevel, fopt = icmpFilterW, solRaw, icmpFilter
+	case family == unix.AF_INET6 && proto == unix.IPPROTO_ICMPV6:
+		words, flevel, fopt = icmpv6FilterW, unix.IPPROTO_ICMPV6, icmpv6Filter
+	default:
+		return r, nil
+	}
+	b := make([]byte, 4*words)
+	n, err := getsockoptRaw(fd, flevel, fopt, b, uint32(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("get ICMP filter: %w", err)
+	}
+	if n != uint32(len(b)) {
+		return nil, fmt.Errorf("ICMP filter of %d bytes: %w", n, ErrKernel)
+	}
+	for i := 0; i < words; i++ {
+		r.IcmpvFilter = append(r.IcmpvFilter, binary.NativeEndian.Uint32(b[4*i:]))
+	}
+	return r, nil
 }
 
 // tcpOpts reads the TCP options CRIU keeps in inet_sk_entry: cork and

@@ -57,6 +57,8 @@ type netSocks struct {
 	unix  map[uint32]*sockdiag.UnixSock
 	icons map[uint32]uint32 // connecting socket -> listener holding it
 	inet  map[inetKind]map[uint32]*sockdiag.InetSock
+	// packet: the AF_PACKET sockets, asked for when first needed.
+	packet map[uint32]*sockdiag.PacketSock
 }
 
 type inetKind struct {
@@ -94,7 +96,7 @@ func (d *dumper) socketType(t *taskDump, f *fdFile) (images.FdTypes, error) {
 	if typ, ok := sockKinds[domain]; ok {
 		return typ, nil
 	}
-	what := map[int]string{unix.AF_PACKET: " (AF_PACKET: packet sockets)", unix.AF_INET6: "", unix.AF_ALG: " (AF_ALG)",
+	what := map[int]string{unix.AF_INET6: "", unix.AF_ALG: " (AF_ALG)",
 		unix.AF_VSOCK: " (AF_VSOCK)", unix.AF_BLUETOOTH: " (AF_BLUETOOTH)", unix.AF_XDP: " (AF_XDP)", unix.AF_KEY: " (AF_KEY)"}[domain]
 	return 0, fmt.Errorf("socket of domain %d%s: %w", domain, what, ErrNotSupported)
 }

@@ -39,6 +39,9 @@ type ttyState struct {
 	// tty-data.img's order; writtenBack says it went back already.
 	queued      []ttyData
 	writtenBack bool
+	// cttyHolders are the sessions (their leaders' pids) of the tasks
+	// holding /dev/tty.
+	cttyHolders []uint32
 }
 
 // ttyData is what was queued at one side of a pty: input the slave had
@@ -60,6 +63,9 @@ func isTTY(st *unix.Stat_t) bool {
 func (d *dumper) tty(t *taskDump, f *fdFile, id, flags uint32, fown *images.FownEntry, theirs *os.File) error {
 	st := &f.fs.st
 	kind := ttyimg.KindOf(unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	if kind == ttyimg.CTTY {
+		return d.ctty(t, f, id, flags, fown, theirs)
+	}
 	if kind != ttyimg.Master && kind != ttyimg.Slave {
 		return fmt.Errorf("terminal %s (%s): %w", f.fs.link, kind, ErrNotSupported)
 	}
@@ -93,6 +99,59 @@ func (d *dumper) tty(t *taskDump, f *fdFile, id, flags uint32, fown *images.Fown
 		d.ttys.infos[infoID] = info
 		d.ttys.order = append(d.ttys.order, infoID)
 	}
+	d.addFile(&images.FileEntry{Type: images.FdTypes_TTY.Enum(), Id: ptr(id), Tty: &images.TtyFileEntry{
+		Id: ptr(id), TtyInfoId: ptr(infoID), Flags: ptr(flags), Fown: fown, RegfId: ptr(regID),
+	}})
+	return nil
+}
+
+// cttyIndex is the index CRIU gives /dev/tty: its tty_info id is
+// cttyIndex<<1 (CRIU's ctty driver is neither master nor slave).
+const cttyIndex = 1006
+
+// ctty records an fd of /dev/tty, as CRIU's TTY_TYPE__CTTY: the path,
+// the tty_file_entry and a tty_info_entry of type CTTY, read through
+// /dev/tty (which is the task's controlling terminal itself). The restore
+// opens /dev/tty again from inside the task once it has its controlling
+// terminal, which only a session leader gets back, from a pty master of
+// the tree (restoreCtty): an fd of /dev/tty held by another task, or
+// whose terminal is not such a pty, is refused (ttysDone).
+func (d *dumper) ctty(t *taskDump, f *fdFile, id, flags uint32, fown *images.FownEntry, theirs *os.File) error {
+	st := &f.fs.st
+	if t.stat.TtyNr == 0 {
+		return fmt.Errorf("terminal %s of pid %d, which has no controlling terminal: %w", f.fs.link, t.pid, ErrKernel)
+	}
+	if t.stat.Session != t.nsPid {
+		return fmt.Errorf("terminal %s of pid %d, which does not lead its session %d (only a session leader gets its controlling terminal back): %w",
+			f.fs.link, t.pid, t.stat.Session, ErrNotSupported)
+	}
+	realKind := ttyimg.KindOf(unix.Major(uint64(t.stat.TtyNr)), unix.Minor(uint64(t.stat.TtyNr)))
+	if realKind != ttyimg.Slave {
+		return fmt.Errorf("terminal %s of pid %d: its controlling terminal is a %s, not a pty: %w", f.fs.link, t.pid, realKind, ErrNotSupported)
+	}
+	infoID := ttyimg.InfoID(cttyIndex, false)
+	regID := d.fileIDs.unique()
+	d.addFile(&images.FileEntry{Type: images.FdTypes_REG.Enum(), Id: ptr(regID), Reg: &images.RegFileEntry{
+		Id: ptr(regID), Flags: ptr(flags), Pos: ptr(uint64(0)), Fown: fown, Name: ptr(f.fs.link), Mode: ptr(st.Mode),
+	}})
+	if _, ok := d.ttys.infos[infoID]; !ok {
+		info, err := ttyInfo(t, f, ttyimg.Slave, 0, theirs)
+		if err != nil {
+			return fmt.Errorf("record terminal %s: %w", f.fs.link, err)
+		}
+		// /dev/tty is the controlling terminal: the task's session and
+		// foreground group, as the task itself would be told.
+		info.Id, info.Type, info.Pty = ptr(infoID), images.TtyType_CTTY.Enum(), nil
+		if info.Termios != nil {
+			info.Sid, info.Pgrp = ptr(uint32(t.stat.Session)), ptr(uint32(max(t.stat.TPgid, 0)))
+		}
+		if d.ttys.infos == nil {
+			d.ttys.infos = map[uint32]*images.TtyInfoEntry{}
+		}
+		d.ttys.infos[infoID] = info
+		d.ttys.order = append(d.ttys.order, infoID)
+	}
+	d.ttys.cttyHolders = append(d.ttys.cttyHolders, uint32(t.nsPid))
 	d.addFile(&images.FileEntry{Type: images.FdTypes_TTY.Enum(), Id: ptr(id), Tty: &images.TtyFileEntry{
 		Id: ptr(id), TtyInfoId: ptr(infoID), Flags: ptr(flags), Fown: fown, RegfId: ptr(regID),
 	}})
@@ -233,9 +292,26 @@ func (d *dumper) ttysDone(shellJob bool) error {
 	}
 	ids := append([]uint32(nil), d.ttys.order...)
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	// /dev/tty comes back only through a pty master of the tree whose
+	// session it is (the restore's restoreCtty).
+	for _, sid := range d.ttys.cttyHolders {
+		found := false
+		for _, id := range ids {
+			info := d.ttys.infos[id]
+			if _, master := ttyimg.Index(id); master && info.GetType() == images.TtyType_PTY && info.GetSid() == sid && info.Termios != nil {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("/dev/tty opened in session %d, whose controlling terminal has no pty master in the tree: %w", sid, ErrNotSupported)
+		}
+	}
 	unpaired := 0
 	for _, id := range ids {
 		info := d.ttys.infos[id]
+		if info.GetType() == images.TtyType_CTTY {
+			continue
+		}
 		index, master := ttyimg.Index(id)
 		if sid := info.GetSid(); sid != 0 && !leaders[sid] && !shellJob {
 			return fmt.Errorf("terminal /dev/pts/%d belongs to session %d, whose leader is not in the tree (a shell's terminal?): pass --shell-job to dump it as the tree's outside terminal: %w",

@@ -149,7 +149,9 @@
 // controlling terminal opens its slave, takes it (TIOCSCTTY) and gives
 // the foreground to the saved group, as CRIU does: tasks of the session
 // other than the leader come back without a controlling terminal, as
-// with CRIU. A shell job (a dump with --shell-job: one pty slave whose
+// with CRIU. An fd of /dev/tty is opened again by its task itself once it
+// has its controlling terminal (restoreDevTty), in place of a stand-in.
+// A shell job (a dump with --shell-job: one pty slave whose
 // master was outside the tree, the shell's terminal) needs
 // Options.ShellJob, as CRIU's --shell-job: every file of that slave
 // becomes criu-restore's terminal, its standard input (the first a
@@ -249,9 +251,10 @@
 // Tasks must live in criu-restore's namespaces, except for a UTS and an
 // IPC namespace of the root's own, which are recreated (with every SysV
 // object at its id); terminals other than ptys, a pty slave whose master
-// is not in the images without Options.ShellJob (or hung up, or more
-// than one), packet,
-// netlink and raw sockets, unix sockets whose peer is outside the tree,
+// is not in the images without Options.ShellJob (or more than one; a
+// hung-up one is opened on a master made for it and closed again),
+// packet sockets with a ring,
+// netlink sockets in a network namespace of their own, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, connected MPTCP
 // sockets, and other special
 // files, and AIO rings

@@ -98,20 +98,33 @@ func TestFifoWithData(t *testing.T) {
 	}
 }
 
+// TestUnsupportedFile: CRIU's packet_sock and packet_sock_mmap hold
+// packet sockets with rings, refused before anything is made; without
+// their rings they are accepted.
 func TestUnsupportedFile(t *testing.T) {
-	f := zooFiles(t, "packet_sock", 1, "/nonexistent")
-	for id, e := range f.table {
-		if e.GetType() == images.FdTypes_PACKETSK {
+	refused := 0
+	for _, set := range []string{"packet_sock", "packet_sock_mmap"} {
+		f := zooFiles(t, set, 1, "/nonexistent")
+		for id, e := range f.table {
+			if e.GetType() != images.FdTypes_PACKETSK || e.GetPsk().GetRxRing() == nil && e.GetPsk().GetTxRing() == nil {
+				continue
+			}
 			if _, err := f.descFor(id); !errors.Is(err, ErrNotSupported) {
-				t.Errorf("packet socket: %v, want ErrNotSupported", err)
+				t.Errorf("%s: packet socket with a ring: %v, want ErrNotSupported", set, err)
 			}
 			if err := f.checkEntry(e); !errors.Is(err, ErrNotSupported) {
-				t.Errorf("check packet socket: %v, want ErrNotSupported", err)
+				t.Errorf("%s: check packet socket with a ring: %v, want ErrNotSupported", set, err)
 			}
-			return
+			e.Psk.RxRing, e.Psk.TxRing = nil, nil
+			if err := f.checkEntry(e); err != nil {
+				t.Errorf("%s: check packet socket without its rings: %v", set, err)
+			}
+			refused++
 		}
 	}
-	t.Fatal("no packet socket in packet_sock")
+	if refused == 0 {
+		t.Fatal("no packet socket with a ring in packet_sock or packet_sock_mmap")
+	}
 }
 
 func TestFileLocksChecked(t *testing.T) {

@@ -95,6 +95,7 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 			return fmt.Errorf("%s: MPTCP state %d (only listening or not connected): %w", name, st, ErrNotSupported)
 		}
 	case ie.GetType() == unix.SOCK_DGRAM && (ie.GetProto() == unix.IPPROTO_UDP || ie.GetProto() == unix.IPPROTO_UDPLITE):
+	case rawOrPing(ie):
 	default:
 		return fmt.Errorf("%s: type %d protocol %d: %w", name, ie.GetType(), ie.GetProto(), ErrNotSupported)
 	}
@@ -252,6 +253,26 @@ func mptcpSockOpts(o *images.SkOptsEntry) (*images.SkOptsEntry, error) {
 	return c, nil
 }
 
+// rawOrPing tells a raw IP socket or an ICMP echo ("ping") datagram
+// socket. A raw socket is bound to its address (the port, its protocol,
+// is not looked at); a ping socket to its address and echo identifier
+// (its port), so that replies to requests sent before the dump still
+// reach it. (CRIU's restore binds neither: a ping socket gets a new
+// identifier when it next sends.)
+func rawOrPing(ie *images.InetSkEntry) bool {
+	return ie.GetType() == unix.SOCK_RAW || ie.GetType() == unix.SOCK_DGRAM &&
+		(ie.GetFamily() == unix.AF_INET && ie.GetProto() == unix.IPPROTO_ICMP || ie.GetFamily() == unix.AF_INET6 && ie.GetProto() == unix.IPPROTO_ICMPV6)
+}
+
+// freebindOpt is the option that sets IP_FREEBIND: on a raw IPv6 socket,
+// which takes no IPv4-level options, IPV6_FREEBIND (the same flag).
+func freebindOpt(ie *images.InetSkEntry) (level, opt int) {
+	if ie.GetFamily() == unix.AF_INET6 && ie.GetType() == unix.SOCK_RAW {
+		return unix.IPPROTO_IPV6, unix.IPV6_FREEBIND
+	}
+	return unix.SOL_IP, unix.IP_FREEBIND
+}
+
 // bindConnect binds, listens and connects as the socket was.
 func (s *inetSk) bindConnect() error {
 	ie := s.e
@@ -269,8 +290,9 @@ func (s *inetSk) bindConnect() error {
 		// An IPv6 address may still be tentative: IP_FREEBIND lets the
 		// bind through, and is cleared again unless it was set.
 		v6 := ie.GetFamily() == unix.AF_INET6
+		fbLevel, fbOpt := freebindOpt(ie)
 		if v6 {
-			if err := unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_FREEBIND, 1); err != nil {
+			if err := unix.SetsockoptInt(fd, fbLevel, fbOpt, 1); err != nil {
 				return fmt.Errorf("set IP_FREEBIND: %w", err)
 			}
 		}
@@ -278,7 +300,7 @@ func (s *inetSk) bindConnect() error {
 			return fmt.Errorf("bind to %v: %w", netip.AddrPortFrom(src, uint16(ie.GetSrcPort())), err)
 		}
 		if v6 && !ie.GetIpOpts().GetFreebind() {
-			if err := unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_FREEBIND, 0); err != nil {
+			if err := unix.SetsockoptInt(fd, fbLevel, fbOpt, 0); err != nil {
 				return fmt.Errorf("clear IP_FREEBIND: %w", err)
 			}
 		}
@@ -317,9 +339,10 @@ func (s *inetSk) ipOpts() error {
 		}
 		return 0
 	}
+	fbLevel, fbOpt := freebindOpt(s.e)
 	opts := []opt{
 		// An IPv6 socket that was bound has its freebind set already.
-		{"IP_FREEBIND", o.Freebind != nil && !(v6 && s.e.GetSrcPort() != 0), unix.SOL_IP, unix.IP_FREEBIND, b(o.GetFreebind())},
+		{"IP_FREEBIND", o.Freebind != nil && !(v6 && s.e.GetSrcPort() != 0), fbLevel, fbOpt, b(o.GetFreebind())},
 	}
 	switch {
 	case s.e.GetProto() == unix.IPPROTO_MPTCP:
@@ -348,8 +371,70 @@ func (s *inetSk) ipOpts() error {
 			return fmt.Errorf("set %s to %d: %w", op.name, op.val, err)
 		}
 	}
-	if o.GetRaw() != nil {
-		return fmt.Errorf("raw socket options: %w", ErrNotSupported)
+	if r := o.GetRaw(); r != nil {
+		return s.rawOpts(r)
+	}
+	return nil
+}
+
+// ICMP filters (struct icmp_filter, struct icmp6_filter) and SOL_RAW.
+const (
+	solRaw       = 255 // SOL_RAW
+	icmpFilter   = 1   // ICMP_FILTER
+	icmpv6Filter = 1   // ICMPV6_FILTER
+)
+
+// rawOpts sets a raw socket's saved options: IP_HDRINCL (IPV6_HDRINCL),
+// IP_NODEFRAG and the ICMP filter.
+func (s *inetSk) rawOpts(r *images.IpOptsRawEntry) error {
+	fd := int(s.file.Fd())
+	if s.e.GetType() != unix.SOCK_RAW {
+		return fmt.Errorf("raw socket options on a socket of type %d: %w", s.e.GetType(), ErrBadImage)
+	}
+	v6 := s.e.GetFamily() == unix.AF_INET6
+	if r.Hdrincl != nil {
+		level, opt := unix.IPPROTO_IP, unix.IP_HDRINCL
+		if v6 {
+			level, opt = unix.IPPROTO_IPV6, unix.IPV6_HDRINCL
+		}
+		v := 0
+		if r.GetHdrincl() {
+			v = 1
+		}
+		if err := unix.SetsockoptInt(fd, level, opt, v); err != nil {
+			return fmt.Errorf("set IP_HDRINCL to %d: %w", v, err)
+		}
+	}
+	if r.Nodefrag != nil && !v6 {
+		v := 0
+		if r.GetNodefrag() {
+			v = 1
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_NODEFRAG, v); err != nil {
+			return fmt.Errorf("set IP_NODEFRAG to %d: %w", v, err)
+		}
+	}
+	f := r.GetIcmpvFilter()
+	if len(f) == 0 {
+		return nil
+	}
+	level, opt, words := solRaw, icmpFilter, 1
+	switch {
+	case !v6 && s.e.GetProto() == unix.IPPROTO_ICMP:
+	case v6 && s.e.GetProto() == unix.IPPROTO_ICMPV6:
+		level, opt, words = unix.IPPROTO_ICMPV6, icmpv6Filter, 8
+	default:
+		return fmt.Errorf("ICMP filter on a raw socket of protocol %d: %w", s.e.GetProto(), ErrBadImage)
+	}
+	if len(f) != words {
+		return fmt.Errorf("ICMP filter of %d words, not %d: %w", len(f), words, ErrBadImage)
+	}
+	b := make([]byte, 4*words)
+	for i, w := range f {
+		binary.NativeEndian.PutUint32(b[4*i:], w)
+	}
+	if err := unix.SetsockoptString(fd, level, opt, string(b)); err != nil {
+		return fmt.Errorf("set ICMP filter: %w", err)
 	}
 	return nil
 }

@@ -146,10 +146,10 @@ func TestInetUDP(t *testing.T) {
 func TestInetRefused(t *testing.T) {
 	f := zooSet(t, "socket_listen")
 	e, _ := f.entry(8)
-	raw := uint32(unix.SOCK_RAW)
-	e.Isk.Type = &raw
+	seqpacket := uint32(unix.SOCK_SEQPACKET)
+	e.Isk.Type = &seqpacket
 	if err := f.checkEntry(e); !errors.Is(err, ErrNotSupported) {
-		t.Errorf("raw socket: %v, want ErrNotSupported", err)
+		t.Errorf("inet seqpacket socket: %v, want ErrNotSupported", err)
 	}
 	g := zooSet(t, "socket_listen")
 	e, _ = g.entry(8)

@@ -20,8 +20,11 @@ func init() {
 		check: (*fileObjs).checkTty,
 		open:  (*fileObjs).ttyDesc,
 		fown:  func(e *images.FileEntry) *images.FownEntry { return e.GetTty().GetFown() },
-		fill: func(r *restorer, t *task, _ *taskPlan) error {
-			return r.restoreCtty(t)
+		fill: func(r *restorer, t *task, p *taskPlan) error {
+			if err := r.restoreCtty(t); err != nil {
+				return err
+			}
+			return r.restoreDevTty(t, p)
 		},
 	})
 }
@@ -133,8 +136,12 @@ func (f *fileObjs) ptyOf(e *images.FileEntry) (*ptyFile, error) {
 // back: other than a pty, or a pty slave whose master is not in the
 // images (the shell's terminal of a dump with --shell-job) unless
 // Options.ShellJob and a terminal to give in its place. As CRIU, one such
-// slave at most, and not a hung-up one.
+// slave at most. A hung-up slave (its master was closed) needs no master
+// in the images.
 func (f *fileObjs) checkTty(e *images.FileEntry) error {
+	if ok, err := f.isDevTty(e); ok || err != nil {
+		return err
+	}
 	p, err := f.ptyOf(e)
 	if err != nil {
 		return err
@@ -147,7 +154,8 @@ func (f *fileObjs) checkTty(e *images.FileEntry) error {
 	}
 	name := fmt.Sprintf("terminal /dev/pts/%d (file id %d)", p.index, e.GetId())
 	if p.info.Termios == nil {
-		return fmt.Errorf("%s: hung up, and its master is not in the images: %w", name, ErrNotSupported)
+		// Hung up: its master was closed (openHungSlave).
+		return nil
 	}
 	if !f.r.opts.ShellJob {
 		return fmt.Errorf("%s has its master outside the images: the tree was dumped as a shell job (--shell-job); pass --shell-job to give it criu-restore's terminal: %w",
@@ -159,7 +167,7 @@ func (f *fileObjs) checkTty(e *images.FileEntry) error {
 	}
 	for _, in := range tt.order {
 		index, master := ttyimg.Index(in.GetId())
-		if master || index == p.index || in.Termios == nil {
+		if master || index == p.index || in.Termios == nil || in.GetType() != images.TtyType_PTY {
 			continue
 		}
 		if _, paired := tt.infos[ttyimg.InfoID(index, true)]; !paired {
@@ -246,12 +254,25 @@ func (f *fileObjs) masterOf(index uint32) (uint32, bool) {
 // again), then the queued data, then the lock. A slave is made by its
 // master.
 func (f *fileObjs) ttyDesc(e *images.FileEntry) (*os.File, error) {
+	if ok, err := f.isDevTty(e); err != nil {
+		return nil, err
+	} else if ok {
+		// A stand-in, replaced from inside the task (restoreDevTty).
+		fd, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open a stand-in for /dev/tty: %w", err)
+		}
+		return f.keep(os.NewFile(uintptr(fd), "/dev/tty (stand-in)")), nil
+	}
 	p, err := f.ptyOf(e)
 	if err != nil {
 		return nil, err
 	}
 	if !p.master {
 		mid, ok := f.masterOf(p.index)
+		if !ok && p.info.Termios == nil {
+			return f.openHungSlave(p, e.GetId())
+		}
 		if !ok {
 			if err := f.checkTty(e); err != nil {
 				return nil, err
@@ -356,6 +377,53 @@ func (f *fileObjs) openPair(p *ptyFile, id uint32) (*os.File, error) {
 		return nil, err
 	}
 	return master, nil
+}
+
+// openHungSlave opens the files of a pty slave that was hung up, its
+// master closed, as CRIU does: a master of its index made for the time
+// of opening every file of the slave, then closed, which hangs the slave
+// up again (reads give EOF or EIO, writes EIO, ioctls EIO). Its owner,
+// termios and window were not saved (the hung-up terminal answers none).
+func (f *fileObjs) openHungSlave(p *ptyFile, id uint32) (*os.File, error) {
+	name := "/dev/pts/" + strconv.Itoa(int(p.index))
+	rdwr := uint32(unix.O_RDWR)
+	fake := &ptyFile{tfe: &images.TtyFileEntry{Flags: &rdwr}, info: p.info, index: p.index, master: true, path: "/dev/ptmx"}
+	master, err := f.openPtmx(fake)
+	if err != nil {
+		return nil, fmt.Errorf("open a master for hung-up %s: %w", name, err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		return nil, fmt.Errorf("unlock %s: %w", name, err)
+	}
+	slaveInfo := p.tfe.GetTtyInfoId()
+	for _, sid := range sortedIDs(f.table) {
+		e := f.table[sid]
+		if e.GetType() != images.FdTypes_TTY || e.GetTty().GetTtyInfoId() != slaveInfo {
+			continue
+		}
+		s, err := f.ptyOf(e)
+		if err != nil {
+			return nil, err
+		}
+		fd, err := unix.Open(s.path, openFlags(int(s.tfe.GetFlags())), 0)
+		if err != nil {
+			return nil, fmt.Errorf("open hung-up %s (file id %d): %w", s.path, sid, err)
+		}
+		slave := f.keep(os.NewFile(uintptr(fd), s.path))
+		if err := setStatusFlags(slave, int(s.tfe.GetFlags())); err != nil {
+			return nil, err
+		}
+		if err := setFown(slave, s.tfe.GetFown()); err != nil {
+			return nil, err
+		}
+		f.desc[sid] = slave
+	}
+	d, ok := f.desc[id]
+	if !ok {
+		return nil, fmt.Errorf("hung-up %s (file id %d) not opened: %w", name, id, ErrBadImage)
+	}
+	return d, nil
 }
 
 // openFlags are the flags a terminal is opened with: never as
@@ -497,6 +565,75 @@ func (r *restorer) restoreCtty(t *task) error {
 	}
 	if err != nil {
 		return fail(err)
+	}
+	return nil
+}
+
+// isDevTty tells a file of /dev/tty (CRIU's TTY_TYPE__CTTY).
+func (f *fileObjs) isDevTty(e *images.FileEntry) (bool, error) {
+	tfe := e.GetTty()
+	if tfe == nil {
+		return false, fmt.Errorf("file id %d: TTY without tty entry: %w", e.GetId(), ErrBadImage)
+	}
+	tt, err := f.ttys()
+	if err != nil {
+		return false, err
+	}
+	info, ok := tt.infos[tfe.GetTtyInfoId()]
+	return ok && info.GetType() == images.TtyType_CTTY, nil
+}
+
+// restoreDevTty opens /dev/tty again from inside task t for each of its
+// fds of it, once it has its controlling terminal (restoreCtty), and puts
+// it at their numbers in place of the stand-ins: fds that shared a file
+// share the new one. /dev/tty is the controlling terminal of whoever
+// opens it, which only the task itself can be.
+func (r *restorer) restoreDevTty(t *task, p *taskPlan) error {
+	opened := map[uint32]uint64{} // file id -> its fd in the task
+	th := t.threads[0]
+	var pathAddr uint64
+	for _, fd := range p.fds {
+		e := r.files.table[fd.GetId()]
+		if e.GetType() != images.FdTypes_TTY {
+			continue
+		}
+		if ok, err := r.files.isDevTty(e); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		fail := func(err error) error {
+			return fmt.Errorf("restore fd %d of pid %d (/dev/tty): %w", fd.GetFd(), t.pid, err)
+		}
+		nfd, ok := opened[fd.GetId()]
+		if !ok {
+			if pathAddr == 0 {
+				b := newScratchBuf(t.scratch)
+				pathAddr = b.cstring("/dev/tty")
+				if err := b.flush(t.real); err != nil {
+					return fail(err)
+				}
+			}
+			flags := uint64(e.GetTty().GetFlags())&^uint64(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC) | unix.O_NOCTTY | unix.O_CLOEXEC
+			var err error
+			if nfd, err = r.call(t, th, "openat", unix.SYS_OPENAT, atFDCWD, pathAddr, flags, 0); err != nil {
+				return fail(err)
+			}
+			opened[fd.GetId()] = nfd
+		}
+		cloexec := uint64(0)
+		if fd.GetFlags()&unix.FD_CLOEXEC != 0 {
+			cloexec = unix.O_CLOEXEC
+		}
+		if _, err := r.call(t, th, "dup3", unix.SYS_DUP3, nfd, uint64(fd.GetFd()), cloexec); err != nil {
+			return fail(err)
+		}
+	}
+	for _, nfd := range opened {
+		if _, err := r.call(t, th, "close", unix.SYS_CLOSE, nfd); err != nil {
+			return fmt.Errorf("close /dev/tty opened in pid %d: %w", t.pid, err)
+		}
 	}
 	return nil
 }

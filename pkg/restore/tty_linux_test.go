@@ -10,9 +10,9 @@ import (
 	"github.com/criugo/criugo/internal/testutil"
 )
 
-// TestZooPty checks CRIU 4.2's pty00 set: the pty pair and its queued
-// data are accepted, /dev/tty (a CTTY terminal) is refused before
-// anything is made.
+// TestZooPty checks CRIU 4.2's pty00 set: the pty pair, its queued data
+// and /dev/tty (a CTTY terminal, reopened by its task: restoreDevTty) are
+// accepted.
 func TestZooPty(t *testing.T) {
 	s, err := openDirSet(filepath.Join(testutil.FixturesDir(t), "criu-4.2-zoo", "images", "pty00"))
 	if err != nil {
@@ -23,7 +23,7 @@ func TestZooPty(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := r.files
-	for id, want := range map[uint32]error{8: ErrNotSupported, 10: nil, 12: nil} {
+	for id, want := range map[uint32]error{8: nil, 10: nil, 12: nil} {
 		e, err := f.entry(id)
 		if err != nil || e.GetType() != images.FdTypes_TTY {
 			t.Fatalf("file %d: %v, %v", id, e.GetType(), err)
@@ -31,6 +31,12 @@ func TestZooPty(t *testing.T) {
 		if err := f.checkEntry(e); !errors.Is(err, want) || (want == nil && err != nil) {
 			t.Errorf("check file %d: %v, want %v", id, err, want)
 		}
+	}
+	if ok, err := f.isDevTty(f.table[8]); !ok || err != nil {
+		t.Errorf("file 8 not /dev/tty: %v", err)
+	}
+	if ok, err := f.isDevTty(f.table[10]); ok || err != nil {
+		t.Errorf("file 10 taken for /dev/tty: %v", err)
 	}
 	tt, err := f.ttys()
 	if err != nil {

@@ -2,7 +2,9 @@
 // for unix sockets their peer, bound name, bound inode, in-flight
 // connections, queue lengths and shutdown state; for TCP, UDP and MPTCP
 // sockets (IPPROTO_MPTCP, 262, asked in an INET_DIAG_REQ_PROTOCOL attribute)
-// their addresses, state, queue lengths and shutdown state. A dump needs
+// their addresses, state, queue lengths and shutdown state; for AF_PACKET
+// sockets their interface, packet options, multicast memberships, rings
+// and fanout group (packet.go draws their messages). A dump needs
 // this to record a socket together with the socket at its other end,
 // which nothing in /proc says.
 //

@@ -201,6 +201,9 @@ func FuzzParse(f *testing.F) {
 			if s, err := ParseInet(m.Payload, 6); (s == nil) == (err == nil) {
 				t.Fatalf("inet: %v and %v", s, err)
 			}
+			if s, err := ParsePacket(m.Payload); (s == nil) == (err == nil) {
+				t.Fatalf("packet: %v and %v", s, err)
+			}
 		}
 	})
 }

@@ -135,3 +135,20 @@ func (c *Conn) dump(req []byte, each func([]byte) error) error {
 		}
 	}
 }
+
+// Packet returns every AF_PACKET socket of the namespace by inode.
+func (c *Conn) Packet() (map[uint32]*PacketSock, error) {
+	out := make(map[uint32]*PacketSock)
+	err := c.dump(packetRequest(c.next()), func(p []byte) error {
+		s, err := ParsePacket(p)
+		if err != nil {
+			return err
+		}
+		out[s.Ino] = s
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packet sockets: %w", err)
+	}
+	return out, nil
+}
