@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,9 @@ import (
 // forks and clones are traced from their first instruction, syscall stops
 // are told apart from SIGTRAP, and the tracees die if criu-restore does.
 const traceOpts = ptrace.OptTraceSysGood | ptrace.OptTraceClone | ptrace.Options(unix.PTRACE_O_TRACEFORK) | ptrace.OptExitKill
+
+// nsLastPid is the last pid handed out in criu-restore's pid namespace.
+const nsLastPid = "/proc/sys/kernel/ns_last_pid"
 
 // specialReserve is the room kept after the scratch area to park the
 // kernel's special mappings ([vvar], [vvar_vclock], [vdso]) while they move.
@@ -115,11 +119,19 @@ func (r *restorer) call(t *task, th *thread, name string, nr uintptr, args ...ui
 // createRoot forks the root from criu-restore, seizes it and gives it its
 // scratch area.
 func (r *restorer) createRoot(t *task) error {
-	newPid, err := r.newPidNS()
+	own, err := r.ownNamespaces()
 	if err != nil {
 		return err
 	}
-	pid, err := forkStub(t.pid, newPid)
+	newUser := own&unix.CLONE_NEWUSER != 0
+	if newUser {
+		// Read before the fork: the stub waits unmapped meanwhile.
+		if _, err := r.readUserNs(); err != nil {
+			return err
+		}
+	}
+	r.lastPidFromOutside = newUser && own&unix.CLONE_NEWPID == 0
+	pid, err := forkStub(t.pid, own&(unix.CLONE_NEWPID|unix.CLONE_NEWUSER))
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("pid %d (from pstree.img) is %w", t.pid, ErrPidInUse)
@@ -132,6 +144,11 @@ func (r *restorer) createRoot(t *task) error {
 	t.threads = []*thread{th}
 	if err := r.tr.Seize(pid, traceOpts); err != nil {
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	if newUser {
+		if err := r.writeIDMaps(pid); err != nil {
+			return err
+		}
 	}
 	// Stop it inside one of its system calls (pause or prctl), so that the
 	// instruction before its ip is a `syscall` to run the first injected
@@ -170,6 +187,11 @@ func (r *restorer) createRoot(t *task) error {
 	t.scratch = r.scratch
 	if err := writeMem(pid, r.scratch, syscallInsn); err != nil {
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	if newUser {
+		if err := r.becomeNsRoot(t); err != nil {
+			return err
+		}
 	}
 	// The parent-death signal guarded the stub until it was seized. It
 	// fires when the OS thread that forked the stub exits, which a Go
@@ -227,11 +249,22 @@ func (r *restorer) forkChild(p, c *task) error {
 }
 
 // clone injects clone3 into th of t asking for the given tid and returns
-// the id the kernel gave.
+// the id the kernel gave. A tree in a user namespace of its own but in
+// criu-restore's pid namespace cannot ask with set_tid (that needs
+// CAP_SYS_ADMIN over the pid namespace, which the tree's user namespace
+// does not own): criu-restore sets ns_last_pid to the id before it
+// instead, and the kernel hands out the next. Another task forking on the
+// host in between takes the id: the restore then fails, saying so.
 func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int) (int, error) {
 	b := newScratchBuf(t.scratch)
-	setTid := b.put([]byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)})
-	args := cloneArgs{Flags: flags, ExitSignal: exitSignal, SetTid: setTid, SetTidSize: 1}
+	args := cloneArgs{Flags: flags, ExitSignal: exitSignal}
+	if r.lastPidFromOutside {
+		if err := os.WriteFile(nsLastPid, []byte(strconv.Itoa(tid-1)), 0); err != nil {
+			return 0, fmt.Errorf("ask for id %d: %w", tid, err)
+		}
+	} else {
+		args.SetTid, args.SetTidSize = b.put([]byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)}), 1
+	}
 	argp := b.put(cloneArgsBytes(&args))
 	if err := b.flush(t.real); err != nil {
 		return 0, err
@@ -241,6 +274,9 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 		return 0, err
 	}
 	if int(ret) != tid {
+		if r.lastPidFromOutside {
+			return int(ret), fmt.Errorf("clone3 gave id %d, not %d (taken by another task of the host's after %s said %d)", ret, tid, nsLastPid, tid-1)
+		}
 		return int(ret), fmt.Errorf("clone3 gave id %d, not %d", ret, tid)
 	}
 	return tid, nil

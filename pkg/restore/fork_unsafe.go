@@ -34,14 +34,13 @@ const cloneArgsSize = 88
 // gone, to be killed). All signals are blocked in it and Go's handlers are reset
 // to SIG_DFL (CLONE_CLEAR_SIGHAND), so none of them can run there;
 // PR_SET_PDEATHSIG kills it if this process goes away before seizing it.
-// With newPidNS it is born the init of a new pid namespace (pid must be
-// 1, its pid there), and the pid returned is its pid outside.
-func forkStub(pid int, newPidNS bool) (int, error) {
+// nsFlags are the namespaces it is born in: with CLONE_NEWPID it is the
+// init of a new pid namespace (pid must be 1, its pid there), and the pid
+// returned is its pid outside; with CLONE_NEWUSER it is in a new user
+// namespace (owning the new pid namespace) that has no maps yet.
+func forkStub(pid int, nsFlags uint64) (int, error) {
 	setTid := [1]int32{int32(pid)}
-	flags := uint64(unix.CLONE_CLEAR_SIGHAND)
-	if newPidNS {
-		flags |= unix.CLONE_NEWPID
-	}
+	flags := uint64(unix.CLONE_CLEAR_SIGHAND) | nsFlags&(unix.CLONE_NEWPID|unix.CLONE_NEWUSER)
 	args := cloneArgs{
 		Flags:      flags,
 		ExitSignal: uint64(unix.SIGCHLD),
