@@ -253,16 +253,37 @@ func (r *restorer) forkChild(p, c *task) error {
 // criu-restore's pid namespace cannot ask with set_tid (that needs
 // CAP_SYS_ADMIN over the pid namespace, which the tree's user namespace
 // does not own): criu-restore sets ns_last_pid to the id before it
-// instead, and the kernel hands out the next. Another task forking on the
-// host in between takes the id: the restore then fails, saying so.
+// instead, and the kernel hands out the next. When a task of the host
+// forked in between and took the id, the task or thread made with another
+// id is discarded and the clone tried again.
 func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int) (int, error) {
-	b := newScratchBuf(t.scratch)
-	args := cloneArgs{Flags: flags, ExitSignal: exitSignal}
-	if r.lastPidFromOutside {
+	if !r.lastPidFromOutside {
+		return r.clone3(t, th, flags, exitSignal, tid, true)
+	}
+	const tries = 50
+	for range tries {
+		if (proc.FS{}).HasPid(tid) {
+			return 0, fmt.Errorf("ask for id %d: %w", tid, unix.EEXIST)
+		}
 		if err := os.WriteFile(nsLastPid, []byte(strconv.Itoa(tid-1)), 0); err != nil {
 			return 0, fmt.Errorf("ask for id %d: %w", tid, err)
 		}
-	} else {
+		got, err := r.clone3(t, th, flags, exitSignal, tid, false)
+		if err != nil || got == tid {
+			return got, err
+		}
+		if err := r.discardClone(t, th, got, flags&unix.CLONE_THREAD != 0); err != nil {
+			return 0, fmt.Errorf("discard clone %d made for %d: %w", got, tid, err)
+		}
+	}
+	return 0, fmt.Errorf("clone3 never gave id %d in %d tries: other tasks of the host took it after %s said %d", tid, tries, nsLastPid, tid-1)
+}
+
+// clone3 injects one clone3 into th of t, with set_tid tid when setTid.
+func (r *restorer) clone3(t *task, th *thread, flags, exitSignal uint64, tid int, setTid bool) (int, error) {
+	b := newScratchBuf(t.scratch)
+	args := cloneArgs{Flags: flags, ExitSignal: exitSignal}
+	if setTid {
 		args.SetTid, args.SetTidSize = b.put([]byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)}), 1
 	}
 	argp := b.put(cloneArgsBytes(&args))
@@ -273,13 +294,42 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 	if err != nil {
 		return 0, err
 	}
-	if int(ret) != tid {
-		if r.lastPidFromOutside {
-			return int(ret), fmt.Errorf("clone3 gave id %d, not %d (taken by another task of the host's after %s said %d)", ret, tid, nsLastPid, tid-1)
-		}
+	if setTid && int(ret) != tid {
 		return int(ret), fmt.Errorf("clone3 gave id %d, not %d", ret, tid)
 	}
-	return tid, nil
+	return int(ret), nil
+}
+
+// discardClone ends task or thread id, just cloned from th of t (in
+// criu-restore's pid namespace) with an id other than the one asked for:
+// it runs exit from the scratch area, and a task is then reaped by t.
+func (r *restorer) discardClone(t *task, th *thread, id int, thread bool) error {
+	nt, err := r.newThread(id, id)
+	if err != nil {
+		return err
+	}
+	regs := nt.base
+	regs.Rip, regs.Rax, regs.OrigRax, regs.Rdi = t.scratch, unix.SYS_EXIT, ^uint64(0), 0
+	if err := r.tr.SetRegs(id, &regs); err != nil {
+		return err
+	}
+	for range 16 {
+		if err := r.tr.Syscall(id, 0); err != nil {
+			return err
+		}
+		st, err := r.tr.Wait(id)
+		if err != nil {
+			return err
+		}
+		if st.Kind == ptrace.Exited || st.Kind == ptrace.Killed {
+			if thread {
+				return nil
+			}
+			_, err := r.call(t, th, "wait4", unix.SYS_WAIT4, uint64(id), 0, unix.WALL, 0)
+			return err
+		}
+	}
+	return fmt.Errorf("it does not exit")
 }
 
 // realChild returns the pid criu-restore sees child vpid of p by, vpid

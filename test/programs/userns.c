@@ -6,12 +6,12 @@
  *   directory owned by ids the namespace maps and one it does not, hands
  *   the directory to the namespace's root, writes R's pid to the pidfile
  *   and exits. R becomes root inside (setgroups {0, 7} as root), leads a
- *   session of its own, unshares a UTS namespace (owned by the new user
+ *   session of its own, is made dumpable again, unshares a UTS namespace (owned by the new user
  *   namespace) named "usernstest", opens one of the files and forks K,
  *   which (as root) takes uid 1000, gid 1005 and groups {7, 8} inside.
  * Checks (in R, after SIGTERM): uid_map, gid_map and setgroups as
  *   written; the ids getresuid/getresgid/getgroups give inside and
- *   /proc/self/status shows; a full effective capability set; a user
+ *   /proc/self/status shows; dumpable; a full effective capability set; a user
  *   namespace other than the starting one; the UTS namespace's name and owner (R's user namespace); the
  *   owners of the files as seen inside (the unmapped one shows as the
  *   overflow ids), the open one through its fd, a new file R makes owned
@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,6 +213,11 @@ static int r_main(int to_parent, int from_parent)
 	}
 	if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
 		crt_setup_fail("become root inside: %s", strerror(errno));
+	/* The id change made it non-dumpable; its memory was made outside
+	 * the namespace, so only dumpable can the namespace's root (CRIU's
+	 * dump, from inside) look at it in /proc. */
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+		crt_setup_fail("PR_SET_DUMPABLE: %s", strerror(errno));
 	if (setsid() < 0)
 		crt_setup_fail("setsid: %s", strerror(errno));
 	if (!uts_first && unshare(CLONE_NEWUTS))
@@ -261,6 +267,7 @@ static int r_main(int to_parent, int from_parent)
 	CHECK(me.st_uid[0] == 0 && me.st_uid[1] == 0 && me.st_uid[3] == 0, "status shows uid %u, fsuid %u", me.st_uid[0], me.st_uid[3]);
 	if (priv)
 		CHECK(me.ngroups == 2 && me.groups[0] == 0 && me.groups[1] == 7, "%d groups inside (%u, ...), not {0, 7}", me.ngroups, me.groups[0]);
+	CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1, "not dumpable");
 	CHECK(cap_eff() & (1ull << 21), "no CAP_SYS_ADMIN in the user namespace (CapEff %llx)", cap_eff());
 	CHECK(me.userns != 0 && me.userns != start_userns, "back in the starting user namespace");
 	char host[65] = "";
