@@ -19,6 +19,10 @@ import (
 // are told apart from SIGTRAP, and the tracees die if criu-restore does.
 const traceOpts = ptrace.OptTraceSysGood | ptrace.OptTraceClone | ptrace.Options(unix.PTRACE_O_TRACEFORK) | ptrace.OptExitKill
 
+// pidRaceWait bounds the wait for an id that a task of the host took
+// (see clone).
+const pidRaceWait = 10 * time.Second
+
 // nsLastPid is the last pid handed out in criu-restore's pid namespace.
 const nsLastPid = "/proc/sys/kernel/ns_last_pid"
 
@@ -255,15 +259,21 @@ func (r *restorer) forkChild(p, c *task) error {
 // does not own): criu-restore sets ns_last_pid to the id before it
 // instead, and the kernel hands out the next. When a task of the host
 // forked in between and took the id, the task or thread made with another
-// id is discarded and the clone tried again.
+// id is discarded and the clone tried again, once that task is gone
+// (within pidRaceWait). CRIU sets ns_last_pid the same way, with the
+// same race, on kernels without set_tid.
 func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int) (int, error) {
 	if !r.lastPidFromOutside {
 		return r.clone3(t, th, flags, exitSignal, tid, true)
 	}
 	const tries = 50
 	for range tries {
-		if (proc.FS{}).HasPid(tid) {
-			return 0, fmt.Errorf("ask for id %d: %w", tid, unix.EEXIST)
+		// A task of the host that took the id when a try lost the race
+		// may be gone soon (a compiler, a shell command): wait a while.
+		for deadline := time.Now().Add(pidRaceWait); (proc.FS{}).HasPid(tid); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("ask for id %d: %w", tid, unix.EEXIST)
+			}
 		}
 		if err := os.WriteFile(nsLastPid, []byte(strconv.Itoa(tid-1)), 0); err != nil {
 			return 0, fmt.Errorf("ask for id %d: %w", tid, err)
