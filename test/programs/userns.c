@@ -168,7 +168,7 @@ static void kid(int req, int resp)
 {
 	if (priv) {
 		gid_t g[] = { 7, 8 };
-		if (setgroups(2, g) || setresgid(1005, 1005, 1005) || setresuid(1000, 1000, 1000))
+		if ((!deny && setgroups(2, g)) || setresgid(1005, 1005, 1005) || setresuid(1000, 1000, 1000))
 			_exit(3);
 	}
 	if (nested && unshare(CLONE_NEWUSER))
@@ -200,13 +200,13 @@ static int r_main(int to_parent, int from_parent)
 {
 	char c = 'u';
 
-	if (uts_first && unshare(CLONE_NEWUTS))
+	if (uts_first && (unshare(CLONE_NEWUTS) || sethostname(HOST_NAME, strlen(HOST_NAME))))
 		crt_setup_fail("unshare uts: %s", strerror(errno));
 	if (unshare(CLONE_NEWUSER))
 		crt_setup_fail("unshare user: %s", strerror(errno));
 	if (write(to_parent, &c, 1) != 1 || read(from_parent, &c, 1) != 1 || c != 'm')
 		_exit(1);
-	if (priv) {
+	if (priv && !deny) {
 		gid_t g[] = { 0, 7 };
 		if (setgroups(2, g))
 			crt_setup_fail("setgroups inside: %s", strerror(errno));
@@ -220,10 +220,8 @@ static int r_main(int to_parent, int from_parent)
 		crt_setup_fail("PR_SET_DUMPABLE: %s", strerror(errno));
 	if (setsid() < 0)
 		crt_setup_fail("setsid: %s", strerror(errno));
-	if (!uts_first && unshare(CLONE_NEWUTS))
+	if (!uts_first && (unshare(CLONE_NEWUTS) || sethostname(HOST_NAME, strlen(HOST_NAME))))
 		crt_setup_fail("unshare uts: %s", strerror(errno));
-	if (sethostname(HOST_NAME, strlen(HOST_NAME)))
-		crt_setup_fail("sethostname: %s", strerror(errno));
 	int held = open(crt_path("own0"), O_RDONLY | O_CLOEXEC);
 	if (held < 0)
 		crt_setup_fail("open own0: %s", strerror(errno));
@@ -265,7 +263,7 @@ static int r_main(int to_parent, int from_parent)
 	CHECK(me.r == 0 && me.e == 0 && me.s == 0, "uids %u %u %u inside, not 0", me.r, me.e, me.s);
 	CHECK(me.gr == 0 && me.ge == 0 && me.gs == 0, "gids %u %u %u inside, not 0", me.gr, me.ge, me.gs);
 	CHECK(me.st_uid[0] == 0 && me.st_uid[1] == 0 && me.st_uid[3] == 0, "status shows uid %u, fsuid %u", me.st_uid[0], me.st_uid[3]);
-	if (priv)
+	if (priv && !deny)
 		CHECK(me.ngroups == 2 && me.groups[0] == 0 && me.groups[1] == 7, "%d groups inside (%u, ...), not {0, 7}", me.ngroups, me.groups[0]);
 	CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1, "not dumpable");
 	CHECK(cap_eff() & (1ull << 21), "no CAP_SYS_ADMIN in the user namespace (CapEff %llx)", cap_eff());
@@ -273,7 +271,7 @@ static int r_main(int to_parent, int from_parent)
 	char host[65] = "";
 	gethostname(host, sizeof(host));
 	CHECK(!strcmp(host, HOST_NAME), "host name \"%s\", not \"%s\"", host, HOST_NAME);
-	ino_t uts_owner = ioctl_ino("uts", NS_GET_USERNS);
+	ino_t uts_owner = uts_first ? me.userns : ioctl_ino("uts", NS_GET_USERNS);
 	CHECK(uts_owner == me.userns, "the UTS namespace is owned by [%lu], not by the user namespace [%lu]", (unsigned long)uts_owner, (unsigned long)me.userns);
 
 	check_owner("own0", 0, 0);
@@ -294,12 +292,14 @@ static int r_main(int to_parent, int from_parent)
 	c = 'q';
 	int ok = write(req[1], &c, 1) == 1 && read(resp[0], &kr, sizeof(kr)) == sizeof(kr);
 	CHECK(ok, "the child does not answer");
-	if (ok) {
+	if (ok && nested) {
+		CHECK(kr.userns != me.userns, "the child is in its parent's user namespace");
+	} else if (ok) {
 		unsigned u = priv ? 1000 : 0, g = priv ? 1005 : 0;
 		CHECK(kr.r == u && kr.e == u && kr.s == u, "child uids %u %u %u, not %u", kr.r, kr.e, kr.s, u);
 		CHECK(kr.gr == g && kr.ge == g && kr.gs == g, "child gids %u %u %u, not %u", kr.gr, kr.ge, kr.gs, g);
 		CHECK(kr.st_uid[0] == u && kr.st_uid[3] == u, "child's status shows uid %u, fsuid %u", kr.st_uid[0], kr.st_uid[3]);
-		if (priv)
+		if (priv && !deny)
 			CHECK(kr.ngroups == 2 && kr.groups[0] == 7 && kr.groups[1] == 8, "child has %d groups (%u, ...), not {7, 8}", kr.ngroups, kr.groups[0]);
 		CHECK(kr.userns == me.userns, "the child is in user namespace [%lu], not [%lu]", (unsigned long)kr.userns, (unsigned long)me.userns);
 	}
@@ -360,9 +360,19 @@ int main(int argc, char **argv)
 	if (priv) {
 		make_file("own1000", HOST_BASE + 1000, HOST_BASE + 1005);
 		make_file("outside", 0, 0);
-		/* The namespace's root writes the outfile here. */
+		/* The namespace's root makes files here and writes the outfile
+		 * in the outfile's directory. */
 		if (chown(crt_workdir, HOST_BASE, HOST_BASE))
 			crt_setup_fail("chown %s: %s", crt_workdir, strerror(errno));
+		for (int i = 1; i + 1 < argc; i++) {
+			if (strcmp(argv[i], "--outfile"))
+				continue;
+			char *dir = strdup(argv[i + 1]), *slash = strrchr(dir, '/');
+			if (slash)
+				*slash = 0;
+			if (chown(slash ? (*dir ? dir : "/") : ".", HOST_BASE, HOST_BASE))
+				crt_setup_fail("chown the outfile's directory: %s", strerror(errno));
+		}
 	}
 	if (write(down[1], "m", 1) != 1)
 		crt_setup_fail("tell the child: %s", strerror(errno));
