@@ -239,7 +239,9 @@
 //
 // Tasks must live in criu-restore's namespaces, except for a UTS and an
 // IPC namespace of the root's own, which are recreated (with every SysV
-// object at its id); terminals other than ptys, a pty slave whose master
+// object at its id), and the other kinds ns_linux.go lists (a user
+// namespace one level below criu-restore's first of all, with its maps:
+// userns_linux.go); terminals other than ptys, a pty slave whose master
 // is not in the images without Options.ShellJob (or hung up, or more
 // than one), packet,
 // netlink and raw sockets, unix sockets whose peer is outside the tree,
