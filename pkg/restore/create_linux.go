@@ -257,7 +257,8 @@ func (r *restorer) forkChild(p, c *task) error {
 // criu-restore's pid namespace cannot ask with set_tid (that needs
 // CAP_SYS_ADMIN over the pid namespace, which the tree's user namespace
 // does not own): criu-restore sets ns_last_pid to the id before it
-// instead, and the kernel hands out the next. When a task of the host
+// instead, while the clone is in its entry stop, and the kernel hands
+// out the next. When a task of the host
 // forked in between and took the id, the task or thread made with another
 // id is discarded and the clone tried again, once that task is gone
 // (within pidRaceWait). CRIU sets ns_last_pid the same way, with the
@@ -274,9 +275,6 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 			if time.Now().After(deadline) {
 				return 0, fmt.Errorf("ask for id %d: %w", tid, unix.EEXIST)
 			}
-		}
-		if err := os.WriteFile(nsLastPid, []byte(strconv.Itoa(tid-1)), 0); err != nil {
-			return 0, fmt.Errorf("ask for id %d: %w", tid, err)
 		}
 		got, err := r.clone3(t, th, flags, exitSignal, tid, false)
 		if err != nil || got == tid {
@@ -300,7 +298,19 @@ func (r *restorer) clone3(t *task, th *thread, flags, exitSignal uint64, tid int
 	if err := b.flush(t.real); err != nil {
 		return 0, err
 	}
-	ret, err := r.call(t, th, "clone3", unix.SYS_CLONE3, argp, cloneArgsSize)
+	var atEntry func() error
+	if !setTid {
+		// As close to the clone as can be: the race with the host's
+		// forks is this window.
+		last := []byte(strconv.Itoa(tid - 1))
+		atEntry = func() error {
+			if err := os.WriteFile(nsLastPid, last, 0); err != nil {
+				return fmt.Errorf("ask for id %d: %w", tid, err)
+			}
+			return nil
+		}
+	}
+	ret, err := r.in.callAt(th, t.scratch, atEntry, "clone3", unix.SYS_CLONE3, argp, cloneArgsSize)
 	if err != nil {
 		return 0, err
 	}

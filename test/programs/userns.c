@@ -17,6 +17,11 @@
  *   overflow ids), the open one through its fd, a new file R makes owned
  *   by 0:0 inside; K in the same user namespace with its own ids, and its
  *   exit status.
+ * usernspid (this program built with USERNS_PIDNS) is the same in a pid
+ *   namespace owned by the new user namespace: R unshares CLONE_NEWPID
+ *   once root inside, forks the namespace's init, which goes on as R
+ *   above (K is pid 2), tells its pid outside and exits; the init also
+ *   checks its pid 1 and its pid namespace's owner.
  * With USERNS_NESTED=1, K unshares a user namespace of its own (nested):
  *   a dump must refuse it; with USERNS_DENY=1 (as root) setgroups is
  *   "deny"; with USERNS_UTS_FIRST=1 the UTS namespace is unshared before
@@ -47,6 +52,10 @@ static int priv;                  /* started as root: the full maps */
 static unsigned host_uid, host_gid; /* what 0 maps to */
 static ino_t start_userns;
 static int nested, deny, uts_first;
+#ifndef USERNS_PIDNS
+#define USERNS_PIDNS 0
+#endif
+static const int pidns = USERNS_PIDNS; /* the tree in a pid namespace too (usernspid) */
 static char want_uid_map[64], want_gid_map[64];
 
 static ino_t ns_ino(const char *name)
@@ -218,6 +227,25 @@ static int r_main(int to_parent, int from_parent)
 	 * dump, from inside) look at it in /proc. */
 	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
 		crt_setup_fail("PR_SET_DUMPABLE: %s", strerror(errno));
+	pid_t root = getpid();
+	if (pidns) {
+		/* The tree is the init of a pid namespace the new user
+		 * namespace owns; R tells its pid outside and goes. */
+		if (unshare(CLONE_NEWPID))
+			crt_setup_fail("unshare pid: %s", strerror(errno));
+		root = fork();
+		if (root < 0)
+			crt_setup_fail("fork init: %s", strerror(errno));
+		if (root > 0) {
+			if (write(to_parent, &root, sizeof(root)) != sizeof(root))
+				_exit(1);
+			_exit(0);
+		}
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+			crt_setup_fail("PR_SET_DUMPABLE: %s", strerror(errno));
+	} else if (write(to_parent, &root, sizeof(root)) != sizeof(root)) {
+		_exit(1);
+	}
 	if (setsid() < 0)
 		crt_setup_fail("setsid: %s", strerror(errno));
 	if (!uts_first && (unshare(CLONE_NEWUTS) || sethostname(HOST_NAME, strlen(HOST_NAME))))
@@ -266,6 +294,11 @@ static int r_main(int to_parent, int from_parent)
 	if (priv && !deny)
 		CHECK(me.ngroups == 2 && me.groups[0] == 0 && me.groups[1] == 7, "%d groups inside (%u, ...), not {0, 7}", me.ngroups, me.groups[0]);
 	CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1, "not dumpable");
+	if (pidns) {
+		CHECK(getpid() == 1, "pid %d, not 1 in its pid namespace", getpid());
+		ino_t pid_owner = ioctl_ino("pid", NS_GET_USERNS);
+		CHECK(pid_owner == me.userns, "the pid namespace is owned by [%lu], not by the user namespace [%lu]", (unsigned long)pid_owner, (unsigned long)me.userns);
+	}
 	CHECK(cap_eff() & (1ull << 21), "no CAP_SYS_ADMIN in the user namespace (CapEff %llx)", cap_eff());
 	CHECK(me.userns != 0 && me.userns != start_userns, "back in the starting user namespace");
 	char host[65] = "";
@@ -301,6 +334,7 @@ static int r_main(int to_parent, int from_parent)
 		CHECK(kr.st_uid[0] == u && kr.st_uid[3] == u, "child's status shows uid %u, fsuid %u", kr.st_uid[0], kr.st_uid[3]);
 		if (priv && !deny)
 			CHECK(kr.ngroups == 2 && kr.groups[0] == 7 && kr.groups[1] == 8, "child has %d groups (%u, ...), not {7, 8}", kr.ngroups, kr.groups[0]);
+		CHECK(!pidns || k == 2, "the child is pid %d, not 2", k);
 		CHECK(kr.userns == me.userns, "the child is in user namespace [%lu], not [%lu]", (unsigned long)kr.userns, (unsigned long)me.userns);
 	}
 	int ws;
@@ -376,8 +410,11 @@ int main(int argc, char **argv)
 	}
 	if (write(down[1], "m", 1) != 1)
 		crt_setup_fail("tell the child: %s", strerror(errno));
+	pid_t root;
+	if (read(up[0], &root, sizeof(root)) != sizeof(root))
+		crt_setup_fail("the child did not fork the namespace's init");
 	if (read(up[0], &c, 1) != 1)
 		crt_setup_fail("the child did not get ready");
-	crt_ready_pid(r);
+	crt_ready_pid(root);
 	return 0;
 }
