@@ -185,6 +185,26 @@ func (u *userNs) insideCore(tid int, core *images.CoreEntry) error {
 	return nil
 }
 
+// fileOwner is the owner of a file (uid, gid as criu-parasite's namespace
+// sees them) as CRIU records it for a tree in a user namespace of its own:
+// the namespace's ids, (uid_t)-1 for one it does not map (a chown then
+// leaves it as the restore made it); unchanged without one.
+func (d *dumper) fileOwner(uid, gid uint32) (*uint32, *uint32) {
+	u := d.userns
+	if u == nil {
+		return ptr(uid), ptr(gid)
+	}
+	iu, ok := inside(u.uid, uid)
+	if !ok {
+		iu = invalidUID
+	}
+	ig, ok := inside(u.gid, gid)
+	if !ok {
+		ig = invalidUID
+	}
+	return ptr(iu), ptr(ig)
+}
+
 // dumpUserNs writes userns-<id>.img for the tree's user namespace.
 func (d *dumper) dumpUserNs() error {
 	u := d.userns

@@ -30,12 +30,6 @@ import (
 // so the credentials each task is given last are set from inside; only a
 // loginuid, written from outside through /proc, is mapped out.
 
-// newUserNS says whether the tree had a user namespace of its own.
-func (r *restorer) newUserNS() (bool, error) {
-	flags, err := r.ownNamespaces()
-	return flags&unix.CLONE_NEWUSER != 0, err
-}
-
 // readUserNs reads the maps of the tree's user namespace, once.
 func (r *restorer) readUserNs() (*images.UsernsEntry, error) {
 	if r.userns != nil {
@@ -127,6 +121,32 @@ func (r *restorer) becomeNsRoot(t *task) error {
 	own.secbits = 0 // a new user namespace starts with the default securebits
 	r.own = &own
 	return nil
+}
+
+// hostOwner maps the owner of a file as the images keep it (the tree's
+// user namespace's ids) to criu-restore's, for a chown from outside; an id
+// the namespace does not map, and (uid_t)-1, give -1: left as it is.
+func (r *restorer) hostOwner(uid, gid uint32) (int, int, error) {
+	own, err := r.ownNamespaces()
+	if err != nil {
+		return 0, 0, err
+	}
+	if own&unix.CLONE_NEWUSER == 0 {
+		return int(uid), int(gid), nil
+	}
+	u, err := r.readUserNs()
+	if err != nil {
+		return 0, 0, err
+	}
+	out := func(id uint32, m []*images.UidGidExtent) int {
+		for _, e := range m {
+			if id >= e.GetFirst() && uint64(id) < uint64(e.GetFirst())+uint64(e.GetCount()) {
+				return int(e.GetLowerFirst() + (id - e.GetFirst()))
+			}
+		}
+		return -1
+	}
+	return out(uid, u.GetUidMap()), out(gid, u.GetGidMap()), nil
 }
 
 // hostLoginuid maps a loginuid of the tree's user namespace (as the cores

@@ -7,14 +7,16 @@
  *   the directory to the namespace's root, writes R's pid to the pidfile
  *   and exits. R becomes root inside (setgroups {0, 7} as root), leads a
  *   session of its own, is made dumpable again, unshares a UTS namespace (owned by the new user
- *   namespace) named "usernstest", opens one of the files and forks K,
+ *   namespace) named "usernstest", opens one of the files, holds a file
+ *   it made and removed (a ghost) and a memfd, and forks K,
  *   which (as root) takes uid 1000, gid 1005 and groups {7, 8} inside.
  * Checks (in R, after SIGTERM): uid_map, gid_map and setgroups as
  *   written; the ids getresuid/getresgid/getgroups give inside and
  *   /proc/self/status shows; dumpable; a full effective capability set; a user
  *   namespace other than the starting one; the UTS namespace's name and owner (R's user namespace); the
  *   owners of the files as seen inside (the unmapped one shows as the
- *   overflow ids), the open one through its fd, a new file R makes owned
+ *   overflow ids), the open one, the ghost and the memfd through their
+ *   fds (owned by 0:0 inside), a new file R makes owned
  *   by 0:0 inside; K in the same user namespace with its own ids, and its
  *   exit status.
  * usernspid (this program built with USERNS_PIDNS) is the same in a pid
@@ -37,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -253,6 +256,12 @@ static int r_main(int to_parent, int from_parent)
 	int held = open(crt_path("own0"), O_RDONLY | O_CLOEXEC);
 	if (held < 0)
 		crt_setup_fail("open own0: %s", strerror(errno));
+	int ghost = open(crt_path("ghost"), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (ghost < 0 || write(ghost, "ghost", 5) != 5 || unlink(crt_path("ghost")))
+		crt_setup_fail("make a deleted file: %s", strerror(errno));
+	int mfd = memfd_create("userns-memfd", MFD_CLOEXEC);
+	if (mfd < 0 || write(mfd, "memfd", 5) != 5)
+		crt_setup_fail("make a memfd: %s", strerror(errno));
 	int req[2], resp[2];
 	if (pipe(req) || pipe(resp))
 		crt_setup_fail("pipe: %s", strerror(errno));
@@ -314,6 +323,10 @@ static int r_main(int to_parent, int from_parent)
 	}
 	struct stat st;
 	CHECK(fstat(held, &st) == 0 && st.st_uid == 0 && st.st_gid == 0, "held fd owned by %u:%u", st.st_uid, st.st_gid);
+	CHECK(fstat(ghost, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && st.st_nlink == 0 && st.st_size == 5,
+	      "deleted file owned by %u:%u inside, %lu links, %ld bytes", st.st_uid, st.st_gid, (unsigned long)st.st_nlink, (long)st.st_size);
+	CHECK(fstat(mfd, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && st.st_size == 5,
+	      "memfd owned by %u:%u inside, %ld bytes", st.st_uid, st.st_gid, (long)st.st_size);
 	int nf = open(crt_path("new"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	CHECK(nf >= 0, "create a file: %s", strerror(errno));
 	if (nf >= 0) {
