@@ -323,9 +323,15 @@ static int r_main(int to_parent, int from_parent)
 	}
 	struct stat st;
 	CHECK(fstat(held, &st) == 0 && st.st_uid == 0 && st.st_gid == 0, "held fd owned by %u:%u", st.st_uid, st.st_gid);
-	CHECK(fstat(ghost, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && st.st_nlink == 0 && st.st_size == 5,
+	memset(&st, 0, sizeof(st));
+	if (fstat(ghost, &st))
+		CHECK(0, "fstat the deleted file: %s", strerror(errno));
+	CHECK(st.st_uid == 0 && st.st_gid == 0 && st.st_nlink == 0 && st.st_size == 5,
 	      "deleted file owned by %u:%u inside, %lu links, %ld bytes", st.st_uid, st.st_gid, (unsigned long)st.st_nlink, (long)st.st_size);
-	CHECK(fstat(mfd, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && st.st_size == 5,
+	memset(&st, 0, sizeof(st));
+	if (fstat(mfd, &st))
+		CHECK(0, "fstat the memfd: %s", strerror(errno));
+	CHECK(st.st_uid == 0 && st.st_gid == 0 && st.st_size == 5,
 	      "memfd owned by %u:%u inside, %ld bytes", st.st_uid, st.st_gid, (long)st.st_size);
 	int nf = open(crt_path("new"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	CHECK(nf >= 0, "create a file: %s", strerror(errno));
