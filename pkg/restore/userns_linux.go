@@ -127,11 +127,13 @@ func (r *restorer) becomeNsRoot(t *task) error {
 // user namespace's ids) to criu-restore's, for a chown from outside; an id
 // the namespace does not map, and (uid_t)-1, give -1: left as it is.
 func (r *restorer) hostOwner(uid, gid uint32) (int, int, error) {
-	own, err := r.ownNamespaces()
+	// Not through ownNamespaces: nsKinds, which it reads, leads here.
+	inv := r.inv.GetRootIds()
+	root, err := r.rootIDs()
 	if err != nil {
 		return 0, 0, err
 	}
-	if own&unix.CLONE_NEWUSER == 0 {
+	if inv == nil || root.GetUserNsId() == 0 || root.GetUserNsId() == inv.GetUserNsId() {
 		return int(uid), int(gid), nil
 	}
 	u, err := r.readUserNs()
@@ -147,6 +149,31 @@ func (r *restorer) hostOwner(uid, gid uint32) (int, int, error) {
 		return -1
 	}
 	return out(uid, u.GetUidMap()), out(gid, u.GetGidMap()), nil
+}
+
+// asNsRoot runs fn with the calling thread's effective uid that of the
+// root of the tree's user namespace (as criu-restore's namespace sees
+// it), when there is one: the sysctls of a namespace it owns (an IPC
+// namespace's kernel/sem, msgmax...) are writable by that uid only, not
+// by criu-restore's root. The thread must be one nsenter.Run ends (its
+// credentials change alone: a raw setresuid, not Go's, which changes
+// every thread's).
+func (r *restorer) asNsRoot(fn func() error) error {
+	uid, _, err := r.hostOwner(0, 0)
+	if err != nil {
+		return err
+	}
+	if uid <= 0 {
+		return fn()
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), uintptr(uid), ^uintptr(0)); e != 0 {
+		return fmt.Errorf("take uid %d of the user namespace's root: %w", uid, e)
+	}
+	ferr := fn()
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), 0, ^uintptr(0)); e != 0 && ferr == nil {
+		ferr = fmt.Errorf("take back uid 0: %w", e)
+	}
+	return ferr
 }
 
 // hostLoginuid maps a loginuid of the tree's user namespace (as the cores

@@ -6,8 +6,9 @@
  *   directory owned by ids the namespace maps and one it does not, hands
  *   the directory to the namespace's root, writes R's pid to the pidfile
  *   and exits. R becomes root inside (setgroups {0, 7} as root), leads a
- *   session of its own, is made dumpable again, unshares a UTS namespace (owned by the new user
- *   namespace) named "usernstest", opens one of the files, holds a file
+ *   session of its own, is made dumpable again, unshares a UTS namespace
+ *   named "usernstest" and an IPC namespace with a shm segment (both owned
+ *   by the new user namespace), opens one of the files, holds a file
  *   it made and removed (a ghost) and a memfd, and forks K,
  *   which (as root) takes uid 1000, gid 1005 and groups {7, 8} inside.
  * Checks (in R, after SIGTERM): uid_map, gid_map and setgroups as
@@ -41,6 +42,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -251,8 +253,11 @@ static int r_main(int to_parent, int from_parent)
 	}
 	if (setsid() < 0)
 		crt_setup_fail("setsid: %s", strerror(errno));
-	if (!uts_first && (unshare(CLONE_NEWUTS) || sethostname(HOST_NAME, strlen(HOST_NAME))))
-		crt_setup_fail("unshare uts: %s", strerror(errno));
+	if (!uts_first && (unshare(CLONE_NEWUTS | CLONE_NEWIPC) || sethostname(HOST_NAME, strlen(HOST_NAME))))
+		crt_setup_fail("unshare uts and ipc: %s", strerror(errno));
+	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0640);
+	if (shmid < 0)
+		crt_setup_fail("shmget: %s", strerror(errno));
 	int held = open(crt_path("own0"), O_RDONLY | O_CLOEXEC);
 	if (held < 0)
 		crt_setup_fail("open own0: %s", strerror(errno));
@@ -316,6 +321,17 @@ static int r_main(int to_parent, int from_parent)
 	ino_t uts_owner = uts_first ? me.userns : ioctl_ino("uts", NS_GET_USERNS);
 	CHECK(uts_owner == me.userns, "the UTS namespace is owned by [%lu], not by the user namespace [%lu]", (unsigned long)uts_owner, (unsigned long)me.userns);
 
+	if (!uts_first) {
+		ino_t ipc_owner = ioctl_ino("ipc", NS_GET_USERNS);
+		CHECK(ipc_owner == me.userns, "the IPC namespace is owned by [%lu], not by the user namespace [%lu]", (unsigned long)ipc_owner, (unsigned long)me.userns);
+	}
+	/* Its owner, not its creator: criu-restore makes it (cuid 65534 here). */
+	struct shmid_ds sd;
+	if (shmctl(shmid, IPC_STAT, &sd))
+		CHECK(0, "shmctl IPC_STAT: %s", strerror(errno));
+	else
+		CHECK(sd.shm_perm.uid == 0 && sd.shm_perm.gid == 0 && (sd.shm_perm.mode & 0777) == 0640,
+		      "shm owned by %u:%u mode %o inside, not 0:0 640", sd.shm_perm.uid, sd.shm_perm.gid, sd.shm_perm.mode & 0777);
 	check_owner("own0", 0, 0);
 	if (priv) {
 		check_owner("own1000", 1000, 1005);
