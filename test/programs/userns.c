@@ -9,7 +9,8 @@
  *   session of its own, is made dumpable again, unshares a UTS namespace
  *   named "usernstest" and an IPC namespace with a shm segment (both owned
  *   by the new user namespace), opens one of the files, holds a file
- *   it made and removed (a ghost) and a memfd, and forks K,
+ *   it made and removed (a ghost), a memfd and a unix socket bound in the
+ *   work directory, and forks K,
  *   which (as root) takes uid 1000, gid 1005 and groups {7, 8} inside.
  * Checks (in R, after SIGTERM): uid_map, gid_map and setgroups as
  *   written; the ids getresuid/getresgid/getgroups give inside and
@@ -17,7 +18,7 @@
  *   namespace other than the starting one; the UTS namespace's name and owner (R's user namespace); the
  *   owners of the files as seen inside (the unmapped one shows as the
  *   overflow ids), the open one, the ghost and the memfd through their
- *   fds (owned by 0:0 inside), a new file R makes owned
+ *   fds and the socket's file (owned by 0:0 inside), a new file R makes owned
  *   by 0:0 inside; K in the same user namespace with its own ids, and its
  *   exit status.
  * usernspid (this program built with USERNS_PIDNS) is the same in a pid
@@ -43,7 +44,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -267,6 +270,12 @@ static int r_main(int to_parent, int from_parent)
 	int mfd = memfd_create("userns-memfd", MFD_CLOEXEC);
 	if (mfd < 0 || write(mfd, "memfd", 5) != 5)
 		crt_setup_fail("make a memfd: %s", strerror(errno));
+	int sk = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", crt_path("sock"));
+	unlink(sa.sun_path);
+	if (sk < 0 || bind(sk, (struct sockaddr *)&sa, sizeof(sa)))
+		crt_setup_fail("bind a unix socket: %s", strerror(errno));
 	int req[2], resp[2];
 	if (pipe(req) || pipe(resp))
 		crt_setup_fail("pipe: %s", strerror(errno));
@@ -333,6 +342,7 @@ static int r_main(int to_parent, int from_parent)
 		CHECK(sd.shm_perm.uid == 0 && sd.shm_perm.gid == 0 && (sd.shm_perm.mode & 0777) == 0640,
 		      "shm owned by %u:%u mode %o inside, not 0:0 640", sd.shm_perm.uid, sd.shm_perm.gid, sd.shm_perm.mode & 0777);
 	check_owner("own0", 0, 0);
+	check_owner("sock", 0, 0);
 	if (priv) {
 		check_owner("own1000", 1000, 1005);
 		check_owner("outside", 65534, 65534);
