@@ -268,12 +268,15 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 		return r.clone3(t, th, flags, exitSignal, tid, true)
 	}
 	const tries = 50
-	for range tries {
+	for i := range tries {
 		// A task of the host that took the id when a try lost the race
 		// may be gone soon (a compiler, a shell command): wait a while.
 		for deadline := time.Now().Add(pidRaceWait); (proc.FS{}).HasPid(tid); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
+			if i == 0 {
 				return 0, fmt.Errorf("ask for id %d: %w", tid, unix.EEXIST)
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("ask for id %d: a task of the host took it between %s and the clone, and keeps it: %w", tid, nsLastPid, unix.EEXIST)
 			}
 		}
 		got, err := r.clone3(t, th, flags, exitSignal, tid, false)
