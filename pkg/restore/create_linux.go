@@ -270,9 +270,10 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 	const tries = 50
 	for i := range tries {
 		// A task of the host that took the id when a try lost the race
-		// may be gone soon (a compiler, a shell command): wait a while.
+		// may be gone soon (a compiler, a shell command), and a task of
+		// a tree just killed soon reaped: wait a while.
 		for deadline := time.Now().Add(pidRaceWait); (proc.FS{}).HasPid(tid); time.Sleep(5 * time.Millisecond) {
-			if i == 0 {
+			if time.Now().After(deadline) && i == 0 {
 				return 0, fmt.Errorf("ask for id %d: %w", tid, unix.EEXIST)
 			}
 			if time.Now().After(deadline) {
