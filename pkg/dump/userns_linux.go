@@ -25,8 +25,11 @@ import (
 // groups, the loginuid) are the namespace's own, as a task inside sees
 // them (CRIU's parasite reads them there): /proc shows them to
 // criu-parasite in its own namespace, and they are mapped back through the
-// maps. An id the namespace does not map could not be set again from
-// inside, and is refused. /proc/PID/setgroups must say "allow": CRIU's
+// maps. An id of the creds the namespace does not map could not be set
+// again from inside, and is refused. The owners CRIU also keeps as the
+// namespace sees them are mapped the same way (fileOwner): ghost files,
+// memfds, unix socket files, ttys, SysV IPC objects; one the namespace
+// does not map is (uid_t)-1, as CRIU records it. /proc/PID/setgroups must say "allow": CRIU's
 // images have no place for "deny", and its restore leaves "allow".
 
 // userNs is the tree's user namespace, when it has one of its own.
