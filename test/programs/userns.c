@@ -26,6 +26,10 @@
  *   once root inside, forks the namespace's init, which goes on as R
  *   above (K is pid 2), tells its pid outside and exits; the init also
  *   checks its pid 1 and its pid namespace's owner.
+ * usernsmnt (built with USERNS_MNTNS) also unshares a mount namespace
+ *   (owned by the new user namespace, / made private) with a tmpfs on
+ *   mnt holding a file; it checks the tmpfs, the file's contents and
+ *   owner, and the mount namespace's owner.
  * With USERNS_NESTED=1, K unshares a user namespace of its own (nested):
  *   a dump must refuse it; with USERNS_DENY=1 (as root) setgroups is
  *   "deny"; with USERNS_UTS_FIRST=1 the UTS namespace is unshared before
@@ -41,11 +45,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +71,10 @@ static int nested, deny, uts_first;
 #define USERNS_PIDNS 0
 #endif
 static const int pidns = USERNS_PIDNS; /* the tree in a pid namespace too (usernspid) */
+#ifndef USERNS_MNTNS
+#define USERNS_MNTNS 0
+#endif
+static const int mntns = USERNS_MNTNS; /* and a mount namespace with a tmpfs (usernsmnt) */
 static char want_uid_map[64], want_gid_map[64];
 
 static ino_t ns_ino(const char *name)
@@ -258,6 +269,16 @@ static int r_main(int to_parent, int from_parent)
 		crt_setup_fail("setsid: %s", strerror(errno));
 	if (!uts_first && (unshare(CLONE_NEWUTS | CLONE_NEWIPC) || sethostname(HOST_NAME, strlen(HOST_NAME))))
 		crt_setup_fail("unshare uts and ipc: %s", strerror(errno));
+	if (mntns) {
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+			crt_setup_fail("unshare mnt: %s", strerror(errno));
+		mkdir(crt_path("mnt"), 0755);
+		int fd = -1;
+		if (mount("none", crt_path("mnt"), "tmpfs", 0, "mode=0755") ||
+		    (fd = open(crt_path("mnt/f"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0 || write(fd, "tmpfs", 5) != 5)
+			crt_setup_fail("mount a tmpfs with a file: %s", strerror(errno));
+		close(fd);
+	}
 	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0640);
 	if (shmid < 0)
 		crt_setup_fail("shmget: %s", strerror(errno));
@@ -343,6 +364,15 @@ static int r_main(int to_parent, int from_parent)
 		      "shm owned by %u:%u mode %o inside, not 0:0 640", sd.shm_perm.uid, sd.shm_perm.gid, sd.shm_perm.mode & 0777);
 	check_owner("own0", 0, 0);
 	check_owner("sock", 0, 0);
+	if (mntns) {
+		struct statfs sf;
+		CHECK(statfs(crt_path("mnt"), &sf) == 0 && sf.f_type == TMPFS_MAGIC, "mnt is not a tmpfs");
+		read_file(crt_path("mnt/f"), buf, sizeof(buf));
+		CHECK(!strcmp(buf, "tmpfs"), "the tmpfs's file holds \"%s\"", buf);
+		check_owner("mnt/f", 0, 0);
+		ino_t mnt_owner = ioctl_ino("mnt", NS_GET_USERNS);
+		CHECK(mnt_owner == me.userns, "the mount namespace is owned by [%lu], not by the user namespace [%lu]", (unsigned long)mnt_owner, (unsigned long)me.userns);
+	}
 	if (priv) {
 		check_owner("own1000", 1000, 1005);
 		check_owner("outside", 65534, 65534);
