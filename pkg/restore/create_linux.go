@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -281,6 +282,12 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 			}
 		}
 		got, err := r.clone3(t, th, flags, exitSignal, tid, false)
+		if err == nil {
+			// Hand out the next ids past the tree's: the host's next
+			// forks (criu-restore's own new threads among them) would
+			// take the ids of the tasks and threads still to come.
+			err = r.pastTreePids()
+		}
 		if err != nil || got == tid {
 			return got, err
 		}
@@ -289,6 +296,29 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 		}
 	}
 	return 0, fmt.Errorf("clone3 never gave id %d in %d tries: other tasks of the host took it after %s said %d", tid, tries, nsLastPid, tid-1)
+}
+
+// pastTreePids sets ns_last_pid to the highest id of the tree when it is
+// below that: the ids after it are none of the tree's.
+func (r *restorer) pastTreePids() error {
+	top := 0
+	for _, t := range r.tree.tasks {
+		top = max(top, t.pid)
+		for _, id := range t.tids {
+			top = max(top, id)
+		}
+	}
+	b, err := os.ReadFile(nsLastPid)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", nsLastPid, err)
+	}
+	if cur, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cur >= top {
+		return nil
+	}
+	if err := os.WriteFile(nsLastPid, []byte(strconv.Itoa(top)), 0); err != nil {
+		return fmt.Errorf("write %s: %w", nsLastPid, err)
+	}
+	return nil
 }
 
 // clone3 injects one clone3 into th of t, with set_tid tid when setTid.

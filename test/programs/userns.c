@@ -10,7 +10,7 @@
  *   named "usernstest" and an IPC namespace with a shm segment (both owned
  *   by the new user namespace), opens one of the files, holds a file
  *   it made and removed (a ghost), a memfd and a unix socket bound in the
- *   work directory, and forks K,
+ *   work directory, starts a second thread and forks K,
  *   which (as root) takes uid 1000, gid 1005 and groups {7, 8} inside.
  * Checks (in R, after SIGTERM): uid_map, gid_map and setgroups as
  *   written; the ids getresuid/getresgid/getgroups give inside and
@@ -18,7 +18,7 @@
  *   namespace other than the starting one; the UTS namespace's name and owner (R's user namespace); the
  *   owners of the files as seen inside (the unmapped one shows as the
  *   overflow ids), the open one, the ghost and the memfd through their
- *   fds and the socket's file (owned by 0:0 inside), a new file R makes owned
+ *   fds and the socket's file (owned by 0:0 inside), the thread's id, a new file R makes owned
  *   by 0:0 inside; K in the same user namespace with its own ids, and its
  *   exit status.
  * usernspid (this program built with USERNS_PIDNS) is the same in a pid
@@ -40,6 +40,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/nsfs.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <sys/un.h>
@@ -213,6 +215,20 @@ static void kid(int req, int resp)
 	_exit(17);
 }
 
+static volatile int thread_go;
+static volatile pid_t thread_tid, thread_tid_after;
+
+/* A second thread of R: its tid, before and after. */
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	thread_tid = syscall(SYS_gettid);
+	while (!thread_go)
+		crt_sleep_ms(10);
+	thread_tid_after = syscall(SYS_gettid);
+	return NULL;
+}
+
 static void check_owner(const char *name, unsigned uid, unsigned gid)
 {
 	struct stat st;
@@ -310,6 +326,11 @@ static int r_main(int to_parent, int from_parent)
 	}
 	close(req[0]);
 	close(resp[1]);
+	pthread_t th;
+	if (pthread_create(&th, NULL, thread_main, NULL))
+		crt_setup_fail("pthread_create");
+	while (!thread_tid)
+		crt_sleep_ms(1);
 	/* K has its ids (and, nested, its namespace) before the pidfile. */
 	if (read(resp[0], &c, 1) != 1 || c != 'k')
 		crt_setup_fail("the child did not take its ids");
@@ -330,6 +351,9 @@ static int r_main(int to_parent, int from_parent)
 	const char *want_sg = priv && !deny ? "allow\n" : "deny\n";
 	CHECK(!strcmp(buf, want_sg), "setgroups \"%s\", not \"%s\"", buf, want_sg);
 
+	thread_go = 1;
+	pthread_join(th, NULL);
+	CHECK(thread_tid_after == thread_tid, "thread id %d, then %d", thread_tid, thread_tid_after);
 	struct report me;
 	fill_report(&me);
 	CHECK(me.r == 0 && me.e == 0 && me.s == 0, "uids %u %u %u inside, not 0", me.r, me.e, me.s);
