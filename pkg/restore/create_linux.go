@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -136,6 +138,9 @@ func (r *restorer) createRoot(t *task) error {
 		}
 	}
 	r.lastPidFromOutside = newUser && own&unix.CLONE_NEWPID == 0
+	if r.lastPidFromOutside {
+		spareThreads()
+	}
 	pid, err := forkStub(t.pid, own&(unix.CLONE_NEWPID|unix.CLONE_NEWUSER))
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
@@ -278,7 +283,11 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 				return 0, fmt.Errorf("ask for id %d: %w", tid, unix.EEXIST)
 			}
 			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("ask for id %d: a task of the host took it between %s and the clone, and keeps it: %w", tid, nsLastPid, unix.EEXIST)
+				who := "a task of the host"
+				if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid)); err == nil {
+					who = "a thread of criu-restore"
+				}
+				return 0, fmt.Errorf("ask for id %d: %s took it between %s and the clone, and keeps it: %w", tid, who, nsLastPid, unix.EEXIST)
 			}
 		}
 		got, err := r.clone3(t, th, flags, exitSignal, tid, false)
@@ -296,6 +305,30 @@ func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int)
 		}
 	}
 	return 0, fmt.Errorf("clone3 never gave id %d in %d tries: other tasks of the host took it after %s said %d", tid, tries, nsLastPid, tid-1)
+}
+
+// spareThreads has the Go runtime make OS threads it keeps idle, before
+// the tree's ids are handed out through ns_last_pid: a thread it would
+// start later, while a clone waits for the id after ns_last_pid, would
+// take that id for good.
+func spareThreads() {
+	const n = 16
+	var locked, done sync.WaitGroup
+	locked.Add(n)
+	done.Add(n)
+	release := make(chan struct{})
+	for range n {
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			locked.Done()
+			<-release
+			runtime.UnlockOSThread()
+		}()
+	}
+	locked.Wait()
+	close(release)
+	done.Wait()
 }
 
 // pastTreePids sets ns_last_pid to the highest id of the tree when it is
