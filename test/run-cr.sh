@@ -176,6 +176,11 @@ criu_cannot() {
 	mptcp/to-criu) echo "CRIU cannot restore an MPTCP listener (sk-inet.c: open_inet_sk refuses a listening socket whose proto is not IPPROTO_TCP, 'Wrong socket in listen state 262')" ;;
 	mntns/to-criu) echo "CRIU cannot restore a mount namespace without --root (mount.c: 'The --root option is required to restore a mount namespace'; without --mntns-compat-mode it hits BUG_ON in service_mountpoint)" ;;
 	mntns/from-criu | mntns/shape) echo "CRIU cannot dump a task whose binary and log are on mounts of the namespace it left (files-reg.c: 'Can't lookup mount=N for fd=-3')" ;;
+	usernspid/to-criu) echo "CRIU's restore of a user namespace without a mount namespace of the tree's own fails: its root, in the new user namespace, mounts a proc of its own in the host's mount namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1621 mount_detached_fs, fsopen(\"proc\"): EPERM)" ;;
+	usernspid/from-criu) echo "CRIU's dump needs a /proc of the init's pid namespace and, the host's /proc being another's, has its parasite mount one, which a task of the user namespace cannot do in the host's mount namespace (pie/parasite.c:634 get_proc_fd: mkdir EACCES, then mount EPERM)" ;;
+	usernsmnt/to-criu) echo "CRIU's restore makes a proc from inside the new user namespace for the host's pid namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1626 mount_detached_fs, fsconfig CREATE: EPERM)" ;;
+	usernsmnt/from-criu) echo "CRIU cannot dump a task whose binary is on a mount of the namespace it left (files-reg.c:1790: 'Can't lookup mount=N for fd=-3'), as for mntns" ;;
+	userns/to-criu) echo "CRIU's restore of a user namespace without a mount namespace of the tree's own fails: its root, in the new user namespace, mounts a proc of its own in the host's mount namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1621 mount_detached_fs, fsopen(\"proc\"): EPERM)" ;;
 	mptcp/from-criu | mptcp/shape) echo "CRIU cannot dump an MPTCP socket (sk-inet.c: can_dump_ipproto, 'Unsupported proto 262')" ;;
 	esac
 }

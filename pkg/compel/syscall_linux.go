@@ -42,6 +42,11 @@ type Site struct {
 	// clone: an injected clone3 of a tracee traced with OptTraceClone)
 	// instead of failing on them.
 	PassEvents bool
+	// AtEntry, when set, runs on the tracer thread once the thread is
+	// in the syscall-entry stop, right before the call goes on: for what
+	// must happen as close to the call as can be (ns_last_pid before a
+	// clone). Its error fails the call, which then still runs.
+	AtEntry func() error
 }
 
 // maxStrayTraps bounds how many stops a thread may fall into on its way to
@@ -101,6 +106,10 @@ func inject(tr *ptrace.Tracer, tid int, base *ptrace.Regs, site Site, name strin
 			return fmt.Errorf("enter: %w", err)
 		}
 		entered = true
+		var hookErr error
+		if site.AtEntry != nil {
+			hookErr = site.AtEntry()
+		}
 		if err := stepSyscall(b, tid, site, ptrace.SyscallInfoExit, nr); err != nil {
 			return fmt.Errorf("exit: %w", err)
 		}
@@ -109,7 +118,7 @@ func inject(tr *ptrace.Tracer, tid int, base *ptrace.Regs, site Site, name strin
 			return err
 		}
 		ret = out.Rax
-		return nil
+		return hookErr
 	})
 	if err != nil {
 		return 0, entered, fmt.Errorf("inject %s into tid %d: %w", name, tid, err)

@@ -187,7 +187,8 @@
 // differs from the root's.
 // Namespaces are given ids; the contents of the root's own UTS and IPC
 // namespaces (names; SysV shm, semaphores, message queues) are dumped,
-// those of mount, network, pid, user and time namespaces are not; a
+// those of mount, network, pid, user and time namespaces by their own
+// files (mntns_linux.go, netns_linux.go, userns_linux.go, ...); a
 // cgroup namespace of the tree's own is kept in cgroup.img
 // (cgroup_linux.go).
 // The three GDT TLS slots are

@@ -102,6 +102,9 @@ type dumper struct {
 	net netState
 	// stopOnRelease: the tree is left stopped (Options.LeaveStopped).
 	stopOnRelease bool
+	// userns is the tree's user namespace, when it has one of its own
+	// (userns_linux.go).
+	userns *userNs
 	// leaveRunning: the tree goes on after the dump (Options.LeaveRunning).
 	leaveRunning bool
 	// inDir: the input came from dir, which holds criu-seize's freeze

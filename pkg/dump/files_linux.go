@@ -241,14 +241,13 @@ func (d *dumper) ghost(fs *fileStat, f *os.File) (uint32, error) {
 		return 0, fmt.Errorf("record deleted file %s: it takes %d bytes, over the ghost limit of %d (--ghost-limit): %w", fs.link, used, d.ghostLimit, ErrNotSupported)
 	}
 	ge := &images.GhostFileEntry{
-		Uid:  ptr(st.Uid),
-		Gid:  ptr(st.Gid),
 		Mode: ptr(st.Mode),
 		Dev:  ptr(kdev(st.Dev)),
 		Ino:  ptr(st.Ino),
 		Atim: &images.Timeval{TvSec: ptr(uint64(st.Atim.Sec)), TvUsec: ptr(uint64(st.Atim.Nsec / 1000))},
 		Mtim: &images.Timeval{TvSec: ptr(uint64(st.Mtim.Sec)), TvUsec: ptr(uint64(st.Mtim.Nsec / 1000))},
 	}
+	ge.Uid, ge.Gid = d.fileOwner(st.Uid, st.Gid)
 	var ents []image.Entry
 	switch {
 	case st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK:

@@ -72,6 +72,25 @@ func (d *dumper) dumpIPC(pid int, id uint32) error {
 	if err := d.put(image.IPCVar, id, st.vars); err != nil {
 		return err
 	}
+	// Owners and creators as the tree's user namespace sees them, as CRIU
+	// keeps them (IPC_STAT gave them in criu-parasite's).
+	for _, es := range [][]image.Entry{st.shm, st.sem, st.msg} {
+		for _, e := range es {
+			var desc *images.IpcDescEntry
+			switch m := e.Msg.(type) {
+			case *images.IpcShmEntry:
+				desc = m.GetDesc()
+			case *images.IpcSemEntry:
+				desc = m.GetDesc()
+			case *images.IpcMsgEntry:
+				desc = m.GetDesc()
+			}
+			if desc != nil {
+				desc.Uid, desc.Gid = d.fileOwner(desc.GetUid(), desc.GetGid())
+				desc.Cuid, desc.Cgid = d.fileOwner(desc.GetCuid(), desc.GetCgid())
+			}
+		}
+	}
 	// CRIU leaves out the images of kinds the namespace has none of.
 	for _, o := range []struct {
 		k  *image.Kind

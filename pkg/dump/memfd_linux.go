@@ -64,10 +64,11 @@ func (d *dumper) memfdInode(fs *fileStat, open func() (*os.File, error)) (uint32
 	id := d.nextMemfd
 	d.memfdIDs[k] = id
 	st := &fs.st
+	uid, gid := d.fileOwner(st.Uid, st.Gid)
 	d.memfdInodes = append(d.memfdInodes, &images.MemfdInodeEntry{
 		Name:    ptr(strings.TrimPrefix(fs.link, "/memfd:")),
-		Uid:     ptr(st.Uid),
-		Gid:     ptr(st.Gid),
+		Uid:     uid,
+		Gid:     gid,
 		Size:    ptr(uint64(st.Size)),
 		Shmid:   ptr(uint32(st.Ino)),
 		Seals:   ptr(uint32(seals)),

@@ -32,8 +32,10 @@ import (
 // netns_linux.go, a cgroup namespace kept in cgroup.img
 // (cgroup_linux.go). Namespaces of the other kinds only get ids, and must
 // be criu-parasite's own: criu-restore puts every task into its own
-// namespaces of those kinds, so a tree in a user namespace of
-// its own is refused while it is frozen, and runs on (checkNamespaces).
+// namespaces of those kinds. A user namespace of the tree's own, one
+// level below criu-parasite's, is dumped by userns_linux.go; any other
+// shape (nested user namespaces, tasks in different ones) is refused
+// while the tree is frozen, and it runs on (checkNamespaces).
 
 // nsKinds are the namespace kinds whose contents are dumped, by
 // /proc/PID/ns name, with their clone flag.
@@ -49,7 +51,6 @@ var nsKinds = []struct {
 // /proc/PID/ns name, with what a user would call them.
 var unrestoredNs = []struct{ name, what string }{
 	{"mnt", "mount"},
-	{"user", "user"},
 }
 
 // rootKinds are the kinds criu-restore recreates for the root, which every
@@ -88,6 +89,9 @@ func (d *dumper) checkNamespaces() error {
 	if err != nil {
 		return fmt.Errorf("read namespaces of pid %d: %w", root.pid, err)
 	}
+	if err := d.checkUserNs(root.pid, self, rootNs); err != nil {
+		return err
+	}
 	if ino, ok := rootNs["pid"]; ok && ino != self["pid"] && root.nsPid != 1 {
 		return fmt.Errorf("pid %d is in a PID namespace of its own (pid:[%d]) as pid %d, not as its init: a PID namespace is dumped from its init: %w",
 			root.pid, ino, root.nsPid, ErrNotSupported)
@@ -113,6 +117,12 @@ func (d *dumper) checkNamespaces() error {
 		if ns["net"] != rootNs["net"] {
 			return fmt.Errorf("pid %d is in a network namespace other than the root's (net:[%d], the root's is [%d]); nested network namespaces are not supported: %w",
 				t.pid, ns["net"], rootNs["net"], ErrNotSupported)
+		}
+		// A user namespace of the tree's own (userns_linux.go) is one
+		// for the whole tree.
+		if ns["user"] != rootNs["user"] {
+			return fmt.Errorf("pid %d is in a user namespace other than the root's (user:[%d], the root's is [%d]); tasks in different user namespaces are not supported: %w",
+				t.pid, ns["user"], rootNs["user"], ErrNotSupported)
 		}
 		for _, k := range unrestoredNs {
 			if k.name == "mnt" && ownMnt {
@@ -189,6 +199,9 @@ func (d *dumper) dumpNamespaces(root int) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := d.dumpUserNs(); err != nil {
+		return err
 	}
 	if ino, ok := rootNs["net"]; ok && ino != self["net"] {
 		if err := d.dumpNetNs(root, d.ns.id("net", ino)); err != nil {

@@ -372,6 +372,9 @@ func (d *dumper) cores(t *taskDump) error {
 		} else {
 			core, err = threadOnlyCore(th, cgSet)
 		}
+		if err == nil {
+			err = d.userns.insideCore(th.tid, core)
+		}
 		if err != nil {
 			return fmt.Errorf("core of tid %d: %w", th.tid, err)
 		}

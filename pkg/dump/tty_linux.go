@@ -83,6 +83,9 @@ func (d *dumper) tty(t *taskDump, f *fdFile, id, flags uint32, fown *images.Fown
 		if err != nil {
 			return fmt.Errorf("record terminal %s: %w", f.fs.link, err)
 		}
+		if info.Uid != nil && info.Gid != nil {
+			info.Uid, info.Gid = d.fileOwner(info.GetUid(), info.GetGid())
+		}
 		info.Id = ptr(infoID)
 		if d.ttys.infos == nil {
 			d.ttys.infos = map[uint32]*images.TtyInfoEntry{}

@@ -79,6 +79,9 @@ func (d *dumper) unixSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 		if err := unixFile(fd, sk.Name, ue); err != nil {
 			return fmt.Errorf("unix socket %d: %w", ino, err)
 		}
+		if fp := ue.FilePerms; fp != nil {
+			fp.Uid, fp.Gid = d.fileOwner(fp.GetUid(), fp.GetGid())
+		}
 	}
 	// A listener's queue holds connections (sock_diag counts them in
 	// RQueue), recorded through the icons; a stream and a seqpacket

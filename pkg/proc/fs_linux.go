@@ -329,3 +329,14 @@ func (pm *Pagemap) Read(addr uint64, out []PagemapEntry) error {
 
 // Close closes the pagemap file.
 func (pm *Pagemap) Close() error { return pm.f.Close() }
+
+// IDMap reads /proc/PID/uid_map (name "uid_map") or gid_map, as the
+// caller's user namespace sees it.
+func (p FS) IDMap(pid int, name string) ([]IDExtent, error) {
+	return parseFile(p.Path(pid, 0, name), ParseIDMap)
+}
+
+// SetgroupsAllowed reads /proc/PID/setgroups.
+func (p FS) SetgroupsAllowed(pid int) (bool, error) {
+	return parseFile(p.Path(pid, 0, "setgroups"), ParseSetgroups)
+}

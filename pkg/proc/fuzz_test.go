@@ -88,3 +88,7 @@ func FuzzParseSmall(f *testing.F) {
 		return errors.Join(e1, e2, e3)
 	})
 }
+
+func FuzzParseIDMap(f *testing.F) {
+	fuzzParser(f, []string{"uid_map.txt"}, ignore(ParseIDMap))
+}

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +21,13 @@ import (
 // forks and clones are traced from their first instruction, syscall stops
 // are told apart from SIGTRAP, and the tracees die if criu-restore does.
 const traceOpts = ptrace.OptTraceSysGood | ptrace.OptTraceClone | ptrace.Options(unix.PTRACE_O_TRACEFORK) | ptrace.OptExitKill
+
+// pidRaceWait bounds the wait for an id that a task of the host took
+// (see clone).
+const pidRaceWait = 10 * time.Second
+
+// nsLastPid is the last pid handed out in criu-restore's pid namespace.
+const nsLastPid = "/proc/sys/kernel/ns_last_pid"
 
 // specialReserve is the room kept after the scratch area to park the
 // kernel's special mappings ([vvar], [vvar_vclock], [vdso]) while they move.
@@ -115,11 +126,22 @@ func (r *restorer) call(t *task, th *thread, name string, nr uintptr, args ...ui
 // createRoot forks the root from criu-restore, seizes it and gives it its
 // scratch area.
 func (r *restorer) createRoot(t *task) error {
-	newPid, err := r.newPidNS()
+	own, err := r.ownNamespaces()
 	if err != nil {
 		return err
 	}
-	pid, err := forkStub(t.pid, newPid, r.opts.Sibling)
+	newUser := own&unix.CLONE_NEWUSER != 0
+	if newUser {
+		// Read before the fork: the stub waits unmapped meanwhile.
+		if _, err := r.readUserNs(); err != nil {
+			return err
+		}
+	}
+	r.lastPidFromOutside = newUser && own&unix.CLONE_NEWPID == 0
+	if r.lastPidFromOutside {
+		spareThreads()
+	}
+	pid, err := forkStub(t.pid, own&(unix.CLONE_NEWPID|unix.CLONE_NEWUSER), r.opts.Sibling)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("pid %d (from pstree.img) is %w", t.pid, ErrPidInUse)
@@ -132,6 +154,11 @@ func (r *restorer) createRoot(t *task) error {
 	t.threads = []*thread{th}
 	if err := r.tr.Seize(pid, traceOpts); err != nil {
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	if newUser {
+		if err := r.writeIDMaps(pid); err != nil {
+			return err
+		}
 	}
 	// Stop it inside one of its system calls (pause or prctl), so that the
 	// instruction before its ip is a `syscall` to run the first injected
@@ -170,6 +197,11 @@ func (r *restorer) createRoot(t *task) error {
 	t.scratch = r.scratch
 	if err := writeMem(pid, r.scratch, syscallInsn); err != nil {
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
+	if newUser {
+		if err := r.becomeNsRoot(t); err != nil {
+			return err
+		}
 	}
 	// The parent-death signal guarded the stub until it was seized. It
 	// fires when the OS thread that forked the stub exits, which a Go
@@ -227,23 +259,164 @@ func (r *restorer) forkChild(p, c *task) error {
 }
 
 // clone injects clone3 into th of t asking for the given tid and returns
-// the id the kernel gave.
+// the id the kernel gave. A tree in a user namespace of its own but in
+// criu-restore's pid namespace cannot ask with set_tid (that needs
+// CAP_SYS_ADMIN over the pid namespace, which the tree's user namespace
+// does not own): criu-restore sets ns_last_pid to the id before it
+// instead, while the clone is in its entry stop, and the kernel hands
+// out the next. When a task of the host
+// forked in between and took the id, the task or thread made with another
+// id is discarded and the clone tried again, once that task is gone
+// (within pidRaceWait). CRIU sets ns_last_pid the same way, with the
+// same race, on kernels without set_tid.
 func (r *restorer) clone(t *task, th *thread, flags, exitSignal uint64, tid int) (int, error) {
+	if !r.lastPidFromOutside {
+		return r.clone3(t, th, flags, exitSignal, tid, true)
+	}
+	const tries = 50
+	for i := range tries {
+		// A task of the host that took the id when a try lost the race
+		// may be gone soon (a compiler, a shell command), and a task of
+		// a tree just killed soon reaped: wait a while.
+		for deadline := time.Now().Add(pidRaceWait); (proc.FS{}).HasPid(tid); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) && i == 0 {
+				return 0, fmt.Errorf("ask for id %d: %w", tid, unix.EEXIST)
+			}
+			if time.Now().After(deadline) {
+				who := "a task of the host"
+				if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid)); err == nil {
+					who = "a thread of criu-restore"
+				}
+				return 0, fmt.Errorf("ask for id %d: %s took it between %s and the clone, and keeps it: %w", tid, who, nsLastPid, unix.EEXIST)
+			}
+		}
+		got, err := r.clone3(t, th, flags, exitSignal, tid, false)
+		if err == nil {
+			// Hand out the next ids past the tree's: the host's next
+			// forks (criu-restore's own new threads among them) would
+			// take the ids of the tasks and threads still to come.
+			err = r.pastTreePids()
+		}
+		if err != nil || got == tid {
+			return got, err
+		}
+		if err := r.discardClone(t, th, got, flags&unix.CLONE_THREAD != 0); err != nil {
+			return 0, fmt.Errorf("discard clone %d made for %d: %w", got, tid, err)
+		}
+	}
+	return 0, fmt.Errorf("clone3 never gave id %d in %d tries: other tasks of the host took it after %s said %d", tid, tries, nsLastPid, tid-1)
+}
+
+// spareThreads has the Go runtime make OS threads it keeps idle, before
+// the tree's ids are handed out through ns_last_pid: a thread it would
+// start later, while a clone waits for the id after ns_last_pid, would
+// take that id for good.
+func spareThreads() {
+	const n = 16
+	var locked, done sync.WaitGroup
+	locked.Add(n)
+	done.Add(n)
+	release := make(chan struct{})
+	for range n {
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			locked.Done()
+			<-release
+			runtime.UnlockOSThread()
+		}()
+	}
+	locked.Wait()
+	close(release)
+	done.Wait()
+}
+
+// pastTreePids sets ns_last_pid to the highest id of the tree when it is
+// below that: the ids after it are none of the tree's.
+func (r *restorer) pastTreePids() error {
+	top := 0
+	for _, t := range r.tree.tasks {
+		top = max(top, t.pid)
+		for _, id := range t.tids {
+			top = max(top, id)
+		}
+	}
+	b, err := os.ReadFile(nsLastPid)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", nsLastPid, err)
+	}
+	if cur, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cur >= top {
+		return nil
+	}
+	if err := os.WriteFile(nsLastPid, []byte(strconv.Itoa(top)), 0); err != nil {
+		return fmt.Errorf("write %s: %w", nsLastPid, err)
+	}
+	return nil
+}
+
+// clone3 injects one clone3 into th of t, with set_tid tid when setTid.
+func (r *restorer) clone3(t *task, th *thread, flags, exitSignal uint64, tid int, setTid bool) (int, error) {
 	b := newScratchBuf(t.scratch)
-	setTid := b.put([]byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)})
-	args := cloneArgs{Flags: flags, ExitSignal: exitSignal, SetTid: setTid, SetTidSize: 1}
+	args := cloneArgs{Flags: flags, ExitSignal: exitSignal}
+	if setTid {
+		args.SetTid, args.SetTidSize = b.put([]byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)}), 1
+	}
 	argp := b.put(cloneArgsBytes(&args))
 	if err := b.flush(t.real); err != nil {
 		return 0, err
 	}
-	ret, err := r.call(t, th, "clone3", unix.SYS_CLONE3, argp, cloneArgsSize)
+	var atEntry func() error
+	if !setTid {
+		// As close to the clone as can be: the race with the host's
+		// forks is this window.
+		last := []byte(strconv.Itoa(tid - 1))
+		atEntry = func() error {
+			if err := os.WriteFile(nsLastPid, last, 0); err != nil {
+				return fmt.Errorf("ask for id %d: %w", tid, err)
+			}
+			return nil
+		}
+	}
+	ret, err := r.in.callAt(th, t.scratch, atEntry, "clone3", unix.SYS_CLONE3, argp, cloneArgsSize)
 	if err != nil {
 		return 0, err
 	}
-	if int(ret) != tid {
+	if setTid && int(ret) != tid {
 		return int(ret), fmt.Errorf("clone3 gave id %d, not %d", ret, tid)
 	}
-	return tid, nil
+	return int(ret), nil
+}
+
+// discardClone ends task or thread id, just cloned from th of t (in
+// criu-restore's pid namespace) with an id other than the one asked for:
+// it runs exit from the scratch area, and a task is then reaped by t.
+func (r *restorer) discardClone(t *task, th *thread, id int, thread bool) error {
+	nt, err := r.newThread(id, id)
+	if err != nil {
+		return err
+	}
+	regs := nt.base
+	regs.Rip, regs.Rax, regs.OrigRax, regs.Rdi = t.scratch, unix.SYS_EXIT, ^uint64(0), 0
+	if err := r.tr.SetRegs(id, &regs); err != nil {
+		return err
+	}
+	for range 16 {
+		if err := r.tr.Syscall(id, 0); err != nil {
+			return err
+		}
+		st, err := r.tr.Wait(id)
+		if err != nil {
+			return err
+		}
+		if st.Kind == ptrace.Exited || st.Kind == ptrace.Killed {
+			if thread {
+				return nil
+			}
+			_, err := r.call(t, th, "wait4", unix.SYS_WAIT4, uint64(id), 0, unix.WALL, 0)
+			return err
+		}
+	}
+	return fmt.Errorf("it does not exit")
 }
 
 // realChild returns the pid criu-restore sees child vpid of p by, vpid

@@ -250,7 +250,9 @@
 //
 // Tasks must live in criu-restore's namespaces, except for a UTS and an
 // IPC namespace of the root's own, which are recreated (with every SysV
-// object at its id); terminals other than ptys, a pty slave whose master
+// object at its id), and the other kinds ns_linux.go lists (a user
+// namespace one level below criu-restore's first of all, with its maps:
+// userns_linux.go); terminals other than ptys, a pty slave whose master
 // is not in the images without Options.ShellJob (or more than one; a
 // hung-up one is opened on a master made for it and closed again),
 // packet sockets with a ring,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -195,4 +196,63 @@ func abstractSockaddr(name string) []byte {
 func readMemFull(pid int, addr uint64, buf []byte) error {
 	_, err := ptrace.ReadMem(pid, addr, buf)
 	return err
+}
+
+// openIn gives task t (through thread th) an fd of its own for file, one
+// of criu-restore's, opened anew with accmode and O_CLOEXEC. The task opens
+// /proc/<criu-restore>/fd/N, unless it cannot look into criu-restore
+// there: a task in a user namespace of its own may not (/proc/PID/fd
+// needs ptrace access to criu-restore), so it is sent the file over a
+// socket, and keeps it when it was opened with accmode or opens it anew
+// through /proc/self/fd (the file's permissions then apply to the task).
+func (r *restorer) openIn(t *task, th *thread, file *os.File, accmode int) (uint64, error) {
+	if r.userns == nil {
+		b := newScratchBuf(t.scratch)
+		dir, name := r.files.taskPath(t, file)
+		path := b.cstring(name)
+		if err := b.flush(t.real); err != nil {
+			return 0, err
+		}
+		return r.call(t, th, "openat "+file.Name(), unix.SYS_OPENAT, dir, path, uint64(accmode|unix.O_CLOEXEC))
+	}
+	sock, err := r.call(t, th, "socket", unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer r.call(t, th, "close", unix.SYS_CLOSE, sock)
+	name := fmt.Sprintf("criugo-restore/%d/%d/open", r.self, t.pid)
+	b := newScratchBuf(t.scratch)
+	addr := b.put(abstractSockaddr(name))
+	if err := b.flush(t.real); err != nil {
+		return 0, err
+	}
+	if _, err := r.call(t, th, "bind", unix.SYS_BIND, sock, addr, uint64(2+1+len(name))); err != nil {
+		return 0, err
+	}
+	tx, err := r.netSocket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("create socket: %w", err)
+	}
+	defer unix.Close(tx)
+	if err := unix.Sendmsg(tx, []byte{0}, unix.UnixRights(int(file.Fd())), &unix.SockaddrUnix{Name: "@" + name}, 0); err != nil {
+		return 0, fmt.Errorf("send %s: %w", file.Name(), err)
+	}
+	got, err := r.recvFds(t, sock, 1)
+	if err != nil {
+		return 0, err
+	}
+	fl, err := unix.FcntlInt(file.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		return 0, fmt.Errorf("read flags of %s: %w", file.Name(), err)
+	}
+	if fl&unix.O_ACCMODE == accmode&unix.O_ACCMODE {
+		return got[0], nil // close-on-exec: recvFds asks for it
+	}
+	defer r.call(t, th, "close", unix.SYS_CLOSE, got[0])
+	b = newScratchBuf(t.scratch)
+	path := b.cstring("/proc/self/fd/" + strconv.FormatUint(got[0], 10))
+	if err := b.flush(t.real); err != nil {
+		return 0, err
+	}
+	return r.call(t, th, "openat "+file.Name(), unix.SYS_OPENAT, atFDCWD, path, uint64(accmode|unix.O_CLOEXEC))
 }

@@ -34,17 +34,16 @@ const cloneArgsSize = 88
 // gone, to be killed). All signals are blocked in it and Go's handlers are reset
 // to SIG_DFL (CLONE_CLEAR_SIGHAND), so none of them can run there;
 // PR_SET_PDEATHSIG kills it if this process goes away before seizing it.
-// With newPidNS it is born the init of a new pid namespace (pid must be
-// 1, its pid there), and the pid returned is its pid outside. With
+// nsFlags are the namespaces it is born in: with CLONE_NEWPID it is the
+// init of a new pid namespace (pid must be 1, its pid there), and the pid
+// returned is its pid outside; with CLONE_NEWUSER it is in a new user
+// namespace (owning the new pid namespace) that has no maps yet. With
 // sibling it is a child of this process's parent (CLONE_PARENT), which
 // gets the exit signal this process was made with, as clone3 allows no
 // other then.
-func forkStub(pid int, newPidNS, sibling bool) (int, error) {
+func forkStub(pid int, nsFlags uint64, sibling bool) (int, error) {
 	setTid := [1]int32{int32(pid)}
-	flags := uint64(unix.CLONE_CLEAR_SIGHAND)
-	if newPidNS {
-		flags |= unix.CLONE_NEWPID
-	}
+	flags := uint64(unix.CLONE_CLEAR_SIGHAND) | nsFlags&(unix.CLONE_NEWPID|unix.CLONE_NEWUSER)
 	args := cloneArgs{
 		Flags:      flags,
 		ExitSignal: uint64(unix.SIGCHLD),

@@ -56,11 +56,26 @@ func (in *injector) call(th *thread, ip uint64, name string, nr uintptr, args ..
 
 // rawCall is call without the errno conversion.
 func (in *injector) rawCall(th *thread, ip uint64, name string, nr uintptr, args ...uint64) (uint64, error) {
+	return in.rawCallAt(th, ip, nil, name, nr, args...)
+}
+
+// callAt is call with atEntry run once th is in the call's entry stop
+// (compel.Site.AtEntry).
+func (in *injector) callAt(th *thread, ip uint64, atEntry func() error, name string, nr uintptr, args ...uint64) (uint64, error) {
+	ret, err := in.rawCallAt(th, ip, atEntry, name, nr, args...)
+	if err != nil {
+		return 0, err
+	}
+	return compel.Result(th.tid, name, uint64(nr), ret)
+}
+
+func (in *injector) rawCallAt(th *thread, ip uint64, atEntry func() error, name string, nr uintptr, args ...uint64) (uint64, error) {
 	in.calls++
 	defer func(start time.Time) { in.spent += time.Since(start) }(time.Now())
 	// The clone3 of a child or thread stops at a fork or clone event
 	// first (traceOpts), which is passed.
-	return compel.InjectRaw(in.tr, th.tid, &th.base, compel.Site{IP: ip, PassEvents: true}, name, uint64(nr), args...)
+	site := compel.Site{IP: ip, PassEvents: true, AtEntry: atEntry}
+	return compel.InjectRaw(in.tr, th.tid, &th.base, site, name, uint64(nr), args...)
 }
 
 // writeMem puts data into pid's memory (the scratch area, or a mapping being

@@ -54,17 +54,17 @@ func (r *restorer) restoreIPC(t *task, id uint32) error {
 				return fmt.Errorf("read %s: %w", image.IPCVar.FileName(id), ErrBadImage)
 			}
 			vars = v
-			if err := setIPCVars(v); err != nil {
+			if err := r.asNsRoot(func() error { return setIPCVars(v) }); err != nil {
 				return err
 			}
 		}
 		if err := r.makeShm(imgs[image.IPCNSShm]); err != nil {
 			return err
 		}
-		if err := makeSem(imgs[image.IPCNSSem]); err != nil {
+		if err := r.makeSem(imgs[image.IPCNSSem]); err != nil {
 			return err
 		}
-		if err := makeMsg(imgs[image.IPCNSMsg]); err != nil {
+		if err := r.makeMsg(imgs[image.IPCNSMsg]); err != nil {
 			return err
 		}
 		if vars != nil {
@@ -149,7 +149,11 @@ func (r *restorer) makeShm(img *image.Image) error {
 			return fmt.Errorf("create SysV shared memory %d: got id %d", d.GetId(), id)
 		}
 		var ds unix.SysvShmDesc
-		ds.Perm.Uid, ds.Perm.Gid, ds.Perm.Mode = d.GetUid(), d.GetGid(), d.GetMode()&0o777
+		uid, gid, err := r.hostOwner(d.GetUid(), d.GetGid())
+		if err != nil {
+			return err
+		}
+		ds.Perm.Uid, ds.Perm.Gid, ds.Perm.Mode = uint32(uid), uint32(gid), d.GetMode()&0o777
 		if _, err := unix.SysvShmCtl(id, unix.IPC_SET, &ds); err != nil {
 			return fmt.Errorf("set owner of SysV shared memory %d: %w", id, err)
 		}
@@ -225,7 +229,7 @@ func (r *restorer) sysvPages(shmid uint64, src io.Reader) (bool, error) {
 	return true, r.fillSysvShm(shmid, src)
 }
 
-func makeSem(img *image.Image) error {
+func (r *restorer) makeSem(img *image.Image) error {
 	if img == nil {
 		return nil
 	}
@@ -249,7 +253,11 @@ func makeSem(img *image.Image) error {
 			return fmt.Errorf("set values of semaphore set %d: %w", id, err)
 		}
 		var ds sysv.SemidDS
-		ds.Perm.Uid, ds.Perm.Gid, ds.Perm.Mode = d.GetUid(), d.GetGid(), d.GetMode()&0o777
+		uid, gid, err := r.hostOwner(d.GetUid(), d.GetGid())
+		if err != nil {
+			return err
+		}
+		ds.Perm.Uid, ds.Perm.Gid, ds.Perm.Mode = uint32(uid), uint32(gid), d.GetMode()&0o777
 		if err := sysv.SemSet(int(id), &ds); err != nil {
 			return fmt.Errorf("set owner of semaphore set %d: %w", id, err)
 		}
@@ -257,7 +265,7 @@ func makeSem(img *image.Image) error {
 	return nil
 }
 
-func makeMsg(img *image.Image) error {
+func (r *restorer) makeMsg(img *image.Image) error {
 	if img == nil {
 		return nil
 	}
@@ -278,7 +286,11 @@ func makeMsg(img *image.Image) error {
 			return fmt.Errorf("create message queue %d: got id %d", d.GetId(), id)
 		}
 		var ds sysv.MsqidDS
-		ds.Perm.Uid, ds.Perm.Gid, ds.Perm.Mode = d.GetUid(), d.GetGid(), d.GetMode()&0o777
+		uid, gid, err := r.hostOwner(d.GetUid(), d.GetGid())
+		if err != nil {
+			return err
+		}
+		ds.Perm.Uid, ds.Perm.Gid, ds.Perm.Mode = uint32(uid), uint32(gid), d.GetMode()&0o777
 		ds.Qbytes = uint64(m.GetQbytes())
 		if err := sysv.MsgSet(int(id), &ds); err != nil {
 			return fmt.Errorf("set owner of message queue %d: %w", id, err)

@@ -81,7 +81,11 @@ func (f *fileObjs) memfd(inode uint64) (*memfdObj, error) {
 			return nil, fmt.Errorf("chmod memfd %q: %w", me.GetName(), err)
 		}
 	}
-	if err := unix.Fchown(fd, int(me.GetUid()), int(me.GetGid())); err != nil {
+	uid, gid, err := f.r.hostOwner(me.GetUid(), me.GetGid())
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Fchown(fd, uid, gid); err != nil {
 		return nil, fmt.Errorf("chown memfd %q: %w", me.GetName(), err)
 	}
 	m := &memfdObj{file: file, seals: me.GetSeals()}

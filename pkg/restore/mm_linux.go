@@ -63,13 +63,7 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		if fd, ok := tfds[file]; ok {
 			return fd, nil
 		}
-		b := newScratchBuf(t.scratch)
-		dir, name := r.files.taskPath(t, file)
-		path := b.cstring(name)
-		if err := b.flush(t.real); err != nil {
-			return 0, err
-		}
-		fd, err := r.call(t, th, "openat "+file.Name(), unix.SYS_OPENAT, dir, path, uint64(accmode|unix.O_CLOEXEC))
+		fd, err := r.openIn(t, th, file, accmode)
 		if err != nil {
 			return 0, err
 		}
@@ -539,14 +533,8 @@ const fileIovMax = 512
 func (s *fileSink) use(f *os.File, off uint64) error {
 	fd, ok := s.fds[f]
 	if !ok {
-		b := newScratchBuf(s.t.scratch)
-		dir, name := s.r.files.taskPath(s.t, f)
-		path := b.cstring(name)
-		if err := b.flush(s.t.real); err != nil {
-			return err
-		}
 		var err error
-		fd, err = s.r.call(s.t, s.t.threads[0], "openat "+f.Name(), unix.SYS_OPENAT, dir, path, unix.O_RDONLY|unix.O_CLOEXEC)
+		fd, err = s.r.openIn(s.t, s.t.threads[0], f, unix.O_RDONLY)
 		if err != nil {
 			return err
 		}

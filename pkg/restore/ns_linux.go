@@ -16,6 +16,9 @@ import (
 // dumping tool's) gets a new one of the kind, made by the root before any
 // other task exists, so that every task forked from it shares it:
 //
+//   - user: the root is forked into a new user namespace, first of all,
+//     its maps written from outside (userns_linux.go); every namespace
+//     below is then made by the root inside it, and owned by it.
 //   - pid: the root is forked into a new pid namespace (clone3 with
 //     CLONE_NEWPID, set_tid 1): it is the namespace's init, and every
 //     other task is cloned inside with its pid there. criu-restore knows
@@ -46,6 +49,7 @@ type nsKind struct {
 // nsKinds are the kinds a root can have of its own, in CRIU's order of
 // making them.
 var nsKinds = []nsKind{
+	{name: "user", flag: unix.CLONE_NEWUSER, id: (*images.TaskKobjIdsEntry).GetUserNsId, atFork: true},
 	{name: "pid", flag: unix.CLONE_NEWPID, id: (*images.TaskKobjIdsEntry).GetPidNsId, atFork: true},
 	{name: "uts", flag: unix.CLONE_NEWUTS, id: (*images.TaskKobjIdsEntry).GetUtsNsId, fill: (*restorer).restoreUTS},
 	{name: "ipc", flag: unix.CLONE_NEWIPC, id: (*images.TaskKobjIdsEntry).GetIpcNsId, fill: (*restorer).restoreIPC},

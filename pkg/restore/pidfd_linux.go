@@ -107,7 +107,7 @@ func (f *fileObjs) deadPidfds(st *pidfdState, ino uint64) (err error) {
 	if st.dead == nil {
 		st.dead = map[uint32]*os.File{}
 	}
-	pid, err := forkStub(0, false, false)
+	pid, err := forkStub(0, 0, false)
 	if err != nil {
 		return fmt.Errorf("fork a stand-in: %w", err)
 	}

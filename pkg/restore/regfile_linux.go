@@ -161,7 +161,11 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 			return "", fmt.Errorf("write ghost %s (%s): %w", path, name, err)
 		}
 	}
-	if err := unix.Fchownat(unix.AT_FDCWD, path, int(ge.GetUid()), int(ge.GetGid()), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	uid, gid, err := f.r.hostOwner(ge.GetUid(), ge.GetGid())
+	if err != nil {
+		return "", err
+	}
+	if err := unix.Fchownat(unix.AT_FDCWD, path, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return "", fmt.Errorf("chown ghost %s: %w", path, err)
 	}
 	if mode&unix.S_IFMT != unix.S_IFLNK {

@@ -49,6 +49,13 @@ type restorer struct {
 	scratch uint64
 
 	own *ownState // what every task inherits from criu-restore
+	// userns holds the maps of the tree's user namespace, when it has one
+	// of its own (userns_linux.go), once read.
+	userns *images.UsernsEntry
+	// lastPidFromOutside: tasks are given their pids through ns_last_pid
+	// (clone), not set_tid (a user namespace of the tree's own without
+	// a pid namespace of its own).
+	lastPidFromOutside bool
 	// deferFill is set while a stream is read: shared memory is filled
 	// when its pages come, after every task's.
 	deferFill bool

@@ -327,8 +327,10 @@ func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
 		if err != nil {
 			return fmt.Errorf("read loginuid of pid %d: %w", t.pid, err)
 		}
-		if cur != tc.GetLoginuid() {
-			want := strconv.FormatUint(uint64(tc.GetLoginuid()), 10)
+		// The core keeps it as the tree's user namespace sees it; /proc
+		// shows and takes it as criu-restore's does.
+		if host := r.hostLoginuid(tc.GetLoginuid()); cur != host {
+			want := strconv.FormatUint(uint64(host), 10)
 			if err := writeProc(t.real, "loginuid", want); err != nil {
 				return err
 			}

@@ -208,7 +208,7 @@ func (f *fileObjs) shellJobFile(p *ptyFile, id uint32) (*os.File, error) {
 	}
 	var file *os.File
 	if st := stateOf[ttyTables](f, images.FdTypes_TTY); st.shellTerm == nil {
-		if err := setTTYParams(term, p.info); err != nil {
+		if err := f.setTTYParams(term, p.info); err != nil {
 			return nil, fmt.Errorf("give the shell job's terminal %s the settings of /dev/pts/%d: %w", term.Name(), p.index, err)
 		}
 		fd, err := unix.FcntlInt(term.Fd(), unix.F_DUPFD_CLOEXEC, 0)
@@ -301,7 +301,7 @@ func (f *fileObjs) openPair(p *ptyFile, id uint32) (*os.File, error) {
 	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		return nil, fmt.Errorf("unlock %s: %w", name, err)
 	}
-	if err := setTTYParams(master, p.info); err != nil {
+	if err := f.setTTYParams(master, p.info); err != nil {
 		return nil, fmt.Errorf("restore master of %s: %w", name, err)
 	}
 	if p.info.GetPacketMode() {
@@ -326,7 +326,7 @@ func (f *fileObjs) openPair(p *ptyFile, id uint32) (*os.File, error) {
 			return nil, fmt.Errorf("open %s (file id %d): %w", s.path, sid, err)
 		}
 		slave := f.keep(os.NewFile(uintptr(fd), s.path))
-		if err := setTTYParams(slave, s.info); err != nil {
+		if err := f.setTTYParams(slave, s.info); err != nil {
 			return nil, fmt.Errorf("restore %s: %w", s.path, err)
 		}
 		if err := setStatusFlags(slave, int(s.tfe.GetFlags())); err != nil {
@@ -466,10 +466,14 @@ func (f *fileObjs) openPtmx(p *ptyFile) (*os.File, error) {
 // setTTYParams gives a terminal its owner, locked termios, termios and
 // window size, in CRIU's order (the locked termios limit what TCSETS
 // changes). A hung-up terminal was saved without them.
-func setTTYParams(file *os.File, info *images.TtyInfoEntry) error {
+func (f *fileObjs) setTTYParams(file *os.File, info *images.TtyInfoEntry) error {
 	fd := int(file.Fd())
 	if info.Uid != nil && info.Gid != nil {
-		if err := unix.Fchown(fd, int(info.GetUid()), int(info.GetGid())); err != nil {
+		uid, gid, err := f.r.hostOwner(info.GetUid(), info.GetGid())
+		if err != nil {
+			return err
+		}
+		if err := unix.Fchown(fd, uid, gid); err != nil {
 			return fmt.Errorf("set owner %d:%d: %w", info.GetUid(), info.GetGid(), err)
 		}
 	}

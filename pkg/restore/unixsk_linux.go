@@ -502,7 +502,11 @@ func (f *fileObjs) bindUnixFd(s *unixSk, fd int) error {
 		f.unlinks = append(f.unlinks, s.path)
 	}
 	if fp := s.e.GetFilePerms(); fp != nil {
-		if err := unix.Fchownat(unix.AT_FDCWD, s.path, int(fp.GetUid()), int(fp.GetGid()), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		uid, gid, err := f.r.hostOwner(fp.GetUid(), fp.GetGid())
+		if err != nil {
+			return err
+		}
+		if err := unix.Fchownat(unix.AT_FDCWD, s.path, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("chown socket file %s: %w", s.path, err)
 		}
 		if err := unix.Fchmodat(unix.AT_FDCWD, s.path, fp.GetMode()&07777, 0); err != nil {
