@@ -108,3 +108,40 @@ const (
 	MiscSize       = 40
 	ThreadSize     = 32
 )
+
+// BatchCall is one system call of a batch (struct batch_call), the
+// list the restore's batch runner makes in one go (batch.c).
+type BatchCall struct {
+	Nr   uint64
+	Args [6]uint64
+	// Ref[k] = j (1..) takes argument k from the result of call j-1 of
+	// the same batch, which must come before; 0 takes Args[k].
+	Ref   [6]uint8
+	Flags uint8 // BatchMayFail
+	Pad   uint8
+	Ret   int64 // out: the call's result, -errno on failure
+}
+
+// Batch is the header of a batch (struct batch); N calls follow it.
+type Batch struct {
+	N    uint32
+	Done uint32 // out: calls run, up to the first that failed
+	Pad  uint64
+}
+
+// BatchMayFail lets the runner go on after the call fails.
+const BatchMayFail = 1
+
+// Batch layout asserted in protocol.h.
+const (
+	BatchCallSize  = 72
+	BatchCallRef   = 56
+	BatchCallFlags = 62
+	BatchCallRet   = 64
+	BatchSize      = 16
+	BatchDoneOff   = 4
+)
+
+// BatchEntry is the offset of the batch runner's entry point in
+// Parasite: rip = its address, rdi = the batch, rsp = a stack.
+const BatchEntry = batchEntry

@@ -99,6 +99,37 @@ struct pc_thread {
 	uint64_t ss_size;
 };
 
+/*
+ * The batch runner's list (batch.c), in the scratch area of a task under
+ * restore: a header, then n calls of 72 bytes each.
+ *
+ *   0     4      8      16                                          88
+ *   +-----+------+------+--------------------------------------------+--
+ *   |  n  | done | pad  | call 0: nr | args[6] | ref[6] flags pad | ret | call 1 ...
+ *   +-----+------+------+--------------------------------------------+--
+ *
+ * ref[k] = j (1..n) takes argument k from the result of call j-1, which
+ * must come before; 0 takes args[k]. done is how many calls ran: all n,
+ * or up to and including the first that failed without BATCH_MAY_FAIL.
+ */
+#define BATCH_MAY_FAIL 1
+
+struct batch_call {
+	uint64_t nr;
+	uint64_t args[6];
+	uint8_t ref[6];
+	uint8_t flags;
+	uint8_t pad;
+	int64_t ret;
+};
+
+struct batch {
+	uint32_t n;
+	uint32_t done;
+	uint64_t pad;
+	struct batch_call calls[];
+};
+
 #define PC_CHECK(cond) _Static_assert(cond, #cond)
 PC_CHECK(sizeof(struct parasite_ctl) == 64);
 PC_CHECK(__builtin_offsetof(struct parasite_ctl, ack) == 4);
@@ -118,5 +149,11 @@ PC_CHECK(__builtin_offsetof(struct pc_misc, brk) == 32);
 PC_CHECK(sizeof(struct pc_thread) == 32);
 PC_CHECK(__builtin_offsetof(struct pc_thread, ss_sp) == 8);
 PC_CHECK(__builtin_offsetof(struct pc_thread, ss_size) == 24);
+PC_CHECK(sizeof(struct batch_call) == 72);
+PC_CHECK(__builtin_offsetof(struct batch_call, ref) == 56);
+PC_CHECK(__builtin_offsetof(struct batch_call, flags) == 62);
+PC_CHECK(__builtin_offsetof(struct batch_call, ret) == 64);
+PC_CHECK(sizeof(struct batch) == 16);
+PC_CHECK(__builtin_offsetof(struct batch, done) == 4);
 
 #endif

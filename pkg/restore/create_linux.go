@@ -168,7 +168,7 @@ func (r *restorer) createRoot(t *task) error {
 		return fmt.Errorf("create pid %d: scratch area mapped at %#x, not %#x", t.pid, addr, r.scratch)
 	}
 	t.scratch = r.scratch
-	if err := writeMem(pid, r.scratch, syscallInsn); err != nil {
+	if err := writeMem(pid, r.scratch, scratchCode()); err != nil {
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
 	}
 	// The parent-death signal guarded the stub until it was seized. It
@@ -443,7 +443,7 @@ func (r *restorer) moveScratch(t *task, p *mmPlan) error {
 	if got != addr {
 		return fmt.Errorf("move the scratch area of pid %d: mapped at %#x, not %#x", t.pid, got, addr)
 	}
-	if err := writeMem(t.real, addr, syscallInsn); err != nil {
+	if err := writeMem(t.real, addr, scratchCode()); err != nil {
 		return fmt.Errorf("move the scratch area of pid %d: %w", t.pid, err)
 	}
 	old := t.scratch

@@ -43,45 +43,50 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			keep = append(keep, span{v.Start, v.End})
 		}
 	}
+	// Unmapping, moving the special mappings, opening the mapped files
+	// and mapping every VMA make one batch; mprotect, madvise, guards,
+	// PR_SET_MM_MAP and the closes after the pages another.
+	bt := r.batch(t, th)
+	wrapMem := func(err error) error { return fmt.Errorf("restore memory of pid %d: %w", t.pid, err) }
 	for _, g := range gaps(keep, 0, taskSize) {
-		if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, g.start, g.end-g.start); err != nil {
-			return fmt.Errorf("restore memory of pid %d: %w", t.pid, err)
-		}
+		bt.onError(bt.add("munmap", unix.SYS_MUNMAP, g.start, g.end-g.start), wrapMem)
 	}
-	hs, err := r.placeSpecials(t, p, specials)
+	hs, err := r.placeSpecials(t, p, specials, bt)
 	if err != nil {
 		return fmt.Errorf("restore memory of pid %d (%s): %w", t.pid, name, err)
 	}
 
-	tfds := map[*os.File]uint64{} // criu-restore's file -> the task's fd for it
+	// criu-restore's file -> the batch call that opens it in the task
+	opens := map[*os.File]int{}
 	defer func() {
-		for _, fd := range tfds {
-			r.call(t, th, "close", unix.SYS_CLOSE, fd)
+		// On failure: close what the task opened. (On success the
+		// second batch closes them.)
+		for _, i := range opens {
+			if bt.ok(i) {
+				r.call(t, th, "close", unix.SYS_CLOSE, bt.result(i))
+			}
 		}
 	}()
-	taskFd := func(file *os.File, accmode int) (uint64, error) {
-		if fd, ok := tfds[file]; ok {
-			return fd, nil
+	taskFd := func(file *os.File, accmode int) int {
+		if i, ok := opens[file]; ok {
+			return i
 		}
-		b := newScratchBuf(t.scratch)
-		path := b.cstring(r.files.procPath(file))
-		if err := b.flush(t.real); err != nil {
-			return 0, err
-		}
-		fd, err := r.call(t, th, "openat "+file.Name(), unix.SYS_OPENAT, atFDCWD, path, uint64(accmode|unix.O_CLOEXEC))
-		if err != nil {
-			return 0, err
-		}
-		tfds[file] = fd
-		return fd, nil
+		path := bt.cstring(r.files.procPath(file))
+		i := bt.add("openat "+file.Name(), unix.SYS_OPENAT, atFDCWD, path, uint64(accmode|unix.O_CLOEXEC))
+		opens[file] = i
+		return i
 	}
 
 	for _, v := range p.vmas {
-		var fd = ^uint64(0)
+		open := -1
 		switch v.kind {
 		case vmaKindSkip, vmaKindVdso, vmaKindVvar:
 			continue
 		case vmaKindSysV:
+			// Its calls are injected alone: the batch so far goes first.
+			if err := bt.run(); err != nil {
+				return err
+			}
 			if err := r.mapSysvShm(t, th, v); err != nil {
 				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
 			}
@@ -89,32 +94,40 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		case vmaKindFile:
 			acc := vmaAccmode(v)
 			file, err := r.files.mapFile(uint32(v.e.GetShmid()), acc)
-			if err == nil {
-				fd, err = taskFd(file, acc)
-			}
 			if err != nil {
 				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
 			}
+			open = taskFd(file, acc)
 		case vmaKindAnonShared:
 			file, err := r.files.anonShared(v.e.GetShmid(), r.shmemSize(v.e.GetShmid()))
-			if err == nil {
-				fd, err = taskFd(file, unix.O_RDWR)
-			}
 			if err != nil {
 				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
 			}
+			open = taskFd(file, unix.O_RDWR)
 		}
 		off := uint64(0)
 		if v.kind != vmaKindAnon {
 			off = v.e.GetPgoff()
 		}
-		addr, err := r.call(t, th, "mmap", unix.SYS_MMAP, v.start(), v.size(), uint64(v.mapProt()), uint64(v.mapFlags()), fd, off)
-		if err != nil {
+		i := bt.add("mmap", unix.SYS_MMAP, v.start(), v.size(), uint64(v.mapProt()), uint64(v.mapFlags()), ^uint64(0), off)
+		if open >= 0 {
+			bt.ref(i, 4, open)
+		}
+		bt.expect(i, v.start())
+		bt.onError(i, func(err error) error {
 			return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+		})
+	}
+	exeOpen := -1
+	if id := p.mm.GetExeFileId(); id != 0 {
+		file, err := r.files.mapFile(id, unix.O_RDONLY)
+		if err != nil {
+			return fmt.Errorf("restore exe file of pid %d (%s): %w", t.pid, name, err)
 		}
-		if addr != v.start() {
-			return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): mapped at %#x", v.start(), v.end(), t.pid, name, addr)
-		}
+		exeOpen = taskFd(file, unix.O_RDONLY)
+	}
+	if err := bt.run(); err != nil {
+		return err
 	}
 
 	if err := r.writePages(t, p, hs, src); err != nil {
@@ -126,17 +139,17 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			continue
 		}
 		if v.mapProt() != v.e.GetProt() {
-			if _, err := r.call(t, th, "mprotect", unix.SYS_MPROTECT, v.start(), v.size(), uint64(v.e.GetProt())); err != nil {
+			bt.onError(bt.add("mprotect", unix.SYS_MPROTECT, v.start(), v.size(), uint64(v.e.GetProt())), func(err error) error {
 				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
-			}
+			})
 		}
 		for bit := 0; bit < 64; bit++ {
 			if v.e.GetMadv()&(1<<bit) == 0 {
 				continue
 			}
-			if _, err := r.call(t, th, "madvise", unix.SYS_MADVISE, v.start(), v.size(), uint64(bit)); err != nil {
+			bt.onError(bt.add("madvise", unix.SYS_MADVISE, v.start(), v.size(), uint64(bit)), func(err error) error {
 				return fmt.Errorf("restore advice %d of vma [%#x, %#x) of pid %d (%s): %w", bit, v.start(), v.end(), t.pid, name, err)
-			}
+			})
 		}
 		// Locked once its pages are in, so that they are written once
 		// (a MAP_LOCKED mmap would fault in every page before the write).
@@ -150,25 +163,33 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 
 	// Guards last: installing one zaps what its range holds.
 	for _, g := range p.guards {
-		if _, err := r.call(t, th, "madvise MADV_GUARD_INSTALL", unix.SYS_MADVISE, g.start, g.end-g.start, madvGuardInstall); err != nil {
+		bt.onError(bt.add("madvise MADV_GUARD_INSTALL", unix.SYS_MADVISE, g.start, g.end-g.start, madvGuardInstall), func(err error) error {
 			return fmt.Errorf("restore guard region [%#x, %#x) of pid %d (%s): %w", g.start, g.end, t.pid, name, err)
-		}
+		})
 	}
 
 	exeFd := ^uint64(0)
-	if id := p.mm.GetExeFileId(); id != 0 {
-		file, err := r.files.mapFile(id, unix.O_RDONLY)
-		if err == nil {
-			exeFd, err = taskFd(file, unix.O_RDONLY)
-		}
-		if err != nil {
-			return fmt.Errorf("restore exe file of pid %d (%s): %w", t.pid, name, err)
-		}
+	if exeOpen >= 0 {
+		exeFd = bt.result(exeOpen)
 	}
-	if err := r.setMMMap(t, p.mm, exeFd); err != nil {
+	if err := r.setMMMap(t, p.mm, exeFd, bt); err != nil {
 		return fmt.Errorf("restore mm of pid %d (%s): %w", t.pid, name, err)
 	}
-	return nil
+	// A close that fails still closes the fd: as before batching, its
+	// error does not count.
+	closes := map[*os.File]int{}
+	for f, i := range opens {
+		c := bt.add("close", unix.SYS_CLOSE, bt.result(i))
+		bt.mayFail(c)
+		closes[f] = c
+	}
+	err = bt.run()
+	for f, c := range closes {
+		if bt.calls[c].ran {
+			delete(opens, f)
+		}
+	}
+	return err
 }
 
 // vmaAccmode is the access mode to open a mapped file with: the one the
@@ -253,14 +274,11 @@ func (hs *hostSpecials) vdso() span { return hs.spans[hs.vdsoIdx] }
 // kernel's are parked instead and the dumped vDSO becomes a proxy once
 // its pages are read (proxyVdso); if they do fit, the dumped code is
 // compared with this kernel's then, and a proxy made if it differs.
-func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpecials, error) {
-	th := t.threads[0]
+func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA, bt *callBatch) (*hostSpecials, error) {
 	if p.vdso == nil {
 		// The task had no vDSO: it has none now either.
 		for _, v := range cur {
-			if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, v.Start, v.Len()); err != nil {
-				return nil, err
-			}
+			bt.add("munmap", unix.SYS_MUNMAP, v.Start, v.Len())
 		}
 		return nil, nil
 	}
@@ -303,7 +321,7 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpeci
 		}
 	}
 	if !hs.inPlace {
-		if err := r.parkSpecials(t, hs); err != nil {
+		if err := r.parkSpecials(t, hs, bt); err != nil {
 			return nil, err
 		}
 		return hs, nil
@@ -329,17 +347,13 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpeci
 		}
 		for i, m := range moves {
 			tmp := t.parking() + (m.from.start - base)
-			if err := r.mremap(t, m.from, tmp); err != nil {
-				return nil, err
-			}
+			r.mremapIn(bt, m.from, tmp)
 			moves[i].from = span{tmp, tmp + (m.from.end - m.from.start)}
 		}
 	}
 	for i, m := range moves {
 		if m.to != m.from.start {
-			if err := r.mremap(t, m.from, m.to); err != nil {
-				return nil, err
-			}
+			r.mremapIn(bt, m.from, m.to)
 		}
 		hs.spans[i] = span{m.to, m.to + (m.from.end - m.from.start)}
 	}
@@ -348,8 +362,9 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpeci
 
 // parkSpecials moves the kernel's special mappings of a task, wherever they
 // are, to the parking room beside its scratch area, which no VMA of the
-// image uses, keeping their layout; they stay there for good.
-func (r *restorer) parkSpecials(t *task, hs *hostSpecials) error {
+// image uses, keeping their layout; they stay there for good. The moves
+// go into bt when it is given, else they are injected at once.
+func (r *restorer) parkSpecials(t *task, hs *hostSpecials, bt *callBatch) error {
 	base := hs.spans[0].start
 	if last := hs.spans[len(hs.spans)-1].end; last-base > specialReserve {
 		return fmt.Errorf("special mappings span %d bytes: %w", last-base, ErrNotSupported)
@@ -357,7 +372,9 @@ func (r *restorer) parkSpecials(t *task, hs *hostSpecials) error {
 	for i, s := range hs.spans {
 		to := t.parking() + (s.start - base)
 		if to != s.start {
-			if err := r.mremap(t, s, to); err != nil {
+			if bt != nil {
+				r.mremapIn(bt, s, to)
+			} else if err := r.mremap(t, s, to); err != nil {
 				return err
 			}
 		}
@@ -374,6 +391,14 @@ func hasKind(vmas []proc.VMA, k proc.VMAKind) bool {
 		}
 	}
 	return false
+}
+
+// mremapIn is mremap as a call of batch bt.
+func (r *restorer) mremapIn(bt *callBatch, from span, to uint64) {
+	n := from.end - from.start
+	i := bt.add("mremap", unix.SYS_MREMAP, from.start, n, n, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, to)
+	bt.expect(i, to)
+	bt.onError(i, func(err error) error { return fmt.Errorf("move special mapping %#x to %#x: %w", from.start, to, err) })
 }
 
 func (r *restorer) mremap(t *task, from span, to uint64) error {
@@ -415,19 +440,19 @@ func prctlMMMap(mm *images.MmEntry, auxv uint64, auxvLen int, exeFd uint64) []by
 // words on x86_64; later kernels a few more).
 const maxAuxv = 128
 
-func (r *restorer) setMMMap(t *task, mm *images.MmEntry, exeFd uint64) error {
+// setMMMap adds PR_SET_MM_MAP to bt (its error wrapped by run as any).
+func (r *restorer) setMMMap(t *task, mm *images.MmEntry, exeFd uint64, bt *callBatch) error {
 	auxv := mm.GetMmSavedAuxv()
 	if len(auxv) > maxAuxv {
 		return fmt.Errorf("saved auxv of %d words: %w", len(auxv), ErrBadImage)
 	}
-	b := newScratchBuf(t.scratch)
-	auxp := b.u64s(auxv...)
-	m := b.put(prctlMMMap(mm, auxp, len(auxv), exeFd))
-	if err := b.flush(t.real); err != nil {
-		return err
-	}
-	_, err := r.call(t, t.threads[0], "prctl PR_SET_MM_MAP", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, m, 104, 0)
-	return err
+	bt.reserve(8*len(auxv) + 8 + 104)
+	auxp := bt.u64s(auxv...)
+	m := bt.put(prctlMMMap(mm, auxp, len(auxv), exeFd))
+	bt.onError(bt.add("prctl PR_SET_MM_MAP", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, m, 104, 0), func(err error) error {
+		return fmt.Errorf("restore mm of pid %d (%s): %w", t.pid, mmName(uint32(t.pid)), err)
+	})
+	return nil
 }
 
 // pageSink takes the pages of a pagemap in pages-file order: each piece is

@@ -23,21 +23,17 @@ func (r *restorer) restoreSigactions(t *task) error {
 	if len(sas) > numSignals-2 {
 		return fmt.Errorf("restore sigactions of pid %d: %d entries: %w", t.pid, len(sas), ErrBadImage)
 	}
-	th := t.threads[0]
-	set := func(sig int, handler, flags, restorer, mask uint64) error {
-		b := newScratchBuf(t.scratch)
-		act := b.u64s(handler, flags, restorer, mask)
-		if err := b.flush(t.real); err != nil {
-			return err
-		}
-		_, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8)
-		return err
+	// One batch sets them all.
+	bt := r.batch(t, t.threads[0])
+	set := func(sig int, handler, flags, restorer, mask uint64) {
+		act := bt.u64s(handler, flags, restorer, mask)
+		bt.onError(bt.add("rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8), func(err error) error {
+			return fmt.Errorf("restore sigaction %d of pid %d: %w", sig, t.pid, err)
+		})
 	}
 	for _, c := range t.children {
 		if c.zombie() {
-			if err := set(int(unix.SIGCHLD), 0, 0, 0, 0); err != nil {
-				return fmt.Errorf("restore sigaction %d of pid %d: %w", unix.SIGCHLD, t.pid, err)
-			}
+			set(int(unix.SIGCHLD), 0, 0, 0, 0)
 			break
 		}
 	}
@@ -59,11 +55,9 @@ func (r *restorer) restoreSigactions(t *task) error {
 		if !ignored && sa.GetSigaction()|sa.GetFlags()|sa.GetRestorer()|sa.GetMask() == 0 {
 			continue
 		}
-		if err := set(sig, sa.GetSigaction(), sa.GetFlags(), sa.GetRestorer(), sa.GetMask()); err != nil {
-			return fmt.Errorf("restore sigaction %d of pid %d: %w", sig, t.pid, err)
-		}
+		set(sig, sa.GetSigaction(), sa.GetFlags(), sa.GetRestorer(), sa.GetMask())
 	}
-	return nil
+	return bt.run()
 }
 
 // queueSignals queues saved pending signals with their siginfo: the

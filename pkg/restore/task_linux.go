@@ -97,6 +97,13 @@ func (r *restorer) restoreTask(t *task) error {
 			return err
 		}
 	}
+	// No batch may run from here on (callBatch: a SIGCONT queued now
+	// would be lost).
+	for _, th := range t.threads {
+		if err := r.restoreThreadSignals(t, th, p.core(th.vtid)); err != nil {
+			return err
+		}
+	}
 	if err := r.queueSignals(t, th, t.core.GetTc().GetSignalsS(), false); err != nil {
 		return err
 	}
