@@ -7,7 +7,7 @@
 // CRIU switches each task to its final state with a restorer blob: code
 // mapped into the task that unmaps the old memory and maps the new from
 // inside, because nothing else can run in the task while its memory is
-// being replaced. criu-restore needs no blob. Every task of the tree is a
+// being replaced. criu-restore needs no such blob (only a small runner of batched calls, below). Every task of the tree is a
 // tracee of one tracer thread (package ptrace) from creation to the end,
 // and every change to a task is a system call injected into it: the
 // thread is pointed at a `syscall` instruction in a small scratch area
@@ -23,8 +23,19 @@
 //     one failure path, and every step visible to a debugger;
 //   - the tracer sees every task at every step: a failure anywhere kills
 //     the whole tree (PTRACE_O_EXITKILL covers a crash of criu-restore);
-//   - the cost is a few hundred injected calls per task, each two ptrace
+//   - the cost is a few dozen injected calls per task, each two ptrace
 //     stops (tens of microseconds), which is small next to the page copy.
+//
+// Calls that need nothing from criu-restore in between go in batches
+// (callBatch): the list is written into the scratch area and pie's batch
+// runner, copied there with the `syscall`, makes them all in one ptrace
+// stop instead of two per call, an argument taken from an earlier call's
+// result where needed (the fd an openat returns, for the mmap that maps
+// it). The runner ends with a SIGSTOP to its own thread that the tracer
+// discards; since that drops a pending SIGCONT, pending signals are
+// queued only after the last batch. Memory, fds, sigactions and each
+// thread's settings are batched: about 8 batches and 24 stops per task
+// of a plain tree, against 75 calls and 150 stops one by one.
 //
 // # Steps
 //
@@ -82,9 +93,10 @@
 //	+--------+------+-----+------------------+--------+-------+-------+
 //	| VMAs of the image, mapped at their addresses      ... | vvar  | vdso  |
 //	+--------+------+-----+------------------+--------+-------+-------+
-//	                      ^ scratch area (16 KiB: `syscall` + argument
-//	                        data), free in every task's image; unmapped
-//	                        by the task's last injected call
+//	                      ^ scratch area (32 KiB: `syscall`, the batch
+//	                        runner, argument data, a batch), free in every
+//	                        task's image; unmapped by the task's last
+//	                        injected call
 //
 // # vDSO
 //
