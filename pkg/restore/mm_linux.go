@@ -48,6 +48,14 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 	// PR_SET_MM_MAP and the closes after the pages another.
 	bt := r.batch(t, th)
 	wrapMem := func(err error) error { return fmt.Errorf("restore memory of pid %d: %w", t.pid, err) }
+	// The fds the task inherited (criu-restore's, for the root) go first.
+	// A task sharing its parent's fd table holds the parent's fds: the
+	// parent closed what it inherited, or will.
+	if !r.sharesParentFiles(t) {
+		bt.onError(bt.add("close_range", unix.SYS_CLOSE_RANGE, 0, ^uint64(0)>>32, 0), func(err error) error {
+			return fmt.Errorf("restore pid %d: %w", t.pid, err)
+		})
+	}
 	for _, g := range gaps(keep, 0, taskSize) {
 		bt.onError(bt.add("munmap", unix.SYS_MUNMAP, g.start, g.end-g.start), wrapMem)
 	}
@@ -126,11 +134,12 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		}
 		exeOpen = taskFd(file, unix.O_RDONLY)
 	}
+	uffdCall := queueUffd(bt, p)
 	if err := bt.run(); err != nil {
 		return err
 	}
 
-	if err := r.writePages(t, p, hs, src); err != nil {
+	if err := r.writePages(t, p, hs, src, bt, uffdCall); err != nil {
 		return err
 	}
 
@@ -666,9 +675,12 @@ func (s *fileSink) flush() error {
 // must equal this kernel's) and [vvar] (data the kernel provides). An
 // image directory's pages files are read by the task itself; a stream's
 // pages go through criu-restore.
-func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reader) (err error) {
+//
+// bt is the batch of t's leader that made the userfaultfd call uffdCall
+// (queueUffd); calls it must make later are added to it.
+func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reader, bt *callBatch, uffdCall int) (err error) {
 	var sink pageSink
-	u, err := r.openUffd(t, p)
+	u, err := r.openUffd(t, p, bt, uffdCall)
 	if err != nil {
 		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 	}

@@ -18,13 +18,13 @@ const numSignals = 64
 // exited during the restore (a zombie) left a SIGCHLD pending, blocked
 // since the task's creation: setting SIGCHLD to SIG_DFL discards it, as
 // the task received it long ago.
-func (r *restorer) restoreSigactions(t *task) error {
+//
+// The calls go into bt, which the caller runs.
+func (r *restorer) restoreSigactions(t *task, bt *callBatch) error {
 	sas := t.core.GetTc().GetSigactions()
 	if len(sas) > numSignals-2 {
 		return fmt.Errorf("restore sigactions of pid %d: %d entries: %w", t.pid, len(sas), ErrBadImage)
 	}
-	// One batch sets them all.
-	bt := r.batch(t, t.threads[0])
 	set := func(sig int, handler, flags, restorer, mask uint64) {
 		act := bt.u64s(handler, flags, restorer, mask)
 		bt.onError(bt.add("rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8), func(err error) error {
@@ -57,7 +57,7 @@ func (r *restorer) restoreSigactions(t *task) error {
 		}
 		set(sig, sa.GetSigaction(), sa.GetFlags(), sa.GetRestorer(), sa.GetMask())
 	}
-	return bt.run()
+	return nil
 }
 
 // queueSignals queues saved pending signals with their siginfo: the

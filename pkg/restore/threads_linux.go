@@ -55,17 +55,6 @@ func threadComm(core *images.CoreEntry, leader *images.CoreEntry) string {
 	return comm
 }
 
-// setComm names a thread (PR_SET_NAME).
-func (r *restorer) setComm(t *task, th *thread, comm string) error {
-	b := newScratchBuf(t.scratch)
-	commp := b.cstring(comm)
-	if err := b.flush(t.real); err != nil {
-		return err
-	}
-	_, err := r.call(t, th, "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, commp)
-	return err
-}
-
 // restoreThread restores what belongs to one thread, except credentials,
 // signal mask and registers. A call is skipped where the thread already has
 // what the image says: threads start as clones of their leader, leaders as
