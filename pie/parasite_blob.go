@@ -11,7 +11,7 @@ var parasiteBin []byte
 const parasiteEntry = 0x0
 
 // batchEntry is the offset of batch_entry, the restore's batch runner.
-const batchEntry = 0x533
+const batchEntry = 0x643
 
 // parasiteSize is how many bytes the blob spans once loaded (it has no bss).
-const parasiteSize = 0x564
+const parasiteSize = 0x678

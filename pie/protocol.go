@@ -8,7 +8,7 @@ package pie
 // Magic and Version are what CmdHello reports.
 const (
 	Magic   = 0x6372697567707331
-	Version = 1
+	Version = 2
 )
 
 // Commands.
@@ -21,6 +21,7 @@ const (
 	CmdMisc           = 6 // out: Misc
 	CmdThread         = 7 // out: Thread
 	CmdRseqUnregister = 8 // Args: rseq pointer, length, signature
+	CmdTask           = 9 // out: Task, the four above at once
 )
 
 // Ctl is the header of a control block; the data area follows it.
@@ -97,6 +98,18 @@ type Thread struct {
 	SsFlags   int32
 	Pad       int32
 	SsSize    uint64
+	TidAddr   uint64 // PR_GET_TID_ADDRESS: clear_child_tid
+	Secbits   int32  // PR_GET_SECUREBITS
+	Pad2      int32
+}
+
+// Task is CmdTask's output: what CmdSigactions, CmdItimers, CmdMisc and
+// CmdThread report, in one round trip.
+type Task struct {
+	Sigactions [64]Sigaction
+	Itimers    [3]Itimer
+	Misc       Misc
+	Thread     Thread
 }
 
 // Sizes asserted in protocol.h.
@@ -106,7 +119,8 @@ const (
 	ItimerSize     = 32
 	PosixTimerSize = 48
 	MiscSize       = 40
-	ThreadSize     = 32
+	ThreadSize     = 48
+	TaskSize       = 2232
 )
 
 // BatchCall is one system call of a batch (struct batch_call), the

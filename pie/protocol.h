@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define PARASITE_MAGIC   0x6372697567707331ULL /* "criugps1" read big-endian */
-#define PARASITE_VERSION 1
+#define PARASITE_VERSION 2
 
 enum parasite_cmd {
 	PCMD_HELLO = 1,           /* out: struct pc_hello */
@@ -36,6 +36,7 @@ enum parasite_cmd {
 	PCMD_MISC = 6,            /* out: struct pc_misc (process-wide state) */
 	PCMD_THREAD = 7,          /* out: struct pc_thread (this thread's state) */
 	PCMD_RSEQ_UNREGISTER = 8, /* args: rseq pointer, length, signature */
+	PCMD_TASK = 9,            /* out: struct pc_task, the four above at once */
 };
 
 struct parasite_ctl {
@@ -97,6 +98,9 @@ struct pc_thread {
 	int32_t ss_flags;
 	int32_t pad;
 	uint64_t ss_size;
+	uint64_t tid_addr;  /* PR_GET_TID_ADDRESS: clear_child_tid */
+	int32_t securebits; /* PR_GET_SECUREBITS */
+	int32_t pad2;
 };
 
 /*
@@ -130,6 +134,15 @@ struct batch {
 	struct batch_call calls[];
 };
 
+/* PCMD_TASK's output: PCMD_SIGACTIONS', PCMD_ITIMERS', PCMD_MISC's and
+ * PCMD_THREAD's. */
+struct pc_task {
+	struct pc_sigaction sigactions[64];
+	struct pc_itimer itimers[3];
+	struct pc_misc misc;
+	struct pc_thread thread;
+};
+
 #define PC_CHECK(cond) _Static_assert(cond, #cond)
 PC_CHECK(sizeof(struct parasite_ctl) == 64);
 PC_CHECK(__builtin_offsetof(struct parasite_ctl, ack) == 4);
@@ -146,9 +159,15 @@ PC_CHECK(sizeof(struct pc_posix_timer) == 48);
 PC_CHECK(__builtin_offsetof(struct pc_posix_timer, interval_sec) == 16);
 PC_CHECK(sizeof(struct pc_misc) == 40);
 PC_CHECK(__builtin_offsetof(struct pc_misc, brk) == 32);
-PC_CHECK(sizeof(struct pc_thread) == 32);
+PC_CHECK(sizeof(struct pc_thread) == 48);
+PC_CHECK(__builtin_offsetof(struct pc_thread, tid_addr) == 32);
+PC_CHECK(__builtin_offsetof(struct pc_thread, securebits) == 40);
 PC_CHECK(__builtin_offsetof(struct pc_thread, ss_sp) == 8);
 PC_CHECK(__builtin_offsetof(struct pc_thread, ss_size) == 24);
+PC_CHECK(sizeof(struct pc_task) == 2232);
+PC_CHECK(__builtin_offsetof(struct pc_task, itimers) == 2048);
+PC_CHECK(__builtin_offsetof(struct pc_task, misc) == 2144);
+PC_CHECK(__builtin_offsetof(struct pc_task, thread) == 2184);
 PC_CHECK(sizeof(struct batch_call) == 72);
 PC_CHECK(__builtin_offsetof(struct batch_call, ref) == 56);
 PC_CHECK(__builtin_offsetof(struct batch_call, flags) == 62);

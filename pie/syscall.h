@@ -28,6 +28,8 @@
 #define PR_GET_DUMPABLE        3
 #define PR_GET_CHILD_SUBREAPER 37
 #define PR_GET_THP_DISABLE     42
+#define PR_GET_SECUREBITS      27
+#define PR_GET_TID_ADDRESS     40
 
 #define RSEQ_FLAG_UNREGISTER 1
 
