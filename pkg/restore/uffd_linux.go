@@ -353,6 +353,14 @@ func (s *uffdSink) put(addr uint64, b []byte) error {
 	return nil
 }
 
+// pageBufs are the workers' buffers of flush, pageBatchBytes each, kept
+// from task to task: allocated afresh for every task of a wide tree they
+// kept the garbage collector busy for a fifth of the restore.
+var pageBufs = sync.Pool{New: func() any {
+	b := make([]byte, pageBatchBytes)
+	return &b
+}}
+
 // flush puts in every page given so far: the listed pieces of a pages
 // file, with up to maxPageWorkers workers, each reading a piece into its
 // buffer and copying it into the task; or the last batch of a stream,
@@ -389,7 +397,9 @@ func (s *uffdSink) flush() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, bufLen)
+			bp := pageBufs.Get().(*[]byte)
+			defer pageBufs.Put(bp)
+			buf := (*bp)[:bufLen]
 			for !failed.Load() {
 				i := next.Add(1) - 1
 				if i >= int64(len(jobs)) {
