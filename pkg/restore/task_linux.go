@@ -89,16 +89,16 @@ func (r *restorer) restoreTask(t *task) error {
 	if err := r.createThreads(t); err != nil {
 		return err
 	}
-	if err := r.restorePosixTimers(t); err != nil {
-		return err
-	}
 	for _, th := range t.threads {
 		if err := r.restoreThread(t, th, p.core(th.vtid)); err != nil {
 			return err
 		}
 	}
 	// No batch may run from here on (callBatch: a SIGCONT queued now
-	// would be lost).
+	// would be lost, and a POSIX timer may send one).
+	if err := r.restorePosixTimers(t); err != nil {
+		return err
+	}
 	for _, th := range t.threads {
 		if err := r.restoreThreadSignals(t, th, p.core(th.vtid)); err != nil {
 			return err
