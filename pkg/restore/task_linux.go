@@ -83,14 +83,24 @@ func (r *restorer) restoreTask(t *task) error {
 	if err := r.restoreProcessMisc(t, p, bt); err != nil {
 		return err
 	}
-	if err := bt.run(); err != nil {
-		return err
-	}
-	if err := r.createThreads(t); err != nil {
-		return err
+	// Threads are cloned from the leader once it is named: the batch goes
+	// first then. A task of one thread has its leader's own calls in it.
+	if len(t.tids) > 1 {
+		if err := bt.run(); err != nil {
+			return err
+		}
+		if err := r.createThreads(t); err != nil {
+			return err
+		}
+		bt = nil
 	}
 	for _, th := range t.threads {
-		if err := r.restoreThread(t, th, p.core(th.vtid)); err != nil {
+		if err := r.restoreThread(t, th, p.core(th.vtid), bt); err != nil {
+			return err
+		}
+	}
+	if bt != nil {
+		if err := bt.run(); err != nil {
 			return err
 		}
 	}

@@ -59,15 +59,18 @@ func threadComm(core *images.CoreEntry, leader *images.CoreEntry) string {
 // signal mask and registers. A call is skipped where the thread already has
 // what the image says: threads start as clones of their leader, leaders as
 // forks of criu-restore.
-func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) error {
+func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry, bt *callBatch) error {
 	ti := core.GetThreadInfo()
 	tc := core.GetThreadCore()
 	leader := th == t.threads[0]
 	fail := func(what string, err error) error {
 		return fmt.Errorf("restore %s of tid %d (%s): %w", what, th.tid, coreName(uint32(th.vtid)), err)
 	}
-	// One batch makes every call.
-	bt := r.batch(t, th)
+	// One batch makes every call: bt when given, which the caller runs.
+	run := bt == nil
+	if run {
+		bt = r.batch(t, th)
+	}
 	add := func(what, name string, nr uintptr, args ...uint64) {
 		bt.onError(bt.add(name, nr, args...), func(err error) error { return fail(what, err) })
 	}
@@ -76,7 +79,7 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) er
 		add("clear_child_tid", "set_tid_address", unix.SYS_SET_TID_ADDRESS, ti.GetClearTidAddr())
 	}
 	if tc == nil {
-		return bt.run()
+		return r.runIf(run, bt)
 	}
 	if tc.GetFutexRla() != 0 {
 		add("robust futex list", "set_robust_list", unix.SYS_SET_ROBUST_LIST, tc.GetFutexRla(), uint64(tc.GetFutexRlaLen()))
@@ -110,6 +113,14 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) er
 	}
 	if tc.SchedNice != nil && int(tc.GetSchedNice()) != r.own.nice {
 		add("nice value", "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(th.vtid), uint64(int64(tc.GetSchedNice())))
+	}
+	return r.runIf(run, bt)
+}
+
+// runIf runs bt when run is set.
+func (r *restorer) runIf(run bool, bt *callBatch) error {
+	if !run {
+		return nil
 	}
 	return bt.run()
 }
