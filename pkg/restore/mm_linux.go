@@ -164,9 +164,9 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		// (a MAP_LOCKED mmap would fault in every page before the write).
 		// mlock sets VM_LOCKED and brings in what is not resident yet.
 		if v.e.GetFlags()&mapLocked != 0 {
-			if _, err := r.call(t, th, "mlock", unix.SYS_MLOCK, v.start(), v.size()); err != nil {
+			bt.onError(bt.add("mlock", unix.SYS_MLOCK, v.start(), v.size()), func(err error) error {
 				return fmt.Errorf("restore lock of vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
-			}
+			})
 		}
 	}
 
