@@ -36,6 +36,18 @@
 //	req++ ; futex_wake(req)   ------------> runs cmd
 //	futex_wait(ack != req)    <------------ ret, data <- output; ack = req; futex_wake(ack)
 //
+// The same blob holds the restore's batch runner (batch.c, entry
+// [BatchEntry]), which pkg/restore copies into a task's scratch area: rdi
+// points at a [Batch] header and its [BatchCall]s, which the runner makes
+// in order, an argument taken from an earlier call's result where Ref
+// says so, stopping at the first failure; it then sends its thread
+// SIGSTOP, which the tracer sees as a signal-delivery stop and discards:
+//
+//	0     4      8      16                                      88
+//	+-----+------+------+----------------------------------------+--
+//	|  n  | done | pad  | nr | args[6] | ref[6] flags pad | ret  | ...
+//	+-----+------+------+----------------------------------------+--
+//
 // After CmdFini the parasite acknowledges and parks in a futex wait on ack
 // forever; the tracer stops the thread with PTRACE_INTERRUPT and restores
 // it. Ending with int3 instead would, with SIGTRAP blocked as all signals

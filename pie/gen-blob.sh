@@ -16,6 +16,7 @@ sym() {
 }
 
 entry=$(sym parasite_entry)
+batch=$(sym batch_entry)
 end=$(sym __parasite_end)
 size=$(wc -c < "$bin" | tr -d ' ')
 if [ "$((end))" -ne "$size" ]; then
@@ -35,6 +36,9 @@ var parasiteBin []byte
 
 // parasiteEntry is the offset of parasite_entry.
 const parasiteEntry = $entry
+
+// batchEntry is the offset of batch_entry, the restore's batch runner.
+const batchEntry = $batch
 
 // parasiteSize is how many bytes the blob spans once loaded (it has no bss).
 const parasiteSize = $end

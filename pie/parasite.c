@@ -55,13 +55,10 @@ static int cmd_hello(struct parasite_ctl *ctl)
 	return 0;
 }
 
-static int cmd_sigactions(struct parasite_ctl *ctl)
+static int get_sigactions(struct pc_sigaction *sa)
 {
-	struct pc_sigaction *sa = (struct pc_sigaction *)ctl->data;
 	int sig;
 
-	if (need(ctl, 64 * sizeof(*sa)))
-		return -ENOSPC;
 	for (sig = 1; sig <= 64; sig++) {
 		long ret = sys4(NR_rt_sigaction, sig, 0, &sa[sig - 1], 8);
 
@@ -71,13 +68,10 @@ static int cmd_sigactions(struct parasite_ctl *ctl)
 	return 0;
 }
 
-static int cmd_itimers(struct parasite_ctl *ctl)
+static int get_itimers(struct pc_itimer *it)
 {
-	struct pc_itimer *it = (struct pc_itimer *)ctl->data;
 	int which;
 
-	if (need(ctl, 3 * sizeof(*it)))
-		return -ENOSPC;
 	for (which = 0; which < 3; which++) {
 		long ret = sys2(NR_getitimer, which, &it[which]);
 
@@ -111,14 +105,11 @@ static int cmd_posix_timers(struct parasite_ctl *ctl)
 	return 0;
 }
 
-static int cmd_misc(struct parasite_ctl *ctl)
+static int get_misc(struct pc_misc *m)
 {
-	struct pc_misc *m = (struct pc_misc *)ctl->data;
 	int subreaper = 0;
 	long ret, mask;
 
-	if (need(ctl, sizeof(*m)))
-		return -ENOSPC;
 	m->pid = sys0(NR_getpid);
 	m->pgid = sys1(NR_getpgid, 0);
 	m->sid = sys1(NR_getsid, 0);
@@ -148,22 +139,74 @@ static int cmd_misc(struct parasite_ctl *ctl)
 	return 0;
 }
 
-static int cmd_thread(struct parasite_ctl *ctl)
+static int get_thread(struct pc_thread *th)
 {
-	struct pc_thread *th = (struct pc_thread *)ctl->data;
 	int pdeath = 0;
 	long ret;
 
-	if (need(ctl, sizeof(*th)))
-		return -ENOSPC;
 	th->tid = sys0(NR_gettid);
 	ret = sys5(NR_prctl, PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
 	if (ret < 0)
 		return ret;
 	th->pdeath_sig = pdeath;
 	th->pad = 0;
+	ret = sys2(NR_prctl, PR_GET_TID_ADDRESS, &th->tid_addr);
+	if (ret < 0)
+		return ret;
+	ret = sys1(NR_prctl, PR_GET_SECUREBITS);
+	if (ret < 0)
+		return ret;
+	th->securebits = ret;
+	th->pad2 = 0;
 	/* stack_t has the same layout as ss_sp, ss_flags, pad, ss_size. */
 	return sys2(NR_sigaltstack, 0, &th->ss_sp);
+}
+
+static int cmd_sigactions(struct parasite_ctl *ctl)
+{
+	if (need(ctl, 64 * sizeof(struct pc_sigaction)))
+		return -ENOSPC;
+	return get_sigactions((struct pc_sigaction *)ctl->data);
+}
+
+static int cmd_itimers(struct parasite_ctl *ctl)
+{
+	if (need(ctl, 3 * sizeof(struct pc_itimer)))
+		return -ENOSPC;
+	return get_itimers((struct pc_itimer *)ctl->data);
+}
+
+static int cmd_misc(struct parasite_ctl *ctl)
+{
+	if (need(ctl, sizeof(struct pc_misc)))
+		return -ENOSPC;
+	return get_misc((struct pc_misc *)ctl->data);
+}
+
+static int cmd_thread(struct parasite_ctl *ctl)
+{
+	if (need(ctl, sizeof(struct pc_thread)))
+		return -ENOSPC;
+	return get_thread((struct pc_thread *)ctl->data);
+}
+
+/* PCMD_TASK: what PCMD_SIGACTIONS, PCMD_ITIMERS, PCMD_MISC and PCMD_THREAD
+ * report, in one round trip. */
+static int cmd_task(struct parasite_ctl *ctl)
+{
+	struct pc_task *t = (struct pc_task *)ctl->data;
+	int ret;
+
+	if (need(ctl, sizeof(*t)))
+		return -ENOSPC;
+	ret = get_sigactions(t->sigactions);
+	if (!ret)
+		ret = get_itimers(t->itimers);
+	if (!ret)
+		ret = get_misc(&t->misc);
+	if (!ret)
+		ret = get_thread(&t->thread);
+	return ret;
 }
 
 static int cmd_rseq_unregister(struct parasite_ctl *ctl)
@@ -190,6 +233,8 @@ static int dispatch(struct parasite_ctl *ctl)
 		return cmd_thread(ctl);
 	case PCMD_RSEQ_UNREGISTER:
 		return cmd_rseq_unregister(ctl);
+	case PCMD_TASK:
+		return cmd_task(ctl);
 	}
 	return -ENOSYS;
 }

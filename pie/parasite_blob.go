@@ -10,5 +10,8 @@ var parasiteBin []byte
 // parasiteEntry is the offset of parasite_entry.
 const parasiteEntry = 0x0
 
+// batchEntry is the offset of batch_entry, the restore's batch runner.
+const batchEntry = 0x643
+
 // parasiteSize is how many bytes the blob spans once loaded (it has no bss).
-const parasiteSize = 0x45c
+const parasiteSize = 0x678

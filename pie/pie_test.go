@@ -24,6 +24,9 @@ func TestProtocolLayout(t *testing.T) {
 		{"PosixTimer", unsafe.Sizeof(PosixTimer{}), uintptr(binary.Size(PosixTimer{})), PosixTimerSize},
 		{"Misc", unsafe.Sizeof(Misc{}), uintptr(binary.Size(Misc{})), MiscSize},
 		{"Thread", unsafe.Sizeof(Thread{}), uintptr(binary.Size(Thread{})), ThreadSize},
+		{"Task", unsafe.Sizeof(Task{}), uintptr(binary.Size(Task{})), TaskSize},
+		{"BatchCall", unsafe.Sizeof(BatchCall{}), uintptr(binary.Size(BatchCall{})), BatchCallSize},
+		{"Batch", unsafe.Sizeof(Batch{}), uintptr(binary.Size(Batch{})), BatchSize},
 	} {
 		if c.size != c.want || c.bin != c.want {
 			t.Errorf("%s: sizeof %d, binary size %d, protocol.h says %d", c.name, c.size, c.bin, c.want)
@@ -44,6 +47,15 @@ func TestProtocolLayout(t *testing.T) {
 		{"Misc.Brk", unsafe.Offsetof(Misc{}.Brk), 32},
 		{"Thread.SsSp", unsafe.Offsetof(Thread{}.SsSp), 8},
 		{"Thread.SsSize", unsafe.Offsetof(Thread{}.SsSize), 24},
+		{"Thread.TidAddr", unsafe.Offsetof(Thread{}.TidAddr), 32},
+		{"Thread.Secbits", unsafe.Offsetof(Thread{}.Secbits), 40},
+		{"Task.Itimers", unsafe.Offsetof(Task{}.Itimers), 2048},
+		{"Task.Misc", unsafe.Offsetof(Task{}.Misc), 2144},
+		{"Task.Thread", unsafe.Offsetof(Task{}.Thread), 2184},
+		{"BatchCall.Ref", unsafe.Offsetof(BatchCall{}.Ref), BatchCallRef},
+		{"BatchCall.Flags", unsafe.Offsetof(BatchCall{}.Flags), BatchCallFlags},
+		{"BatchCall.Ret", unsafe.Offsetof(BatchCall{}.Ret), BatchCallRet},
+		{"Batch.Done", unsafe.Offsetof(Batch{}.Done), BatchDoneOff},
 	} {
 		if c.got != c.want {
 			t.Errorf("offset of %s = %d, protocol.h says %d", c.name, c.got, c.want)

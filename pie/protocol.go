@@ -8,7 +8,7 @@ package pie
 // Magic and Version are what CmdHello reports.
 const (
 	Magic   = 0x6372697567707331
-	Version = 1
+	Version = 2
 )
 
 // Commands.
@@ -21,6 +21,7 @@ const (
 	CmdMisc           = 6 // out: Misc
 	CmdThread         = 7 // out: Thread
 	CmdRseqUnregister = 8 // Args: rseq pointer, length, signature
+	CmdTask           = 9 // out: Task, the four above at once
 )
 
 // Ctl is the header of a control block; the data area follows it.
@@ -97,6 +98,18 @@ type Thread struct {
 	SsFlags   int32
 	Pad       int32
 	SsSize    uint64
+	TidAddr   uint64 // PR_GET_TID_ADDRESS: clear_child_tid
+	Secbits   int32  // PR_GET_SECUREBITS
+	Pad2      int32
+}
+
+// Task is CmdTask's output: what CmdSigactions, CmdItimers, CmdMisc and
+// CmdThread report, in one round trip.
+type Task struct {
+	Sigactions [64]Sigaction
+	Itimers    [3]Itimer
+	Misc       Misc
+	Thread     Thread
 }
 
 // Sizes asserted in protocol.h.
@@ -106,5 +119,43 @@ const (
 	ItimerSize     = 32
 	PosixTimerSize = 48
 	MiscSize       = 40
-	ThreadSize     = 32
+	ThreadSize     = 48
+	TaskSize       = 2232
 )
+
+// BatchCall is one system call of a batch (struct batch_call), the
+// list the restore's batch runner makes in one go (batch.c).
+type BatchCall struct {
+	Nr   uint64
+	Args [6]uint64
+	// Ref[k] = j (1..) takes argument k from the result of call j-1 of
+	// the same batch, which must come before; 0 takes Args[k].
+	Ref   [6]uint8
+	Flags uint8 // BatchMayFail
+	Pad   uint8
+	Ret   int64 // out: the call's result, -errno on failure
+}
+
+// Batch is the header of a batch (struct batch); N calls follow it.
+type Batch struct {
+	N    uint32
+	Done uint32 // out: calls run, up to the first that failed
+	Pad  uint64
+}
+
+// BatchMayFail lets the runner go on after the call fails.
+const BatchMayFail = 1
+
+// Batch layout asserted in protocol.h.
+const (
+	BatchCallSize  = 72
+	BatchCallRef   = 56
+	BatchCallFlags = 62
+	BatchCallRet   = 64
+	BatchSize      = 16
+	BatchDoneOff   = 4
+)
+
+// BatchEntry is the offset of the batch runner's entry point in
+// Parasite: rip = its address, rdi = the batch, rsp = a stack.
+const BatchEntry = batchEntry

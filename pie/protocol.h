@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define PARASITE_MAGIC   0x6372697567707331ULL /* "criugps1" read big-endian */
-#define PARASITE_VERSION 1
+#define PARASITE_VERSION 2
 
 enum parasite_cmd {
 	PCMD_HELLO = 1,           /* out: struct pc_hello */
@@ -36,6 +36,7 @@ enum parasite_cmd {
 	PCMD_MISC = 6,            /* out: struct pc_misc (process-wide state) */
 	PCMD_THREAD = 7,          /* out: struct pc_thread (this thread's state) */
 	PCMD_RSEQ_UNREGISTER = 8, /* args: rseq pointer, length, signature */
+	PCMD_TASK = 9,            /* out: struct pc_task, the four above at once */
 };
 
 struct parasite_ctl {
@@ -97,6 +98,49 @@ struct pc_thread {
 	int32_t ss_flags;
 	int32_t pad;
 	uint64_t ss_size;
+	uint64_t tid_addr;  /* PR_GET_TID_ADDRESS: clear_child_tid */
+	int32_t securebits; /* PR_GET_SECUREBITS */
+	int32_t pad2;
+};
+
+/*
+ * The batch runner's list (batch.c), in the scratch area of a task under
+ * restore: a header, then n calls of 72 bytes each.
+ *
+ *   0     4      8      16                                          88
+ *   +-----+------+------+--------------------------------------------+--
+ *   |  n  | done | pad  | call 0: nr | args[6] | ref[6] flags pad | ret | call 1 ...
+ *   +-----+------+------+--------------------------------------------+--
+ *
+ * ref[k] = j (1..n) takes argument k from the result of call j-1, which
+ * must come before; 0 takes args[k]. done is how many calls ran: all n,
+ * or up to and including the first that failed without BATCH_MAY_FAIL.
+ */
+#define BATCH_MAY_FAIL 1
+
+struct batch_call {
+	uint64_t nr;
+	uint64_t args[6];
+	uint8_t ref[6];
+	uint8_t flags;
+	uint8_t pad;
+	int64_t ret;
+};
+
+struct batch {
+	uint32_t n;
+	uint32_t done;
+	uint64_t pad;
+	struct batch_call calls[];
+};
+
+/* PCMD_TASK's output: PCMD_SIGACTIONS', PCMD_ITIMERS', PCMD_MISC's and
+ * PCMD_THREAD's. */
+struct pc_task {
+	struct pc_sigaction sigactions[64];
+	struct pc_itimer itimers[3];
+	struct pc_misc misc;
+	struct pc_thread thread;
 };
 
 #define PC_CHECK(cond) _Static_assert(cond, #cond)
@@ -115,8 +159,20 @@ PC_CHECK(sizeof(struct pc_posix_timer) == 48);
 PC_CHECK(__builtin_offsetof(struct pc_posix_timer, interval_sec) == 16);
 PC_CHECK(sizeof(struct pc_misc) == 40);
 PC_CHECK(__builtin_offsetof(struct pc_misc, brk) == 32);
-PC_CHECK(sizeof(struct pc_thread) == 32);
+PC_CHECK(sizeof(struct pc_thread) == 48);
+PC_CHECK(__builtin_offsetof(struct pc_thread, tid_addr) == 32);
+PC_CHECK(__builtin_offsetof(struct pc_thread, securebits) == 40);
 PC_CHECK(__builtin_offsetof(struct pc_thread, ss_sp) == 8);
 PC_CHECK(__builtin_offsetof(struct pc_thread, ss_size) == 24);
+PC_CHECK(sizeof(struct pc_task) == 2232);
+PC_CHECK(__builtin_offsetof(struct pc_task, itimers) == 2048);
+PC_CHECK(__builtin_offsetof(struct pc_task, misc) == 2144);
+PC_CHECK(__builtin_offsetof(struct pc_task, thread) == 2184);
+PC_CHECK(sizeof(struct batch_call) == 72);
+PC_CHECK(__builtin_offsetof(struct batch_call, ref) == 56);
+PC_CHECK(__builtin_offsetof(struct batch_call, flags) == 62);
+PC_CHECK(__builtin_offsetof(struct batch_call, ret) == 64);
+PC_CHECK(sizeof(struct batch) == 16);
+PC_CHECK(__builtin_offsetof(struct batch, done) == 4);
 
 #endif

@@ -18,6 +18,7 @@
 #define NR_futex            202
 #define NR_timer_gettime    224
 #define NR_timer_getoverrun 225
+#define NR_tgkill           234
 #define NR_rseq             334
 
 #define FUTEX_WAIT 0
@@ -27,8 +28,12 @@
 #define PR_GET_DUMPABLE        3
 #define PR_GET_CHILD_SUBREAPER 37
 #define PR_GET_THP_DISABLE     42
+#define PR_GET_SECUREBITS      27
+#define PR_GET_TID_ADDRESS     40
 
 #define RSEQ_FLAG_UNREGISTER 1
+
+#define SIGSTOP 19
 
 #define EINVAL 22
 #define ENOSPC 28

@@ -228,8 +228,11 @@ ours_dump() {
 	gone "our dump $1"
 	stats "$img/final" o
 	t0=$(ns)
-	peak "$work/o.rssrestore" "$BIN/criu-restore" -D "$img/final" -d --pidfile "$work/rpid"
+	peak "$work/o.rssrestore" "$BIN/criu-restore" -D "$img/final" -d --pidfile "$work/rpid" --verbose 2>"$work/rlog" || { cat "$work/rlog" >&2; false; }
 	msince "$t0" o.restore
+	# The injected calls and ptrace stops of the whole restore (its last
+	# step line), for the counts per task.
+	grep '^resume tasks:' "$work/rlog" | sed -n 's/.*so far: \([0-9]*\) system calls injected, [0-9]* of them in \([0-9]*\) batches, \([0-9]*\) ptrace stops.*/\1 \2 \3/p' >>"$work/o.calls" || true
 	check "our restore, run $1" "$(cat "$work/rpid")"
 }
 criu_dump() {
@@ -417,6 +420,10 @@ for case in $CASES; do
 	fi
 	[ -n "$cp_med" ] && line="$line; memcpy $cp_med GB/s"
 	echo "$line"
+	if [ -s "$work/o.calls" ]; then
+		# Deterministic, unlike the times: what the restore asked of each task.
+		tail -n 1 "$work/o.calls" | awk -v n="$tasks" '{ printf "ours: restore per task: %.1f system calls injected (%.1f batches), %.1f ptrace stops\n", $1 / n, $2 / n, $3 / n }'
+	fi
 	if [ "${BENCH_PREDUMP:-1}" != 0 ]; then
 		echo "pre-dump: the root then writes every tenth page of its memory; the final dump writes $(cat "$work/o.final.pages") pages"
 		if [ -n "$CRIU" ] && [ "$criu_soft_dirty" = 0 ]; then

@@ -210,7 +210,7 @@ func (p *Parasite) run(in *injector, slot int) (*Thread, error) {
 var cmdNames = map[uint32]string{
 	pie.CmdHello: "hello", pie.CmdFini: "fini", pie.CmdSigactions: "sigactions",
 	pie.CmdItimers: "itimers", pie.CmdPosixTimers: "posix timers", pie.CmdMisc: "misc",
-	pie.CmdThread: "thread", pie.CmdRseqUnregister: "rseq unregister",
+	pie.CmdThread: "thread", pie.CmdRseqUnregister: "rseq unregister", pie.CmdTask: "task",
 }
 
 // call runs one command and decodes its output, if out is not nil, from
@@ -451,6 +451,14 @@ func (p *Parasite) Misc() (pie.Misc, error) {
 	var m pie.Misc
 	err := p.leader.call(pie.CmdMisc, &m)
 	return m, err
+}
+
+// Task returns what Sigactions, Itimers, Misc and the leader's State
+// return, in one round trip.
+func (p *Parasite) Task() (pie.Task, error) {
+	var t pie.Task
+	err := p.leader.call(pie.CmdTask, &t)
+	return t, err
 }
 
 // State returns the thread's own state: tid (in the task's pid

@@ -285,8 +285,21 @@ func TestParasiteDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ts != (pie.Thread{Tid: int32(pid), PdeathSig: int32(unix.SIGHUP), SsSp: v.num(t, "alt", 16), SsSize: v.num(t, "altsize", 10)}) {
+	if ts != (pie.Thread{Tid: int32(pid), PdeathSig: int32(unix.SIGHUP), SsSp: v.num(t, "alt", 16), SsSize: v.num(t, "altsize", 10),
+		TidAddr: v.num(t, "tidaddr", 16)}) {
 		t.Errorf("main thread state %+v", ts)
+	}
+
+	// CmdTask: the four at once. The itimers have moved on meanwhile.
+	task, err := p.Task()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.Sigactions != sa || task.Misc != m || task.Thread != ts {
+		t.Errorf("task state %+v, want %+v, %+v, %+v", task, sa, m, ts)
+	}
+	if got := task.Itimers; got[0].IntervalSec != it[0].IntervalSec || got[1].ValueSec > it[1].ValueSec || got[2] != it[2] {
+		t.Errorf("task itimers %+v, want about %+v", got, it)
 	}
 
 	th2, err := p.EnterThread(tid2)
@@ -297,7 +310,9 @@ func TestParasiteDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ts2 != (pie.Thread{Tid: int32(tid2), PdeathSig: int32(unix.SIGUSR2), SsSp: v.num(t, "talt", 16), SsSize: v.num(t, "taltsize", 10)}) {
+	// The thread alone set SECBIT_KEEP_CAPS (PR_SET_KEEPCAPS).
+	if ts2 != (pie.Thread{Tid: int32(tid2), PdeathSig: int32(unix.SIGUSR2), SsSp: v.num(t, "talt", 16), SsSize: v.num(t, "taltsize", 10),
+		TidAddr: v.num(t, "ttidaddr", 16), Secbits: 1 << 4}) {
 		t.Errorf("second thread state %+v", ts2)
 	}
 	if _, err := p.EnterThread(tid2); !errors.Is(err, unix.EBUSY) {

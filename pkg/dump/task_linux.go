@@ -230,8 +230,8 @@ func schedOf(th *threadState) error {
 }
 
 // readThreads reads every thread of t, then what the thread itself must
-// be asked: by injected syscalls (clear_child_tid, TLS, securebits) and by
-// the parasite (process-wide state, sigaltstack, parent-death signal).
+// be asked, by the parasite: process-wide state, sigaltstack,
+// parent-death signal, clear_child_tid, securebits.
 func (d *dumper) readThreads(t *taskDump) error {
 	for i, tid := range t.tids {
 		th, err := d.readThread(t, tid, int(t.fr.GetThreads()[i].GetNsTid()))
@@ -239,9 +239,6 @@ func (d *dumper) readThreads(t *taskDump) error {
 			return err
 		}
 		t.threads = append(t.threads, th)
-	}
-	if err := threadExtras(d.tr, t.pid, t.threads); err != nil {
-		return err
 	}
 	timers, err := d.fs.Timers(t.pid)
 	if err != nil {

@@ -195,7 +195,7 @@ func (r *restorer) createRoot(t *task) error {
 		return fmt.Errorf("create pid %d: scratch area mapped at %#x, not %#x", t.pid, addr, r.scratch)
 	}
 	t.scratch = r.scratch
-	if err := writeMem(pid, r.scratch, syscallInsn); err != nil {
+	if err := writeMem(pid, r.scratch, scratchCode()); err != nil {
 		return fmt.Errorf("create pid %d: %w", t.pid, err)
 	}
 	if newUser {
@@ -222,7 +222,36 @@ func (r *restorer) createRoot(t *task) error {
 			return fmt.Errorf("create pid %d: %w", t.pid, err)
 		}
 	}
+	if err := r.dropInherited(t); err != nil {
+		return fmt.Errorf("create pid %d: %w", t.pid, err)
+	}
 	return r.setSession(t)
+}
+
+// dropInherited unmaps from the root, before any child is forked from
+// it, all of criu-restore's memory it inherited but the scratch area and
+// the kernel's special mappings: the stub never runs its own code again,
+// and its memory goes anyway when the root's is restored. Each fork of
+// the tree then copies next to nothing, and each child has next to
+// nothing to unmap (a copy of a Go program's address space took a
+// millisecond to fork and as long to unmap, per task).
+func (r *restorer) dropInherited(t *task) error {
+	cur, err := readMaps(t.real)
+	if err != nil {
+		return err
+	}
+	keep := []span{{t.scratch, t.scratch + scratchSize}}
+	for _, v := range cur {
+		switch v.Kind {
+		case proc.VMAVdso, proc.VMAVvar, proc.VMAVvarVclock:
+			keep = append(keep, span{v.Start, v.End})
+		}
+	}
+	bt := r.batch(t, t.threads[0])
+	for _, g := range gaps(keep, 0, taskSize) {
+		bt.add("munmap inherited", unix.SYS_MUNMAP, g.start, g.end-g.start)
+	}
+	return bt.run()
 }
 
 // forkChild clones task c from its parent p with c's PID.
@@ -616,7 +645,7 @@ func (r *restorer) moveScratch(t *task, p *mmPlan) error {
 	if got != addr {
 		return fmt.Errorf("move the scratch area of pid %d: mapped at %#x, not %#x", t.pid, got, addr)
 	}
-	if err := writeMem(t.real, addr, syscallInsn); err != nil {
+	if err := writeMem(t.real, addr, scratchCode()); err != nil {
 		return fmt.Errorf("move the scratch area of pid %d: %w", t.pid, err)
 	}
 	old := t.scratch

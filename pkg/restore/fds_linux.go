@@ -53,22 +53,20 @@ func (r *restorer) restoreFds(t *task, p *taskPlan) error {
 		return fmt.Errorf("restore fds of pid %d (%s): %w", t.pid, p.fdinfo, err)
 	}
 
-	sock, err := r.call(t, th, "socket", unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fail(err)
-	}
-	if sock, err = r.moveHigh(t, sock, base); err != nil {
-		return fail(err)
-	}
+	// Batch: socket, moved above base, bound. Then per message: the
+	// recvmsg, and a batch moving what came above base; then a batch
+	// closing the low numbers, dup3'ing every fd to its number and
+	// closing the high copies.
+	bt := r.batch(t, th)
 	name := fmt.Sprintf("criugo-restore/%d/%d", r.self, t.pid)
-	b := newScratchBuf(t.scratch)
-	addr := b.put(abstractSockaddr(name))
-	if err := b.flush(t.real); err != nil {
+	sock0 := bt.add("socket", unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	sock := bt.moveHigh(sock0, base)
+	addr := bt.put(abstractSockaddr(name))
+	bt.ref(bt.add("bind", unix.SYS_BIND, 0, addr, uint64(2+1+len(name))), 0, sock)
+	if err := bt.run(); err != nil {
 		return fail(err)
 	}
-	if _, err := r.call(t, th, "bind", unix.SYS_BIND, sock, addr, uint64(2+1+len(name))); err != nil {
-		return fail(err)
-	}
+	sockFd := bt.result(sock)
 	// In the task's network namespace, where its abstract name is.
 	tx, err := r.netSocket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -86,22 +84,30 @@ func (r *restorer) restoreFds(t *task, p *taskPlan) error {
 		if err := unix.Sendmsg(tx, []byte{0}, unix.UnixRights(fds...), &unix.SockaddrUnix{Name: "@" + name}, 0); err != nil {
 			return fail(fmt.Errorf("send fds: %w", err))
 		}
-		got, err := r.recvFds(t, sock, len(batch))
+		got, err := r.recvFds(t, bt, sockFd, len(batch))
 		if err != nil {
 			return fail(err)
 		}
-		for i, id := range batch {
-			h, err := r.moveHigh(t, got[i], base)
-			if err != nil {
-				return fail(err)
+		moved := make([]int, len(batch))
+		for i := range batch {
+			moved[i] = -1
+			if got[i] < base {
+				moved[i] = bt.add("fcntl F_DUPFD_CLOEXEC", unix.SYS_FCNTL, got[i], unix.F_DUPFD_CLOEXEC, base)
+				bt.add("close", unix.SYS_CLOSE, got[i])
 			}
-			high[id] = h
+		}
+		if err := bt.run(); err != nil {
+			return fail(err)
+		}
+		for i, id := range batch {
+			high[id] = got[i]
+			if moved[i] >= 0 {
+				high[id] = bt.result(moved[i])
+			}
 		}
 	}
 	if base > 0 {
-		if _, err := r.call(t, th, "close_range", unix.SYS_CLOSE_RANGE, 0, base-1, 0); err != nil {
-			return fail(err)
-		}
+		bt.onError(bt.add("close_range", unix.SYS_CLOSE_RANGE, 0, base-1, 0), fail)
 	}
 	sorted := append(p.fds[:0:0], p.fds...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].GetFd() < sorted[j].GetFd() })
@@ -110,46 +116,38 @@ func (r *restorer) restoreFds(t *task, p *taskPlan) error {
 		if fd.GetFlags()&unix.FD_CLOEXEC != 0 {
 			flags = unix.O_CLOEXEC
 		}
-		if _, err := r.call(t, th, "dup3", unix.SYS_DUP3, high[fd.GetId()], uint64(fd.GetFd()), flags); err != nil {
+		i := bt.add("dup3", unix.SYS_DUP3, high[fd.GetId()], uint64(fd.GetFd()), flags)
+		bt.onError(i, func(err error) error {
 			return fmt.Errorf("restore fd %d of pid %d (%s): %w", fd.GetFd(), t.pid, p.fdinfo, err)
-		}
+		})
 	}
-	if _, err := r.call(t, th, "close_range", unix.SYS_CLOSE_RANGE, base, ^uint64(0)>>32, 0); err != nil {
-		return fail(err)
-	}
-	return nil
+	bt.onError(bt.add("close_range", unix.SYS_CLOSE_RANGE, base, ^uint64(0)>>32, 0), fail)
+	return bt.run()
 }
 
-// moveHigh moves fd of task t to the lowest free number at or above base.
-func (r *restorer) moveHigh(t *task, fd, base uint64) (uint64, error) {
-	if fd >= base {
-		return fd, nil
-	}
-	th := t.threads[0]
-	h, err := r.call(t, th, "fcntl F_DUPFD_CLOEXEC", unix.SYS_FCNTL, fd, unix.F_DUPFD_CLOEXEC, base)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := r.call(t, th, "close", unix.SYS_CLOSE, fd); err != nil {
-		return 0, err
-	}
-	return h, nil
+// moveHigh adds to bt the calls that move the fd call i of bt returns to
+// the lowest free number at or above base, and returns the call whose
+// result is that number.
+func (bt *callBatch) moveHigh(i int, base uint64) int {
+	h := bt.add("fcntl F_DUPFD_CLOEXEC", unix.SYS_FCNTL, 0, unix.F_DUPFD_CLOEXEC, base)
+	bt.ref(h, 0, i)
+	bt.ref(bt.add("close", unix.SYS_CLOSE, 0), 0, i)
+	return h
 }
 
 // recvFds runs recvmsg in the task for a message carrying n fds and
 // returns the numbers they got, in order.
-func (r *restorer) recvFds(t *task, sock uint64, n int) ([]uint64, error) {
-	b := newScratchBuf(t.scratch)
-	data := b.put(make([]byte, 8))
-	iov := b.u64s(data, 1)
+// It runs bt (a batch of t's leader) with the recvmsg in it.
+func (r *restorer) recvFds(t *task, bt *callBatch, sock uint64, n int) ([]uint64, error) {
 	ctlLen := unix.CmsgSpace(4 * n)
-	ctl := b.put(make([]byte, ctlLen))
+	bt.reserve(8 + 16 + ctlLen + 56 + 32)
+	data := bt.put(make([]byte, 8))
+	iov := bt.u64s(data, 1)
+	ctl := bt.put(make([]byte, ctlLen))
 	// struct msghdr: name, namelen (+pad), iov, iovlen, control, controllen, flags (+pad).
-	msg := b.u64s(0, 0, iov, 1, ctl, uint64(ctlLen), 0)
-	if err := b.flush(t.real); err != nil {
-		return nil, err
-	}
-	if _, err := r.call(t, t.threads[0], "recvmsg", unix.SYS_RECVMSG, sock, msg, unix.MSG_CMSG_CLOEXEC); err != nil {
+	msg := bt.u64s(0, 0, iov, 1, ctl, uint64(ctlLen), 0)
+	bt.add("recvmsg", unix.SYS_RECVMSG, sock, msg, unix.MSG_CMSG_CLOEXEC)
+	if err := bt.run(); err != nil {
 		return nil, err
 	}
 	raw := make([]byte, ctlLen)
@@ -237,7 +235,7 @@ func (r *restorer) openIn(t *task, th *thread, file *os.File, accmode int) (uint
 	if err := unix.Sendmsg(tx, []byte{0}, unix.UnixRights(int(file.Fd())), &unix.SockaddrUnix{Name: "@" + name}, 0); err != nil {
 		return 0, fmt.Errorf("send %s: %w", file.Name(), err)
 	}
-	got, err := r.recvFds(t, sock, 1)
+	got, err := r.recvFds(t, r.batch(t, th), sock, 1)
 	if err != nil {
 		return 0, err
 	}

@@ -43,40 +43,88 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			keep = append(keep, span{v.Start, v.End})
 		}
 	}
-	for _, g := range gaps(keep, 0, taskSize) {
-		if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, g.start, g.end-g.start); err != nil {
-			return fmt.Errorf("restore memory of pid %d: %w", t.pid, err)
+	// Unmapping, moving the special mappings, opening the mapped files
+	// and mapping every VMA make one batch; mprotect, madvise, guards,
+	// PR_SET_MM_MAP and the closes after the pages another.
+	bt := r.batch(t, th)
+	wrapMem := func(err error) error { return fmt.Errorf("restore memory of pid %d: %w", t.pid, err) }
+	// The fds the task inherited (criu-restore's, for the root) go first.
+	// A task sharing its parent's fd table holds the parent's fds: the
+	// parent closed what it inherited, or will.
+	// All but the copy of criu-restore's /proc fd, closed once the memory
+	// is in (taskPath, restoreMemory).
+	if !r.sharesParentFiles(t) {
+		ranges := [][2]uint64{{0, ^uint64(0) >> 32}}
+		if keep := uint64(r.procFd); keep > 0 {
+			ranges = [][2]uint64{{0, keep - 1}, {keep + 1, ^uint64(0) >> 32}}
+		}
+		for _, rg := range ranges {
+			bt.onError(bt.add("close_range", unix.SYS_CLOSE_RANGE, rg[0], rg[1], 0), func(err error) error {
+				return fmt.Errorf("restore pid %d: %w", t.pid, err)
+			})
 		}
 	}
-	hs, err := r.placeSpecials(t, p, specials)
+	for _, g := range gaps(keep, 0, taskSize) {
+		bt.onError(bt.add("munmap", unix.SYS_MUNMAP, g.start, g.end-g.start), wrapMem)
+	}
+	hs, err := r.placeSpecials(t, p, specials, bt)
 	if err != nil {
 		return fmt.Errorf("restore memory of pid %d (%s): %w", t.pid, name, err)
 	}
 
-	tfds := map[*os.File]uint64{} // criu-restore's file -> the task's fd for it
+	// criu-restore's file -> the batch call that opens it in the task
+	opens := map[*os.File]int{}
 	defer func() {
-		for _, fd := range tfds {
+		// On failure: close what the task opened. (On success the
+		// second batch closes them.)
+		for _, i := range opens {
+			if bt.ok(i) {
+				r.call(t, th, "close", unix.SYS_CLOSE, bt.result(i))
+			}
+		}
+	}()
+	var sent []uint64 // fds openIn gave the task, closed at the end
+	defer func() {
+		for _, fd := range sent {
 			r.call(t, th, "close", unix.SYS_CLOSE, fd)
 		}
 	}()
-	taskFd := func(file *os.File, accmode int) (uint64, error) {
-		if fd, ok := tfds[file]; ok {
-			return fd, nil
+	taskFd := func(file *os.File, accmode int) (int, error) {
+		if i, ok := opens[file]; ok {
+			return i, nil
 		}
-		fd, err := r.openIn(t, th, file, accmode)
-		if err != nil {
-			return 0, err
+		if r.userns != nil {
+			// Sent over a socket (openIn), which a batch cannot do: the
+			// batch so far goes first, then the batch takes a copy.
+			if err := bt.run(); err != nil {
+				return -1, err
+			}
+			fd, err := r.openIn(t, th, file, accmode)
+			if err != nil {
+				return -1, err
+			}
+			sent = append(sent, fd)
+			i := bt.add("fcntl F_DUPFD_CLOEXEC "+file.Name(), unix.SYS_FCNTL, fd, unix.F_DUPFD_CLOEXEC, 0)
+			opens[file] = i
+			return i, nil
 		}
-		tfds[file] = fd
-		return fd, nil
+		dir, rel := r.files.taskPath(t, file)
+		path := bt.cstring(rel)
+		i := bt.add("openat "+file.Name(), unix.SYS_OPENAT, dir, path, uint64(accmode|unix.O_CLOEXEC))
+		opens[file] = i
+		return i, nil
 	}
 
 	for _, v := range p.vmas {
-		var fd = ^uint64(0)
+		open := -1
 		switch v.kind {
 		case vmaKindSkip, vmaKindVdso, vmaKindVvar:
 			continue
 		case vmaKindSysV:
+			// Its calls are injected alone: the batch so far goes first.
+			if err := bt.run(); err != nil {
+				return err
+			}
 			if err := r.mapSysvShm(t, th, v); err != nil {
 				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
 			}
@@ -84,35 +132,50 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		case vmaKindFile:
 			acc := vmaAccmode(v)
 			file, err := r.files.mapFile(uint32(v.e.GetShmid()), acc)
-			if err == nil {
-				fd, err = taskFd(file, acc)
-			}
 			if err != nil {
 				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+			}
+			if open, err = taskFd(file, acc); err != nil {
+				return err
 			}
 		case vmaKindAnonShared:
 			file, err := r.files.anonShared(v.e.GetShmid(), r.shmemSize(v.e.GetShmid()))
-			if err == nil {
-				fd, err = taskFd(file, unix.O_RDWR)
-			}
 			if err != nil {
 				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+			}
+			if open, err = taskFd(file, unix.O_RDWR); err != nil {
+				return err
 			}
 		}
 		off := uint64(0)
 		if v.kind != vmaKindAnon {
 			off = v.e.GetPgoff()
 		}
-		addr, err := r.call(t, th, "mmap", unix.SYS_MMAP, v.start(), v.size(), uint64(v.mapProt()), uint64(v.mapFlags()), fd, off)
-		if err != nil {
-			return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+		i := bt.add("mmap", unix.SYS_MMAP, v.start(), v.size(), uint64(v.mapProt()), uint64(v.mapFlags()), ^uint64(0), off)
+		if open >= 0 {
+			bt.ref(i, 4, open)
 		}
-		if addr != v.start() {
-			return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): mapped at %#x", v.start(), v.end(), t.pid, name, addr)
+		bt.expect(i, v.start())
+		bt.onError(i, func(err error) error {
+			return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+		})
+	}
+	exeOpen := -1
+	if id := p.mm.GetExeFileId(); id != 0 {
+		file, err := r.files.mapFile(id, unix.O_RDONLY)
+		if err != nil {
+			return fmt.Errorf("restore exe file of pid %d (%s): %w", t.pid, name, err)
+		}
+		if exeOpen, err = taskFd(file, unix.O_RDONLY); err != nil {
+			return err
 		}
 	}
+	uffdCall := queueUffd(bt, p)
+	if err := bt.run(); err != nil {
+		return err
+	}
 
-	if err := r.writePages(t, p, hs, src); err != nil {
+	if err := r.writePages(t, p, hs, src, bt, uffdCall); err != nil {
 		return err
 	}
 
@@ -121,49 +184,57 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			continue
 		}
 		if v.mapProt() != v.e.GetProt() {
-			if _, err := r.call(t, th, "mprotect", unix.SYS_MPROTECT, v.start(), v.size(), uint64(v.e.GetProt())); err != nil {
+			bt.onError(bt.add("mprotect", unix.SYS_MPROTECT, v.start(), v.size(), uint64(v.e.GetProt())), func(err error) error {
 				return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
-			}
+			})
 		}
 		for bit := 0; bit < 64; bit++ {
 			if v.e.GetMadv()&(1<<bit) == 0 {
 				continue
 			}
-			if _, err := r.call(t, th, "madvise", unix.SYS_MADVISE, v.start(), v.size(), uint64(bit)); err != nil {
+			bt.onError(bt.add("madvise", unix.SYS_MADVISE, v.start(), v.size(), uint64(bit)), func(err error) error {
 				return fmt.Errorf("restore advice %d of vma [%#x, %#x) of pid %d (%s): %w", bit, v.start(), v.end(), t.pid, name, err)
-			}
+			})
 		}
 		// Locked once its pages are in, so that they are written once
 		// (a MAP_LOCKED mmap would fault in every page before the write).
 		// mlock sets VM_LOCKED and brings in what is not resident yet.
 		if v.e.GetFlags()&mapLocked != 0 {
-			if _, err := r.call(t, th, "mlock", unix.SYS_MLOCK, v.start(), v.size()); err != nil {
+			bt.onError(bt.add("mlock", unix.SYS_MLOCK, v.start(), v.size()), func(err error) error {
 				return fmt.Errorf("restore lock of vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
-			}
+			})
 		}
 	}
 
 	// Guards last: installing one zaps what its range holds.
 	for _, g := range p.guards {
-		if _, err := r.call(t, th, "madvise MADV_GUARD_INSTALL", unix.SYS_MADVISE, g.start, g.end-g.start, madvGuardInstall); err != nil {
+		bt.onError(bt.add("madvise MADV_GUARD_INSTALL", unix.SYS_MADVISE, g.start, g.end-g.start, madvGuardInstall), func(err error) error {
 			return fmt.Errorf("restore guard region [%#x, %#x) of pid %d (%s): %w", g.start, g.end, t.pid, name, err)
-		}
+		})
 	}
 
 	exeFd := ^uint64(0)
-	if id := p.mm.GetExeFileId(); id != 0 {
-		file, err := r.files.mapFile(id, unix.O_RDONLY)
-		if err == nil {
-			exeFd, err = taskFd(file, unix.O_RDONLY)
-		}
-		if err != nil {
-			return fmt.Errorf("restore exe file of pid %d (%s): %w", t.pid, name, err)
-		}
+	if exeOpen >= 0 {
+		exeFd = bt.result(exeOpen)
 	}
-	if err := r.setMMMap(t, p.mm, exeFd); err != nil {
+	if err := r.setMMMap(t, p.mm, exeFd, bt); err != nil {
 		return fmt.Errorf("restore mm of pid %d (%s): %w", t.pid, name, err)
 	}
-	return nil
+	// A close that fails still closes the fd: as before batching, its
+	// error does not count.
+	closes := map[*os.File]int{}
+	for f, i := range opens {
+		c := bt.add("close", unix.SYS_CLOSE, bt.result(i))
+		bt.mayFail(c)
+		closes[f] = c
+	}
+	err = bt.run()
+	for f, c := range closes {
+		if bt.calls[c].ran {
+			delete(opens, f)
+		}
+	}
+	return err
 }
 
 // vmaAccmode is the access mode to open a mapped file with: the one the
@@ -248,14 +319,11 @@ func (hs *hostSpecials) vdso() span { return hs.spans[hs.vdsoIdx] }
 // kernel's are parked instead and the dumped vDSO becomes a proxy once
 // its pages are read (proxyVdso); if they do fit, the dumped code is
 // compared with this kernel's then, and a proxy made if it differs.
-func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpecials, error) {
-	th := t.threads[0]
+func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA, bt *callBatch) (*hostSpecials, error) {
 	if p.vdso == nil {
 		// The task had no vDSO: it has none now either.
 		for _, v := range cur {
-			if _, err := r.call(t, th, "munmap", unix.SYS_MUNMAP, v.Start, v.Len()); err != nil {
-				return nil, err
-			}
+			bt.add("munmap", unix.SYS_MUNMAP, v.Start, v.Len())
 		}
 		return nil, nil
 	}
@@ -298,7 +366,7 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpeci
 		}
 	}
 	if !hs.inPlace {
-		if err := r.parkSpecials(t, hs); err != nil {
+		if err := r.parkSpecials(t, hs, bt); err != nil {
 			return nil, err
 		}
 		return hs, nil
@@ -324,17 +392,13 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpeci
 		}
 		for i, m := range moves {
 			tmp := t.parking() + (m.from.start - base)
-			if err := r.mremap(t, m.from, tmp); err != nil {
-				return nil, err
-			}
+			r.mremapIn(bt, m.from, tmp)
 			moves[i].from = span{tmp, tmp + (m.from.end - m.from.start)}
 		}
 	}
 	for i, m := range moves {
 		if m.to != m.from.start {
-			if err := r.mremap(t, m.from, m.to); err != nil {
-				return nil, err
-			}
+			r.mremapIn(bt, m.from, m.to)
 		}
 		hs.spans[i] = span{m.to, m.to + (m.from.end - m.from.start)}
 	}
@@ -343,8 +407,9 @@ func (r *restorer) placeSpecials(t *task, p *mmPlan, cur []proc.VMA) (*hostSpeci
 
 // parkSpecials moves the kernel's special mappings of a task, wherever they
 // are, to the parking room beside its scratch area, which no VMA of the
-// image uses, keeping their layout; they stay there for good.
-func (r *restorer) parkSpecials(t *task, hs *hostSpecials) error {
+// image uses, keeping their layout; they stay there for good. The moves
+// go into bt when it is given, else they are injected at once.
+func (r *restorer) parkSpecials(t *task, hs *hostSpecials, bt *callBatch) error {
 	base := hs.spans[0].start
 	if last := hs.spans[len(hs.spans)-1].end; last-base > specialReserve {
 		return fmt.Errorf("special mappings span %d bytes: %w", last-base, ErrNotSupported)
@@ -352,7 +417,9 @@ func (r *restorer) parkSpecials(t *task, hs *hostSpecials) error {
 	for i, s := range hs.spans {
 		to := t.parking() + (s.start - base)
 		if to != s.start {
-			if err := r.mremap(t, s, to); err != nil {
+			if bt != nil {
+				r.mremapIn(bt, s, to)
+			} else if err := r.mremap(t, s, to); err != nil {
 				return err
 			}
 		}
@@ -369,6 +436,14 @@ func hasKind(vmas []proc.VMA, k proc.VMAKind) bool {
 		}
 	}
 	return false
+}
+
+// mremapIn is mremap as a call of batch bt.
+func (r *restorer) mremapIn(bt *callBatch, from span, to uint64) {
+	n := from.end - from.start
+	i := bt.add("mremap", unix.SYS_MREMAP, from.start, n, n, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, to)
+	bt.expect(i, to)
+	bt.onError(i, func(err error) error { return fmt.Errorf("move special mapping %#x to %#x: %w", from.start, to, err) })
 }
 
 func (r *restorer) mremap(t *task, from span, to uint64) error {
@@ -410,19 +485,19 @@ func prctlMMMap(mm *images.MmEntry, auxv uint64, auxvLen int, exeFd uint64) []by
 // words on x86_64; later kernels a few more).
 const maxAuxv = 128
 
-func (r *restorer) setMMMap(t *task, mm *images.MmEntry, exeFd uint64) error {
+// setMMMap adds PR_SET_MM_MAP to bt (its error wrapped by run as any).
+func (r *restorer) setMMMap(t *task, mm *images.MmEntry, exeFd uint64, bt *callBatch) error {
 	auxv := mm.GetMmSavedAuxv()
 	if len(auxv) > maxAuxv {
 		return fmt.Errorf("saved auxv of %d words: %w", len(auxv), ErrBadImage)
 	}
-	b := newScratchBuf(t.scratch)
-	auxp := b.u64s(auxv...)
-	m := b.put(prctlMMMap(mm, auxp, len(auxv), exeFd))
-	if err := b.flush(t.real); err != nil {
-		return err
-	}
-	_, err := r.call(t, t.threads[0], "prctl PR_SET_MM_MAP", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, m, 104, 0)
-	return err
+	bt.reserve(8*len(auxv) + 8 + 104)
+	auxp := bt.u64s(auxv...)
+	m := bt.put(prctlMMMap(mm, auxp, len(auxv), exeFd))
+	bt.onError(bt.add("prctl PR_SET_MM_MAP", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, m, 104, 0), func(err error) error {
+		return fmt.Errorf("restore mm of pid %d (%s): %w", t.pid, mmName(uint32(t.pid)), err)
+	})
+	return nil
 }
 
 // pageSink takes the pages of a pagemap in pages-file order: each piece is
@@ -631,9 +706,12 @@ func (s *fileSink) flush() error {
 // must equal this kernel's) and [vvar] (data the kernel provides). An
 // image directory's pages files are read by the task itself; a stream's
 // pages go through criu-restore.
-func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reader) (err error) {
+//
+// bt is the batch of t's leader that made the userfaultfd call uffdCall
+// (queueUffd); calls it must make later are added to it.
+func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reader, bt *callBatch, uffdCall int) (err error) {
 	var sink pageSink
-	u, err := r.openUffd(t, p)
+	u, err := r.openUffd(t, p, bt, uffdCall)
 	if err != nil {
 		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"time"
 
@@ -130,8 +131,24 @@ func (r *restorer) logf(format string, args ...any) {
 func (r *restorer) step(name string) {
 	now := time.Now()
 	r.timings = append(r.timings, Timing{Step: name, Took: now.Sub(r.last)})
-	r.logf("%s: %v (so far: %d system calls injected in %v)", name, now.Sub(r.last), r.in.calls, r.in.spent)
+	r.logf("%s: %v (so far: %d system calls injected, %d of them in %d batches, %d ptrace stops, in %v)",
+		name, now.Sub(r.last), r.in.calls, r.in.batched, r.in.batches, r.in.stops, r.in.spent)
 	r.last = now
+}
+
+// logCalls logs the injected calls by name, most frequent first.
+func (r *restorer) logCalls() {
+	names := make([]string, 0, len(r.in.byName))
+	for n := range r.in.byName {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := r.in.byName[names[i]], r.in.byName[names[j]]
+		return a > b || a == b && names[i] < names[j]
+	})
+	for _, n := range names {
+		r.logf("injected %6d %s", r.in.byName[n], n)
+	}
 }
 
 // run restores from r.set, all images being at hand.
@@ -408,6 +425,7 @@ func (r *restorer) resume() (*Result, error) {
 	}
 	r.stats.restore = time.Since(r.stats.start)
 	r.step("resume tasks")
+	r.logCalls()
 	r.hookWarn("post-resume")
 	return res, nil
 }

@@ -18,26 +18,22 @@ const numSignals = 64
 // exited during the restore (a zombie) left a SIGCHLD pending, blocked
 // since the task's creation: setting SIGCHLD to SIG_DFL discards it, as
 // the task received it long ago.
-func (r *restorer) restoreSigactions(t *task) error {
+//
+// The calls go into bt, which the caller runs.
+func (r *restorer) restoreSigactions(t *task, bt *callBatch) error {
 	sas := t.core.GetTc().GetSigactions()
 	if len(sas) > numSignals-2 {
 		return fmt.Errorf("restore sigactions of pid %d: %d entries: %w", t.pid, len(sas), ErrBadImage)
 	}
-	th := t.threads[0]
-	set := func(sig int, handler, flags, restorer, mask uint64) error {
-		b := newScratchBuf(t.scratch)
-		act := b.u64s(handler, flags, restorer, mask)
-		if err := b.flush(t.real); err != nil {
-			return err
-		}
-		_, err := r.call(t, th, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8)
-		return err
+	set := func(sig int, handler, flags, restorer, mask uint64) {
+		act := bt.u64s(handler, flags, restorer, mask)
+		bt.onError(bt.add("rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), act, 0, 8), func(err error) error {
+			return fmt.Errorf("restore sigaction %d of pid %d: %w", sig, t.pid, err)
+		})
 	}
 	for _, c := range t.children {
 		if c.zombie() {
-			if err := set(int(unix.SIGCHLD), 0, 0, 0, 0); err != nil {
-				return fmt.Errorf("restore sigaction %d of pid %d: %w", unix.SIGCHLD, t.pid, err)
-			}
+			set(int(unix.SIGCHLD), 0, 0, 0, 0)
 			break
 		}
 	}
@@ -59,9 +55,7 @@ func (r *restorer) restoreSigactions(t *task) error {
 		if !ignored && sa.GetSigaction()|sa.GetFlags()|sa.GetRestorer()|sa.GetMask() == 0 {
 			continue
 		}
-		if err := set(sig, sa.GetSigaction(), sa.GetFlags(), sa.GetRestorer(), sa.GetMask()); err != nil {
-			return fmt.Errorf("restore sigaction %d of pid %d: %w", sig, t.pid, err)
-		}
+		set(sig, sa.GetSigaction(), sa.GetFlags(), sa.GetRestorer(), sa.GetMask())
 	}
 	return nil
 }

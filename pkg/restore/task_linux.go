@@ -16,27 +16,17 @@ import (
 
 // restoreMemory gives a created task the memory of its image, reading its
 // pages from src, or from its pages file when src is nil. The fds the
-// task inherited (criu-restore's, for the root) are closed first.
+// task inherited (criu-restore's, for the root) are closed first, by
+// restoreMM's first batch, unless the task shares its parent's fd table;
+// the copy of criu-restore's /proc fd a task holds (taskPath) goes once
+// the memory is in.
 func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) (err error) {
-	// A task sharing its parent's fd table holds the parent's fds: the
-	// parent closed what it inherited, or will. Any other closes all but
-	// the copy of criu-restore's /proc fd, closed once the memory is in
-	// (taskPath).
-	if !r.sharesParentFiles(t) {
-		ranges := [][2]uint64{{0, ^uint64(0) >> 32}}
-		if keep := uint64(r.procFd); keep > 0 {
-			ranges = [][2]uint64{{0, keep - 1}, {keep + 1, ^uint64(0) >> 32}}
-			defer func() {
-				if err == nil {
-					_, err = r.call(t, t.threads[0], "close", unix.SYS_CLOSE, keep)
-				}
-			}()
-		}
-		for _, rg := range ranges {
-			if _, err := r.call(t, t.threads[0], "close_range", unix.SYS_CLOSE_RANGE, rg[0], rg[1], 0); err != nil {
-				return fmt.Errorf("restore pid %d: %w", t.pid, err)
+	if keep := uint64(r.procFd); keep > 0 && !r.sharesParentFiles(t) {
+		defer func() {
+			if err == nil {
+				_, err = r.call(t, t.threads[0], "close", unix.SYS_CLOSE, keep)
 			}
-		}
+		}()
 	}
 	if err := r.moveScratch(t, p); err != nil {
 		return err
@@ -84,29 +74,52 @@ func (r *restorer) restoreTask(t *task) error {
 	if err := r.restoreFileLocks(t); err != nil {
 		return err
 	}
-	if err := r.restoreFS(t, p); err != nil {
+	// umask, cwd and root, sigactions, itimers and the smaller
+	// settings: one batch.
+	bt := r.batch(t, th)
+	if err := r.restoreFS(t, p, bt); err != nil {
 		return err
 	}
-	if err := r.restoreSigactions(t); err != nil {
+	if err := r.restoreSigactions(t, bt); err != nil {
 		return err
 	}
-	if err := r.restoreItimers(t); err != nil {
+	if err := r.restoreItimers(t, bt); err != nil {
 		return err
 	}
 	if err := r.restoreRlimits(t); err != nil {
 		return err
 	}
-	if err := r.restoreProcessMisc(t, p); err != nil {
+	if err := r.restoreProcessMisc(t, p, bt); err != nil {
 		return err
 	}
-	if err := r.createThreads(t); err != nil {
-		return err
+	// Threads are cloned from the leader once it is named: the batch goes
+	// first then. A task of one thread has its leader's own calls in it.
+	if len(t.tids) > 1 {
+		if err := bt.run(); err != nil {
+			return err
+		}
+		if err := r.createThreads(t); err != nil {
+			return err
+		}
+		bt = nil
 	}
+	for _, th := range t.threads {
+		if err := r.restoreThread(t, th, p.core(th.vtid), bt); err != nil {
+			return err
+		}
+	}
+	if bt != nil {
+		if err := bt.run(); err != nil {
+			return err
+		}
+	}
+	// No batch may run from here on (callBatch: a SIGCONT queued now
+	// would be lost, and a POSIX timer may send one).
 	if err := r.restorePosixTimers(t); err != nil {
 		return err
 	}
 	for _, th := range t.threads {
-		if err := r.restoreThread(t, th, p.core(th.vtid)); err != nil {
+		if err := r.restoreThreadSignals(t, th, p.core(th.vtid)); err != nil {
 			return err
 		}
 	}
@@ -130,14 +143,14 @@ func (r *restorer) restoreTask(t *task) error {
 	return nil
 }
 
-// restoreFS sets the umask and the working directory.
-func (r *restorer) restoreFS(t *task, p *taskPlan) error {
-	th := t.threads[0]
+// restoreFS sets the umask and the working directory, with calls added
+// to bt.
+func (r *restorer) restoreFS(t *task, p *taskPlan, bt *callBatch) error {
 	name := fsName(uint32(t.pid))
 	if p.fs.Umask != nil && !(r.own.st.HasUmask && r.own.st.Umask == p.fs.GetUmask()) {
-		if _, err := r.call(t, th, "umask", unix.SYS_UMASK, uint64(p.fs.GetUmask())); err != nil {
+		bt.onError(bt.add("umask", unix.SYS_UMASK, uint64(p.fs.GetUmask())), func(err error) error {
 			return fmt.Errorf("restore umask of pid %d (%s): %w", t.pid, name, err)
-		}
+		})
 	}
 	cwd, err := r.files.entry(p.fs.GetCwdId())
 	if err != nil {
@@ -148,21 +161,16 @@ func (r *restorer) restoreFS(t *task, p *taskPlan) error {
 	if err != nil {
 		return fmt.Errorf("restore cwd of pid %d (%s): %w", t.pid, name, err)
 	}
-	b := newScratchBuf(t.scratch)
-	path := b.cstring(r.taskView(dir))
-	if err := b.flush(t.real); err != nil {
-		return err
-	}
-	if _, err := r.call(t, th, "chdir", unix.SYS_CHDIR, path); err != nil {
+	bt.onError(bt.add("chdir", unix.SYS_CHDIR, bt.cstring(r.taskView(dir))), func(err error) error {
 		return fmt.Errorf("restore cwd %s of pid %d (%s): %w", cwd.GetReg().GetName(), t.pid, name, err)
-	}
-	return r.restoreRoot(t, p)
+	})
+	return r.restoreRoot(t, p, bt)
 }
 
 // restoreRoot chroots a task whose root was not criu-restore's, as CRIU
 // does, once its cwd is set (both paths are as criu-restore sees them)
 // and every step that has the task open a path by name is done.
-func (r *restorer) restoreRoot(t *task, p *taskPlan) error {
+func (r *restorer) restoreRoot(t *task, p *taskPlan, bt *callBatch) error {
 	name := fsName(uint32(t.pid))
 	root, err := r.files.entry(p.fs.GetRootId())
 	if err != nil || root.GetReg() == nil {
@@ -175,19 +183,14 @@ func (r *restorer) restoreRoot(t *task, p *taskPlan) error {
 	if dir = r.taskView(dir); dir == "/" {
 		return nil
 	}
-	b := newScratchBuf(t.scratch)
-	path := b.cstring(dir)
-	if err := b.flush(t.real); err != nil {
-		return err
-	}
-	if _, err := r.call(t, t.threads[0], "chroot", unix.SYS_CHROOT, path); err != nil {
+	bt.onError(bt.add("chroot", unix.SYS_CHROOT, bt.cstring(dir)), func(err error) error {
 		return fmt.Errorf("restore root %s of pid %d (%s): %w", root.GetReg().GetName(), t.pid, name, err)
-	}
+	})
 	return nil
 }
 
 // restoreItimers arms the interval timers that were armed.
-func (r *restorer) restoreItimers(t *task) error {
+func (r *restorer) restoreItimers(t *task, bt *callBatch) error {
 	tm := t.core.GetTc().GetTimers()
 	if tm == nil {
 		return nil
@@ -196,14 +199,10 @@ func (r *restorer) restoreItimers(t *task) error {
 		if it == nil || it.GetIsec()|it.GetIusec()|it.GetVsec()|it.GetVusec() == 0 {
 			continue
 		}
-		b := newScratchBuf(t.scratch)
-		val := b.u64s(it.GetIsec(), it.GetIusec(), it.GetVsec(), it.GetVusec())
-		if err := b.flush(t.real); err != nil {
-			return err
-		}
-		if _, err := r.call(t, t.threads[0], "setitimer", unix.SYS_SETITIMER, uint64(which), val, 0); err != nil {
+		val := bt.u64s(it.GetIsec(), it.GetIusec(), it.GetVsec(), it.GetVusec())
+		bt.onError(bt.add("setitimer", unix.SYS_SETITIMER, uint64(which), val, 0), func(err error) error {
 			return fmt.Errorf("restore itimer %d of pid %d: %w", which, t.pid, err)
-		}
+		})
 	}
 	return nil
 }
@@ -281,12 +280,15 @@ func (r *restorer) restoreRlimits(t *task) error {
 }
 
 // restoreProcessMisc restores the smaller process-wide settings.
-func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
-	th := t.threads[0]
+// Its calls go into bt.
+func (r *restorer) restoreProcessMisc(t *task, p *taskPlan, bt *callBatch) error {
 	tc := t.core.GetTc()
-	if err := r.setComm(t, th, threadComm(t.core, t.core)); err != nil {
-		return fmt.Errorf("restore name of pid %d: %w", t.pid, err)
+	add := func(what, name string, nr uintptr, args ...uint64) {
+		bt.onError(bt.add(name, nr, args...), func(err error) error {
+			return fmt.Errorf("restore %s of pid %d: %w", what, t.pid, err)
+		})
 	}
+	add("name", "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, bt.cstring(threadComm(t.core, t.core)))
 	pers, criuSpelling, err := imagePersonality(tc.GetPersonality())
 	if err != nil {
 		return fmt.Errorf("read %s: %w", coreName(uint32(t.pid)), err)
@@ -295,27 +297,19 @@ func (r *restorer) restoreProcessMisc(t *task, p *taskPlan) error {
 		r.logf("pid %d: personality %d in the image is CRIU's decimal spelling of %#x", t.pid, tc.GetPersonality(), pers)
 	}
 	if pers != r.own.personality {
-		if _, err := r.call(t, th, "personality", unix.SYS_PERSONALITY, pers); err != nil {
-			return fmt.Errorf("restore personality of pid %d: %w", t.pid, err)
-		}
+		add("personality", "personality", unix.SYS_PERSONALITY, pers)
 	}
 	if tc.GetChildSubreaper() {
-		if _, err := r.call(t, th, "prctl PR_SET_CHILD_SUBREAPER", unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1); err != nil {
-			return fmt.Errorf("restore child subreaper of pid %d: %w", t.pid, err)
-		}
+		add("child subreaper", "prctl PR_SET_CHILD_SUBREAPER", unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1)
 	}
 	if p.mm.mm.GetThpDisabled() {
-		if _, err := r.call(t, th, "prctl PR_SET_THP_DISABLE", unix.SYS_PRCTL, unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("restore THP setting of pid %d: %w", t.pid, err)
-		}
+		add("THP setting", "prctl PR_SET_THP_DISABLE", unix.SYS_PRCTL, unix.PR_SET_THP_DISABLE, 1, 0, 0, 0)
 	}
 	for bit := 0; bit < 32; bit++ {
 		if tc.GetMembarrierRegistrationMask()&(1<<bit) == 0 {
 			continue
 		}
-		if _, err := r.call(t, th, "membarrier", unix.SYS_MEMBARRIER, 1<<bit, 0, 0); err != nil {
-			return fmt.Errorf("restore membarrier registration %#x of pid %d: %w", 1<<bit, t.pid, err)
-		}
+		add(fmt.Sprintf("membarrier registration %#x", 1<<bit), "membarrier", unix.SYS_MEMBARRIER, 1<<bit, 0, 0)
 	}
 	if tc.OomScoreAdj != nil {
 		if err := writeProc(t.real, "oom_score_adj", strconv.Itoa(int(tc.GetOomScoreAdj()))); err != nil {

@@ -55,46 +55,37 @@ func threadComm(core *images.CoreEntry, leader *images.CoreEntry) string {
 	return comm
 }
 
-// setComm names a thread (PR_SET_NAME).
-func (r *restorer) setComm(t *task, th *thread, comm string) error {
-	b := newScratchBuf(t.scratch)
-	commp := b.cstring(comm)
-	if err := b.flush(t.real); err != nil {
-		return err
-	}
-	_, err := r.call(t, th, "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, commp)
-	return err
-}
-
 // restoreThread restores what belongs to one thread, except credentials,
 // signal mask and registers. A call is skipped where the thread already has
 // what the image says: threads start as clones of their leader, leaders as
 // forks of criu-restore.
-func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) error {
+func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry, bt *callBatch) error {
 	ti := core.GetThreadInfo()
 	tc := core.GetThreadCore()
 	leader := th == t.threads[0]
 	fail := func(what string, err error) error {
 		return fmt.Errorf("restore %s of tid %d (%s): %w", what, th.tid, coreName(uint32(th.vtid)), err)
 	}
+	// One batch makes every call: bt when given, which the caller runs.
+	run := bt == nil
+	if run {
+		bt = r.batch(t, th)
+	}
+	add := func(what, name string, nr uintptr, args ...uint64) {
+		bt.onError(bt.add(name, nr, args...), func(err error) error { return fail(what, err) })
+	}
 	// A fork or a clone without CLONE_CHILD_CLEARTID starts with none.
 	if ti.GetClearTidAddr() != 0 {
-		if _, err := r.call(t, th, "set_tid_address", unix.SYS_SET_TID_ADDRESS, ti.GetClearTidAddr()); err != nil {
-			return fail("clear_child_tid", err)
-		}
+		add("clear_child_tid", "set_tid_address", unix.SYS_SET_TID_ADDRESS, ti.GetClearTidAddr())
 	}
 	if tc == nil {
-		return nil
+		return r.runIf(run, bt)
 	}
 	if tc.GetFutexRla() != 0 {
-		if _, err := r.call(t, th, "set_robust_list", unix.SYS_SET_ROBUST_LIST, tc.GetFutexRla(), uint64(tc.GetFutexRlaLen())); err != nil {
-			return fail("robust futex list", err)
-		}
+		add("robust futex list", "set_robust_list", unix.SYS_SET_ROBUST_LIST, tc.GetFutexRla(), uint64(tc.GetFutexRlaLen()))
 	}
 	if rs := tc.GetRseqEntry(); rs.GetRseqAbiPointer() != 0 {
-		if _, err := r.call(t, th, "rseq", unix.SYS_RSEQ, rs.GetRseqAbiPointer(), uint64(rs.GetRseqAbiSize()), 0, uint64(rs.GetSignature())); err != nil {
-			return fail("rseq registration", err)
-		}
+		add("rseq registration", "rseq", unix.SYS_RSEQ, rs.GetRseqAbiPointer(), uint64(rs.GetRseqAbiSize()), 0, uint64(rs.GetSignature()))
 	}
 	// The alternate signal stack: a fork keeps the one of the thread that
 	// forked (Go's signal stack, for the leaders), a thread starts with
@@ -105,43 +96,40 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry) er
 		flags = uint64(sas.GetSsFlags())
 	}
 	if leader || flags != ssDisable {
-		b := newScratchBuf(t.scratch)
-		ss := b.u64s(sas.GetSsSp(), flags, sas.GetSsSize())
-		if err := b.flush(t.real); err != nil {
-			return err
-		}
-		if _, err := r.call(t, th, "sigaltstack", unix.SYS_SIGALTSTACK, ss, 0); err != nil {
-			return fail("alternate signal stack", err)
-		}
+		ss := bt.u64s(sas.GetSsSp(), flags, sas.GetSsSize())
+		add("alternate signal stack", "sigaltstack", unix.SYS_SIGALTSTACK, ss, 0)
 	}
 	// The leader was named before its threads were cloned from it.
 	if comm := threadComm(core, t.core); !leader && comm != threadComm(t.core, t.core) {
-		if err := r.setComm(t, th, comm); err != nil {
-			return fail("name", err)
-		}
+		add("name", "prctl PR_SET_NAME", unix.SYS_PRCTL, unix.PR_SET_NAME, bt.cstring(comm))
 	}
 	// The root was created with PR_SET_PDEATHSIG; nobody else inherits it.
 	if tc.GetPdeathSig() != 0 || leader && t.parent == nil {
-		if _, err := r.call(t, th, "prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uint64(tc.GetPdeathSig())); err != nil {
-			return fail("parent death signal", err)
-		}
+		add("parent death signal", "prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uint64(tc.GetPdeathSig()))
 	}
 	if tc.GetSchedPolicy() != 0 {
-		b := newScratchBuf(t.scratch)
-		param := b.u64s(uint64(tc.GetSchedPrio()))
-		if err := b.flush(t.real); err != nil {
-			return err
-		}
-		if _, err := r.call(t, th, "sched_setscheduler", unix.SYS_SCHED_SETSCHEDULER, uint64(th.vtid), uint64(tc.GetSchedPolicy()), param); err != nil {
-			return fail("scheduling policy", err)
-		}
+		param := bt.u64s(uint64(tc.GetSchedPrio()))
+		add("scheduling policy", "sched_setscheduler", unix.SYS_SCHED_SETSCHEDULER, uint64(th.vtid), uint64(tc.GetSchedPolicy()), param)
 	}
 	if tc.SchedNice != nil && int(tc.GetSchedNice()) != r.own.nice {
-		if _, err := r.call(t, th, "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(th.vtid), uint64(int64(tc.GetSchedNice()))); err != nil {
-			return fail("nice value", err)
-		}
+		add("nice value", "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(th.vtid), uint64(int64(tc.GetSchedNice())))
 	}
-	return r.queueSignals(t, th, tc.GetSignalsP(), true)
+	return r.runIf(run, bt)
+}
+
+// runIf runs bt when run is set.
+func (r *restorer) runIf(run bool, bt *callBatch) error {
+	if !run {
+		return nil
+	}
+	return bt.run()
+}
+
+// restoreThreadSignals queues the signals pending for thread th alone.
+// It follows every thread's restoreThread: those end in batches, and a
+// batch drops a pending SIGCONT (callBatch).
+func (r *restorer) restoreThreadSignals(t *task, th *thread, core *images.CoreEntry) error {
+	return r.queueSignals(t, th, core.GetThreadCore().GetSignalsP(), true)
 }
 
 // ssDisable is SS_DISABLE of sigaltstack().

@@ -41,14 +41,11 @@ type taskUffd struct {
 	regs []span // registered ranges, by address
 }
 
-// openUffd gives task t a userfaultfd with the VMAs of p that get pages
-// and can take UFFDIO_COPY registered. It returns nil without an error
-// when the task cannot have one (a kernel without userfaultfd, a sysctl
-// that forbids it, or nothing to register): the pages then go in another
-// way. Only a failure of the task itself is an error.
-func (r *restorer) openUffd(t *task, p *mmPlan) (*taskUffd, error) {
+// uffdWanted is what openUffd registers of p: the VMAs that get pages
+// and can take UFFDIO_COPY; none when userfaultfd is not used.
+func uffdWanted(p *mmPlan) []span {
 	if !useUffd {
-		return nil, nil
+		return nil
 	}
 	var want []span
 	for _, v := range p.vmas {
@@ -56,25 +53,40 @@ func (r *restorer) openUffd(t *task, p *mmPlan) (*taskUffd, error) {
 			want = append(want, span{v.start(), v.end()})
 		}
 	}
-	if len(want) == 0 {
+	return want
+}
+
+// queueUffd adds to bt, a batch of t's leader, the userfaultfd call that
+// openUffd takes the result of; -1 when none is wanted. The call may
+// fail: the pages then go in another way.
+func queueUffd(bt *callBatch, p *mmPlan) int {
+	if len(uffdWanted(p)) == 0 {
+		return -1
+	}
+	i := bt.add("userfaultfd", unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK)
+	bt.mayFail(i)
+	return i
+}
+
+// openUffd gives task t a userfaultfd with the VMAs of p that get pages
+// and can take UFFDIO_COPY registered, from the task's userfaultfd call
+// uffdCall of bt (queueUffd; bt has run), whose fd it takes and has bt
+// close in the task later. It returns nil without an error when the task
+// cannot have one (a kernel without userfaultfd, a sysctl that forbids
+// it, or nothing to register): the pages then go in another way.
+func (r *restorer) openUffd(t *task, p *mmPlan, bt *callBatch, uffdCall int) (*taskUffd, error) {
+	if uffdCall < 0 {
 		return nil, nil
 	}
-	th := t.threads[0]
-	tfd, err := r.call(t, th, "userfaultfd", unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK)
-	if err != nil {
-		if errors.Is(err, compel.ErrSyscall) {
-			r.logf("pid %d: no userfaultfd (%v): pages go in with preadv or process_vm_writev", t.pid, err)
-			return nil, nil
-		}
-		return nil, err
+	want := uffdWanted(p)
+	tfd := bt.result(uffdCall)
+	if _, err := compel.Result(t.threads[0].tid, "userfaultfd", unix.SYS_USERFAULTFD, tfd); err != nil {
+		r.logf("pid %d: no userfaultfd (%v): pages go in with preadv or process_vm_writev", t.pid, err)
+		return nil, nil
 	}
 	fd, gerr := takeFd(t.real, int(tfd))
-	if _, err := r.call(t, th, "close", unix.SYS_CLOSE, tfd); err != nil {
-		if gerr == nil {
-			unix.Close(fd)
-		}
-		return nil, err
-	}
+	// The task's copy goes with the batch's next run.
+	bt.add("close", unix.SYS_CLOSE, tfd)
 	if gerr != nil {
 		r.logf("pid %d: cannot take its userfaultfd (%v): pages go in another way", t.pid, gerr)
 		return nil, nil
@@ -341,6 +353,14 @@ func (s *uffdSink) put(addr uint64, b []byte) error {
 	return nil
 }
 
+// pageBufs are the workers' buffers of flush, pageBatchBytes each, kept
+// from task to task: allocated afresh for every task of a wide tree they
+// kept the garbage collector busy for a fifth of the restore.
+var pageBufs = sync.Pool{New: func() any {
+	b := make([]byte, pageBatchBytes)
+	return &b
+}}
+
 // flush puts in every page given so far: the listed pieces of a pages
 // file, with up to maxPageWorkers workers, each reading a piece into its
 // buffer and copying it into the task; or the last batch of a stream,
@@ -377,7 +397,9 @@ func (s *uffdSink) flush() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, bufLen)
+			bp := pageBufs.Get().(*[]byte)
+			defer pageBufs.Put(bp)
+			buf := (*bp)[:bufLen]
 			for !failed.Load() {
 				i := next.Add(1) - 1
 				if i >= int64(len(jobs)) {

@@ -44,7 +44,7 @@ func (r *restorer) settleVdso(t *task, p *mmPlan, hs *hostSpecials, saved []byte
 			r.logf("vdso: pid %d: the dumped [vdso] is this kernel's: kept in place at %#x", t.pid, p.vdso.start())
 			return nil
 		}
-		if err := r.parkSpecials(t, hs); err != nil {
+		if err := r.parkSpecials(t, hs, nil); err != nil {
 			return fmt.Errorf("restore [vdso] of pid %d: %w", t.pid, err)
 		}
 	}

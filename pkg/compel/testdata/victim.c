@@ -36,6 +36,7 @@ static int before_ret[65];
 static sigset_t before_mask;
 static timer_t timer;
 static volatile int thread_ready, thread_tid, thread_fail;
+static int *volatile thread_tidaddr;
 static volatile long thread_loops, spins;
 static char why[256];
 
@@ -61,7 +62,8 @@ static void *sleeper(void *arg)
 	stack_t ss = {.ss_sp = talt, .ss_size = sizeof(talt)};
 
 	(void)arg;
-	if (sigaltstack(&ss, NULL) || prctl(PR_SET_PDEATHSIG, SIGUSR2))
+	if (sigaltstack(&ss, NULL) || prctl(PR_SET_PDEATHSIG, SIGUSR2) ||
+	    prctl(PR_GET_TID_ADDRESS, &thread_tidaddr) || prctl(PR_SET_KEEPCAPS, 1))
 		thread_fail = errno;
 	thread_tid = gettid();
 	thread_ready = 1;
@@ -121,9 +123,13 @@ static int setup_full(void)
 		return perror("pthread_create"), -1;
 	while (!thread_ready)
 		usleep(1000);
-	printf("ready pid=%d tid=%d usr1=%lx alt=%lx altsize=%zu talt=%lx taltsize=%zu brk=%lx timer=%ld\n",
+	int *tidaddr = NULL;
+	if (prctl(PR_GET_TID_ADDRESS, &tidaddr))
+		return perror("prctl"), -1;
+	printf("ready pid=%d tid=%d usr1=%lx alt=%lx altsize=%zu talt=%lx taltsize=%zu brk=%lx timer=%ld tidaddr=%lx ttidaddr=%lx\n",
 	       getpid(), thread_tid, (unsigned long)on_usr1, (unsigned long)altstack, sizeof(altstack),
-	       (unsigned long)talt, sizeof(talt), (unsigned long)sbrk(0), (long)timer);
+	       (unsigned long)talt, sizeof(talt), (unsigned long)sbrk(0), (long)timer,
+	       (unsigned long)tidaddr, (unsigned long)thread_tidaddr);
 	fflush(stdout);
 	return 0;
 }
