@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Some file systems take a namespace of whoever creates them: proc the
+// nsBoundFs are the file systems that take a namespace of whoever creates them: proc the
 // active PID namespace, sysfs the network namespace, mqueue the IPC
 // namespace, cgroup and cgroup2 the cgroup namespace. criu-restore's
 // thread that builds the tree's mount namespace is in the tree's mount
