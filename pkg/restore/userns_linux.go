@@ -129,11 +129,16 @@ func (r *restorer) becomeNsRoot(t *task) error {
 func (r *restorer) hostOwner(uid, gid uint32) (int, int, error) {
 	// Not through ownNamespaces: nsKinds, which it reads, leads here.
 	inv := r.inv.GetRootIds()
+	if inv == nil || r.tree == nil {
+		// No tree: files restored on their own, in criu-restore's
+		// namespaces.
+		return int(uid), int(gid), nil
+	}
 	root, err := r.rootIDs()
 	if err != nil {
 		return 0, 0, err
 	}
-	if inv == nil || root.GetUserNsId() == 0 || root.GetUserNsId() == inv.GetUserNsId() {
+	if root.GetUserNsId() == 0 || root.GetUserNsId() == inv.GetUserNsId() {
 		return int(uid), int(gid), nil
 	}
 	u, err := r.readUserNs()
