@@ -14,31 +14,18 @@ type IDExtent struct {
 
 // ParseIDMap parses a uid_map or gid_map.
 func ParseIDMap(r io.Reader) ([]IDExtent, error) {
-	lr := newLineReader(r, "id_map")
 	var out []IDExtent
-	for {
-		line, err := lr.next()
-		if err != nil {
-			return nil, err
-		}
-		if line == nil {
-			return out, nil
-		}
-		f := strings.Fields(string(line))
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != 3 {
-			return nil, lr.errf(ErrSyntax, "want first lower count, got %q", line)
-		}
+	err := fieldLines(r, "id_map", 3, "first lower count", "extent", func(f []string) bool {
 		first, ok1 := parseUint(f[0], 10, 32)
 		lower, ok2 := parseUint(f[1], 10, 32)
 		count, ok3 := parseUint(f[2], 10, 32)
-		if !ok1 || !ok2 || !ok3 {
-			return nil, lr.errf(ErrSyntax, "extent %q", line)
-		}
 		out = append(out, IDExtent{First: uint32(first), Lower: uint32(lower), Count: uint32(count)})
+		return ok1 && ok2 && ok3
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // ParseSetgroups parses /proc/PID/setgroups: whether setgroups(2) is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // lineReader hands out the lines of a /proc file one by one, without the
@@ -54,6 +55,30 @@ func (lr *lineReader) next() ([]byte, error) {
 // errf makes a parse error about the line last returned.
 func (lr *lineReader) errf(sentinel error, format string, args ...any) error {
 	return &ParseError{Path: lr.name, Line: lr.n, Msg: fmt.Sprintf(format, args...), Err: sentinel}
+}
+
+// fieldLines calls each with the whitespace-separated fields of every
+// non-blank line, which must number exactly n (want names them for the
+// error). each returns false when a field does not parse; the error then
+// quotes the line as what (an "extent", an "offset").
+func fieldLines(r io.Reader, name string, n int, want, what string, each func(f []string) bool) error {
+	lr := newLineReader(r, name)
+	for {
+		line, err := lr.next()
+		if err != nil || line == nil {
+			return err
+		}
+		f := strings.Fields(string(line))
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != n {
+			return lr.errf(ErrSyntax, "want %s, got %q", want, line)
+		}
+		if !each(f) {
+			return lr.errf(ErrSyntax, "%s %q", what, line)
+		}
+	}
 }
 
 // readAll reads a whole small file (stat, personality), refusing more than

@@ -61,30 +61,17 @@ type TimensOffset struct {
 //	monotonic           0         0
 //	boottime         3600         0
 func ParseTimensOffsets(r io.Reader) ([]TimensOffset, error) {
-	lr := newLineReader(r, "timens_offsets")
 	var out []TimensOffset
-	for {
-		line, err := lr.next()
-		if err != nil {
-			return nil, err
-		}
-		if line == nil {
-			return out, nil
-		}
-		f := strings.Fields(string(line))
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != 3 {
-			return nil, lr.errf(ErrSyntax, "want clock sec nsec, got %q", line)
-		}
+	err := fieldLines(r, "timens_offsets", 3, "clock sec nsec", "offset", func(f []string) bool {
 		sec, ok1 := parseInt(f[1], 10, 64)
 		nsec, ok2 := parseInt(f[2], 10, 64)
-		if !ok1 || !ok2 {
-			return nil, lr.errf(ErrSyntax, "offset %q", line)
-		}
 		out = append(out, TimensOffset{Clock: f[0], Sec: sec, Nsec: nsec})
+		return ok1 && ok2
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // ParsePidfd parses the fdinfo of a pidfd for the pid it names, as its
