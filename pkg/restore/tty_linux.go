@@ -312,30 +312,8 @@ func (f *fileObjs) openPair(p *ptyFile, id uint32) (*os.File, error) {
 	// Every slave file of the pair, in id order.
 	tt, _ := f.ttys()
 	slaveInfo := ttyimg.InfoID(p.index, false)
-	for _, sid := range sortedIDs(f.table) {
-		e := f.table[sid]
-		if e.GetType() != images.FdTypes_TTY || e.GetTty().GetTtyInfoId() != slaveInfo {
-			continue
-		}
-		s, err := f.ptyOf(e)
-		if err != nil {
-			return nil, err
-		}
-		fd, err := unix.Open(s.path, openFlags(int(s.tfe.GetFlags())), 0)
-		if err != nil {
-			return nil, fmt.Errorf("open %s (file id %d): %w", s.path, sid, err)
-		}
-		slave := f.keep(os.NewFile(uintptr(fd), s.path))
-		if err := f.setTTYParams(slave, s.info); err != nil {
-			return nil, fmt.Errorf("restore %s: %w", s.path, err)
-		}
-		if err := setStatusFlags(slave, int(s.tfe.GetFlags())); err != nil {
-			return nil, err
-		}
-		if err := setFown(slave, s.tfe.GetFown()); err != nil {
-			return nil, err
-		}
-		f.desc[sid] = slave
+	if err := f.openSlaves(slaveInfo, "", true); err != nil {
+		return nil, err
 	}
 	// Queued data, as CRIU puts it back: what was read from the slave
 	// (input it had not read) is written into the master, what was read
@@ -397,6 +375,20 @@ func (f *fileObjs) openHungSlave(p *ptyFile, id uint32) (*os.File, error) {
 		return nil, fmt.Errorf("unlock %s: %w", name, err)
 	}
 	slaveInfo := p.tfe.GetTtyInfoId()
+	if err := f.openSlaves(slaveInfo, "hung-up ", false); err != nil {
+		return nil, err
+	}
+	d, ok := f.desc[id]
+	if !ok {
+		return nil, fmt.Errorf("hung-up %s (file id %d) not opened: %w", name, id, ErrBadImage)
+	}
+	return d, nil
+}
+
+// openSlaves opens every slave file of the terminal slaveInfo, in id
+// order, into f.desc; params restores each one's termios and window (a
+// hung-up slave has none to restore). what prefixes the errors' names.
+func (f *fileObjs) openSlaves(slaveInfo uint32, what string, params bool) error {
 	for _, sid := range sortedIDs(f.table) {
 		e := f.table[sid]
 		if e.GetType() != images.FdTypes_TTY || e.GetTty().GetTtyInfoId() != slaveInfo {
@@ -404,26 +396,27 @@ func (f *fileObjs) openHungSlave(p *ptyFile, id uint32) (*os.File, error) {
 		}
 		s, err := f.ptyOf(e)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		fd, err := unix.Open(s.path, openFlags(int(s.tfe.GetFlags())), 0)
 		if err != nil {
-			return nil, fmt.Errorf("open hung-up %s (file id %d): %w", s.path, sid, err)
+			return fmt.Errorf("open %s%s (file id %d): %w", what, s.path, sid, err)
 		}
 		slave := f.keep(os.NewFile(uintptr(fd), s.path))
+		if params {
+			if err := f.setTTYParams(slave, s.info); err != nil {
+				return fmt.Errorf("restore %s: %w", s.path, err)
+			}
+		}
 		if err := setStatusFlags(slave, int(s.tfe.GetFlags())); err != nil {
-			return nil, err
+			return err
 		}
 		if err := setFown(slave, s.tfe.GetFown()); err != nil {
-			return nil, err
+			return err
 		}
 		f.desc[sid] = slave
 	}
-	d, ok := f.desc[id]
-	if !ok {
-		return nil, fmt.Errorf("hung-up %s (file id %d) not opened: %w", name, id, ErrBadImage)
-	}
-	return d, nil
+	return nil
 }
 
 // openFlags are the flags a terminal is opened with: never as
