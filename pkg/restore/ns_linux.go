@@ -61,6 +61,9 @@ func utsnsName(id uint32) string { return image.UTSNS.FileName(id) }
 
 // rootIDs returns the ids of the root task.
 func (r *restorer) rootIDs() (*images.TaskKobjIdsEntry, error) {
+	if r.rootIds != nil {
+		return r.rootIds, nil
+	}
 	root := r.tree.root()
 	ids, err := entries[*images.TaskKobjIdsEntry](r.set, idsName(uint32(root.pid)), true)
 	if err != nil {
@@ -68,9 +71,11 @@ func (r *restorer) rootIDs() (*images.TaskKobjIdsEntry, error) {
 	}
 	switch {
 	case len(ids) == 1:
-		return ids[0], nil
+		r.rootIds = ids[0]
+		return r.rootIds, nil
 	case len(ids) == 0 && root.core.GetIds() != nil:
-		return root.core.GetIds(), nil
+		r.rootIds = root.core.GetIds()
+		return r.rootIds, nil
 	}
 	return nil, fmt.Errorf("read %s: want one entry: %w", idsName(uint32(root.pid)), ErrBadImage)
 }

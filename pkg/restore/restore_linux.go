@@ -53,6 +53,9 @@ type restorer struct {
 	// userns holds the maps of the tree's user namespace, when it has one
 	// of its own (userns_linux.go), once read.
 	userns *images.UsernsEntry
+	// rootIds are the root task's namespace ids (ns_linux.go rootIDs),
+	// once read: every file owner's mapping asks for them.
+	rootIds *images.TaskKobjIdsEntry
 	// lastPidFromOutside: tasks are given their pids through ns_last_pid
 	// (clone), not set_tid (a user namespace of the tree's own without
 	// a pid namespace of its own).
