@@ -258,7 +258,10 @@ func (x *explorer) fileString(typ string, id int64) (string, error) {
 	return s, nil
 }
 
-func (x *explorer) fds() error {
+// eachTask prints each task's pid on a line of its own and calls fn with
+// the first entry of its NAME-PID.img; a task without one (a zombie) gets
+// only its line.
+func (x *explorer) eachTask(name string, fn func(spid string, m protoreflect.Message) error) error {
 	tasks, err := x.pstree()
 	if err != nil {
 		return err
@@ -266,14 +269,23 @@ func (x *explorer) fds() error {
 	for _, p := range tasks {
 		pid := taskID(p, "pid")
 		spid := strconv.FormatInt(pid, 10)
-		ids, ok, err := x.first("ids-" + spid + ".img")
+		m, ok, err := x.first(name + "-" + spid + ".img")
 		if err != nil {
 			return err
 		}
 		x.printf("%d\n", pid)
 		if !ok {
-			continue // a zombie: no files
+			continue // a zombie: no files, no memory
 		}
+		if err := fn(spid, m); err != nil {
+			return err
+		}
+	}
+	return x.err
+}
+
+func (x *explorer) fds() error {
+	return x.eachTask("ids", func(spid string, ids protoreflect.Message) error {
 		fdinfo, err := x.entries("fdinfo-" + strconv.FormatInt(intByName(ids, "files_id"), 10) + ".img")
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -290,7 +302,7 @@ func (x *explorer) fds() error {
 			return err
 		}
 		if !ok {
-			continue
+			return nil
 		}
 		for _, d := range []struct{ label, field string }{{"cwd", "cwd_id"}, {"root", "root_id"}} {
 			s, err := x.fileString("REG", intByName(fsEnt, d.field))
@@ -299,8 +311,8 @@ func (x *explorer) fds() error {
 			}
 			x.printf("\t%7s: %s\n", d.label, s)
 		}
-	}
-	return x.err
+		return nil
+	})
 }
 
 // vma status bits crit's explorers test.
@@ -330,20 +342,7 @@ func (x *explorer) vmaID(shmid uint64) int {
 }
 
 func (x *explorer) mems() error {
-	tasks, err := x.pstree()
-	if err != nil {
-		return err
-	}
-	for _, p := range tasks {
-		pid := taskID(p, "pid")
-		mm, ok, err := x.first("mm-" + strconv.FormatInt(pid, 10) + ".img")
-		if err != nil {
-			return err
-		}
-		x.printf("%d\n", pid)
-		if !ok {
-			continue // a zombie: no memory
-		}
+	return x.eachTask("mm", func(spid string, mm protoreflect.Message) error {
 		exe, err := x.fileString("REG", intByName(mm, "exe_file_id"))
 		if err != nil {
 			return err
@@ -396,29 +395,15 @@ func (x *explorer) mems() error {
 			addr := fmt.Sprintf("%08x-%08x", uintByName(vma, "start"), uintByName(vma, "end"))
 			x.printf("\t%-36s%s%s\n", addr, perms, fn)
 		}
-	}
-	return x.err
+		return nil
+	})
 }
 
 func (x *explorer) rss() error {
-	tasks, err := x.pstree()
-	if err != nil {
-		return err
-	}
-	for _, p := range tasks {
-		pid := taskID(p, "pid")
-		spid := strconv.FormatInt(pid, 10)
-		mm, ok, err := x.first("mm-" + spid + ".img")
-		if err != nil {
-			return err
-		}
-		x.printf("%d\n", pid)
-		if !ok {
-			continue // a zombie: no memory
-		}
+	return x.eachTask("mm", func(spid string, mm protoreflect.Message) error {
 		pms, err := x.entries("pagemap-" + spid + ".img")
 		if errors.Is(err, fs.ErrNotExist) {
-			continue
+			return nil
 		}
 		if err != nil {
 			return err
@@ -467,6 +452,6 @@ func (x *explorer) rss() error {
 			}
 			x.printf("%-24s%s\n", pstr, vstr.String())
 		}
-	}
-	return x.err
+		return nil
+	})
 }
