@@ -72,8 +72,7 @@ for fd in /proc/$$/fd/*; do
 	fi
 done
 
-passed=0
-failed=0
+. "$(dirname "$0")/lib.sh"
 skipped=0
 
 # Without a working CRIU binary the interop modes are dropped, loudly.
@@ -93,25 +92,6 @@ case " $modes " in
 	fi
 	;;
 esac
-
-# wait_file FILE SECONDS: waits until FILE is not empty.
-wait_file() {
-	local ticks=0
-	while [ ! -s "$1" ]; do
-		[ $ticks -ge $(($2 * 20)) ] && return 1
-		sleep 0.05
-		ticks=$((ticks + 1))
-	done
-}
-
-# args PROGRAM DIR: the program's command line (see run-selfcheck.sh).
-args() {
-	case $1 in
-	fixture-state) echo "$2/pid $2/out $2" ;;
-	fixture-tree) echo "$2/pid $2/out" ;;
-	*) echo "--pidfile $2/pid --outfile $2/out --workdir $2" ;;
-	esac
-}
 
 # dump_opts PROGRAM: options criu-parasite needs for the program's state,
 # as CRIU's own tests pass them (locks holds file locks: --file-locks;
@@ -248,13 +228,6 @@ prog_env() {
 	esac
 }
 
-# criu_error LOG: the first error in a CRIU log that is not the one CRIU
-# always logs here (root without CAP_SYS_RESOURCE cannot raise its own
-# RLIMIT_NOFILE; CRIU goes on).
-criu_error() {
-	grep Error "$1" | grep -v "Can't setup RLIMIT_NOFILE for self" | head -n 1
-}
-
 # shape_unknown PROGRAM DIFF: the lines of DIFF (the output of
 # `criu-imgtool diff --shape`, "KIND PATH: A ..., B ...") that
 # SHAPE_KNOWN does not list for PROGRAM. Its lines are
@@ -268,12 +241,6 @@ shape_unknown() {
 		}
 		{ key = $1 " " $2; sub(/:$/, "", key); if (!(key in known)) print }
 	' "$SHAPE_KNOWN" "$2"
-}
-
-# pids_of PSTREE_IMG: every pid and tid the image lists.
-pids_of() {
-	"$tools/crit" decode -i "$1" | grep -o '"pid": [0-9]*\|"threads": \[[0-9, ]*\]' |
-		grep -o '[0-9][0-9]*' | grep -vx 0 | sort -u
 }
 
 # pidns_init PSTREE_IMG: whether the tree's root is pid 1, the init of a
@@ -293,22 +260,6 @@ tree_pids() {
 	else
 		pids_of "$2"
 	fi
-}
-
-# wait_gone PIDS...: waits until none of the pids exists, so that the
-# restore can take them again (init reaps killed zombies with some delay).
-wait_gone() {
-	local ticks=0 p busy
-	while :; do
-		busy=
-		for p in "$@"; do
-			[ -e "/proc/$p" ] && busy=$p
-		done
-		[ -z "$busy" ] && return 0
-		[ $ticks -ge $((timeout * 20)) ] && { echo "pid $busy still exists"; return 1; }
-		sleep 0.05
-		ticks=$((ticks + 1))
-	done
 }
 
 # debian_crit DIR: CRIU's own crit (Debian's python crit, an independent
@@ -377,29 +328,6 @@ restore() {
 	# shellcheck disable=SC2046
 	criu) "$tools/criu" restore -D "$dir/ckpt" -d --pidfile "$dir/rpid" $ropts $(criu_opts restore "$prog" "$dir") -v4 -o restore.log || { criu_error "$dir/ckpt/restore.log"; return 1; } ;;
 	esac
-}
-
-# resume_stopped PROGRAM PID: a program whose root is stopped (stopped)
-# cannot see that itself: every thread of PID must come to state T
-# (within a second), then SIGCONT lets it take the SIGTERM. Prints why
-# not, or nothing.
-resume_stopped() {
-	local f st ticks
-	case $1 in
-	stopped) ;;
-	*) return 0 ;;
-	esac
-	for f in /proc/"$2"/task/*/stat; do
-		ticks=0
-		while :; do
-			st=$(sed 's/.*) \(.\).*/\1/' "$f" 2>/dev/null)
-			[ "$st" = T ] && break
-			[ $ticks -ge 20 ] && { echo "not stopped: ${f%/stat} in state '$st'"; return 0; }
-			sleep 0.05
-			ticks=$((ticks + 1))
-		done
-	done
-	kill -CONT "$2"
 }
 
 # check PID DIR: SIGTERM (again every second, as the protocol asks) until

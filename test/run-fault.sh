@@ -30,10 +30,7 @@ fi
 
 dump_points=(seize:after-freeze dump:after-attach dump:mid-pages dump:before-kill)
 restore_points=(restore:after-forks restore:after-memory restore:after-files restore:before-release)
-passed=0
-failed=0
-ok() { echo "PASS  $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL  $1: $2"; failed=$((failed + 1)); }
+. "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d /tmp/criugo-fault.XXXXXX)
 started=()
@@ -60,12 +57,6 @@ start() {
 	return 1
 }
 
-# pids_of PSTREE: every pid and tid of an image set.
-pids_of() {
-	"$tools/crit" decode -i "$1" | grep -o '"pid": [0-9]*\|"threads": \[[0-9, ]*\]' |
-		grep -o '[0-9][0-9]*' | grep -vx 0 | sort -u
-}
-
 # living PIDS...: prints those that are tasks still running (not gone, not
 # zombies init has yet to reap), after giving them a second to die.
 living() {
@@ -80,17 +71,6 @@ living() {
 		sleep 0.05
 	done
 	echo "$left"
-}
-
-wait_gone() {
-	local p busy
-	for _ in $(seq $((timeout * 20))); do
-		busy=
-		for p in "$@"; do [ -e "/proc/$p" ] && busy=$p; done
-		[ -z "$busy" ] && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 # verdict PID DIR: SIGTERM until the outfile appears; prints it.

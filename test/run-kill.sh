@@ -41,10 +41,7 @@ cleanup() {
 trap cleanup EXIT
 gcc -O2 -o "$work/memhog" "$top/scripts/bench/memhog.c" || exit 1
 
-passed=0
-failed=0
-ok() { echo "PASS  $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL  $1: $2"; failed=$((failed + 1)); }
+. "$here/lib.sh"
 
 # start_memhog DIR: starts memhog in a new session, prints its pid.
 start_memhog() {
@@ -185,9 +182,12 @@ dump_round() { # NAME SIGNAL
 	kill "-$2" "$c" 2>/dev/null
 	wait "$c" 2>/dev/null
 	rc=$?
-	# A SIGKILLed criu-parasite cannot thaw what criu-seize froze: that is
-	# what criu-seize --thaw is for, and the record says how.
-	if [ "$2" = KILL ] && [ -e "$work/d/freeze.img" ]; then
+	# A criu-parasite killed by the signal itself (SIGKILL, or another
+	# that came before its Go runtime had started and installed the
+	# handler: exit 128+N) cannot thaw what criu-seize froze: that is
+	# what criu-seize --thaw is for, and the record says how. One that
+	# took the signal (exit 1) must have thawed the tree itself.
+	if [ "$rc" -gt 128 ] && [ -e "$work/d/freeze.img" ]; then
 		"$bindir/criu-seize" --thaw -D "$work/d" 2>/dev/null
 	fi
 	sleep 0.1

@@ -90,8 +90,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/criugo-real.XXXXXX") || exit 1
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 
-passed=0
-failed=0
+. "$here/lib.sh"
 known=0
 skipped=0
 declare -A result
@@ -118,28 +117,6 @@ free_port() {
 	next_port=$((next_port + 1))
 }
 
-# pids_of PSTREE_IMG: every pid and tid the image lists.
-pids_of() {
-	"$tools/crit" decode -i "$1" | grep -o '"pid": [0-9]*\|"threads": \[[0-9, ]*\]' |
-		grep -o '[0-9][0-9]*' | grep -vx 0 | sort -u
-}
-
-# wait_gone PIDS...: waits until none of the pids exists, so that the
-# restore can take them again.
-wait_gone() {
-	local ticks=0 p busy
-	while :; do
-		busy=
-		for p in "$@"; do
-			[ -e "/proc/$p" ] && busy=$p
-		done
-		[ -z "$busy" ] && return 0
-		[ $ticks -ge $((timeout * 20)) ] && { echo "pid $busy still exists"; return 1; }
-		sleep 0.05
-		ticks=$((ticks + 1))
-	done
-}
-
 # tree PID: PID and its descendants.
 tree() {
 	local c
@@ -160,12 +137,6 @@ kill_tree() {
 	kill -KILL $pids 2>/dev/null
 	# shellcheck disable=SC2086
 	wait_gone $pids >/dev/null
-}
-
-# criu_error LOG: the first error in a CRIU log but the one CRIU always
-# logs here (see run-cr.sh).
-criu_error() {
-	grep Error "$1" | grep -v "Can't setup RLIMIT_NOFILE for self" | head -n 1
 }
 
 # The programs. For each NAME: have_NAME says what is missing (nothing

@@ -15,7 +15,7 @@ set -u
 bindir=$1
 shift
 timeout=${SELFCHECK_TIMEOUT:-20}
-failed=0
+. "$(dirname "$0")/lib.sh"
 
 # wait_for FILE PID SECONDS: waits until FILE is not empty; fails if PID
 # exits first or the time passes.
@@ -27,28 +27,6 @@ wait_for() {
 		sleep 0.05
 		ticks=$((ticks + 1))
 	done
-}
-
-# args PROGRAM DIR: the command line of a program. The CRIU fixtures take
-# positional arguments; ours take options.
-args() {
-	case $1 in
-	fixture-state) echo "$2/pid $2/out $2" ;;
-	fixture-tree) echo "$2/pid $2/out" ;;
-	*) echo "--pidfile $2/pid --outfile $2/out --workdir $2" ;;
-	esac
-}
-
-# resume_stopped PROGRAM PID: the root of stopped is stopped when it is
-# ready: every thread of it must show state T, then SIGCONT lets it take
-# the SIGTERM (as run-cr.sh does). Prints why not, or nothing.
-resume_stopped() {
-	[ "$1" = stopped ] || return 0
-	for f in /proc/"$2"/task/*/stat; do
-		st=$(sed 's/.*) \(.\).*/\1/' "$f" 2>/dev/null)
-		[ "$st" = T ] || { echo "not stopped: ${f%/stat} in state '$st'"; break; }
-	done
-	kill -CONT "$2"
 }
 
 for prog in "$@"; do
