@@ -153,3 +153,56 @@ func TestExternalNetNs(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestJoinNsUTS: a tree that had criu's UTS and IPC namespaces, restored
+// with --join-ns uts:PID and ipc:PATH, is in the namespaces of that
+// holder (which made them with unshare), and passes.
+func TestJoinNsUTS(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.LockFixtures(t)
+	bin := criuBinary(t)
+	prog := testutil.BuildProgram(t, "loop")
+	holder := exec.Command("unshare", "--uts", "--ipc", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Skipf("unshare: %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	hp := holder.Process.Pid
+	nsIno := func(pid int, kind string) uint64 {
+		var st unix.Stat_t
+		if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/%s", pid, kind), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	for start := time.Now(); nsIno(hp, "uts") == nsIno(os.Getpid(), "uts"); time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("unshare made no UTS namespace")
+		}
+	}
+	work := t.TempDir()
+	img := filepath.Join(work, "img")
+	if err := os.Mkdir(img, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pid := testutil.StartProgram(t, prog, work)
+	args := []string{"criu", "dump", "-t", strconv.Itoa(pid), "-D", img}
+	if _, err := run(args, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	testutil.WaitGone(t, []int{pid})
+	rc := exec.Command(bin, "restore", "-d", "-D", img, "-o", "restore.log", "-v4",
+		"--join-ns", fmt.Sprintf("uts:%d", hp), "--join-ns", fmt.Sprintf("ipc:/proc/%d/ns/ipc", hp))
+	if out, err := rc.CombinedOutput(); err != nil {
+		b, _ := os.ReadFile(filepath.Join(img, "restore.log"))
+		t.Fatalf("restore: %v\n%s\n%s", err, out, b)
+	}
+	for _, kind := range []string{"uts", "ipc"} {
+		if got, want := nsIno(pid, kind), nsIno(hp, kind); got != want {
+			t.Errorf("restored pid %d in %s:[%d], want the holder's [%d]", pid, kind, got, want)
+		}
+	}
+	if v := testutil.Verdict(t, pid, work); v != "PASS" {
+		t.Errorf("program after the restore: %s", v)
+	}
+}
