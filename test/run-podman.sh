@@ -17,22 +17,28 @@
 #             `nc -l -e cat` in the container, open across `checkpoint
 #             --tcp-established` / `restore --tcp-established`: it echoes
 #             before and after
+#   pod       a container in a pod, restored into it (--import --pod):
+#             runc gives criu the pod's network namespace by inherit_fd
+#             and its UTS and IPC namespaces by join_ns; after the restore
+#             the container shares all three with the pod's infra
+#             container and counts on
 # With CRIU (a CRIU 4.x binary) the same cases run with it first on PATH,
 # side by side. Each case prints one line; the script closes with "N
 # passed, N failed, N skipped" and exits non-zero if any failed. A failed
 # case's export and podman's output are kept and named.
 #
 # Skipped with a message, never passed: not root, no podman, no static
-# busybox. Podman needs limits within the host's (--ulimit), as a root
-# without CAP_SYS_RESOURCE cannot raise its own.
+# busybox. Podman needs limits within the host's, as a root without
+# CAP_SYS_RESOURCE cannot raise its own: the script gives its containers
+# (a pod's infra container too) nofile and nproc limits of 1024 through a
+# containers.conf of its own (CONTAINERS_CONF).
 set -u
 
 tools=$1
 criu_oracle=${2:-}
 timeout=${PODMAN_TIMEOUT:-20}
-cases=${PODMAN_CASES:-none bridge tcp}
+cases=${PODMAN_CASES:-none bridge tcp pod}
 image=localhost/criugo-podman-bb
-limits="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run-podman: skipped: needs root"
@@ -58,6 +64,8 @@ passed=0
 failed=0
 skipped=0
 base=$(mktemp -d "${TMPDIR:-/tmp}/run-podman.XXXXXX")
+printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' >"$base/containers.conf"
+export CONTAINERS_CONF=$base/containers.conf
 
 if ! podman image exists "$image"; then
 	mkdir -p "$base/rootfs/bin" "$base/rootfs/www"
@@ -90,15 +98,34 @@ counts() {
 	return 1
 }
 
+# shares_pod CT POD: container CT is in the network, UTS and IPC
+# namespaces of POD's infra container.
+shares_pod() {
+	local infra c p k
+	infra=$(podman pod inspect "$2" --format '{{.InfraContainerID}}' 2>/dev/null)
+	c=$(podman inspect "$1" --format '{{.State.Pid}}' 2>/dev/null)
+	p=$(podman inspect "$infra" --format '{{.State.Pid}}' 2>/dev/null)
+	[ -n "$c" ] && [ -n "$p" ] || return 1
+	for k in net uts ipc; do
+		[ "$(stat -L -c %i "/proc/$c/ns/$k")" = "$(stat -L -c %i "/proc/$p/ns/$k")" ] || return 1
+	done
+}
+
 # run_case NAME PATHDIR WHO: one case with PATHDIR/criu first on PATH.
 run_case() {
 	local name=$1 pathdir=$2 who=$3
-	local dir=$base/$who-$name ct=criugo-pm-$who-$name-$$ why= net= ip
+	local dir=$base/$who-$name ct=criugo-pm-$who-$name-$$ why= net= ip pod= podid=
 	mkdir -p "$dir"
 	[ "$name" = none ] && net="--network none"
+	if [ "$name" = pod ]; then
+		pod=$ct-pod
+		podman pod create --name "$pod" >"$dir/podman.out" 2>&1 || why="podman pod create"
+		podid=$(podman pod inspect "$pod" --format '{{.Id}}' 2>/dev/null)
+		net="--pod $pod"
+	fi
 	local cmd='i=0; /bin/busybox httpd -p 8080 -h /www; /bin/busybox nc -l -p 9000 -e /bin/cat & while :; do i=$((i+1)); echo $i > /www/count; sleep 0.1; done'
 	# shellcheck disable=SC2086
-	PATH=$pathdir:$PATH podman run -d --name "$ct" $limits $net "$image" sh -c "$cmd" >"$dir/podman.out" 2>&1 || why="podman run"
+	[ -z "$why" ] && { PATH=$pathdir:$PATH podman run -d --name "$ct" $net "$image" sh -c "$cmd" >>"$dir/podman.out" 2>&1 || why="podman run"; }
 	[ -z "$why" ] && { counts "$ct" || why="the container does not count before the checkpoint"; }
 	ip=$(podman inspect "$ct" --format '{{.NetworkSettings.IPAddress}}' 2>/dev/null)
 	if [ -z "$why" ] && [ "$name" != none ] && [ -z "$(get "http://$ip:8080/count")" ]; then
@@ -124,17 +151,21 @@ EOF
 	elif [ -z "$why" ]; then
 		PATH=$pathdir:$PATH podman container checkpoint --export "$dir/export.tar" "$ct" >>"$dir/podman.out" 2>&1 || why="podman container checkpoint --export"
 		[ -z "$why" ] && { podman rm "$ct" >>"$dir/podman.out" 2>&1 || why="podman rm"; }
-		[ -z "$why" ] && { PATH=$pathdir:$PATH podman container restore --import "$dir/export.tar" >>"$dir/podman.out" 2>&1 || why="podman container restore --import"; }
+		# shellcheck disable=SC2046
+		[ -z "$why" ] && { PATH=$pathdir:$PATH podman container restore --import "$dir/export.tar" $([ -n "$podid" ] && echo --pod "$podid") >>"$dir/podman.out" 2>&1 || why="podman container restore --import"; }
 	fi
 	if [ -z "$why" ]; then
 		if ! counts "$ct"; then
 			why="the restored container does not count on"
+		elif [ -n "$pod" ]; then
+			shares_pod "$ct" "$pod" || why="the restored container does not share the pod's net, uts and ipc namespaces"
 		elif [ "$name" != none ]; then
 			ip=$(podman inspect "$ct" --format '{{.NetworkSettings.IPAddress}}' 2>/dev/null)
 			[ -z "$(get "http://$ip:8080/count")" ] && why="httpd does not answer at $ip after the restore"
 		fi
 	fi
 	podman rm -f -t 0 "$ct" >/dev/null 2>&1
+	[ -n "$pod" ] && podman pod rm -f "$pod" >/dev/null 2>&1
 	if [ -z "$why" ]; then
 		echo "PASS $who $name"
 		passed=$((passed + 1))
@@ -159,5 +190,6 @@ done
 [ -z "$criu_oracle" ] && { echo "SKIP criu: no CRIU binary given: no side-by-side runs"; skipped=$((skipped + 1)); }
 echo "$passed passed, $failed failed, $skipped skipped"
 rm -rf "$oracle_dir"
+rm -f "$base/containers.conf"
 rmdir "$base" 2>/dev/null
 [ "$failed" = 0 ]
