@@ -101,6 +101,7 @@ dump_opts() {
 	case $1 in
 	locks) echo "--file-locks" ;;
 	tcp | mptcp | netns | tcpbig) echo "--tcp-established" ;;
+	netext) echo "--tcp-established --external net[$(stat -L -c %i "$netext_ns")]:crtest-netext" ;;
 	linkremap) echo "--link-remap" ;;
 	cgroup | cgroupns) echo "--manage-cgroups=soft" ;;
 	tcpclosed) echo "--tcp-close --skip-in-flight" ;;
@@ -108,10 +109,12 @@ dump_opts() {
 }
 
 # restore_opts PROGRAM: options a restore needs for the program (netns:
-# the outer end of its veth, which the peer outside takes back).
+# the outer end of its veth, which the peer outside takes back; netext:
+# its external network namespace, open as fd 9 while the test runs).
 restore_opts() {
 	case $1 in
 	netns) echo "--external veth[ceth0]:ceth1" ;;
+	netext) echo "--inherit-fd fd[9]:crtest-netext" ;;
 	tcpclosed) echo "--tcp-close" ;;
 	esac
 }
@@ -225,6 +228,20 @@ prog_env() {
 	opath/from-criu | opath/shape) echo "OPATH_NO_FIFO=1" ;;
 	pty/from-criu | pty/shape) echo "PTY_NO_PKT_DATA=1" ;;
 	cow/to-criu | cow/leave | cow/shape) echo "COW_SHARED=1" ;;
+	netext/*) echo "NETEXT_NS=$netext_ns" ;;
+	esac
+}
+
+# netext_ns: the network namespace the netext program runs in, made for
+# each of its tests (ip netns add) as a container runtime makes one, and
+# removed after; run_one starts the program in it (prog_wrap) and holds it
+# open as fd 9 for the dump and restore tools (restore_opts).
+netext_ns=/run/netns/crtest-netext-$$
+
+# prog_wrap PROGRAM: the command PROGRAM is started through.
+prog_wrap() {
+	case $1 in
+	netext) echo "nsenter --net=$netext_ns" ;;
 	esac
 }
 
@@ -361,6 +378,9 @@ run_one() {
 		skipped=$((skipped + 1))
 	fi
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/criugo-cr.XXXXXX") || return 1
+	if [ "$prog" = netext ]; then
+		ip netns add "${netext_ns##*/}" || { echo "FAIL  $prog/$mode: ip netns add ${netext_ns##*/}"; failed=$((failed + 1)); return 0; }
+	fi
 	popts=$(dump_opts "$prog")
 	ropts=$(restore_opts "$prog")
 	# The tcp program's connection runs over loopback inside the tree:
@@ -370,7 +390,8 @@ run_one() {
 	# setsid -f: the program is not this shell's child, so init reaps it
 	# when a dump kills it and its pid is free again for the restore.
 	# shellcheck disable=SC2046
-	setsid -f env $(prog_env "$prog" "$mode") "$bindir/$prog" $(args "$prog" "$dir") </dev/null >"$dir/log" 2>&1
+	setsid -f env $(prog_env "$prog" "$mode") $(prog_wrap "$prog") "$bindir/$prog" $(args "$prog" "$dir") </dev/null >"$dir/log" 2>&1
+	[ "$prog" = netext ] && exec 9<"$netext_ns"
 	if ! wait_file "$dir/pid" "$timeout"; then
 		verdict="no pidfile"
 	fi
@@ -482,6 +503,10 @@ run_one() {
 	pkill -KILL -f "$dir/" 2>/dev/null
 	[ -n "$pid" ] && wait_gone "$pid" >/dev/null
 	drop_cgroups "$dir"
+	if [ "$prog" = netext ]; then
+		exec 9<&-
+		ip netns del "${netext_ns##*/}"
+	fi
 	if [ "$verdict" = PASS ]; then
 		echo "PASS  $prog/$mode"
 		passed=$((passed + 1))

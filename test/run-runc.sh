@@ -13,6 +13,13 @@
 #             then it is stopped and restored from the images
 #   predump   runc checkpoint --pre-dump --image-path pre, then
 #             runc checkpoint --parent-path ../pre; runc restore -d
+#   netns     as plain, the container's network namespace given by path
+#             in config.json (one the script makes with ip netns add, as
+#             Podman's network makes one): runc has criu dump it as
+#             external (--external net[INODE]:extRootNetNS) and gives it
+#             back on restore (inherit_fd extRootNetNS); the container
+#             must be back in that namespace, with the address the script
+#             gave its lo there
 # With CRIU (a CRIU 4.x binary) the same cases run with CRIU first, side
 # by side. Each case prints one line; the script closes with "N passed, N
 # failed, N skipped" and exits non-zero if any failed. A failed case's
@@ -25,7 +32,7 @@ set -u
 tools=$1
 criu_oracle=${2:-}
 timeout=${RUNC_TIMEOUT:-20}
-cases=${RUNC_CASES:-plain leave predump}
+cases=${RUNC_CASES:-plain leave predump netns}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run-runc: skipped: runc needs root"
@@ -52,20 +59,25 @@ failed=0
 skipped=0
 base=$(mktemp -d "${TMPDIR:-/tmp}/run-runc.XXXXXX")
 
-# make_bundle DIR: a rootfs of busybox, and runc's default spec with the
-# counting loop as its process, no terminal, a writable root.
+# make_bundle DIR [NETNS]: a rootfs of busybox, and runc's default spec
+# with the counting loop as its process, no terminal, a writable root;
+# with NETNS, its network namespace is that path.
 make_bundle() {
-	local b=$1
+	local b=$1 netns=${2:-}
 	mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/sys" "$b/rootfs/tmp"
 	cp "$busybox" "$b/rootfs/bin/busybox"
 	for a in sh sleep cat echo; do
 		ln -s busybox "$b/rootfs/bin/$a"
 	done
 	(cd "$b" && runc spec) || return 1
-	python3 - "$b/config.json" <<'EOF'
+	python3 - "$b/config.json" "$netns" <<'EOF'
 import json, sys
 p = sys.argv[1]
 c = json.load(open(p))
+if sys.argv[2]:
+    for ns in c["linux"]["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = sys.argv[2]
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/sh", "-c",
     "i=0; while :; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; echo $i; sleep 0.05; done"]
@@ -115,6 +127,17 @@ pid1_restored() {
 		[ "$(cat "/proc/$pid/root/proc/1/comm")" = sh ]
 }
 
+# in_netns ID NETNS: the container's pid is in the network namespace at
+# NETNS, where lo still has 10.79.0.1, and the dump's network lock is not
+# left on there.
+in_netns() {
+	local pid
+	pid=$("${runc[@]}" state "$1" 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+	[ -n "$pid" ] && [ "$(stat -L -c %i "/proc/$pid/ns/net")" = "$(stat -L -c %i "$2")" ] &&
+		nsenter --net="$2" ip addr show dev lo | grep -q "inet 10.79.0.1/32" &&
+		! nsenter --net="$2" iptables -w -S CRIU >/dev/null 2>&1
+}
+
 # run_case NAME CRIU: one case with the given criu binary.
 run_case() {
 	local name=$1 criu=$2 who=$3
@@ -122,7 +145,14 @@ run_case() {
 	b=$dir/bundle
 	id=criugo-$who-$name-$$
 	mkdir -p "$dir"
-	make_bundle "$b" || { why="make bundle"; }
+	local netns=
+	if [ "$name" = netns ]; then
+		# A namespace of the host's, as Podman's network makes one, with
+		# an address on lo for the container to keep.
+		netns=/run/netns/$id
+		ip netns add "$id" && ip -n "$id" link set lo up && ip -n "$id" addr add 10.79.0.1/32 dev lo || why="ip netns add $id"
+	fi
+	[ -z "$why" ] && { make_bundle "$b" "$netns" || why="make bundle"; }
 	local runc=(runc --criu "$criu" --log "$dir/runc.log")
 	if [ -z "$why" ]; then
 		# Its stdio are pipes, as a runtime's shim gives (a file or
@@ -134,7 +164,7 @@ run_case() {
 	[ -z "$why" ] && { advances "$b" || why="the container does not count before the checkpoint"; }
 	if [ -z "$why" ]; then
 		case $name in
-		plain)
+		plain | netns)
 			"${runc[@]}" checkpoint --image-path "$dir/img" --work-path "$dir/work" "$id" >"$dir/ckpt.out" 2>&1 || why="runc checkpoint"
 			;;
 		leave)
@@ -186,11 +216,14 @@ run_case() {
 			why="the restored container's output does not reach runc restore's stdout (inherit-fd): $(tail -c 200 "$dir/restore.out" | tr '\n' ' ')"
 		elif ! pid1_restored "$id"; then
 			why="runc's container pid is not the restored shell as pid 1 of its namespace, with its /proc"
+		elif [ -n "$netns" ] && ! in_netns "$id" "$netns"; then
+			why="the restored container is not in its network namespace $netns with 10.79.0.1 on lo"
 		fi
 	fi
 	"${runc[@]}" kill "$id" KILL >/dev/null 2>&1
 	sleep 0.2
 	"${runc[@]}" delete -f "$id" >/dev/null 2>&1
+	[ -n "$netns" ] && ip netns del "$id"
 	if [ "$who" = criu ] && grep -qs "CRIU is missing features" "$dir"/*.out; then
 		# runc asks for memory tracking before a pre-dump; CRIU has only
 		# soft-dirty, which this kernel may lack.

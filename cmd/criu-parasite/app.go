@@ -61,7 +61,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.StringFlag{Name: "ghost-limit", Value: "1M", Usage: "the most disk space a deleted file may take for its contents to go into the images (a number of bytes, or with K, M or G); larger ones are refused"},
 			&cli.StringFlag{Name: "network-lock", Usage: "lock the network namespace of a tree that has one of its own while it is frozen with `iptables` (CRIU's default), nftables or skip"},
 			&cli.StringFlag{Name: "empty-ns", Usage: "net: the tree's network namespace is set up by someone else; dump nothing of it (CRIU's --empty-ns)"},
-			&cli.StringSliceFlag{Name: "external", Usage: "mnt[MOUNTPOINT]:KEY: a mount of the tree's mount namespace that comes from outside it, recorded by KEY for the restore to map (CRIU's --external); repeatable"},
+			&cli.StringSliceFlag{Name: "external", Usage: "mnt[MOUNTPOINT]:KEY: a mount of the tree's mount namespace that comes from outside it, recorded by KEY for the restore to map; net[INODE]:KEY: the tree's network namespace, of that inode, is someone else's, recorded by KEY and not dumped (CRIU's --external); repeatable"},
 			&cli.StringSliceFlag{Name: "ext-mount-map", Aliases: []string{"M"}, Usage: "MOUNTPOINT:KEY, the same as --external mnt[MOUNTPOINT]:KEY; repeatable"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
 			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode (none, props, soft, full, strict: record the cgroups below each task's with their properties; ignore: record only which cgroups the tasks are in)"},
@@ -121,6 +121,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 				EmptyNetNs:  emptyNet,
 
 				ExternalMounts: x.Mounts,
+				ExternalNetNs:  x.NetNs,
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {

@@ -59,6 +59,8 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			&cli.StringSliceFlag{Name: "external", Usage: "what lies outside the tree, as CRIU's: veth[IFNAME]:OUTER[@BRIDGE] (the outer end of veth IFNAME, made here), macvlan[IFNAME]:PARENT, mnt[KEY]:PATH (PATH bound in place of the external mount KEY); repeatable"},
 			&cli.StringSliceFlag{Name: "ext-mount-map", Aliases: []string{"M"}, Usage: "KEY:PATH, the same as --external mnt[KEY]:PATH; repeatable"},
 			&cli.StringFlag{Name: "root", Aliases: []string{"r"}, Usage: "build the tree's mount namespace, when it had one of its own, in this directory and pivot into it (CRIU's --root)"},
+			&cli.StringSliceFlag{Name: "inherit-fd", Usage: "fd[N]:KEY: take what the images key KEY (pipe:[INO], a path without its leading /, an external network namespace's key) from criu-restore's fd N (CRIU's --inherit-fd); repeatable"},
+			&cli.StringSliceFlag{Name: "join-ns", Aliases: []string{"J"}, Usage: "NS:PID or NS:PATH: restore the tree into this net, uts or ipc namespace (CRIU's --join-ns; a network namespace dumped as external is taken so); repeatable"},
 			&cli.StringFlag{Name: "network-lock", Usage: "lock the tree's network namespace until its connections exist with iptables, nftables or skip (default: what the dump used)"},
 			&cli.StringFlag{Name: "empty-ns", Usage: "net: give the tree a new, empty network namespace (CRIU's --empty-ns)"},
 			&cli.BoolFlag{Name: "tcp-close", Usage: "restore every TCP connection closed (needed for images dumped with --tcp-close)"},
@@ -111,6 +113,33 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			}
 			if r := c.String("root"); r != "/" {
 				opts.Root = r
+			}
+			for _, a := range c.StringSlice("inherit-fd") {
+				fd, key, debug, err := criucli.ParseInheritFd(a)
+				if err != nil {
+					return err
+				}
+				if debug {
+					return fmt.Errorf("option --inherit-fd %s: debug[] is criu's: %w", a, criucli.ErrNotSupported)
+				}
+				in, err := criucli.InheritFd(fd, key)
+				if err != nil {
+					return err
+				}
+				defer in.File.Close()
+				opts.InheritFds = append(opts.InheritFds, in)
+			}
+			for _, a := range c.StringSlice("join-ns") {
+				kind, file, err := criucli.ParseJoinNsArg("--join-ns", a)
+				if err != nil {
+					return err
+				}
+				f, err := os.Open(file)
+				if err != nil {
+					return fmt.Errorf("option --join-ns %s: %w", a, err)
+				}
+				defer f.Close()
+				opts.JoinNs = append(opts.JoinNs, restore.JoinNs{Kind: kind, File: f})
 			}
 			if f, ok := stdin.(*os.File); ok && opts.ShellJob {
 				opts.Terminal = f

@@ -349,7 +349,20 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 	if err := x.ParseExtMountMap("--ext-mount-map", c.StringSlice("ext-mount-map")); err != nil {
 		return o, err
 	}
-	o.ExtMounts, o.External = x.Mounts, x.Net
+	o.ExtMounts, o.External, o.ExtNetNs = x.Mounts, x.Net, x.NetNs
+	for _, a := range c.StringSlice("join-ns") {
+		kind, file, err := criucli.ParseJoinNsArg("--join-ns", a)
+		if err != nil {
+			return o, err
+		}
+		// As CRIU: taken by a dump too, where it changes nothing.
+		if restoring {
+			if err := o.AddJoinNs(kind, file); err != nil {
+				criucli.CloseInherited(&o)
+				return o, err
+			}
+		}
+	}
 	if r := c.String("root"); r != "" && r != "/" {
 		o.Root = r
 	}

@@ -105,6 +105,8 @@ var accepted = []struct {
 	{[]string{"dump", "--display-stats"}, func(o *criucli.Options) { o.DisplayStats = true }, "TestDisplayStats"},
 	{[]string{"dump", "--action-script", "/s"}, func(o *criucli.Options) { o.ActionScripts = []string{"/s"} }, "TestActionScripts"},
 	{[]string{"restore", "--inherit-fd", "fd[0]:pipe:[7]"}, func(o *criucli.Options) { o.InheritFds = []restore.InheritFd{{Key: "pipe:[7]"}} }, "TestInheritFd, test/run-runc.sh (RPC inherit_fd)"},
+	{[]string{"dump", "--external", "net[4026531992]:extRootNetNS"}, func(o *criucli.Options) { o.ExtNetNs = map[uint64]string{4026531992: "extRootNetNS"} }, "run-cr.sh netext, test/run-runc.sh netns (RPC external)"},
+	{[]string{"restore", "--join-ns", "net:/proc/self/ns/net"}, func(o *criucli.Options) { o.JoinNs = []restore.JoinNs{{Kind: "net"}} }, "TestExternalNetNs (net), TestJoinNsUTS (uts, ipc)"},
 	{[]string{"restore", "-d", "-S"}, func(o *criucli.Options) { o.Detach, o.Sibling = true, true }, "TestInheritFd"},
 	{[]string{"restore", "-d", "--restore-sibling"}, func(o *criucli.Options) { o.Detach, o.Sibling = true, true }, "TestInheritFd"},
 	{[]string{"restore", "--evasive-devices"}, func(o *criucli.Options) { o.EvasiveDevices = true }, "none: CRIU 4.2 reads it on dump only, and the dump records devices by path"},
@@ -148,6 +150,10 @@ func TestOptionsAudit(t *testing.T) {
 			// A duplicate of the test's fd: only the key is compared.
 			o.InheritFds[i].File.Close()
 			o.InheritFds[i].File = nil
+		}
+		for i := range o.JoinNs {
+			o.JoinNs[i].File.Close()
+			o.JoinNs[i].File = nil
 		}
 		want := base
 		if a.args[0] == "restore" {

@@ -24,6 +24,14 @@
 // it. A standalone service has no such fds nor parent and refuses both,
 // as CRIU's. evasive_devices is taken: CRIU reads it only on dump.
 //
+// For a container whose network namespace runc was given by path
+// (Podman's network), runc's dump sends external "net[INODE]:extRootNetNS"
+// (Externals.NetNs, dump.Options.ExternalNetNs: the namespace is recorded
+// by its key, not dumped) and its restore an inherit_fd of that key with
+// the namespace Podman made anew, which the restored tree is put into
+// (restore.Options.InheritFds). Namespaces of other kinds given by path
+// come as join_ns (restore.Options.JoinNs: net, uts, ipc).
+//
 // # Notifications
 //
 // With notify_scripts an RPC client gets a criu_resp{type: NOTIFY} at the

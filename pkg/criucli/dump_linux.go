@@ -105,6 +105,7 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		CgroupRoots:           o.CgroupRoots,
 		CgroupDumpControllers: o.CgroupDumpControllers,
 		ExternalMounts:        o.ExtMounts,
+		ExternalNetNs:         o.ExtNetNs,
 		EmptyNetNs:            o.EmptyNetNs,
 		NetworkLock:           o.NetworkLock,
 

@@ -46,12 +46,58 @@ func TestParseExternal(t *testing.T) {
 		{"dev[8/1]:disk", true, ErrNotSupported},
 		{"unix[1234]", false, ErrBadOptions},
 		{"unix[1234]:x", false, ErrNotSupported},
-		{"net[4026531992]:extRootNetNS", true, ErrNotSupported},
+		{"net[4026531992]:extRootNetNS", true, ErrBadOptions}, // the restore's is an inherited fd
+		{"net[ns]:k", false, ErrBadOptions},
+		{"net[0]:k", false, ErrBadOptions},
+		{"pid[4026531836]:extRootPidNS", false, ErrNotSupported},
 	} {
 		var x Externals
 		err := x.ParseExternal("--external", []string{c.val}, c.restore)
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), "--external") || !strings.Contains(err.Error(), c.val) {
 			t.Errorf("%q (restore %v): %v, want %v naming the option and the value", c.val, c.restore, err, c.want)
+		}
+	}
+}
+
+// TestParseExternalNet: runc's net[INODE]:extRootNetNS on a dump maps the
+// inode to the key, beside mounts.
+func TestParseExternalNet(t *testing.T) {
+	var x Externals
+	if err := x.ParseExternal("--external", []string{"net[4026532008]:extRootNetNS", "mnt[/data]:data"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[uint64]string{4026532008: "extRootNetNS"}; !reflect.DeepEqual(x.NetNs, want) || x.Mounts["/data"] != "data" {
+		t.Errorf("net %v mounts %v, want %v and /data", x.NetNs, x.Mounts, want)
+	}
+}
+
+// TestParseJoinNs: CRIU's --join-ns NS:PID|PATH for net, uts and ipc; the
+// kinds criugo does not join are refused by name, as are bad values.
+func TestParseJoinNs(t *testing.T) {
+	for arg, want := range map[string][2]string{
+		"net:/run/netns/x":   {"net", "/run/netns/x"},
+		"uts:42":             {"uts", "/proc/42/ns/uts"},
+		"ipc:/proc/1/ns/ipc": {"ipc", "/proc/1/ns/ipc"},
+	} {
+		kind, file, err := ParseJoinNsArg("--join-ns", arg)
+		if err != nil || kind != want[0] || file != want[1] {
+			t.Errorf("%q: %q %q %v, want %q", arg, kind, file, err, want)
+		}
+	}
+	for arg, want := range map[string]error{
+		"net":               ErrBadOptions,
+		"net:":              ErrBadOptions,
+		"net:-3":            ErrBadOptions,
+		"net:/x,1,2":        ErrBadOptions,
+		"cgroup:/x":         ErrBadOptions,
+		"user:/x,1000,1000": ErrNotSupported,
+		"mnt:/x":            ErrNotSupported,
+		"time:/x":           ErrNotSupported,
+		"pid:1":             ErrNotSupported,
+	} {
+		_, _, err := ParseJoinNsArg("--join-ns", arg)
+		if !errors.Is(err, want) || !strings.Contains(err.Error(), "--join-ns") {
+			t.Errorf("%q: %v, want %v naming the option", arg, err, want)
 		}
 	}
 }

@@ -47,10 +47,27 @@ func InheritFd(fd int, key string) (restore.InheritFd, error) {
 	return restore.InheritFd{Key: key, File: os.NewFile(uintptr(d), fmt.Sprintf("fd %d", fd))}, nil
 }
 
-// CloseInherited closes the inherited files of o.
+// CloseInherited closes the inherited files of o, and the namespaces
+// of --join-ns.
 func CloseInherited(o *Options) {
 	for _, in := range o.InheritFds {
 		in.File.Close()
 	}
 	o.InheritFds = nil
+	for _, j := range o.JoinNs {
+		j.File.Close()
+	}
+	o.JoinNs = nil
+}
+
+// AddJoinNs opens the namespace of --join-ns kind:file (as ParseJoinNs
+// gives them) and adds it to o, for the restore. The caller closes it
+// after the restore (CloseInherited).
+func (o *Options) AddJoinNs(kind, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("option --join-ns %s:%s: %w", kind, file, err)
+	}
+	o.JoinNs = append(o.JoinNs, restore.JoinNs{Kind: kind, File: f})
+	return nil
 }

@@ -121,6 +121,11 @@ type Options struct {
 	Sibling bool
 	// InheritFds are --inherit-fd's files (RPC inherit_fd), by key.
 	InheritFds []restore.InheritFd
+	// ExtNetNs are a dump's --external net[INODE]:KEY, inode to key.
+	ExtNetNs map[uint64]string
+	// JoinNs are --join-ns's namespaces (RPC join_ns), open, for a
+	// restore.
+	JoinNs []restore.JoinNs
 	// EvasiveDevices is --evasive-devices: CRIU 4.2 reads it only when
 	// it dumps, and criugo's dump records devices by path anyway; it
 	// changes nothing on restore, in CRIU as here.

@@ -58,9 +58,13 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		// (post-resume's failure is only reported, through Warn).
 		Hook:       o.notify,
 		InheritFds: o.InheritFds,
+		JoinNs:     o.JoinNs,
 	}
 	for _, in := range o.InheritFds {
 		l.Infof("File %s will be restored from inherit %s", in.Key, in.File.Name())
+	}
+	for _, j := range o.JoinNs {
+		l.Infof("Added %s:%s join namespace", j.Kind, j.File.Name())
 	}
 	if o.ShellJob {
 		ro.Terminal = os.Stdin

@@ -346,7 +346,7 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	if err := x.ParseExternal("external", ro.GetExternal(), typ == images.CriuReqType_RESTORE); err != nil {
 		return fail(err)
 	}
-	o.ExtMounts, o.External = x.Mounts, x.Net
+	o.ExtMounts, o.External, o.ExtNetNs = x.Mounts, x.Net, x.NetNs
 	if ro.NetworkLock != nil {
 		m, ok := rpcLockMethods[ro.GetNetworkLock()]
 		if !ok {
@@ -404,6 +404,16 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		}
 		o.InheritFds = append(o.InheritFds, f)
 	}
+	for _, j := range ro.GetJoinNs() {
+		kind, file, err := ParseJoinNs("join_ns", j.GetNs(), j.GetNsFile(), j.GetExtraOpt())
+		if err == nil && typ == images.CriuReqType_RESTORE {
+			err = o.AddJoinNs(kind, file)
+		}
+		if err != nil {
+			CloseInherited(&o)
+			return fail(err)
+		}
+	}
 	if ro.GetNotifyScripts() {
 		o.Notify = c.notify
 	}
@@ -452,7 +462,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--enable-fs", len(o.EnableFs) > 0},
 		{"--external (unix_sk_ino)", len(o.UnixSkIno) > 0},
 		{"--irmap-scan-path", len(o.IrmapScanPaths) > 0},
-		{"--join-ns", len(o.JoinNs) > 0},
 		{"--cgroup-props", o.GetCgroupProps() != ""},
 		{"--cgroup-props-file", o.GetCgroupPropsFile() != ""},
 		{"--weak-sysctls", o.GetWeakSysctls()},

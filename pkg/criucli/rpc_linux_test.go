@@ -237,9 +237,32 @@ func TestRPCExternal(t *testing.T) {
 	if _, _, err := c.options(ro, images.CriuReqType_DUMP); !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), "veth[eth0]") {
 		t.Errorf("DUMP with veth: %v", err)
 	}
+	// runc's external network namespace: the dump's, by inode; the
+	// restore's comes as an inherit_fd.
 	ro.External = []string{"net[4026531992]:extRootNetNS"}
-	if _, _, err := c.options(ro, images.CriuReqType_RESTORE); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "net[4026531992]") {
-		t.Errorf("external net: %v", err)
+	o, l, err = c.options(ro, images.CriuReqType_DUMP)
+	if err != nil || !reflect.DeepEqual(o.ExtNetNs, map[uint64]string{4026531992: "extRootNetNS"}) {
+		t.Errorf("DUMP with external net: %v, %v", o.ExtNetNs, err)
+	}
+	if l != nil {
+		l.Close()
+	}
+	if _, _, err := c.options(ro, images.CriuReqType_RESTORE); !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), "net[4026531992]") {
+		t.Errorf("RESTORE with external net: %v", err)
+	}
+	// join_ns: net, uts, ipc opened for a restore; others refused by name.
+	ro.External = nil
+	ro.JoinNs = []*images.JoinNamespace{{Ns: proto.String("net"), NsFile: proto.String("/proc/self/ns/net")}}
+	o, l, err = c.options(ro, images.CriuReqType_RESTORE)
+	if err != nil || len(o.JoinNs) != 1 || o.JoinNs[0].Kind != "net" || o.JoinNs[0].File == nil {
+		t.Errorf("RESTORE with join_ns net: %+v, %v", o.JoinNs, err)
+	} else {
+		l.Close()
+		CloseInherited(&o)
+	}
+	ro.JoinNs = []*images.JoinNamespace{{Ns: proto.String("user"), NsFile: proto.String("/proc/self/ns/user"), ExtraOpt: proto.String("0,0")}}
+	if _, _, err := c.options(ro, images.CriuReqType_RESTORE); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "join_ns user") {
+		t.Errorf("RESTORE with join_ns user: %v", err)
 	}
 }
 

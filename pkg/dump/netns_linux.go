@@ -30,7 +30,10 @@ import (
 // Links other than lo, veth and macvlan are refused, naming the link.
 // With Options.EmptyNetNs (CRIU's --empty-ns net, for runtimes that set
 // up the network themselves) nothing of the namespace is dumped: the
-// restore makes an empty one.
+// restore makes an empty one. A namespace Options.ExternalNetNs names
+// (CRIU's --external net[INODE]:KEY) is someone else's, who gives it
+// back on restore: only netns-<id>.img is written, holding nothing but
+// the key (ext_key), as CRIU's dump_net_ns writes it.
 //
 // While the tree is frozen its namespace is locked (Options.NetworkLock,
 // package netns): the lock goes on before any socket is dumped and comes
@@ -44,6 +47,10 @@ type netState struct {
 	own bool
 	// empty: Options.EmptyNetNs.
 	empty bool
+	// external maps Options.ExternalNetNs; extKey is the key of the
+	// tree's namespace when it is one of them.
+	external map[uint64]string
+	extKey   string
 	// method is the lock's (netns.Lock*); locked says it is on.
 	method uint32
 	locked bool
@@ -74,11 +81,12 @@ func (d *dumper) ownNetNs(pid int) (bool, uint64, error) {
 // lockNetwork locks the root's network namespace, if it has one of its
 // own, and pushes the unlock.
 func (d *dumper) lockNetwork(root int) error {
-	own, _, err := d.ownNetNs(root)
+	own, ino, err := d.ownNetNs(root)
 	if err != nil || !own {
 		return err
 	}
 	d.net.own = true
+	d.net.extKey = d.net.external[ino]
 	d.net.path = d.fs.Path(root, 0, "ns", "net")
 	if d.net.hook != nil {
 		if err := d.net.hook("network-lock"); err != nil {
@@ -88,7 +96,7 @@ func (d *dumper) lockNetwork(root int) error {
 	// The rules are saved before the lock goes on, so that they do not
 	// hold it (the tree is frozen already).
 	err = netns.Enter(d.net.path, func() error {
-		if !d.net.empty {
+		if !d.net.empty && d.net.extKey == "" {
 			var err error
 			if d.net.raw, err = netns.Save(); err != nil {
 				return err
@@ -123,6 +131,9 @@ func (d *dumper) unlockNetwork() error {
 // dumpNetNs writes the images of the root's network namespace, whose
 // id is id.
 func (d *dumper) dumpNetNs(root int, id uint32) error {
+	if d.net.extKey != "" {
+		return d.put(image.NetNS, id, &images.NetnsEntry{ExtKey: ptr(d.net.extKey)})
+	}
 	if d.net.empty {
 		return nil
 	}
@@ -250,6 +261,7 @@ func (d *dumper) netOptions(o Options) error {
 		d.net.method = m
 	}
 	d.net.empty = o.EmptyNetNs
+	d.net.external = o.ExternalNetNs
 	d.net.hook = o.NetworkHook
 	d.net.runID = d.in.inv.GetDumpCriuRunId()
 	return nil

@@ -120,6 +120,16 @@ type Options struct {
 	// mnt[PATH]:KEY): they are recorded with the key (ext_key), not as
 	// mounts to make.
 	ExternalMounts map[string]string
+	// ExternalNetNs are CRIU's --external net[INODE]:KEY, by inode: a
+	// tree whose network namespace is one of these (runc asks so for a
+	// container whose namespace it was given by path, as Podman's
+	// network is) gets none of it dumped but netns-<id>.img with KEY as
+	// its ext_key; the restore puts the tree into the namespace its
+	// caller gives for KEY (--inherit-fd fd[N]:KEY). The namespace is
+	// locked while the tree is frozen all the same, as CRIU locks it.
+	// An inode that is not the tree's namespace changes nothing, as in
+	// CRIU.
+	ExternalNetNs map[uint64]string
 	// NetworkLock is how the network namespace of a tree that has one
 	// of its own is locked while it is frozen (CRIU's --network-lock):
 	// "iptables" (CRIU's default, also for ""), "nftables" or "skip". It

@@ -146,6 +146,28 @@ func Lock(method uint32, runID string) error {
 	return fmt.Errorf("lock network: unknown method %d", method)
 }
 
+// Locked says whether the lock of method and runID is on in the calling
+// thread's namespace: the nftables table, or the iptables CRIU chain
+// (CRIU's and ours have the same name). A tool that cannot tell (missing,
+// or failing) says no, since it could not have locked either.
+func Locked(method uint32, runID string) (bool, error) {
+	switch method {
+	case LockSkip:
+		return false, nil
+	case LockNftables:
+		_, err := Run(nil, "nft", "list", "table", nftTable(runID))
+		return err == nil, nil
+	case LockIptables:
+		for _, tool := range []string{"iptables", "ip6tables"} {
+			if _, err := Run(nil, tool, "-w", "-S", "CRIU"); err == nil {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("network lock: unknown method %d", method)
+}
+
 // maxLockJumps bounds how many jumps to the CRIU chain Unlock takes out
 // of one hook.
 const maxLockJumps = 8

@@ -38,6 +38,16 @@ import (
 // are the namespace's. The lock comes off once every TCP connection has
 // left repair mode, right before the tree runs. With Options.EmptyNetNs
 // the namespace stays empty (but for the lock).
+//
+// A namespace netns-<id>.img holds as external (ext_key: CRIU's dump with
+// --external net[INODE]:KEY, as runc asks for a container whose network
+// namespace it was given by path) is not made: the root joins the one
+// the caller passes under that key (--inherit-fd fd[N]:KEY, RPC
+// inherit_fd; ns_linux.go) and nothing is put into it, as CRIU's
+// net_set_ext. The dump left that namespace locked if it killed the
+// tree, as CRIU does, so the lock of the images' method and run id comes
+// off at the end when it is there; a namespace made anew by the caller
+// has none.
 
 // netRestore is the tree's network namespace.
 type netRestore struct {
@@ -47,6 +57,9 @@ type netRestore struct {
 	fd     int
 	method uint32
 	locked bool
+	// extKey is netns-<id>.img's ext_key: the namespace is external,
+	// the caller's (set by joinedNs).
+	extKey string
 	runID  string
 	// raw are the raw images of a stream (ifaddr, route, ...), by name,
 	// kept as they come.
@@ -110,19 +123,77 @@ func (r *restorer) external(key string) (string, bool) {
 	return "", false
 }
 
-// restoreNetNs fills the new network namespace id of the root pid.
-func (r *restorer) restoreNetNs(pid int, id uint32) error {
+// extNetKey returns the key of the tree's network namespace when the
+// images hold it as external (netns-<id>.img's ext_key), else "".
+func (r *restorer) extNetKey() (string, error) {
+	flags, err := r.ownNamespaces()
+	if err != nil || flags&unix.CLONE_NEWNET == 0 {
+		return "", err
+	}
+	root, err := r.rootIDs()
+	if err != nil {
+		return "", err
+	}
+	// A dump with --empty-ns net writes no netns image.
+	ne, err := entries[*images.NetnsEntry](r.set, image.NetNS.FileName(root.GetNetNsId()), true)
+	if err != nil || len(ne) == 0 {
+		return "", err
+	}
+	return ne[0].GetExtKey(), nil
+}
+
+// inheritedKey returns the first of Options.InheritFds with key key, nil
+// when there is none.
+func (r *restorer) inheritedKey(key string) *os.File {
+	for _, in := range r.opts.InheritFds {
+		if in.Key == key {
+			return in.File
+		}
+	}
+	return nil
+}
+
+// checkNetNs refuses, before anything is made, images whose network
+// namespace is external when the caller gives none for its key. A check
+// of a dump's own images (Check) has no caller's files to look at.
+func (r *restorer) checkNetNs() error {
+	if r.checkOnly {
+		return nil
+	}
+	_, err := r.joinedNs()
+	return err
+}
+
+// openNetNs holds the network namespace root pid is in as the tree's.
+func (r *restorer) openNetNs(pid int) error {
 	f, err := os.Open(nsPath(pid, "net"))
 	if err != nil {
 		return fmt.Errorf("open network namespace of pid %d: %w", pid, err)
 	}
 	r.net.file, r.net.fd = f, int(f.Fd())
+	return nil
+}
+
+// restoreNetNs fills the new network namespace id of the root pid.
+func (r *restorer) restoreNetNs(pid int, id uint32) error {
+	if err := r.openNetNs(pid); err != nil {
+		return err
+	}
+	var err error
 	r.net.runID = r.inv.GetDumpCriuRunId()
 	r.net.method = r.inv.GetNetworkLockMethod()
 	if r.opts.NetworkLock != "" {
 		if r.net.method, err = netns.ParseLock(r.opts.NetworkLock); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
+	}
+	if r.net.extKey != "" {
+		// The caller's namespace, joined already (joinedNs): nothing
+		// goes in, and the dump's lock comes off at the end if it is
+		// there.
+		r.net.locked = true
+		r.logf("network namespace %s is external (key %s): joined as it is", image.NetNS.FileName(id), r.net.extKey)
+		return nil
 	}
 	var (
 		ne   *images.NetnsEntry
@@ -190,7 +261,15 @@ func (r *restorer) unlockNetwork() error {
 		return nil
 	}
 	r.net.locked = false
-	err := nsenter.RunFd(r.net.fd, unix.CLONE_NEWNET, func() error { return netns.Unlock(r.net.method, r.net.runID) })
+	err := nsenter.RunFd(r.net.fd, unix.CLONE_NEWNET, func() error {
+		if r.net.extKey != "" {
+			if on, err := netns.Locked(r.net.method, r.net.runID); err != nil || !on {
+				return err
+			}
+			r.logf("external network namespace: the dump's lock (%s) comes off", netns.LockName(r.net.method))
+		}
+		return netns.Unlock(r.net.method, r.net.runID)
+	})
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -28,6 +29,15 @@ import (
 //     and domain names and recreates the IPC objects (ipc_linux.go); a
 //     time namespace gets its clock offsets before the root enters it
 //     (timens_linux.go).
+//   - joined (net, uts, ipc): a namespace the caller gives, by
+//     Options.JoinNs or, for a network namespace the images hold as
+//     external, by the inherited fd of its key (netns_linux.go), is
+//     entered by the root with an injected setns(2) instead of being
+//     unshared. The root is a copy of criu-restore, fd table included,
+//     so the fd criu-restore holds the namespace by is the root's too
+//     (until the root's inherited fds are closed, much later). What the
+//     images hold of a namespace of the tree's own goes into the joined
+//     one, as CRIU fills it.
 //
 // nsKinds, in the order the root makes them, is the one place that says
 // which kinds a root can have of its own. Every task must share the
@@ -149,31 +159,112 @@ func (r *restorer) restoreNamespaces(t *task) error {
 	if err != nil {
 		return err
 	}
-	var unshare uint64
+	joins, err := r.joinedNs()
+	if err != nil {
+		return err
+	}
+	var unshare, joined uint64
 	for _, k := range nsKinds {
-		if flags&k.flag != 0 && !k.atFork {
+		if _, ok := joins[k.flag]; ok {
+			joined |= k.flag
+		} else if flags&k.flag != 0 && !k.atFork {
 			unshare |= k.flag
 		}
 	}
-	if unshare == 0 {
+	if unshare|joined == 0 {
 		return nil
 	}
-	if _, err := r.call(t, t.threads[0], "unshare", unix.SYS_UNSHARE, unshare); err != nil {
-		return fmt.Errorf("restore namespaces of pid %d: %w", t.pid, err)
+	if unshare != 0 {
+		if _, err := r.call(t, t.threads[0], "unshare", unix.SYS_UNSHARE, unshare); err != nil {
+			return fmt.Errorf("restore namespaces of pid %d: %w", t.pid, err)
+		}
+	}
+	for _, k := range nsKinds {
+		j, ok := joins[k.flag]
+		if !ok {
+			continue
+		}
+		if _, err := r.call(t, t.threads[0], "setns", unix.SYS_SETNS, uint64(j.file.Fd()), k.flag); err != nil {
+			return fmt.Errorf("restore pid %d into the %s namespace %s: %w", t.pid, k.name, j.what, err)
+		}
+		r.logf("pid %d joined the %s namespace %s", t.pid, k.name, j.what)
 	}
 	root, err := r.rootIDs()
 	if err != nil {
 		return err
 	}
 	for _, k := range nsKinds {
-		if unshare&k.flag != 0 && k.fill != nil {
-			if err := k.fill(r, t, k.id(root)); err != nil {
-				return err
-			}
+		if flags&k.flag == 0 || k.atFork || k.fill == nil {
+			continue
+		}
+		if err := k.fill(r, t, k.id(root)); err != nil {
+			return err
+		}
+	}
+	if joined&unix.CLONE_NEWNET != 0 && flags&unix.CLONE_NEWNET == 0 {
+		// The tree had criu-restore's network namespace and is put into
+		// another: its sockets are made there.
+		if err := r.openNetNs(t.real); err != nil {
+			return err
 		}
 	}
 	r.step("restore namespaces")
 	return nil
+}
+
+// joinNs is a namespace the root enters instead of a new one: file is
+// criu-restore's, what names it in messages.
+type joinNs struct {
+	file *os.File
+	what string
+}
+
+// joinableNs are the kinds Options.JoinNs takes, with their clone flags.
+// A mount or user namespace cannot be entered by a thread of a
+// multithreaded process, nor a pid namespace by a task that exists; CRIU
+// takes time and mnt too, which criugo refuses.
+var joinableNs = map[string]uint64{
+	"net": unix.CLONE_NEWNET,
+	"uts": unix.CLONE_NEWUTS,
+	"ipc": unix.CLONE_NEWIPC,
+}
+
+// joinedNs returns the namespaces the root enters, by clone flag: those
+// of Options.JoinNs, and the network namespace the images hold as
+// external, from the inherited fd of its key (a --join-ns net wins, and
+// needs no inherited fd).
+func (r *restorer) joinedNs() (map[uint64]joinNs, error) {
+	joins := map[uint64]joinNs{}
+	for _, j := range r.opts.JoinNs {
+		flag, ok := joinableNs[j.Kind]
+		if !ok {
+			return nil, fmt.Errorf("join %s namespace: only net, uts and ipc namespaces are joined: %w", j.Kind, ErrNotSupported)
+		}
+		if j.File == nil {
+			return nil, fmt.Errorf("join %s namespace: no file: %w", j.Kind, ErrOptions)
+		}
+		if _, dup := joins[flag]; dup {
+			return nil, fmt.Errorf("join %s namespace: given twice: %w", j.Kind, ErrOptions)
+		}
+		joins[flag] = joinNs{file: j.File, what: j.File.Name() + " (--join-ns)"}
+	}
+	if _, ok := joins[unix.CLONE_NEWNET]; ok && r.opts.EmptyNetNs {
+		return nil, fmt.Errorf("join net namespace: not with --empty-ns net: %w", ErrOptions)
+	}
+	key, err := r.extNetKey()
+	if err != nil || key == "" {
+		return joins, err
+	}
+	r.net.extKey = key
+	if _, ok := joins[unix.CLONE_NEWNET]; ok {
+		return joins, nil
+	}
+	f := r.inheritedKey(key)
+	if f == nil {
+		return nil, fmt.Errorf("restore: the network namespace is external (key %s): give it with --inherit-fd fd[N]:%s (RPC inherit_fd) or --join-ns net:PATH: %w", key, key, ErrOptions)
+	}
+	joins[unix.CLONE_NEWNET] = joinNs{file: f, what: fmt.Sprintf("%s (external %s, inherited)", f.Name(), key)}
+	return joins, nil
 }
 
 // restoreUTS sets the names of the UTS namespace of t from utsns-<id>.img.

@@ -74,6 +74,14 @@ type Options struct {
 	// and put in bridge BRIDGE there when given), "macvlan[IFNAME]:PARENT"
 	// the link of criu-restore's namespace macvlan IFNAME is made on.
 	External []string
+	// JoinNs are CRIU's --join-ns KIND:FILE: the tree is restored into
+	// these namespaces, of kind "net", "uts" or "ipc", instead of new
+	// ones (or criu-restore's, for a tree that had none of its own).
+	// What the images hold of a namespace the tree had of its own goes
+	// into the joined one, as CRIU's restore puts it there; a network
+	// namespace the images hold as external (netns_linux.go) is joined
+	// empty-handed. The caller keeps and closes the files.
+	JoinNs []JoinNs
 	// NetworkLock overrides inventory.img's network lock method
 	// ("iptables", "nftables" or "skip"), which locks the tree's network
 	// namespace until its connections exist again.
@@ -107,6 +115,13 @@ type Options struct {
 // InheritFd is one --inherit-fd: the file that stands for Key.
 type InheritFd struct {
 	Key  string
+	File *os.File
+}
+
+// JoinNs is one --join-ns: the namespace of kind Kind (a /proc/PID/ns
+// name: "net", "uts", "ipc") open as File.
+type JoinNs struct {
+	Kind string
 	File *os.File
 }
 

@@ -211,6 +211,9 @@ func (r *restorer) prepare() error {
 	if err := r.planPidNS(); err != nil {
 		return err
 	}
+	if err := r.checkNetNs(); err != nil {
+		return err
+	}
 	if !r.checkOnly {
 		if err := checkPidsFree(r.tree); err != nil {
 			return err
