@@ -481,15 +481,22 @@ func (d *dumper) tcpStream(fd int, ino uint32) (uint8, error) {
 	if err != nil {
 		return 0, fmt.Errorf("copy socket fd: %w", err)
 	}
+	reuse, err := unix.GetsockoptInt(cp, unix.SOL_SOCKET, unix.SO_REUSEADDR)
+	if err != nil {
+		unix.Close(cp)
+		return 0, fmt.Errorf("get SO_REUSEADDR: %w", err)
+	}
 	st, err := soccr.Save(cp)
 	if err != nil {
+		// Save left repair mode again, which cleared SO_REUSEADDR.
+		_ = unix.SetsockoptInt(cp, unix.SOL_SOCKET, unix.SO_REUSEADDR, reuse)
 		unix.Close(cp)
 		if errors.Is(err, soccr.ErrNotEstablished) {
 			err = fmt.Errorf("%w: %w", err, ErrNotSupported)
 		}
 		return 0, err
 	}
-	d.socks.repaired = append(d.socks.repaired, os.NewFile(uintptr(cp), fmt.Sprintf("tcp socket %d", ino)))
+	d.socks.repaired = append(d.socks.repaired, repairedSock{os.NewFile(uintptr(cp), fmt.Sprintf("tcp socket %d", ino)), reuse})
 	_, ts := soccr.ToImages(st, 0, ino)
 	img, err := encodeImage(image.TCPStream, image.Entry{Msg: ts, Extra: &image.Extra{InQ: st.InQ, OutQ: st.OutQ}})
 	if err != nil {
@@ -499,16 +506,26 @@ func (d *dumper) tcpStream(fd int, ino uint32) (uint8, error) {
 	return st.TCPState, nil
 }
 
+// repairedSock is our copy of a socket the dump put in repair mode, with
+// the SO_REUSEADDR it had (leaving repair mode clears it).
+type repairedSock struct {
+	f         *os.File
+	reuseaddr int
+}
+
 // unlockTCP takes every connection the dump put in repair mode out of
-// it: the connections go on. A dump that fails does it in its rollback,
-// before the tree thaws.
+// it, with its SO_REUSEADDR as it was: the connections go on. A dump
+// that fails does it in its rollback, before the tree thaws.
 func (d *dumper) unlockTCP() error {
 	var errs []error
-	for _, f := range d.socks.repaired {
-		if err := soccr.Resume(int(f.Fd())); err != nil {
+	for _, r := range d.socks.repaired {
+		fd := int(r.f.Fd())
+		if err := soccr.Resume(fd); err != nil {
 			errs = append(errs, err)
+		} else if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, r.reuseaddr); err != nil {
+			errs = append(errs, fmt.Errorf("set SO_REUSEADDR of %s back: %w", r.f.Name(), err))
 		}
-		f.Close()
+		r.f.Close()
 	}
 	d.socks.repaired = nil
 	return errors.Join(errs...)
@@ -518,8 +535,8 @@ func (d *dumper) unlockTCP() error {
 // tree is killed: the sockets go away still in repair mode, without a
 // word to their peers, for a restored copy to take over.
 func (d *dumper) dropTCP() {
-	for _, f := range d.socks.repaired {
-		f.Close()
+	for _, r := range d.socks.repaired {
+		r.f.Close()
 	}
 	d.socks.repaired = nil
 }
