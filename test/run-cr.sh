@@ -100,7 +100,7 @@ esac
 dump_opts() {
 	case $1 in
 	locks) echo "--file-locks" ;;
-	tcp | mptcp | netns | tcpbig) echo "--tcp-established" ;;
+	tcp | mptcp | netns | tcpbig | tcpfin) echo "--tcp-established" ;;
 	netext) echo "--tcp-established --external net[$(stat -L -c %i "$netext_ns")]:crtest-netext" ;;
 	linkremap) echo "--link-remap" ;;
 	cgroup | cgroupns) echo "--manage-cgroups=soft" ;;
@@ -199,6 +199,7 @@ criu_cannot_part() {
 	seqpacket/from-criu | seqpacket/shape) echo "a packet in a seqpacket connection not accepted yet: CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
 	devtty/to-criu) echo "/dev/tty held by two fds: CRIU's restore waits forever for the second (tty.c/files.c: 'Receive fd for 7' after opening the ctty, on CRIU's own dump of devtty as well)" ;;
 	rawip/to-criu) echo "the echo identifiers of ping sockets: CRIU's restore does not bind an ICMP socket (sk-inet.c: open_inet_sk skips inet_bind for IPPROTO_ICMP/ICMPV6), which takes a new identifier when it next sends" ;;
+	tcpfin/to-criu) echo "closing connections with both ends in the tree: CRIU's restore replays each one's FINs and sends its unsent data out of repair mode while it restores that socket (soccr/soccr.c libsoccr_restore, 878-879), before the peer socket exists, and the reset that answers fails it (EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it; and closed connections: between the peer's FIN and its ACK (soccr.c:765-776, a libnet_init for each) the socket's delayed ack can go out to a peer gone, whose reset is left in SO_ERROR (ECONNRESET on the next write) unless the lock drops it; the closing pairs whose peer is outside the tree pass" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -218,6 +219,7 @@ prog_env() {
 	case $1/$2 in
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
+	tcpfin/to-criu) echo "TCPFIN_NO_INTREE=1 TCPFIN_NO_CLOSED=1" ;;
 	seqpacket/from-criu | seqpacket/shape) echo "SEQPACKET_NO_EARLY=1" ;;
 	tcpclosed/leave | tcpclosed/shape) ;;
 	tcpclosed/*) echo "TCPCLOSED_EXPECT=closed" ;;
@@ -386,7 +388,7 @@ run_one() {
 	# The tcp program's connection runs over loopback inside the tree:
 	# CRIU need not lock the network (it would with iptables).
 	copts=
-	case $prog in tcp | tcpclosed | tcpbig) copts="--network-lock skip" ;; esac
+	case $prog in tcp | tcpclosed | tcpbig | tcpfin) copts="--network-lock skip" ;; esac
 	# setsid -f: the program is not this shell's child, so init reaps it
 	# when a dump kills it and its pid is free again for the restore.
 	# shellcheck disable=SC2046

@@ -37,10 +37,17 @@ func init() {
 // (with netfilter): a peer outside the tree may still send while the tree
 // is frozen, and what the kernel acks then is not in the image.
 //
+// A connection closing (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
+// CLOSING) is read the same way, with the same --tcp-established, and so
+// is a connection closed both ways whose socket is still open (in
+// TCP_CLOSE, after TIME_WAIT or LAST_ACK, or reset), which keeps its
+// peer's name and unread data (CRIU reads it even without the option);
+// the restore replays their FINs (pkg/soccr).
+//
 // As CRIU does, a UDP socket's received datagrams are dropped (a network
 // may lose them too); a corked UDP socket, a listener with connections
 // not accepted yet (unless Options.SkipInFlight, which leaves them out)
-// and TCP connections in other states than established (unless
+// and TCP connections still connecting (SYN_SENT: unless
 // Options.TCPClose, with which every connection is recorded without its
 // data, to be restored closed) are refused. A connection's state is read
 // until the reading is consistent (soccr.Save): in repair mode it still
@@ -146,10 +153,14 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 		}
 	}
 	ie.Shutdown = shutdownOf(sk.Shutdown)
-	if proto == unix.IPPROTO_TCP && sk.State == tcpEstablished && !d.socks.tcpClose {
-		if err := d.tcpStream(fd, ino); err != nil {
+	if proto == unix.IPPROTO_TCP && tcpRepairable(sk) && !d.socks.tcpClose {
+		st, err := d.tcpStream(fd, ino)
+		if err != nil {
 			return fmt.Errorf("inet socket %d: %w", ino, err)
 		}
+		// The frozen tree's connection still takes its peer's FIN:
+		// what the stream was read in is its state (as CRIU's).
+		ie.State = ptr(uint32(st))
 	}
 	d.addFile(&images.FileEntry{Type: images.FdTypes_INETSK.Enum(), Id: ptr(id), Isk: ie})
 	return nil
@@ -195,11 +206,13 @@ func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, typ, proto int) erro
 		if sk.RQueue != 0 && !d.socks.skipInFlight {
 			return fmt.Errorf("listening socket %v with %d connections not accepted yet (--skip-in-flight drops them): %w", sk.Src, sk.RQueue, ErrNotSupported)
 		}
-	case tcpEstablished:
+	case tcpEstablished, tcpFinWait1, tcpFinWait2, tcpCloseWait, tcpLastAck, tcpClosing:
+		// Established or closing: through TCP repair (soccr), closing
+		// states replayed at restore, as CRIU does.
 		if !d.socks.tcpEstablished && !d.socks.tcpClose {
-			return fmt.Errorf("established TCP connection %v -> %v (consider --tcp-established): %w", sk.Src, sk.Dst, ErrNotSupported)
+			return fmt.Errorf("TCP connection %v -> %v in state %s (consider --tcp-established): %w", sk.Src, sk.Dst, tcpStateName(sk.State), ErrNotSupported)
 		}
-	case tcpSynSent, tcpFinWait1, tcpFinWait2, tcpCloseWait, tcpLastAck, tcpClosing:
+	case tcpSynSent:
 		// With --tcp-close a connection in any state is restored
 		// closed: its state needs no repair.
 		if !d.socks.tcpClose {
@@ -211,18 +224,22 @@ func (d *dumper) canDumpInet(fd int, sk *sockdiag.InetSock, typ, proto int) erro
 	return nil
 }
 
-// tcpStateName names a TCP state as the kernel does.
-func tcpStateName(st uint8) string {
-	names := map[uint8]string{
-		tcpEstablished: "ESTABLISHED", tcpSynSent: "SYN_SENT", 3: "SYN_RECV", tcpFinWait1: "FIN_WAIT1",
-		tcpFinWait2: "FIN_WAIT2", 6: "TIME_WAIT", tcpClose: "CLOSE", tcpCloseWait: "CLOSE_WAIT",
-		tcpLastAck: "LAST_ACK", tcpListen: "LISTEN", tcpClosing: "CLOSING",
+// tcpRepairable says whether a TCP socket's connection is read through
+// TCP repair into a tcp-stream image: established or closing, or closed
+// (TCP_CLOSE) with a peer still named, whose unread data and end of file
+// CRIU keeps that way too, with or without --tcp-established.
+func tcpRepairable(sk *sockdiag.InetSock) bool {
+	switch sk.State {
+	case tcpEstablished, tcpFinWait1, tcpFinWait2, tcpCloseWait, tcpLastAck, tcpClosing:
+		return true
+	case tcpClose:
+		return sk.Dst.Port() != 0
 	}
-	if n, ok := names[st]; ok {
-		return n
-	}
-	return fmt.Sprintf("%d", st)
+	return false
 }
+
+// tcpStateName names a TCP state as the kernel does.
+func tcpStateName(st uint8) string { return soccr.StateName(st) }
 
 // unlistedSocket describes a socket sock_diag does not list (an unbound
 // UDP socket, a TCP socket neither listening nor connected) from the fd,
@@ -240,13 +257,22 @@ func unlistedSocket(fd, family, proto int) (*sockdiag.InetSock, error) {
 	} else {
 		return nil, fmt.Errorf("get socket name: %w", err)
 	}
-	if sa, err := unix.Getpeername(fd); err == nil {
-		sk.Dst = sockaddrPort(sa, zero)
-	} else if !errors.Is(err, unix.ENOTCONN) {
-		return nil, fmt.Errorf("get peer name: %w", err)
-	}
 	if proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_MPTCP {
+		if sa, err := unix.Getpeername(fd); err == nil {
+			sk.Dst = sockaddrPort(sa, zero)
+		} else if !errors.Is(err, unix.ENOTCONN) {
+			return nil, fmt.Errorf("get peer name: %w", err)
+		}
 		return sk, nil
+	}
+	// A TCP connection closed both ways (its other half in TIME_WAIT, or
+	// gone after LAST_ACK) is no longer hashed, so sock_diag does not
+	// list it, and getpeername says ENOTCONN; SO_PEERNAME still names
+	// the peer, as CRIU reads it.
+	if dst, err := soccr.PeerName(fd); err == nil {
+		sk.Dst = dst
+	} else if !errors.Is(err, unix.ENOTCONN) {
+		return nil, fmt.Errorf("get SO_PEERNAME: %w", err)
 	}
 	var info [8]byte
 	if _, err := getsockoptRaw(fd, unix.IPPROTO_TCP, unix.TCP_INFO, info[:], uint32(len(info))); err != nil {
@@ -446,39 +472,60 @@ func tcpOpts(fd int) (*images.TcpOptsEntry, error) {
 	return o, nil
 }
 
-// tcpStream puts an established connection in repair mode, reads its
-// state and queues into tcp-stream-<ino>.img and keeps a copy of the
-// socket, which stays in repair mode until the dump ends.
-func (d *dumper) tcpStream(fd int, ino uint32) error {
+// tcpStream puts an established or closing connection in repair mode,
+// reads its state and queues into tcp-stream-<ino>.img and keeps a copy
+// of the socket, which stays in repair mode until the dump ends. It
+// returns the TCP state it read the connection in.
+func (d *dumper) tcpStream(fd int, ino uint32) (uint8, error) {
 	cp, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("copy socket fd: %w", err)
+		return 0, fmt.Errorf("copy socket fd: %w", err)
+	}
+	reuse, err := unix.GetsockoptInt(cp, unix.SOL_SOCKET, unix.SO_REUSEADDR)
+	if err != nil {
+		unix.Close(cp)
+		return 0, fmt.Errorf("get SO_REUSEADDR: %w", err)
 	}
 	st, err := soccr.Save(cp)
 	if err != nil {
+		// Save left repair mode again, which cleared SO_REUSEADDR.
+		_ = unix.SetsockoptInt(cp, unix.SOL_SOCKET, unix.SO_REUSEADDR, reuse)
 		unix.Close(cp)
-		return err
+		if errors.Is(err, soccr.ErrNotEstablished) {
+			err = fmt.Errorf("%w: %w", err, ErrNotSupported)
+		}
+		return 0, err
 	}
-	d.socks.repaired = append(d.socks.repaired, os.NewFile(uintptr(cp), fmt.Sprintf("tcp socket %d", ino)))
+	d.socks.repaired = append(d.socks.repaired, repairedSock{os.NewFile(uintptr(cp), fmt.Sprintf("tcp socket %d", ino)), reuse})
 	_, ts := soccr.ToImages(st, 0, ino)
 	img, err := encodeImage(image.TCPStream, image.Entry{Msg: ts, Extra: &image.Extra{InQ: st.InQ, OutQ: st.OutQ}})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	d.out[image.TCPStream.FileName(ino)] = img
-	return nil
+	return st.TCPState, nil
+}
+
+// repairedSock is our copy of a socket the dump put in repair mode, with
+// the SO_REUSEADDR it had (leaving repair mode clears it).
+type repairedSock struct {
+	f         *os.File
+	reuseaddr int
 }
 
 // unlockTCP takes every connection the dump put in repair mode out of
-// it: the connections go on. A dump that fails does it in its rollback,
-// before the tree thaws.
+// it, with its SO_REUSEADDR as it was: the connections go on. A dump
+// that fails does it in its rollback, before the tree thaws.
 func (d *dumper) unlockTCP() error {
 	var errs []error
-	for _, f := range d.socks.repaired {
-		if err := soccr.Resume(int(f.Fd())); err != nil {
+	for _, r := range d.socks.repaired {
+		fd := int(r.f.Fd())
+		if err := soccr.Resume(fd); err != nil {
 			errs = append(errs, err)
+		} else if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, r.reuseaddr); err != nil {
+			errs = append(errs, fmt.Errorf("set SO_REUSEADDR of %s back: %w", r.f.Name(), err))
 		}
-		f.Close()
+		r.f.Close()
 	}
 	d.socks.repaired = nil
 	return errors.Join(errs...)
@@ -488,8 +535,8 @@ func (d *dumper) unlockTCP() error {
 // tree is killed: the sockets go away still in repair mode, without a
 // word to their peers, for a restored copy to take over.
 func (d *dumper) dropTCP() {
-	for _, f := range d.socks.repaired {
-		f.Close()
+	for _, r := range d.socks.repaired {
+		r.f.Close()
 	}
 	d.socks.repaired = nil
 }

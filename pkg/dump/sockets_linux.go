@@ -41,7 +41,7 @@ type sockState struct {
 	queues      []image.Entry                  // sk-queues.img
 
 	// repaired are our copies of the TCP sockets put in repair mode.
-	repaired []*os.File
+	repaired []repairedSock
 	// inflight are the files passed in queued packets, as the peeks
 	// gave them to us; self is criu-parasite as the task that holds
 	// them.

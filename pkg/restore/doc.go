@@ -182,8 +182,8 @@
 //   - sockets depend on each other: all unix sockets are made at once
 //     (unixsk_linux.go: pairs, names, listeners, accepted and waiting
 //     connections, datagram peers, queues from sk-queues.img sent again
-//     in order, with the files they pass); established TCP connections
-//     come back in repair mode (pkg/soccr's state) and stay frozen until
+//     in order, with the files they pass); established and closing TCP
+//     connections come back in repair mode (pkg/soccr's state) and stay frozen until
 //     every task has its files, so that no end talks before its peer
 //     exists; they, and the saved SO_REUSEADDR/SO_REUSEPORT of every inet
 //     socket, are let go right before the tree runs.

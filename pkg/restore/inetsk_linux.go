@@ -31,12 +31,15 @@ func init() {
 //
 //	TCP, listening     bind, listen with the saved backlog
 //	TCP, established   TCP repair (the state of pkg/soccr, from the
-//	                   socket's tcp-stream-<ino>.img): bound and
+//	  or closing       socket's tcp-stream-<ino>.img): bound and
 //	                   "connected" without a handshake, both queues
 //	                   refilled; it stays in repair mode, frozen, until
 //	                   the tree is about to run (finishInetSockets), so
 //	                   that nothing goes out before every end of a
-//	                   connection exists again
+//	                   connection exists again; then a closing one
+//	                   (FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING, or
+//	                   closed with its peer named) has its FINs replayed,
+//	                   through raw sockets of its network namespace
 //	TCP, with a peer   with Options.TCPClose (CRIU's --tcp-close), in
 //	                   whatever state: a socket neither bound nor
 //	                   connected, shut down both ways
@@ -48,7 +51,7 @@ func init() {
 // Every socket is made with SO_REUSEADDR and SO_REUSEPORT, as CRIU does,
 // since sockets of the tree may share a port (a listener and the
 // connections it accepted); the saved values are put back at the end.
-// Other TCP states (connecting, closing), connected MPTCP sockets (the
+// Other TCP states (connecting), connected MPTCP sockets (the
 // kernel cannot repair them, and a dump refuses them) and raw sockets are
 // refused; UDP-Lite is made as UDP is. The connections an MPTCP listener accepted from
 // plain TCP clients are TCP sockets in the image, as in the kernel.
@@ -60,6 +63,8 @@ type inetSk struct {
 	// tcp is the state of an established connection, in repair mode
 	// until finishInetSockets.
 	tcp *soccr.State
+	// repaired: made through TCP repair, whose end forgets SO_REUSEADDR.
+	repaired bool
 }
 
 // inetSks are the inet sockets made so far.
@@ -83,9 +88,9 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 		case ie.GetState() == tcpListen, ie.GetState() == tcpClose && ie.GetDstPort() == 0:
 		case f.r.opts.TCPClose && tcpConnection(ie):
 			// Restored closed, whatever its state.
-		case ie.GetState() == tcpEstablished:
+		case tcpRepaired(ie):
 			if _, err := f.r.set.get(tcpStreamName(ie.GetIno())); err != nil {
-				return fmt.Errorf("%s: established: %w", name, err)
+				return fmt.Errorf("%s: connection in state %s: %w", name, soccr.StateName(uint8(ie.GetState())), err)
 			}
 		default:
 			return fmt.Errorf("%s: TCP state %d: %w", name, ie.GetState(), ErrNotSupported)
@@ -115,6 +120,22 @@ func (f *fileObjs) checkInetSk(e *images.FileEntry) error {
 }
 
 func tcpStreamName(ino uint32) string { return image.TCPStream.FileName(ino) }
+
+// tcpRepaired says whether the entry is a TCP connection restored through
+// TCP repair from its tcp-stream image: established, closing, or closed
+// both ways with its peer named (what CRIU dumps that way).
+func tcpRepaired(ie *images.InetSkEntry) bool {
+	if ie.GetProto() != unix.IPPROTO_TCP {
+		return false
+	}
+	switch ie.GetState() {
+	case soccr.StateEstablished, soccr.StateFinWait1, soccr.StateFinWait2, soccr.StateCloseWait, soccr.StateLastAck, soccr.StateClosing:
+		return true
+	case soccr.StateClose:
+		return ie.GetDstPort() != 0
+	}
+	return false
+}
 
 // tcpConnection says whether the entry is a TCP socket with a peer, as
 // CRIU's tcp_connection: what --tcp-close restores closed.
@@ -189,7 +210,7 @@ func (s *inetSk) make(f *fileObjs) error {
 		if err := unix.Shutdown(fd, unix.SHUT_RDWR); err != nil && err != unix.ENOTCONN {
 			return fmt.Errorf("shut down closed connection: %w", err)
 		}
-	case ie.GetProto() == unix.IPPROTO_TCP && ie.GetState() == tcpEstablished:
+	case tcpRepaired(ie):
 		if err := s.repair(f); err != nil {
 			return err
 		}
@@ -517,6 +538,7 @@ func (s *inetSk) repair(f *fileObjs) error {
 		return err
 	}
 	s.tcp = st
+	s.repaired = true
 	return nil
 }
 
@@ -528,7 +550,7 @@ func (f *fileObjs) finishInetSockets() error {
 		if s.tcp == nil {
 			continue
 		}
-		if err := s.finishTCP(); err != nil {
+		if err := s.finishTCP(f); err != nil {
 			return fmt.Errorf("restore %s: %w", s.file.Name(), err)
 		}
 	}
@@ -543,10 +565,17 @@ func (f *fileObjs) finishInetSockets() error {
 			{"SO_REUSEADDR", unix.SO_REUSEADDR, o.GetReuseaddr()},
 			{"SO_REUSEPORT", unix.SO_REUSEPORT, o.GetSoReuseport()},
 		} {
-			if r.on {
+			// Leaving repair mode clears SO_REUSEADDR (sk_reuse goes
+			// to SK_NO_REUSE): a repaired socket gets its value back
+			// either way.
+			if r.on && !(s.repaired && r.opt == unix.SO_REUSEADDR) {
 				continue
 			}
-			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, r.opt, 0); err != nil {
+			v := 0
+			if r.on {
+				v = 1
+			}
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, r.opt, v); err != nil {
 				return fmt.Errorf("restore %s of %s: %w", r.name, s.file.Name(), err)
 			}
 		}
@@ -556,10 +585,12 @@ func (f *fileObjs) finishInetSockets() error {
 
 // finishTCP takes a repaired connection out of repair mode, sends what
 // had never been sent and corks it if it was.
-func (s *inetSk) finishTCP() error {
+func (s *inetSk) finishTCP(f *fileObjs) error {
 	fd := int(s.file.Fd())
 	st := s.tcp
-	if err := soccr.Finish(fd, st); err != nil {
+	if err := soccr.FinishWith(fd, st, func(family int) (int, error) {
+		return f.r.netSocket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	}); err != nil {
 		return err
 	}
 	s.tcp = nil

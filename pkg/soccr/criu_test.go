@@ -26,7 +26,7 @@ func zooConn(t *testing.T) (*images.InetSkEntry, *images.TcpStreamEntry, *image.
 	}
 	for _, e := range files.Entries {
 		isk := e.Msg.(*images.FileEntry).GetIsk()
-		if isk.GetState() != tcpStateEstab {
+		if isk.GetState() != StateEstablished {
 			continue
 		}
 		img, err := image.ReadFile(dir, image.TCPStream.FileName(isk.GetIno()))

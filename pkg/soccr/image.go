@@ -15,7 +15,6 @@ const (
 	afInet6        = 10
 	sockStream     = 1
 	ipprotoTCP     = 6
-	tcpStateEstab  = 1
 	fileFlagsRdwr  = 2 // O_RDWR
 	fdTypeInetSock = images.FdTypes_INETSK
 )
@@ -57,7 +56,7 @@ func ToImages(st *State, id, ino uint32) (*images.FileEntry, *images.TcpStreamEn
 		Family:  proto.Uint32(family),
 		Type:    proto.Uint32(sockStream),
 		Proto:   proto.Uint32(ipprotoTCP),
-		State:   proto.Uint32(tcpStateEstab),
+		State:   proto.Uint32(uint32(st.state())),
 		SrcPort: proto.Uint32(uint32(st.Src.Port())),
 		DstPort: proto.Uint32(uint32(st.Dst.Port())),
 		Flags:   proto.Uint32(fileFlagsRdwr),
@@ -131,7 +130,11 @@ func FromImages(isk *images.InetSkEntry, ts *images.TcpStreamEntry, inq, outq []
 	if !ok1 || !ok2 || isk.GetSrcPort() > 0xffff || isk.GetDstPort() > 0xffff {
 		return nil, fmt.Errorf("socket %#x: bad address: %w", isk.GetIno(), ErrBadState)
 	}
+	if isk.GetState() > 0xff {
+		return nil, fmt.Errorf("socket %#x: state %d: %w", isk.GetIno(), isk.GetState(), ErrBadState)
+	}
 	st := &State{
+		TCPState:  uint8(isk.GetState()),
 		Src:       netip.AddrPortFrom(src.Unmap(), uint16(isk.GetSrcPort())),
 		Dst:       netip.AddrPortFrom(dst.Unmap(), uint16(isk.GetDstPort())),
 		InqSeq:    ts.GetInqSeq(),

@@ -10,15 +10,21 @@ import (
 func TestImagesRoundTrip(t *testing.T) {
 	for _, st := range []*State{
 		{
-			Src: netip.MustParseAddrPort("127.0.0.1:40000"), Dst: netip.MustParseAddrPort("127.0.0.1:8080"),
+			TCPState: StateEstablished,
+			Src:      netip.MustParseAddrPort("127.0.0.1:40000"), Dst: netip.MustParseAddrPort("127.0.0.1:8080"),
 			InqSeq: 0xfffffff0, OutqSeq: 12345, InQ: []byte("unread"), OutQ: []byte("unacked+unsent"), UnsqLen: 6,
 			OptMask: OptTimestamps | OptSACK | OptWScale, SndWscale: 7, RcvWscale: 9, MSSClamp: 65483,
 			Timestamp: 99, NoDelay: true, SndBuf: 4096, RcvBuf: 8192,
 			HaveWindow: true, SndWl1: 1, SndWnd: 2, MaxWindow: 3, RcvWnd: 4, RcvWup: 5,
 		},
 		{
-			Src: netip.MustParseAddrPort("[::1]:1"), Dst: netip.MustParseAddrPort("[::ffff:10.0.0.1]:2"),
+			TCPState: StateLastAck,
+			Src:      netip.MustParseAddrPort("[::1]:1"), Dst: netip.MustParseAddrPort("[::ffff:10.0.0.1]:2"),
 			Cork: true,
+		},
+		{
+			TCPState: StateClose, InqSeq: 7, OutqSeq: 9, InQ: []byte("left unread"),
+			Src: netip.MustParseAddrPort("10.1.2.3:1"), Dst: netip.MustParseAddrPort("10.1.2.4:2"),
 		},
 	} {
 		fe, ts := ToImages(st, 7, 0x1234)

@@ -11,8 +11,6 @@ import (
 )
 
 const (
-	tcpEstablished = 1 // TCP_ESTABLISHED in tcp_info's tcpi_state
-
 	tcpNoQueue   = 0 // TCP_NO_QUEUE
 	tcpRecvQueue = 1 // TCP_RECV_QUEUE
 	tcpSendQueue = 2 // TCP_SEND_QUEUE
@@ -49,25 +47,25 @@ func Drop(fd int) error {
 	return unix.Close(fd)
 }
 
-// Save pauses the established TCP socket fd and reads its state. The socket
-// stays paused: the caller either Drops it (the connection moves to a
-// restored copy) or Resumes it (the connection goes on here).
+// Save pauses the TCP socket fd, established or closing (one of the
+// State* states), and reads its state. The socket stays paused: the
+// caller either Drops it (the connection moves to a restored copy) or
+// Resumes it (the connection goes on here).
 func Save(fd int) (*State, error) {
 	if p, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || p != unix.IPPROTO_TCP {
 		return nil, fmt.Errorf("save tcp socket fd %d: %w", fd, ErrNotEstablished)
 	}
-	var info [256]byte
-	n, err := getsockoptBytes(fd, unix.SOL_TCP, unix.TCP_INFO, info[:])
+	info, err := getTCPInfo(fd)
 	if err != nil {
-		return nil, fmt.Errorf("save tcp socket fd %d: get TCP_INFO: %w", fd, err)
+		return nil, fmt.Errorf("save tcp socket fd %d: %w", fd, err)
 	}
-	if n <= tcpInfoWscale || info[0] != tcpEstablished {
-		return nil, fmt.Errorf("save tcp socket fd %d: %w", fd, ErrNotEstablished)
+	if !saveable(info.state) {
+		return nil, fmt.Errorf("save tcp socket fd %d in state %s: %w", fd, StateName(info.state), ErrNotEstablished)
 	}
 	if err := Pause(fd); err != nil {
 		return nil, err
 	}
-	st, err := saveRepaired(fd, info[tcpInfoOptions], info[tcpInfoWscale])
+	st, err := saveRepaired(fd)
 	if err != nil {
 		// Leave the connection as we found it.
 		_ = Resume(fd)
@@ -76,31 +74,76 @@ func Save(fd int) (*State, error) {
 	return st, nil
 }
 
-func saveRepaired(fd int, options, wscale byte) (*State, error) {
-	st := &State{OptMask: uint32(options) & (OptTimestamps | OptSACK | OptWScale)}
-	if st.OptMask&OptWScale != 0 {
-		st.SndWscale = uint32(wscale & 0xf)
-		st.RcvWscale = uint32(wscale >> 4)
+func saveable(state uint8) bool {
+	return stateIn(state, StateEstablished, StateFinWait1, StateFinWait2, StateClose, StateCloseWait, StateLastAck, StateClosing)
+}
+
+// tcpInfo is what Save reads of struct tcp_info.
+type tcpInfo struct {
+	state, options, wscale byte
+}
+
+func getTCPInfo(fd int) (tcpInfo, error) {
+	var info [256]byte
+	n, err := getsockoptBytes(fd, unix.SOL_TCP, unix.TCP_INFO, info[:])
+	if err != nil {
+		return tcpInfo{}, fmt.Errorf("get TCP_INFO: %w", err)
 	}
+	if n <= tcpInfoWscale {
+		return tcpInfo{}, fmt.Errorf("get TCP_INFO: %d bytes", n)
+	}
+	return tcpInfo{state: info[0], options: info[tcpInfoOptions], wscale: info[tcpInfoWscale]}, nil
+}
+
+// PeerName is the address of the peer of the TCP socket fd. A connection
+// closed both ways has one still, which getpeername no longer tells
+// (ENOTCONN in TCP_CLOSE) and SO_PEERNAME does, as CRIU reads it. A
+// socket never connected gives an error matching unix.ENOTCONN.
+func PeerName(fd int) (netip.AddrPort, error) {
+	// The kernel refuses a buffer longer than the address (EINVAL).
+	var b [unix.SizeofSockaddrInet6]byte
+	size := unix.SizeofSockaddrInet6
+	if d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && d == unix.AF_INET {
+		size = unix.SizeofSockaddrInet4
+	}
+	n, err := getsockoptBytes(fd, unix.SOL_SOCKET, unix.SO_PEERNAME, b[:size])
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("get SO_PEERNAME: %w", err)
+	}
+	ap, ok := parseSockaddr(b[:n])
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("get SO_PEERNAME: not an inet address (%d bytes)", n)
+	}
+	return ap, nil
+}
+
+func saveRepaired(fd int) (*State, error) {
+	st := &State{}
 	var err error
 	if st.Src, err = sockAddr(unix.Getsockname(fd)); err != nil {
 		return nil, fmt.Errorf("get local address: %w", err)
 	}
-	if st.Dst, err = sockAddr(unix.Getpeername(fd)); err != nil {
+	if st.Dst, err = PeerName(fd); err != nil {
 		return nil, fmt.Errorf("get peer address: %w", err)
 	}
 
 	// A socket in repair mode sends no data but still takes (and acks)
-	// what its peer sends, so the queues and the window may move while
-	// they are read: they are read until a reading finds the window and
-	// the receive queue's end where it began, which is what a restore
-	// can take (the kernel refuses a window past the queue's end).
+	// what its peer sends, so its state, the queues and the window may
+	// move while they are read: they are read until a reading finds the
+	// state, the window and the receive queue's end where it began,
+	// which is what a restore can take (the kernel refuses a window past
+	// the queue's end).
 	var w tcpRepairWindow
+	var info tcpInfo
 	for try := 0; ; try++ {
+		if info, err = getTCPInfo(fd); err != nil {
+			return nil, err
+		}
 		w0, err := getRepairWindow(fd)
 		if err != nil {
 			return nil, fmt.Errorf("get TCP_REPAIR_WINDOW: %w", err)
 		}
+		st.TCPState = info.state
 		if err := readQueues(fd, st); err != nil {
 			return nil, err
 		}
@@ -111,7 +154,11 @@ func saveRepaired(fd int, options, wscale byte) (*State, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read receive queue: %w", err)
 		}
-		if w == w0 && end == st.InqSeq && int32(w.RcvWup-end) <= 0 {
+		info1, err := getTCPInfo(fd)
+		if err != nil {
+			return nil, err
+		}
+		if info1.state == info.state && w == w0 && end == st.InqSeq && int32(w.RcvWup-end) <= 0 {
 			break
 		}
 		if try == 100 {
@@ -119,10 +166,18 @@ func saveRepaired(fd int, options, wscale byte) (*State, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if !saveable(info.state) {
+		return nil, fmt.Errorf("connection %v -> %v went to state %s: %w", st.Src, st.Dst, StateName(info.state), ErrNotEstablished)
+	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue); err != nil {
 		return nil, fmt.Errorf("deselect repair queue: %w", err)
 	}
 
+	st.OptMask = uint32(info.options) & (OptTimestamps | OptSACK | OptWScale)
+	if st.OptMask&OptWScale != 0 {
+		st.SndWscale = uint32(info.wscale & 0xf)
+		st.RcvWscale = uint32(info.wscale >> 4)
+	}
 	mss, err := unix.GetsockoptInt(fd, unix.SOL_TCP, unix.TCP_MAXSEG)
 	if err != nil {
 		return nil, fmt.Errorf("get TCP_MAXSEG: %w", err)
@@ -159,7 +214,11 @@ func saveRepaired(fd int, options, wscale byte) (*State, error) {
 	return st, nil
 }
 
-// readQueues reads both queues, their lengths and ends, into st.
+// readQueues reads both queues, their lengths and ends, into st, whose
+// TCPState is set. As CRIU's soccr: a FIN in the send queue is no data
+// (SIOCOUTQ and SIOCOUTQNSD count it, the sequence at the queue's end
+// keeps it), and a closed connection's send queue is dropped (what a
+// reset left there nobody can read, and a close both ways left none).
 func readQueues(fd int, st *State) error {
 	inLen, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
 	if err != nil {
@@ -172,6 +231,12 @@ func readQueues(fd int, st *State) error {
 	unsent, err := unix.IoctlGetInt(fd, unix.SIOCOUTQNSD)
 	if err != nil {
 		return fmt.Errorf("get unsent length: %w", err)
+	}
+	if st.state() == StateClose {
+		outLen, unsent = 0, 0
+	}
+	if st.finSent() {
+		outLen, unsent = max(outLen-1, 0), max(unsent-1, 0)
 	}
 	st.UnsqLen = uint32(unsent)
 	if st.InqSeq, st.InQ, err = readQueue(fd, tcpRecvQueue, inLen); err != nil {
@@ -268,14 +333,32 @@ func RestorePaused(fd int, st *State) error {
 }
 
 // Finish takes a socket RestorePaused built out of repair mode, sends the
-// data the kernel had never sent, and corks the socket if it was.
-func Finish(fd int, st *State) error {
+// data the kernel had never sent, and corks the socket if it was. A
+// closing connection first replays its FINs (replayClose), with segments
+// made up for its peer sent through a raw socket of the current
+// network namespace.
+func Finish(fd int, st *State) error { return FinishWith(fd, st, nil) }
+
+// RawSocket opens a raw IP socket (SOCK_RAW, IPPROTO_RAW) of the family
+// given, AF_INET or AF_INET6, in the network namespace of the
+// connections being restored.
+type RawSocket func(family int) (int, error)
+
+// FinishWith is Finish with the segments of a closing connection sent
+// through raw sockets opened by raw (nil: in the current namespace).
+func FinishWith(fd int, st *State, raw RawSocket) error {
+	written, err := replayClose(fd, st, raw)
+	if err != nil {
+		return fmt.Errorf("restore tcp connection %s -> %s in state %s: %w", st.Src, st.Dst, StateName(st.state()), err)
+	}
 	if err := Resume(fd); err != nil {
 		return err
 	}
 	// Data the kernel never sent goes out as ordinary new data.
-	if err := writeAll(fd, st.OutQ[len(st.OutQ)-int(st.UnsqLen):]); err != nil {
-		return fmt.Errorf("restore tcp connection %s -> %s: send the %d bytes never sent: %w", st.Src, st.Dst, st.UnsqLen, err)
+	if !written {
+		if err := sendUnsent(fd, st); err != nil {
+			return fmt.Errorf("restore tcp connection %s -> %s: %w", st.Src, st.Dst, err)
+		}
 	}
 	if err := boolOpt(fd, unix.TCP_CORK, st.Cork); err != nil {
 		return fmt.Errorf("restore tcp connection %s -> %s: %w", st.Src, st.Dst, err)
@@ -283,19 +366,200 @@ func Finish(fd int, st *State) error {
 	return nil
 }
 
-func restoreOn(fd int, st *State) error {
-	if err := Pause(fd); err != nil {
-		return err
+// replayClose brings a connection that RestorePaused left established
+// to its saved closing state, as CRIU's soccr does: the socket's own FIN
+// by shutdown(2) (in repair mode with the send queue selected when the
+// peer had acked it, so that it counts as sent and nothing goes out; as
+// an ordinary FIN after the unsent data otherwise), the peer's FIN and
+// its ack of the socket's FIN by segments made up for the peer, in the
+// order the state says they came. It tells whether it wrote the data
+// never sent (which must go before the FIN).
+func replayClose(fd int, st *State, raw RawSocket) (bool, error) {
+	if st.state() == StateEstablished {
+		return false, nil
 	}
+	in := &injector{raw: raw}
+	defer in.close()
+	written := false
+	unsent := st.OutQ[len(st.OutQ)-int(st.UnsqLen):]
+	writeUnsent := func() error {
+		if written || len(unsent) == 0 {
+			return nil
+		}
+		written = true
+		if err := Resume(fd); err != nil {
+			return err
+		}
+		if err := sendUnsent(fd, st); err != nil {
+			return err
+		}
+		return Pause(fd)
+	}
+	// The peer's window as it last advertised it, scaled as it would.
+	win := uint32(0xffff)
+	if st.HaveWindow {
+		win = st.SndWnd
+		if st.OptMask&OptWScale != 0 {
+			win >>= st.SndWscale
+		}
+	}
+	seg := segment{Src: st.Dst, Dst: st.Src, Window: uint16(min(win, 0xffff))}
+	sndUna := st.OutqSeq - uint32(len(st.OutQ))
+	if st.finSent() {
+		sndUna--
+	}
+	if st.finSentFirst() {
+		if err := writeUnsent(); err != nil {
+			return written, err
+		}
+		if err := shutdownFIN(fd, st.finAcked()); err != nil {
+			return written, err
+		}
+	}
+	if st.finReceived() {
+		seg.Seq, seg.Ack, seg.Flags = st.InqSeq-1, sndUna, thFIN|thACK
+		// After its own FIN, the socket may have had that acked by a
+		// live peer already, and goes from CLOSING on to TIME_WAIT
+		// (TCP_CLOSE for a socket with a file).
+		want := []uint8{StateCloseWait}
+		if st.finSentFirst() {
+			want = []uint8{StateClosing, StateClose}
+		}
+		if err := in.send(fd, &seg, "FIN", want); err != nil {
+			return written, err
+		}
+	}
+	if st.finSentSecond() {
+		if err := writeUnsent(); err != nil {
+			return written, err
+		}
+		if err := shutdownFIN(fd, st.finAcked()); err != nil {
+			return written, err
+		}
+	}
+	if st.finAcked() {
+		seg.Seq, seg.Ack, seg.Flags = st.InqSeq, st.OutqSeq, thACK
+		want := []uint8{StateFinWait2}
+		if st.finSentSecond() {
+			want = []uint8{StateClose}
+		}
+		if err := in.send(fd, &seg, "ACK of its FIN", want); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// shutdownFIN shuts the socket down for writing: its FIN goes into the
+// send queue, as sent (not transmitted) when acked is set.
+func shutdownFIN(fd int, acked bool) error {
+	if acked {
+		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpSendQueue); err != nil {
+			return fmt.Errorf("select send queue: %w", err)
+		}
+	}
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		return fmt.Errorf("shut down for writing: %w", err)
+	}
+	if acked {
+		if err := unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue); err != nil {
+			return fmt.Errorf("deselect repair queue: %w", err)
+		}
+	}
+	return nil
+}
+
+// soccrMark is the SO_MARK of the segments a restore makes up (CRIU's
+// SOCCR_MARK), which a network lock lets through.
+const soccrMark = 0xC114
+
+// injector sends made-up segments through raw sockets, one per family,
+// opened when first needed.
+type injector struct {
+	raw RawSocket
+	fds map[int]int // family -> raw socket
+}
+
+func (in *injector) close() {
+	for _, fd := range in.fds {
+		unix.Close(fd)
+	}
+}
+
+// send delivers seg to the socket fd and waits until the socket is in
+// one of the states want.
+func (in *injector) send(fd int, seg *segment, what string, want []uint8) error {
+	family := unix.AF_INET6
+	var to unix.Sockaddr = &unix.SockaddrInet6{Addr: seg.Dst.Addr().As16()}
+	if seg.Src.Addr().Unmap().Is4() && seg.Dst.Addr().Unmap().Is4() {
+		family = unix.AF_INET
+		to = &unix.SockaddrInet4{Addr: seg.Dst.Addr().Unmap().As4()}
+	}
+	rfd, ok := in.fds[family]
+	if !ok {
+		var err error
+		if in.raw != nil {
+			rfd, err = in.raw(family)
+		} else {
+			rfd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		}
+		if err != nil {
+			return fmt.Errorf("open raw socket to send the peer's %s: %w", what, err)
+		}
+		if in.fds == nil {
+			in.fds = map[int]int{}
+		}
+		in.fds[family] = rfd
+		if err := unix.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_MARK, soccrMark); err != nil {
+			return fmt.Errorf("set SO_MARK of raw socket: %w", err)
+		}
+	}
+	if err := unix.Sendto(rfd, seg.packet(), 0, to); err != nil {
+		return fmt.Errorf("send the peer's %s through a raw socket: %w", what, err)
+	}
+	// The segment comes in through the loopback device, in the
+	// softirq of the send or soon after.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		info, err := getTCPInfo(fd)
+		if err != nil {
+			return err
+		}
+		if stateIn(info.state, want...) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the peer's %s (seq %d, ack %d) sent through a raw socket left the socket in state %s: %w",
+				what, seg.Seq, seg.Ack, StateName(info.state), ErrReplay)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func restoreOn(fd int, st *State) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fmt.Errorf("set SO_REUSEADDR: %w", err)
 	}
-	// Each queue starts where the saved data begins; refilling it moves
-	// the sequence back to the saved end.
-	if err := setQueueSeq(fd, tcpSendQueue, st.OutqSeq-uint32(len(st.OutQ))); err != nil {
+	// Repair mode forces the reuse of the address (SK_FORCE_REUSE), which
+	// SO_REUSEADDR would undo: set after it, it lets the socket bind to
+	// the port its connection's TIME_WAIT remnant holds.
+	if err := Pause(fd); err != nil {
 		return err
 	}
-	if err := setQueueSeq(fd, tcpRecvQueue, st.InqSeq-uint32(len(st.InQ))); err != nil {
+	// Each queue starts where the saved data begins; refilling it moves
+	// the sequence back to the saved end, short of the FINs, which
+	// Finish replays (replayClose).
+	inqSeq, outqSeq := st.InqSeq, st.OutqSeq
+	if st.finReceived() {
+		inqSeq--
+	}
+	if st.finSent() {
+		outqSeq--
+	}
+	if err := setQueueSeq(fd, tcpSendQueue, outqSeq-uint32(len(st.OutQ))); err != nil {
+		return err
+	}
+	if err := setQueueSeq(fd, tcpRecvQueue, inqSeq-uint32(len(st.InQ))); err != nil {
 		return err
 	}
 	if err := unix.Bind(fd, toSockaddr(st.Src)); err != nil {
@@ -345,6 +609,12 @@ func restoreOn(fd int, st *State) error {
 	// The kernel takes the window state only once the queues are filled.
 	if st.HaveWindow {
 		w := tcpRepairWindow{st.SndWl1, st.SndWnd, st.MaxWindow, st.RcvWnd, st.RcvWup}
+		if st.finReceived() {
+			// The window was advertised past the peer's FIN, which is
+			// not in the receive queue yet.
+			w.RcvWup--
+			w.RcvWnd++
+		}
 		if err := setRepairWindow(fd, w); err != nil {
 			return fmt.Errorf("set TCP_REPAIR_WINDOW: %w", err)
 		}
@@ -383,15 +653,51 @@ func fillQueue(fd, queue int, data []byte) error {
 	return writeAll(fd, data)
 }
 
+// sendUnsent writes the part of the send queue the kernel had never sent
+// as ordinary new data. By now the socket's send buffer has the size the
+// program had, which the queue may overflow with the kernel's overhead
+// per segment while the peer reads nothing: the buffer is grown for the
+// write and then set back, its lock (SO_BUF_LOCK) as it was.
+func sendUnsent(fd int, st *State) error {
+	data := st.OutQ[len(st.OutQ)-int(st.UnsqLen):]
+	if len(data) == 0 {
+		return nil
+	}
+	cur, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return fmt.Errorf("get SO_SNDBUF: %w", err)
+	}
+	lock, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUF_LOCK)
+	if err != nil {
+		return fmt.Errorf("get SO_BUF_LOCK: %w", err)
+	}
+	// SO_SNDBUFFORCE sets twice the value given, which SO_SNDBUF reports.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, max(cur/2, 2*len(st.OutQ))); err != nil {
+		return fmt.Errorf("set SO_SNDBUFFORCE: %w", err)
+	}
+	if err := writeAll(fd, data); err != nil {
+		return fmt.Errorf("send the %d bytes never sent: %w", len(data), err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, cur/2); err != nil {
+		return fmt.Errorf("set SO_SNDBUFFORCE back: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUF_LOCK, lock); err != nil {
+		return fmt.Errorf("set SO_BUF_LOCK back: %w", err)
+	}
+	return nil
+}
+
+// writeAll writes data without blocking (the socket may be a blocking
+// one whose peer reads nothing), waiting up to 10 s for room.
 func writeAll(fd int, data []byte) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for len(data) > 0 {
-		n, err := unix.Write(fd, data)
+		n, err := unix.SendmsgN(fd, data, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN && time.Now().Before(deadline):
-			// A non-blocking socket that is full: wait for room.
+			// Full: wait for room.
 			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, 100)
 			continue
 		case err != nil:

@@ -44,18 +44,29 @@ func Save(o SaveOptions) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("stat fd %d of pid %d: %w", o.Fd, o.Pid, err)
 	}
+	// Leaving repair mode clears SO_REUSEADDR: it is set back after.
+	reuse, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR)
+	if err != nil {
+		return fmt.Errorf("get SO_REUSEADDR of fd %d of pid %d: %w", o.Fd, o.Pid, err)
+	}
 	conn, err := soccr.Save(fd)
 	if err != nil {
 		return fmt.Errorf("save fd %d of pid %d: %w", o.Fd, o.Pid, err)
 	}
+	resume := func() error {
+		if err := soccr.Resume(fd); err != nil {
+			return err
+		}
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, reuse)
+	}
 	if err := write(o.Dir, conn, uint32(st.Ino)); err != nil {
-		soccr.Resume(fd)
+		resume()
 		return err
 	}
 	if o.KeepPaused {
 		return nil
 	}
-	return soccr.Resume(fd)
+	return resume()
 }
 
 func write(dir string, conn *soccr.State, ino uint32) error {
