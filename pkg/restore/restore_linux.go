@@ -358,7 +358,24 @@ func (r *restorer) bringBack() (res *Result, err error) {
 	if err := r.start(); err != nil {
 		return nil, err
 	}
-	if err := r.exitZombies(); err != nil {
+	// Parents first: each task is forked once its parent's memory is in,
+	// and its own memory restored before its children are forked.
+	for _, t := range r.tree.tasks {
+		if err := r.canceled(); err != nil {
+			return nil, err
+		}
+		if err := r.createChild(t); err != nil {
+			return nil, err
+		}
+		if t.zombie() {
+			continue
+		}
+		if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
+			return nil, err
+		}
+		r.step(fmt.Sprintf("restore memory of pid %d", t.pid))
+	}
+	if err := r.allCreated(); err != nil {
 		return nil, err
 	}
 	for _, t := range r.tree.tasks {
@@ -368,15 +385,21 @@ func (r *restorer) bringBack() (res *Result, err error) {
 		if err := r.canceled(); err != nil {
 			return nil, err
 		}
-		if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
-			return nil, err
-		}
 		if err := r.restoreTask(t); err != nil {
 			return nil, err
 		}
 		r.step(fmt.Sprintf("restore pid %d", t.pid))
 	}
 	return r.resume()
+}
+
+// allCreated ends the creation of the tree once every task exists: group
+// joins, then the zombies exit.
+func (r *restorer) allCreated() error {
+	if err := r.joinGroups(); err != nil {
+		return err
+	}
+	return r.exitZombies()
 }
 
 // resume finishes every task and lets the tree run.
