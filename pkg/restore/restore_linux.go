@@ -282,8 +282,8 @@ func pidMax() (int, error) {
 	return int(v[0]), nil
 }
 
-// start creates the tracer and every task of the tree, zombies included
-// (they exit later, in exitZombies).
+// start creates the tracer and the root with its namespaces; the other
+// tasks come as their parents' memory is in (createChild).
 func (r *restorer) start() error {
 	r.tr = ptrace.NewTracer()
 	r.in = injector{tr: r.tr}
@@ -304,10 +304,7 @@ func (r *restorer) start() error {
 	if err := r.hook("setup-namespaces", r.tree.root().real); err != nil {
 		return err
 	}
-	if err := r.hook("post-setup-namespaces", 0); err != nil {
-		return err
-	}
-	return fault.At("restore:after-forks")
+	return r.hook("post-setup-namespaces", 0)
 }
 
 // hook calls Options.Hook at action point action.
@@ -399,7 +396,10 @@ func (r *restorer) allCreated() error {
 	if err := r.joinGroups(); err != nil {
 		return err
 	}
-	return r.exitZombies()
+	if err := r.exitZombies(); err != nil {
+		return err
+	}
+	return fault.At("restore:after-forks")
 }
 
 // resume finishes every task and lets the tree run.
