@@ -174,16 +174,17 @@ type cowSink struct {
 	next    pageSink
 	pid     int
 	shared  []span
-	img     []byte   // the image's bytes of a piece
-	held    []byte   // the task's bytes of the same piece
-	put     []span   // pages seen by the sink, to tell which the parent alone has
-	mem     *os.File // /proc/PID/mem of the task, opened on first need
-	compare uint64   // pages compared
-	same    uint64   // pages found equal: left shared
+	img     []byte     // the image's bytes of a piece
+	held    []byte     // the task's bytes of the same piece
+	bufs    [2]*[]byte // img and held, from pageBufs
+	put     []span     // pages seen by the sink, to tell which the parent alone has
+	mem     *os.File   // /proc/PID/mem of the task, opened on first need
+	compare uint64     // pages compared
+	same    uint64     // pages found equal: left shared
 }
 
-// cowPiece bounds a piece compared at once.
-const cowPiece = 4 << 20
+// cowPiece bounds a piece compared at once: a buffer of pageBufs.
+const cowPiece = pageBatchBytes
 
 func newCOWSink(next pageSink, pid int, shared []span) *cowSink {
 	return &cowSink{next: next, pid: pid, shared: shared}
@@ -223,7 +224,9 @@ func (s *cowSink) page(addr, n uint64) error {
 // page with the task's, and writes the runs of pages that differ.
 func (s *cowSink) comparePiece(addr, n uint64) error {
 	if s.img == nil {
-		s.img, s.held = make([]byte, cowPiece), make([]byte, cowPiece)
+		// Kept from task to task, as the sinks' own (pageBufs).
+		s.bufs = [2]*[]byte{pageBufs.Get().(*[]byte), pageBufs.Get().(*[]byte)}
+		s.img, s.held = *s.bufs[0], *s.bufs[1]
 	}
 	img, mem := s.img[:n], s.held[:n]
 	if err := s.next.skip(n, img); err != nil {
@@ -285,6 +288,11 @@ func (s *cowSink) readMem(buf []byte, addr uint64) error {
 }
 
 func (s *cowSink) close() {
+	if s.bufs[0] != nil {
+		pageBufs.Put(s.bufs[0])
+		pageBufs.Put(s.bufs[1])
+		s.bufs, s.img, s.held = [2]*[]byte{}, nil, nil
+	}
 	if s.mem != nil {
 		s.mem.Close()
 		s.mem = nil
