@@ -212,9 +212,7 @@ criu_cannot_part() {
 # leaves no output queued at its packet-mode master when CRIU dumps it
 # (criu_cannot_part); nsfd holds no fd of the host's UTS namespace when
 # CRIU restores it, and opath no O_PATH fd of a FIFO when CRIU dumps it
-# (criu_cannot_part); cow checks that pages not written since a fork are
-# still shared only where CRIU restores it or nothing is restored
-# (criugo's restore gives each task its own copy).
+# (criu_cannot_part).
 prog_env() {
 	case $1/$2 in
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
@@ -229,7 +227,6 @@ prog_env() {
 	nsfd/to-criu) echo "NSFD_NO_OWN_UTS=1" ;;
 	opath/from-criu | opath/shape) echo "OPATH_NO_FIFO=1" ;;
 	pty/from-criu | pty/shape) echo "PTY_NO_PKT_DATA=1" ;;
-	cow/to-criu | cow/leave | cow/shape) echo "COW_SHARED=1" ;;
 	netext/*) echo "NETEXT_NS=$netext_ns" ;;
 	esac
 }

@@ -65,10 +65,12 @@ func (r *restorer) chooseScratch() error {
 	return nil
 }
 
-// createTree creates every task with its PID: the root as a copy of
-// criu-restore, the others by a clone3 injected into their parent. Each
-// task sets its session and group before it forks; group joins follow
-// once all exist.
+// createTree creates the root with its PID, as a copy of criu-restore,
+// with its namespaces. The other tasks come later, each by a clone3
+// injected into its parent once the parent's memory is in (createChild),
+// so that the private pages they shared since a fork are shared again
+// (cow_linux.go). Each task sets its session and group before it forks;
+// group joins follow once all exist (joinGroups).
 func (r *restorer) createTree() error {
 	root := r.tree.root()
 	if err := r.prepareCgroups(); err != nil {
@@ -88,12 +90,39 @@ func (r *restorer) createTree() error {
 	if err := r.restoreMountNs(root); err != nil {
 		return err
 	}
-	start = time.Now()
-	for _, t := range r.tree.tasks[1:] {
-		if err := r.forkChild(t.parent, t); err != nil {
-			return err
-		}
+	return nil
+}
+
+// createChild forks task t from its parent, which exists and has its
+// memory in, unless t exists already: t starts as a copy of the parent's
+// restored memory, and keeps of it what its own image shares
+// (inheritedVMAs).
+func (r *restorer) createChild(t *task) error {
+	if t.real != 0 {
+		return nil
 	}
+	p := t.parent
+	if p == nil || p.real == 0 || !p.memoryIn {
+		return fmt.Errorf("create pid %d: its parent is not restored yet", t.pid)
+	}
+	start := time.Now()
+	if err := r.forkChild(p, t); err != nil {
+		return err
+	}
+	t.forkedFrom = r.mmPlans[p.pid]
+	r.stats.forking += time.Since(start)
+	return nil
+}
+
+// canCreate says whether createChild can fork t now.
+func (t *task) canCreate() bool {
+	return t.real == 0 && t.parent != nil && t.parent.real != 0 && t.parent.memoryIn
+}
+
+// joinGroups moves the tasks that join another's process group into it,
+// once every task exists.
+func (r *restorer) joinGroups() error {
+	start := time.Now()
 	for _, t := range r.tree.tasks {
 		if t.joinPgid == 0 {
 			continue

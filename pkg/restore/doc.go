@@ -46,7 +46,8 @@
 //	            seized, given the scratch area (mmap injected from the
 //	            `syscall` it sleeps in), rid of the rest of criu-restore's
 //	            memory (so that forking it costs little); children: clone3(set_tid) injected
-//	            into their parent, traced from birth (PTRACE_O_TRACEFORK);
+//	            into their parent once its memory is in (parents first,
+//	            so that they share its private pages: cow_linux.go), traced from birth (PTRACE_O_TRACEFORK);
 //	            every task starts with all signals blocked and default
 //	            actions (CLONE_CLEAR_SIGHAND), and a call that would set
 //	            what the task already has is skipped;
@@ -68,9 +69,11 @@
 //
 // # Memory
 //
-// A created task is a copy of its parent (of criu-restore for the root).
-// Its memory is replaced in place: everything but the scratch area and the
-// kernel's special mappings is unmapped; [vvar], [vvar_vclock] and [vdso]
+// A created task is a copy of its parent (of criu-restore for the root),
+// forked once the parent's memory is in. Its memory is replaced in place:
+// everything but the scratch area, the kernel's special mappings and the
+// private VMAs it shares with its parent since a fork (kept with their
+// pages, compared with its own, as CRIU does: cow_linux.go) is unmapped; [vvar], [vvar_vclock] and [vdso]
 // move with mremap to their dumped addresses when the dumped vDSO is this
 // kernel's (see "vDSO" below); each VMA is mapped at its address (files
 // and memfds opened by the task itself through /proc/<criu-restore>/fd/N,

@@ -47,6 +47,9 @@ type vma struct {
 	e     *images.VmaEntry
 	kind  vmaKind
 	pages bool // pages of the pagemap land in it
+	// inherited: the task keeps it as the fork from its parent left it
+	// (inheritedVMAs), set for the restore of the task under way.
+	inherited bool
 }
 
 func (v *vma) start() uint64 { return v.e.GetStart() }

@@ -43,6 +43,13 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			keep = append(keep, span{v.Start, v.End})
 		}
 	}
+	// What the task keeps of its parent's memory (cow_linux.go).
+	shared := inheritedVMAs(t, p, cur)
+	for _, v := range p.vmas {
+		if v.inherited {
+			keep = append(keep, span{v.start(), v.end()})
+		}
+	}
 	// Unmapping, moving the special mappings, opening the mapped files
 	// and mapping every VMA make one batch; mprotect, madvise, guards,
 	// PR_SET_MM_MAP and the closes after the pages another.
@@ -117,6 +124,15 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 
 	for _, v := range p.vmas {
 		open := -1
+		if v.inherited {
+			// Kept from the fork; writable while its pages go in.
+			if v.mapProt() != v.e.GetProt() {
+				bt.onError(bt.add("mprotect", unix.SYS_MPROTECT, v.start(), v.size(), uint64(v.mapProt())), func(err error) error {
+					return fmt.Errorf("restore vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+				})
+			}
+			continue
+		}
 		switch v.kind {
 		case vmaKindSkip, vmaKindVdso, vmaKindVvar:
 			continue
@@ -161,7 +177,10 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		})
 	}
 	exeOpen := -1
-	if id := p.mm.GetExeFileId(); id != 0 {
+	// A task forked from its restored parent has the parent's exe file
+	// already; setting it again would fail while the kept VMAs map it
+	// (EBUSY), so it stays.
+	if id := p.mm.GetExeFileId(); id != 0 && !r.sameExe(t, id) {
 		file, err := r.files.mapFile(id, unix.O_RDONLY)
 		if err != nil {
 			return fmt.Errorf("restore exe file of pid %d (%s): %w", t.pid, name, err)
@@ -175,7 +194,7 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 		return err
 	}
 
-	if err := r.writePages(t, p, hs, src, bt, uffdCall); err != nil {
+	if err := r.writePages(t, p, hs, src, bt, uffdCall, shared); err != nil {
 		return err
 	}
 
@@ -708,8 +727,11 @@ func (s *fileSink) flush() error {
 // pages go through criu-restore.
 //
 // bt is the batch of t's leader that made the userfaultfd call uffdCall
-// (queueUffd); calls it must make later are added to it.
-func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reader, bt *callBatch, uffdCall int) (err error) {
+// (queueUffd); calls it must make later are added to it. shared are the
+// pages t holds from its parent in the VMAs it kept (inheritedVMAs):
+// compared there, written where they differ, dropped where t's pagemap
+// has none (cowSink).
+func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reader, bt *callBatch, uffdCall int, shared []span) (err error) {
 	var sink pageSink
 	u, err := r.openUffd(t, p, bt, uffdCall)
 	if err != nil {
@@ -738,6 +760,12 @@ func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reade
 		sink = fs
 	} else {
 		sink = &streamSink{pid: t.real, src: src, name: pagesName(p.pagesID), buf: make([]byte, pageBatchBytes)}
+	}
+	var cow *cowSink
+	if len(shared) > 0 {
+		cow = newCOWSink(sink, t.real, shared)
+		defer cow.close()
+		sink = cow
 	}
 	var vdso []byte
 	var vdsoBytes, written uint64
@@ -805,6 +833,14 @@ func (r *restorer) writePages(t *task, p *mmPlan, hs *hostSpecials, src io.Reade
 		return fmt.Errorf("restore pages of pid %d: %w", t.pid, err)
 	}
 	r.stats.restored += written / pageSize
+	if cow != nil {
+		cow.dropParentOnly(t, bt)
+		// As CRIU counts them: a page found equal is compared, not restored.
+		r.stats.restored -= cow.same
+		r.stats.compared += cow.compare
+		r.stats.sharedCOW += cow.same
+		r.logf("pid %d: %d pages compared with its parent's, %d of them left shared", t.pid, cow.compare, cow.same)
+	}
 	if p.vdso != nil {
 		if err := r.settleVdso(t, p, hs, vdso, vdsoBytes == p.vdso.size()); err != nil {
 			return err

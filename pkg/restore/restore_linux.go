@@ -282,8 +282,8 @@ func pidMax() (int, error) {
 	return int(v[0]), nil
 }
 
-// start creates the tracer and every task of the tree, zombies included
-// (they exit later, in exitZombies).
+// start creates the tracer and the root with its namespaces; the other
+// tasks come as their parents' memory is in (createChild).
 func (r *restorer) start() error {
 	r.tr = ptrace.NewTracer()
 	r.in = injector{tr: r.tr}
@@ -304,10 +304,7 @@ func (r *restorer) start() error {
 	if err := r.hook("setup-namespaces", r.tree.root().real); err != nil {
 		return err
 	}
-	if err := r.hook("post-setup-namespaces", 0); err != nil {
-		return err
-	}
-	return fault.At("restore:after-forks")
+	return r.hook("post-setup-namespaces", 0)
 }
 
 // hook calls Options.Hook at action point action.
@@ -358,7 +355,24 @@ func (r *restorer) bringBack() (res *Result, err error) {
 	if err := r.start(); err != nil {
 		return nil, err
 	}
-	if err := r.exitZombies(); err != nil {
+	// Parents first: each task is forked once its parent's memory is in,
+	// and its own memory restored before its children are forked.
+	for _, t := range r.tree.tasks {
+		if err := r.canceled(); err != nil {
+			return nil, err
+		}
+		if err := r.createChild(t); err != nil {
+			return nil, err
+		}
+		if t.zombie() {
+			continue
+		}
+		if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
+			return nil, err
+		}
+		r.step(fmt.Sprintf("restore memory of pid %d", t.pid))
+	}
+	if err := r.allCreated(); err != nil {
 		return nil, err
 	}
 	for _, t := range r.tree.tasks {
@@ -368,15 +382,24 @@ func (r *restorer) bringBack() (res *Result, err error) {
 		if err := r.canceled(); err != nil {
 			return nil, err
 		}
-		if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
-			return nil, err
-		}
 		if err := r.restoreTask(t); err != nil {
 			return nil, err
 		}
 		r.step(fmt.Sprintf("restore pid %d", t.pid))
 	}
 	return r.resume()
+}
+
+// allCreated ends the creation of the tree once every task exists: group
+// joins, then the zombies exit.
+func (r *restorer) allCreated() error {
+	if err := r.joinGroups(); err != nil {
+		return err
+	}
+	if err := r.exitZombies(); err != nil {
+		return err
+	}
+	return fault.At("restore:after-forks")
 }
 
 // resume finishes every task and lets the tree run.

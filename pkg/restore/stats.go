@@ -28,14 +28,17 @@ import (
 //	          and those of [vdso], which are found equal to the kernel's
 //	          instead; CRIU counts the same pages, the [vdso]'s included
 //
-// pages_compared and pages_skipped_cow count CRIU's copy-on-write sharing
-// of private memory between a parent and its children; every task here
-// gets its memory fresh, so nothing is compared and both are 0.
+//	compared  pages of a child compared with what it holds from its
+//	          parent (cow_linux.go), as CRIU's pages_compared
+//	sharedCOW those found equal and left shared, as CRIU's
+//	          pages_skipped_cow; they are not in restored, as in CRIU
 type restoreStats struct {
-	start    time.Time
-	forking  time.Duration
-	restore  time.Duration
-	restored uint64
+	start     time.Time
+	forking   time.Duration
+	restore   time.Duration
+	restored  uint64
+	compared  uint64
+	sharedCOW uint64
 }
 
 // micros converts a duration to the u32 microseconds of stats-restore,
@@ -48,8 +51,8 @@ func micros(d time.Duration) *uint32 {
 // sets.
 func (s *restoreStats) image() *image.Image {
 	e := &images.StatsEntry{Restore: &images.RestoreStatsEntry{
-		PagesCompared:   proto.Uint64(0),
-		PagesSkippedCow: proto.Uint64(0),
+		PagesCompared:   proto.Uint64(s.compared),
+		PagesSkippedCow: proto.Uint64(s.sharedCOW),
 		ForkingTime:     micros(s.forking),
 		RestoreTime:     micros(s.restore),
 		PagesRestored:   proto.Uint64(s.restored),

@@ -82,11 +82,18 @@ func TestRestoreStats(t *testing.T) {
 			if st.PagesRestored == nil {
 				t.Error("pages_restored is not set")
 			}
-			if want := pagemapPages(t, dir); st.GetPagesRestored() != want {
-				t.Errorf("pages_restored %d, want %d (the present pages of the tasks' pagemaps)", st.GetPagesRestored(), want)
+			// As CRIU counts them: a page of a child found equal to what
+			// it holds from its parent is skipped, not restored.
+			if want := pagemapPages(t, dir); st.GetPagesRestored()+st.GetPagesSkippedCow() != want {
+				t.Errorf("pages_restored %d + pages_skipped_cow %d, want %d (the present pages of the tasks' pagemaps)", st.GetPagesRestored(), st.GetPagesSkippedCow(), want)
 			}
-			if st.GetPagesCompared() != 0 || st.GetPagesSkippedCow() != 0 {
-				t.Errorf("pages compared %d, skipped COW %d: nothing is shared copy-on-write", st.GetPagesCompared(), st.GetPagesSkippedCow())
+			if st.GetPagesSkippedCow() > st.GetPagesCompared() {
+				t.Errorf("pages compared %d, skipped COW %d: more skipped than compared", st.GetPagesCompared(), st.GetPagesSkippedCow())
+			}
+			// The tree's children were forked without exec: they share
+			// pages with their parent.
+			if name == "tree" && st.GetPagesSkippedCow() == 0 {
+				t.Errorf("pages compared %d, skipped COW %d: the children share no page with their parent", st.GetPagesCompared(), st.GetPagesSkippedCow())
 			}
 			if st.GetForkingTime() == 0 || st.GetRestoreTime() < st.GetForkingTime() {
 				t.Errorf("forking_time %d us, restore_time %d us: want 0 < forking <= restore", st.GetForkingTime(), st.GetRestoreTime())

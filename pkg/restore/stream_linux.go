@@ -289,6 +289,13 @@ func (s *streamRestore) pages(id uint64, f *image.StreamFile) error {
 			return err
 		}
 		t := r.tree.byPid[pid]
+		if t != nil && t.canCreate() && !t.zombie() {
+			// Its parent's memory is in: fork it now, so that its pages
+			// go in as they come.
+			if err := r.createChild(t); err != nil {
+				return err
+			}
+		}
 		ready, err := s.memoryReady(t)
 		if err != nil {
 			return err
@@ -369,7 +376,7 @@ func (s *streamRestore) tablesKnown() bool {
 // and the files its mappings need are in.
 func (s *streamRestore) memoryReady(t *task) (bool, error) {
 	r := s.r
-	if t == nil || t.zombie() || t.memoryDone {
+	if t == nil || t.zombie() || t.memoryDone || t.real == 0 {
 		return false, nil
 	}
 	if !r.set.has(mmName(uint32(t.pid))) {
@@ -441,21 +448,29 @@ func (s *streamRestore) finish() (*Result, error) {
 	if err := r.checkFiles(); err != nil {
 		return nil, err
 	}
-	if err := r.exitZombies(); err != nil {
-		return nil, err
-	}
 	r.deferFill = false
 	if err := r.files.fillUnfilled(); err != nil {
+		return nil, err
+	}
+	// The tasks not forked yet (their pages came before their parent's
+	// memory was in, or not at all), parents first, as bringBack.
+	for _, t := range r.tree.tasks {
+		if err := r.createChild(t); err != nil {
+			return nil, err
+		}
+		if t.zombie() || t.memoryDone {
+			continue
+		}
+		if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.allCreated(); err != nil {
 		return nil, err
 	}
 	for _, t := range r.tree.tasks {
 		if t.zombie() {
 			continue
-		}
-		if !t.memoryDone {
-			if err := r.restoreMemory(t, r.plans[t.pid].mm, nil); err != nil {
-				return nil, err
-			}
 		}
 		if err := r.restoreTask(t); err != nil {
 			return nil, err

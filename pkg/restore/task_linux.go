@@ -18,16 +18,15 @@ import (
 // pages from src, or from its pages file when src is nil. The fds the
 // task inherited (criu-restore's, for the root) are closed first, by
 // restoreMM's first batch, unless the task shares its parent's fd table;
-// the copy of criu-restore's /proc fd a task holds (taskPath) goes once
-// the memory is in.
+// the copy of criu-restore's /proc fd a task holds (taskPath) stays for
+// its children, forked from it after this (createChild), and goes when
+// restoreTask begins.
 func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) (err error) {
-	if keep := uint64(r.procFd); keep > 0 && !r.sharesParentFiles(t) {
-		defer func() {
-			if err == nil {
-				_, err = r.call(t, t.threads[0], "close", unix.SYS_CLOSE, keep)
-			}
-		}()
-	}
+	defer func() {
+		if err == nil {
+			t.memoryIn = true
+		}
+	}()
 	if err := r.moveScratch(t, p); err != nil {
 		return err
 	}
@@ -55,6 +54,13 @@ func (r *restorer) restoreMemory(t *task, p *mmPlan, src io.Reader) (err error) 
 func (r *restorer) restoreTask(t *task) error {
 	p := r.plans[t.pid]
 	th := t.threads[0]
+	// Every child is forked by now: the copy of criu-restore's /proc fd
+	// goes (restoreMemory).
+	if keep := uint64(r.procFd); keep > 0 && !r.sharesParentFiles(t) {
+		if _, err := r.call(t, th, "close", unix.SYS_CLOSE, keep); err != nil {
+			return fmt.Errorf("restore pid %d: %w", t.pid, err)
+		}
+	}
 	if err := r.leaveVdso(t, p); err != nil {
 		return err
 	}

@@ -36,6 +36,11 @@ type task struct {
 	threads    []*thread // threads[0] is the leader once created
 	scratch    uint64    // address of the scratch area
 	memoryDone bool      // restoreMemory ran
+	memoryIn   bool      // restoreMemory succeeded: children may be forked
+	// forkedFrom is the memory plan of the parent the task was forked
+	// from once that parent's memory was in (createChild); nil for the
+	// root.
+	forkedFrom *mmPlan
 	// proxy is the task's proxied vDSO (vdso_linux.go); nil when its
 	// vDSO is in place.
 	proxy *vdsoProxy

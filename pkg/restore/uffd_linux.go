@@ -49,7 +49,7 @@ func uffdWanted(p *mmPlan) []span {
 	}
 	var want []span
 	for _, v := range p.vmas {
-		if v.pages && v.kind == vmaKindAnon {
+		if v.pages && v.kind == vmaKindAnon && !v.inherited {
 			want = append(want, span{v.start(), v.end()})
 		}
 	}
