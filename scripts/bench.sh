@@ -43,6 +43,9 @@
 #  4. For reference, how long the tree took to write its memory the first
 #     time (a page fault per fresh page): on this VM it varies 5-fold from
 #     run to run, which puts the spread of the other figures in context.
+#  5. When both trees ran: our dump and restore time per task in each, and
+#     how the 1111-task tree's compares with the 201-task one's (the issue
+#     asks for growth no faster than linear).
 # Knobs: BENCH_RUNS (default 5); BENCH_CASES (default "1g tree200 8g
 # tree1000"); BENCH_CRIU, the CRIU binary (default build/criu-4.2.1/criu
 # when scripts/build-criu.sh built it; empty: ours only); BENCH_GO=0 skips
@@ -438,4 +441,20 @@ for case in $CASES; do
 		echo "largest peak RSS of criu-parasite and criu-restore: $((maxrss >> 10)) MiB (the issue's bound for 8 GiB: under 64 MiB)"
 	fi
 	echo "reference: the tree's own first write of its memory (a fault per fresh page; the machine's noise) $(summary "$work/fill" 1000 1) ms"
+	# Per task, for the growth from the 201-task tree to the 1111-task one.
+	case $case in tree200 | tree1000)
+		for f in dump restore; do
+			eval "pertask_${case}_$f=$(awk -v m="$(median "$work/o.$f")" -v n="$tasks" 'BEGIN { printf "%.2f", m / n }')"
+		done
+		;;
+	esac
 done
+
+# Linear growth means the same time per task in both trees.
+if [ -n "${pertask_tree200_restore:-}" ] && [ -n "${pertask_tree1000_restore:-}" ]; then
+	echo "== growth from 201 to 1111 tasks (ours): ms per task, median time / tasks"
+	for f in dump restore; do
+		eval "a=\$pertask_tree200_$f b=\$pertask_tree1000_$f"
+		awk -v f="$f" -v a="$a" -v b="$b" 'BEGIN { printf "%-8s 201 tasks %.2f, 1111 tasks %.2f: x%.2f per task (1.00 is linear; above it, faster than linear)\n", f, a, b, (a > 0 ? b / a : 0) }'
+	done
+fi

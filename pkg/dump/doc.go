@@ -17,8 +17,10 @@
 //	                                               freeze on (see dumpStats)
 //
 // Pages are read from the frozen tasks while they are written: a pages
-// image is never held in memory, and with a directory several chunks are
-// read and written at once.
+// image is never held in memory, and with a directory several chunks, and
+// the pages images of several tasks (pagesWriter), are read and written
+// at once. A directory is synced once at the end (syncfs), not file by
+// file.
 //
 // # Attaching without a trace
 //
@@ -78,7 +80,7 @@
 //	injected syscalls          clear_child_tid, securebits (pkg/compel)
 //	the parasite blob          sigactions, itimers, POSIX timers, brk, umask,
 //	                           prctl state, sigaltstack, parent-death signal
-//	process_vm_readv           memory, in 4 MiB chunks; /proc/PID/mem for
+//	process_vm_readv           memory, in 1 MiB chunks; /proc/PID/mem for
 //	                           mappings without PROT_READ and for pages
 //	                           shared copy-on-write with another task
 //	                           (pagemap: present, not exclusive), which

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -413,6 +414,13 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 		byName[p.name] = p
 	}
 	midPages := fault.At("dump:mid-pages")
+	// Into a directory, the pages images of several tasks are written at
+	// once (pagesWriter); a stream takes them in order.
+	var pw *pagesWriter
+	if ds, ok := s.(*dirSink); ok && len(d.pages) > 1 {
+		pw = newPagesWriter(ctx, ds)
+		defer pw.wait()
+	}
 	for _, n := range image.StreamOrder(names, pagesOf) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("write images: %w", err)
@@ -427,6 +435,12 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 				p.src.failFromHalf(midPages)
 				midPages = nil
 			}
+			if pw != nil {
+				if err := pw.add(n, p.src); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := s.addPages(n, p.src); err != nil {
 				return fmt.Errorf("write %s: %w", n, err)
 			}
@@ -437,6 +451,13 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 		}
 		if n == image.Stats.FileName("dump") {
 			// Last in stream order: the times are complete now.
+			if pw != nil {
+				if err := pw.wait(); err != nil {
+					return err
+				}
+				d.stats.memwrite += pw.took
+				d.stats.memdump += pw.took
+			}
 			if !d.readLive {
 				d.stats.frozen = time.Since(d.stats.frozenSince)
 			}
@@ -448,7 +469,92 @@ func (d *dumper) write(ctx context.Context, s sink, skip map[string]bool) error 
 			return fmt.Errorf("write %s: %w", n, err)
 		}
 	}
+	if pw != nil {
+		return pw.wait()
+	}
 	return nil
+}
+
+// pagesInFlight is how many pages images a directory dump writes at once.
+// Each is a file of its own, so their writes do not queue on one inode
+// lock, and the small images of a wide tree, a chunk or two each, keep
+// both cores busy instead of one read and one write at a time.
+const pagesInFlight = 4
+
+// pagesWriter writes pages images into a directory, pagesInFlight at a
+// time. The first error stops the others (through the context their
+// reads check) and is what wait returns.
+type pagesWriter struct {
+	ds     *dirSink
+	ctx    context.Context
+	cancel context.CancelFunc
+	slots  chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+	start  time.Time
+	took   time.Duration // from the first add to the end of wait
+	waited bool
+}
+
+func newPagesWriter(ctx context.Context, ds *dirSink) *pagesWriter {
+	pctx, cancel := context.WithCancel(ctx)
+	return &pagesWriter{ds: ds, ctx: pctx, cancel: cancel, slots: make(chan struct{}, pagesInFlight)}
+}
+
+// add starts writing the pages image name once a slot is free; it returns
+// the first error of an image written before.
+func (pw *pagesWriter) add(name string, src *runPages) error {
+	if pw.start.IsZero() {
+		pw.start = time.Now()
+	}
+	select {
+	case pw.slots <- struct{}{}:
+	case <-pw.ctx.Done():
+		return pw.failed()
+	}
+	if err := pw.failed(); err != nil {
+		<-pw.slots
+		return err
+	}
+	src.ctx = pw.ctx
+	pw.wg.Add(1)
+	go func() {
+		defer pw.wg.Done()
+		defer func() { <-pw.slots }()
+		if err := pw.ds.addPages(name, src); err != nil {
+			pw.mu.Lock()
+			if pw.err == nil {
+				pw.err = fmt.Errorf("write %s: %w", name, err)
+			}
+			pw.mu.Unlock()
+			pw.cancel()
+		}
+	}()
+	return nil
+}
+
+func (pw *pagesWriter) failed() error {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	if pw.err == nil && pw.ctx.Err() != nil {
+		return fmt.Errorf("write images: %w", pw.ctx.Err())
+	}
+	return pw.err
+}
+
+// wait waits for every image started, and returns the first error.
+func (pw *pagesWriter) wait() error {
+	pw.wg.Wait()
+	if !pw.waited {
+		pw.waited = true
+		if !pw.start.IsZero() {
+			pw.took = time.Since(pw.start)
+		}
+	}
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	return pw.err
 }
 
 // close releases what the dump holds open.

@@ -86,8 +86,9 @@
 // Pages go into private anonymous memory with UFFDIO_COPY through a
 // userfaultfd of the task's mm (see taskUffd): the kernel allocates each
 // page and copies into it without clearing it first, and from an image
-// directory a few of criu-restore's threads read (pread) and copy 4 MiB
-// pieces at once. Elsewhere (the changed pages of a private file mapping)
+// directory a few of criu-restore's threads copy 4 MiB pieces at once,
+// each straight from a populated mapping of the pages file (one copy per
+// page; pread into a buffer where the file cannot be mapped). Elsewhere (the changed pages of a private file mapping)
 // they go with process_vm_writev. Without a userfaultfd (a kernel without
 // it, or a sysctl that forbids it) the task reads an image directory's
 // pages itself with injected preadv calls of up to 512 ranges, and a

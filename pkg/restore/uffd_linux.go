@@ -388,6 +388,7 @@ func (s *uffdSink) flush() error {
 	for _, j := range jobs {
 		bufLen = max(bufLen, j.n)
 	}
+	sizes := fileSizes(jobs)
 	workers := min(runtime.GOMAXPROCS(0), maxPageWorkers, len(jobs))
 	var next atomic.Int64
 	var failed atomic.Bool
@@ -406,10 +407,12 @@ func (s *uffdSink) flush() error {
 					return
 				}
 				j := jobs[i]
-				b := buf[:j.n]
-				err := readAt(j.file, b, j.off)
-				if err == nil {
-					err = s.put(j.addr, b)
+				err := s.putMapped(j, sizes)
+				if errors.Is(err, errNoMap) {
+					b := buf[:j.n]
+					if err = readAt(j.file, b, j.off); err == nil {
+						err = s.put(j.addr, b)
+					}
 				}
 				if err != nil {
 					errs[w] = err
@@ -421,6 +424,47 @@ func (s *uffdSink) flush() error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// errNoMap is putMapped's "read the piece instead".
+var errNoMap = errors.New("piece not mapped")
+
+// fileSizes returns the sizes of the pages files of jobs, -1 for one
+// that cannot be told.
+func fileSizes(jobs []pageJob) map[*os.File]int64 {
+	sizes := map[*os.File]int64{}
+	for _, j := range jobs {
+		if _, ok := sizes[j.file]; ok {
+			continue
+		}
+		sizes[j.file] = -1
+		if st, err := j.file.Stat(); err == nil && st.Mode().IsRegular() {
+			sizes[j.file] = st.Size()
+		}
+	}
+	return sizes
+}
+
+// putMapped puts in a piece of a pages file straight from a mapping of
+// the file, populated at once, so that each page is copied once (from
+// the page cache into the task) instead of twice through a buffer. It
+// returns errNoMap when the piece is to be read instead: the file is
+// not a regular one that can be mapped, or is shorter than the piece
+// (the read then names the truncation).
+func (s *uffdSink) putMapped(j pageJob, sizes map[*os.File]int64) error {
+	size := sizes[j.file]
+	if size < 0 || j.off%pageSize != 0 || j.off+j.n > uint64(size) || j.n == 0 {
+		return errNoMap
+	}
+	m, err := unix.Mmap(int(j.file.Fd()), int64(j.off), int(j.n), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return errNoMap
+	}
+	err = s.put(j.addr, m)
+	if uerr := unix.Munmap(m); err == nil && uerr != nil {
+		err = fmt.Errorf("unmap %s at %d: %w", j.file.Name(), j.off, uerr)
+	}
+	return err
 }
 
 func readAt(f *os.File, b []byte, off uint64) error {
