@@ -125,6 +125,8 @@ func (s *State) state() uint8 {
 //	CLOSE_WAIT   -                      received first
 //	LAST_ACK     sent second, not acked received first
 //	CLOSE        sent second, acked     received first
+
+// stateIn says whether st is one of set.
 func stateIn(st uint8, set ...uint8) bool {
 	for _, s := range set {
 		if st == s {
