@@ -75,7 +75,8 @@
 // kernel's (see "vDSO" below); each VMA is mapped at its address (files
 // and memfds opened by the task itself through /proc/<criu-restore>/fd/N,
 // shared memory as one memfd every task maps); the pages of the pagemap
-// go in; protections and madvise flags follow, then mlock of the VMAs
+// go in; AIO rings are made anew with io_setup, given the dumped ring and
+// moved to its address (aio_linux.go); protections and madvise flags follow, then mlock of the VMAs
 // that were locked (MAP_LOCKED in the image), so that their pages are
 // written once; brk, the arg and env
 // areas, auxv and the exe file are set at once with PR_SET_MM_MAP.
@@ -273,7 +274,7 @@
 // netlink sockets in a network namespace of their own, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, connected MPTCP
 // sockets, and other special
-// files, and AIO rings
+// files
 // are refused with ErrNotSupported before anything is created (from a
 // stream: as soon as the images that say so have come). Some task that
 // holds an epoll must hold all its targets at their numbers. As with

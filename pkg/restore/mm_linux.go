@@ -180,7 +180,19 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 	}
 
 	for _, v := range p.vmas {
-		if v.kind == vmaKindSkip || v.kind == vmaKindVdso || v.kind == vmaKindVvar {
+		if v.kind != vmaKindAio {
+			continue
+		}
+		// Its calls are injected alone: the batch so far goes first.
+		if err := bt.run(); err != nil {
+			return err
+		}
+		if err := r.restoreAioRing(t, v); err != nil {
+			return err
+		}
+	}
+	for _, v := range p.vmas {
+		if v.kind == vmaKindSkip || v.kind == vmaKindVdso || v.kind == vmaKindVvar || v.kind == vmaKindAio {
 			continue
 		}
 		if v.mapProt() != v.e.GetProt() {
