@@ -199,6 +199,7 @@ criu_cannot_part() {
 	seqpacket/from-criu | seqpacket/shape) echo "a packet in a seqpacket connection not accepted yet: CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
 	devtty/to-criu) echo "/dev/tty held by two fds: CRIU's restore waits forever for the second (tty.c/files.c: 'Receive fd for 7' after opening the ctty, on CRIU's own dump of devtty as well)" ;;
 	rawip/to-criu) echo "the echo identifiers of ping sockets: CRIU's restore does not bind an ICMP socket (sk-inet.c: open_inet_sk skips inet_bind for IPPROTO_ICMP/ICMPV6), which takes a new identifier when it next sends" ;;
+	console/to-criu | console/from-criu | console/shape) echo "an fd of /dev/tty0: CRIU knows no tty driver for minor 0 of the tty major (tty.c: get_tty_driver returns NULL, so its dump says \"Can't dump file ... chr 4:0\" and its restore \"Unable to find a tty driver\")" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -229,6 +230,7 @@ prog_env() {
 	pty/from-criu | pty/shape) echo "PTY_NO_PKT_DATA=1" ;;
 	cow/to-criu | cow/leave | cow/shape) echo "COW_SHARED=1" ;;
 	netext/*) echo "NETEXT_NS=$netext_ns" ;;
+	console/to-criu | console/from-criu | console/shape) echo "CONSOLE_NO_TTY0=1" ;;
 	esac
 }
 

@@ -267,7 +267,8 @@
 // IPC namespace of the root's own, which are recreated (with every SysV
 // object at its id), and the other kinds ns_linux.go lists (a user
 // namespace one level below criu-restore's first of all, with its maps:
-// userns_linux.go); terminals other than ptys, a pty slave whose master
+// userns_linux.go); terminals other than ptys, /dev/tty and consoles
+// (console_linux.go: opened again by their path), a pty slave whose master
 // is not in the images without Options.ShellJob (or more than one; a
 // hung-up one is opened on a master made for it and closed again),
 // packet sockets with a ring,
