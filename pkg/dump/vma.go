@@ -144,6 +144,10 @@ func classifyVMA(v proc.VMA, fileDev, shmemDev uint64) mapping {
 	if madv := vmFlagsMadv(v.VmFlags); madv != 0 {
 		e.Madv = ptr(madv)
 	}
+	if v.VmFlags&proc.VmSealed != 0 {
+		// criugo's own field: CRIU 4.2 does not know mseal(2).
+		e.CriugoSealed = ptr(true)
+	}
 	m := mapping{VMA: v, e: e}
 	status := uint32(0)
 	ioPfn := v.VmFlags&(proc.VmIO|proc.VmPfnMap) != 0

@@ -224,6 +224,16 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			return fmt.Errorf("restore guard region [%#x, %#x) of pid %d (%s): %w", g.start, g.end, t.pid, name, err)
 		})
 	}
+	// Seals after everything else: a sealed mapping takes no mprotect,
+	// munmap, mremap or guard any more.
+	for _, v := range p.vmas {
+		if !v.e.GetCriugoSealed() || v.kind == vmaKindSkip {
+			continue
+		}
+		bt.onError(bt.add("mseal", unix.SYS_MSEAL, v.start(), v.size(), 0), func(err error) error {
+			return fmt.Errorf("restore seal of vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+		})
+	}
 
 	exeFd := ^uint64(0)
 	if exeOpen >= 0 {
