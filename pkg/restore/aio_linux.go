@@ -72,7 +72,7 @@ func (r *restorer) restoreAioRing(t *task, v *vma) error {
 			return fail(err)
 		}
 	}
-	if err := writeMem(t.real, ctx+aioRingHeader, saved[aioRingHeader:aioRingHeader]); err != nil {
+	if err := writeMem(t.real, ctx+aioRingHeader, saved[aioRingHeader:]); err != nil {
 		return fail(err)
 	}
 	n := v.size()
