@@ -30,6 +30,13 @@
 // identical to the keys of crit's JSON. The Go names follow protoc-gen-go's
 // rules (core_entry becomes CoreEntry, fd_types.REG becomes FdTypes_REG).
 //
+// One field is criugo's own, where CRIU 4.2 has no place for a state the
+// restore needs and the state belongs to a message of CRIU's:
+// vma_entry.criugo_sealed (number 1000, far from CRIU's numbers), set on a
+// mapping sealed with mseal(2). CRIU's readers (protobuf-c, pycriu) skip a
+// field they do not know, so CRIU still restores such an image (the seal
+// lost) and its crit still decodes it.
+//
 // opts.proto declares CRIU's field option extension (criu.criu, number 1018,
 // of type CRIU_Opts). It does not change the wire format; it tells a JSON
 // printer how to show a field: hex numbers, dotted IP addresses, named flag

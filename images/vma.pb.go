@@ -41,7 +41,13 @@ type VmaEntry struct {
 	// Bit n set: madvise advice n applies.
 	Madv *uint64 `protobuf:"varint,9,opt,name=madv" json:"madv,omitempty"`
 	// Open flags of the mapped file.
-	Fdflags       *uint32 `protobuf:"varint,10,opt,name=fdflags" json:"fdflags,omitempty"`
+	Fdflags *uint32 `protobuf:"varint,10,opt,name=fdflags" json:"fdflags,omitempty"`
+	// criugo's own, not CRIU's (CRIU 4.2 has no place for it, and its
+	// readers skip a field they do not know): the mapping was sealed with
+	// mseal(2) (VmFlags "sl"), and the restore seals it again once it is
+	// whole. A number far from CRIU's, so that CRIU's own later fields
+	// cannot meet it.
+	CriugoSealed  *bool `protobuf:"varint,1000,opt,name=criugo_sealed,json=criugoSealed" json:"criugo_sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -146,12 +152,19 @@ func (x *VmaEntry) GetFdflags() uint32 {
 	return 0
 }
 
+func (x *VmaEntry) GetCriugoSealed() bool {
+	if x != nil && x.CriugoSealed != nil {
+		return *x.CriugoSealed
+	}
+	return false
+}
+
 var File_vma_proto protoreflect.FileDescriptor
 
 const file_vma_proto_rawDesc = "" +
 	"\n" +
 	"\tvma.proto\x12\x04criu\x1a\n" +
-	"opts.proto\"\xae\x02\n" +
+	"opts.proto\"\xd4\x02\n" +
 	"\tvma_entry\x12\x1b\n" +
 	"\x05start\x18\x01 \x02(\x04B\x05\xd2?\x02\b\x01R\x05start\x12\x17\n" +
 	"\x03end\x18\x02 \x02(\x04B\x05\xd2?\x02\b\x01R\x03end\x12\x14\n" +
@@ -164,7 +177,8 @@ const file_vma_proto_rawDesc = "" +
 	"\x02fd\x18\b \x02(\x12R\x02fd\x12\x19\n" +
 	"\x04madv\x18\t \x01(\x04B\x05\xd2?\x02\b\x01R\x04madv\x12\x1f\n" +
 	"\afdflags\x18\n" +
-	" \x01(\rB\x05\xd2?\x02\b\x01R\afdflagsB!Z\x1fgithub.com/criugo/criugo/images"
+	" \x01(\rB\x05\xd2?\x02\b\x01R\afdflags\x12$\n" +
+	"\rcriugo_sealed\x18\xe8\a \x01(\bR\fcriugoSealedB!Z\x1fgithub.com/criugo/criugo/images"
 
 var (
 	file_vma_proto_rawDescOnce sync.Once

@@ -164,6 +164,8 @@ criu_cannot() {
 	usernsmnt/to-criu) echo "CRIU's restore makes a proc from inside the new user namespace for the host's pid namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1626 mount_detached_fs, fsconfig CREATE: EPERM)" ;;
 	usernsmnt/from-criu | usernsmnt/shape) echo "CRIU cannot dump a task whose binary is on a mount of the namespace it left (files-reg.c:1790: 'Can't lookup mount=N for fd=-3'), as for mntns" ;;
 	userns/to-criu) echo "CRIU's restore of a user namespace without a mount namespace of the tree's own fails: its root, in the new user namespace, mounts a proc of its own in the host's mount namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1621 mount_detached_fs, fsopen(\"proc\"): EPERM)" ;;
+	mseal/to-criu) echo "CRIU's restore does not seal a mapping again: CRIU 4.2.1 knows nothing of mseal(2) (no VmFlags \"sl\" in proc_parse.c, no seal in its restorer) and skips criugo's own vma_entry field criugo_sealed" ;;
+	mseal/from-criu) echo "CRIU's dump does not record that a mapping was sealed: CRIU 4.2.1 knows nothing of mseal(2) (proc_parse.c ignores VmFlags \"sl\"; vma_entry has no place for it)" ;;
 	mptcp/from-criu | mptcp/shape) echo "CRIU cannot dump an MPTCP socket (sk-inet.c: can_dump_ipproto, 'Unsupported proto 262')" ;;
 	esac
 }
@@ -200,6 +202,7 @@ criu_cannot_part() {
 	devtty/to-criu) echo "/dev/tty held by two fds: CRIU's restore waits forever for the second (tty.c/files.c: 'Receive fd for 7' after opening the ctty, on CRIU's own dump of devtty as well)" ;;
 	rawip/to-criu) echo "the echo identifiers of ping sockets: CRIU's restore does not bind an ICMP socket (sk-inet.c: open_inet_sk skips inet_bind for IPPROTO_ICMP/ICMPV6), which takes a new identifier when it next sends" ;;
 	tcpfin/to-criu) echo "closing connections with both ends in the tree: CRIU's restore replays each one's FINs and sends its unsent data out of repair mode while it restores that socket (soccr/soccr.c libsoccr_restore, 878-879), before the peer socket exists, and the reset that answers fails it (EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it; and closed connections: between the peer's FIN and its ACK (soccr.c:765-776, a libnet_init for each) the socket's delayed ack can go out to a peer gone, whose reset is left in SO_ERROR (ECONNRESET on the next write) unless the lock drops it; the closing pairs whose peer is outside the tree pass" ;;
+	console/to-criu | console/from-criu | console/shape) echo "an fd of /dev/tty0: CRIU knows no tty driver for minor 0 of the tty major (tty.c: get_tty_driver returns NULL, so its dump says \"Can't dump file ... chr 4:0\" and its restore \"Unable to find a tty driver\")" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -228,6 +231,7 @@ prog_env() {
 	opath/from-criu | opath/shape) echo "OPATH_NO_FIFO=1" ;;
 	pty/from-criu | pty/shape) echo "PTY_NO_PKT_DATA=1" ;;
 	netext/*) echo "NETEXT_NS=$netext_ns" ;;
+	console/to-criu | console/from-criu | console/shape) echo "CONSOLE_NO_TTY0=1" ;;
 	esac
 }
 

@@ -161,8 +161,11 @@
 //
 // A tree holding what this package cannot record fails the dump with
 // ErrNotSupported, naming the task and the resource, and runs on:
-// terminals other than ptys (/dev/tty, consoles, serial lines); AIO
-// rings (io_setup contexts) and io_uring instances, by fd or mapping; a pty
+// terminals other than ptys, /dev/tty (see ctty), the console and
+// virtual consoles (console_linux.go): serial lines, and a console that is
+// a session's controlling terminal;
+// io_uring instances, by fd or mapping (AIO contexts are dumped, as CRIU
+// dumps them: aio_linux.go, which says what is not seen); a pty
 // slave whose master is outside the tree, or a terminal whose session
 // leader is, unless Options.ShellJob (CRIU's --shell-job), which allows
 // one such slave; anonymous-inode files other than eventfd, epoll,

@@ -51,6 +51,18 @@ func (d *dumper) dumpMappings(t *taskDump) error {
 				return fmt.Errorf("mapping %#x-%#x of pid %d is %s: %w", v.Start, v.End, t.pid, what, ErrNotSupported)
 			}
 			path = d.mapFilesPath(t.pid, v)
+			if isAioRing(v.Path) {
+				fdflags, err := fdflagsOf(path)
+				if err != nil {
+					return fmt.Errorf("mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
+				}
+				m := aioMapping(*v, fdflags)
+				if err := checkAioRing(t.pid, &m); err != nil {
+					return err
+				}
+				t.maps = append(t.maps, m)
+				continue
+			}
 			if fs, err = statPath(path); err != nil {
 				return fmt.Errorf("mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
 			}
@@ -98,16 +110,11 @@ func (d *dumper) dumpMappings(t *taskDump) error {
 	return nil
 }
 
-// asyncRing names the kernel ring a mapping of path is, if it is one:
-// an AIO context's completion ring (io_setup(2) maps it from the aio
-// file system, "/[aio]") or the rings of an io_uring instance (mapped
-// from its anonymous inode). Neither is restored: CRIU's restore of AIO
-// rings is not done here, and no one restores io_uring.
+// asyncRing names the kernel ring a mapping of path is, if it is one
+// that is not restored: the rings of an io_uring instance (mapped from
+// its anonymous inode), which no one restores (AIO rings are: aio_linux.go).
 func asyncRing(path string) string {
-	switch {
-	case strings.HasPrefix(path, "/[aio]"):
-		return "an AIO ring (an io_setup context)"
-	case strings.HasPrefix(path, "anon_inode:[io_uring]"):
+	if strings.HasPrefix(path, "anon_inode:[io_uring]") {
 		return "the rings of an io_uring instance"
 	}
 	return ""
@@ -298,6 +305,9 @@ func (d *dumper) mmEntry(t *taskDump) (*images.MmEntry, error) {
 	}
 	for i := range t.maps {
 		mm.Vmas = append(mm.Vmas, t.maps[i].e)
+	}
+	if mm.Aios, err = aioEntries(t); err != nil {
+		return nil, err
 	}
 	// As CRIU 4.2: guard regions follow the vmas as vmas of their own.
 	for _, g := range t.guards {

@@ -63,8 +63,11 @@ func isTTY(st *unix.Stat_t) bool {
 func (d *dumper) tty(t *taskDump, f *fdFile, id, flags uint32, fown *images.FownEntry, theirs *os.File) error {
 	st := &f.fs.st
 	kind := ttyimg.KindOf(unix.Major(st.Rdev), unix.Minor(st.Rdev))
-	if kind == ttyimg.CTTY {
+	switch kind {
+	case ttyimg.CTTY:
 		return d.ctty(t, f, id, flags, fown, theirs)
+	case ttyimg.Console, ttyimg.VT:
+		return d.consoleTty(t, f, kind, id, flags, fown, theirs)
 	}
 	if kind != ttyimg.Master && kind != ttyimg.Slave {
 		return fmt.Errorf("terminal %s (%s): %w", f.fs.link, kind, ErrNotSupported)
@@ -110,7 +113,7 @@ func (d *dumper) tty(t *taskDump, f *fdFile, id, flags uint32, fown *images.Fown
 
 // cttyIndex is the index CRIU gives /dev/tty: its tty_info id is
 // cttyIndex<<1 (CRIU's ctty driver is neither master nor slave).
-const cttyIndex = 1006
+const cttyIndex = ttyimg.CTTYIndex
 
 // ctty records an fd of /dev/tty, as CRIU's TTY_TYPE__CTTY: the path,
 // the tty_file_entry and a tty_info_entry of type CTTY, read through
@@ -312,7 +315,8 @@ func (d *dumper) ttysDone(shellJob bool) error {
 	unpaired := 0
 	for _, id := range ids {
 		info := d.ttys.infos[id]
-		if info.GetType() == images.TtyType_CTTY {
+		if info.GetType() != images.TtyType_PTY {
+			// /dev/tty, consoles: no pair, no session (consoleTty).
 			continue
 		}
 		index, master := ttyimg.Index(id)

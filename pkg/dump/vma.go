@@ -46,6 +46,7 @@ const (
 	vmaSpecial                    // [vdso], [vvar], [vsyscall]: kept as the kernel made them
 	vmaSysV                       // SysV shared memory: needs its IPC namespace dumped
 	vmaUnsupported                // anything else with VM_IO or VM_PFNMAP
+	vmaAio                        // an AIO context's ring: pages in pagemap, aio_ring_entry in mm (aio_linux.go)
 )
 
 // mapping is one VMA of a task as the dump sees it: the smaps line, the
@@ -142,6 +143,10 @@ func classifyVMA(v proc.VMA, fileDev, shmemDev uint64) mapping {
 	}
 	if madv := vmFlagsMadv(v.VmFlags); madv != 0 {
 		e.Madv = ptr(madv)
+	}
+	if v.VmFlags&proc.VmSealed != 0 {
+		// criugo's own field: CRIU 4.2 does not know mseal(2).
+		e.CriugoSealed = ptr(true)
 	}
 	m := mapping{VMA: v, e: e}
 	status := uint32(0)
@@ -240,9 +245,10 @@ func (m *mapping) is(status uint32) bool { return m.e.GetStatus()&status != 0 }
 func (m *mapping) droppable() bool { return m.e.GetFlags()&mapDroppable != 0 }
 
 // private reports whether the mapping's pages go to the task's pagemap
-// (CRIU's vma_area_is_private).
+// (CRIU's vma_area_is_private): an AIO ring's do, whole.
 func (m *mapping) private() bool {
-	return m.is(images.VmaAreaRegular) && m.is(images.VmaAnonPrivate|images.VmaFilePrivate) && m.End <= taskSize
+	return m.is(images.VmaAreaRegular) && m.is(images.VmaAnonPrivate|images.VmaFilePrivate) && m.End <= taskSize ||
+		m.is(images.VmaAreaAioring)
 }
 
 // canBeLazy reports whether the mapping's pages may be restored on demand

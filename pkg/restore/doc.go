@@ -78,7 +78,8 @@
 // kernel's (see "vDSO" below); each VMA is mapped at its address (files
 // and memfds opened by the task itself through /proc/<criu-restore>/fd/N,
 // shared memory as one memfd every task maps); the pages of the pagemap
-// go in; protections and madvise flags follow, then mlock of the VMAs
+// go in; AIO rings are made anew with io_setup, given the dumped ring and
+// moved to its address (aio_linux.go); protections and madvise flags follow, then mlock of the VMAs
 // that were locked (MAP_LOCKED in the image), so that their pages are
 // written once; brk, the arg and env
 // areas, auxv and the exe file are set at once with PR_SET_MM_MAP.
@@ -270,14 +271,15 @@
 // IPC namespace of the root's own, which are recreated (with every SysV
 // object at its id), and the other kinds ns_linux.go lists (a user
 // namespace one level below criu-restore's first of all, with its maps:
-// userns_linux.go); terminals other than ptys, a pty slave whose master
+// userns_linux.go); terminals other than ptys, /dev/tty and consoles
+// (console_linux.go: opened again by their path), a pty slave whose master
 // is not in the images without Options.ShellJob (or more than one; a
 // hung-up one is opened on a master made for it and closed again),
 // packet sockets with a ring,
 // netlink sockets in a network namespace of their own, unix sockets whose peer is outside the tree,
 // TCP connections neither listening nor established, connected MPTCP
 // sockets, and other special
-// files, and AIO rings
+// files
 // are refused with ErrNotSupported before anything is created (from a
 // stream: as soon as the images that say so have come). Some task that
 // holds an epoll must hold all its targets at their numbers. As with

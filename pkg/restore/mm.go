@@ -40,6 +40,7 @@ const (
 	vmaKindVvar                      // [vvar] (and [vvar_vclock]): moved, not mapped
 	vmaKindSkip                      // [vsyscall], [uprobes]: the kernel's own
 	vmaKindSysV                      // SysV shared memory: shmat (ipc_linux.go)
+	vmaKindAio                       // an AIO ring: pages into a stand-in, then io_setup (aio_linux.go)
 )
 
 // vma is one VMA of mm-<pid>.img and what restoring it takes.
@@ -50,6 +51,8 @@ type vma struct {
 	// inherited: the task keeps it as the fork from its parent left it
 	// (inheritedVMAs), set for the restore of the task under way.
 	inherited bool
+	// aioNrReq is the io_setup argument of an AIO ring (its aio_ring_entry).
+	aioNrReq uint32
 }
 
 func (v *vma) start() uint64 { return v.e.GetStart() }
@@ -61,6 +64,11 @@ func (v *vma) shared() bool  { return v.e.GetFlags()&mapShared != 0 }
 // when pages are to be written in (process_vm_writev writes only where the
 // task itself could).
 func (v *vma) mapProt() uint32 {
+	if v.kind == vmaKindAio {
+		// The stand-in takes the dumped ring's pages; the ring that
+		// replaces it has io_setup's protection.
+		return protRead | protWrite
+	}
 	p := v.e.GetProt()
 	if v.pages && !v.shared() {
 		p |= protWrite
@@ -70,6 +78,9 @@ func (v *vma) mapProt() uint32 {
 
 // mapFlags are the mmap flags to map with.
 func (v *vma) mapFlags() uint32 {
+	if v.kind == vmaKindAio {
+		return mapPrivate | mapAnonymous | mapFixedNoRep
+	}
 	f := v.e.GetFlags() & (mapShared | mapPrivate | mapDroppable | mapAnonymous | mapGrowsdown | mapNoreserve)
 	if v.kind != vmaKindAnon {
 		f &^= mapAnonymous
@@ -119,8 +130,10 @@ func planMM(set *imageSet, pid int) (*mmPlan, error) {
 			v.kind = vmaKindSkip
 		case st&images.VmaAreaSysvipc != 0:
 			v.kind = vmaKindSysV
-		case st&(images.VmaAreaSocket|images.VmaAreaAioring|images.VmaAreaShstk|images.VmaUnsupp) != 0:
-			return nil, fmt.Errorf("read %s: vma [%#x, %#x) with status %#x (SysV shm, socket, AIO ring or shadow stack): %w", name, e.GetStart(), e.GetEnd(), st, ErrNotSupported)
+		case st&(images.VmaAreaSocket|images.VmaAreaShstk|images.VmaUnsupp) != 0:
+			return nil, fmt.Errorf("read %s: vma [%#x, %#x) with status %#x (socket or shadow stack): %w", name, e.GetStart(), e.GetEnd(), st, ErrNotSupported)
+		case st&images.VmaAreaAioring != 0:
+			v.kind = vmaKindAio
 		case st&images.VmaAreaVdso != 0:
 			v.kind = vmaKindVdso
 			if p.vdso != nil {
@@ -150,6 +163,9 @@ func planMM(set *imageSet, pid int) (*mmPlan, error) {
 		}
 		p.vmas = append(p.vmas, v)
 	}
+	if err := p.matchAios(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
 	for _, g := range p.guards {
 		if err := p.checkGuard(g); err != nil {
 			return nil, fmt.Errorf("read %s: %w", name, err)
@@ -163,6 +179,36 @@ func planMM(set *imageSet, pid int) (*mmPlan, error) {
 		return nil, fmt.Errorf("read %s: %w", pagemapName(uint32(pid)), err)
 	}
 	return p, nil
+}
+
+// matchAios gives each AIO ring vma its aio_ring_entry: one for each, of
+// the vma's address and length.
+func (p *mmPlan) matchAios() error {
+	byAddr := map[uint64]*images.AioRingEntry{}
+	for _, a := range p.mm.GetAios() {
+		if byAddr[a.GetId()] != nil {
+			return fmt.Errorf("two AIO rings at %#x: %w", a.GetId(), ErrBadImage)
+		}
+		byAddr[a.GetId()] = a
+	}
+	for _, v := range p.vmas {
+		if v.kind != vmaKindAio {
+			continue
+		}
+		a := byAddr[v.start()]
+		if a == nil || uint64(a.GetRingLen()) != v.size() || a.GetNrReq() == 0 {
+			return fmt.Errorf("AIO ring vma [%#x, %#x) has no aio entry of its size: %w", v.start(), v.end(), ErrBadImage)
+		}
+		if !v.shared() || v.e.GetFlags()&mapAnonymous != 0 {
+			return fmt.Errorf("AIO ring vma [%#x, %#x) with flags %#x: %w", v.start(), v.end(), v.e.GetFlags(), ErrBadImage)
+		}
+		v.aioNrReq = a.GetNrReq()
+		delete(byAddr, v.start())
+	}
+	if len(byAddr) > 0 {
+		return fmt.Errorf("%d AIO rings of the mm have no vma: %w", len(byAddr), ErrBadImage)
+	}
+	return nil
 }
 
 // addGuard takes a guard region entry: aligned, not empty, after the

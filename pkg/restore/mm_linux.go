@@ -20,6 +20,23 @@ const atFDCWD = ^uint64(99)
 // madvGuardInstall is MADV_GUARD_INSTALL (kernel 6.13+).
 const madvGuardInstall = 102
 
+// sealVMAs adds the batch's mseal calls for the sealed VMAs of p, the
+// memory of t. They come after everything else, in restoreTask: a sealed
+// mapping takes no mprotect, munmap, mremap or guard any more, and the
+// children, forked once t's memory is in, must be free to unmap what
+// they do not keep of it (a seal is inherited by fork).
+func sealVMAs(t *task, p *mmPlan, bt *callBatch) {
+	name := mmName(uint32(t.pid))
+	for _, v := range p.vmas {
+		if !v.e.GetCriugoSealed() || v.kind == vmaKindSkip {
+			continue
+		}
+		bt.onError(bt.add("mseal", unix.SYS_MSEAL, v.start(), v.size(), 0), func(err error) error {
+			return fmt.Errorf("restore seal of vma [%#x, %#x) of pid %d (%s): %w", v.start(), v.end(), t.pid, name, err)
+		})
+	}
+}
+
 // restoreMM replaces the memory of task t (a copy of its parent, or of
 // criu-restore) by the memory of its image: everything but the scratch
 // area and the kernel's special mappings is unmapped, the special mappings
@@ -199,7 +216,19 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 	}
 
 	for _, v := range p.vmas {
-		if v.kind == vmaKindSkip || v.kind == vmaKindVdso || v.kind == vmaKindVvar {
+		if v.kind != vmaKindAio {
+			continue
+		}
+		// Its calls are injected alone: the batch so far goes first.
+		if err := bt.run(); err != nil {
+			return err
+		}
+		if err := r.restoreAioRing(t, v); err != nil {
+			return err
+		}
+	}
+	for _, v := range p.vmas {
+		if v.kind == vmaKindSkip || v.kind == vmaKindVdso || v.kind == vmaKindVvar || v.kind == vmaKindAio {
 			continue
 		}
 		if v.mapProt() != v.e.GetProt() {
@@ -231,7 +260,6 @@ func (r *restorer) restoreMM(t *task, p *mmPlan, src io.Reader) error {
 			return fmt.Errorf("restore guard region [%#x, %#x) of pid %d (%s): %w", g.start, g.end, t.pid, name, err)
 		})
 	}
-
 	exeFd := ^uint64(0)
 	if exeOpen >= 0 {
 		exeFd = bt.result(exeOpen)

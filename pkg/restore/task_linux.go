@@ -83,6 +83,9 @@ func (r *restorer) restoreTask(t *task) error {
 	// umask, cwd and root, sigactions, itimers and the smaller
 	// settings: one batch.
 	bt := r.batch(t, th)
+	if mp := r.mmPlans[t.pid]; mp != nil {
+		sealVMAs(t, mp, bt)
+	}
 	if err := r.restoreFS(t, p, bt); err != nil {
 		return err
 	}

@@ -142,6 +142,9 @@ func (f *fileObjs) checkTty(e *images.FileEntry) error {
 	if ok, err := f.isDevTty(e); ok || err != nil {
 		return err
 	}
+	if c, err := f.consoleOf(e); c != nil || err != nil {
+		return err
+	}
 	p, err := f.ptyOf(e)
 	if err != nil {
 		return err
@@ -263,6 +266,11 @@ func (f *fileObjs) ttyDesc(e *images.FileEntry) (*os.File, error) {
 			return nil, fmt.Errorf("open a stand-in for /dev/tty: %w", err)
 		}
 		return f.keep(os.NewFile(uintptr(fd), "/dev/tty (stand-in)")), nil
+	}
+	if c, err := f.consoleOf(e); err != nil {
+		return nil, err
+	} else if c != nil {
+		return f.openConsole(c)
 	}
 	p, err := f.ptyOf(e)
 	if err != nil {

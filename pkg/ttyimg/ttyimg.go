@@ -21,6 +21,16 @@ const (
 // MaxPtyIndex is the largest pty index CRIU records (MAX_PTY_INDEX).
 const MaxPtyIndex = 1000
 
+// The pseudo indices CRIU gives terminals that are not ptys, one per
+// driver (tty.c): every file of the console, of any virtual console, or
+// of /dev/tty names one tty_info_entry, of id index<<1 (these drivers are
+// neither side of a pair).
+const (
+	ConsoleIndex = 1002
+	VTIndex      = 1004
+	CTTYIndex    = 1006
+)
+
 // Device majors of terminals (linux/major.h).
 const (
 	ttyAuxMajor     = 5   // /dev/tty (0), /dev/console (1), /dev/ptmx (2)
@@ -63,7 +73,9 @@ func KindOf(major, minor uint32) Kind {
 		return Console
 	case major == ttyAuxMajor && minor == currentTTYMinor:
 		return CTTY
-	case major == ttyMajor && minor >= minConsoles && minor <= maxConsoles:
+	case major == ttyMajor && minor <= maxConsoles:
+		// Minor 0, /dev/tty0, is the virtual console in the foreground;
+		// CRIU knows no driver for it (get_tty_driver) and cannot dump it.
 		return VT
 	case major == usbSerialMajor || major == lowDenseSerial:
 		return Serial

@@ -76,7 +76,7 @@ func TestKindOf(t *testing.T) {
 	for _, c := range []struct {
 		major, minor uint32
 		want         Kind
-	}{{5, 2, Master}, {128, 3, Master}, {136, 7, Slave}, {5, 0, CTTY}, {5, 1, Console}, {4, 1, VT}, {4, 64, NotTTY}, {1, 3, NotTTY}} {
+	}{{5, 2, Master}, {128, 3, Master}, {136, 7, Slave}, {5, 0, CTTY}, {5, 1, Console}, {4, 1, VT}, {4, 0, VT}, {4, 63, VT}, {4, 64, NotTTY}, {1, 3, NotTTY}} {
 		if got := KindOf(c.major, c.minor); got != c.want {
 			t.Errorf("%d:%d is %v, want %v", c.major, c.minor, got, c.want)
 		}

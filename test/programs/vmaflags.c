@@ -13,8 +13,9 @@
  *   mlockall(MCL_FUTURE): a mapping it makes afterwards is locked (off by
  *   default: neither CRIU nor criugo keeps MCL_FUTURE, mm->def_flags).
  * With VMAFLAGS_AIO=1 also an AIO context (io_setup) with a completed
- * read whose event is not reaped, and with VMAFLAGS_URING=1 an io_uring
- * instance with its rings mapped (VMAFLAGS_URING=fd: the fd alone): a dump must refuse either and the
+ * read whose event is not reaped, restored as the aio program's are; with
+ * VMAFLAGS_URING=1 an io_uring instance with its rings mapped
+ * (VMAFLAGS_URING=fd: the fd alone), which a dump must refuse while the
  * program runs on (pkg/dump's TestDumpAsyncRingsRefused); then the event
  * is still there with its result, and the mapped rings still say their
  * sizes.
