@@ -165,6 +165,8 @@ criu_cannot() {
 	usernsmnt/from-criu | usernsmnt/shape) echo "CRIU cannot dump a task whose binary is on a mount of the namespace it left (files-reg.c:1790: 'Can't lookup mount=N for fd=-3'), as for mntns" ;;
 	userns/to-criu) echo "CRIU's restore of a user namespace without a mount namespace of the tree's own fails: its root, in the new user namespace, mounts a proc of its own in the host's mount namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1621 mount_detached_fs, fsopen(\"proc\"): EPERM)" ;;
 	mptcp/from-criu | mptcp/shape) echo "CRIU cannot dump an MPTCP socket (sk-inet.c: can_dump_ipproto, 'Unsupported proto 262')" ;;
+	pidnsnest/from-criu | pidnsnest/shape) echo "CRIU cannot dump a pid namespace nested below the root's (namespaces.c:460 generate_ns_id: 'Can't dump nested pid namespace')" ;;
+	pidnsnest/to-criu) echo "CRIU's images have one pid per task (pstree_entry) and its restore makes a pid namespace for the root alone (pstree.c: only the root keeps CLONE_NEWPID); the ids below it are in criugo's nspid.img, which CRIU does not read" ;;
 	esac
 }
 
@@ -285,7 +287,8 @@ debian_crit() {
 	[ -x "$DEBIAN_CRIT" ] || return 0
 	for f in "$1"/*; do
 		# ip(8), iptables and nft dumps and tmpfs tars are raw: crit has no decoding.
-		case ${f##*/} in pages-* | tmpfs-*.tar.gz.img | ifaddr-* | route-* | route6-* | rule-* | iptables-* | ip6tables-* | nftables-*) continue ;; esac
+		# nspid.img is criugo's own kind (nested pid namespaces, which CRIU cannot dump).
+		case ${f##*/} in pages-* | tmpfs-*.tar.gz.img | ifaddr-* | route-* | route6-* | rule-* | iptables-* | ip6tables-* | nftables-* | nspid.img) continue ;; esac
 		"$DEBIAN_CRIT" decode -i "$f" -o /dev/null || { echo "Debian's crit cannot decode ${f##*/}"; return 1; }
 	done
 }
