@@ -460,6 +460,70 @@ func (x *CriugoFreezeEntry) GetFreezingNs() uint64 {
 	return 0
 }
 
+// nspid.img (magic NSPID, 0x4e535044, service header): written by
+// criu-parasite for a tree with PID namespaces nested below the root's,
+// which CRIU's pstree_entry cannot describe (it holds one pid per task,
+// the one in the root's namespace; CRIU refuses to dump such a tree).
+// One entry per task or thread that lives below the root's namespace;
+// a task or thread without an entry lives in the root's. criu-restore
+// reads it with pstree.img, before it creates any task, and clones each
+// task and thread with every one of its ids (clone3's set_tid array).
+type CriugoNspidEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The id in the root's pid namespace: pstree.img's pid or thread id.
+	Id *uint32 `protobuf:"varint,1,req,name=id" json:"id,omitempty"`
+	// The ids in the namespaces below the root's, from the outermost (the
+	// namespace a child of the root is the init of) to the task's own:
+	// the tail of NSpid in /proc/PID/status after the root's level.
+	NsIds         []uint32 `protobuf:"varint,2,rep,name=ns_ids,json=nsIds" json:"ns_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CriugoNspidEntry) Reset() {
+	*x = CriugoNspidEntry{}
+	mi := &file_criugo_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CriugoNspidEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CriugoNspidEntry) ProtoMessage() {}
+
+func (x *CriugoNspidEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_criugo_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CriugoNspidEntry.ProtoReflect.Descriptor instead.
+func (*CriugoNspidEntry) Descriptor() ([]byte, []int) {
+	return file_criugo_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CriugoNspidEntry) GetId() uint32 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+func (x *CriugoNspidEntry) GetNsIds() []uint32 {
+	if x != nil {
+		return x.NsIds
+	}
+	return nil
+}
+
 var File_criugo_proto protoreflect.FileDescriptor
 
 const file_criugo_proto_rawDesc = "" +
@@ -488,7 +552,10 @@ const file_criugo_proto_rawDesc = "" +
 	"\aboot_id\x18\a \x01(\tR\x06bootId\x12!\n" +
 	"\ffreeze_began\x18\b \x01(\x04R\vfreezeBegan\x12\x1f\n" +
 	"\vfreezing_ns\x18\t \x01(\x04R\n" +
-	"freezingNs*o\n" +
+	"freezingNs\";\n" +
+	"\x12criugo_nspid_entry\x12\x0e\n" +
+	"\x02id\x18\x01 \x02(\rR\x02id\x12\x15\n" +
+	"\x06ns_ids\x18\x02 \x03(\rR\x05nsIds*o\n" +
 	"\x14criugo_freeze_method\x12\x1d\n" +
 	"\x19CRIUGO_FREEZE_PTRACE_STOP\x10\x01\x12\x1b\n" +
 	"\x17CRIUGO_FREEZE_CGROUP_V1\x10\x02\x12\x1b\n" +
@@ -511,13 +578,14 @@ func file_criugo_proto_rawDescGZIP() []byte {
 }
 
 var file_criugo_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_criugo_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_criugo_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_criugo_proto_goTypes = []any{
 	(CriugoFreezeMethod)(0),         // 0: criu.criugo_freeze_method
 	(CriugoTaskState)(0),            // 1: criu.criugo_task_state
 	(*CriugoFreezeThreadEntry)(nil), // 2: criu.criugo_freeze_thread_entry
 	(*CriugoFreezeTaskEntry)(nil),   // 3: criu.criugo_freeze_task_entry
 	(*CriugoFreezeEntry)(nil),       // 4: criu.criugo_freeze_entry
+	(*CriugoNspidEntry)(nil),        // 5: criu.criugo_nspid_entry
 }
 var file_criugo_proto_depIdxs = []int32{
 	1, // 0: criu.criugo_freeze_task_entry.state:type_name -> criu.criugo_task_state
@@ -542,7 +610,7 @@ func file_criugo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_criugo_proto_rawDesc), len(file_criugo_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -167,6 +167,8 @@ criu_cannot() {
 	mseal/to-criu) echo "CRIU's restore does not seal a mapping again: CRIU 4.2.1 knows nothing of mseal(2) (no VmFlags \"sl\" in proc_parse.c, no seal in its restorer) and skips criugo's own vma_entry field criugo_sealed" ;;
 	mseal/from-criu) echo "CRIU's dump does not record that a mapping was sealed: CRIU 4.2.1 knows nothing of mseal(2) (proc_parse.c ignores VmFlags \"sl\"; vma_entry has no place for it)" ;;
 	mptcp/from-criu | mptcp/shape) echo "CRIU cannot dump an MPTCP socket (sk-inet.c: can_dump_ipproto, 'Unsupported proto 262')" ;;
+	pidnsnest/from-criu | pidnsnest/shape) echo "CRIU cannot dump a pid namespace nested below the root's (namespaces.c:460 generate_ns_id: 'Can't dump nested pid namespace')" ;;
+	pidnsnest/to-criu) echo "CRIU's images have one pid per task (pstree_entry) and its restore makes a pid namespace for the root alone (pstree.c: only the root keeps CLONE_NEWPID); the ids below it are in criugo's nspid.img, which CRIU does not read" ;;
 	esac
 }
 
@@ -289,7 +291,8 @@ debian_crit() {
 	[ -x "$DEBIAN_CRIT" ] || return 0
 	for f in "$1"/*; do
 		# ip(8), iptables and nft dumps and tmpfs tars are raw: crit has no decoding.
-		case ${f##*/} in pages-* | tmpfs-*.tar.gz.img | ifaddr-* | route-* | route6-* | rule-* | iptables-* | ip6tables-* | nftables-*) continue ;; esac
+		# nspid.img is criugo's own kind (nested pid namespaces, which CRIU cannot dump).
+		case ${f##*/} in pages-* | tmpfs-*.tar.gz.img | ifaddr-* | route-* | route6-* | rule-* | iptables-* | ip6tables-* | nftables-* | nspid.img) continue ;; esac
 		"$DEBIAN_CRIT" decode -i "$f" -o /dev/null || { echo "Debian's crit cannot decode ${f##*/}"; return 1; }
 	done
 }

@@ -66,6 +66,10 @@ type dumper struct {
 	in  *seizeInput
 	att *attachment
 
+	// pidLevels: each task's and thread's ids from the root's PID
+	// namespace down to its own (pidns_linux.go).
+	pidLevels pidLevels
+
 	zeroPFN  uint64
 	shmemDev uint64
 	maxPipe  uint64
@@ -907,6 +911,9 @@ func (d *dumper) collect(ctx context.Context) error {
 		return err
 	}
 	if err := d.dumpNamespaces(root.pid); err != nil {
+		return err
+	}
+	if err := d.dumpNsPids(); err != nil {
 		return err
 	}
 	if err := d.dumpCgroups(); err != nil {

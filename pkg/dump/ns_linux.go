@@ -24,10 +24,11 @@ import (
 //
 // A root that is the init (pid 1) of a PID namespace of its own is
 // dumped with every pid as that namespace gives it (criu-seize's pstree
-// and the image names); a root with a time namespace of its own gets its
+// and the image names), PID namespaces nested below it with their ids in
+// nspid.img (pidns_linux.go); a root with a time namespace of its own gets its
 // clocks dumped into timens-<id>.img (globalImages) instead of
-// timens-0.img. Every task of the tree must share the root's UTS, IPC,
-// PID and time namespaces. A mount namespace of the tree's own is dumped
+// timens-0.img. Every task of the tree must share the root's UTS, IPC
+// and time namespaces. A mount namespace of the tree's own is dumped
 // by mntns_linux.go, a network namespace of the root's own by
 // netns_linux.go, a cgroup namespace kept in cgroup.img
 // (cgroup_linux.go). Namespaces of the other kinds only get ids, and must
@@ -58,8 +59,8 @@ var unrestoredNs = []struct{ name, what string }{
 // them and the name of the one a task's children are to be born in. A
 // task whose children are to have another (it unshared one since) is
 // refused: the restore could not place them.
+// PID namespaces may nest below the root's: checkPidNs (pidns_linux.go).
 var rootKinds = []struct{ name, what, forChildren string }{
-	{"pid", "PID", "pid_for_children"},
 	{"time", "time", "time_for_children"},
 }
 
@@ -96,10 +97,18 @@ func (d *dumper) checkNamespaces() error {
 		return fmt.Errorf("pid %d is in a PID namespace of its own (pid:[%d]) as pid %d, not as its init: a PID namespace is dumped from its init: %w",
 			root.pid, ino, root.nsPid, ErrNotSupported)
 	}
+	rst, err := d.fs.Status(root.pid, 0)
+	if err != nil {
+		return fmt.Errorf("read status of pid %d: %w", root.pid, err)
+	}
+	rootLevel := max(len(rst.NSpid)-1, 0)
 	if ino, ok := rootNs["pid"]; ok && ino != self["pid"] {
-		if err := d.checkLeadersInPidNs(); err != nil {
+		if err := d.checkLeadersInPidNs(rootLevel); err != nil {
 			return err
 		}
+	}
+	if err := d.checkPidNs(rootLevel); err != nil {
+		return err
 	}
 	for _, t := range d.att.tasks {
 		if t.zombie {
@@ -231,7 +240,7 @@ func (d *dumper) dumpUTS(pid int, id uint32) error {
 // (`unshare --fork --pid` leaves its child in unshare's session): the
 // namespace shows such a session as 0, and a restore could not make it
 // again. CRIU refuses the same.
-func (d *dumper) checkLeadersInPidNs() error {
+func (d *dumper) checkLeadersInPidNs(rootLevel int) error {
 	for _, t := range d.att.tasks {
 		if t.zombie {
 			continue
@@ -240,10 +249,12 @@ func (d *dumper) checkLeadersInPidNs() error {
 		if err != nil {
 			return fmt.Errorf("read status of pid %d: %w", t.pid, err)
 		}
-		if n := len(st.NSsid); n > 0 && st.NSsid[n-1] == 0 {
+		// At the root's level: a task in a namespace nested below it may
+		// well have its leader above its own namespace, in the tree.
+		if len(st.NSsid) > rootLevel && st.NSsid[rootLevel] == 0 {
 			return fmt.Errorf("pid %d: its session (sid %d) has its leader outside the tree's PID namespace: %w", t.pid, st.NSsid[0], ErrNotSupported)
 		}
-		if n := len(st.NSpgid); n > 0 && st.NSpgid[n-1] == 0 {
+		if len(st.NSpgid) > rootLevel && st.NSpgid[rootLevel] == 0 {
 			return fmt.Errorf("pid %d: its process group (pgid %d) has its leader outside the tree's PID namespace: %w", t.pid, st.NSpgid[0], ErrNotSupported)
 		}
 	}

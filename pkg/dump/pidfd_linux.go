@@ -18,7 +18,7 @@ func init() {
 const pidfdThread = unix.O_EXCL
 
 // pidfd records a pidfd as CRIU's pidfd_entry: the process it names by its
-// pid in its own pid namespace (the last NSpid of fdinfo), or -1 when that
+// pid in the root's pid namespace (pstree.img's), or -1 when that
 // process has been reaped, with the pidfs inode, which tells the pidfds
 // of one reaped process from another's, and the file flags without the
 // access mode (PIDFD_NONBLOCK is O_NONBLOCK).
@@ -34,7 +34,7 @@ func (d *dumper) pidfd(x *fdDump) error {
 	if x.flags&pidfdThread != 0 {
 		return fmt.Errorf("pidfd of thread %d (PIDFD_THREAD): %w", pi.Pid, ErrNotSupported)
 	}
-	nspid := pi.NSpid[len(pi.NSpid)-1]
+	var nspid int
 	switch {
 	case pi.Pid == -1:
 		nspid = -1
@@ -42,6 +42,10 @@ func (d *dumper) pidfd(x *fdDump) error {
 		return fmt.Errorf("pidfd of a process outside the pid namespace of the dump: %w", ErrNotSupported)
 	case !d.inTree(pi.Pid):
 		return fmt.Errorf("pidfd of pid %d, which is not in the dumped tree: %w", pi.Pid, ErrNotSupported)
+	default:
+		// The id pstree.img gives it: in the root's pid namespace, which
+		// is the process's own unless it is in one nested below.
+		nspid = d.nsPidOf(pi.Pid)
 	}
 	d.addFile(&images.FileEntry{Type: images.FdTypes_PIDFD.Enum(), Id: ptr(x.id), Pidfd: &images.PidfdEntry{
 		Id:    ptr(x.id),
@@ -51,6 +55,17 @@ func (d *dumper) pidfd(x *fdDump) error {
 		Fown:  x.fown,
 	}})
 	return nil
+}
+
+// nsPidOf returns the id in the root's pid namespace of pid (in the
+// dump's), a process of the tree.
+func (d *dumper) nsPidOf(pid int) int {
+	for _, t := range d.att.tasks {
+		if t.pid == pid {
+			return t.nsPid
+		}
+	}
+	return -1
 }
 
 // inTree reports whether pid (in the dump's pid namespace) is a process

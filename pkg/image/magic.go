@@ -112,6 +112,11 @@ var (
 	// criu-parasite (images/criugo.proto). Its magic spells "FRZE" and
 	// cannot collide with CRIU's; it never appears in a final image set.
 	Freeze = &Kind{Name: "FREEZE", Magic: 0x46525a45, Message: "criu.criugo_freeze_entry", Pattern: "freeze.img", Service: true}
+	// The project's own kind for the ids of tasks in PID namespaces
+	// nested below the root's (images/criugo.proto), which pstree.img has
+	// no place for. Its magic spells "NSPD"; it follows pstree.img in a
+	// stream, as the restore needs it to create the tree.
+	NsPid = &Kind{Name: "NSPID", Magic: 0x4e535044, Message: "criu.criugo_nspid_entry", Pattern: "nspid.img"}
 
 	// Kinds that share a magic with one above: only their file names differ.
 	ShmemPagemap  = &Kind{Name: "SHMEM_PAGEMAP", Magic: 0x56084025, Message: "criu.pagemap_entry", Head: "criu.pagemap_head", Pattern: "pagemap-shmem-%d.img", layout: layoutPagemap}
@@ -146,7 +151,7 @@ var kinds = []*Kind{
 	Netdev, NetNS, TTYFiles, TTYInfo, TTYData, FileLocks, Rlimit,
 	FanotifyFile, FanotifyMark, Signal, NetlinkSk, NSFiles, Tunfile, Cgroup,
 	Timerfd, CPUInfo, UserNS, Seccomp, BinfmtMisc, Autofs, Files, MemfdInode,
-	TimeNS, PidNS, BPFMapFile, BPFMapData, AppArmor, Stats, IrmapCache, Freeze,
+	TimeNS, PidNS, BPFMapFile, BPFMapData, AppArmor, Stats, IrmapCache, Freeze, NsPid,
 	ShmemPagemap, PSignal, BinfmtMiscOld, FileLocksPid,
 	Pages, Ifaddr, Route, Route6, Rule, Iptables, Ip6tables, Nftables,
 	TmpfsImg, TmpfsDev, NetnfCt, NetnfExp,

@@ -396,7 +396,7 @@ var taskKinds = []*Kind{Core, IDs, Creds, FS, MM, Vmas, Sigact, Itimers, PosixTi
 
 // StreamOrder sorts image file names into the order of a stream:
 //
-//	inventory.img, pstree.img
+//	inventory.img, pstree.img (and nspid.img)
 //	images of the whole tree or of namespaces (files.img, fdinfo-*, ...)
 //	per task, by pid: core, ids, ..., mm, then pagemap-<pid> and its pages
 //	shared-memory pagemaps, each followed by its pages
@@ -508,7 +508,7 @@ func streamKey(name string) orderKey {
 		key.group = groupInventory
 	case k == Freeze:
 		key.group = groupFreeze
-	case k == Pstree:
+	case k == Pstree, k == NsPid:
 		key.group = groupPstree
 	case k == ShmemPagemap:
 		key.group = groupShmem

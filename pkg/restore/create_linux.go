@@ -2,10 +2,12 @@ package restore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,12 +129,26 @@ func (r *restorer) joinGroups() error {
 		if t.joinPgid == 0 {
 			continue
 		}
-		if _, err := r.call(t, t.threads[0], "setpgid", unix.SYS_SETPGID, 0, uint64(t.joinPgid)); err != nil {
+		pgid, err := r.pgidSeenBy(t)
+		if err != nil {
+			return err
+		}
+		if _, err := r.call(t, t.threads[0], "setpgid", unix.SYS_SETPGID, 0, uint64(pgid)); err != nil {
 			return fmt.Errorf("restore group of pid %d: %w", t.pid, err)
 		}
 	}
 	r.stats.forking += time.Since(start)
 	return nil
+}
+
+// pgidSeenBy returns the id of the group t joins in t's own pid
+// namespace: setpgid takes it there.
+func (r *restorer) pgidSeenBy(t *task) (int, error) {
+	l, d := r.tree.ids(t.joinPgid), r.tree.depth(t.pid)
+	if d >= len(l) {
+		return 0, fmt.Errorf("restore group of pid %d: its leader %d is outside its pid namespace: %w", t.pid, t.joinPgid, ErrNotSupported)
+	}
+	return l[d], nil
 }
 
 // exitZombies makes the zombies exit, once their cores are known.
@@ -167,6 +183,11 @@ func (r *restorer) createRoot(t *task) error {
 		}
 	}
 	r.lastPidFromOutside = newUser && own&unix.CLONE_NEWPID == 0
+	if r.lastPidFromOutside && r.tree.nested() {
+		// ns_last_pid gives one id, in one namespace: a task nested
+		// below needs one in each.
+		return fmt.Errorf("restore pid %d: a tree in a user namespace of its own but criu-restore's pid namespace, with pid namespaces nested below: %w", t.pid, ErrNotSupported)
+	}
 	if r.lastPidFromOutside {
 		spareThreads()
 	}
@@ -289,6 +310,10 @@ func (r *restorer) forkChild(p, c *task) error {
 	if r.sharesParentFiles(c) {
 		flags |= unix.CLONE_FILES
 	}
+	if r.tree.newPidNsInit(c) {
+		// The init of a pid namespace nested in its parent's.
+		flags |= unix.CLONE_NEWPID
+	}
 	pid, err := r.clone(p, p.threads[0], flags, uint64(unix.SIGCHLD), c.pid)
 	if err != nil {
 		if isErrno(err, unix.EEXIST) {
@@ -296,13 +321,13 @@ func (r *restorer) forkChild(p, c *task) error {
 		}
 		return fmt.Errorf("create pid %d: %w", c.pid, err)
 	}
-	real, err := r.realChild(p, pid)
+	real, err := r.realChild(p, c.pid, pid)
 	if err != nil {
 		return fmt.Errorf("create pid %d: %w", c.pid, err)
 	}
 	c.real = real
 	r.created = append(r.created, c)
-	th, err := r.newThread(real, pid)
+	th, err := r.newThread(real, c.pid)
 	if err != nil {
 		return fmt.Errorf("create pid %d: %w", c.pid, err)
 	}
@@ -412,12 +437,28 @@ func (r *restorer) pastTreePids() error {
 	return nil
 }
 
-// clone3 injects one clone3 into th of t, with set_tid tid when setTid.
+// clone3 injects one clone3 into th of t, with set_tid tid when setTid:
+// tid's id in every pid namespace from its own up to the tree's (tid is
+// pstree.img's id; one, unless it lives in a namespace nested below).
 func (r *restorer) clone3(t *task, th *thread, flags, exitSignal uint64, tid int, setTid bool) (int, error) {
 	b := newScratchBuf(t.scratch)
 	args := cloneArgs{Flags: flags, ExitSignal: exitSignal}
+	ids := r.tree.ids(tid)
+	// What clone3 returns: the id in the caller's namespace, which is
+	// the new task's but for the init of a new one (its parent's).
+	want := ids[len(ids)-1]
+	if flags&unix.CLONE_NEWPID != 0 {
+		if len(ids) < 2 {
+			return 0, fmt.Errorf("clone id %d into a new pid namespace: it has no id there", tid)
+		}
+		want = ids[len(ids)-2]
+	}
 	if setTid {
-		args.SetTid, args.SetTidSize = b.put([]byte{byte(tid), byte(tid >> 8), byte(tid >> 16), byte(tid >> 24)}), 1
+		set := make([]byte, 0, 4*len(ids))
+		for i := len(ids) - 1; i >= 0; i-- {
+			set = binary.LittleEndian.AppendUint32(set, uint32(ids[i]))
+		}
+		args.SetTid, args.SetTidSize = b.put(set), uint64(len(ids))
 	}
 	argp := b.put(cloneArgsBytes(&args))
 	if err := b.flush(t.real); err != nil {
@@ -439,8 +480,8 @@ func (r *restorer) clone3(t *task, th *thread, flags, exitSignal uint64, tid int
 	if err != nil {
 		return 0, err
 	}
-	if setTid && int(ret) != tid {
-		return int(ret), fmt.Errorf("clone3 gave id %d, not %d", ret, tid)
+	if setTid && int(ret) != want {
+		return int(ret), fmt.Errorf("clone3 gave id %d, not %d", ret, want)
 	}
 	return int(ret), nil
 }
@@ -477,46 +518,46 @@ func (r *restorer) discardClone(t *task, th *thread, id int, thread bool) error 
 	return fmt.Errorf("it does not exit")
 }
 
-// realChild returns the pid criu-restore sees child vpid of p by, vpid
-// being the pid clone3 gave p: the same, unless the tree is in a pid
-// namespace of its own, where it is the child of p whose innermost id
-// (the last of NSpid) is vpid.
-func (r *restorer) realChild(p *task, vpid int) (int, error) {
-	if !r.tree.newPidNS {
-		return vpid, nil
+// realChild returns the pid criu-restore sees child vpid (pstree.img's
+// pid) of p by, got being the pid clone3 gave p: the same, unless the
+// tree is in a pid namespace of its own or has some nested below, where
+// it is the child of p whose last ids (the tail of NSpid) are vpid's.
+func (r *restorer) realChild(p *task, vpid, got int) (int, error) {
+	if !r.tree.newPidNS && !r.tree.nested() {
+		return got, nil
 	}
 	kids, err := proc.FS{}.Children(p.real, p.threads[0].tid)
 	if err != nil {
 		return 0, fmt.Errorf("find child %d of pid %d: %w", vpid, p.pid, err)
 	}
-	return innermost(kids, vpid, func(id int) (*proc.Status, error) { return proc.FS{}.Status(id, 0) })
+	return withIDs(kids, r.tree.ids(vpid), func(id int) (*proc.Status, error) { return proc.FS{}.Status(id, 0) })
 }
 
 // realThread is realChild for a thread vtid just cloned in task t.
 func (r *restorer) realThread(t *task, vtid int) (int, error) {
-	if !r.tree.newPidNS {
+	if !r.tree.newPidNS && r.tree.depth(vtid) == 0 {
 		return vtid, nil
 	}
 	tids, err := proc.FS{}.Tasks(t.real)
 	if err != nil {
 		return 0, fmt.Errorf("find thread %d of pid %d: %w", vtid, t.pid, err)
 	}
-	return innermost(tids, vtid, func(id int) (*proc.Status, error) { return proc.FS{}.Status(t.real, id) })
+	return withIDs(tids, r.tree.ids(vtid), func(id int) (*proc.Status, error) { return proc.FS{}.Status(t.real, id) })
 }
 
-// innermost returns the one of ids whose id in its innermost pid
-// namespace is vid.
-func innermost(ids []int, vid int, status func(int) (*proc.Status, error)) (int, error) {
+// withIDs returns the one of ids whose last ids in the pid namespaces it
+// lives in (the tail of NSpid) are want, from the tree's namespace down.
+func withIDs(ids []int, want []int, status func(int) (*proc.Status, error)) (int, error) {
 	for _, id := range ids {
 		st, err := status(id)
 		if err != nil {
 			return 0, err
 		}
-		if n := len(st.NSpid); n > 0 && st.NSpid[n-1] == vid {
+		if n := len(st.NSpid); n >= len(want) && slices.Equal(st.NSpid[n-len(want):], want) {
 			return id, nil
 		}
 	}
-	return 0, fmt.Errorf("no task has id %d in its pid namespace: %w", vid, unix.ESRCH)
+	return 0, fmt.Errorf("no task has ids %v in its pid namespaces: %w", want, unix.ESRCH)
 }
 
 // newThread waits for the first stop of a thread the tracer picked up
@@ -603,7 +644,8 @@ func (r *restorer) exitZombie(t *task) error {
 		}
 		regs := th.base
 		regs.Rip, regs.Rax, regs.OrigRax = t.scratch, unix.SYS_TGKILL, ^uint64(0)
-		regs.Rdi, regs.Rsi, regs.Rdx = uint64(t.pid), uint64(t.pid), uint64(sig)
+		own := uint64(r.tree.own(t.pid))
+		regs.Rdi, regs.Rsi, regs.Rdx = own, own, uint64(sig)
 		if err := r.tr.SetRegs(th.tid, &regs); err != nil {
 			return fmt.Errorf("exit zombie %d: %w", t.pid, err)
 		}

@@ -67,6 +67,9 @@ func (r *restorer) planTask(t *task) (*taskPlan, error) {
 	if err := r.checkNamespaces(t.pid, p.ids); err != nil {
 		return nil, err
 	}
+	if err := r.checkNestedPidNs(t, p.ids); err != nil {
+		return nil, err
+	}
 	for _, tid := range t.tids {
 		c := t.core
 		if tid != t.pid {
@@ -130,6 +133,24 @@ func (r *restorer) planTask(t *task) (*taskPlan, error) {
 	return p, nil
 }
 
+// checkNestedPidNs checks that t's pid namespace id agrees with
+// nspid.img: its parent's, unless t is the init of one nested in it.
+func (r *restorer) checkNestedPidNs(t *task, ids *images.TaskKobjIdsEntry) error {
+	if t.parent == nil || ids.PidNsId == nil {
+		return nil
+	}
+	pp := r.plans[t.parent.pid]
+	if pp == nil || pp.ids.PidNsId == nil {
+		return nil
+	}
+	same := ids.GetPidNsId() == pp.ids.GetPidNsId()
+	if init := r.tree.newPidNsInit(t); same == init {
+		return fmt.Errorf("restore pid %d: pid namespace %d, its parent's %d, but nspid.img says it is %s: %w",
+			t.pid, ids.GetPidNsId(), pp.ids.GetPidNsId(), map[bool]string{true: "the init of a new one", false: "in its parent's"}[init], ErrBadImage)
+	}
+	return nil
+}
+
 // maxFd bounds fd numbers read from images (the kernel's NR_OPEN).
 const maxFd = 1 << 20
 
@@ -155,6 +176,9 @@ func (r *restorer) checkNamespaces(pid int, ids *images.TaskKobjIdsEntry) error 
 		{"time", ids.TimeNsId != nil, ids.GetTimeNsId(), root.GetTimeNsId()},
 	}
 	for _, c := range check {
+		if c.name == "pid" && r.tree.depth(pid) > 0 {
+			continue // nested below the root's: checkNestedPidNs
+		}
 		if c.has && c.got != c.want && !r.nsRestorable(c.name, c.got) {
 			return fmt.Errorf("restore pid %d: it lived in a %s namespace of its own: %w", pid, c.name, ErrNotSupported)
 		}

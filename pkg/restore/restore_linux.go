@@ -503,6 +503,26 @@ func writePidFile(path string, pid int) error {
 
 // killAll kills every task created so far and collects what it can.
 func (r *restorer) killAll() {
+	// A child cloned but not yet known (the restore failed between its
+	// clone and its record) is traced all the same: it is killed and
+	// reaped first. An init of a nested pid namespace cannot finish
+	// dying while a child of its namespace waits for its tracer.
+	known := map[int]bool{}
+	for _, t := range r.created {
+		known[t.real] = true
+	}
+	for _, t := range r.created {
+		for _, th := range t.threads {
+			kids, _ := proc.FS{}.Children(t.real, th.tid)
+			for _, k := range kids {
+				if !known[k] {
+					known[k] = true
+					unix.Kill(k, unix.SIGKILL)
+					r.reap(k)
+				}
+			}
+		}
+	}
 	for i := len(r.created) - 1; i >= 0; i-- {
 		unix.Kill(r.created[i].real, unix.SIGKILL)
 	}

@@ -83,9 +83,9 @@ func (r *restorer) queueSignals(t *task, th *thread, q *images.SignalQueueEntry,
 		}
 		var err error
 		if perThread {
-			_, err = r.call(t, th, "rt_tgsigqueueinfo", unix.SYS_RT_TGSIGQUEUEINFO, uint64(t.pid), uint64(th.vtid), uint64(sig), infop)
+			_, err = r.call(t, th, "rt_tgsigqueueinfo", unix.SYS_RT_TGSIGQUEUEINFO, uint64(r.tree.own(t.pid)), uint64(r.tree.own(th.vtid)), uint64(sig), infop)
 		} else {
-			_, err = r.call(t, th, "rt_sigqueueinfo", unix.SYS_RT_SIGQUEUEINFO, uint64(t.pid), uint64(sig), infop)
+			_, err = r.call(t, th, "rt_sigqueueinfo", unix.SYS_RT_SIGQUEUEINFO, uint64(r.tree.own(t.pid)), uint64(sig), infop)
 		}
 		if err != nil {
 			return fmt.Errorf("restore pending signal %d of tid %d: %w", sig, th.tid, err)

@@ -109,10 +109,10 @@ func (r *restorer) restoreThread(t *task, th *thread, core *images.CoreEntry, bt
 	}
 	if tc.GetSchedPolicy() != 0 {
 		param := bt.u64s(uint64(tc.GetSchedPrio()))
-		add("scheduling policy", "sched_setscheduler", unix.SYS_SCHED_SETSCHEDULER, uint64(th.vtid), uint64(tc.GetSchedPolicy()), param)
+		add("scheduling policy", "sched_setscheduler", unix.SYS_SCHED_SETSCHEDULER, uint64(r.tree.own(th.vtid)), uint64(tc.GetSchedPolicy()), param)
 	}
 	if tc.SchedNice != nil && int(tc.GetSchedNice()) != r.own.nice {
-		add("nice value", "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(th.vtid), uint64(int64(tc.GetSchedNice())))
+		add("nice value", "setpriority", unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, uint64(r.tree.own(th.vtid)), uint64(int64(tc.GetSchedNice())))
 	}
 	return r.runIf(run, bt)
 }

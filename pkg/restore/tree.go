@@ -69,6 +69,39 @@ type tree struct {
 	// newPidNS is set when the tree had a pid namespace of its own: its
 	// pids are those it has there, and they are taken in a new one.
 	newPidNS bool
+	// levels holds, for each task and thread below the root's pid
+	// namespace (nspid.img), its ids from the root's namespace down to
+	// its own; the others have one id, pstree.img's (see ids).
+	levels map[int][]int
+}
+
+// ids returns the ids of task or thread id (pstree.img's) in every pid
+// namespace from the root's down to its own.
+func (tr *tree) ids(id int) []int {
+	if l, ok := tr.levels[id]; ok {
+		return l
+	}
+	return []int{id}
+}
+
+// own returns the id of task or thread id (pstree.img's) in its own pid
+// namespace: the one its own system calls take.
+func (tr *tree) own(id int) int {
+	l := tr.ids(id)
+	return l[len(l)-1]
+}
+
+// depth returns how many pid namespaces task or thread id lives below
+// the root's.
+func (tr *tree) depth(id int) int { return len(tr.ids(id)) - 1 }
+
+// nested reports whether a task lives below the root's pid namespace.
+func (tr *tree) nested() bool { return len(tr.levels) > 0 }
+
+// newPidNsInit reports whether t is the init of a pid namespace nested
+// below its parent's: created with CLONE_NEWPID.
+func (tr *tree) newPidNsInit(t *task) bool {
+	return t.parent != nil && tr.depth(t.pid) == tr.depth(t.parent.pid)+1
 }
 
 func (tr *tree) root() *task { return tr.tasks[0] }
@@ -159,10 +192,75 @@ func treeFromPstree(set *imageSet) (*tree, error) {
 		tr.tasks = append(tr.tasks, t)
 		tr.byPid[t.pid] = t
 	}
+	if err := tr.readNsPids(set); err != nil {
+		return nil, err
+	}
 	if err := tr.planSessions(); err != nil {
 		return nil, err
 	}
 	return tr, nil
+}
+
+// readNsPids reads nspid.img, when the set has one, and checks that the
+// pid namespaces it describes are ones clone can make again: every task
+// in its parent's namespace or the init (pid 1) of one nested in it, its
+// threads in its own.
+func (tr *tree) readNsPids(set *imageSet) error {
+	const name = "nspid.img"
+	ents, err := entries[*images.CriugoNspidEntry](set, name, true)
+	if err != nil || len(ents) == 0 {
+		return err
+	}
+	const maxDepth = 32 // MAX_PID_NS_LEVEL
+	tr.levels = map[int][]int{}
+	owner := map[int]*task{}
+	for _, t := range tr.tasks {
+		owner[t.pid] = t
+		for _, tid := range t.tids {
+			owner[tid] = t
+		}
+	}
+	for _, e := range ents {
+		id := int(e.GetId())
+		if owner[id] == nil {
+			return fmt.Errorf("read %s: id %d is no task or thread of pstree.img: %w", name, id, ErrBadImage)
+		}
+		if _, dup := tr.levels[id]; dup {
+			return fmt.Errorf("read %s: id %d twice: %w", name, id, ErrBadImage)
+		}
+		if len(e.GetNsIds()) == 0 || len(e.GetNsIds()) >= maxDepth {
+			return fmt.Errorf("read %s: id %d in %d nested pid namespaces: %w", name, id, len(e.GetNsIds()), ErrBadImage)
+		}
+		l := []int{id}
+		for _, v := range e.GetNsIds() {
+			if v == 0 || v > maxPid {
+				return fmt.Errorf("read %s: id %d has id %d in a nested pid namespace: %w", name, id, v, ErrBadImage)
+			}
+			l = append(l, int(v))
+		}
+		tr.levels[id] = l
+	}
+	for _, t := range tr.tasks {
+		for _, tid := range t.tids {
+			if tr.depth(tid) != tr.depth(t.pid) {
+				return fmt.Errorf("read %s: thread %d of pid %d is in another pid namespace: %w", name, tid, t.pid, ErrBadImage)
+			}
+		}
+		if t.parent == nil {
+			if tr.depth(t.pid) != 0 {
+				return fmt.Errorf("read %s: the root %d is below its own pid namespace: %w", name, t.pid, ErrBadImage)
+			}
+			continue
+		}
+		d, pd := tr.depth(t.pid), tr.depth(t.parent.pid)
+		switch {
+		case d == pd:
+		case d == pd+1 && tr.own(t.pid) == 1:
+		default:
+			return fmt.Errorf("read %s: pid %d is %d pid namespaces below its parent %d, as pid %d: %w", name, t.pid, d-pd, t.parent.pid, tr.own(t.pid), ErrBadImage)
+		}
+	}
+	return nil
 }
 
 // attachCore reads the core of a task's leader and checks it agrees with
