@@ -203,12 +203,19 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 				Name:      "swrk",
 				Usage:     "serve CRIU's RPC on the SOCK_SEQPACKET socket FD (runc, go-criu)",
 				ArgsUsage: "FD",
+				// The options of the command line and the configuration
+				// files are each request's defaults, as CRIU's.
+				Flags: flags(),
 				Action: func(c *cli.Context) error {
 					fd, err := strconv.Atoi(c.Args().First())
 					if err != nil || c.NArg() != 1 || fd < 0 {
 						return errors.New("swrk: want one fd number")
 					}
-					return criucli.Swrk(c.Context, fd)
+					cfg, err := rpcConfig(c)
+					if err != nil {
+						return err
+					}
+					return criucli.SwrkConfig(c.Context, fd, cfg)
 				},
 			},
 			{
@@ -240,7 +247,13 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 							return fmt.Errorf("option --pidfile: %w", err)
 						}
 					}
-					return criucli.ServiceReady(c.Context, addr, ready)
+					// Each request starts from nothing (CRIU's service
+					// resets its options), but for the file it names.
+					cfg, err := rpcConfig(nil)
+					if err != nil {
+						return err
+					}
+					return criucli.ServiceConfig(c.Context, addr, ready, cfg)
 				},
 			},
 			refuse("page-server", "there is no page server yet (dump to a directory or pipe criu-parasite's stream)"),
@@ -329,6 +342,7 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
 		Sibling:        c.Bool("restore-sibling"),
 		EvasiveDevices: c.Bool("evasive-devices"),
+		WeakSysctls:    c.Bool("weak-sysctls"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
 		DisplayStats:   c.Bool("display-stats"),
 

@@ -109,6 +109,7 @@ var accepted = []struct {
 	{[]string{"restore", "--join-ns", "net:/proc/self/ns/net"}, func(o *criucli.Options) { o.JoinNs = []restore.JoinNs{{Kind: "net"}} }, "TestExternalNetNs (net), TestJoinNsUTS (uts, ipc)"},
 	{[]string{"restore", "-d", "-S"}, func(o *criucli.Options) { o.Detach, o.Sibling = true, true }, "TestInheritFd"},
 	{[]string{"restore", "-d", "--restore-sibling"}, func(o *criucli.Options) { o.Detach, o.Sibling = true, true }, "TestInheritFd"},
+	{[]string{"restore", "--weak-sysctls"}, func(o *criucli.Options) { o.WeakSysctls = true }, "pkg/netns TestWeakSysctls"},
 	{[]string{"restore", "--evasive-devices"}, func(o *criucli.Options) { o.EvasiveDevices = true }, "none: CRIU 4.2 reads it on dump only, and the dump records devices by path"},
 }
 
@@ -123,7 +124,8 @@ var noEffect = map[string]string{
 	"address":             "service --address: TestService (service -d, --pidfile: TestServiceDaemon)",
 	"pre-dump-mode":       "splice or read give the same images; another value is refused (TestBadValues)",
 	"cpu-cap":             "cpuinfo check --cpu-cap: cmd/criu cpuinfo",
-	"no-default-config":   "criugo reads no configuration file",
+	"no-default-config":   "read before the options are: TestConfigFiles",
+	"config":              "read before the options are: TestConfigFiles",
 	"skip-file-rwx-check": "the restore compares a file's size, not its mode (pkg/restore regfile_linux.go)",
 	"exec-cmd":            "restore: criu execs the command once the tree runs (TestExecCmd)",
 	"ghost-fiemap":        "holes are found with SEEK_DATA/SEEK_HOLE, the same images",
@@ -276,7 +278,7 @@ func TestImagesDirFd(t *testing.T) {
 // on after a "--" whatever options it has.
 func TestNormalizeExecCmd(t *testing.T) {
 	got, _, err := normalize([]string{"criu", "restore", "--exec-cmd", "-D", "d", "--", "sh", "-c", "x", "-D"})
-	want := []string{"criu", "restore", "--exec-cmd", "-D", "d", "--", "sh", "-c", "x", "-D"}
+	want := []string{"criu", "restore", "--exec-cmd", "--images-dir", "d", "--", "sh", "-c", "x", "-D"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("normalize: %q, %v; want %q", got, err, want)
 	}

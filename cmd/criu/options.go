@@ -87,7 +87,7 @@ var options = []option{
 	{name: "port", arg: true, refused: "there is no page server yet"},
 	{name: "lazy-pages", refused: "there are no lazy pages yet"},
 	{name: "status-fd", arg: true, refused: "no status fd yet"},
-	{name: "weak-sysctls", refused: "sysctls are not restored yet"},
+	{name: "weak-sysctls", usage: "restore: skip a sysctl of the images this kernel has not, which otherwise fails the restore"},
 	{name: "lsm-profile", arg: true, refused: "LSM profiles are not set yet"},
 	{name: "lsm-mount-context", arg: true, refused: "LSM mount contexts are not set yet"},
 	{name: "tls", refused: "there is no page server yet"},
@@ -101,8 +101,8 @@ var options = []option{
 	{name: "display-stats", usage: "print the stats the dump or restore wrote (stats-dump, stats-restore) on standard output"},
 	{name: "unprivileged", refused: "criugo needs root"},
 	{name: "skip-file-rwx-check", usage: "do not fail a restore on a file whose r/w/x bits changed: criugo's restore compares sizes, not modes, so it never does"},
-	{name: "config", arg: true, refused: "configuration files are not read"},
-	{name: "no-default-config", usage: "read no default configuration file (criugo reads none anyway)"},
+	{name: "config", arg: true, usage: "read this configuration file (CRIU's format) after $CRIU_CONFIG_FILE, and neither default one"},
+	{name: "no-default-config", usage: "read neither /etc/criu/default.conf nor $HOME/.criu/default.conf"},
 	{name: "log-pid", refused: "one log per task is not written"},
 	{name: "close", arg: true, refused: "no fd is closed for the restored tree"},
 	{name: "ms", refused: "deprecated by CRIU"},
@@ -123,6 +123,8 @@ var negatable = map[string]bool{
 	"display-stats": true, "weak-sysctls": true, "stream": true, "tls": true,
 	"skip-file-rwx-check": true, "mntns-compat-mode": true, "unprivileged": true,
 	"ghost-fiemap": true, "allow-uprobes": true,
+	"tcp-established": true, "skip-in-flight": true, "tcp-close": true, "link-remap": true,
+	"shell-job": true, "file-locks": true,
 }
 
 // negate drops from opts what --no-NAME undoes: every --NAME and its
@@ -187,14 +189,25 @@ func lookup(name string) (option, bool) {
 	return option{}, false
 }
 
-// normalize turns a CRIU command line into one urfave parses: the command
-// first, then every option, then the other arguments (CRIU's getopt takes
+// normalize turns a CRIU command line into one urfave parses: the
+// options of the configuration files first (config.go), then the command,
+// then every option, then the other arguments (CRIU's getopt takes
 // options anywhere), and -v, -vv..., -vN as --verbosity=N. version is set
 // for -V or --version.
 func normalize(args []string) (out []string, version bool, err error) {
 	if len(args) == 0 {
 		return args, false, nil
 	}
+	args, configEnd, err := withConfig(args)
+	if err != nil {
+		return nil, false, err
+	}
+	return normalizeFrom(args, configEnd)
+}
+
+// normalizeFrom is normalize of args whose words before configEnd are
+// configuration files' (options only).
+func normalizeFrom(args []string, configEnd int) (out []string, version bool, err error) {
 	var opts, words, rest []string
 	level := -1 // unset
 	raise := func() {
@@ -254,15 +267,22 @@ func normalize(args []string) (out []string, version bool, err error) {
 				opts = negate(negate(opts, "daemon"), "restore-detached")
 			}
 		case strings.HasPrefix(a, "-") && len(a) > 1:
+			// One spelling for each option (-o and --log-file are
+			// one), as urfave takes no two forms of a flag.
 			name := strings.TrimLeft(a, "-")
-			opts = append(opts, a)
-			if strings.Contains(name, "=") {
+			if k, v, ok := strings.Cut(name, "="); ok {
+				if o, found := lookup(k); found {
+					a = "--" + o.name + "=" + v
+				}
+				opts = append(opts, a)
 				break
 			}
 			o, ok := lookup(name)
 			if !ok {
 				return nil, false, fmt.Errorf("unknown option %s", a)
 			}
+			a = "--" + o.name
+			opts = append(opts, a)
 			if o.optArg {
 				// getopt's optional argument: only --name=VALUE gives one.
 				opts[len(opts)-1] = a + "="
@@ -273,6 +293,8 @@ func normalize(args []string) (out []string, version bool, err error) {
 				i++
 				opts = append(opts, args[i])
 			}
+		case i < configEnd:
+			// A configuration file's stray word: unread, as CRIU's.
 		default:
 			words = append(words, a)
 		}
@@ -316,7 +338,7 @@ func shortCluster(s string) (out []string, needsValue bool, err error) {
 		if !ok || o.short == "" {
 			return nil, false, fmt.Errorf("unknown option -%s", s)
 		}
-		out = append(out, "-"+o.short)
+		out = append(out, "--"+o.name)
 		if o.arg {
 			if rest := s[i+1:]; rest != "" {
 				return append(out, rest), false, nil
