@@ -230,16 +230,29 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 					if addr == "" {
 						addr = "criu_service.socket"
 					}
+					status, err := statusFd(c)
+					if err != nil {
+						return err
+					}
 					// -d, --daemon: in the background once it listens,
 					// as CRIU's daemon(3); --pidfile gets the server's pid.
 					if (c.Bool("restore-detached") || c.Bool("daemon")) && os.Getenv(serviceChildEnv) == "" {
-						return daemonizeService(c.String("pidfile"))
+						if err := daemonizeService(c.String("pidfile")); err != nil {
+							return err
+						}
+						// It listens: the status fd is told here, the
+						// background server does not hold it.
+						return status()
 					}
 					ready := func() {
 						if os.Getenv(serviceChildEnv) != "" {
 							f := os.NewFile(3, "ready")
 							f.Write([]byte{0})
 							f.Close()
+							return
+						}
+						if err := status(); err != nil {
+							fmt.Fprintf(stderr, "criu: %v\n", err)
 						}
 					}
 					if p := c.String("pidfile"); p != "" && os.Getenv(serviceChildEnv) == "" {
@@ -262,6 +275,29 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 			refuse("show", "use crit show"),
 		},
 	}
+}
+
+// statusFd is --status-fd N: once the service listens (CRIU's
+// status_ready, which only the service, the page server and lazy-pages
+// call), one zero byte goes to fd N, which is then closed. Without the
+// option it does nothing.
+func statusFd(c *cli.Context) (func() error, error) {
+	s := c.String("status-fd")
+	if s == "" {
+		return func() error { return nil }, nil
+	}
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 0 {
+		return nil, fmt.Errorf("option --status-fd: bad fd %q", s)
+	}
+	return func() error {
+		_, err := unix.Write(fd, []byte{0})
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("option --status-fd: write to fd %d: %w", fd, err)
+		}
+		return nil
+	}, nil
 }
 
 // serviceChildEnv marks the background server criu service --daemon

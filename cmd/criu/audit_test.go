@@ -129,6 +129,7 @@ var noEffect = map[string]string{
 	"skip-file-rwx-check": "the restore compares a file's size, not its mode (pkg/restore regfile_linux.go)",
 	"exec-cmd":            "restore: criu execs the command once the tree runs (TestExecCmd)",
 	"ghost-fiemap":        "holes are found with SEEK_DATA/SEEK_HOLE, the same images",
+	"status-fd":           "service: TestServiceStatusFd; a dump or restore does not write it, as CRIU's does not",
 }
 
 // TestOptionsAudit: every CRIU option criu lists is either refused with

@@ -86,7 +86,7 @@ var options = []option{
 	{name: "page-server", refused: "there is no page server yet"},
 	{name: "port", arg: true, refused: "there is no page server yet"},
 	{name: "lazy-pages", refused: "there are no lazy pages yet"},
-	{name: "status-fd", arg: true, refused: "no status fd yet"},
+	{name: "status-fd", arg: true, usage: "service: write one zero byte to this fd once listening, then close it (CRIU writes it there only, and for page-server and lazy-pages)"},
 	{name: "weak-sysctls", usage: "restore: skip a sysctl of the images this kernel has not, which otherwise fails the restore"},
 	{name: "lsm-profile", arg: true, refused: "LSM profiles are not set yet"},
 	{name: "lsm-mount-context", arg: true, refused: "LSM mount contexts are not set yet"},

@@ -369,6 +369,14 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	if f := ro.GetConfigFile(); f != "" && c.cfg.File == nil && exists(f) {
 		return fail(fmt.Errorf("option --config (config_file %s): no reader of configuration files here: %w", f, ErrNotSupported))
 	}
+	if ro.StatusFd != nil {
+		// CRIU reopens it and writes it for a page server only (which
+		// criugo has not): for a dump or restore it is only checked.
+		l.Warnf("status_fd is obsoleted; use status-ready notification instead")
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/fd/%d", c.peer, ro.GetStatusFd())); err != nil {
+			return fail(fmt.Errorf("reopen status_fd %d of the client: %w", ro.GetStatusFd(), err))
+		}
+	}
 	o.Pid = int(ro.GetPid())
 	if o.Pid == 0 && (typ == images.CriuReqType_DUMP || typ == images.CriuReqType_PRE_DUMP) {
 		// CRIU dumps the client itself; criugo cannot dump the tree
@@ -559,7 +567,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--cgroup-props", o.GetCgroupProps() != ""},
 		{"--cgroup-props-file", o.GetCgroupPropsFile() != ""},
 		{"--lazy-pages", o.GetLazyPages()},
-		{"--status-fd", o.StatusFd != nil},
 		{"--lsm-profile", o.GetLsmProfile() != ""},
 		{"--tls", o.GetTls() || o.GetTlsCacert() != "" || o.GetTlsCacrl() != "" || o.GetTlsCert() != "" || o.GetTlsKey() != "" || o.GetTlsNoCnVerify()},
 		{"--cgroup-yard", o.GetCgroupYard() != ""},
