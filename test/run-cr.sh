@@ -93,12 +93,14 @@ case " $modes " in
 	;;
 esac
 
-# dump_opts PROGRAM: options criu-parasite needs for the program's state,
-# as CRIU's own tests pass them (locks holds file locks: --file-locks;
-# tcp and mptcp have established connections: --tcp-established;
-# linkremap holds deleted files linked elsewhere: --link-remap).
+# dump_opts PROGRAM DIR: options criu-parasite needs for the program's
+# state, as CRIU's own tests pass them (locks holds file locks:
+# --file-locks; tcp and mptcp have established connections:
+# --tcp-established; linkremap holds deleted files linked elsewhere:
+# --link-remap; mntopts a ramfs, mounted anew, and a tmpfs left out).
 dump_opts() {
 	case $1 in
+	mntopts) echo "--enable-fs ramfs --skip-mnt $2/skipped" ;;
 	locks) echo "--file-locks" ;;
 	tcp | mptcp | netns | tcpbig | tcpfin) echo "--tcp-established" ;;
 	netext) echo "--tcp-established --external net[$(stat -L -c %i "$netext_ns")]:crtest-netext" ;;
@@ -158,6 +160,8 @@ criu_cannot() {
 	unixdel/to-criu) echo "CRIU's restore makes the deleted directory of a relative socket name again and leaves it there (sk-unix.c bind_on_deleted: ghost_dir_pos stays 0 when no leading part of the relative name exists, so its rmdir loop is skipped)" ;;
 	mptcp/to-criu) echo "CRIU cannot restore an MPTCP listener (sk-inet.c: open_inet_sk refuses a listening socket whose proto is not IPPROTO_TCP, 'Wrong socket in listen state 262')" ;;
 	mntns/to-criu) echo "CRIU cannot restore a mount namespace without --root (mount.c: 'The --root option is required to restore a mount namespace'; without --mntns-compat-mode it hits BUG_ON in service_mountpoint)" ;;
+	mntopts/to-criu) echo "CRIU cannot restore a mount namespace without --root (as for mntns)" ;;
+	mntopts/from-criu | mntopts/shape) echo "CRIU cannot dump a task whose binary is on a mount of the namespace it left (as for mntns)" ;;
 	mntns/from-criu | mntns/shape) echo "CRIU cannot dump a task whose binary and log are on mounts of the namespace it left (files-reg.c: 'Can't lookup mount=N for fd=-3')" ;;
 	usernspid/to-criu) echo "CRIU's restore of a user namespace without a mount namespace of the tree's own fails: its root, in the new user namespace, mounts a proc of its own in the host's mount namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1621 mount_detached_fs, fsopen(\"proc\"): EPERM)" ;;
 	usernspid/from-criu | usernspid/shape) echo "CRIU's dump needs a /proc of the init's pid namespace and, the host's /proc being another's, has its parasite mount one, which a task of the user namespace cannot do in the host's mount namespace (pie/parasite.c:634 get_proc_fd: mkdir EACCES, then mount EPERM)" ;;
@@ -387,7 +391,7 @@ run_one() {
 	if [ "$prog" = netext ]; then
 		ip netns add "${netext_ns##*/}" || { echo "FAIL  $prog/$mode: ip netns add ${netext_ns##*/}"; failed=$((failed + 1)); return 0; }
 	fi
-	popts=$(dump_opts "$prog")
+	popts=$(dump_opts "$prog" "$dir")
 	ropts=$(restore_opts "$prog")
 	# The tcp program's connection runs over loopback inside the tree:
 	# CRIU need not lock the network (it would with iptables).

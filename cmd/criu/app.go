@@ -379,6 +379,8 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		Sibling:        c.Bool("restore-sibling"),
 		EvasiveDevices: c.Bool("evasive-devices"),
 		WeakSysctls:    c.Bool("weak-sysctls"),
+		SkipMounts:     c.StringSlice("skip-mnt"),
+		EnableFs:       c.StringSlice("enable-fs"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
 		DisplayStats:   c.Bool("display-stats"),
 

@@ -109,6 +109,8 @@ var accepted = []struct {
 	{[]string{"restore", "--join-ns", "net:/proc/self/ns/net"}, func(o *criucli.Options) { o.JoinNs = []restore.JoinNs{{Kind: "net"}} }, "TestExternalNetNs (net), TestJoinNsUTS (uts, ipc)"},
 	{[]string{"restore", "-d", "-S"}, func(o *criucli.Options) { o.Detach, o.Sibling = true, true }, "TestInheritFd"},
 	{[]string{"restore", "-d", "--restore-sibling"}, func(o *criucli.Options) { o.Detach, o.Sibling = true, true }, "TestInheritFd"},
+	{[]string{"dump", "--skip-mnt", "/m"}, func(o *criucli.Options) { o.SkipMounts = []string{"/m"} }, "pkg/dump TestSkipMounts"},
+	{[]string{"dump", "--enable-fs", "ext4,xfs"}, func(o *criucli.Options) { o.EnableFs = []string{"ext4,xfs"} }, "pkg/dump TestEnableFs"},
 	{[]string{"restore", "--weak-sysctls"}, func(o *criucli.Options) { o.WeakSysctls = true }, "pkg/netns TestWeakSysctls"},
 	{[]string{"restore", "--evasive-devices"}, func(o *criucli.Options) { o.EvasiveDevices = true }, "none: CRIU 4.2 reads it on dump only, and the dump records devices by path"},
 }

@@ -57,6 +57,8 @@ var setters = map[string]func(dst, src *criucli.Options){
 	},
 	"action-script": func(d, s *criucli.Options) { d.ActionScripts = append(d.ActionScripts, s.ActionScripts...) },
 	"inherit-fd":    func(d, s *criucli.Options) { d.InheritFds = append(d.InheritFds, s.InheritFds...) },
+	"skip-mnt":      func(d, s *criucli.Options) { d.SkipMounts = append(d.SkipMounts, s.SkipMounts...) },
+	"enable-fs":     func(d, s *criucli.Options) { d.EnableFs = append(d.EnableFs, s.EnableFs...) },
 	"external":      mergeExternal,
 	"ext-mount-map": mergeExternal,
 }

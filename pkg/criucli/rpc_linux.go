@@ -459,6 +459,8 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		}
 	}
 	setString(&o.PrevImagesDir, ro.ParentImg)
+	o.SkipMounts = append(o.SkipMounts, ro.GetSkipMnt()...)
+	o.EnableFs = append(o.EnableFs, ro.GetEnableFs()...)
 	if ro.GhostLimit != nil || o.GhostLimit == 0 {
 		o.GhostLimit = uint64(ro.GetGhostLimit())
 	}
@@ -560,8 +562,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--auto-ext-mnt", o.GetAutoExtMnt()},
 		{"--ext-sharing", o.GetExtSharing()},
 		{"--ext-masters", o.GetExtMasters()},
-		{"--skip-mnt", len(o.SkipMnt) > 0},
-		{"--enable-fs", len(o.EnableFs) > 0},
 		{"--external (unix_sk_ino)", len(o.UnixSkIno) > 0},
 		{"--irmap-scan-path", len(o.IrmapScanPaths) > 0},
 		{"--cgroup-props", o.GetCgroupProps() != ""},
