@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -395,7 +396,16 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 	}
 	restoring := c.Command.Name == "restore"
 	var x criucli.Externals
-	if err := x.ParseExternal("--external", c.StringSlice("external"), restoring); err != nil {
+	external := c.StringSlice("external")
+	for _, v := range c.StringSlice("veth-pair") {
+		in, out, ok := strings.Cut(v, "=")
+		if !ok {
+			return o, fmt.Errorf("option --veth-pair: bad value %q, want IN=OUT", v)
+		}
+		// As CRIU's veth_pair_add.
+		external = append(external, "veth["+in+"]:"+out)
+	}
+	if err := x.ParseExternal("--external", external, restoring); err != nil {
 		return o, err
 	}
 	if err := x.ParseExtMountMap("--ext-mount-map", c.StringSlice("ext-mount-map")); err != nil {
@@ -474,6 +484,25 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 			return o, fmt.Errorf("option --timeout: bad seconds %q", s)
 		}
 		o.Timeout = time.Duration(n) * time.Second
+	}
+	switch v := c.String("file-validation"); v {
+	case "", "filesize":
+	case "buildid":
+		return o, fmt.Errorf("option --file-validation %s: files are checked by their size only: %w", v, criucli.ErrNotSupported)
+	default:
+		return o, fmt.Errorf("option --file-validation: unknown method %q (filesize or buildid)", v)
+	}
+	if c.Bool("mntns-compat-mode") && !restoring {
+		return o, errors.New("option --mntns-compat-mode is only valid on restore")
+	}
+	for _, s := range c.StringSlice("close") {
+		// As CRIU's: closed while the options are read, whatever the
+		// command.
+		if fd, err := strconv.Atoi(s); err == nil && fd >= 0 {
+			unix.Close(fd)
+		} else {
+			return o, fmt.Errorf("option --close: bad fd %q", s)
+		}
 	}
 	if m := c.String("pre-dump-mode"); m != "" && m != "splice" && m != "read" {
 		return o, fmt.Errorf("option --pre-dump-mode: %q is neither splice nor read", m)

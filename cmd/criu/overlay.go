@@ -61,6 +61,7 @@ var setters = map[string]func(dst, src *criucli.Options){
 	"enable-fs":     func(d, s *criucli.Options) { d.EnableFs = append(d.EnableFs, s.EnableFs...) },
 	"external":      mergeExternal,
 	"ext-mount-map": mergeExternal,
+	"veth-pair":     mergeExternal,
 }
 
 func mergeExternal(d, s *criucli.Options) {

@@ -412,7 +412,12 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 			return fail(err)
 		}
 	}
-	if err := x.ParseExternal("external", ro.GetExternal(), typ == images.CriuReqType_RESTORE); err != nil {
+	external := ro.GetExternal()
+	for _, v := range ro.GetVeths() {
+		// As --veth-pair: CRIU's veth_pair_add.
+		external = append(external, "veth["+v.GetIfIn()+"]:"+v.GetIfOut())
+	}
+	if err := x.ParseExternal("external", external, typ == images.CriuReqType_RESTORE); err != nil {
 		return fail(err)
 	}
 	o.ExtMounts, o.External, o.ExtNetNs = x.Mounts, x.Net, x.NetNs
@@ -555,7 +560,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		set  bool
 	}{
 		{"--page-server (ps)", o.Ps != nil},
-		{"--veth-pair", len(o.Veths) > 0},
 		{"--cpu-cap", o.CpuCap != nil && o.GetCpuCap() != 0xffffffff},
 		{"--force-irmap", o.GetForceIrmap()},
 		{"--exec-cmd", len(o.ExecCmd) > 0},
@@ -572,7 +576,6 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		{"--cgroup-yard", o.GetCgroupYard() != ""},
 		{"pidfd_store_sk", o.PidfdStoreSk != nil},
 		{"--lsm-mount-context", o.GetLsmMountContext() != ""},
-		{"--mntns-compat-mode", o.GetMntnsCompatMode()},
 		{"--unprivileged", o.GetUnprivileged()},
 	}
 	var names []string
