@@ -209,6 +209,7 @@ criu_cannot_part() {
 	rawip/to-criu) echo "the echo identifiers of ping sockets: CRIU's restore does not bind an ICMP socket (sk-inet.c: open_inet_sk skips inet_bind for IPPROTO_ICMP/ICMPV6), which takes a new identifier when it next sends" ;;
 	tcpfin/to-criu) echo "closing connections with both ends in the tree: CRIU's restore replays each one's FINs and sends its unsent data out of repair mode while it restores that socket (soccr/soccr.c libsoccr_restore, 878-879), before the peer socket exists, and the reset that answers fails it (EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it; and closed connections: between the peer's FIN and its ACK (soccr.c:765-776, a libnet_init for each) the socket's delayed ack can go out to a peer gone, whose reset is left in SO_ERROR (ECONNRESET on the next write) unless the lock drops it; the closing pairs whose peer is outside the tree pass" ;;
 	console/to-criu | console/from-criu | console/shape) echo "an fd of /dev/tty0: CRIU knows no tty driver for minor 0 of the tty major (tty.c: get_tty_driver returns NULL, so its dump says \"Can't dump file ... chr 4:0\" and its restore \"Unable to find a tty driver\")" ;;
+	deldir/to-criu) echo "the removed parent of a deleted directory held open: CRIU's restore makes it again for the ghost and leaves it there" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -227,6 +228,7 @@ prog_env() {
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
 	tcpfin/to-criu) echo "TCPFIN_NO_INTREE=1 TCPFIN_NO_CLOSED=1" ;;
+	deldir/to-criu) echo "DELDIR_PARENT_STAYS=1" ;;
 	seqpacket/from-criu | seqpacket/shape) echo "SEQPACKET_NO_EARLY=1" ;;
 	tcpclosed/leave | tcpclosed/shape) ;;
 	tcpclosed/*) echo "TCPCLOSED_EXPECT=closed" ;;
