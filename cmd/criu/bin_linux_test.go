@@ -193,7 +193,11 @@ func TestServiceStatusFd(t *testing.T) {
 		if daemon {
 			cmd.Wait()
 		}
-		listening := unix.Connect(mustSocket(t), &unix.SockaddrUnix{Name: sock}) == nil
+		// The connection is closed before the service is stopped: it
+		// serves one until the client goes.
+		cfd := mustSocket(t)
+		listening := unix.Connect(cfd, &unix.SockaddrUnix{Name: sock}) == nil
+		unix.Close(cfd)
 		if pb, err := os.ReadFile(pidfile); err == nil {
 			if pid, err := strconv.Atoi(strings.TrimSpace(string(pb))); err == nil {
 				unix.Kill(pid, unix.SIGTERM)
@@ -214,6 +218,5 @@ func mustSocket(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(fd) })
 	return fd
 }

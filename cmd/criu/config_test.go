@@ -143,6 +143,10 @@ func TestLayers(t *testing.T) {
 				o.InheritFds[i].File.Close()
 				o.InheritFds[i].File = nil
 			}
+			for i := range o.JoinNs {
+				o.JoinNs[i].File.Close()
+				o.JoinNs[i].File = nil
+			}
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("layer %q:\n%+v\nwant\n%+v", a.args, got, want)

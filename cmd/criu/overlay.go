@@ -57,6 +57,7 @@ var setters = map[string]func(dst, src *criucli.Options){
 	},
 	"action-script": func(d, s *criucli.Options) { d.ActionScripts = append(d.ActionScripts, s.ActionScripts...) },
 	"inherit-fd":    func(d, s *criucli.Options) { d.InheritFds = append(d.InheritFds, s.InheritFds...) },
+	"join-ns":       func(d, s *criucli.Options) { d.JoinNs = append(d.JoinNs, s.JoinNs...) },
 	"skip-mnt":      func(d, s *criucli.Options) { d.SkipMounts = append(d.SkipMounts, s.SkipMounts...) },
 	"enable-fs":     func(d, s *criucli.Options) { d.EnableFs = append(d.EnableFs, s.EnableFs...) },
 	"external":      mergeExternal,
@@ -69,6 +70,10 @@ func mergeExternal(d, s *criucli.Options) {
 		d.ExtMounts = map[string]string{}
 	}
 	maps.Copy(d.ExtMounts, s.ExtMounts)
+	if d.ExtNetNs == nil && len(s.ExtNetNs) > 0 {
+		d.ExtNetNs = map[uint64]string{}
+	}
+	maps.Copy(d.ExtNetNs, s.ExtNetNs)
 	for _, n := range s.External {
 		if !slices.Contains(d.External, n) {
 			d.External = append(d.External, n)
@@ -150,6 +155,7 @@ func rpcConfig(c *cli.Context) (criucli.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Defaults = func(o *criucli.Options) { *o = base; o.InheritFds = nil }
+	// Open files (--inherit-fd, --join-ns) are each request's own.
+	cfg.Defaults = func(o *criucli.Options) { *o = base; o.InheritFds, o.JoinNs = nil, nil }
 	return cfg, nil
 }
