@@ -93,12 +93,14 @@ case " $modes " in
 	;;
 esac
 
-# dump_opts PROGRAM: options criu-parasite needs for the program's state,
-# as CRIU's own tests pass them (locks holds file locks: --file-locks;
-# tcp and mptcp have established connections: --tcp-established;
-# linkremap holds deleted files linked elsewhere: --link-remap).
+# dump_opts PROGRAM DIR: options criu-parasite needs for the program's
+# state, as CRIU's own tests pass them (locks holds file locks:
+# --file-locks; tcp and mptcp have established connections:
+# --tcp-established; linkremap holds deleted files linked elsewhere:
+# --link-remap; mntopts a ramfs, mounted anew, and a tmpfs left out).
 dump_opts() {
 	case $1 in
+	mntopts) echo "--enable-fs ramfs --skip-mnt $2/skipped" ;;
 	locks) echo "--file-locks" ;;
 	tcp | mptcp | netns | tcpbig | tcpfin) echo "--tcp-established" ;;
 	netext) echo "--tcp-established --external net[$(stat -L -c %i "$netext_ns")]:crtest-netext" ;;
@@ -158,6 +160,8 @@ criu_cannot() {
 	unixdel/to-criu) echo "CRIU's restore makes the deleted directory of a relative socket name again and leaves it there (sk-unix.c bind_on_deleted: ghost_dir_pos stays 0 when no leading part of the relative name exists, so its rmdir loop is skipped)" ;;
 	mptcp/to-criu) echo "CRIU cannot restore an MPTCP listener (sk-inet.c: open_inet_sk refuses a listening socket whose proto is not IPPROTO_TCP, 'Wrong socket in listen state 262')" ;;
 	mntns/to-criu) echo "CRIU cannot restore a mount namespace without --root (mount.c: 'The --root option is required to restore a mount namespace'; without --mntns-compat-mode it hits BUG_ON in service_mountpoint)" ;;
+	mntopts/to-criu) echo "CRIU cannot restore a mount namespace without --root (as for mntns)" ;;
+	mntopts/from-criu | mntopts/shape) echo "CRIU cannot dump a task whose binary is on a mount of the namespace it left (as for mntns)" ;;
 	mntns/from-criu | mntns/shape) echo "CRIU cannot dump a task whose binary and log are on mounts of the namespace it left (files-reg.c: 'Can't lookup mount=N for fd=-3')" ;;
 	usernspid/to-criu) echo "CRIU's restore of a user namespace without a mount namespace of the tree's own fails: its root, in the new user namespace, mounts a proc of its own in the host's mount namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1621 mount_detached_fs, fsopen(\"proc\"): EPERM)" ;;
 	usernspid/from-criu | usernspid/shape) echo "CRIU's dump needs a /proc of the init's pid namespace and, the host's /proc being another's, has its parasite mount one, which a task of the user namespace cannot do in the host's mount namespace (pie/parasite.c:634 get_proc_fd: mkdir EACCES, then mount EPERM)" ;;
@@ -205,6 +209,7 @@ criu_cannot_part() {
 	rawip/to-criu) echo "the echo identifiers of ping sockets: CRIU's restore does not bind an ICMP socket (sk-inet.c: open_inet_sk skips inet_bind for IPPROTO_ICMP/ICMPV6), which takes a new identifier when it next sends" ;;
 	tcpfin/to-criu) echo "closing connections with both ends in the tree: CRIU's restore replays each one's FINs and sends its unsent data out of repair mode while it restores that socket (soccr/soccr.c libsoccr_restore, 878-879), before the peer socket exists, and the reset that answers fails it (EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it; and closed connections: between the peer's FIN and its ACK (soccr.c:765-776, a libnet_init for each) the socket's delayed ack can go out to a peer gone, whose reset is left in SO_ERROR (ECONNRESET on the next write) unless the lock drops it; the closing pairs whose peer is outside the tree pass" ;;
 	console/to-criu | console/from-criu | console/shape) echo "an fd of /dev/tty0: CRIU knows no tty driver for minor 0 of the tty major (tty.c: get_tty_driver returns NULL, so its dump says \"Can't dump file ... chr 4:0\" and its restore \"Unable to find a tty driver\")" ;;
+	deldir/to-criu) echo "the removed parent of a deleted directory held open: CRIU's restore makes it again for the ghost and leaves it there" ;;
 	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
@@ -223,6 +228,7 @@ prog_env() {
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
 	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
 	tcpfin/to-criu) echo "TCPFIN_NO_INTREE=1 TCPFIN_NO_CLOSED=1" ;;
+	deldir/to-criu) echo "DELDIR_PARENT_STAYS=1" ;;
 	seqpacket/from-criu | seqpacket/shape) echo "SEQPACKET_NO_EARLY=1" ;;
 	tcpclosed/leave | tcpclosed/shape) ;;
 	tcpclosed/*) echo "TCPCLOSED_EXPECT=closed" ;;
@@ -387,7 +393,7 @@ run_one() {
 	if [ "$prog" = netext ]; then
 		ip netns add "${netext_ns##*/}" || { echo "FAIL  $prog/$mode: ip netns add ${netext_ns##*/}"; failed=$((failed + 1)); return 0; }
 	fi
-	popts=$(dump_opts "$prog")
+	popts=$(dump_opts "$prog" "$dir")
 	ropts=$(restore_opts "$prog")
 	# The tcp program's connection runs over loopback inside the tree:
 	# CRIU need not lock the network (it would with iptables).

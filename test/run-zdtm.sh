@@ -6,7 +6,17 @@
 # Usage: bash run-zdtm.sh BIN CRIU [TEST...]
 #   BIN    the directory of criugo's binaries (make build's bin/)
 #   CRIU   CRIU 4.2.1's criu (build/criu-4.2.1/criu); "" runs ours only
-#   TEST   zdtm/static test names (default: $ZDTM_TESTS, or the list below)
+#   TEST   zdtm/static test names (default: $ZDTM_TESTS, or the list below);
+#          ZDTM_TESTS=all runs every static test zdtm.py runs in the h
+#          flavor (all of them built; noauto ones and those without h left
+#          out, as zdtm.py run -a leaves them out)
+#
+# zdtm.py runs most tests as uid 18943 (all but those flagged suid). CRIU
+# reads such a task's rlimits with prlimit(2), which needs CAP_SYS_RESOURCE
+# for another user's task; where the bounding set lacks it (a sandbox),
+# CRIU fails every such dump ("Can't get rlimit 0"), which says nothing
+# about CRIU. There the tests run as root for both criu binaries, which
+# is printed; ZDTM_AS_ROOT=1 or 0 forces either way.
 #
 # zdtm.py builds its tests inside CRIU's source tree, which stays as it
 # is: the tree (build/criu-4.2.1/src, or $ZDTM_SRC) is copied to a work
@@ -63,6 +73,37 @@ if [ ! -f "$work/.prepared" ]; then
 	) || { echo "zdtm: preparing $work failed"; exit 2; }
 	touch "$work/.prepared"
 fi
+# zdtm.py, as CRIU ships it, with one switch: CRIUGO_ZDTM_AS_ROOT set
+# runs every test as root, as if it were flagged suid.
+sed -i "s/if not test_flag(self.__desc, 'suid'):/if not test_flag(self.__desc, 'suid') and not os.environ.get('CRIUGO_ZDTM_AS_ROOT'):/" \
+	"$work/test/zdtm.py"
+grep -q CRIUGO_ZDTM_AS_ROOT "$work/test/zdtm.py" || { echo "zdtm: cannot find zdtm.py's uid switch to patch"; exit 2; }
+as_root="${ZDTM_AS_ROOT-}"
+if [ -z "$as_root" ]; then
+	# CAP_SYS_RESOURCE is capability 24.
+	bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+	as_root=$(( (0x$bnd >> 24) & 1 ? 0 : 1 ))
+	[ "$as_root" = 1 ] && echo "zdtm: no CAP_SYS_RESOURCE in the bounding set (CRIU cannot prlimit another user's task): tests run as root"
+fi
+if [ "$as_root" = 1 ]; then
+	export CRIUGO_ZDTM_AS_ROOT=1
+else
+	unset CRIUGO_ZDTM_AS_ROOT
+fi
+
+if [ "${tests[*]}" = all ]; then
+	# Every test that builds; then those zdtm.py run -a would run in h.
+	make -s -k -C "$work/test/zdtm/static" >/dev/null 2>&1
+	mapfile -t tests < <(cd "$work/test" && "$py" zdtm.py list -i 2>/dev/null |
+		awk '$1 ~ /^zdtm\/static\// {
+			name = substr($1, 13); flavors = ""; flags = ""
+			for (i = 2; i <= NF; i++) if ($i ~ /^(h|ns|uns)$/) flavors = flavors " " $i; else flags = flags "," $i
+			if (flags ~ /noauto/) next
+			if (flavors != "" && flavors !~ / h( |$)/) next
+			print name
+		}')
+	[ ${#tests[@]} -gt 0 ] || { echo "zdtm: no static test built"; exit 2; }
+fi
 make -s -C "$work/test/zdtm/static" "${tests[@]}" >/dev/null || { echo "zdtm: building the tests failed"; exit 2; }
 
 # verdict TEST CRIU_BIN: PASS, SKIP or FAIL (at what).
@@ -79,7 +120,7 @@ verdict() {
 	fi
 }
 
-ours=0 theirs=0 n=0
+ours=0 theirs=0 n=0 differ=()
 printf '%-16s %-28s %s\n' test criugo "${criu:+CRIU 4.2.1}"
 for t in "${tests[@]}"; do
 	a=$(verdict "$t" "$bin/criu")
@@ -89,6 +130,10 @@ for t in "${tests[@]}"; do
 	n=$((n + 1))
 	[ "$a" = PASS ] && ours=$((ours + 1))
 	[ "$b" = PASS ] && theirs=$((theirs + 1))
+	[ -n "$criu" ] && [ "$a" != "$b" ] && differ+=("$t (criugo $a, CRIU $b)")
 done
-echo "zdtm h flavor: criugo passed $ours of $n${criu:+, CRIU 4.2.1 passed $theirs of $n}"
+echo "zdtm h flavor${CRIUGO_ZDTM_AS_ROOT:+, tests as root}: criugo passed $ours of $n${criu:+, CRIU 4.2.1 passed $theirs of $n}"
+for d in "${differ[@]}"; do
+	echo "zdtm differs: $d"
+done
 [ "$ours" -gt 0 ]

@@ -63,6 +63,8 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.StringFlag{Name: "empty-ns", Usage: "net: the tree's network namespace is set up by someone else; dump nothing of it (CRIU's --empty-ns)"},
 			&cli.StringSliceFlag{Name: "external", Usage: "mnt[MOUNTPOINT]:KEY: a mount of the tree's mount namespace that comes from outside it, recorded by KEY for the restore to map; net[INODE]:KEY: the tree's network namespace, of that inode, is someone else's, recorded by KEY and not dumped (CRIU's --external); repeatable"},
 			&cli.StringSliceFlag{Name: "ext-mount-map", Aliases: []string{"M"}, Usage: "MOUNTPOINT:KEY, the same as --external mnt[MOUNTPOINT]:KEY; repeatable"},
+			&cli.StringSliceFlag{Name: "skip-mnt", Usage: "leave the mounts at this mount point of the tree's mount namespace out of the images (CRIU's --skip-mnt); repeatable"},
+			&cli.StringSliceFlag{Name: "enable-fs", Usage: "FS[,FS...] or all: file systems criugo has no code for that a restore may mount anew from their source and options (CRIU's --enable-fs); repeatable"},
 			&cli.BoolFlag{Name: "track-mem", Usage: "with --leave-running, keep tracking writes so that a later dump can name this one as --prev-images-dir"},
 			&cli.StringFlag{Name: "manage-cgroups", Value: "soft", Usage: "CRIU's cgroup mode (none, props, soft, full, strict: record the cgroups below each task's with their properties; ignore: record only which cgroups the tasks are in)"},
 			&cli.StringSliceFlag{Name: "cgroup-root", Usage: "[CONTROLLER:]/PATH: record the cgroups below this one instead of below the tasks' own"},
@@ -122,6 +124,8 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 
 				ExternalMounts: x.Mounts,
 				ExternalNetNs:  x.NetNs,
+				SkipMounts:     c.StringSlice("skip-mnt"),
+				EnableFs:       c.StringSlice("enable-fs"),
 				// The last guard before a kill: the images must be ones
 				// criu-restore takes, with the options it will need.
 				Verify: func(dir string) error {

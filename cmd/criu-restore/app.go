@@ -64,6 +64,7 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 			&cli.StringFlag{Name: "network-lock", Usage: "lock the tree's network namespace until its connections exist with iptables, nftables or skip (default: what the dump used)"},
 			&cli.StringFlag{Name: "empty-ns", Usage: "net: give the tree a new, empty network namespace (CRIU's --empty-ns)"},
 			&cli.BoolFlag{Name: "tcp-close", Usage: "restore every TCP connection closed (needed for images dumped with --tcp-close)"},
+			&cli.BoolFlag{Name: "weak-sysctls", Usage: "skip a sysctl of the images this kernel has not, which otherwise fails the restore"},
 			// CRIU's restore options whose meaning criu-restore always
 			// has, or which mean nothing to a restore (CRIU's neither).
 			&cli.BoolFlag{Name: "tcp-established", Usage: "restore established TCP connections (always done when the images hold them)"},
@@ -110,6 +111,7 @@ func newApp(stdin io.Reader, logw io.Writer, status *int) *cli.App {
 				EmptyNetNs:    emptyNet,
 				NetworkLock:   c.String("network-lock"),
 				TCPClose:      c.Bool("tcp-close"),
+				WeakSysctls:   c.Bool("weak-sysctls"),
 			}
 			if r := c.String("root"); r != "/" {
 				opts.Root = r

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -203,12 +204,19 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 				Name:      "swrk",
 				Usage:     "serve CRIU's RPC on the SOCK_SEQPACKET socket FD (runc, go-criu)",
 				ArgsUsage: "FD",
+				// The options of the command line and the configuration
+				// files are each request's defaults, as CRIU's.
+				Flags: flags(),
 				Action: func(c *cli.Context) error {
 					fd, err := strconv.Atoi(c.Args().First())
 					if err != nil || c.NArg() != 1 || fd < 0 {
 						return errors.New("swrk: want one fd number")
 					}
-					return criucli.Swrk(c.Context, fd)
+					cfg, err := rpcConfig(c)
+					if err != nil {
+						return err
+					}
+					return criucli.SwrkConfig(c.Context, fd, cfg)
 				},
 			},
 			{
@@ -223,16 +231,29 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 					if addr == "" {
 						addr = "criu_service.socket"
 					}
+					status, err := statusFd(c)
+					if err != nil {
+						return err
+					}
 					// -d, --daemon: in the background once it listens,
 					// as CRIU's daemon(3); --pidfile gets the server's pid.
 					if (c.Bool("restore-detached") || c.Bool("daemon")) && os.Getenv(serviceChildEnv) == "" {
-						return daemonizeService(c.String("pidfile"))
+						if err := daemonizeService(c.String("pidfile")); err != nil {
+							return err
+						}
+						// It listens: the status fd is told here, the
+						// background server does not hold it.
+						return status()
 					}
 					ready := func() {
 						if os.Getenv(serviceChildEnv) != "" {
 							f := os.NewFile(3, "ready")
 							f.Write([]byte{0})
 							f.Close()
+							return
+						}
+						if err := status(); err != nil {
+							fmt.Fprintf(stderr, "criu: %v\n", err)
 						}
 					}
 					if p := c.String("pidfile"); p != "" && os.Getenv(serviceChildEnv) == "" {
@@ -240,7 +261,13 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 							return fmt.Errorf("option --pidfile: %w", err)
 						}
 					}
-					return criucli.ServiceReady(c.Context, addr, ready)
+					// Each request starts from nothing (CRIU's service
+					// resets its options), but for the file it names.
+					cfg, err := rpcConfig(nil)
+					if err != nil {
+						return err
+					}
+					return criucli.ServiceConfig(c.Context, addr, ready, cfg)
 				},
 			},
 			refuse("page-server", "there is no page server yet (dump to a directory or pipe criu-parasite's stream)"),
@@ -249,6 +276,29 @@ func newApp(stdout, stderr io.Writer, status *int) *cli.App {
 			refuse("show", "use crit show"),
 		},
 	}
+}
+
+// statusFd is --status-fd N: once the service listens (CRIU's
+// status_ready, which only the service, the page server and lazy-pages
+// call), one zero byte goes to fd N, which is then closed. Without the
+// option it does nothing.
+func statusFd(c *cli.Context) (func() error, error) {
+	s := c.String("status-fd")
+	if s == "" {
+		return func() error { return nil }, nil
+	}
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 0 {
+		return nil, fmt.Errorf("option --status-fd: bad fd %q", s)
+	}
+	return func() error {
+		_, err := unix.Write(fd, []byte{0})
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("option --status-fd: write to fd %d: %w", fd, err)
+		}
+		return nil
+	}, nil
 }
 
 // serviceChildEnv marks the background server criu service --daemon
@@ -329,6 +379,9 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 		Detach:         c.Bool("restore-detached") || c.Bool("daemon"),
 		Sibling:        c.Bool("restore-sibling"),
 		EvasiveDevices: c.Bool("evasive-devices"),
+		WeakSysctls:    c.Bool("weak-sysctls"),
+		SkipMounts:     c.StringSlice("skip-mnt"),
+		EnableFs:       c.StringSlice("enable-fs"),
 		FreezeCgroup:   c.String("freeze-cgroup"),
 		DisplayStats:   c.Bool("display-stats"),
 
@@ -343,7 +396,16 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 	}
 	restoring := c.Command.Name == "restore"
 	var x criucli.Externals
-	if err := x.ParseExternal("--external", c.StringSlice("external"), restoring); err != nil {
+	external := c.StringSlice("external")
+	for _, v := range c.StringSlice("veth-pair") {
+		in, out, ok := strings.Cut(v, "=")
+		if !ok {
+			return o, fmt.Errorf("option --veth-pair: bad value %q, want IN=OUT", v)
+		}
+		// As CRIU's veth_pair_add.
+		external = append(external, "veth["+in+"]:"+out)
+	}
+	if err := x.ParseExternal("--external", external, restoring); err != nil {
 		return o, err
 	}
 	if err := x.ParseExtMountMap("--ext-mount-map", c.StringSlice("ext-mount-map")); err != nil {
@@ -422,6 +484,25 @@ func optionsOf(c *cli.Context, stderr io.Writer) (criucli.Options, error) {
 			return o, fmt.Errorf("option --timeout: bad seconds %q", s)
 		}
 		o.Timeout = time.Duration(n) * time.Second
+	}
+	switch v := c.String("file-validation"); v {
+	case "", "filesize":
+	case "buildid":
+		return o, fmt.Errorf("option --file-validation %s: files are checked by their size only: %w", v, criucli.ErrNotSupported)
+	default:
+		return o, fmt.Errorf("option --file-validation: unknown method %q (filesize or buildid)", v)
+	}
+	if c.Bool("mntns-compat-mode") && !restoring {
+		return o, errors.New("option --mntns-compat-mode is only valid on restore")
+	}
+	for _, s := range c.StringSlice("close") {
+		// As CRIU's: closed while the options are read, whatever the
+		// command.
+		if fd, err := strconv.Atoi(s); err == nil && fd >= 0 {
+			unix.Close(fd)
+		} else {
+			return o, fmt.Errorf("option --close: bad fd %q", s)
+		}
 	}
 	if m := c.String("pre-dump-mode"); m != "" && m != "splice" && m != "read" {
 		return o, fmt.Errorf("option --pre-dump-mode: %q is neither splice nor read", m)

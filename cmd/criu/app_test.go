@@ -19,20 +19,22 @@ func TestNormalize(t *testing.T) {
 		in   []string
 		want []string
 	}{
-		{[]string{"criu", "dump", "-t", "5", "-D", "d"}, []string{"criu", "dump", "-t", "5", "-D", "d"}},
+		{[]string{"criu", "dump", "-t", "5", "-D", "d"}, []string{"criu", "dump", "--tree", "5", "--images-dir", "d"}},
 		// Options before the command, as CRIU's getopt allows.
-		{[]string{"criu", "-o", "x.log", "-v4", "dump", "-t", "5"}, []string{"criu", "dump", "-o", "x.log", "-t", "5", "--verbosity=4"}},
+		{[]string{"criu", "-o", "x.log", "-v4", "dump", "-t", "5"}, []string{"criu", "dump", "--log-file", "x.log", "--tree", "5", "--verbosity=4"}},
 		{[]string{"criu", "restore", "-v"}, []string{"criu", "restore", "--verbosity=3"}},
 		{[]string{"criu", "restore", "-vvv"}, []string{"criu", "restore", "--verbosity=5"}},
 		{[]string{"criu", "restore", "--verbosity=1"}, []string{"criu", "restore", "--verbosity=1"}},
-		{[]string{"criu", "cpuinfo", "check", "-D", "d"}, []string{"criu", "cpuinfo", "-D", "d", "check"}},
-		{[]string{"criu", "-D", "dump", "dump"}, []string{"criu", "dump", "-D", "dump"}},
+		{[]string{"criu", "cpuinfo", "check", "-D", "d"}, []string{"criu", "cpuinfo", "--images-dir", "d", "check"}},
+		{[]string{"criu", "-D", "dump", "dump"}, []string{"criu", "dump", "--images-dir", "dump"}},
 		{[]string{"criu", "swrk", "3"}, []string{"criu", "swrk", "3"}},
-		{[]string{"criu", "restore", "-dj", "-D", "d"}, []string{"criu", "restore", "-d", "-j", "-D", "d"}},
-		{[]string{"criu", "dump", "-t5", "-jt", "6"}, []string{"criu", "dump", "-t", "5", "-j", "-t", "6"}},
+		{[]string{"criu", "restore", "-dj", "-D", "d"}, []string{"criu", "restore", "--restore-detached", "--shell-job", "--images-dir", "d"}},
+		{[]string{"criu", "dump", "-t5", "-jt", "6"}, []string{"criu", "dump", "--tree", "5", "--shell-job", "--tree", "6"}},
 		// getopt's optional argument: the next word is not its value.
-		{[]string{"criu", "restore", "--manage-cgroups", "-D", "d"}, []string{"criu", "restore", "--manage-cgroups=", "-D", "d"}},
+		{[]string{"criu", "restore", "--manage-cgroups", "-D", "d"}, []string{"criu", "restore", "--manage-cgroups=", "--images-dir", "d"}},
 		{[]string{"criu", "restore", "--manage-cgroups=full", "--cgroup-root", "cpu,cpuacct:/x"}, []string{"criu", "restore", "--manage-cgroups=full", "--cgroup-root", "cpu,cpuacct:/x"}},
+		// One spelling for both forms, the last value winning.
+		{[]string{"criu", "dump", "-o", "a.log", "--log-file=b.log"}, []string{"criu", "dump", "--log-file", "a.log", "--log-file=b.log"}},
 		// zdtm.py's check: CRIU's getopt reads -v with "erbosity=0".
 		{[]string{"criu", "check", "--no-default-config", "-verbosity=0", "--feature", "x"}, []string{"criu", "check", "--no-default-config", "--feature", "x", "--verbosity=0"}},
 	} {

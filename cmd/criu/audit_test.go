@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/pkg/cgroup"
 	"github.com/criugo/criugo/pkg/criucli"
@@ -109,6 +110,10 @@ var accepted = []struct {
 	{[]string{"restore", "--join-ns", "net:/proc/self/ns/net"}, func(o *criucli.Options) { o.JoinNs = []restore.JoinNs{{Kind: "net"}} }, "TestExternalNetNs (net), TestJoinNsUTS (uts, ipc)"},
 	{[]string{"restore", "-d", "-S"}, func(o *criucli.Options) { o.Detach, o.Sibling = true, true }, "TestInheritFd"},
 	{[]string{"restore", "-d", "--restore-sibling"}, func(o *criucli.Options) { o.Detach, o.Sibling = true, true }, "TestInheritFd"},
+	{[]string{"dump", "--skip-mnt", "/m"}, func(o *criucli.Options) { o.SkipMounts = []string{"/m"} }, "pkg/dump TestSkipMounts"},
+	{[]string{"dump", "--enable-fs", "ext4,xfs"}, func(o *criucli.Options) { o.EnableFs = []string{"ext4,xfs"} }, "pkg/dump TestEnableFs"},
+	{[]string{"restore", "--veth-pair", "ceth0=ceth1"}, func(o *criucli.Options) { o.External = []string{"veth[ceth0]:ceth1"} }, "as --external veth[...]: run-cr.sh criu netns"},
+	{[]string{"restore", "--weak-sysctls"}, func(o *criucli.Options) { o.WeakSysctls = true }, "pkg/netns TestWeakSysctls"},
 	{[]string{"restore", "--evasive-devices"}, func(o *criucli.Options) { o.EvasiveDevices = true }, "none: CRIU 4.2 reads it on dump only, and the dump records devices by path"},
 }
 
@@ -123,10 +128,15 @@ var noEffect = map[string]string{
 	"address":             "service --address: TestService (service -d, --pidfile: TestServiceDaemon)",
 	"pre-dump-mode":       "splice or read give the same images; another value is refused (TestBadValues)",
 	"cpu-cap":             "cpuinfo check --cpu-cap: cmd/criu cpuinfo",
-	"no-default-config":   "criugo reads no configuration file",
+	"no-default-config":   "read before the options are: TestConfigFiles",
+	"config":              "read before the options are: TestConfigFiles",
 	"skip-file-rwx-check": "the restore compares a file's size, not its mode (pkg/restore regfile_linux.go)",
 	"exec-cmd":            "restore: criu execs the command once the tree runs (TestExecCmd)",
 	"ghost-fiemap":        "holes are found with SEEK_DATA/SEEK_HOLE, the same images",
+	"close":               "TestClose",
+	"file-validation":     "filesize is what the restore does (pkg/restore regfile_linux.go); buildid is refused (TestBadValues)",
+	"mntns-compat-mode":   "restore only (TestBadValues): one mount engine, the same mounts",
+	"status-fd":           "service: TestServiceStatusFd; a dump or restore does not write it, as CRIU's does not",
 }
 
 // TestOptionsAudit: every CRIU option criu lists is either refused with
@@ -230,6 +240,11 @@ func TestBadValues(t *testing.T) {
 		{"dump", "--images-dir-fd", "x"},
 		{"dump", "--timeout", "-1"},
 		{"dump", "--pre-dump-mode", "mmap"},
+		{"restore", "--veth-pair", "ceth0"},
+		{"restore", "--file-validation", "buildid"},
+		{"restore", "--file-validation", "md5"},
+		{"dump", "--close", "x"},
+		{"dump", "--mntns-compat-mode"},
 	} {
 		_, err := parsed(args...)
 		opt := strings.TrimPrefix(strings.SplitN(args[1], "=", 2)[0], "--")
@@ -276,8 +291,28 @@ func TestImagesDirFd(t *testing.T) {
 // on after a "--" whatever options it has.
 func TestNormalizeExecCmd(t *testing.T) {
 	got, _, err := normalize([]string{"criu", "restore", "--exec-cmd", "-D", "d", "--", "sh", "-c", "x", "-D"})
-	want := []string{"criu", "restore", "--exec-cmd", "-D", "d", "--", "sh", "-c", "x", "-D"}
+	want := []string{"criu", "restore", "--exec-cmd", "--images-dir", "d", "--", "sh", "-c", "x", "-D"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("normalize: %q, %v; want %q", got, err, want)
+	}
+}
+
+// TestClose: --close N closes criu's fd N while the options are read, as
+// CRIU's does, with any command; the others stay open.
+func TestClose(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[1])
+	if _, err := parsed("restore", "--close", strconv.Itoa(p[0]), "--veth-pair", "a=b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Errorf("fd %d after --close: %v, want EBADF", p[0], err)
+		unix.Close(p[0])
+	}
+	if _, err := unix.FcntlInt(uintptr(p[1]), unix.F_GETFD, 0); err != nil {
+		t.Errorf("fd %d, not named, closed too: %v", p[1], err)
 	}
 }

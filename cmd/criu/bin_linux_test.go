@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,4 +165,58 @@ func TestServiceDaemon(t *testing.T) {
 	if err := proto.Unmarshal(buf[:n], &resp); err != nil || !resp.GetSuccess() {
 		t.Errorf("VERSION: %v, %v", &resp, err)
 	}
+}
+
+// TestServiceStatusFd: --status-fd gets one zero byte once the service
+// listens, and is closed, in the foreground and with -d.
+func TestServiceStatusFd(t *testing.T) {
+	bin := criuBinary(t)
+	for _, daemon := range []bool{false, true} {
+		dir := t.TempDir()
+		sock, pidfile := filepath.Join(dir, "criu.sock"), filepath.Join(dir, "pid")
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"service", "--address", sock, "--status-fd", "3", "--pidfile", pidfile}
+		if daemon {
+			args = append(args, "-d")
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.ExtraFiles = []*os.File{w}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		b, err := io.ReadAll(r)
+		r.Close()
+		if daemon {
+			cmd.Wait()
+		}
+		// The connection is closed before the service is stopped: it
+		// serves one until the client goes.
+		cfd := mustSocket(t)
+		listening := unix.Connect(cfd, &unix.SockaddrUnix{Name: sock}) == nil
+		unix.Close(cfd)
+		if pb, err := os.ReadFile(pidfile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(pb))); err == nil {
+				unix.Kill(pid, unix.SIGTERM)
+			}
+		}
+		if !daemon {
+			cmd.Wait()
+		}
+		if err != nil || string(b) != "\x00" || !listening {
+			t.Errorf("daemon %v: status fd read %q, %v (end of file after it: closed); listening then: %v", daemon, b, err, listening)
+		}
+	}
+}
+
+func mustSocket(t *testing.T) int {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
 }

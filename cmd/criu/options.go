@@ -68,26 +68,26 @@ var options = []option{
 	{name: "root", short: "r", arg: true, usage: "restore: build the tree's mount namespace here and pivot into it (a dump ignores it, as CRIU's)"},
 	{name: "external", arg: true, multi: true, usage: "dump: mnt[MOUNTPOINT]:KEY, net[INODE]:KEY (a restore takes that namespace by --inherit-fd fd[N]:KEY); restore: mnt[KEY]:PATH, veth[IF]:OUTER[@BRIDGE], macvlan[IF]:PARENT (repeatable)"},
 	{name: "ext-mount-map", short: "M", arg: true, multi: true, usage: "KEY:VALUE, the same as --external mnt[KEY]:VALUE (repeatable)"},
-	{name: "enable-external-sharing", refused: "mount namespaces are not dumped yet"},
-	{name: "enable-external-masters", refused: "mount namespaces are not dumped yet"},
-	{name: "skip-mnt", arg: true, refused: "mount namespaces are not dumped yet"},
-	{name: "enable-fs", arg: true, refused: "mount namespaces are not dumped yet"},
-	{name: "mntns-compat-mode", refused: "mount namespaces are not restored yet"},
+	{name: "enable-external-sharing", refused: "a mount sharing a peer group with one outside the namespace is not dumped yet"},
+	{name: "enable-external-masters", refused: "a slave of a peer group outside the namespace is refused at dump (the restore cannot reach the group)"},
+	{name: "skip-mnt", arg: true, multi: true, usage: "dump: leave the mounts at this mount point of the tree's mount namespace out of the images; a mount below it or a file on it is refused (repeatable)"},
+	{name: "enable-fs", arg: true, multi: true, usage: "dump: FS[,FS...] or all: file systems criugo has no code for, recorded to be mounted anew from their source and options (repeatable)"},
+	{name: "mntns-compat-mode", usage: "restore: CRIU's older mount engine; criugo has one, which makes the same mounts (only on restore, as CRIU)"},
 	{name: "inherit-fd", arg: true, multi: true, usage: "fd[N]:KEY: restore the file whose key is KEY (pipe:[INO], or a path without its leading /) from criu's fd N; debug[N]:TEXT writes TEXT to fd N (repeatable)"},
 	{name: "restore-sibling", short: "S", usage: "restore the root as a child of criu's parent, not of criu (needs -d)"},
 	{name: "action-script", arg: true, multi: true, usage: "run this program at each action point, CRTOOLS_SCRIPT_ACTION naming it (repeatable)"},
 	{name: "exec-cmd", usage: "restore: once the tree runs, execute the command after '--' in criu's place, the restored root its child (not with -d)"},
 	{name: "join-ns", short: "J", arg: true, multi: true, usage: "restore: NS:PID or NS:PATH: restore the tree into this net, uts or ipc namespace (repeatable; user, mnt and time are refused)"},
 	{name: "empty-ns", arg: true, usage: "net: the network namespace is the caller's to set up; dump nothing of it, restore it empty"},
-	{name: "veth-pair", arg: true, refused: "network namespaces are not restored yet"},
+	{name: "veth-pair", arg: true, multi: true, usage: "restore: IN=OUT, the same as --external veth[IN]:OUT (repeatable)"},
 	{name: "evasive-devices", usage: "a device whose path names another node of the same device number is taken by that path (CRIU reads it on dump only; criugo's dump takes devices by path anyway)"},
 	{name: "force-irmap", refused: "no inotify reverse map"},
 	{name: "irmap-scan-path", arg: true, refused: "no inotify reverse map"},
 	{name: "page-server", refused: "there is no page server yet"},
 	{name: "port", arg: true, refused: "there is no page server yet"},
 	{name: "lazy-pages", refused: "there are no lazy pages yet"},
-	{name: "status-fd", arg: true, refused: "no status fd yet"},
-	{name: "weak-sysctls", refused: "sysctls are not restored yet"},
+	{name: "status-fd", arg: true, usage: "service: write one zero byte to this fd once listening, then close it (CRIU writes it there only, and for page-server and lazy-pages)"},
+	{name: "weak-sysctls", usage: "restore: skip a sysctl of the images this kernel has not, which otherwise fails the restore"},
 	{name: "lsm-profile", arg: true, refused: "LSM profiles are not set yet"},
 	{name: "lsm-mount-context", arg: true, refused: "LSM mount contexts are not set yet"},
 	{name: "tls", refused: "there is no page server yet"},
@@ -101,13 +101,13 @@ var options = []option{
 	{name: "display-stats", usage: "print the stats the dump or restore wrote (stats-dump, stats-restore) on standard output"},
 	{name: "unprivileged", refused: "criugo needs root"},
 	{name: "skip-file-rwx-check", usage: "do not fail a restore on a file whose r/w/x bits changed: criugo's restore compares sizes, not modes, so it never does"},
-	{name: "config", arg: true, refused: "configuration files are not read"},
-	{name: "no-default-config", usage: "read no default configuration file (criugo reads none anyway)"},
-	{name: "log-pid", refused: "one log per task is not written"},
-	{name: "close", arg: true, refused: "no fd is closed for the restored tree"},
+	{name: "config", arg: true, usage: "read this configuration file (CRIU's format) after $CRIU_CONFIG_FILE, and neither default one"},
+	{name: "no-default-config", usage: "read neither /etc/criu/default.conf nor $HOME/.criu/default.conf"},
+	{name: "log-pid", refused: "criugo's restore is one process driving every task through ptrace: there is no per-task restorer process whose log could go to a file of its own"},
+	{name: "close", arg: true, multi: true, usage: "close criu's fd N while the options are read, as CRIU (repeatable)"},
 	{name: "ms", refused: "deprecated by CRIU"},
 	{name: "ps-socket", arg: true, refused: "there is no page server yet"},
-	{name: "file-validation", arg: true, refused: "how restored files are validated is not selectable"},
+	{name: "file-validation", arg: true, usage: "restore: how a file is checked to be the dumped one: filesize (criugo's way); buildid, CRIU's default, is refused"},
 	{name: "ghost-fiemap", usage: "find the holes of ghost files with FIEMAP: criugo finds them with SEEK_DATA/SEEK_HOLE, which gives the same images"},
 	{name: "libdir", short: "L", arg: true, refused: "there are no plugins"},
 	{name: "allow-uprobes", refused: "a tree's [uprobes] mapping is neither checked for nor recorded"},
@@ -123,6 +123,8 @@ var negatable = map[string]bool{
 	"display-stats": true, "weak-sysctls": true, "stream": true, "tls": true,
 	"skip-file-rwx-check": true, "mntns-compat-mode": true, "unprivileged": true,
 	"ghost-fiemap": true, "allow-uprobes": true,
+	"tcp-established": true, "skip-in-flight": true, "tcp-close": true, "link-remap": true,
+	"shell-job": true, "file-locks": true,
 }
 
 // negate drops from opts what --no-NAME undoes: every --NAME and its
@@ -187,14 +189,25 @@ func lookup(name string) (option, bool) {
 	return option{}, false
 }
 
-// normalize turns a CRIU command line into one urfave parses: the command
-// first, then every option, then the other arguments (CRIU's getopt takes
+// normalize turns a CRIU command line into one urfave parses: the
+// options of the configuration files first (config.go), then the command,
+// then every option, then the other arguments (CRIU's getopt takes
 // options anywhere), and -v, -vv..., -vN as --verbosity=N. version is set
 // for -V or --version.
 func normalize(args []string) (out []string, version bool, err error) {
 	if len(args) == 0 {
 		return args, false, nil
 	}
+	args, configEnd, err := withConfig(args)
+	if err != nil {
+		return nil, false, err
+	}
+	return normalizeFrom(args, configEnd)
+}
+
+// normalizeFrom is normalize of args whose words before configEnd are
+// configuration files' (options only).
+func normalizeFrom(args []string, configEnd int) (out []string, version bool, err error) {
 	var opts, words, rest []string
 	level := -1 // unset
 	raise := func() {
@@ -254,15 +267,22 @@ func normalize(args []string) (out []string, version bool, err error) {
 				opts = negate(negate(opts, "daemon"), "restore-detached")
 			}
 		case strings.HasPrefix(a, "-") && len(a) > 1:
+			// One spelling for each option (-o and --log-file are
+			// one), as urfave takes no two forms of a flag.
 			name := strings.TrimLeft(a, "-")
-			opts = append(opts, a)
-			if strings.Contains(name, "=") {
+			if k, v, ok := strings.Cut(name, "="); ok {
+				if o, found := lookup(k); found {
+					a = "--" + o.name + "=" + v
+				}
+				opts = append(opts, a)
 				break
 			}
 			o, ok := lookup(name)
 			if !ok {
 				return nil, false, fmt.Errorf("unknown option %s", a)
 			}
+			a = "--" + o.name
+			opts = append(opts, a)
 			if o.optArg {
 				// getopt's optional argument: only --name=VALUE gives one.
 				opts[len(opts)-1] = a + "="
@@ -273,6 +293,8 @@ func normalize(args []string) (out []string, version bool, err error) {
 				i++
 				opts = append(opts, args[i])
 			}
+		case i < configEnd:
+			// A configuration file's stray word: unread, as CRIU's.
 		default:
 			words = append(words, a)
 		}
@@ -316,7 +338,7 @@ func shortCluster(s string) (out []string, needsValue bool, err error) {
 		if !ok || o.short == "" {
 			return nil, false, fmt.Errorf("unknown option -%s", s)
 		}
-		out = append(out, "-"+o.short)
+		out = append(out, "--"+o.name)
 		if o.arg {
 			if rest := s[i+1:]; rest != "" {
 				return append(out, rest), false, nil

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criugo/criugo/pkg/netns"
+	"github.com/criugo/criugo/pkg/proc"
 	"github.com/criugo/criugo/pkg/uffd"
 )
 
@@ -43,27 +44,125 @@ var features = []feature{
 		}
 		return nil
 	}},
-	{"timens", notByCriugo("time namespaces")},
+	{"timens", probeNs("time")},
+	{"cgroupns", probeNs("cgroup")},
+	{"userns", probeNs("user")},
 	{"external_net_ns", notByCriugo("network namespaces")},
+	// The dump reads and the restore writes /proc/PID/loginuid (audit).
+	{"loginuid", func() error { return probeFile("/proc/self/loginuid") }},
+	// The dump finds each fd's locks and leases in its fdinfo.
+	{"fdinfo_lock", probeFdinfoLock},
+	{"sockopt_buf_lock", probeSockopt(unix.AF_INET, unix.SOL_SOCKET, unix.SO_BUF_LOCK)},
+	{"ipv6_freebind", probeSockopt(unix.AF_INET6, unix.SOL_IPV6, unix.IPV6_FREEBIND)},
+	// CRIU finds raw sockets through sock_diag (raw_diag); criugo reads
+	// them from the socket itself (getsockname, getsockopt), which every
+	// kernel allows.
+	{"net_diag_raw", func() error { return nil }},
+	// Guard regions are found with PAGEMAP_SCAN's PAGE_IS_GUARD.
+	{"pagemap_scan_guard_pages", probeGuardPages},
+	// A thread's rseq area is read with PTRACE_GET_RSEQ_CONFIGURATION
+	// (Linux 5.13).
+	{"get_rseq_conf", probeKernel(5, 13)},
 }
 
 // criuFeatures are the rest of CRIU 4.2's feature names: known, but not
 // answered by criugo.
 var criuFeatures = map[string]bool{
 	"mnt_id": true, "aio_remap": true, "tun": true, "tun_ns": true,
-	"userns": true, "fdinfo_lock": true,
-	"loginuid": true, "cgroupns": true, "autofs": true, "tcp_half_closed": true,
+
+	"autofs": true, "tcp_half_closed": true,
 	"compat_cr": true, "can_map_vdso": true, "sk_ns": true, "sk_unix_file": true,
-	"net_diag_raw": true, "nsid": true, "link_nsid": true,
+	"nsid": true, "link_nsid": true,
 	"newifindex": true, "nftables": true, "has_ipt_legacy": true,
-	"apparmor_stacking": true, "sockopt_buf_lock": true, "memfd_hugetlb": true,
-	"move_mount_set_group": true, "openat2": true, "get_rseq_conf": true,
-	"ipv6_freebind": true, "pagemap_scan": true, "timer_cr_ids": true,
-	"overlayfs_maps": true, "breakpoints": true, "pagemap_scan_guard_pages": true,
+	"apparmor_stacking": true, "memfd_hugetlb": true,
+	"move_mount_set_group": true, "openat2": true,
+	"pagemap_scan": true, "timer_cr_ids": true,
+	"overlayfs_maps": true, "breakpoints": true,
 }
 
 // ErrUnknownFeature: a feature name CRIU does not know either.
 var ErrUnknownFeature = errors.New("unknown feature")
+
+// probeNs: this kernel has namespaces of kind ns, and criugo dumps and
+// restores them.
+func probeNs(ns string) func() error {
+	return func() error { return probeFile("/proc/self/ns/" + ns) }
+}
+
+func probeFile(p string) error {
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrNotSupported)
+	}
+	return nil
+}
+
+// probeSockopt: a socket of family takes option opt of level.
+func probeSockopt(family, level, opt int) func() error {
+	return func() error {
+		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("socket: %w: %w", err, ErrNotSupported)
+		}
+		defer unix.Close(fd)
+		if _, err := unix.GetsockoptInt(fd, level, opt); err != nil {
+			return fmt.Errorf("getsockopt %d/%d: %w: %w", level, opt, err, ErrNotSupported)
+		}
+		return nil
+	}
+}
+
+// probeFdinfoLock: a lock shows in its fd's fdinfo (Linux 4.1).
+func probeFdinfoLock() error {
+	f, err := os.CreateTemp("", "criugo-lock")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		return fmt.Errorf("flock: %w", err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", f.Fd()))
+	if err != nil || !strings.Contains(string(b), "lock:") {
+		return fmt.Errorf("no lock in fdinfo: %w", ErrNotSupported)
+	}
+	return nil
+}
+
+// probeGuardPages: PAGEMAP_SCAN knows guard regions (Linux 6.15).
+func probeGuardPages() error {
+	pm, err := proc.FS{}.OpenPagemap(os.Getpid())
+	if err != nil {
+		return err
+	}
+	defer pm.Close()
+	_, ok, err := pm.GuardRegions(1 << 16)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("PAGEMAP_SCAN without PAGE_IS_GUARD: %w", ErrNotSupported)
+	}
+	return nil
+}
+
+// probeKernel: this kernel is major.minor or later.
+func probeKernel(major, minor int) func() error {
+	return func() error {
+		var u unix.Utsname
+		if err := unix.Uname(&u); err != nil {
+			return err
+		}
+		var ma, mi int
+		if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+			return fmt.Errorf("kernel release %q: %w", u.Release, err)
+		}
+		if ma < major || ma == major && mi < minor {
+			return fmt.Errorf("kernel %d.%d, before %d.%d: %w", ma, mi, major, minor, ErrNotSupported)
+		}
+		return nil
+	}
+}
 
 func notByCriugo(what string) func() error {
 	return func() error { return fmt.Errorf("criugo has no %s: %w", what, ErrNotSupported) }

@@ -106,6 +106,8 @@ func dumpTree(ctx context.Context, o Options, l *Log, pre bool) error {
 		CgroupDumpControllers: o.CgroupDumpControllers,
 		ExternalMounts:        o.ExtMounts,
 		ExternalNetNs:         o.ExtNetNs,
+		SkipMounts:            o.SkipMounts,
+		EnableFs:              o.EnableFs,
 		EmptyNetNs:            o.EmptyNetNs,
 		NetworkLock:           o.NetworkLock,
 

@@ -130,7 +130,14 @@ type Options struct {
 	// it dumps, and criugo's dump records devices by path anyway; it
 	// changes nothing on restore, in CRIU as here.
 	EvasiveDevices bool
-	PidFile        string // --pidfile, relative to WorkDir
+	// SkipMounts are --skip-mnt's mount points, EnableFs --enable-fs's
+	// file systems (dump.Options).
+	SkipMounts []string
+	EnableFs   []string
+	// WeakSysctls is --weak-sysctls: a restore skips the sysctls of the
+	// images this kernel has not.
+	WeakSysctls bool
+	PidFile     string // --pidfile, relative to WorkDir
 
 	// Notify, when set, is told at each action script point.
 	Notify Notifier

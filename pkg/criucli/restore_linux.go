@@ -51,6 +51,7 @@ func restoreTree(ctx context.Context, o Options, l *Log) (*restore.Result, error
 		Root:          o.Root,
 		ExtMounts:     o.ExtMounts,
 		EmptyNetNs:    o.EmptyNetNs,
+		WeakSysctls:   o.WeakSysctls,
 		External:      o.External,
 		// The rest of CRIU's points come from inside the restore: all
 		// but post-resume before the tree runs, and a failure there

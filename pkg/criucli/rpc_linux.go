@@ -35,6 +35,22 @@ type conn struct {
 	// are the client's to give (inherit_fd) and its parent the client
 	// (rst_sibling); CRIU's service refuses both.
 	swrk bool
+	cfg  Config
+}
+
+// Config is what criu swrk and service take from outside the requests.
+type Config struct {
+	// Defaults, when set, gives a request's options before the
+	// request's fields set theirs: for swrk, criu's command line and its
+	// configuration files, as CRIU's swrk keeps what it parsed. A
+	// service starts each request from nothing, as CRIU's does.
+	Defaults func(o *Options)
+	// File, when set, reads the configuration file a request names
+	// (criu_opts.config_file, which runc sets to /etc/criu/runc.conf)
+	// and sets on o what the file sets, over the request's own fields,
+	// as CRIU's "RPC configuration file"; a file that does not exist sets
+	// nothing. Without File such a file is refused.
+	File func(o *Options, path, cmd string) error
 }
 
 func newConn(fd int) *conn {
@@ -108,9 +124,14 @@ func (c *conn) notify(script string, pid int) error {
 // with socketpair (`criu swrk FD`): requests until one without keep_open,
 // or until the client closes its end.
 func Swrk(ctx context.Context, fd int) error {
+	return SwrkConfig(ctx, fd, Config{})
+}
+
+// SwrkConfig is Swrk with cfg's defaults and configuration files.
+func SwrkConfig(ctx context.Context, fd int, cfg Config) error {
 	defer unix.Close(fd)
 	c := newConn(fd)
-	c.swrk = true
+	c.swrk, c.cfg = true, cfg
 	return serveConn(ctx, c)
 }
 
@@ -124,6 +145,13 @@ func Service(ctx context.Context, path string) error {
 // ServiceReady is Service that calls ready, when not nil, once the socket
 // listens (criu service --daemon waits for it).
 func ServiceReady(ctx context.Context, path string, ready func()) error {
+	return ServiceConfig(ctx, path, ready, Config{})
+}
+
+// ServiceConfig is ServiceReady with cfg's configuration files (a
+// service has no Defaults: each request starts from nothing).
+func ServiceConfig(ctx context.Context, path string, ready func(), cfg Config) error {
+	cfg.Defaults = nil
 	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("service socket: %w", err)
@@ -153,7 +181,9 @@ func ServiceReady(ctx context.Context, path string, ready func()) error {
 		if err != nil {
 			return fmt.Errorf("accept on %s: %w", path, err)
 		}
-		if err := serveConn(ctx, newConn(fd)); err != nil {
+		c := newConn(fd)
+		c.cfg = cfg
+		if err := serveConn(ctx, c); err != nil {
 			fmt.Fprintf(os.Stderr, "criu service: %v\n", err)
 		}
 		unix.Close(fd)
@@ -275,6 +305,12 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		ro = &images.CriuOpts{}
 	}
 	var o Options
+	if c.cfg.Defaults != nil {
+		c.cfg.Defaults(&o)
+		// Where the images and the log are, and how much is logged,
+		// are the request's (CRIU's setup_opts_from_req).
+		o.ImagesDir, o.WorkDir, o.LogFile, o.LogTo, o.MsgTo, o.LogLevel = "", "", "", nil, nil, 0
+	}
 	switch {
 	case ro.GetImagesDirFd() >= 0 && ro.ImagesDirFd != nil:
 		o.ImagesDir = c.fdPath(ro.GetImagesDirFd())
@@ -299,6 +335,18 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	default:
 		o.LogFile = "criu.log"
 	}
+	rpcConfig := ro.GetConfigFile() != "" && c.cfg.File != nil
+	if rpcConfig {
+		// The file's images, work directory, log and level, which win
+		// over the request's, are needed before the log opens; the rest
+		// is set again at the end.
+		tmp := o
+		if err := c.cfg.File(&tmp, ro.GetConfigFile(), rpcCommand(typ)); err != nil {
+			return o, nil, fmt.Errorf("config_file %s: %w", ro.GetConfigFile(), err)
+		}
+		CloseInherited(&tmp)
+		o.ImagesDir, o.WorkDir, o.LogFile, o.LogLevel = tmp.ImagesDir, tmp.WorkDir, tmp.LogFile, tmp.LogLevel
+	}
 	l, err := OpenLog(&o)
 	if err != nil {
 		return o, nil, err
@@ -316,13 +364,28 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	if names := unsupportedOpts(ro); len(names) > 0 {
 		return fail(fmt.Errorf("options %s: %w", strings.Join(names, ", "), ErrNotSupported))
 	}
+	// runc names /etc/criu/runc.conf whether or not it exists; CRIU
+	// reads it only when it does.
+	if f := ro.GetConfigFile(); f != "" && c.cfg.File == nil && exists(f) {
+		return fail(fmt.Errorf("option --config (config_file %s): no reader of configuration files here: %w", f, ErrNotSupported))
+	}
+	if ro.StatusFd != nil {
+		// CRIU reopens it and writes it for a page server only (which
+		// criugo has not): for a dump or restore it is only checked.
+		l.Warnf("status_fd is obsoleted; use status-ready notification instead")
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/fd/%d", c.peer, ro.GetStatusFd())); err != nil {
+			return fail(fmt.Errorf("reopen status_fd %d of the client: %w", ro.GetStatusFd(), err))
+		}
+	}
 	o.Pid = int(ro.GetPid())
 	if o.Pid == 0 && (typ == images.CriuReqType_DUMP || typ == images.CriuReqType_PRE_DUMP) {
 		// CRIU dumps the client itself; criugo cannot dump the tree
 		// that holds it.
 		return fail(fmt.Errorf("dump without pid (the client itself): %w", ErrNotSupported))
 	}
-	o.FreezeCgroup = ro.GetFreezeCgroup()
+	// A field the request leaves out keeps the default (swrk's command
+	// line and configuration files); lists add to it.
+	setString(&o.FreezeCgroup, ro.FreezeCgroup)
 	if ro.ManageCgroups != nil && !ro.GetManageCgroups() {
 		o.ManageCgroups = cgroup.Ignore // as CRIU: manage_cgroups false is ignore
 	}
@@ -337,13 +400,24 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		o.Root = r
 	}
 	// ext_mnt and external as --ext-mount-map and --external.
-	var x Externals
+	x := Externals{Net: o.External}
+	for k, v := range o.ExtMounts {
+		if x.Mounts == nil {
+			x.Mounts = map[string]string{}
+		}
+		x.Mounts[k] = v
+	}
 	for _, m := range ro.GetExtMnt() {
 		if err := x.MapMount("ext_mnt", m.GetKey(), m.GetVal()); err != nil {
 			return fail(err)
 		}
 	}
-	if err := x.ParseExternal("external", ro.GetExternal(), typ == images.CriuReqType_RESTORE); err != nil {
+	external := ro.GetExternal()
+	for _, v := range ro.GetVeths() {
+		// As --veth-pair: CRIU's veth_pair_add.
+		external = append(external, "veth["+v.GetIfIn()+"]:"+v.GetIfOut())
+	}
+	if err := x.ParseExternal("external", external, typ == images.CriuReqType_RESTORE); err != nil {
 		return fail(err)
 	}
 	o.ExtMounts, o.External, o.ExtNetNs = x.Mounts, x.Net, x.NetNs
@@ -369,23 +443,32 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 		cr.Controller = r.GetCtrl()
 		o.CgroupRoots = append(o.CgroupRoots, cr)
 	}
-	o.CgroupDumpControllers = ro.GetCgroupDumpController()
-	o.Timeout = time.Duration(ro.GetTimeout()) * time.Second
-	o.LeaveRunning = ro.GetLeaveRunning()
-	o.LeaveStopped = ro.GetLeaveStopped()
-	o.TCPEstablished = ro.GetTcpEstablished()
-	o.TCPClose = ro.GetTcpClose()
-	o.SkipInFlight = ro.GetTcpSkipInFlight()
-	o.ExtUnixSk = ro.GetExtUnixSk()
-	o.ShellJob = ro.GetShellJob()
-	o.FileLocks = ro.GetFileLocks()
-	o.PrevImagesDir = ro.GetParentImg()
-	o.TrackMem = ro.GetTrackMem()
-	o.AutoDedup = ro.GetAutoDedup()
-	o.LinkRemap = ro.GetLinkRemap()
-	o.GhostLimit = uint64(ro.GetGhostLimit())
-	o.DisplayStats = ro.GetDisplayStats()
-	o.EvasiveDevices = ro.GetEvasiveDevices()
+	o.CgroupDumpControllers = append(o.CgroupDumpControllers, ro.GetCgroupDumpController()...)
+	if ro.Timeout != nil {
+		o.Timeout = time.Duration(ro.GetTimeout()) * time.Second
+	}
+	for _, b := range []struct {
+		dst *bool
+		src *bool
+	}{
+		{&o.LeaveRunning, ro.LeaveRunning}, {&o.LeaveStopped, ro.LeaveStopped},
+		{&o.TCPEstablished, ro.TcpEstablished}, {&o.TCPClose, ro.TcpClose},
+		{&o.SkipInFlight, ro.TcpSkipInFlight}, {&o.ExtUnixSk, ro.ExtUnixSk},
+		{&o.ShellJob, ro.ShellJob}, {&o.FileLocks, ro.FileLocks},
+		{&o.TrackMem, ro.TrackMem}, {&o.AutoDedup, ro.AutoDedup},
+		{&o.LinkRemap, ro.LinkRemap}, {&o.DisplayStats, ro.DisplayStats},
+		{&o.EvasiveDevices, ro.EvasiveDevices}, {&o.WeakSysctls, ro.WeakSysctls},
+	} {
+		if b.src != nil {
+			*b.dst = *b.src
+		}
+	}
+	setString(&o.PrevImagesDir, ro.ParentImg)
+	o.SkipMounts = append(o.SkipMounts, ro.GetSkipMnt()...)
+	o.EnableFs = append(o.EnableFs, ro.GetEnableFs()...)
+	if ro.GhostLimit != nil || o.GhostLimit == 0 {
+		o.GhostLimit = uint64(ro.GetGhostLimit())
+	}
 	if ro.GetRstSibling() {
 		if !c.swrk {
 			return fail(fmt.Errorf("rst_sibling (--restore-sibling): not in a standalone service, only in swrk: %w", ErrBadOptions))
@@ -417,7 +500,33 @@ func (c *conn) options(ro *images.CriuOpts, typ images.CriuReqType) (Options, *L
 	if ro.GetNotifyScripts() {
 		o.Notify = c.notify
 	}
+	if rpcConfig {
+		l.Debugf("options of the request overridden by those of %s", ro.GetConfigFile())
+		if err := c.cfg.File(&o, ro.GetConfigFile(), rpcCommand(typ)); err != nil {
+			CloseInherited(&o)
+			return fail(fmt.Errorf("config_file %s: %w", ro.GetConfigFile(), err))
+		}
+	}
 	return o, l, nil
+}
+
+// rpcCommand is the command line's command for a request type.
+func rpcCommand(typ images.CriuReqType) string {
+	switch typ {
+	case images.CriuReqType_RESTORE:
+		return "restore"
+	case images.CriuReqType_PRE_DUMP:
+		return "pre-dump"
+	case images.CriuReqType_CHECK:
+		return "check"
+	}
+	return "dump"
+}
+
+func setString(dst *string, src *string) {
+	if src != nil {
+		*dst = *src
+	}
 }
 
 // fdPath names a directory fd of the client's: through /proc/CLIENT/fd
@@ -451,31 +560,22 @@ func unsupportedOpts(o *images.CriuOpts) []string {
 		set  bool
 	}{
 		{"--page-server (ps)", o.Ps != nil},
-		{"--veth-pair", len(o.Veths) > 0},
 		{"--cpu-cap", o.CpuCap != nil && o.GetCpuCap() != 0xffffffff},
 		{"--force-irmap", o.GetForceIrmap()},
 		{"--exec-cmd", len(o.ExecCmd) > 0},
 		{"--auto-ext-mnt", o.GetAutoExtMnt()},
 		{"--ext-sharing", o.GetExtSharing()},
 		{"--ext-masters", o.GetExtMasters()},
-		{"--skip-mnt", len(o.SkipMnt) > 0},
-		{"--enable-fs", len(o.EnableFs) > 0},
 		{"--external (unix_sk_ino)", len(o.UnixSkIno) > 0},
 		{"--irmap-scan-path", len(o.IrmapScanPaths) > 0},
 		{"--cgroup-props", o.GetCgroupProps() != ""},
 		{"--cgroup-props-file", o.GetCgroupPropsFile() != ""},
-		{"--weak-sysctls", o.GetWeakSysctls()},
 		{"--lazy-pages", o.GetLazyPages()},
-		{"--status-fd", o.StatusFd != nil},
-		// runc names /etc/criu/runc.conf whether or not it exists; CRIU
-		// reads it only when it does.
-		{"--config", o.GetConfigFile() != "" && exists(o.GetConfigFile())},
 		{"--lsm-profile", o.GetLsmProfile() != ""},
 		{"--tls", o.GetTls() || o.GetTlsCacert() != "" || o.GetTlsCacrl() != "" || o.GetTlsCert() != "" || o.GetTlsKey() != "" || o.GetTlsNoCnVerify()},
 		{"--cgroup-yard", o.GetCgroupYard() != ""},
 		{"pidfd_store_sk", o.PidfdStoreSk != nil},
 		{"--lsm-mount-context", o.GetLsmMountContext() != ""},
-		{"--mntns-compat-mode", o.GetMntnsCompatMode()},
 		{"--unprivileged", o.GetUnprivileged()},
 	}
 	var names []string

@@ -316,3 +316,55 @@ func TestRPCInheritSibling(t *testing.T) {
 		}
 	}
 }
+
+// TestRPCLayers: swrk's defaults are under the request's fields, the
+// file the request names is over them, and where the images and the log
+// go is the request's unless that file says otherwise.
+func TestRPCLayers(t *testing.T) {
+	work := t.TempDir()
+	var files []string
+	c := &conn{swrk: true, cfg: Config{
+		Defaults: func(o *Options) {
+			o.TCPEstablished, o.FileLocks, o.LinkRemap, o.LogFile, o.ImagesDir = true, true, true, "defaults.log", "/nowhere"
+		},
+		File: func(o *Options, path, cmd string) error {
+			files = append(files, path+" "+cmd)
+			o.FileLocks, o.WorkDir, o.LogFile = false, work, "rpc.log"
+			return nil
+		},
+	}}
+	dir := t.TempDir()
+	ro := &images.CriuOpts{ImagesDir: proto.String(dir), LinkRemap: proto.Bool(false), LeaveRunning: proto.Bool(true)}
+	o, l, err := c.options(ro, images.CriuReqType_RESTORE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if !o.TCPEstablished || !o.FileLocks || o.LinkRemap || !o.LeaveRunning || o.ImagesDir != dir || o.LogFile != "criu.log" || len(files) != 0 {
+		t.Errorf("defaults under the request: %+v, files read %q", o, files)
+	}
+	ro.ConfigFile = proto.String("/etc/criu/runc.conf")
+	o, l, err = c.options(ro, images.CriuReqType_RESTORE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if o.FileLocks || !o.TCPEstablished || o.WorkDir != work || o.LogFile != "rpc.log" {
+		t.Errorf("the request's file over it: %+v", o)
+	}
+	if _, err := os.Stat(filepath.Join(work, "rpc.log")); err != nil {
+		t.Errorf("the log is not where the file says: %v", err)
+	}
+	if want := []string{"/etc/criu/runc.conf restore", "/etc/criu/runc.conf restore"}; !reflect.DeepEqual(files, want) {
+		t.Errorf("files read %q, want %q", files, want)
+	}
+	// Without a reader, a file that exists is refused, naming --config.
+	p := filepath.Join(dir, "runc.conf")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ro.ConfigFile = proto.String(p)
+	if _, _, err := (&conn{}).options(ro, images.CriuReqType_RESTORE); err == nil || !strings.Contains(err.Error(), "--config") {
+		t.Errorf("no reader: %v", err)
+	}
+}

@@ -658,6 +658,7 @@ func dumpTree(ctx context.Context, o Options, st *Stats) (err error) {
 	}
 	d.cg = &cgDump{mode: o.ManageCgroups, roots: o.CgroupRoots, only: o.CgroupDumpControllers}
 	d.mnt.external = o.ExternalMounts
+	d.mnt.skip, d.mnt.enableFs = o.SkipMounts, o.EnableFs
 	if err = d.netOptions(o); err != nil {
 		return err
 	}

@@ -554,7 +554,7 @@ func (d *dumper) recordFd(t *taskDump, num int, link proc.Link, target string) (
 	if f.info, err = d.fs.FdInfo(t.pid, num); err != nil {
 		return nil, 0, 0, fmt.Errorf("read fdinfo %d of pid %d: %w", num, t.pid, err)
 	}
-	if f.fs, err = statPath(d.fs.Path(t.pid, 0, "fd", strconv.Itoa(num))); err != nil {
+	if f.fs, err = d.statInTree(d.fs.Path(t.pid, 0, "fd", strconv.Itoa(num))); err != nil {
 		return nil, 0, 0, fmt.Errorf("fd %d of pid %d: %w", num, t.pid, err)
 	}
 	typ, err := d.fdType(t, f)

@@ -63,7 +63,7 @@ func (d *dumper) dumpMappings(t *taskDump) error {
 				t.maps = append(t.maps, m)
 				continue
 			}
-			if fs, err = statPath(path); err != nil {
+			if fs, err = d.statInTree(path); err != nil {
 				return fmt.Errorf("mapping %#x-%#x of pid %d: %w", v.Start, v.End, t.pid, err)
 			}
 			fileDev = fs.st.Dev
@@ -270,7 +270,7 @@ func (d *dumper) auxv(pid int) ([]uint64, error) {
 // exe file (recorded here, after the fds, as CRIU does).
 func (d *dumper) mmEntry(t *taskDump) (*images.MmEntry, error) {
 	exePath := d.fs.Path(t.pid, 0, "exe")
-	fs, err := statPath(exePath)
+	fs, err := d.statInTree(exePath)
 	if err != nil {
 		return nil, fmt.Errorf("exe of pid %d: %w", t.pid, err)
 	}
@@ -324,7 +324,7 @@ func (d *dumper) fsEntry(t *taskDump) (*images.FsEntry, error) {
 	fe := &images.FsEntry{Umask: ptr(t.para.misc.Umask)}
 	for _, which := range []string{"cwd", "root"} {
 		p := d.fs.Path(t.pid, 0, which)
-		fs, err := statPath(p)
+		fs, err := d.statInTree(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s of pid %d: %w", which, t.pid, err)
 		}

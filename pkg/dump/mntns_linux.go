@@ -3,6 +3,8 @@ package dump
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -38,9 +40,14 @@ import (
 // mountNs is the tree's mount namespace, when it has one of its own.
 type mountNs struct {
 	external map[string]string // Options.ExternalMounts
-	own      bool              // the root's mount namespace is not criu-parasite's
-	ino      uint64
-	entries  []*images.MntEntry
+	skip     []string          // Options.SkipMounts
+	enableFs []string          // Options.EnableFs
+	// skipped are the mounts left out (Options.SkipMounts), by id, with
+	// their mount points.
+	skipped map[int]string
+	own     bool // the root's mount namespace is not criu-parasite's
+	ino     uint64
+	entries []*images.MntEntry
 	// tmpfs lists the tmpfs mounts whose contents are saved: one per
 	// super block, each reachable at its mount point.
 	tmpfs []proc.Mount
@@ -57,6 +64,15 @@ func (d *dumper) checkMountNs(self uint64) (bool, error) {
 	}
 	ino, ok := ns["mnt"]
 	if !ok || ino == self {
+		if len(d.mnt.skip) > 0 {
+			// No mounts are dumped, but a file on a mount --skip-mnt
+			// names is still refused, as CRIU's.
+			ms, err := d.fs.Mountinfo(root)
+			if err != nil {
+				return false, fmt.Errorf("read mounts of pid %d: %w", root, err)
+			}
+			_, d.mnt.skipped, _ = skipMounts(ms, d.mnt.skip)
+		}
 		return false, nil
 	}
 	for _, t := range d.att.tasks {
@@ -80,7 +96,11 @@ func (d *dumper) checkMountNs(self uint64) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read own mounts: %w", err)
 	}
-	entries, err := mountEntries(ms, host, d.mnt.external)
+	ms, d.mnt.skipped, err = skipMounts(ms, d.mnt.skip)
+	if err != nil {
+		return false, fmt.Errorf("dump mount namespace of pid %d: %w", root, err)
+	}
+	entries, err := mountEntries(ms, host, d.mnt.external, d.mnt.enableFs)
 	if err != nil {
 		return false, fmt.Errorf("dump mount namespace of pid %d: %w", root, err)
 	}
@@ -90,6 +110,44 @@ func (d *dumper) checkMountNs(self uint64) (bool, error) {
 	}
 	d.mnt.own, d.mnt.ino, d.mnt.entries, d.mnt.tmpfs = true, ino, entries, tmpfs
 	return true, nil
+}
+
+// skipMounts leaves out of ms the mounts at the mount points skip names
+// (--skip-mnt, as CRIU compares paths: cleaned), and returns them by id.
+// A mount left in whose parent is left out is refused.
+func skipMounts(ms []proc.Mount, skip []string) ([]proc.Mount, map[int]string, error) {
+	if len(skip) == 0 {
+		return ms, nil, nil
+	}
+	skipped := map[int]string{}
+	var kept []proc.Mount
+	for _, m := range ms {
+		if slices.ContainsFunc(skip, func(p string) bool { return filepath.Clean(p) == filepath.Clean(m.MountPoint) }) {
+			skipped[m.ID] = m.MountPoint
+			continue
+		}
+		kept = append(kept, m)
+	}
+	for _, m := range kept {
+		if mp, ok := skipped[m.ParentID]; ok {
+			return nil, nil, fmt.Errorf("mount %d at %s is on mount %d at %s, which --skip-mnt leaves out: %w", m.ID, m.MountPoint, m.ParentID, mp, ErrNotSupported)
+		}
+	}
+	return kept, skipped, nil
+}
+
+// statInTree is statPath for a file of the tree, which must not be on a
+// mount --skip-mnt leaves out: the restore would find another file, or
+// none, at its path.
+func (d *dumper) statInTree(path string) (*fileStat, error) {
+	fs, err := statPath(path)
+	if err != nil {
+		return nil, err
+	}
+	if mp, ok := d.mnt.skipped[fs.mntID]; ok {
+		return nil, fmt.Errorf("%s (%s) is on mount %d at %s, which --skip-mnt leaves out: %w", path, fs.link, fs.mntID, mp, ErrNotSupported)
+	}
+	return fs, nil
 }
 
 // sameMount says whether a and b show the same part of the same file
@@ -110,8 +168,10 @@ func inHost(m proc.Mount, host []proc.Mount) bool {
 // mountEntries turns the mounts of a namespace into mnt_entry records,
 // refusing a mount no restore could make (see the top of this file).
 // host is criu-parasite's own mount table, ext the external mounts by
-// mount point.
-func mountEntries(ms, host []proc.Mount, ext map[string]string) ([]*images.MntEntry, error) {
+// mount point, enableFs Options.EnableFs: a file system it names is
+// recorded as Auto with its name, and its mounts of its root can be made
+// anew.
+func mountEntries(ms, host []proc.Mount, ext map[string]string, enableFs []string) ([]*images.MntEntry, error) {
 	byID := map[int]int{}
 	for i, m := range ms {
 		byID[m.ID] = i
@@ -125,7 +185,7 @@ func mountEntries(ms, host []proc.Mount, ext map[string]string) ([]*images.MntEn
 		_, hasParent := byID[m.ParentID]
 		_, isExt := ext[m.MountPoint]
 		ok[i] = !hasParent || isExt || inHost(m, host) ||
-			(m.Root == "/" && mounts.Creatable(mounts.FsType(m.FsType)))
+			(m.Root == "/" && (mounts.Creatable(mounts.FsType(m.FsType)) || mounts.AutoEnabled(enableFs, m.FsType)))
 	}
 	for changed := true; changed; {
 		changed = false
@@ -187,6 +247,9 @@ func mountEntries(ms, host []proc.Mount, ext map[string]string) ([]*images.MntEn
 		}
 		if isExt {
 			e.ExtKey = ptr(key)
+		}
+		if mounts.AutoEnabled(enableFs, m.FsType) {
+			e.Fstype, e.Fsname = ptr(uint32(mounts.Auto)), ptr(m.FsType)
 		}
 		out = append(out, e)
 	}

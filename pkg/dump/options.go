@@ -130,6 +130,16 @@ type Options struct {
 	// An inode that is not the tree's namespace changes nothing, as in
 	// CRIU.
 	ExternalNetNs map[uint64]string
+	// SkipMounts (CRIU's --skip-mnt) are mount points of the tree's
+	// mount namespace whose mounts are left out of the images, so that a
+	// restore does not make them. A mount below one, or a file the tree
+	// holds on one, is refused: the restore could not place it.
+	SkipMounts []string
+	// EnableFs (CRIU's --enable-fs, comma-separated, "all" for every
+	// kind) names file systems criugo has no code for that a restore
+	// may mount anew from their source and options, as CRIU's "auto"
+	// file systems.
+	EnableFs []string
 	// NetworkLock is how the network namespace of a tree that has one
 	// of its own is locked while it is frozen (CRIU's --network-lock):
 	// "iptables" (CRIU's default, also for ""), "nftables" or "skip". It

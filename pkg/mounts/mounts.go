@@ -33,6 +33,32 @@ var fstypes = map[string]uint32{
 // xfs, btrfs...): CRIU can only bind-mount it from elsewhere.
 const Unsupported = 0
 
+// Auto is the code of a file system CRIU has no code for that
+// --enable-fs names: the image gives its name (mnt_entry fsname), and a
+// restore mounts it anew from its source and options.
+const Auto = 16
+
+// KnownToCRIU says whether CRIU has code of its own for file system name
+// (then --enable-fs does not make it Auto): the ones with a code, and
+// btrfs, which CRIU knows but records as Unsupported.
+func KnownToCRIU(name string) bool { return fstypes[name] != 0 || name == "btrfs" }
+
+// AutoEnabled says whether --enable-fs's lists (comma-separated names,
+// "all" for every one) make file system name Auto.
+func AutoEnabled(lists []string, name string) bool {
+	if KnownToCRIU(name) {
+		return false
+	}
+	for _, l := range lists {
+		for _, n := range strings.Split(l, ",") {
+			if n == "all" || n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // FsType returns the mnt_entry code of file system name.
 func FsType(name string) uint32 { return fstypes[name] }
 

@@ -159,8 +159,9 @@ func isDefaultPingRange(v string) bool {
 }
 
 // write sets sysctl p to e's value when it has one and it differs from
-// what the kernel shows (a sysctl the kernel has not is skipped).
-func write(p string, e *images.SysctlEntry) error {
+// what the kernel shows. A sysctl the kernel has not is an error, or,
+// when weak (CRIU's --weak-sysctls), skipped.
+func write(p string, e *images.SysctlEntry, weak bool) error {
 	var want string
 	switch {
 	case e.GetType() == images.SysctlType_CTL_32 && e.Iarg != nil:
@@ -172,7 +173,10 @@ func write(p string, e *images.SysctlEntry) error {
 	}
 	cur, err := readSysctl(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		if weak {
+			return nil
+		}
+		return fmt.Errorf("write sysctl %s = %q: this kernel has no such sysctl (--weak-sysctls skips it): %w", p, want, err)
 	}
 	if err == nil && strings.Join(strings.Fields(cur), " ") == strings.Join(strings.Fields(want), " ") {
 		return nil
@@ -185,8 +189,9 @@ func write(p string, e *images.SysctlEntry) error {
 
 // WriteConf sets the conf sysctls of link from entries in CRIU's order
 // (a short list sets what it has). accept_redirects goes last, after
-// forwarding, which resets it.
-func WriteConf(link string, conf4, conf6 []*images.SysctlEntry) error {
+// forwarding, which resets it. weak skips a sysctl this kernel has not
+// (write).
+func WriteConf(link string, conf4, conf6 []*images.SysctlEntry, weak bool) error {
 	if len(conf4) > len(Devconfs4) || len(conf6) > len(Devconfs6) {
 		return fmt.Errorf("conf of %s: %d ipv4 and %d ipv6 sysctls, more than the %d and %d known", link, len(conf4), len(conf6), len(Devconfs4), len(Devconfs6))
 	}
@@ -201,12 +206,12 @@ func WriteConf(link string, conf4, conf6 []*images.SysctlEntry) error {
 				last = i
 				continue
 			}
-			if err := write(confPath(set.proto, link, set.names[i]), e); err != nil {
+			if err := write(confPath(set.proto, link, set.names[i]), e, weak); err != nil {
 				return err
 			}
 		}
 		if last >= 0 {
-			if err := write(confPath(set.proto, link, set.names[last]), set.es[last]); err != nil {
+			if err := write(confPath(set.proto, link, set.names[last]), set.es[last], weak); err != nil {
 				return err
 			}
 		}
@@ -215,24 +220,24 @@ func WriteConf(link string, conf4, conf6 []*images.SysctlEntry) error {
 }
 
 // WriteNamespace sets the namespace-wide sysctls of e: "all", then
-// "default", then net.unix and net.ipv4.
-func WriteNamespace(e *images.NetnsEntry) error {
-	if err := WriteConf("all", e.GetAllConf4(), e.GetAllConf6()); err != nil {
+// "default", then net.unix and net.ipv4; weak as WriteConf.
+func WriteNamespace(e *images.NetnsEntry, weak bool) error {
+	if err := WriteConf("all", e.GetAllConf4(), e.GetAllConf6(), weak); err != nil {
 		return err
 	}
-	if err := WriteConf("default", e.GetDefConf4(), e.GetDefConf6()); err != nil {
+	if err := WriteConf("default", e.GetDefConf4(), e.GetDefConf6(), weak); err != nil {
 		return err
 	}
 	for i, s := range e.GetUnixConf() {
 		if i < len(UnixConf) {
-			if err := write(path.Join(sysRoot, "unix", UnixConf[i]), s); err != nil {
+			if err := write(path.Join(sysRoot, "unix", UnixConf[i]), s, weak); err != nil {
 				return err
 			}
 		}
 	}
 	for i, s := range e.GetIpv4Sysctl() {
 		if i < len(IPv4Sysctls) {
-			if err := write(path.Join(sysRoot, "ipv4", IPv4Sysctls[i]), s); err != nil {
+			if err := write(path.Join(sysRoot, "ipv4", IPv4Sysctls[i]), s, weak); err != nil {
 				return err
 			}
 		}

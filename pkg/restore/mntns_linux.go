@@ -345,7 +345,15 @@ func (r *restorer) matchHostMounts() error {
 // image: same place, same part of a file system of the same kind.
 func sameAsImage(m proc.Mount, e *images.MntEntry) bool {
 	return e.GetExtKey() == "" && m.MountPoint == e.GetMountpoint() && m.Root == e.GetRoot() &&
-		m.Source == e.GetSource() && mounts.FsType(m.FsType) == e.GetFstype()
+		m.Source == e.GetSource() && (mounts.FsType(m.FsType) == e.GetFstype() || e.GetFstype() == mounts.Auto && m.FsType == e.GetFsname())
+}
+
+// fsNameOf is the kernel name of e's file system: the image's for Auto.
+func fsNameOf(e *images.MntEntry) string {
+	if e.GetFstype() == mounts.Auto {
+		return e.GetFsname()
+	}
+	return mounts.FsName(e.GetFstype())
 }
 
 // bindRoot makes Options.Root a mount of its own, the namespace's root
@@ -458,7 +466,7 @@ func (r *restorer) makeMount(n *mntNode) (bool, error) {
 		src = r.opts.ExtMounts[e.GetExtKey()]
 	default:
 		from, src = r.bindSource(n)
-		if from == nil && (e.GetRoot() != "/" || !mounts.Creatable(e.GetFstype())) {
+		if from == nil && (e.GetRoot() != "/" || !mounts.Creatable(e.GetFstype()) && (e.GetFstype() != mounts.Auto || e.GetFsname() == "")) {
 			return false, nil
 		}
 	}
@@ -471,7 +479,7 @@ func (r *restorer) makeMount(n *mntNode) (bool, error) {
 			return false, fmt.Errorf("bind %s to %s: %w", src, target, err)
 		}
 	} else {
-		fsName := mounts.FsName(e.GetFstype())
+		fsName := fsNameOf(e)
 		flags := uintptr(e.GetFlags()&perMountFlags) | uintptr(e.GetSbFlags())
 		if fsName == "tmpfs" {
 			flags &^= unix.MS_RDONLY // filled first

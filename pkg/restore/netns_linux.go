@@ -223,7 +223,7 @@ func (r *restorer) restoreNetNs(pid int, id uint32) error {
 	defer host.Close()
 	err = nsenter.RunFd(r.net.fd, unix.CLONE_NEWNET, func() error {
 		if ne != nil {
-			if err := netns.WriteNamespace(ne); err != nil {
+			if err := netns.WriteNamespace(ne, r.opts.WeakSysctls); err != nil {
 				return err
 			}
 		}
@@ -358,7 +358,7 @@ func (r *restorer) restoreLinks(devs []*images.NetDeviceEntry, id uint32, hostFd
 		made[nd.GetIfindex()] = true
 	}
 	for _, nd := range devs {
-		if err := netns.WriteConf(nd.GetName(), nd.GetConf4(), nd.GetConf6()); err != nil {
+		if err := netns.WriteConf(nd.GetName(), nd.GetConf4(), nd.GetConf6(), r.opts.WeakSysctls); err != nil {
 			return err
 		}
 	}

@@ -86,6 +86,9 @@ type Options struct {
 	// ("iptables", "nftables" or "skip"), which locks the tree's network
 	// namespace until its connections exist again.
 	NetworkLock string
+	// WeakSysctls (CRIU's --weak-sysctls) skips a sysctl of the images
+	// that this kernel has not, which otherwise fails the restore.
+	WeakSysctls bool
 	// EmptyNetNs (CRIU's --empty-ns net): the tree gets a new network
 	// namespace, left empty, whatever the images hold of it.
 	EmptyNetNs bool

@@ -30,6 +30,9 @@ func init() {
 	})
 }
 
+// oTmpfileBit is __O_TMPFILE, the bit O_TMPFILE adds to O_DIRECTORY.
+const oTmpfileBit = unix.O_TMPFILE &^ unix.O_DIRECTORY
+
 // Values of remap_file_path_entry.remap_type.
 const (
 	remapLinked = 0
@@ -46,6 +49,12 @@ func (f *fileObjs) openReg(reg *images.RegFileEntry, flags int) (*os.File, error
 		return nil, err
 	}
 	open := flags &^ (unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_NOCTTY)
+	if flags&oTmpfileBit != 0 {
+		// Opened with O_TMPFILE (tmpfile(3)), whose flags keep
+		// __O_TMPFILE|O_DIRECTORY: the file (a ghost now) is no
+		// directory to make an unnamed file in.
+		open &^= unix.O_TMPFILE
+	}
 	fd, err := unix.Open(path, open|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -143,6 +152,12 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 		return "", fmt.Errorf("ghost %s of mode %#o: %w", reg.GetName(), mode, ErrNotSupported)
 	}
 	path := f.r.mntPath(reg.GetName())
+	// Directories deleted since (rmdir_open: a directory and its parent
+	// removed while the first is open) are made again for the ghost, and
+	// removed with it.
+	if err := f.makeParents(filepath.Dir(path)); err != nil {
+		return "", fmt.Errorf("create ghost %s: %w", path, err)
+	}
 	var file *os.File
 	for i := 0; ; i++ {
 		file, err = mk(path)
@@ -182,6 +197,27 @@ func (f *fileObjs) ghost(reg *images.RegFileEntry, id uint32) (string, error) {
 	}
 	f.ghosts[id] = path
 	return path, nil
+}
+
+// makeParents makes dir and the directories above it that do not exist
+// (mode 0700), to be removed once the files are open (f.rmdirs).
+func (f *fileObjs) makeParents(dir string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		} else if !os.IsNotExist(err) || d == filepath.Dir(d) {
+			return err
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := unix.Mkdir(missing[i], 0o700); err != nil {
+			return fmt.Errorf("make deleted directory %s: %w", missing[i], err)
+		}
+		f.rmdirs = append(f.rmdirs, missing[i])
+	}
+	return nil
 }
 
 // fillGhost writes a regular ghost file's contents: its chunks at their

@@ -332,11 +332,24 @@ func (r *restorer) restoreProcessMisc(t *task, p *taskPlan, bt *callBatch) error
 		}
 		// The core keeps it as the tree's user namespace sees it; /proc
 		// shows and takes it as criu-restore's does.
-		if host := r.hostLoginuid(tc.GetLoginuid()); cur != host {
+		if host := r.hostLoginuid(tc.GetLoginuid()); cur != host && r.userns != nil {
 			want := strconv.FormatUint(uint64(host), 10)
 			if err := writeProc(t.real, "loginuid", want); err != nil {
 				return err
 			}
+		} else if cur != host {
+			// Only the task itself may write its loginuid (the
+			// kernel's proc_loginuid_write): it opens and writes
+			// /proc/self/loginuid.
+			want := strconv.FormatUint(uint64(host), 10)
+			wrap := func(err error) error { return fmt.Errorf("restore loginuid %s of pid %d: %w", want, t.pid, err) }
+			o := bt.add("openat /proc/self/loginuid", unix.SYS_OPENAT, atFDCWD, bt.cstring("/proc/self/loginuid"), unix.O_WRONLY|unix.O_CLOEXEC)
+			bt.onError(o, wrap)
+			w := bt.add("write loginuid", unix.SYS_WRITE, 0, bt.put([]byte(want)), uint64(len(want)))
+			bt.ref(w, 0, o)
+			bt.onError(w, wrap)
+			c := bt.add("close", unix.SYS_CLOSE, 0)
+			bt.ref(c, 0, o)
 		}
 	}
 	return nil

@@ -6,16 +6,22 @@
  *          answers over a pipe whether its cwd is still a deleted
  *          directory of that mode;
  *   node:  (as root) deldir.null, a copy of /dev/null made with mknod,
- *          open O_RDWR and unlinked.
+ *          open O_RDWR and unlinked;
+ *   inner: deldir.outer/inner open, then both removed (zdtm's
+ *          rmdir_open: the restore makes the parent again for the ghost);
+ *   tmp:   a file made with O_TMPFILE in the work directory (tmpfile(3),
+ *          zdtm's fd01), never linked, holding "tmpfile".
  * Checks: each is a directory (or the device 1:3) with no link left, the
  * cwd is the fd's directory and getcwd says it is unreachable (ENOENT),
  * nothing can be made in a deleted directory, their names are gone, the
- * child's answer, the device reads nothing and takes writes. */
+ * child's answer, the device reads nothing and takes writes, inner is a
+ * deleted directory and deldir.outer gone, tmp's contents and nlink 0. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -42,6 +48,15 @@ int main(int argc, char **argv)
 	int cfd = open(cwd, O_RDONLY | O_DIRECTORY);
 	if (dfd < 0 || cfd < 0 || rmdir(fdd))
 		crt_setup_fail("fd dir: %s", strerror(errno));
+	char *outer = crt_path("deldir.outer"), *inner = crt_path("deldir.outer/inner");
+	if (mkdir(outer, 0700) || mkdir(inner, 0710))
+		crt_setup_fail("mkdir %s: %s", inner, strerror(errno));
+	int ifd = open(inner, O_RDONLY | O_DIRECTORY);
+	if (ifd < 0 || rmdir(inner) || rmdir(outer))
+		crt_setup_fail("inner dir: %s", strerror(errno));
+	int tfd = open(crt_path("."), O_TMPFILE | O_RDWR, 0600);
+	if (tfd < 0 || write(tfd, "tmpfile", 7) != 7)
+		crt_setup_fail("O_TMPFILE: %s", strerror(errno));
 
 	int ask[2], answer[2];
 	if (pipe(ask) || pipe(answer))
@@ -103,6 +118,12 @@ int main(int argc, char **argv)
 	CHECK(!fstat(dfd, &st) && (st.st_mode & 07777) == 0700, "fd: mode %o", st.st_mode & 07777);
 	CHECK(openat(dfd, "new", O_CREAT | O_RDWR, 0600) < 0 && errno == ENOENT, "fd: a file could be made in it");
 	CHECK(access(cwd, F_OK) && access(fdd, F_OK) && access(kid, F_OK), "a removed directory came back");
+	CHECK(deleted_dir(ifd) && !fstat(ifd, &st) && (st.st_mode & 07777) == 0710, "inner: not a deleted directory of mode 710");
+	/* DELDIR_PARENT_STAYS=1: a restore that leaves it (CRIU's). */
+	if (!getenv("DELDIR_PARENT_STAYS"))
+		CHECK(access(outer, F_OK), "outer: its name came back");
+	char tb[8] = "";
+	CHECK(pread(tfd, tb, 7, 0) == 7 && !memcmp(tb, "tmpfile", 7) && !fstat(tfd, &st) && st.st_nlink == 0, "tmp: %.7s", tb);
 	c = '?';
 	if (write(ask[1], "?", 1) != 1 || read(answer[0], &c, 1) != 1)
 		c = '?';

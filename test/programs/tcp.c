@@ -3,7 +3,8 @@
  *   cli/srv: an established connection through it, with data in flight
  *        both ways: 3000 bytes from srv waiting in cli's receive queue, and
  *        from cli more than srv's small receive buffer takes, so part of it
- *        waits in cli's send queue; TCP_NODELAY on cli;
+ *        waits in cli's send queue; TCP_NODELAY on cli, SO_REUSEADDR on
+ *        srv (not on cli);
  *   u1: UDP socket bound to 127.0.0.1 (ephemeral port); u2: UDP socket
  *       connected to it.
  * With TCP_ALL_SENT=1 in the environment the client writes only what the
@@ -99,6 +100,10 @@ int main(int argc, char **argv)
 	int srv = accept(lst, NULL, NULL);
 	if (srv < 0 || setsockopt(cli, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 		crt_setup_fail("accept: %s", strerror(errno));
+	/* SO_REUSEADDR on one end of the connection only (zdtm's
+	 * socket-tcp): leaving repair mode clears it. */
+	if (setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		crt_setup_fail("SO_REUSEADDR: %s", strerror(errno));
 
 	static unsigned char buf[TO_SRV];
 	for (int i = 0; i < TO_CLI; i++)
@@ -150,6 +155,11 @@ int main(int argc, char **argv)
 	int nd = 0;
 	socklen_t l = sizeof(nd);
 	CHECK(!getsockopt(cli, IPPROTO_TCP, TCP_NODELAY, &nd, &l) && nd, "TCP_NODELAY lost");
+	int ra = 0, rc = 1;
+	l = sizeof(ra);
+	CHECK(!getsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &ra, &l) && ra, "SO_REUSEADDR of the accepted end lost");
+	l = sizeof(rc);
+	CHECK(!getsockopt(cli, SOL_SOCKET, SO_REUSEADDR, &rc, &l) && !rc, "SO_REUSEADDR set on the client end");
 	CHECK(recv_pat(cli, 1, TO_CLI), "data from srv to cli");
 	/* The rest of the client's data goes out as the server reads. */
 	fcntl(cli, F_SETFL, 0);
