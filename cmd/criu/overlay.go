@@ -12,11 +12,11 @@ import (
 	"github.com/criugo/criugo/pkg/criucli"
 )
 
-// Over RPC, options come in layers (CRIU's order): swrk's command line
-// and configuration files under the request's fields, and the
-// configuration file the request names over them. A layer sets only the
-// options it names; setters copy each option's fields from a layer onto
-// the options below it.
+// setters copy each option's fields from one layer of options onto the
+// layer below it. Over RPC, options come in layers (CRIU's order): swrk's
+// command line and configuration files under the request's fields, and
+// the configuration file the request names over them; a layer sets only
+// the options it names.
 var setters = map[string]func(dst, src *criucli.Options){
 	"tree":             func(d, s *criucli.Options) { d.Pid = s.Pid },
 	"images-dir":       func(d, s *criucli.Options) { d.ImagesDir = s.ImagesDir },
