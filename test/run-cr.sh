@@ -110,12 +110,13 @@ dump_opts() {
 	esac
 }
 
-# restore_opts PROGRAM: options a restore needs for the program (netns:
-# the outer end of its veth, which the peer outside takes back; netext:
+# restore_opts PROGRAM DIR: options a restore needs for the program (netns:
+# the outer end of its veth, which the peer outside takes back, named in
+# DIR/veth by the program, so that two of its tests never share it; netext:
 # its external network namespace, open as fd 9 while the test runs).
 restore_opts() {
 	case $1 in
-	netns) echo "--external veth[ceth0]:ceth1" ;;
+	netns) echo "--external veth[ceth0]:$(cat "$2/veth")" ;;
 	netext) echo "--inherit-fd fd[9]:crtest-netext" ;;
 	tcpclosed) echo "--tcp-close" ;;
 	esac
@@ -394,7 +395,6 @@ run_one() {
 		ip netns add "${netext_ns##*/}" || { echo "FAIL  $prog/$mode: ip netns add ${netext_ns##*/}"; failed=$((failed + 1)); return 0; }
 	fi
 	popts=$(dump_opts "$prog" "$dir")
-	ropts=$(restore_opts "$prog")
 	# The tcp program's connection runs over loopback inside the tree:
 	# CRIU need not lock the network (it would with iptables).
 	copts=
@@ -408,6 +408,7 @@ run_one() {
 		verdict="no pidfile"
 	fi
 	pid=$(cat "$dir/pid" 2>/dev/null)
+	ropts=$(restore_opts "$prog" "$dir")
 	if [ -z "$verdict" ]; then
 		case $mode in
 		leave)

@@ -111,7 +111,8 @@ func TestActionScripts(t *testing.T) {
 // TestActionScriptsNetwork: for a tree in a network namespace of its own,
 // a dump that leaves it running runs network-lock after pre-dump and
 // network-unlock after post-dump, as CRIU's; a dump that kills it no
-// network-unlock, its restore (--external veth[ceth0]:ceth1) one before
+// network-unlock, its restore (--external veth[ceth0]:OUTER, the name the
+// program wrote to its veth file) one before
 // pre-resume; the program passes.
 func TestActionScriptsNetwork(t *testing.T) {
 	testutil.RequireRoot(t)
@@ -150,7 +151,11 @@ func TestActionScriptsNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitGone(t, []int{pid})
-	if _, err := run([]string{"criu", "restore", "-d", "-D", full, "-o", "restore.log", "--external", "veth[ceth0]:ceth1", "--action-script", script}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+	outer, err := os.ReadFile(filepath.Join(work, "veth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run([]string{"criu", "restore", "-d", "-D", full, "-o", "restore.log", "--external", "veth[ceth0]:" + strings.TrimSpace(string(outer)), "--action-script", script}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	b, err = os.ReadFile(record)

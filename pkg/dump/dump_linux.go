@@ -850,6 +850,7 @@ func (d *dumper) finish(cu *cleanup.Cleanup, kill bool) error {
 	if kill {
 		err = d.att.kill()
 		d.dropTCP()
+		err = errors.Join(err, d.linksDown())
 		d.ttys.writtenBack = true // the data is in the images, its readers are gone
 	} else {
 		if d.stopOnRelease {

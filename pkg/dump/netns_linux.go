@@ -2,6 +2,7 @@ package dump
 
 import (
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -10,6 +11,7 @@ import (
 	"github.com/criugo/criugo/pkg/image"
 	"github.com/criugo/criugo/pkg/netlink"
 	"github.com/criugo/criugo/pkg/netns"
+	"github.com/criugo/criugo/pkg/nsenter"
 )
 
 // Network namespaces. A tree whose root has a network namespace of its
@@ -39,7 +41,10 @@ import (
 // package netns): the lock goes on before any socket is dumped and comes
 // off when the dump fails or the tree runs on; a killed tree takes its
 // namespace, and the lock, with it (a namespace someone else holds stays
-// locked for the restore to open, as CRIU leaves it).
+// locked for the restore to open, as CRIU leaves it). A namespace that
+// dies with the tree is held open until every link but lo is down: the
+// kernel takes its firewall rules away before its devices, and a peer's
+// packet arriving in between would be answered with a reset.
 
 // netState is the dump's view of the tree's network namespace.
 type netState struct {
@@ -56,6 +61,9 @@ type netState struct {
 	locked bool
 	runID  string
 	path   string // the root's /proc/PID/ns/net
+	// held is the namespace, open while it is locked, when it dies
+	// with the tree (its own, not external).
+	held *os.File
 	// raw are the tool dumps (ifaddr, route, ..., nftables), by kind
 	// name, taken before the lock.
 	raw map[string][]byte
@@ -108,11 +116,60 @@ func (d *dumper) lockNetwork(root int) error {
 		return fmt.Errorf("lock network namespace of pid %d: %w", root, err)
 	}
 	d.net.locked = true
+	if d.net.extKey == "" {
+		if d.net.held, err = os.Open(d.net.path); err != nil {
+			return fmt.Errorf("hold network namespace of pid %d: %w", root, err)
+		}
+	}
 	return nil
+}
+
+// linksDown, once the tree is killed, takes every link of its dying
+// namespace but lo down while the lock still stands, then lets the
+// namespace go.
+func (d *dumper) linksDown() error {
+	if d.net.held == nil {
+		return nil
+	}
+	defer func() { d.net.held.Close(); d.net.held = nil }()
+	err := nsenter.RunFd(int(d.net.held.Fd()), unix.CLONE_NEWNET, func() error {
+		c, err := netlink.Dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		links, err := c.Links()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if l.Flags&unix.IFF_LOOPBACK != 0 || l.Flags&unix.IFF_UP == 0 {
+				continue
+			}
+			body := netlink.IfInfo{Family: unix.AF_UNSPEC, Index: l.Index, Change: unix.IFF_UP}.Marshal()
+			if err := c.Do(unix.RTM_SETLINK, 0, body); err != nil {
+				return fmt.Errorf("set link %s down: %w", l.Name(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("take the links of the killed tree's network namespace down: %w", err)
+	}
+	return nil
+}
+
+// releaseNetNs lets go of the held namespace of a tree that runs on.
+func (d *dumper) releaseNetNs() {
+	if d.net.held != nil {
+		d.net.held.Close()
+		d.net.held = nil
+	}
 }
 
 // unlockNetwork takes the lock off, once.
 func (d *dumper) unlockNetwork() error {
+	d.releaseNetNs()
 	if !d.net.locked {
 		return nil
 	}

@@ -1,6 +1,8 @@
 /* netns: a network namespace of its own (unshare(CLONE_NEWNET) before the
  * pidfile) with lo up, a veth pair whose inner end ceth0 (10.77.0.1/24,
- * arp_ignore 2) is here and whose outer end ceth1 (10.77.0.2/24) is in a
+ * arp_ignore 2) is here and whose outer end (10.77.0.2/24, named crvPID
+ * after the program's pid and written to the file veth, so that two
+ * instances never take each other's) is in a
  * second namespace, held by a peer process that is no part of the tree
  * (forked twice, so init adopts it); a route 10.78.0.0/24 via 10.77.0.2,
  * an nft table inet crtest with a rule, and an established TCP connection
@@ -10,7 +12,7 @@
  *
  * When the tree's namespace goes (the dump killed it), the peer waits for
  * the outer end to come back in its starting namespace (criu-restore
- * makes it there: --external veth[ceth0]:ceth1), moves it into its own
+ * makes it there: --external veth[ceth0]:crvPID), moves it into its own
  * namespace and sets its address up again, as a container runtime would.
  *
  * After SIGTERM: the stream still flows (64 KiB more arrive), the
@@ -41,6 +43,9 @@
 
 #define PORT 7777
 #define CHUNK 4096
+
+/* outer names the veth's outer end: crvPID (at most 15 bytes). */
+static char outer[16];
 
 /* A counter stream: byte at offset o is byte o%4 of the u32 o/4. */
 struct stream {
@@ -139,13 +144,13 @@ static int bring_back(int hostns, int myns)
 {
 	if (setns(hostns, CLONE_NEWNET) < 0)
 		return -1;
-	int found = if_nametoindex("ceth1") != 0;
-	int ok = !found || run("ip link set dev ceth1 netns /proc/self/fd/%d", myns) == 0;
+	int found = if_nametoindex(outer) != 0;
+	int ok = !found || run("ip link set dev %s netns /proc/self/fd/%d", outer, myns) == 0;
 	if (setns(myns, CLONE_NEWNET) < 0)
 		return -1;
 	if (!found || !ok)
 		return 0;
-	run("ip addr add 10.77.0.2/24 dev ceth1 && ip link set ceth1 up");
+	run("ip addr add 10.77.0.2/24 dev %s && ip link set %s up", outer, outer);
 	return 1;
 }
 
@@ -162,8 +167,8 @@ static void peer(int hostns, int to_prog, int from_prog)
 	pid_t me = getpid();
 	xwrite(to_prog, &me, sizeof(me));
 	char c;
-	xread(from_prog, &c, 1); /* ceth1 is here */
-	if (run("ip link set lo up && ip addr add 10.77.0.2/24 dev ceth1 && ip link set ceth1 up") < 0)
+	xread(from_prog, &c, 1); /* the outer end is here */
+	if (run("ip link set lo up && ip addr add 10.77.0.2/24 dev %s && ip link set %s up", outer, outer) < 0)
 		_exit(1);
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	int one = 1;
@@ -184,7 +189,7 @@ static void peer(int hostns, int to_prog, int from_prog)
 			peer_result("FAIL: peer gave up after 600 s");
 			_exit(1);
 		}
-		if (if_nametoindex("ceth1") == 0)
+		if (if_nametoindex(outer) == 0)
 			bring_back(hostns, myns);
 		struct pollfd p = { .fd = s, .events = POLLIN };
 		poll(&p, 1, 20);
@@ -263,6 +268,10 @@ static int pump(int sending)
 int main(int argc, char **argv)
 {
 	crt_init(argc, argv);
+	snprintf(outer, sizeof(outer), "crv%d", (int)getpid());
+	FILE *vf = fopen(crt_path("veth"), "w");
+	if (!vf || fprintf(vf, "%s\n", outer) < 0 || fclose(vf) != 0)
+		crt_setup_fail("write veth: %s", strerror(errno));
 	int to_prog[2], from_prog[2];
 	int hostns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (hostns < 0 || pipe2(to_prog, O_CLOEXEC) < 0 || pipe2(from_prog, O_CLOEXEC) < 0)
@@ -291,7 +300,7 @@ int main(int argc, char **argv)
 	close(hostns);
 	if (unshare(CLONE_NEWNET) < 0)
 		crt_setup_fail("unshare(CLONE_NEWNET): %s", strerror(errno));
-	if (run("ip link set lo up") || run("ip link add ceth0 type veth peer name ceth1 netns %d", ppid) ||
+	if (run("ip link set lo up") || run("ip link add ceth0 type veth peer name %s netns %d", outer, ppid) ||
 	    run("ip addr add 10.77.0.1/24 dev ceth0 && ip link set ceth0 up") ||
 	    run("ip route add 10.78.0.0/24 via 10.77.0.2 dev ceth0") ||
 	    run("echo 2 > /proc/sys/net/ipv4/conf/ceth0/arp_ignore") ||
