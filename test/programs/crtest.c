@@ -1,15 +1,20 @@
 /* crtest: option parsing, pidfile, SIGTERM wait and verdict for the C/R
- * test programs. */
+ * test programs, and the helpers several of them share. */
 #define _GNU_SOURCE
 #include "crtest.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -187,4 +192,137 @@ void crt_setup_fail(const char *fmt, ...)
 	if (outfile)
 		crt_finish();
 	exit(1);
+}
+
+unsigned char crt_pat(int seed, long i)
+{
+	return (unsigned char)(i * 7 + seed * 31 + i / 251);
+}
+
+void crt_fill_pat(unsigned char *b, int seed, long off, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = crt_pat(seed, off + (long)i);
+}
+
+long crt_diff_pat(const unsigned char *b, int seed, long off, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != crt_pat(seed, off + (long)i))
+			return (long)i;
+	return -1;
+}
+
+int crt_send_pat(int fd, int seed, size_t n)
+{
+	unsigned char *b = malloc(n ? n : 1);
+	int ok;
+
+	if (!b)
+		return 0;
+	crt_fill_pat(b, seed, 0, n);
+	ok = write(fd, b, n) == (ssize_t)n;
+	free(b);
+	return ok;
+}
+
+int crt_recv_pat(int fd, int seed, size_t n, int timeout_ms)
+{
+	unsigned char b[65536];
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, timeout_ms) != 1)
+			return 0;
+		size_t want = n - got < sizeof(b) ? n - got : sizeof(b);
+		ssize_t k = recv(fd, b, want, MSG_DONTWAIT);
+		if (k <= 0)
+			return 0;
+		if (crt_diff_pat(b, seed, (long)got, (size_t)k) >= 0)
+			return 0;
+		got += (size_t)k;
+	}
+	return 1;
+}
+
+pid_t crt_pidns_init(int (*init_main)(int ready_fd))
+{
+	int flags = CLONE_NEWPID;
+	int ready[2];
+	char c;
+
+	if (geteuid() != 0)
+		flags |= CLONE_NEWUSER;
+	if (unshare(flags))
+		crt_setup_fail("unshare: %s", strerror(errno));
+	if (pipe(ready))
+		crt_setup_fail("pipe: %s", strerror(errno));
+	pid_t init = fork();
+	if (init < 0)
+		crt_setup_fail("fork init: %s", strerror(errno));
+	if (init == 0) {
+		close(ready[0]);
+		exit(init_main(ready[1]));
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1)
+		crt_setup_fail("the namespace's init did not get ready");
+	close(ready[0]);
+	return init;
+}
+
+static sigjmp_buf probe_env;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(probe_env, 1);
+}
+
+int crt_faults(volatile const unsigned char *addr)
+{
+	struct sigaction sa, old;
+	int hit;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_segv;
+	sigaction(SIGSEGV, &sa, &old);
+	if (sigsetjmp(probe_env, 1) == 0) {
+		(void)*addr;
+		hit = 0;
+	} else {
+		hit = 1;
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	return hit;
+}
+
+int crt_sockopt_int(int fd, int level, int opt)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+
+	if (getsockopt(fd, level, opt, &v, &l))
+		return -1;
+	return v;
+}
+
+int crt_port_of(int fd, int peer)
+{
+	struct sockaddr_in6 a;
+	socklen_t l = sizeof(a);
+
+	memset(&a, 0, sizeof(a));
+	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&a, &l))
+		return -1;
+	return ntohs(a.sin6_port); /* sin_port is at the same offset */
+}
+
+struct sockaddr_in crt_loopback(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
 }

@@ -10,7 +10,9 @@
 #ifndef CRTEST_H
 #define CRTEST_H
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Set by the SIGTERM handler (installed by crt_init with SA_RESTART). */
@@ -50,5 +52,45 @@ void crt_setup_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), n
 
 /* Writes the verdict to the outfile; returns the exit status (0 on PASS). */
 int crt_finish(void);
+
+/* Data patterns: byte i of seed's pattern, so that a lost, doubled or
+ * foreign byte in a queue or a file shows. */
+unsigned char crt_pat(int seed, long i);
+
+/* Fills b with bytes off..off+n-1 of seed's pattern. */
+void crt_fill_pat(unsigned char *b, int seed, long off, size_t n);
+
+/* Returns the index in b of the first byte that is not seed's pattern
+ * from off on, or -1 when all n are. */
+long crt_diff_pat(const unsigned char *b, int seed, long off, size_t n);
+
+/* Writes n bytes of seed's pattern to fd in one write; returns 1 when all
+ * of them went. */
+int crt_send_pat(int fd, int seed, size_t n);
+
+/* Reads n bytes from the stream fd, waiting up to timeout_ms for each
+ * piece (0: only what is queued now); returns 1 when they came and are
+ * seed's pattern. */
+int crt_recv_pat(int fd, int seed, size_t n, int timeout_ms);
+
+/* Makes a pid namespace (and a user namespace when not root) and forks its
+ * init, which runs init_main(fd) and exits with what it returns; init_main
+ * writes one byte to fd when it is ready. Returns init's pid, as the
+ * caller's namespace sees it, once that byte came; a failure is a setup
+ * failure. */
+pid_t crt_pidns_init(int (*init_main)(int ready_fd));
+
+/* An int socket option of fd, or -1 when getsockopt fails. */
+int crt_sockopt_int(int fd, int level, int opt);
+
+/* The port fd is bound to (peer: connected to), IPv4 or IPv6; -1 on
+ * failure. */
+int crt_port_of(int fd, int peer);
+
+/* 127.0.0.1:port. */
+struct sockaddr_in crt_loopback(int port);
+
+/* Whether reading addr raises SIGSEGV (a guard page, PROT_NONE, a hole). */
+int crt_faults(volatile const unsigned char *addr);
 
 #endif

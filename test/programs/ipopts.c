@@ -17,16 +17,6 @@
 
 #include "crtest.h"
 
-static int geti(int fd, int level, int opt)
-{
-	int v = -1;
-	socklen_t l = sizeof(v);
-
-	if (getsockopt(fd, level, opt, &v, &l))
-		return -1;
-	return v;
-}
-
 static void seti(int fd, int level, int opt, int v)
 {
 	if (setsockopt(fd, level, opt, &v, sizeof(v)))
@@ -53,20 +43,20 @@ int main(int argc, char **argv)
 	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	if (bind(u6, (struct sockaddr *)&a6, sizeof(a6)))
 		crt_setup_fail("bind u6: %s", strerror(errno));
-	int ttl0 = geti(d4, IPPROTO_IP, IP_TTL);
+	int ttl0 = crt_sockopt_int(d4, IPPROTO_IP, IP_TTL);
 	crt_ready();
 	crt_wait();
 
-	CHECK(geti(u4, IPPROTO_IP, IP_TOS) == 0x10, "u4 IP_TOS %#x", geti(u4, IPPROTO_IP, IP_TOS));
-	CHECK(geti(u4, IPPROTO_IP, IP_TTL) == 7, "u4 IP_TTL %d", geti(u4, IPPROTO_IP, IP_TTL));
-	CHECK(geti(u4, IPPROTO_IP, IP_PKTINFO) == 1, "u4 IP_PKTINFO off");
-	CHECK(geti(u4, IPPROTO_IP, IP_FREEBIND) == 1, "u4 IP_FREEBIND off");
-	CHECK(geti(d4, IPPROTO_IP, IP_TOS) == 0 && geti(d4, IPPROTO_IP, IP_TTL) == ttl0 &&
-	          geti(d4, IPPROTO_IP, IP_PKTINFO) == 0 && geti(d4, IPPROTO_IP, IP_FREEBIND) == 0,
+	CHECK(crt_sockopt_int(u4, IPPROTO_IP, IP_TOS) == 0x10, "u4 IP_TOS %#x", crt_sockopt_int(u4, IPPROTO_IP, IP_TOS));
+	CHECK(crt_sockopt_int(u4, IPPROTO_IP, IP_TTL) == 7, "u4 IP_TTL %d", crt_sockopt_int(u4, IPPROTO_IP, IP_TTL));
+	CHECK(crt_sockopt_int(u4, IPPROTO_IP, IP_PKTINFO) == 1, "u4 IP_PKTINFO off");
+	CHECK(crt_sockopt_int(u4, IPPROTO_IP, IP_FREEBIND) == 1, "u4 IP_FREEBIND off");
+	CHECK(crt_sockopt_int(d4, IPPROTO_IP, IP_TOS) == 0 && crt_sockopt_int(d4, IPPROTO_IP, IP_TTL) == ttl0 &&
+	          crt_sockopt_int(d4, IPPROTO_IP, IP_PKTINFO) == 0 && crt_sockopt_int(d4, IPPROTO_IP, IP_FREEBIND) == 0,
 	      "d4 lost its defaults");
-	CHECK(geti(u6, IPPROTO_IPV6, IPV6_RECVPKTINFO) == 1, "u6 IPV6_RECVPKTINFO off");
-	CHECK(geti(u6, IPPROTO_IP, IP_FREEBIND) == 1, "u6 IP_FREEBIND off");
-	CHECK(geti(u6, IPPROTO_IPV6, IPV6_V6ONLY) == 1, "u6 IPV6_V6ONLY off");
+	CHECK(crt_sockopt_int(u6, IPPROTO_IPV6, IPV6_RECVPKTINFO) == 1, "u6 IPV6_RECVPKTINFO off");
+	CHECK(crt_sockopt_int(u6, IPPROTO_IP, IP_FREEBIND) == 1, "u6 IP_FREEBIND off");
+	CHECK(crt_sockopt_int(u6, IPPROTO_IPV6, IPV6_V6ONLY) == 1, "u6 IPV6_V6ONLY off");
 
 	CHECK(sendto(d4, "x", 1, 0, (struct sockaddr *)&a4, sizeof(a4)) == 1, "send: %s", strerror(errno));
 	char buf[8], cbuf[256];

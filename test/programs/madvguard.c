@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,32 +30,6 @@
 #define QUIET_PAGES 8
 
 static long pg;
-static sigjmp_buf probe_env;
-
-static void on_segv(int sig)
-{
-	(void)sig;
-	siglongjmp(probe_env, 1);
-}
-
-/* faults: whether reading addr raises SIGSEGV. */
-static int faults(volatile unsigned char *addr)
-{
-	struct sigaction sa, old;
-	int hit;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_segv;
-	sigaction(SIGSEGV, &sa, &old);
-	if (sigsetjmp(probe_env, 1) == 0) {
-		(void)*addr;
-		hit = 0;
-	} else {
-		hit = 1;
-	}
-	sigaction(SIGSEGV, &old, NULL);
-	return hit;
-}
 
 /* guard_bit: whether pagemap marks the page at addr as a guard (-1: unreadable). */
 static int guard_bit(int pm, void *addr)
@@ -114,7 +87,7 @@ int main(int argc, char **argv)
 		unsigned char *p = busy + i * pg;
 		int g = is_guard(i, busy_guards, 3);
 		CHECK(guard_bit(pm, p) == g, "busy page %d: pagemap guard bit %d, want %d", i, guard_bit(pm, p), g);
-		CHECK(faults(p) == g, "busy page %d: %s", i, g ? "guard does not fault" : "faults");
+		CHECK(crt_faults(p) == g, "busy page %d: %s", i, g ? "guard does not fault" : "faults");
 		if (!g) {
 			int ok = 1;
 			for (long j = 0; j < pg; j++)
@@ -126,7 +99,7 @@ int main(int argc, char **argv)
 		unsigned char *p = quiet + i * pg;
 		int g = is_guard(i, quiet_guards, 1);
 		CHECK(guard_bit(pm, p) == g, "quiet page %d: pagemap guard bit %d, want %d", i, guard_bit(pm, p), g);
-		CHECK(faults(p) == g, "quiet page %d: %s", i, g ? "guard does not fault" : "faults");
+		CHECK(crt_faults(p) == g, "quiet page %d: %s", i, g ? "guard does not fault" : "faults");
 		if (!g)
 			CHECK(p[0] == 0 && p[pg - 1] == 0, "quiet page %d not zero", i);
 	}

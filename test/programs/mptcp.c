@@ -41,73 +41,14 @@
 #define TO_CLI 3000
 #define TO_SRV 2000
 
-static unsigned char pat(int seed, int i)
-{
-	return (unsigned char)(i * 7 + seed + i / 251);
-}
-
-/* recv_pat reads n bytes (waiting up to 5 s for them) and says whether
- * they are the pattern. */
-static int recv_pat(int fd, int seed, int n)
-{
-	unsigned char buf[4096];
-	int got = 0;
-
-	while (got < n) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 5000) != 1)
-			return 0;
-		int k = n - got < (int)sizeof(buf) ? n - got : (int)sizeof(buf);
-		k = (int)recv(fd, buf, k, MSG_DONTWAIT);
-		if (k <= 0)
-			return 0;
-		for (int i = 0; i < k; i++)
-			if (buf[i] != pat(seed, got + i))
-				return 0;
-		got += k;
-	}
-	return 1;
-}
-
-static int send_pat(int fd, int seed, int n)
-{
-	unsigned char buf[TO_CLI];
-	for (int i = 0; i < n; i++)
-		buf[i] = pat(seed, i);
-	return write(fd, buf, n) == n;
-}
-
-static struct sockaddr_in loopback(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return a;
-}
-
-static int port_of(int fd, int peer)
-{
-	struct sockaddr_in a;
-	socklen_t l = sizeof(a);
-
-	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&a, &l))
-		return -1;
-	return ntohs(a.sin_port);
-}
-
-static int proto_of(int fd)
-{
-	int v = -1;
-	socklen_t l = sizeof(v);
-	getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l);
-	return v;
-}
+static int proto_of(int fd) { return crt_sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL); }
 
 /* connect_to connects c (a new socket of protocol proto if c < 0) to
  * the listener and returns it, and the accepted end in *acc; -1 on
  * failure. */
 static int connect_to(int c, int lst, int port, int proto, int *acc)
 {
-	struct sockaddr_in a = loopback(port);
+	struct sockaddr_in a = crt_loopback(port);
 	if (c < 0)
 		c = socket(AF_INET, SOCK_STREAM, proto);
 	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)))
@@ -132,12 +73,12 @@ int main(int argc, char **argv)
 	int lst = socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
 	if (lst < 0)
 		crt_setup_fail("MPTCP socket: %s", strerror(errno));
-	struct sockaddr_in a = loopback(0);
+	struct sockaddr_in a = crt_loopback(0);
 	if (setsockopt(lst, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
 	    setsockopt(lst, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) ||
 	    bind(lst, (struct sockaddr *)&a, sizeof(a)) || listen(lst, 5))
 		crt_setup_fail("listen: %s", strerror(errno));
-	int lport = port_of(lst, 0), srv;
+	int lport = crt_port_of(lst, 0), srv;
 	int cli = connect_to(-1, lst, lport, IPPROTO_TCP, &srv);
 	int un = socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
 	if (cli < 0 || un < 0)
@@ -148,7 +89,7 @@ int main(int argc, char **argv)
 	    getsockopt(srv, SOL_MPTCP, MPTCP_INFO, info, &il) == 0)
 		crt_setup_fail("protocols: listener %d, accepted %d (want %d, %d, no MPTCP_INFO)", proto_of(lst),
 			       proto_of(srv), IPPROTO_MPTCP, IPPROTO_TCP);
-	if (!send_pat(srv, 1, TO_CLI) || !send_pat(cli, 2, TO_SRV))
+	if (!crt_send_pat(srv, 1, TO_CLI) || !crt_send_pat(cli, 2, TO_SRV))
 		crt_setup_fail("write: %s", strerror(errno));
 
 	const char *real = getenv("MPTCP_REAL");
@@ -164,8 +105,8 @@ int main(int argc, char **argv)
 
 	CHECK(proto_of(lst) == IPPROTO_MPTCP, "listener protocol %d, want MPTCP", proto_of(lst));
 	CHECK(proto_of(srv) == IPPROTO_TCP && proto_of(cli) == IPPROTO_TCP, "accepted protocol %d", proto_of(srv));
-	CHECK(port_of(lst, 0) == lport && port_of(cli, 1) == lport && port_of(srv, 0) == lport, "ports changed");
-	CHECK(port_of(srv, 1) == port_of(cli, 0), "client port changed");
+	CHECK(crt_port_of(lst, 0) == lport && crt_port_of(cli, 1) == lport && crt_port_of(srv, 0) == lport, "ports changed");
+	CHECK(crt_port_of(srv, 1) == crt_port_of(cli, 0), "client port changed");
 	int v = 0;
 	socklen_t l = sizeof(v);
 	CHECK(!getsockopt(lst, IPPROTO_TCP, TCP_NODELAY, &v, &l) && v, "listener TCP_NODELAY lost");
@@ -173,14 +114,14 @@ int main(int argc, char **argv)
 	CHECK(!getsockopt(lst, SOL_SOCKET, SO_KEEPALIVE, &v, &l) && v, "listener SO_KEEPALIVE lost");
 	l = sizeof(v);
 	CHECK(!getsockopt(lst, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) && v, "listener not listening");
-	CHECK(recv_pat(cli, 1, TO_CLI), "data from srv to cli");
-	CHECK(recv_pat(srv, 2, TO_SRV), "data from cli to srv");
+	CHECK(crt_recv_pat(cli, 1, TO_CLI, 5000), "data from srv to cli");
+	CHECK(crt_recv_pat(srv, 2, TO_SRV, 5000), "data from cli to srv");
 	CHECK(talk(cli, srv), "the connection after");
 	if (mcli >= 0)
 		CHECK(talk(mcli, msrv), "the MPTCP connection after");
 
-	CHECK(proto_of(un) == IPPROTO_MPTCP && port_of(un, 0) == 0, "unbound MPTCP socket: protocol %d, port %d",
-	      proto_of(un), port_of(un, 0));
+	CHECK(proto_of(un) == IPPROTO_MPTCP && crt_port_of(un, 0) == 0, "unbound MPTCP socket: protocol %d, port %d",
+	      proto_of(un), crt_port_of(un, 0));
 	int s2, c2 = connect_to(-1, lst, lport, IPPROTO_TCP, &s2);
 	CHECK(c2 >= 0 && proto_of(s2) == IPPROTO_TCP && talk(c2, s2), "new plain TCP client: %s", strerror(errno));
 	int s3, c3 = connect_to(un, lst, lport, IPPROTO_MPTCP, &s3);

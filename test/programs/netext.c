@@ -38,11 +38,6 @@
 
 #define QUEUED 3000
 
-static unsigned char pat(int seed, int i)
-{
-	return (unsigned char)(i * 7 + seed + i / 251);
-}
-
 static ino_t ns_ino(const char *path)
 {
 	struct stat st;
@@ -79,14 +74,10 @@ static int lo_flags(int sk)
 
 static int send_all(int fd, int seed, int n)
 {
-	unsigned char b[QUEUED];
-
-	for (int i = 0; i < n; i++)
-		b[i] = pat(seed, i);
-	return send(fd, b, n, 0) == n ? 0 : -1;
+	return crt_send_pat(fd, seed, n) ? 0 : -1;
 }
 
-/* recv_all reads n bytes within 2 s and says whether they are seed's. */
+/* recv_pat reads n bytes within 2 s and says whether they are seed's. */
 static int recv_pat(int fd, int seed, int n, const char *what)
 {
 	unsigned char b[QUEUED];
@@ -105,11 +96,10 @@ static int recv_pat(int fd, int seed, int n, const char *what)
 		}
 		got += r;
 	}
-	for (int i = 0; i < n; i++) {
-		if (b[i] != pat(seed, i)) {
-			CHECK(0, "%s: byte %d is %#x, want %#x", what, i, b[i], pat(seed, i));
-			return -1;
-		}
+	long bad = crt_diff_pat(b, seed, 0, n);
+	if (bad >= 0) {
+		CHECK(0, "%s: byte %ld is %#x, want %#x", what, bad, b[bad], crt_pat(seed, bad));
+		return -1;
 	}
 	return 0;
 }

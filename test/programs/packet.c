@@ -39,15 +39,6 @@
 
 static const unsigned char mcaddr[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb};
 
-static int geti(int fd, int level, int opt)
-{
-	int v = -1;
-	socklen_t l = sizeof(v);
-	if (getsockopt(fd, level, opt, &v, &l))
-		return -1;
-	return v;
-}
-
 struct diag {
 	int found;
 	struct packet_diag_info info;
@@ -171,7 +162,7 @@ int main(int argc, char **argv)
 	int fanout = FANOUT_ID | PACKET_FANOUT_HASH << 16;
 	if (setsockopt(dg, SOL_PACKET, PACKET_FANOUT, &fanout, sizeof(fanout)))
 		crt_setup_fail("fanout: %s", strerror(errno));
-	int fanout_was = geti(dg, SOL_PACKET, PACKET_FANOUT);
+	int fanout_was = crt_sockopt_int(dg, SOL_PACKET, PACKET_FANOUT);
 	if (getenv("PACKET_RING")) {
 		int rs = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
 		struct tpacket_req tr = {.tp_block_size = 4096, .tp_block_nr = 1, .tp_frame_size = 2048, .tp_frame_nr = 2};
@@ -182,7 +173,7 @@ int main(int argc, char **argv)
 	}
 	int rcvbuf = 65536;
 	setsockopt(dg, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	int rcvbuf_was = geti(dg, SOL_SOCKET, SO_RCVBUF);
+	int rcvbuf_was = crt_sockopt_int(dg, SOL_SOCKET, SO_RCVBUF);
 
 	crt_ready();
 	crt_wait();
@@ -196,31 +187,31 @@ int main(int argc, char **argv)
 		{vnet, SOCK_RAW, htons(ETH_P_IP), 0, "vnet"},
 	};
 	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		CHECK(geti(want[i].fd, SOL_SOCKET, SO_DOMAIN) == AF_PACKET, "%s: domain", want[i].name);
-		CHECK(geti(want[i].fd, SOL_SOCKET, SO_TYPE) == want[i].type, "%s: type %d", want[i].name,
-		      geti(want[i].fd, SOL_SOCKET, SO_TYPE));
+		CHECK(crt_sockopt_int(want[i].fd, SOL_SOCKET, SO_DOMAIN) == AF_PACKET, "%s: domain", want[i].name);
+		CHECK(crt_sockopt_int(want[i].fd, SOL_SOCKET, SO_TYPE) == want[i].type, "%s: type %d", want[i].name,
+		      crt_sockopt_int(want[i].fd, SOL_SOCKET, SO_TYPE));
 		struct sockaddr_ll a = {0};
 		socklen_t l = sizeof(a);
 		CHECK(!getsockname(want[i].fd, (struct sockaddr *)&a, &l) && a.sll_ifindex == want[i].ifindex &&
 			      a.sll_protocol == want[i].proto,
 		      "%s: bound to interface %d protocol %#x", want[i].name, a.sll_ifindex, ntohs(a.sll_protocol));
 	}
-	CHECK(geti(spkt, SOL_SOCKET, SO_TYPE) == SOCK_PACKET, "SOCK_PACKET: type %d", geti(spkt, SOL_SOCKET, SO_TYPE));
+	CHECK(crt_sockopt_int(spkt, SOL_SOCKET, SO_TYPE) == SOCK_PACKET, "SOCK_PACKET: type %d", crt_sockopt_int(spkt, SOL_SOCKET, SO_TYPE));
 	struct sockaddr spa = {0};
 	socklen_t spl = sizeof(spa);
 	CHECK(!getsockname(spkt, &spa, &spl) && !strcmp(spa.sa_data, "lo"), "SOCK_PACKET: bound to '%.14s'", spa.sa_data);
-	CHECK(geti(raw, SOL_PACKET, PACKET_VERSION) == TPACKET_V2, "raw: version %d", geti(raw, SOL_PACKET, PACKET_VERSION));
-	CHECK(geti(raw, SOL_PACKET, PACKET_RESERVE) == 64, "raw: reserve %d", geti(raw, SOL_PACKET, PACKET_RESERVE));
-	CHECK(geti(raw, SOL_PACKET, PACKET_AUXDATA) == 1, "raw: auxdata");
-	CHECK(geti(raw, SOL_PACKET, PACKET_ORIGDEV) == 1, "raw: origdev");
-	CHECK(geti(raw, SOL_PACKET, PACKET_LOSS) == 1, "raw: loss");
-	CHECK(geti(raw, SOL_PACKET, PACKET_TIMESTAMP) == SOF_TIMESTAMPING_RAW_HARDWARE, "raw: timestamp %d",
-	      geti(raw, SOL_PACKET, PACKET_TIMESTAMP));
-	CHECK(geti(raw, SOL_PACKET, PACKET_VNET_HDR) == 0, "raw: vnet_hdr set");
-	CHECK(geti(vnet, SOL_PACKET, PACKET_VNET_HDR) == 1, "vnet: vnet_hdr not set");
-	CHECK(geti(dg, SOL_PACKET, PACKET_FANOUT) == fanout_was && fanout_was != 0, "dgram: fanout %#x, was %#x",
-	      geti(dg, SOL_PACKET, PACKET_FANOUT), fanout_was);
-	CHECK(geti(dg, SOL_SOCKET, SO_RCVBUF) == rcvbuf_was, "dgram: SO_RCVBUF %d, was %d", geti(dg, SOL_SOCKET, SO_RCVBUF),
+	CHECK(crt_sockopt_int(raw, SOL_PACKET, PACKET_VERSION) == TPACKET_V2, "raw: version %d", crt_sockopt_int(raw, SOL_PACKET, PACKET_VERSION));
+	CHECK(crt_sockopt_int(raw, SOL_PACKET, PACKET_RESERVE) == 64, "raw: reserve %d", crt_sockopt_int(raw, SOL_PACKET, PACKET_RESERVE));
+	CHECK(crt_sockopt_int(raw, SOL_PACKET, PACKET_AUXDATA) == 1, "raw: auxdata");
+	CHECK(crt_sockopt_int(raw, SOL_PACKET, PACKET_ORIGDEV) == 1, "raw: origdev");
+	CHECK(crt_sockopt_int(raw, SOL_PACKET, PACKET_LOSS) == 1, "raw: loss");
+	CHECK(crt_sockopt_int(raw, SOL_PACKET, PACKET_TIMESTAMP) == SOF_TIMESTAMPING_RAW_HARDWARE, "raw: timestamp %d",
+	      crt_sockopt_int(raw, SOL_PACKET, PACKET_TIMESTAMP));
+	CHECK(crt_sockopt_int(raw, SOL_PACKET, PACKET_VNET_HDR) == 0, "raw: vnet_hdr set");
+	CHECK(crt_sockopt_int(vnet, SOL_PACKET, PACKET_VNET_HDR) == 1, "vnet: vnet_hdr not set");
+	CHECK(crt_sockopt_int(dg, SOL_PACKET, PACKET_FANOUT) == fanout_was && fanout_was != 0, "dgram: fanout %#x, was %#x",
+	      crt_sockopt_int(dg, SOL_PACKET, PACKET_FANOUT), fanout_was);
+	CHECK(crt_sockopt_int(dg, SOL_SOCKET, SO_RCVBUF) == rcvbuf_was, "dgram: SO_RCVBUF %d, was %d", crt_sockopt_int(dg, SOL_SOCKET, SO_RCVBUF),
 	      rcvbuf_was);
 	struct diag d;
 	CHECK(!diag_of(raw, &d), "raw: not in packet_diag");

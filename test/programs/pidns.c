@@ -173,25 +173,6 @@ int main(int argc, char **argv)
 {
 	crt_init(argc, argv);
 	start_ns = pidns_ino();
-	int flags = CLONE_NEWPID;
-	if (geteuid() != 0)
-		flags |= CLONE_NEWUSER;
-	if (unshare(flags))
-		crt_setup_fail("unshare: %s", strerror(errno));
-	int ready[2];
-	if (pipe(ready))
-		crt_setup_fail("pipe: %s", strerror(errno));
-	pid_t init = fork();
-	if (init < 0)
-		crt_setup_fail("fork init: %s", strerror(errno));
-	if (init == 0) {
-		close(ready[0]);
-		return init_main(ready[1]);
-	}
-	close(ready[1]);
-	char c;
-	if (read(ready[0], &c, 1) != 1)
-		crt_setup_fail("the namespace's init did not get ready");
-	crt_ready_pid(init);
+	crt_ready_pid(crt_pidns_init(init_main));
 	return 0;
 }

@@ -41,15 +41,6 @@
 
 static char range_was[64];
 
-static int geti(int fd, int level, int opt)
-{
-	int v = -1;
-	socklen_t l = sizeof(v);
-	if (getsockopt(fd, level, opt, &v, &l))
-		return -1;
-	return v;
-}
-
 static int write_range(const char *s)
 {
 	int fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY);
@@ -122,15 +113,6 @@ static int payload_is(const char *b, int n, const void *arg)
 	return n == (int)strlen(arg) && !memcmp(b, arg, n);
 }
 
-static int port_of(int fd)
-{
-	struct sockaddr_in6 a = {0};
-	socklen_t l = sizeof(a);
-	if (getsockname(fd, (struct sockaddr *)&a, &l))
-		return -1;
-	return ntohs(a.sin6_port); /* sin_port is at the same offset */
-}
-
 int main(int argc, char **argv)
 {
 	crt_init(argc, argv);
@@ -161,7 +143,7 @@ int main(int argc, char **argv)
 	if (bind(udpraw, (struct sockaddr *)&lo4, sizeof(lo4)) || bind(ping4, (struct sockaddr *)&lo4, sizeof(lo4)) ||
 	    bind(ping6, (struct sockaddr *)&lo6, sizeof(lo6)))
 		crt_setup_fail("bind: %s", strerror(errno));
-	int id4 = port_of(ping4), id6 = port_of(ping6);
+	int id4 = crt_port_of(ping4, 0), id6 = crt_port_of(ping6, 0);
 	if (id4 <= 0 || id6 <= 0)
 		crt_setup_fail("ping identifiers %d %d", id4, id6);
 
@@ -177,30 +159,30 @@ int main(int argc, char **argv)
 		{ping4, AF_INET, SOCK_DGRAM, IPPROTO_ICMP, "ping"},       {ping6, AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6, "ping6"},
 	};
 	for (unsigned i = 0; i < sizeof(socks) / sizeof(socks[0]); i++) {
-		CHECK(geti(socks[i].fd, SOL_SOCKET, SO_DOMAIN) == socks[i].family, "%s: domain", socks[i].name);
-		CHECK(geti(socks[i].fd, SOL_SOCKET, SO_TYPE) == socks[i].type, "%s: type", socks[i].name);
-		CHECK(geti(socks[i].fd, SOL_SOCKET, SO_PROTOCOL) == socks[i].proto, "%s: protocol %d", socks[i].name,
-		      geti(socks[i].fd, SOL_SOCKET, SO_PROTOCOL));
+		CHECK(crt_sockopt_int(socks[i].fd, SOL_SOCKET, SO_DOMAIN) == socks[i].family, "%s: domain", socks[i].name);
+		CHECK(crt_sockopt_int(socks[i].fd, SOL_SOCKET, SO_TYPE) == socks[i].type, "%s: type", socks[i].name);
+		CHECK(crt_sockopt_int(socks[i].fd, SOL_SOCKET, SO_PROTOCOL) == socks[i].proto, "%s: protocol %d", socks[i].name,
+		      crt_sockopt_int(socks[i].fd, SOL_SOCKET, SO_PROTOCOL));
 	}
 	struct icmp_filter g4 = {0};
 	struct icmp6_filter g6 = {0};
 	socklen_t l4 = sizeof(g4), l6 = sizeof(g6);
 	CHECK(!getsockopt(icmp4, SOL_RAW, ICMP_FILTER, &g4, &l4) && g4.data == f4.data, "raw ICMP: filter %#x", g4.data);
 	CHECK(!getsockopt(icmp6, IPPROTO_ICMPV6, ICMP6_FILTER, &g6, &l6) && !memcmp(&g6, &f6, sizeof(f6)), "raw ICMPv6: filter");
-	CHECK(geti(icmp4, IPPROTO_IP, IP_TTL) == 9, "raw ICMP: TTL %d", geti(icmp4, IPPROTO_IP, IP_TTL));
-	CHECK(geti(icmp4, IPPROTO_IP, IP_PKTINFO) == 1, "raw ICMP: IP_PKTINFO");
-	CHECK(geti(udpraw, IPPROTO_IP, IP_HDRINCL) == 1, "raw UDP: IP_HDRINCL");
-	CHECK(geti(udpraw, IPPROTO_IP, IP_NODEFRAG) == 1, "raw UDP: IP_NODEFRAG");
-	CHECK(geti(icmp4, IPPROTO_IP, IP_HDRINCL) == 0, "raw ICMP: IP_HDRINCL set");
-	CHECK(geti(ipraw, IPPROTO_IP, IP_HDRINCL) == 1, "IPPROTO_RAW: IP_HDRINCL");
-	CHECK(geti(icmp6, IPPROTO_IPV6, IPV6_HDRINCL) == 0, "raw ICMPv6: IPV6_HDRINCL set");
+	CHECK(crt_sockopt_int(icmp4, IPPROTO_IP, IP_TTL) == 9, "raw ICMP: TTL %d", crt_sockopt_int(icmp4, IPPROTO_IP, IP_TTL));
+	CHECK(crt_sockopt_int(icmp4, IPPROTO_IP, IP_PKTINFO) == 1, "raw ICMP: IP_PKTINFO");
+	CHECK(crt_sockopt_int(udpraw, IPPROTO_IP, IP_HDRINCL) == 1, "raw UDP: IP_HDRINCL");
+	CHECK(crt_sockopt_int(udpraw, IPPROTO_IP, IP_NODEFRAG) == 1, "raw UDP: IP_NODEFRAG");
+	CHECK(crt_sockopt_int(icmp4, IPPROTO_IP, IP_HDRINCL) == 0, "raw ICMP: IP_HDRINCL set");
+	CHECK(crt_sockopt_int(ipraw, IPPROTO_IP, IP_HDRINCL) == 1, "IPPROTO_RAW: IP_HDRINCL");
+	CHECK(crt_sockopt_int(icmp6, IPPROTO_IPV6, IPV6_HDRINCL) == 0, "raw ICMPv6: IPV6_HDRINCL set");
 	struct sockaddr_in a4 = {0};
 	socklen_t al = sizeof(a4);
 	CHECK(!getsockname(udpraw, (struct sockaddr *)&a4, &al) && a4.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
 	      "raw UDP: bound to %s", inet_ntoa(a4.sin_addr));
 	int same_ident = !getenv("RAWIP_NO_IDENT");
-	CHECK(!same_ident || port_of(ping4) == id4, "ping: identifier %d, was %d", port_of(ping4), id4);
-	CHECK(!same_ident || port_of(ping6) == id6, "ping6: identifier %d, was %d", port_of(ping6), id6);
+	CHECK(!same_ident || crt_port_of(ping4, 0) == id4, "ping: identifier %d, was %d", crt_port_of(ping4, 0), id4);
+	CHECK(!same_ident || crt_port_of(ping6, 0) == id6, "ping6: identifier %d, was %d", crt_port_of(ping6, 0), id6);
 
 	char tag[32];
 	snprintf(tag, sizeof(tag), "criugo-rawip-%d", (int)getpid());
@@ -210,7 +192,7 @@ int main(int argc, char **argv)
 	req[7] = 1;
 	CHECK(sendto(ping4, req, 8 + strlen(tag), 0, (struct sockaddr *)&lo4, sizeof(lo4)) > 0, "ping: send: %s", strerror(errno));
 	if (!same_ident)
-		id4 = port_of(ping4);
+		id4 = crt_port_of(ping4, 0);
 	struct want w = {ICMP_ECHOREPLY, id4, 0, tag};
 	CHECK(wait_for(ping4, echo_reply, &w), "ping: no echo reply with identifier %d", id4);
 	w.skip = 1;
@@ -218,7 +200,7 @@ int main(int argc, char **argv)
 	req[0] = ICMP6_ECHO_REQUEST;
 	CHECK(sendto(ping6, req, 8 + strlen(tag), 0, (struct sockaddr *)&lo6, sizeof(lo6)) > 0, "ping6: send: %s", strerror(errno));
 	if (!same_ident)
-		id6 = port_of(ping6);
+		id6 = crt_port_of(ping6, 0);
 	struct want w6 = {ICMP6_ECHO_REPLY, id6, 0, tag};
 	CHECK(wait_for(ping6, echo_reply, &w6), "ping6: no echo reply with identifier %d", id6);
 	CHECK(wait_for(icmp6, echo_reply, &w6), "raw ICMPv6: the echo reply not seen");

@@ -35,66 +35,21 @@
 #define TO_SRV 400000
 #define TO_SRV_SENT 2000
 
-static unsigned char pat(int seed, int i)
-{
-	return (unsigned char)(i * 13 + seed + i / 257);
-}
-
-/* recv_pat reads n bytes (waiting up to 5 s for them) and says whether
- * they are the pattern. */
-static int recv_pat(int fd, int seed, int n)
-{
-	static unsigned char buf[65536];
-	int got = 0;
-
-	while (got < n) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 5000) != 1)
-			return 0;
-		int k = n - got < (int)sizeof(buf) ? n - got : (int)sizeof(buf);
-		k = (int)recv(fd, buf, k, MSG_DONTWAIT);
-		if (k <= 0)
-			return 0;
-		for (int i = 0; i < k; i++)
-			if (buf[i] != pat(seed, got + i))
-				return 0;
-		got += k;
-	}
-	return 1;
-}
-
-static struct sockaddr_in loopback(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return a;
-}
-
-static int port_of(int fd, int peer)
-{
-	struct sockaddr_in a;
-	socklen_t l = sizeof(a);
-
-	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&a, &l))
-		return -1;
-	return ntohs(a.sin_port);
-}
-
 int main(int argc, char **argv)
 {
 	crt_init(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	int lst = socket(AF_INET, SOCK_STREAM, 0), cli = socket(AF_INET, SOCK_STREAM, 0);
 	int small = 4096, one = 1;
-	struct sockaddr_in a = loopback(0);
+	struct sockaddr_in a = crt_loopback(0);
 	if (lst < 0 || cli < 0)
 		crt_setup_fail("socket: %s", strerror(errno));
 	/* Accepted sockets take the listener's receive buffer. */
 	if (setsockopt(lst, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) ||
 	    bind(lst, (struct sockaddr *)&a, sizeof(a)) || listen(lst, 4))
 		crt_setup_fail("listen: %s", strerror(errno));
-	int lport = port_of(lst, 0);
-	a = loopback(lport);
+	int lport = crt_port_of(lst, 0);
+	a = crt_loopback(lport);
 	if (connect(cli, (struct sockaddr *)&a, sizeof(a)))
 		crt_setup_fail("connect: %s", strerror(errno));
 	int srv = accept(lst, NULL, NULL);
@@ -106,15 +61,13 @@ int main(int argc, char **argv)
 		crt_setup_fail("SO_REUSEADDR: %s", strerror(errno));
 
 	static unsigned char buf[TO_SRV];
-	for (int i = 0; i < TO_CLI; i++)
-		buf[i] = pat(1, i);
+	crt_fill_pat(buf, 1, 0, TO_CLI);
 	if (write(srv, buf, TO_CLI) != TO_CLI)
 		crt_setup_fail("write srv: %s", strerror(errno));
 	const char *all = getenv("TCP_ALL_SENT");
 	int all_sent = all && *all == '1';
 	int to_srv = all_sent ? TO_SRV_SENT : TO_SRV;
-	for (int i = 0; i < to_srv; i++)
-		buf[i] = pat(2, i);
+	crt_fill_pat(buf, 2, 0, to_srv);
 	fcntl(cli, F_SETFL, O_NONBLOCK);
 	int sent = 0;
 	while (sent < to_srv) {
@@ -140,18 +93,18 @@ int main(int argc, char **argv)
 		crt_setup_fail("nothing waits in the client's send queue");
 
 	int u1 = socket(AF_INET, SOCK_DGRAM, 0), u2 = socket(AF_INET, SOCK_DGRAM, 0);
-	a = loopback(0);
+	a = crt_loopback(0);
 	if (u1 < 0 || u2 < 0 || bind(u1, (struct sockaddr *)&a, sizeof(a)))
 		crt_setup_fail("udp: %s", strerror(errno));
-	int uport = port_of(u1, 0);
-	a = loopback(uport);
+	int uport = crt_port_of(u1, 0);
+	a = crt_loopback(uport);
 	if (connect(u2, (struct sockaddr *)&a, sizeof(a)))
 		crt_setup_fail("udp connect: %s", strerror(errno));
 	crt_ready();
 	crt_wait();
 
-	CHECK(port_of(lst, 0) == lport && port_of(cli, 1) == lport && port_of(srv, 0) == lport, "TCP ports changed");
-	CHECK(port_of(srv, 1) == port_of(cli, 0), "client port changed");
+	CHECK(crt_port_of(lst, 0) == lport && crt_port_of(cli, 1) == lport && crt_port_of(srv, 0) == lport, "TCP ports changed");
+	CHECK(crt_port_of(srv, 1) == crt_port_of(cli, 0), "client port changed");
 	int nd = 0;
 	socklen_t l = sizeof(nd);
 	CHECK(!getsockopt(cli, IPPROTO_TCP, TCP_NODELAY, &nd, &l) && nd, "TCP_NODELAY lost");
@@ -160,22 +113,22 @@ int main(int argc, char **argv)
 	CHECK(!getsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &ra, &l) && ra, "SO_REUSEADDR of the accepted end lost");
 	l = sizeof(rc);
 	CHECK(!getsockopt(cli, SOL_SOCKET, SO_REUSEADDR, &rc, &l) && !rc, "SO_REUSEADDR set on the client end");
-	CHECK(recv_pat(cli, 1, TO_CLI), "data from srv to cli");
+	CHECK(crt_recv_pat(cli, 1, TO_CLI, 5000), "data from srv to cli");
 	/* The rest of the client's data goes out as the server reads. */
 	fcntl(cli, F_SETFL, 0);
-	CHECK(recv_pat(srv, 2, sent), "data from cli to srv (%d bytes)", sent);
+	CHECK(crt_recv_pat(srv, 2, sent, 5000), "data from cli to srv (%d bytes)", sent);
 	CHECK(write(cli, "again", 5) == 5 && write(srv, "back", 4) == 4, "write after");
 	char got[8] = "";
 	CHECK(recv(srv, got, 5, MSG_WAITALL) == 5 && !memcmp(got, "again", 5), "cli -> srv after");
 	CHECK(recv(cli, got, 4, MSG_WAITALL) == 4 && !memcmp(got, "back", 4), "srv -> cli after");
 
 	int c2 = socket(AF_INET, SOCK_STREAM, 0);
-	a = loopback(lport);
+	a = crt_loopback(lport);
 	CHECK(c2 >= 0 && !connect(c2, (struct sockaddr *)&a, sizeof(a)), "connect to the listener: %s", strerror(errno));
 	int s2 = accept(lst, NULL, NULL);
 	CHECK(s2 >= 0 && write(c2, "hi", 2) == 2 && recv(s2, got, 2, MSG_WAITALL) == 2, "new connection");
 
-	CHECK(port_of(u1, 0) == uport && port_of(u2, 1) == uport, "UDP ports changed");
+	CHECK(crt_port_of(u1, 0) == uport && crt_port_of(u2, 1) == uport, "UDP ports changed");
 	CHECK(send(u2, "dgram", 5, 0) == 5, "udp send: %s", strerror(errno));
 	struct pollfd p = {.fd = u1, .events = POLLIN};
 	CHECK(poll(&p, 1, 2000) == 1 && recv(u1, got, sizeof(got), 0) == 5 && !memcmp(got, "dgram", 5), "udp receive");

@@ -31,37 +31,10 @@
 
 #define BIG 5000
 
-static unsigned char pat(int seed, int i)
-{
-	return (unsigned char)(i * 7 + seed);
-}
-
 static void send_pat(int fd, int seed, int n)
 {
-	unsigned char buf[BIG];
-
-	for (int i = 0; i < n; i++)
-		buf[i] = pat(seed, i);
-	if (write(fd, buf, n) != n)
+	if (!crt_send_pat(fd, seed, n))
 		crt_setup_fail("write %d bytes: %s", n, strerror(errno));
-}
-
-/* recv_pat reads n bytes without blocking and says whether they match. */
-static int recv_pat(int fd, int seed, int n)
-{
-	unsigned char buf[BIG];
-	int got = 0;
-
-	while (got < n) {
-		int k = (int)recv(fd, buf + got, n - got, MSG_DONTWAIT);
-		if (k <= 0)
-			return 0;
-		got += k;
-	}
-	for (int i = 0; i < n; i++)
-		if (buf[i] != pat(seed, i))
-			return 0;
-	return 1;
 }
 
 static int recv_str(int fd, const char *want)
@@ -143,7 +116,7 @@ int main(int argc, char **argv)
 	CHECK(recv(hp[1], &c, 1, MSG_DONTWAIT) == 0, "peer of the shut socket sees no EOF");
 	CHECK(write(hp[1], "y", 1) == 1 && recv(hp[0], &c, 1, MSG_DONTWAIT) == 1 && c == 'y', "other way of hp");
 
-	CHECK(recv_pat(dp[1], 1, 1) && recv_pat(dp[1], 2, 100) && recv_pat(dp[1], 3, 3000), "datagram queue");
+	CHECK(crt_recv_pat(dp[1], 1, 1, 0) && crt_recv_pat(dp[1], 2, 100, 0) && crt_recv_pat(dp[1], 3, 3000, 0), "datagram queue");
 	errno = 0;
 	CHECK(recv(dp[1], &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, "datagram queue holds more");
 	CHECK(recv_str(qp[0], "first packet") && recv_str(qp[0], "second"), "seqpacket queue");
@@ -158,7 +131,7 @@ int main(int argc, char **argv)
 	gl = sizeof(got);
 	CHECK(!getpeername(c1, (struct sockaddr *)&got, &gl) && !strcmp(got.sun_path, "unix.sock"), "c1 peer name %s",
 	      got.sun_path);
-	CHECK(recv_pat(a1, 4, BIG) && recv_pat(c1, 5, BIG), "accepted connection queues");
+	CHECK(crt_recv_pat(a1, 4, BIG, 0) && crt_recv_pat(c1, 5, BIG, 0), "accepted connection queues");
 	CHECK(write(c1, "c1 again", 8) == 8 && recv_str(a1, "c1 again"), "c1 carries no new data");
 	int a2 = accept4(lst, NULL, NULL, SOCK_NONBLOCK);
 	CHECK(a2 >= 0, "in-flight connection cannot be accepted: %s", strerror(errno));

@@ -29,7 +29,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -161,32 +160,6 @@ static int filled(const unsigned char *p, long len, int seed)
 	return 1;
 }
 
-static sigjmp_buf probe_env;
-
-static void on_segv(int sig)
-{
-	(void)sig;
-	siglongjmp(probe_env, 1);
-}
-
-/* faults: whether reading addr raises SIGSEGV. */
-static int faults(volatile unsigned char *addr)
-{
-	struct sigaction sa, old;
-	int hit;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_segv;
-	sigaction(SIGSEGV, &sa, &old);
-	if (sigsetjmp(probe_env, 1) == 0) {
-		(void)*addr;
-		hit = 0;
-	} else {
-		hit = 1;
-	}
-	sigaction(SIGSEGV, &old, NULL);
-	return hit;
-}
 
 static long vmlck_kb(void)
 {
@@ -395,7 +368,7 @@ uring_done:
 				if (!r->p)
 					continue;
 				if (r->advice == MADV_DONTFORK)
-					res = faults(r->p) ? 'P' : 'd';
+					res = crt_faults(r->p) ? 'P' : 'd';
 				else if (r->advice == MADV_WIPEONFORK)
 					res = r->p[0] == 0 && r->p[len - 1] == 0 ? 'P' : 'w';
 				else if (r->mflags != MAP_DROPPABLE)
@@ -419,12 +392,12 @@ uring_done:
 	CHECK(!vma_flags(getpid(), gd, now, sizeof(now), &start) && has_flag(now, "gd") && start == (uintptr_t)gd,
 	      "growsdown: VmFlags \"%s\" at %#lx", now, (unsigned long)start);
 	CHECK(filled(gd, len, 100), "growsdown: pattern lost");
-	CHECK(!faults(gd - pg), "growsdown: the page below faults");
+	CHECK(!crt_faults(gd - pg), "growsdown: the page below faults");
 	CHECK(!vma_flags(getpid(), gd, now, sizeof(now), &start) && start == (uintptr_t)(gd - pg),
 	      "growsdown: did not grow (starts at %#lx)", (unsigned long)start);
 
-	CHECK(!faults(pn) && !faults(pn + 2 * pg), "protnone: the readable pages fault");
-	CHECK(faults(pn + pg), "protnone: the PROT_NONE page can be read");
+	CHECK(!crt_faults(pn) && !crt_faults(pn + 2 * pg), "protnone: the readable pages fault");
+	CHECK(crt_faults(pn + pg), "protnone: the PROT_NONE page can be read");
 	CHECK(!vma_flags(getpid(), pn + pg, now, sizeof(now), &start) && start == (uintptr_t)(pn + pg) &&
 		      !has_flag(now, "rd") && has_flag(now, "mr"),
 	      "protnone: VmFlags \"%s\" at %#lx", now, (unsigned long)start);
