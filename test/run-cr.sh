@@ -102,7 +102,7 @@ dump_opts() {
 	case $1 in
 	mntopts) echo "--enable-fs ramfs --skip-mnt $2/skipped" ;;
 	locks) echo "--file-locks" ;;
-	tcp | mptcp | netns | tcpbig | tcpfin) echo "--tcp-established" ;;
+	tcp | mptcp | netns | tcpbig | tcpfin | usernsnet) echo "--tcp-established" ;;
 	netext) echo "--tcp-established --external net[$(stat -L -c %i "$netext_ns")]:crtest-netext" ;;
 	linkremap) echo "--link-remap" ;;
 	cgroup | cgroupns) echo "--manage-cgroups=soft" ;;
@@ -168,7 +168,8 @@ criu_cannot() {
 	usernspid/from-criu | usernspid/shape) echo "CRIU's dump needs a /proc of the init's pid namespace and, the host's /proc being another's, has its parasite mount one, which a task of the user namespace cannot do in the host's mount namespace (pie/parasite.c:634 get_proc_fd: mkdir EACCES, then mount EPERM)" ;;
 	usernsmnt/to-criu) echo "CRIU's restore makes a proc from inside the new user namespace for the host's pid namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1626 mount_detached_fs, fsconfig CREATE: EPERM)" ;;
 	usernsmnt/from-criu | usernsmnt/shape) echo "CRIU cannot dump a task whose binary is on a mount of the namespace it left (files-reg.c:1790: 'Can't lookup mount=N for fd=-3'), as for mntns" ;;
-	userns/to-criu) echo "CRIU's restore of a user namespace without a mount namespace of the tree's own fails: its root, in the new user namespace, mounts a proc of its own in the host's mount namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1621 mount_detached_fs, fsopen(\"proc\"): EPERM)" ;;
+	usernsnet/from-criu) echo "CRIU's dump reads net.ipv4.ping_group_range of a network namespace a user namespace owns from outside it, where the namespace's gids 0 7 show as the overflow gid (65534 65534), and restores that (net.c ipv4_sysctls_op)" ;;
+	userns/to-criu | usernsnet/to-criu) echo "CRIU's restore of a user namespace without a mount namespace of the tree's own fails: its root, in the new user namespace, mounts a proc of its own in the host's mount namespace, which that user namespace does not own (cr-restore.c mount_proc -> util.c:1621 mount_detached_fs, fsopen(\"proc\"): EPERM)" ;;
 	mseal/to-criu) echo "CRIU's restore does not seal a mapping again: CRIU 4.2.1 knows nothing of mseal(2) (no VmFlags \"sl\" in proc_parse.c, no seal in its restorer) and skips criugo's own vma_entry field criugo_sealed" ;;
 	mseal/from-criu) echo "CRIU's dump does not record that a mapping was sealed: CRIU 4.2.1 knows nothing of mseal(2) (proc_parse.c ignores VmFlags \"sl\"; vma_entry has no place for it)" ;;
 	mptcp/from-criu | mptcp/shape) echo "CRIU cannot dump an MPTCP socket (sk-inet.c: can_dump_ipproto, 'Unsupported proto 262')" ;;

@@ -30,6 +30,12 @@
  *   (owned by the new user namespace, / made private) with a tmpfs on
  *   mnt holding a file; it checks the tmpfs, the file's contents and
  *   owner, and the mount namespace's owner.
+ * usernsnet (built with USERNS_NETNS) also unshares a network namespace
+ *   (owned by the new user namespace) with lo up, net.ipv4.ping_group_range
+ *   set to "0 7" from inside (gids of the namespace), a TCP listener on 127.0.0.1 and a connection
+ *   through it with data queued both ways; it checks the namespace's
+ *   owner, lo, the sysctl, the queued data and a new connection to the
+ *   listener (which a lock left on would drop).
  * With USERNS_NESTED=1, K unshares a user namespace of its own (nested):
  *   a dump must refuse it; with USERNS_DENY=1 (as root) setgroups is
  *   "deny"; with USERNS_UTS_FIRST=1 the UTS namespace is unshared before
@@ -40,6 +46,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/nsfs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -77,6 +87,58 @@ static const int pidns = USERNS_PIDNS; /* the tree in a pid namespace too (usern
 #define USERNS_MNTNS 0
 #endif
 static const int mntns = USERNS_MNTNS; /* and a mount namespace with a tmpfs (usernsmnt) */
+#ifndef USERNS_NETNS
+#define USERNS_NETNS 0
+#endif
+static const int netns = USERNS_NETNS; /* and a network namespace (usernsnet) */
+#define NET_QUEUED 3000
+
+/* lo_up brings lo up; 0 on success. */
+static int lo_up(void)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r = -1;
+
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		r = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	if (s >= 0)
+		close(s);
+	return r;
+}
+
+/* lo_is_up says whether lo is up. */
+static int lo_is_up(void)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int up = 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0)
+		up = !!(ifr.ifr_flags & IFF_UP);
+	if (s >= 0)
+		close(s);
+	return up;
+}
+
+/* tcp_connect connects a new socket to 127.0.0.1:port; -1 on failure. */
+static int tcp_connect(int port)
+{
+	struct sockaddr_in a = crt_loopback(port);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (c >= 0 && connect(c, (struct sockaddr *)&a, sizeof(a)) == 0)
+		return c;
+	if (c >= 0)
+		close(c);
+	return -1;
+}
 static char want_uid_map[64], want_gid_map[64];
 
 static ino_t ns_ino(const char *name)
@@ -295,6 +357,23 @@ static int r_main(int to_parent, int from_parent)
 			crt_setup_fail("mount a tmpfs with a file: %s", strerror(errno));
 		close(fd);
 	}
+	int lst = -1, cli = -1, srv = -1, lport = -1;
+	if (netns) {
+		if (unshare(CLONE_NEWNET) || lo_up())
+			crt_setup_fail("unshare net, lo up: %s", strerror(errno));
+		int tf = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
+		if (tf < 0 || write(tf, "0 7", 3) != 3)
+			crt_setup_fail("set ping_group_range from inside: %s", strerror(errno));
+		close(tf);
+		struct sockaddr_in a = crt_loopback(0);
+		lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lst < 0 || bind(lst, (struct sockaddr *)&a, sizeof(a)) || listen(lst, 4) || (lport = crt_port_of(lst, 0)) < 0)
+			crt_setup_fail("TCP listener: %s", strerror(errno));
+		if ((cli = tcp_connect(lport)) < 0 || (srv = accept4(lst, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			crt_setup_fail("TCP connection: %s", strerror(errno));
+		if (!crt_send_pat(srv, 1, NET_QUEUED) || !crt_send_pat(cli, 2, NET_QUEUED))
+			crt_setup_fail("queue data: %s", strerror(errno));
+	}
 	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0640);
 	if (shmid < 0)
 		crt_setup_fail("shmget: %s", strerror(errno));
@@ -396,6 +475,21 @@ static int r_main(int to_parent, int from_parent)
 		check_owner("mnt/f", 0, 0);
 		ino_t mnt_owner = ioctl_ino("mnt", NS_GET_USERNS);
 		CHECK(mnt_owner == me.userns, "the mount namespace is owned by [%lu], not by the user namespace [%lu]", (unsigned long)mnt_owner, (unsigned long)me.userns);
+	}
+	if (netns) {
+		ino_t net_owner = ioctl_ino("net", NS_GET_USERNS);
+		CHECK(net_owner == me.userns, "the network namespace is owned by [%lu], not by the user namespace [%lu]", (unsigned long)net_owner, (unsigned long)me.userns);
+		CHECK(lo_is_up(), "lo is down");
+		read_file("/proc/sys/net/ipv4/ping_group_range", buf, sizeof(buf));
+		int g0 = -1, g1 = -1;
+		sscanf(buf, "%d %d", &g0, &g1);
+		CHECK(g0 == 0 && g1 == 7, "ping_group_range is \"%s\" inside, not \"0 7\"", buf);
+		CHECK(crt_recv_pat(cli, 1, NET_QUEUED, 2000), "data queued from the server to the client");
+		CHECK(crt_recv_pat(srv, 2, NET_QUEUED, 2000), "data queued from the client to the server");
+		int c2 = tcp_connect(lport);
+		struct pollfd p = { .fd = lst, .events = POLLIN };
+		int s2 = c2 >= 0 && poll(&p, 1, 2000) == 1 ? accept4(lst, NULL, NULL, SOCK_CLOEXEC) : -1;
+		CHECK(c2 >= 0 && s2 >= 0 && crt_send_pat(c2, 3, 100) && crt_recv_pat(s2, 3, 100, 2000), "a new connection to the listener on port %d: %s", lport, strerror(errno));
 	}
 	if (priv) {
 		check_owner("own1000", 1000, 1005);
