@@ -241,7 +241,9 @@ prog_env() {
 	opath/from-criu | opath/shape) echo "OPATH_NO_FIFO=1" ;;
 	pty/from-criu | pty/shape) echo "PTY_NO_PKT_DATA=1" ;;
 	netext/*) echo "NETEXT_NS=$netext_ns" ;;
-	console/to-criu | console/from-criu | console/shape) echo "CONSOLE_NO_TTY0=1" ;;
+	console/to-criu | console/from-criu) echo "CONSOLE_NO_TTY0=1 CONSOLE_CTTY=1" ;;
+	console/shape) echo "CONSOLE_NO_TTY0=1" ;;
+	console/stream | console/twice) echo "CONSOLE_NO_TTY0=1 CONSOLE_CTTY=1" ;;
 	esac
 }
 

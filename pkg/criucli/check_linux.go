@@ -63,6 +63,9 @@ var features = []feature{
 	// A thread's rseq area is read with PTRACE_GET_RSEQ_CONFIGURATION
 	// (Linux 5.13).
 	{"get_rseq_conf", probeKernel(5, 13)},
+	// The dump and restore put connections that are closing (FIN_WAIT1
+	// and on) into repair: the kernel must allow it on a half-closed one.
+	{"tcp_half_closed", probeTCPHalfClosed},
 }
 
 // criuFeatures are the rest of CRIU 4.2's feature names: known, but not
@@ -70,7 +73,7 @@ var features = []feature{
 var criuFeatures = map[string]bool{
 	"mnt_id": true, "aio_remap": true, "tun": true, "tun_ns": true,
 
-	"autofs": true, "tcp_half_closed": true,
+	"autofs":    true,
 	"compat_cr": true, "can_map_vdso": true, "sk_ns": true, "sk_unix_file": true,
 	"nsid": true, "link_nsid": true,
 	"newifindex": true, "nftables": true, "has_ipt_legacy": true,
@@ -162,6 +165,42 @@ func probeKernel(major, minor int) func() error {
 		}
 		return nil
 	}
+}
+
+// probeTCPHalfClosed: a loopback connection shut down for writing takes
+// TCP_REPAIR (Linux 4.11 allows repair in every state but listen and
+// the handshake's).
+func probeTCPHalfClosed() error {
+	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(ln)
+	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fmt.Errorf("bind 127.0.0.1: %w", err)
+	}
+	if err := unix.Listen(ln, 1); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	sa, err := unix.Getsockname(ln)
+	if err != nil {
+		return fmt.Errorf("getsockname: %w", err)
+	}
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(c)
+	if err := unix.Connect(c, sa); err != nil {
+		return fmt.Errorf("connect %v: %w", sa, err)
+	}
+	if err := unix.Shutdown(c, unix.SHUT_WR); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := unix.SetsockoptInt(c, unix.SOL_TCP, unix.TCP_REPAIR, 1); err != nil {
+		return fmt.Errorf("TCP_REPAIR on a half-closed connection: %w: %w", err, ErrNotSupported)
+	}
+	return nil
 }
 
 func notByCriugo(what string) func() error {

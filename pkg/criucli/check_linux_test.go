@@ -17,7 +17,7 @@ func TestCheckFeature(t *testing.T) {
 		// This kernel (6.18) has each, and criugo dumps and restores what
 		// zdtm's tests behind them hold.
 		"timens", "cgroupns", "userns", "loginuid", "fdinfo_lock", "sockopt_buf_lock", "ipv6_freebind",
-		"net_diag_raw", "pagemap_scan_guard_pages", "get_rseq_conf"} {
+		"net_diag_raw", "pagemap_scan_guard_pages", "get_rseq_conf", "tcp_half_closed"} {
 		if err := CheckFeature(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}

@@ -19,10 +19,15 @@ import (
 // CRIU's images) with the terminal's owner, exclusive mode, termios and
 // window size. The restore opens the path again and sets them.
 //
-// Refused: a console that is the controlling terminal of a session (its
-// restore would have the session leader take it, which is not done), and
-// two virtual consoles whose settings differ (the one entry would give
-// both the first one's).
+// A console that is the controlling terminal of its holder's session
+// keeps the session and foreground group in its entry, and the session
+// leader takes it again on restore, as CRIU's.
+//
+// Refused: a console that is the controlling terminal of a session whose
+// leader does not hold it, two virtual consoles whose settings differ
+// (the one entry would give both the first one's), and two virtual
+// consoles one of which is a controlling terminal (the one entry would
+// not say which).
 func (d *dumper) consoleTty(t *taskDump, f *fdFile, kind ttyimg.Kind, id, flags uint32, fown *images.FownEntry, theirs *os.File) error {
 	st := &f.fs.st
 	typ, index := images.TtyType_CONSOLE, uint32(ttyimg.ConsoleIndex)
@@ -35,12 +40,19 @@ func (d *dumper) consoleTty(t *taskDump, f *fdFile, kind ttyimg.Kind, id, flags 
 	if dev, err := unix.IoctlGetUint32(int(theirs.Fd()), unix.TIOCGDEV); err == nil {
 		real = uint64(dev)
 	}
-	if t.stat.TtyNr != 0 && uint64(t.stat.TtyNr) == real {
-		return fmt.Errorf("terminal %s (fd of pid %d) is the controlling terminal of its session %d: %w", f.fs.link, t.pid, t.stat.Session, ErrNotSupported)
+	ctty := t.stat.TtyNr != 0 && uint64(t.stat.TtyNr) == real
+	if ctty && t.stat.Session != t.nsPid {
+		return fmt.Errorf("terminal %s (fd of pid %d) is the controlling terminal of session %d, which pid %d does not lead (only a session leader gets its controlling terminal back): %w",
+			f.fs.link, t.pid, t.stat.Session, t.pid, ErrNotSupported)
 	}
 	info, err := ttyInfo(t, f, ttyimg.Slave, 0, theirs)
 	if err != nil {
 		return fmt.Errorf("record terminal %s: %w", f.fs.link, err)
+	}
+	if ctty {
+		// ttyInfo knows a slave's session only by its device, which
+		// /dev/console's is not.
+		info.Sid, info.Pgrp = ptr(uint32(t.stat.Session)), ptr(uint32(max(t.stat.TPgid, 0)))
 	}
 	infoID := ttyimg.InfoID(index, false)
 	info.Id, info.Type, info.Pty = ptr(infoID), typ.Enum(), nil
@@ -50,6 +62,10 @@ func (d *dumper) consoleTty(t *taskDump, f *fdFile, kind ttyimg.Kind, id, flags 
 		info.Uid, info.Gid = d.fileOwner(info.GetUid(), info.GetGid())
 	}
 	if prev, ok := d.ttys.infos[infoID]; ok {
+		if prev.GetRdev() != info.GetRdev() && (prev.GetSid() != 0 || info.GetSid() != 0) {
+			return fmt.Errorf("terminal %s (fd of pid %d): another %s of the tree (device %d:%d) shares its one entry in CRIU's images, and one of them is a controlling terminal: %w",
+				f.fs.link, t.pid, kind, unix.Major(uint64(prev.GetRdev())), unix.Minor(uint64(prev.GetRdev())), ErrNotSupported)
+		}
 		if prev.GetRdev() != info.GetRdev() && !sameTTYSettings(prev, info) {
 			return fmt.Errorf("terminal %s (fd of pid %d): another %s of the tree (device %d:%d) has other settings, and CRIU's images keep one for all: %w",
 				f.fs.link, t.pid, kind, unix.Major(uint64(prev.GetRdev())), unix.Minor(uint64(prev.GetRdev())), ErrNotSupported)

@@ -9,10 +9,11 @@ import (
 	"testing"
 )
 
-// TestDumpConsoleCttyRefused dumps console with a virtual console as the
-// controlling terminal of the program (a session leader): the restore
-// would not make it the session's again, so the dump is refused naming
-// the terminal and the pid, and the program runs on with it.
+// TestDumpConsoleCttyRefused dumps console with a virtual console (tty1)
+// as the controlling terminal of the program (a session leader) beside
+// another one (tty0): CRIU's images keep one entry for both, which could
+// not say which one the session's is, so the dump is refused naming the
+// terminal and the pid, and the program runs on with it.
 func TestDumpConsoleCttyRefused(t *testing.T) {
 	p := testProgramIn(t, "console", "env", "CONSOLE_CTTY=1")
 	imgs := filepath.Join(t.TempDir(), "img")

@@ -23,8 +23,8 @@ type consoleFile struct {
 }
 
 // consoleOf returns the console file e is, or nil when it is another
-// terminal. One that was some session's controlling terminal is refused:
-// its session leader would have to take it, which is not done.
+// terminal. One that was some session's controlling terminal is given
+// back to its session leader by restoreCtty.
 func (f *fileObjs) consoleOf(e *images.FileEntry) (*consoleFile, error) {
 	tfe := e.GetTty()
 	if tfe == nil {
@@ -55,9 +55,6 @@ func (f *fileObjs) consoleOf(e *images.FileEntry) (*consoleFile, error) {
 		return nil, fmt.Errorf("file id %d: %s without its path: %w", e.GetId(), c.kind, ErrBadImage)
 	}
 	c.path = re.GetReg().GetName()
-	if info.GetSid() != 0 {
-		return nil, fmt.Errorf("file id %d: %s %s was the controlling terminal of session %d: %w", e.GetId(), c.kind, c.path, info.GetSid(), ErrNotSupported)
-	}
 	return c, nil
 }
 
@@ -91,4 +88,29 @@ func (f *fileObjs) openConsole(c *consoleFile) (*os.File, error) {
 		return nil, err
 	}
 	return file, nil
+}
+
+// consolePath is the path a file of console or virtual console terminal
+// infoID was opened by (the file of the images with the lowest id).
+func (f *fileObjs) consolePath(infoID uint32) (string, error) {
+	var first *images.FileEntry
+	for _, e := range f.table {
+		if e.GetType() != images.FdTypes_TTY || e.GetTty().GetTtyInfoId() != infoID {
+			continue
+		}
+		if first == nil || e.GetId() < first.GetId() {
+			first = e
+		}
+	}
+	if first == nil {
+		return "", fmt.Errorf("terminal %#x has no file in the images: %w", infoID, ErrBadImage)
+	}
+	c, err := f.consoleOf(first)
+	if err != nil {
+		return "", err
+	}
+	if c == nil {
+		return "", fmt.Errorf("terminal %#x: file id %d is not a console: %w", infoID, first.GetId(), ErrBadImage)
+	}
+	return c.path, nil
 }

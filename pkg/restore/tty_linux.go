@@ -515,7 +515,8 @@ func kernelTermios(e *images.TermiosEntry) (*unix.Termios, error) {
 
 // restoreCtty gives a session leader its controlling terminal, as CRIU
 // does: when a pty of the images belongs to the task's session, the task
-// opens the slave (O_NOCTTY), takes it with TIOCSCTTY and makes the saved
+// opens the slave (O_NOCTTY; for the system console or a virtual console,
+// the path it was opened by), takes it with TIOCSCTTY and makes the saved
 // group the foreground one, then closes it. The terminal is known by its
 // master, which knows its session: a slave whose master is in the images
 // leaves it to the master, and one whose master is not is a shell job's
@@ -532,11 +533,26 @@ func (r *restorer) restoreCtty(t *task) error {
 		return err
 	}
 	var ctl *images.TtyInfoEntry
+	path := ""
 	for _, in := range tt.order {
-		if in.GetType() != images.TtyType_PTY || int(in.GetSid()) != t.pid || in.Termios == nil {
+		if int(in.GetSid()) != t.pid || in.Termios == nil {
 			continue
 		}
-		if _, master := ttyimg.Index(in.GetId()); !master {
+		switch in.GetType() {
+		case images.TtyType_PTY:
+			index, master := ttyimg.Index(in.GetId())
+			if !master {
+				continue
+			}
+			path = "/dev/pts/" + strconv.Itoa(int(index))
+		case images.TtyType_CONSOLE, images.TtyType_VT:
+			// The machine's terminal, found by the path a file of it
+			// was opened by (the dump keeps one device per entry
+			// that is a controlling terminal).
+			if path, err = r.files.consolePath(in.GetId()); err != nil {
+				return fmt.Errorf("restore controlling terminal of pid %d: %w", t.pid, err)
+			}
+		default:
 			continue
 		}
 		ctl = in
@@ -545,8 +561,6 @@ func (r *restorer) restoreCtty(t *task) error {
 	if ctl == nil {
 		return nil
 	}
-	index, _ := ttyimg.Index(ctl.GetId())
-	path := "/dev/pts/" + strconv.Itoa(int(index))
 	th := t.threads[0]
 	b := newScratchBuf(t.scratch)
 	pathAddr := b.cstring(path)

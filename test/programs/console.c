@@ -8,8 +8,12 @@
  *         CONSOLE_NO_TTY0 is set (CRIU cannot dump it: no driver of its
  *         own for minor 0 of the tty major).
  * With CONSOLE_CTTY=1 tty1 is made the controlling terminal of the
- * program, a session leader (TIOCSCTTY):
- * a dump must refuse it (pkg/dump's TestDumpConsoleCttyRefused).
+ * program, a session leader (TIOCSCTTY), with the program's group in the
+ * foreground: after restore tty1 is still its controlling terminal, of its
+ * session, with the same foreground group. With tty0 as well (the two
+ * virtual consoles share one entry in CRIU's images, which could not say
+ * which is the controlling terminal) a dump must refuse it (pkg/dump's
+ * TestDumpConsoleCttyRefused).
  * Checks: each fd is still its device (major:minor, and the path in
  * /proc/self/fd), its access mode, O_NONBLOCK and close-on-exec; con and
  * con2 one file, vt1 and vt1b two; termios and window size as before (the
@@ -152,6 +156,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		record(&t[i]);
 	int ctty = tty_nr();
+	int want_ctty = getenv("CONSOLE_CTTY") != NULL;
+	if (want_ctty && (unsigned)ctty != makedev(t[3].maj, t[3].min))
+		crt_setup_fail("tty1 is not the controlling terminal: tty_nr %#x", ctty);
 	crt_ready();
 	crt_wait();
 
@@ -160,5 +167,10 @@ int main(int argc, char **argv)
 	CHECK(same_file(t[0].fd, t[1].fd), "the console and its dup are two files");
 	CHECK(!same_file(t[2].fd, t[3].fd), "tty1's two files are one");
 	CHECK(tty_nr() == ctty, "controlling terminal %#x, was %#x", tty_nr(), ctty);
+	if (want_ctty) {
+		pid_t sid = -1, fg = tcgetpgrp(t[3].fd);
+		CHECK(ioctl(t[3].fd, TIOCGSID, &sid) == 0 && sid == getsid(0), "tty1's session %d, want %d (%s)", sid, getsid(0), strerror(errno));
+		CHECK(fg == getpgrp(), "tty1's foreground group %d, want %d", fg, getpgrp());
+	}
 	return crt_finish();
 }
