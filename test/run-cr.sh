@@ -102,7 +102,7 @@ dump_opts() {
 	case $1 in
 	mntopts) echo "--enable-fs ramfs --skip-mnt $2/skipped" ;;
 	locks) echo "--file-locks" ;;
-	tcp | mptcp | netns | tcpbig | tcpfin) echo "--tcp-established" ;;
+	tcp | mptcp | netns | tcpbig | tcpfin | tcpext) echo "--tcp-established" ;;
 	netext) echo "--tcp-established --external net[$(stat -L -c %i "$netext_ns")]:crtest-netext" ;;
 	linkremap) echo "--link-remap" ;;
 	cgroup | cgroupns) echo "--manage-cgroups=soft" ;;
@@ -125,12 +125,14 @@ restore_opts() {
 # criu_opts dump|restore PROGRAM DIR: more options for the criu mode, in
 # CRIU's syntax (mntns: its bind of src/ declared an external mount, a
 # KEY in the images that the restore binds src/ to again; netns: the
-# network locked with nftables rather than the default iptables).
+# network locked with nftables rather than the default iptables; tcpext:
+# its connection locked with CRIU's nftables set, ours with iptables).
 criu_opts() {
 	case $1/$2 in
 	dump/mntns) echo "--external mnt[$3/bind]:crtest-src" ;;
 	restore/mntns) echo "--external mnt[crtest-src]:$3/src" ;;
 	dump/netns) echo "--network-lock nftables" ;;
+	dump/tcpext) echo "--network-lock nftables" ;;
 	esac
 }
 
