@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -317,7 +318,13 @@ func (r *restorer) unlockConns() error {
 			})
 		}
 	}
-	if err := netns.UnlockConns(method, r.inv.GetDumpCriuRunId(), conns); err != nil {
+	runID := r.inv.GetDumpCriuRunId()
+	if runID == "" {
+		// Images of a CRIU older than dump_criu_run_id: its table was
+		// named after the root's pid (CRIU's nftables_get_table).
+		runID = strconv.Itoa(r.tree.root().real)
+	}
+	if err := netns.UnlockConns(method, runID, conns); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	return nil
