@@ -102,7 +102,7 @@ dump_opts() {
 	case $1 in
 	mntopts) echo "--enable-fs ramfs --skip-mnt $2/skipped" ;;
 	locks) echo "--file-locks" ;;
-	tcp | mptcp | netns | tcpbig | tcpfin | usernsnet) echo "--tcp-established" ;;
+	tcp | mptcp | netns | tcpbig | tcpfin | usernsnet | tcpext) echo "--tcp-established" ;;
 	netext) echo "--tcp-established --external net[$(stat -L -c %i "$netext_ns")]:crtest-netext" ;;
 	linkremap) echo "--link-remap" ;;
 	cgroup | cgroupns) echo "--manage-cgroups=soft" ;;
@@ -125,12 +125,14 @@ restore_opts() {
 # criu_opts dump|restore PROGRAM DIR: more options for the criu mode, in
 # CRIU's syntax (mntns: its bind of src/ declared an external mount, a
 # KEY in the images that the restore binds src/ to again; netns: the
-# network locked with nftables rather than the default iptables).
+# network locked with nftables rather than the default iptables; tcpext:
+# its connection locked with CRIU's nftables set, ours with iptables).
 criu_opts() {
 	case $1/$2 in
 	dump/mntns) echo "--external mnt[$3/bind]:crtest-src" ;;
 	restore/mntns) echo "--external mnt[crtest-src]:$3/src" ;;
 	dump/netns) echo "--network-lock nftables" ;;
+	dump/tcpext) echo "--network-lock nftables" ;;
 	esac
 }
 
@@ -157,7 +159,6 @@ drop_cgroups() {
 criu_cannot() {
 	case $1/$2 in
 	unix/from-criu | unix/shape) echo "CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
-	tcpbig/to-criu) echo "megabytes never sent in a restored connection's send queue: CRIU's restore sends them out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819; see tcp/to-criu below)" ;;
 	unixdel/to-criu) echo "CRIU's restore makes the deleted directory of a relative socket name again and leaves it there (sk-unix.c bind_on_deleted: ghost_dir_pos stays 0 when no leading part of the relative name exists, so its rmdir loop is skipped)" ;;
 	mptcp/to-criu) echo "CRIU cannot restore an MPTCP listener (sk-inet.c: open_inet_sk refuses a listening socket whose proto is not IPPROTO_TCP, 'Wrong socket in listen state 262')" ;;
 	mntns/to-criu) echo "CRIU cannot restore a mount namespace without --root (mount.c: 'The --root option is required to restore a mount namespace'; without --mntns-compat-mode it hits BUG_ON in service_mountpoint)" ;;
@@ -183,17 +184,6 @@ criu_cannot() {
 # prog_env leaves that part out, and the harness reports it as one more
 # skipped test beside the test of the rest.
 #
-# tcp/to-criu: the client's send queue holds data never sent (the peer's
-# window is full). CRIU's restore sends it with repair mode off while it
-# restores that one socket (soccr/soccr.c:878-879, libsoccr_restore_queue:
-# tcp_repair_off, then send); leaving repair mode makes the kernel send a
-# window probe (tcp_send_window_probe), which reaches the peer's port
-# before the peer's socket is restored, is answered with a reset, and the
-# send fails with EPIPE (soccr.c:819). Only CRIU's network lock (iptables or
-# nftables) would drop the probe, and without either the harness must pass
-# --network-lock skip. CRIU fails the same way on its own dump of tcp.
-# Our restore lets the connections go only once all of them exist.
-#
 # pty/from-criu, pty/shape: output queued at a master in packet mode.
 # CRIU's dump reads it out with each read's status byte (TIOCPKT_DATA) and
 # keeps that byte in tty-data.img as data (tty.c: tty_do_dump_queued_data),
@@ -209,17 +199,14 @@ criu_cannot_part() {
 	seqpacket/from-criu | seqpacket/shape) echo "a packet in a seqpacket connection not accepted yet: CRIU cannot dump an in-flight unix socket with queued data (sk-unix.c: Non-empty write queue on an in-flight socket)" ;;
 	devtty/to-criu) echo "/dev/tty held by two fds: CRIU's restore waits forever for the second (tty.c/files.c: 'Receive fd for 7' after opening the ctty, on CRIU's own dump of devtty as well)" ;;
 	rawip/to-criu) echo "the echo identifiers of ping sockets: CRIU's restore does not bind an ICMP socket (sk-inet.c: open_inet_sk skips inet_bind for IPPROTO_ICMP/ICMPV6), which takes a new identifier when it next sends" ;;
-	tcpfin/to-criu) echo "closing connections with both ends in the tree: CRIU's restore replays each one's FINs and sends its unsent data out of repair mode while it restores that socket (soccr/soccr.c libsoccr_restore, 878-879), before the peer socket exists, and the reset that answers fails it (EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it; and closed connections: between the peer's FIN and its ACK (soccr.c:765-776, a libnet_init for each) the socket's delayed ack can go out to a peer gone, whose reset is left in SO_ERROR (ECONNRESET on the next write) unless the lock drops it; the closing pairs whose peer is outside the tree pass" ;;
 	console/to-criu | console/from-criu | console/shape) echo "an fd of /dev/tty0: CRIU knows no tty driver for minor 0 of the tty major (tty.c: get_tty_driver returns NULL, so its dump says \"Can't dump file ... chr 4:0\" and its restore \"Unable to find a tty driver\")" ;;
 	deldir/to-criu) echo "the removed parent of a deleted directory held open: CRIU's restore makes it again for the ghost and leaves it there" ;;
-	tcp/to-criu) echo "data never sent in a restored connection's send queue: CRIU's restore sends it out of repair mode before the peer socket exists and the window probe is reset (soccr/soccr.c:878-879, EPIPE at :819) unless its network lock, unavailable here (--network-lock skip), drops it" ;;
 	esac
 }
 
 # prog_env PROGRAM MODE: environment for the program in MODE. CRIU's
 # restore leaves personality(2) as criu's own, so creds does not set or
-# check it when CRIU restores it; tcp sends only data that gets acked
-# when CRIU restores it (criu_cannot_part); CRIU does not restore a
+# check it when CRIU restores it; CRIU does not restore a
 # terminal's exclusive mode (TIOCEXCL), so pty does not set it then, and
 # leaves no output queued at its packet-mode master when CRIU dumps it
 # (criu_cannot_part); nsfd holds no fd of the host's UTS namespace when
@@ -228,8 +215,6 @@ criu_cannot_part() {
 prog_env() {
 	case $1/$2 in
 	creds/to-criu) echo "CREDS_NO_PERSONALITY=1" ;;
-	tcp/to-criu) echo "TCP_ALL_SENT=1" ;;
-	tcpfin/to-criu) echo "TCPFIN_NO_INTREE=1 TCPFIN_NO_CLOSED=1" ;;
 	deldir/to-criu) echo "DELDIR_PARENT_STAYS=1" ;;
 	seqpacket/from-criu | seqpacket/shape) echo "SEQPACKET_NO_EARLY=1" ;;
 	tcpclosed/leave | tcpclosed/shape) ;;

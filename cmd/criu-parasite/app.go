@@ -59,7 +59,7 @@ func newApp(stdin io.Reader, stdout io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "auto-dedup", Usage: "with --prev-images-dir, once the dump is complete, free in the parent image sets the pages it holds again (the parents no longer restore on their own)"},
 			&cli.BoolFlag{Name: "link-remap", Usage: "a file deleted while open but still linked under another name is linked to a new name beside its old one, which the restore opens and removes (refused without it)"},
 			&cli.StringFlag{Name: "ghost-limit", Value: "1M", Usage: "the most disk space a deleted file may take for its contents to go into the images (a number of bytes, or with K, M or G); larger ones are refused"},
-			&cli.StringFlag{Name: "network-lock", Usage: "lock the network namespace of a tree that has one of its own while it is frozen with `iptables` (CRIU's default), nftables or skip"},
+			&cli.StringFlag{Name: "network-lock", Usage: "lock the network while the tree is frozen with `iptables` (CRIU's default), nftables or skip: a tree's own network namespace whole, or in ours each of its TCP connections"},
 			&cli.StringFlag{Name: "empty-ns", Usage: "net: the tree's network namespace is set up by someone else; dump nothing of it (CRIU's --empty-ns)"},
 			&cli.StringSliceFlag{Name: "external", Usage: "mnt[MOUNTPOINT]:KEY: a mount of the tree's mount namespace that comes from outside it, recorded by KEY for the restore to map; net[INODE]:KEY: the tree's network namespace, of that inode, is someone else's, recorded by KEY and not dumped (CRIU's --external); repeatable"},
 			&cli.StringSliceFlag{Name: "ext-mount-map", Aliases: []string{"M"}, Usage: "MOUNTPOINT:KEY, the same as --external mnt[MOUNTPOINT]:KEY; repeatable"},

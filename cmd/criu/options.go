@@ -58,7 +58,7 @@ var options = []option{
 	{name: "link-remap", usage: "link a file deleted while open but still linked elsewhere to a new name beside its old one, for the restore"},
 	{name: "ghost-limit", arg: true, usage: "the most disk space a deleted file may take for its contents to go into the images (K, M, G; default 1M)"},
 	{name: "skip-in-flight", usage: "dump a TCP listener with connections not accepted yet, dropping them"},
-	{name: "network-lock", arg: true, usage: "dump: lock a tree's own network namespace while it is frozen with iptables (the default), nftables or skip; restore: ignored, the dump's method is used (as CRIU)"},
+	{name: "network-lock", arg: true, usage: "dump: lock the network while the tree is frozen (its own network namespace whole, else each TCP connection) with iptables (the default), nftables or skip; restore: ignored, the dump's method is used (as CRIU)"},
 	{name: "manage-cgroups", optArg: true, usage: "cgroups mode: none, props, soft (the default, also without a value), full, strict or ignore (--manage-cgroups=MODE)"},
 	{name: "cgroup-root", arg: true, multi: true, usage: "[CONTROLLER:]/PATH: the cgroup that stands for the tree's root cgroup (repeatable)"},
 	{name: "cgroup-props", arg: true, refused: "cgroup property lists other than CRIU's built-in one are not read yet"},

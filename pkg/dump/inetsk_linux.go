@@ -33,9 +33,9 @@ func init() {
 // sends nothing, and when the dump kills the tree it closes without a
 // word to its peer, so that a restored copy takes it over. After a dump
 // that leaves the tree running, or one that fails, repair mode is left
-// and the connection goes on. The network is not locked as CRIU locks it
-// (with netfilter): a peer outside the tree may still send while the tree
-// is frozen, and what the kernel acks then is not in the image.
+// and the connection goes on. Before it goes into repair mode the
+// connection is locked (lockConn, netns_linux.go) when the tree shares
+// our network namespace; a namespace of its own is locked whole.
 //
 // A connection closing (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
 // CLOSING) is read the same way, with the same --tcp-established, and so
@@ -154,6 +154,9 @@ func (d *dumper) inetSocket(t *taskDump, f *fdFile, id, flags uint32, fown *imag
 	}
 	ie.Shutdown = shutdownOf(sk.Shutdown)
 	if proto == unix.IPPROTO_TCP && tcpRepairable(sk) && !d.socks.tcpClose {
+		if err := d.lockConn(sk.Src, sk.Dst); err != nil {
+			return fmt.Errorf("inet socket %d: %w", ino, err)
+		}
 		st, err := d.tcpStream(fd, ino)
 		if err != nil {
 			return fmt.Errorf("inet socket %d: %w", ino, err)

@@ -2,6 +2,7 @@ package dump
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +46,15 @@ import (
 // dies with the tree is held open until every link but lo is down: the
 // kernel takes its firewall rules away before its devices, and a peer's
 // packet arriving in between would be answered with a reset.
+//
+// A tree in criu-dump's own namespace has its TCP connections locked one
+// by one, as CRIU's tcp_repair_established does, each right before it
+// goes into repair mode (package netns, ConnLocker): with iptables a DROP
+// rule on INPUT and one on OUTPUT for the connection's addresses and
+// ports (packets marked 0xC114 pass), with nftables both directions of
+// it in the set conns4/conns6 of table inet CRIU-<dump_criu_run_id>. A
+// dump that fails or leaves the tree running takes them off; after a
+// kill they stay for the restore to take off (CRIU's or ours).
 
 // netState is the dump's view of the tree's network namespace.
 type netState struct {
@@ -70,6 +80,9 @@ type netState struct {
 	// inventory: inventory.img was encoded anew with the lock method.
 	inventory bool
 	hook      func(string) error // Options.NetworkHook
+	// conns locks the TCP connections one by one when the tree shares
+	// our namespace (!own): nil for a tree in a namespace of its own.
+	conns *netns.ConnLocker
 }
 
 // ownNetNs says whether pid has a network namespace other than ours.
@@ -90,8 +103,13 @@ func (d *dumper) ownNetNs(pid int) (bool, uint64, error) {
 // own, and pushes the unlock.
 func (d *dumper) lockNetwork(root int) error {
 	own, ino, err := d.ownNetNs(root)
-	if err != nil || !own {
+	if err != nil {
 		return err
+	}
+	if !own {
+		// As CRIU: each connection is locked as it is dumped (lockConn).
+		d.net.conns = &netns.ConnLocker{Method: d.net.method, RunID: d.net.runID}
+		return nil
 	}
 	d.net.own = true
 	d.net.extKey = d.net.external[ino]
@@ -167,9 +185,23 @@ func (d *dumper) releaseNetNs() {
 	}
 }
 
+// lockConn locks one TCP connection of a tree that shares our network
+// namespace, before it goes into repair mode.
+func (d *dumper) lockConn(local, peer netip.AddrPort) error {
+	if d.net.conns == nil {
+		return nil
+	}
+	return d.net.conns.Lock(netns.Conn{Local: local, Peer: peer})
+}
+
 // unlockNetwork takes the lock off, once.
 func (d *dumper) unlockNetwork() error {
 	d.releaseNetNs()
+	if d.net.conns != nil {
+		if err := d.net.conns.Unlock(); err != nil {
+			return err
+		}
+	}
 	if !d.net.locked {
 		return nil
 	}

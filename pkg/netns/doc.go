@@ -28,10 +28,30 @@
 // 0xC114 (SOCCR_MARK) while a tree with TCP connections is frozen, so
 // that its peers see neither a reset nor an acked byte the dump missed:
 //
-//	nftables  table inet CRIU-<dump_criu_run_id>, chains input and output
+//	nftables  table inet CRIU-<dump_criu_run_id> (the name cut to 31 bytes, as
+//	          CRIU's 32-byte buffer cuts it), chains input and output
 //	          (filter hooks, priority 0, policy drop), "meta mark 0xc114 accept"
 //	iptables  a chain CRIU jumped to first from INPUT and OUTPUT (iptables
 //	          and ip6tables): mark 0xc114 accepted, the rest dropped
 //
 // Unlock deletes what Lock added.
+//
+// A tree that has no network namespace of its own (it shares criu's) has
+// each of its TCP connections locked instead (ConnLocker, CRIU's
+// iptables_lock_connection and nftables_lock_connection), right before
+// the dump puts the connection in repair mode:
+//
+//	iptables  -I INPUT  -p tcp -m mark ! --mark 0xC114 -s PEER -sport PP -d LOCAL -dport LP -j DROP
+//	          -I OUTPUT -p tcp -m mark ! --mark 0xC114 -s LOCAL ... -d PEER ... -j DROP
+//	          (ip6tables for IPv6; an IPv4-mapped peer goes to iptables)
+//	nftables  table inet CRIU-<run id> (cut as above) made with the first
+//	          connection: chains input and output (filter hooks, priority
+//	          0, policy accept), mark 0xc114 accepted, packets whose
+//	          saddr . sport . daddr . dport is in set conns4 (conns6) dropped;
+//	          each connection adds both of its directions to the set
+//
+// The dump takes them off when it fails or leaves the tree running
+// (ConnLocker.Unlock); otherwise the restore does, once the connections
+// are made again (UnlockConns: each TCP socket's two rules where they
+// are, or the table).
 package netns

@@ -111,7 +111,20 @@ func LockName(m uint32) string {
 // soccrMark is the packet mark the lock lets through (CRIU's SOCCR_MARK).
 const soccrMark = "0xc114"
 
-func nftTable(runID string) string { return "inet CRIU-" + runID }
+// nftTableMax is the longest table name, family included, CRIU makes:
+// it writes it into a 32-byte buffer (nftables_get_table's callers), so
+// a run id (a 36-character UUID) is cut to its first 21 characters.
+const nftTableMax = 31
+
+// nftTable is the name of the lock's table, as CRIU's, cut as CRIU cuts
+// it, so that each of us finds the other's.
+func nftTable(runID string) string {
+	t := "inet CRIU-" + runID
+	if len(t) > nftTableMax {
+		t = t[:nftTableMax]
+	}
+	return t
+}
 
 // Lock locks the network of the calling thread's namespace with method;
 // runID names the nftables table (inventory.img's dump_criu_run_id, so

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -255,8 +257,13 @@ func ownNetNs() (*os.File, error) {
 	return f, nil
 }
 
-// unlockNetwork takes the lock off the tree's namespace.
+// unlockNetwork takes the lock off the tree's namespace, or, for a
+// tree in criu-restore's namespace, the dump's lock of each TCP
+// connection (unlockConns).
 func (r *restorer) unlockNetwork() error {
+	if r.net.file == nil {
+		return r.unlockConns()
+	}
 	if !r.net.locked {
 		return nil
 	}
@@ -271,6 +278,53 @@ func (r *restorer) unlockNetwork() error {
 		return netns.Unlock(r.net.method, r.net.runID)
 	})
 	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
+
+// unlockConns takes off the locks a dump (CRIU's or ours) put on the TCP
+// connections of a tree in its own network namespace, which is ours:
+// with the images' method (or Options.NetworkLock), for every TCP socket
+// with a peer, as CRIU's rst_unlock_tcp_connections, the two iptables
+// rules of the connection where they are, or the nftables table inet
+// CRIU-<dump_criu_run_id> if it is there. It runs once every connection
+// is restored, right before the tree runs.
+func (r *restorer) unlockConns() error {
+	method := r.inv.GetNetworkLockMethod()
+	if r.opts.NetworkLock != "" {
+		var err error
+		if method, err = netns.ParseLock(r.opts.NetworkLock); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	var conns []netns.Conn
+	if method == netns.LockIptables {
+		for _, s := range *stateOf[inetSks](r.files, images.FdTypes_INETSK) {
+			if !tcpConnection(s.e) {
+				continue
+			}
+			src, err := inetAddr(s.e.GetFamily(), s.e.GetSrcAddr())
+			if err != nil {
+				return err
+			}
+			dst, err := inetAddr(s.e.GetFamily(), s.e.GetDstAddr())
+			if err != nil {
+				return err
+			}
+			conns = append(conns, netns.Conn{
+				Local: netip.AddrPortFrom(src, uint16(s.e.GetSrcPort())),
+				Peer:  netip.AddrPortFrom(dst, uint16(s.e.GetDstPort())),
+			})
+		}
+	}
+	runID := r.inv.GetDumpCriuRunId()
+	if runID == "" {
+		// Images of a CRIU older than dump_criu_run_id: its table was
+		// named after the root's pid (CRIU's nftables_get_table).
+		runID = strconv.Itoa(r.tree.root().real)
+	}
+	if err := netns.UnlockConns(method, runID, conns); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	return nil
