@@ -149,7 +149,7 @@ func (d *dumper) linksDown() error {
 	if d.net.held == nil {
 		return nil
 	}
-	defer func() { d.net.held.Close(); d.net.held = nil }()
+	defer d.releaseNetNs()
 	err := nsenter.RunFd(int(d.net.held.Fd()), unix.CLONE_NEWNET, func() error {
 		c, err := netlink.Dial()
 		if err != nil {
